@@ -1,0 +1,82 @@
+"""typedbackprop: backpropagation in NumPy whose shapes document and check themselves.
+
+Every forward and backward function is annotated with named dimensions, ``Float[Array, "out
+batch"]``, checked on every call (``TYPEDBACKPROP_CHECKS=0`` turns the checks off). The
+annotation of each gradient equals the annotation of the value it is the gradient of; that
+equality is what decides every transpose in the backward pass.
+"""
+
+from typedbackprop.activations import (
+    identity_backward,
+    identity_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from typedbackprop.affine import (
+    affine_backward,
+    affine_forward,
+    affine_grad_input,
+    affine_grad_params,
+)
+from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked
+from typedbackprop.gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_gradient
+from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.network import (
+    ActivationName,
+    Dense,
+    LayerCache,
+    LossName,
+    OutputActivationName,
+    backward,
+    forward,
+    loss_and_grads,
+    predict,
+)
+from typedbackprop.softmax import softmax_backward, softmax_forward
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CHECKS_ENABLED",
+    "ActivationName",
+    "Array",
+    "Dense",
+    "GradcheckError",
+    "GradcheckReport",
+    "IntArray",
+    "LayerCache",
+    "LossName",
+    "OutputActivationName",
+    "affine_backward",
+    "affine_forward",
+    "affine_grad_input",
+    "affine_grad_params",
+    "backward",
+    "binary_cross_entropy",
+    "checked",
+    "cross_entropy",
+    "forward",
+    "gradcheck",
+    "identity_backward",
+    "identity_forward",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
+    "loss_and_grads",
+    "numerical_gradient",
+    "predict",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax_backward",
+    "softmax_forward",
+    "squared_error",
+    "tanh_backward",
+    "tanh_forward",
+]

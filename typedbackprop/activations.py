@@ -1,0 +1,294 @@
+"""Elementwise activations ``a = f(z)`` and their backward passes.
+
+Every backward function has the same signature, ``(grad_a, z, a) -> grad_z``: the upstream
+gradient, and the forward's input and output. Each uses whichever of ``z`` and ``a`` gives the
+derivative most cheaply, so a network can swap activations without changing its loop. An
+elementwise function has a diagonal Jacobian, so backward is an elementwise product,
+``∂L/∂z = ∂L/∂a ⊙ f'(z)``, and no transpose appears.
+"""
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+
+__all__ = [
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "identity_forward",
+    "identity_backward",
+]
+
+
+@checked
+def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
+    """Logistic sigmoid ``a = 1 / (1 + exp(-z))``, computed without overflow.
+
+    Parameters
+    ----------
+    z
+        Pre-activations.
+
+    Returns
+    -------
+    a
+        Activations in ``[0, 1]``.
+
+    Notes
+    -----
+    ``a_{fb} = σ(z_{fb})``. The textbook form overflows in ``exp(-z)`` for ``z ≲ -710``
+    (float64) or ``z ≲ -89`` (float32). With ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
+    ``σ(z) = 1 / (1 + e)`` for ``z ≥ 0`` and ``σ(z) = e / (1 + e)`` for ``z < 0``; both are
+    accurate to the last bits, tails included.
+    """
+    e = np.exp(-np.abs(z))
+    numerator = np.where(z >= 0, 1.0, e)
+    e += 1.0
+    numerator /= e
+    return numerator
+
+
+@checked
+def sigmoid_backward(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    """Gradient through the sigmoid: ``∂L/∂z = ∂L/∂a ⊙ a ⊙ (1 − a)``.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    z
+        The forward's input (unused: the derivative is cheaper from ``a``).
+    a
+        The forward's output, ``σ(z)``.
+
+    Returns
+    -------
+    grad_z
+        ``∂L/∂z``.
+
+    Notes
+    -----
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} σ'(z_{fb})`` with ``σ'(z) = σ(z)(1 − σ(z)) = a(1 − a)``. The
+    classic bug is ``σ'`` evaluated at ``a`` instead of ``z``, ``σ(a)(1 − σ(a))``: same shape,
+    wrong numbers, caught only by a gradient check.
+    """
+    return grad_a * a * (1.0 - a)
+
+
+@checked
+def tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
+    """Hyperbolic tangent ``a = tanh(z)``.
+
+    Parameters
+    ----------
+    z
+        Pre-activations.
+
+    Returns
+    -------
+    a
+        Activations in ``[-1, 1]``.
+
+    Notes
+    -----
+    ``a_{fb} = tanh(z_{fb})``; ``np.tanh`` saturates without overflow.
+    """
+    return np.tanh(z)
+
+
+@checked
+def tanh_backward(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    """Gradient through tanh: ``∂L/∂z = ∂L/∂a ⊙ (1 − a²)``.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    z
+        The forward's input (unused: the derivative is cheaper from ``a``).
+    a
+        The forward's output, ``tanh(z)``.
+
+    Returns
+    -------
+    grad_z
+        ``∂L/∂z``.
+
+    Notes
+    -----
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} (1 − a_{fb}²)``, since ``tanh'(z) = 1 − tanh(z)²``.
+    """
+    return grad_a * (1.0 - a * a)
+
+
+@checked
+def relu_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
+    """Rectified linear unit ``a = max(z, 0)``.
+
+    Parameters
+    ----------
+    z
+        Pre-activations.
+
+    Returns
+    -------
+    a
+        Activations, zero where ``z ≤ 0``.
+
+    Notes
+    -----
+    ``a_{fb} = max(z_{fb}, 0)``.
+    """
+    return np.maximum(z, 0.0)
+
+
+@checked
+def relu_backward(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    """Gradient through ReLU: the upstream gradient where ``z > 0``, zero elsewhere.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    z
+        The forward's input.
+    a
+        The forward's output (unused).
+
+    Returns
+    -------
+    grad_z
+        ``∂L/∂z``.
+
+    Notes
+    -----
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} [z_{fb} > 0]``. At ``z = 0`` the derivative is taken as 0, as in
+    PyTorch.
+    """
+    return np.where(z > 0, grad_a, 0.0)
+
+
+@checked
+def leaky_relu_forward(
+    z: Float[Array, "features batch"], slope: float = 0.01
+) -> Float[Array, "features batch"]:
+    """Leaky ReLU: ``a = z`` where ``z > 0``, ``slope · z`` elsewhere.
+
+    Parameters
+    ----------
+    z
+        Pre-activations.
+    slope
+        The gradient for negative ``z``.
+
+    Returns
+    -------
+    a
+        Activations.
+
+    Notes
+    -----
+    ``a_{fb} = z_{fb}`` if ``z_{fb} > 0``, else ``slope · z_{fb}``.
+    """
+    return np.where(z > 0, z, slope * z)
+
+
+@checked
+def leaky_relu_backward(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+    slope: float = 0.01,
+) -> Float[Array, "features batch"]:
+    """Gradient through leaky ReLU.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    z
+        The forward's input.
+    a
+        The forward's output (unused).
+    slope
+        The gradient for negative ``z``; must match the forward's.
+
+    Returns
+    -------
+    grad_z
+        ``∂L/∂z``.
+
+    Notes
+    -----
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb}`` if ``z_{fb} > 0``, else ``slope · ∂L/∂a_{fb}`` (``slope`` at
+    ``z = 0``, as in PyTorch).
+    """
+    return np.where(z > 0, grad_a, slope * grad_a)
+
+
+@checked
+def identity_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
+    """The identity ``a = z``, for a linear output layer.
+
+    Parameters
+    ----------
+    z
+        Pre-activations.
+
+    Returns
+    -------
+    a
+        ``z`` itself, not a copy; nothing in typedbackprop writes to it.
+
+    Notes
+    -----
+    ``a_{fb} = z_{fb}``.
+    """
+    return z
+
+
+@checked
+def identity_backward(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    """Gradient through the identity: ``∂L/∂z = ∂L/∂a``.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    z
+        The forward's input (unused).
+    a
+        The forward's output (unused).
+
+    Returns
+    -------
+    grad_z
+        ``grad_a`` itself, not a copy.
+
+    Notes
+    -----
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb}``.
+    """
+    return grad_a

@@ -1,0 +1,149 @@
+"""The affine layer ``z = W a_prev + b`` and its backward pass.
+
+Layout is features first, batch last, the layout of the math: a column of ``a_prev`` is one
+example. Every gradient carries exactly the annotation of the value it is the gradient of, and
+that equality is what decides each transpose and each order of a product.
+"""
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+
+__all__ = ["affine_forward", "affine_backward", "affine_grad_params", "affine_grad_input"]
+
+
+@checked
+def affine_forward(
+    W: Float[Array, "out in"],
+    b: Float[Array, " out"],
+    a_prev: Float[Array, "in batch"],
+) -> Float[Array, "out batch"]:
+    """Apply the affine map ``z = W a_prev + b`` to a batch of columns.
+
+    Parameters
+    ----------
+    W
+        Weights; row ``o`` holds the weights into output unit ``o``.
+    b
+        Biases, one per output unit.
+    a_prev
+        The previous layer's activations, one column per example.
+
+    Returns
+    -------
+    z
+        Pre-activations, one column per example.
+
+    Notes
+    -----
+    Index form: ``z_{ob} = Σ_i W_{oi} a_prev_{ib} + b_o``.
+
+    Matrix form: ``z = W a_prev + b 1ᵀ``: the bias is added to every column. In NumPy ``b`` has
+    shape ``(out,)`` and broadcasting aligns *trailing* axes, so ``W @ a_prev + b`` would add
+    ``b`` along ``batch`` (and be silently wrong when ``out == batch``); ``b[:, np.newaxis]``
+    has shape ``(out, 1)`` and adds along ``out``.
+    """
+    z = W @ a_prev
+    z += b[:, np.newaxis]  # in place: the product is a fresh array, no second temporary
+    return z
+
+
+@checked
+def affine_grad_params(
+    grad_z: Float[Array, "out batch"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    """Gradients of the loss with respect to ``W`` and ``b`` (BP4 and BP3).
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ`` in the backprop equations).
+    a_prev
+        The input the forward pass saw.
+
+    Returns
+    -------
+    grad_W
+        ``∂L/∂W``; it has the shape of ``W``, ``(out, in)``.
+    grad_b
+        ``∂L/∂b``; it has the shape of ``b``, ``(out,)``.
+
+    Notes
+    -----
+    Index form: ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}`` and ``∂L/∂b_o = Σ_b δ_{ob}``.
+
+    Matrix form: ``∂L/∂W = δ a_prevᵀ`` and ``∂L/∂b = δ 1``. The shape argument: ``grad_W``
+    must be ``(out, in)``; from ``δ: (out, batch)`` and ``a_prev: (in, batch)`` the only product
+    that gives it sums over ``batch``: ``(out, batch) @ (batch, in)``, that is
+    ``grad_z @ a_prev.T``. The bias is shared by every column, so its gradient sums over
+    ``batch``, the axis it was broadcast along.
+    """
+    grad_W = grad_z @ a_prev.T
+    grad_b = grad_z.sum(axis=1)
+    return grad_W, grad_b
+
+
+@checked
+def affine_grad_input(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+) -> Float[Array, "in batch"]:
+    """Gradient of the loss with respect to the layer's input ``a_prev``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    W
+        The weights the forward pass used.
+
+    Returns
+    -------
+    grad_a_prev
+        ``∂L/∂a_prev``; it has the shape of ``a_prev``, ``(in, batch)``.
+
+    Notes
+    -----
+    Index form: ``∂L/∂a_prev_{ib} = Σ_o W_{oi} δ_{ob}``.
+
+    Matrix form: ``∂L/∂a_prev = Wᵀ δ``. The shape argument: the result must be
+    ``(in, batch)``; the sum runs over ``out``, the axis ``W`` and ``δ`` share, so it is
+    ``(in, out) @ (out, batch)``, ``W.T @ grad_z``. This is the 1-D rule "local gradient times
+    upstream gradient" with the local gradient ``W`` transposed and written first, because
+    matrix products do not commute.
+    """
+    return W.T @ grad_z
+
+
+@checked
+def affine_backward(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"], Float[Array, "in batch"]]:
+    """All three gradients of the affine layer: ``(grad_W, grad_b, grad_a_prev)``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    W
+        The weights the forward pass used.
+    a_prev
+        The input the forward pass saw.
+
+    Returns
+    -------
+    grad_W, grad_b, grad_a_prev
+        One gradient per input of :func:`affine_forward`, each with that input's shape.
+
+    Notes
+    -----
+    ``∂L/∂W = δ a_prevᵀ``, ``∂L/∂b = δ 1``, ``∂L/∂a_prev = Wᵀ δ``; see
+    :func:`affine_grad_params` and :func:`affine_grad_input`. A network's first layer needs no
+    ``grad_a_prev``; it calls :func:`affine_grad_params` alone and saves a matrix product.
+    """
+    grad_W, grad_b = affine_grad_params(grad_z, a_prev)
+    return grad_W, grad_b, affine_grad_input(grad_z, W)

@@ -1,0 +1,166 @@
+"""Losses: the mean over the batch of a per-example loss, with its gradient.
+
+Each loss returns ``(loss, grad)``, where ``grad`` is the gradient with respect to what the loss
+consumes: the network's output ``a`` for squared error, the logits ``z`` for the two
+cross-entropies, which are computed from logits so that no ``log(0)`` and no epsilon appear.
+
+Where the ``1/batch`` comes from: every loss here is ``L = (1/batch) Σ_b ℓ_b``, the mean of the
+per-example losses, so each gradient is ``(1/batch)`` times the per-example gradient. The factor
+enters once, here, and every gradient upstream inherits it through the chain rule; nothing in the
+backward pass of the layers divides by ``batch`` again. (Nielsen's network.py sums per-example
+gradients instead and divides by the batch size in the update step: the same step, with the
+``1/batch`` in another place.)
+"""
+
+import numpy as np
+from jaxtyping import Float, Int
+
+from typedbackprop.checking import Array, IntArray, checked
+
+__all__ = ["squared_error", "binary_cross_entropy", "cross_entropy"]
+
+
+def _batch_size(values: Array) -> int:
+    batch = int(values.shape[1])
+    if batch == 0:
+        raise ValueError("empty batch: a mean over 0 examples is undefined")
+    return batch
+
+
+@checked
+def squared_error(
+    a: Float[Array, "out batch"],
+    y: Float[Array, "out batch"],
+) -> tuple[float, Float[Array, "out batch"]]:
+    """Half the squared Euclidean distance per example, averaged over the batch.
+
+    Parameters
+    ----------
+    a
+        The network's outputs, one column per example.
+    y
+        The targets, one column per example.
+
+    Returns
+    -------
+    loss
+        ``L = (1/batch) Σ_b ½ ‖a_{:,b} − y_{:,b}‖²``.
+    grad_a
+        ``∂L/∂a``, the shape of ``a``.
+
+    Notes
+    -----
+    Index form: ``L = (1/batch) Σ_b Σ_o ½ (a_{ob} − y_{ob})²``, so
+    ``∂L/∂a_{ob} = (a_{ob} − y_{ob}) / batch``; the ``½`` cancels the 2 of the square and the
+    ``1/batch`` comes from the mean. Matrix form: ``∂L/∂a = (a − y) / batch``.
+    """
+    batch = _batch_size(a)
+    residual = a - y
+    loss = 0.5 * float(np.vdot(residual, residual)) / batch
+    residual /= batch
+    return loss, residual
+
+
+@checked
+def binary_cross_entropy(
+    z: Float[Array, "out batch"],
+    y: Float[Array, "out batch"],
+) -> tuple[float, Float[Array, "out batch"]]:
+    """Binary cross-entropy of ``σ(z)`` against targets in ``[0, 1]``, computed from the logits.
+
+    Parameters
+    ----------
+    z
+        Logits: the pre-activations of a sigmoid output layer.
+    y
+        Targets in ``[0, 1]`` (usually 0 or 1), one per logit.
+
+    Returns
+    -------
+    loss
+        ``L = (1/batch) Σ_b Σ_o ℓ(z_{ob}, y_{ob})``.
+    grad_z
+        ``∂L/∂z``, the shape of ``z``.
+
+    Raises
+    ------
+    ValueError
+        If a target lies outside ``[0, 1]`` (the message gives its value and index).
+
+    Notes
+    -----
+    With ``a = σ(z)``, ``ℓ = −y log a − (1 − y) log(1 − a)``. Since ``log σ(z) = −log(1 + e^{−z})``
+    and ``log(1 − σ(z)) = −z − log(1 + e^{−z})``, the same loss is
+    ``ℓ = max(z, 0) − z y + log(1 + e^{−|z|})``: no ``log(0)``, no overflow, no epsilon.
+    Its derivative is ``∂ℓ/∂z = σ(z) − y``, so ``∂L/∂z_{ob} = (σ(z_{ob}) − y_{ob}) / batch``:
+    the sigmoid's derivative has cancelled against the log's, which is why this loss is
+    computed from logits and the output sigmoid is not backpropagated separately.
+    """
+    batch = _batch_size(z)
+    if y.size and (y.min() < 0 or y.max() > 1 or np.isnan(y).any()):
+        bad = np.argwhere(~((y >= 0) & (y <= 1)))[0]
+        raise ValueError(
+            f"binary_cross_entropy targets must lie in [0, 1]; y[{bad[0]}, {bad[1]}] is "
+            f"{y[bad[0], bad[1]]}"
+        )
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    losses = np.maximum(z, 0.0) - z * y + np.log1p(e)
+    loss = float(losses.sum()) / batch
+    # σ(z) from the same e: 1/(1+e) for z ≥ 0, e/(1+e) for z < 0.
+    grad_z = np.where(z >= 0, 1.0, e)
+    grad_z /= 1.0 + e
+    grad_z -= y
+    grad_z /= batch
+    return loss, grad_z
+
+
+@checked
+def cross_entropy(
+    z: Float[Array, "classes batch"],
+    labels: Int[IntArray, " batch"],
+) -> tuple[float, Float[Array, "classes batch"]]:
+    """Softmax cross-entropy against integer class labels, computed from the logits.
+
+    Parameters
+    ----------
+    z
+        Logits: the pre-activations of a softmax output layer.
+    labels
+        The class of each example, an integer in ``[0, classes)``.
+
+    Returns
+    -------
+    loss
+        ``L = −(1/batch) Σ_b log softmax(z)_{labels_b, b}``.
+    grad_z
+        ``∂L/∂z``, the shape of ``z``.
+
+    Raises
+    ------
+    ValueError
+        If a label lies outside ``[0, classes)`` (the message names the label and its example).
+
+    Notes
+    -----
+    ``log softmax(z)_{cb} = z_{cb} − m_b − log Σ_k exp(z_{kb} − m_b)`` with ``m_b = max_k z_{kb}``
+    (log-sum-exp: no overflow, no ``log(0)``). With ``a = softmax(z)`` and ``Y`` the one-hot
+    matrix of the labels, ``∂L/∂z_{cb} = (a_{cb} − Y_{cb}) / batch``: the softmax Jacobian
+    and the log's derivative cancel to this difference.
+    """
+    classes = z.shape[0]
+    batch = _batch_size(z)
+    if labels.min() < 0 or labels.max() >= classes:
+        example = int(np.argmax((labels < 0) | (labels >= classes)))
+        raise ValueError(
+            f"label {labels[example]} of example {example} is outside [0, {classes}): "
+            f"the logits have {classes} classes"
+        )
+    columns = np.arange(batch)
+    shifted = z - z.max(axis=0)
+    e = np.exp(shifted)
+    total = e.sum(axis=0)
+    loss = float(np.log(total).sum() - shifted[labels, columns].sum()) / batch
+    e /= total  # now softmax(z)
+    e[labels, columns] -= 1.0
+    e /= batch
+    return loss, e

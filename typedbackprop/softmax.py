@@ -1,0 +1,70 @@
+"""Softmax over the classes of each example, and its backward pass."""
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+
+__all__ = ["softmax_forward", "softmax_backward"]
+
+
+@checked
+def softmax_forward(z: Float[Array, "classes batch"]) -> Float[Array, "classes batch"]:
+    """Softmax down each column: ``a = exp(z) / Σ_classes exp(z)``, without overflow.
+
+    Parameters
+    ----------
+    z
+        Logits, one column per example.
+
+    Returns
+    -------
+    a
+        Probabilities; each column sums to 1.
+
+    Notes
+    -----
+    ``a_{cb} = exp(z_{cb} − m_b) / Σ_k exp(z_{kb} − m_b)`` with ``m_b = max_k z_{kb}``.
+    Subtracting ``m_b`` changes nothing mathematically (it cancels) but makes every exponent
+    ``≤ 0``, so ``exp`` cannot overflow and the largest term is exactly 1.
+    """
+    e: Array = z - z.max(axis=0)
+    np.exp(e, out=e)
+    e /= e.sum(axis=0)
+    return e
+
+
+@checked
+def softmax_backward(
+    grad_a: Float[Array, "classes batch"],
+    z: Float[Array, "classes batch"],
+    a: Float[Array, "classes batch"],
+) -> Float[Array, "classes batch"]:
+    """Gradient through the softmax: ``∂L/∂z = a ⊙ (∂L/∂a − Σ_classes a ⊙ ∂L/∂a)``.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    z
+        The forward's input (unused: the Jacobian is cheaper from ``a``).
+    a
+        The forward's output, the probabilities.
+
+    Returns
+    -------
+    grad_z
+        ``∂L/∂z``.
+
+    Notes
+    -----
+    The Jacobian of one column is ``∂a_c/∂z_k = a_c ([c = k] − a_k)``, so
+    ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} a_{cb} ([c = k] − a_{kb})
+    = a_{kb} (∂L/∂a_{kb} − Σ_c a_{cb} ∂L/∂a_{cb})``. Unlike the elementwise activations the
+    Jacobian is not diagonal, but it never needs to be formed: one sum over ``classes`` per
+    example does.
+    """
+    weighted = grad_a * a
+    grad_z: Array = grad_a - weighted.sum(axis=0)
+    grad_z *= a
+    return grad_z
