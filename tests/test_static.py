@@ -1,0 +1,37 @@
+"""Static checks, run as tests so the README's one test command covers them."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_mypy_strict_on_the_package_and_a_users_code():
+    result = run(
+        sys.executable, "-m", "mypy", "--strict", "typedbackprop", "tests/typecheck_api.py"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or "ruff"
+    result = run(ruff, "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(ruff, "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_py_typed_ships_with_the_package():
+    assert (ROOT / "typedbackprop" / "py.typed").is_file()
+
+
+def test_the_users_code_runs():
+    import typecheck_api
+
+    typecheck_api.test_user_code()
