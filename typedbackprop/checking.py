@@ -18,8 +18,9 @@ thousandth.
 
 import functools
 import os
+import threading
 import typing
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
@@ -49,34 +50,96 @@ _MAX_SIGNATURES_PER_FUNCTION: Final = 1024
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_ndarray = np.ndarray
 
-def _signature(value: object) -> Hashable:
-    """What a type check of ``value`` can depend on, or ``None`` if that is not known."""
+
+# How the signature of a value of each type is formed: by value, by type, from its items (lists
+# and tuples), from its fields (dataclasses: a tuple of field names), or not at all (``None``:
+# dicts and sets, whose contents may matter and are not cheap to summarise). Learned per type.
+_BY_VALUE, _BY_TYPE, _BY_ITEMS, _ARRAY_SUBCLASS = "value", "type", "items", "array subclass"
+_how: dict[type, str | tuple[str, ...] | None] = {
+    str: _BY_VALUE,
+    bool: _BY_VALUE,
+    type(None): _BY_VALUE,
+    int: _BY_TYPE,
+    float: _BY_TYPE,
+    list: _BY_ITEMS,
+    tuple: _BY_ITEMS,
+}
+
+
+def _learn_how(kind: type) -> str | tuple[str, ...] | None:
+    how: str | tuple[str, ...] | None
+    if issubclass(kind, _ndarray):
+        how = _ARRAY_SUBCLASS
+    elif issubclass(kind, list | tuple):
+        how = _BY_ITEMS
+    elif issubclass(kind, dict | set | frozenset):
+        how = None
+    else:
+        how = tuple(getattr(kind, "__dataclass_fields__", ())) or _BY_TYPE
+    _how[kind] = how
+    return how
+
+
+def _signature(value: object, deep: bool = False) -> object:
+    """What a check of ``value`` can depend on, or ``None`` if that is not known.
+
+    Arrays give their shape and dtype (and their type, for a subclass); strings, booleans and
+    ``None`` their value (a ``Literal`` hint looks at it); other numbers their type; lists and
+    tuples (named ones too) their type and their items' signatures. A hint naming a dataclass
+    checks its type alone, so that is its signature, unless ``deep``: then the signatures of its
+    fields count too, and the signature of a ``list[Dense]`` holds every ``W`` and ``b`` shape.
+    """
     kind = type(value)
-    if isinstance(value, np.ndarray):
-        return (kind, value.shape, value.dtype)
-    if kind is str or kind is bool or value is None:
-        return (kind, value)  # a Literal annotation looks at the value itself
-    if kind is int or kind is float or kind is complex:
+    if kind is _ndarray:
+        array = typing.cast("NDArray[Any]", value)
+        return (array.shape, array.dtype)
+    how = _how[kind] if kind in _how else _learn_how(kind)
+    if how is _BY_VALUE:
+        return (kind, value)
+    if how is _BY_TYPE:
         return kind
-    if kind is list or kind is tuple:
-        items = tuple(_signature(item) for item in typing.cast("list[object]", value))
-        return None if None in items else (kind, items)
-    if kind is dict or kind is set or kind is frozenset:
-        return None  # contents may matter and are not cheap to summarise: always check fully
-    return typing.cast(Hashable, kind)
-
-
-def _call_signature(args: tuple[object, ...], kwargs: dict[str, object]) -> Hashable:
-    positional = tuple(_signature(arg) for arg in args)
-    if None in positional:
+    if how is _BY_ITEMS:
+        items = _signatures(typing.cast("list[object]", value), deep)
+        return None if items is None else (kind, items)
+    if how is _ARRAY_SUBCLASS:
+        array = typing.cast("NDArray[Any]", value)
+        return (kind, array.shape, array.dtype)
+    if how is None:
         return None
-    if not kwargs:
+    if not deep:
+        return kind
+    items = _signatures([getattr(value, name) for name in how], deep)
+    return None if items is None else (kind, items)
+
+
+def _signatures(values: Iterable[object], deep: bool) -> tuple[object, ...] | None:
+    """The signature of each value (arrays inline, the common case), or ``None`` if any is."""
+    signatures = tuple(
+        [
+            (value.shape, value.dtype) if type(value) is _ndarray else _signature(value, deep)
+            for value in values
+        ]
+    )
+    return None if None in signatures else signatures
+
+
+def _call_signature(args: tuple[object, ...], kwargs: dict[str, object], deep: bool) -> object:
+    positional = _signatures(args, deep)
+    if not kwargs or positional is None:
         return positional
-    keywords = tuple((name, _signature(value)) for name, value in kwargs.items())
-    if any(signature is None for _, signature in keywords):
-        return None
-    return (positional, keywords)
+    keywords = _signatures(kwargs.values(), deep)
+    return None if keywords is None else (positional, tuple(kwargs), keywords)
+
+
+class _Trust(threading.local):
+    """Per thread: how many calls up the stack vouch for the checks of every call below them."""
+
+    depth = 0
+
+
+_trust = _Trust()
 
 
 def _depends_on_values(hint: object) -> bool:
@@ -99,8 +162,23 @@ def _signature_decides_verdict(function: Callable[..., Any]) -> bool:
     return not any(_depends_on_values(hint) for hint in hints.values())
 
 
-def checked(function: Callable[P, R]) -> Callable[P, R]:
+@typing.overload
+def checked(function: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@typing.overload
+def checked(
+    *, vouches_for_inner_calls: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def checked(
+    function: Callable[P, R] | None = None, /, *, vouches_for_inner_calls: bool = False
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Check every call of ``function`` against its jaxtyping annotations.
+
+    Use as ``@checked``, or as ``@checked(vouches_for_inner_calls=True)`` on a function that
+    calls other checked functions with shapes that follow from its own arguments alone.
 
     Parameters
     ----------
@@ -108,6 +186,14 @@ def checked(function: Callable[P, R]) -> Callable[P, R]:
         A function whose array arguments and result are annotated with named dimensions, such as
         ``Float[Array, "out batch"]``. Dimensions are bound across all arguments and the result
         of one call.
+    vouches_for_inner_calls
+        Declares that the type, shape and dtype of the result, and of every argument of every
+        checked call that ``function`` makes, follow from the signature of its own arguments
+        (true of a network's forward and backward passes: no shape depends on a value). Then,
+        once a call with some signature has passed, every check inside it included, a later
+        call with the same signature runs without re-checking its inner calls or its result:
+        they would see exactly the signatures that passed before. Here the signature includes
+        the fields of dataclass arguments, such as the ``W`` and ``b`` of each ``Dense``.
 
     Returns
     -------
@@ -118,26 +204,63 @@ def checked(function: Callable[P, R]) -> Callable[P, R]:
     Notes
     -----
     The wrapper runs ``jaxtyped(typechecker=beartype)(function)`` for every call signature it
-    has not verified yet. A signature is the tuple of each argument's type, shape and dtype (and
-    a string's value); once a call with that signature has passed, with a result of signature
-    ``r``, later calls with the same signature run ``function`` directly and compare their
-    result's signature to ``r``. Any difference falls back to the full check. Functions whose
-    hints inspect a number's value (``Annotated`` validators, numeric ``Literal``) are always
-    checked in full.
+    has not verified yet. A signature holds each argument's type, shape and dtype (a string's
+    value; the fields of a dataclass, the items of a list); once a call with that signature has
+    passed, with a result of signature ``r``, later calls with the same signature run
+    ``function`` directly and compare their result's signature to ``r``. Any difference falls
+    back to the full check, so a failure always raises the stock jaxtyping + beartype error.
+    Functions whose hints inspect a number's value (``Annotated`` validators, numeric
+    ``Literal``) are always checked in full.
     """
+    if function is None:
+        return functools.partial(_checked, vouches_for_inner_calls=vouches_for_inner_calls)
+    return _checked(function, vouches_for_inner_calls=vouches_for_inner_calls)
+
+
+def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Callable[P, R]:
     if not CHECKS_ENABLED:
         return function
     fully_checked: Callable[P, R] = jaxtyped(typechecker=beartype)(function)
     if not _signature_decides_verdict(function):
         return fully_checked
-    verified: dict[Hashable, Hashable] = {}
+    trust = _trust
+
+    if vouches_for_inner_calls:
+        passed: set[object] = set()
+
+        @functools.wraps(function)
+        def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
+            if trust.depth:
+                return function(*args, **kwargs)
+            call = _call_signature(args, kwargs, deep=True)
+            if call is not None and call in passed:
+                # A call with this signature passed, every check inside it included, and the
+                # signatures inside it (the result's too) follow from this one: all pass again.
+                trust.depth += 1
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    trust.depth -= 1
+            result = fully_checked(*args, **kwargs)
+            if call is not None:
+                if len(passed) >= _MAX_SIGNATURES_PER_FUNCTION:
+                    passed.clear()
+                passed.add(call)
+            return result
+
+        return check_outer_call
+
+    verified: dict[object, object] = {}
 
     @functools.wraps(function)
-    def check_then_call(*args: P.args, **kwargs: P.kwargs) -> R:
-        call = _call_signature(args, kwargs)
-        if call is not None and call in verified:
+    def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if trust.depth:
+            return function(*args, **kwargs)
+        call = _call_signature(args, kwargs, deep=False)
+        expected = verified.get(call)  # None for a new signature (None itself is never stored)
+        if expected is not None:
             result = function(*args, **kwargs)
-            if _signature(result) == verified[call]:
+            if _signature(result) == expected:
                 return result
         result = fully_checked(*args, **kwargs)
         returned = _signature(result)
@@ -147,4 +270,4 @@ def checked(function: Callable[P, R]) -> Callable[P, R]:
             verified[call] = returned
         return result
 
-    return check_then_call
+    return check_call

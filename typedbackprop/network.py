@@ -9,6 +9,7 @@ backward pass is the four backprop equations (Nielsen's BP1–BP4), written with
 - BP4  ``∂L/∂W_l = δ_l a_{l-1}ᵀ``
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, cast, get_args
@@ -29,7 +30,7 @@ from typedbackprop.activations import (
     tanh_forward,
 )
 from typedbackprop.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked
+from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, _trust, checked
 from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.softmax import softmax_backward, softmax_forward
 
@@ -92,8 +93,11 @@ class Dense:
     W: Float[Array, "out in"]
     b: Float[Array, " out"]
 
-    def __post_init__(self) -> None:
-        _check_dense_shapes(self.W, self.b)
+    if CHECKS_ENABLED:  # with checks off, creating a Dense costs no call at all
+
+        def __post_init__(self) -> None:
+            if not _trust.depth:  # inside a vouched-for call, this shape check passed before
+                _check_dense_shapes(self.W, self.b)
 
 
 class LayerCache(NamedTuple):
@@ -107,19 +111,22 @@ class LayerCache(NamedTuple):
     """The activation ``f(z)``."""
 
 
+HIDDEN_NAMES: tuple[str, ...] = get_args(ActivationName)
+OUTPUT_NAMES: tuple[str, ...] = get_args(OutputActivationName)
+LOSS_NAMES: tuple[str, ...] = get_args(LossName)
+
+
 def _check_names(activation: str, output_activation: str, loss: str | None) -> None:
-    hidden_names = get_args(ActivationName)
-    output_names = get_args(OutputActivationName)
-    if activation not in hidden_names:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {hidden_names}")
-    if output_activation not in output_names:
+    if activation not in HIDDEN_NAMES:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {HIDDEN_NAMES}")
+    if output_activation not in OUTPUT_NAMES:
         raise ValueError(
-            f"unknown output_activation {output_activation!r}; choose one of {output_names}"
+            f"unknown output_activation {output_activation!r}; choose one of {OUTPUT_NAMES}"
         )
     if loss is None:
         return
-    if loss not in get_args(LossName):
-        raise ValueError(f"unknown loss {loss!r}; choose one of {get_args(LossName)}")
+    if loss not in LOSS_NAMES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
     needed = LOGIT_LOSSES.get(loss)
     if needed is not None and output_activation != needed:
         raise ValueError(
@@ -133,6 +140,7 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
     if not layers:
         raise ValueError("a network needs at least one layer")
     width = x.shape[0]
+    dtype = x.dtype
     for index, layer in enumerate(layers):
         rows, columns = layer.W.shape
         if columns != width:
@@ -144,21 +152,63 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
                 f"layers do not chain: layer {index} expects in={columns} inputs but {source} "
                 f"{width} features (W of layer {index} has shape {layer.W.shape}){hint}"
             )
-        if layer.W.dtype != x.dtype or layer.b.dtype != x.dtype:
+        if layer.W.dtype != dtype or layer.b.dtype != dtype:
             raise TypeError(
-                f"dtypes differ: x is {x.dtype} but layer {index} has W {layer.W.dtype} and "
+                f"dtypes differ: x is {dtype} but layer {index} has W {layer.W.dtype} and "
                 f"b {layer.b.dtype}; NumPy would silently compute in the wider one"
             )
         width = rows
 
 
 def _check_finite(name: str, values: Array) -> None:
+    # NaN and ±inf propagate through a sum of squares, so a finite one proves every entry
+    # finite; only one that is not (or that overflows) needs the entry-by-entry test.
+    if math.isfinite(np.vdot(values, values)):
+        return
     if not np.isfinite(values).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
         raise ValueError(f"{name} contains {values[index]} at index {index}")
 
 
-@checked
+def _forward(
+    layers: list[Dense],
+    x: Array,
+    hidden_forward: ActivationForward,
+    output_forward: ActivationForward,
+) -> list[LayerCache]:
+    """The forward pass proper; names and layers were checked by the caller."""
+    caches: list[LayerCache] = []
+    a_prev = x
+    last = len(layers) - 1
+    for index, layer in enumerate(layers):
+        z = affine_forward(layer.W, layer.b, a_prev)
+        a = (output_forward if index == last else hidden_forward)(z)
+        caches.append(LayerCache(a_prev, z, a))
+        a_prev = a
+    return caches
+
+
+def _backward(
+    layers: list[Dense],
+    caches: list[LayerCache],
+    delta_output: Array,
+    hidden_backward: ActivationBackward,
+) -> list[Dense]:
+    """The backward pass proper: BP4, BP3, then BP2 for the layer below."""
+    grads: list[Dense] = []
+    delta = delta_output
+    for index in reversed(range(len(layers))):
+        grad_W, grad_b = affine_grad_params(delta, caches[index].a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
+        grads.append(Dense(grad_W, grad_b))
+        if index > 0:
+            below = caches[index - 1]
+            grad_a_prev = affine_grad_input(delta, layers[index].W)  # Wᵀ δ
+            delta = hidden_backward(grad_a_prev, below.z, below.a)  # BP2: (Wᵀ δ) ⊙ f'(z)
+    grads.reverse()
+    return grads
+
+
+@checked(vouches_for_inner_calls=True)
 def forward(
     layers: list[Dense],
     x: Float[Array, "in batch"],
@@ -189,20 +239,10 @@ def forward(
     """
     _check_names(activation, output_activation, None)
     _check_layers(layers, x)
-    hidden_forward = ACTIVATIONS[activation][0]
-    output_forward = ACTIVATIONS[output_activation][0]
-    caches: list[LayerCache] = []
-    a_prev = x
-    last = len(layers) - 1
-    for index, layer in enumerate(layers):
-        z = affine_forward(layer.W, layer.b, a_prev)
-        a = (output_forward if index == last else hidden_forward)(z)
-        caches.append(LayerCache(a_prev, z, a))
-        a_prev = a
-    return caches
+    return _forward(layers, x, ACTIVATIONS[activation][0], ACTIVATIONS[output_activation][0])
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def predict(
     layers: list[Dense],
     x: Float[Array, "in batch"],
@@ -230,7 +270,7 @@ def predict(
     return forward(layers, x, activation, output_activation)[-1].a
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def backward(
     layers: list[Dense],
     caches: list[LayerCache],
@@ -257,24 +297,17 @@ def backward(
 
     Notes
     -----
-    The loop body is BP4, BP3, then BP2 for the layer below; the first layer skips BP2, since
-    nobody needs ``∂L/∂x`` and it would cost a matrix product.
+    From the top layer down, the loop body is BP4 ``∂L/∂W_l = δ_l a_{l-1}ᵀ``, BP3
+    ``∂L/∂b_l = δ_l 1``, then BP2 ``δ_{l-1} = (W_lᵀ δ_l) ⊙ f'(z_{l-1})`` for the layer below. The
+    first layer skips BP2: nobody needs ``∂L/∂x`` and it would cost a matrix product.
     """
-    hidden_backward = ACTIVATIONS[activation][1]
-    grads: list[Dense] = [None] * len(layers)  # type: ignore[list-item]  # filled from the top
-    delta = delta_output
-    for index in reversed(range(len(layers))):
-        a_prev = caches[index].a_prev
-        grad_W, grad_b = affine_grad_params(delta, a_prev)  # BP4: δ a_prevᵀ;  BP3: δ 1
-        grads[index] = Dense(grad_W, grad_b)
-        if index > 0:
-            below = caches[index - 1]
-            grad_a_prev = affine_grad_input(delta, layers[index].W)  # Wᵀ δ
-            delta = hidden_backward(grad_a_prev, below.z, below.a)  # BP2: (Wᵀ δ) ⊙ f'(z)
-    return grads
+    _check_names(activation, "identity", None)
+    if len(caches) != len(layers):
+        raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
+    return _backward(layers, caches, delta_output, ACTIVATIONS[activation][1])
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def loss_and_grads(
     layers: list[Dense],
     x: Float[Array, "in batch"],
@@ -325,9 +358,12 @@ def loss_and_grads(
     backward to ``∂L/∂a_L``. :func:`backward` does the rest.
     """
     _check_names(activation, output_activation, loss)
+    _check_layers(layers, x)
     if CHECKS_ENABLED:
         _check_finite("x", x)
-    caches = forward(layers, x, activation, output_activation)
+    hidden_forward, hidden_backward = ACTIVATIONS[activation]
+    output_forward, output_backward = ACTIVATIONS[output_activation]
+    caches = _forward(layers, x, hidden_forward, output_forward)
     output = caches[-1]
     if loss == "cross_entropy":
         value, delta_output = cross_entropy(output.z, _labels(y))
@@ -335,13 +371,12 @@ def loss_and_grads(
         value, delta_output = binary_cross_entropy(output.z, _targets(y, x, loss))
     else:
         value, grad_output_a = squared_error(output.a, _targets(y, x, loss))
-        output_backward = ACTIVATIONS[output_activation][1]
         delta_output = output_backward(grad_output_a, output.z, output.a)  # BP1
-    return value, backward(layers, caches, delta_output, activation)
+    return value, _backward(layers, caches, delta_output, hidden_backward)
 
 
 def _labels(y: Array | IntArray) -> IntArray:
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+    if y.ndim != 1 or y.dtype.kind not in "iu":
         raise TypeError(
             f"cross_entropy takes integer labels of shape (batch,); got {y.dtype} {y.shape}"
         )
@@ -349,7 +384,7 @@ def _labels(y: Array | IntArray) -> IntArray:
 
 
 def _targets(y: Array | IntArray, x: Array, loss: str) -> Array:
-    if y.ndim != 2 or not np.issubdtype(y.dtype, np.floating):
+    if y.ndim != 2 or y.dtype.kind != "f":
         raise TypeError(
             f"{loss} takes float targets of shape (out, batch); got {y.dtype} {y.shape}"
         )
