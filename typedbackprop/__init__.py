@@ -24,7 +24,7 @@ from typedbackprop.affine import (
     affine_grad_input,
     affine_grad_params,
 )
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked
+from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
 from typedbackprop.gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_gradient
 from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.network import (
@@ -72,6 +72,7 @@ __all__ = [
     "predict",
     "relu_backward",
     "relu_forward",
+    "require_finite",
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_backward",

@@ -17,6 +17,7 @@ thousandth.
 """
 
 import functools
+import math
 import os
 import threading
 import typing
@@ -28,7 +29,7 @@ from beartype import beartype
 from jaxtyping import jaxtyped
 from numpy.typing import NDArray
 
-__all__ = ["Array", "IntArray", "CHECKS_ENABLED", "checked"]
+__all__ = ["Array", "IntArray", "CHECKS_ENABLED", "checked", "require_finite"]
 
 Array = NDArray[np.floating[Any]]
 """A floating-point NumPy array; dimensions are named at each use: ``Float[Array, "out in"]``."""
@@ -271,3 +272,28 @@ def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Call
         return result
 
     return check_call
+
+
+def require_finite(name: str, values: NDArray[Any]) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of ``values``, if any.
+
+    Parameters
+    ----------
+    name
+        What ``values`` is called in the message (``"x"``, ``"logits"``).
+    values
+        A floating-point array of any shape.
+
+    Raises
+    ------
+    ValueError
+        ``"x contains nan at index (1, 3)"``, for the first non-finite entry.
+    """
+    # NaN and ±inf propagate through a sum of squares, so a finite one proves every entry
+    # finite; only one that is not (or that overflows) needs the entry-by-entry test.
+    if values.size == 0 or math.isfinite(np.vdot(values, values)):
+        return
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])
+        raise ValueError(f"{name} contains {values[index]} at index {index}")

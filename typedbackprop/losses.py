@@ -15,7 +15,7 @@ gradients instead and divides by the batch size in the update step: the same ste
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, IntArray, checked
+from typedbackprop.checking import Array, IntArray, checked, require_finite
 
 __all__ = ["squared_error", "binary_cross_entropy", "cross_entropy"]
 
@@ -85,7 +85,8 @@ def binary_cross_entropy(
     Raises
     ------
     ValueError
-        If a target lies outside ``[0, 1]`` (the message gives its value and index).
+        If a target lies outside ``[0, 1]`` (the message gives its value and index), or a
+        logit is NaN or infinite.
 
     Notes
     -----
@@ -103,6 +104,7 @@ def binary_cross_entropy(
             f"binary_cross_entropy targets must lie in [0, 1]; y[{bad[0]}, {bad[1]}] is "
             f"{y[bad[0], bad[1]]}"
         )
+    require_finite("logits", z)
     e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
     losses = np.maximum(z, 0.0) - z * y + np.log1p(e)
     loss = float(losses.sum()) / batch
@@ -138,7 +140,8 @@ def cross_entropy(
     Raises
     ------
     ValueError
-        If a label lies outside ``[0, classes)`` (the message names the label and its example).
+        If a label lies outside ``[0, classes)`` (the message names the label and its example),
+        or an example's largest logit is NaN or infinite.
 
     Notes
     -----
@@ -156,7 +159,9 @@ def cross_entropy(
             f"the logits have {classes} classes"
         )
     columns = np.arange(batch)
-    shifted = z - z.max(axis=0)
+    largest = z.max(axis=0)
+    require_finite("the largest logit of each example", largest)
+    shifted = z - largest
     e = np.exp(shifted)
     total = e.sum(axis=0)
     loss = float(np.log(total).sum() - shifted[labels, columns].sum()) / batch

@@ -9,12 +9,10 @@ backward pass is the four backprop equations (Nielsen's BP1–BP4), written with
 - BP4  ``∂L/∂W_l = δ_l a_{l-1}ᵀ``
 """
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, cast, get_args
 
-import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.activations import (
@@ -30,7 +28,14 @@ from typedbackprop.activations import (
     tanh_forward,
 )
 from typedbackprop.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, _trust, checked
+from typedbackprop.checking import (
+    CHECKS_ENABLED,
+    Array,
+    IntArray,
+    _trust,
+    checked,
+    require_finite,
+)
 from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.softmax import softmax_backward, softmax_forward
 
@@ -158,16 +163,6 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
                 f"b {layer.b.dtype}; NumPy would silently compute in the wider one"
             )
         width = rows
-
-
-def _check_finite(name: str, values: Array) -> None:
-    # NaN and ±inf propagate through a sum of squares, so a finite one proves every entry
-    # finite; only one that is not (or that overflows) needs the entry-by-entry test.
-    if math.isfinite(np.vdot(values, values)):
-        return
-    if not np.isfinite(values).all():
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
-        raise ValueError(f"{name} contains {values[index]} at index {index}")
 
 
 def _forward(
@@ -360,7 +355,7 @@ def loss_and_grads(
     _check_names(activation, output_activation, loss)
     _check_layers(layers, x)
     if CHECKS_ENABLED:
-        _check_finite("x", x)
+        require_finite("x", x)
     hidden_forward, hidden_backward = ACTIVATIONS[activation]
     output_forward, output_backward = ACTIVATIONS[output_activation]
     caches = _forward(layers, x, hidden_forward, output_forward)
@@ -392,5 +387,5 @@ def _targets(y: Array | IntArray, x: Array, loss: str) -> Array:
         raise TypeError(f"dtypes differ: x is {x.dtype} but y is {y.dtype}")
     targets = cast(Array, y)
     if CHECKS_ENABLED:
-        _check_finite("y", targets)
+        require_finite("y", targets)
     return targets

@@ -3,7 +3,7 @@
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, require_finite
 
 __all__ = ["softmax_forward", "softmax_backward"]
 
@@ -27,8 +27,17 @@ def softmax_forward(z: Float[Array, "classes batch"]) -> Float[Array, "classes b
     ``a_{cb} = exp(z_{cb} − m_b) / Σ_k exp(z_{kb} − m_b)`` with ``m_b = max_k z_{kb}``.
     Subtracting ``m_b`` changes nothing mathematically (it cancels) but makes every exponent
     ``≤ 0``, so ``exp`` cannot overflow and the largest term is exactly 1.
+
+    Raises
+    ------
+    ValueError
+        For zero classes, or an example whose largest logit is NaN or infinite.
     """
-    e: Array = z - z.max(axis=0)
+    if z.shape[0] == 0:
+        raise ValueError("softmax over 0 classes is undefined")
+    largest = z.max(axis=0)
+    require_finite("the largest logit of each example", largest)
+    e: Array = z - largest
     np.exp(e, out=e)
     e /= e.sum(axis=0)
     return e
