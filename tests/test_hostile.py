@@ -1,0 +1,238 @@
+"""Hostile and extreme input: it works correctly or raises an error that says what is wrong.
+
+Warnings are errors in this suite (pyproject.toml), so "finite and no warning" is checked by
+every call below that does not raise.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from jaxtyping import TypeCheckError
+
+import typedbackprop as tbp
+
+FLOATS = [np.float32, np.float64]
+
+ELEMENTWISE = [
+    (tbp.sigmoid_forward, tbp.sigmoid_backward),
+    (tbp.tanh_forward, tbp.tanh_backward),
+    (tbp.relu_forward, tbp.relu_backward),
+    (tbp.leaky_relu_forward, tbp.leaky_relu_backward),
+    (tbp.identity_forward, tbp.identity_backward),
+    (tbp.softmax_forward, tbp.softmax_backward),
+]
+
+
+def huge_arrays(dtype, max_side=5):
+    """2-D arrays with entries up to ±1e300 (float64) or ±1e36 (float32), far beyond ±1e4.
+
+    The bound is a hundredth of the largest finite value, so that a difference of two entries,
+    as in ``z − max(z)``, is still finite: logits of ±1.8e308 are not a question of stability.
+    """
+    limit = 1e300 if dtype == np.float64 else float(np.float32(1e36))
+    width = np.finfo(dtype).bits
+    return hnp.arrays(
+        dtype,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=max_side),
+        elements=st.floats(-limit, limit, width=width)
+        | st.sampled_from([0.0, 1e4, -1e4, 1e30, -1e30, limit, -limit]),
+    )
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize(("forward", "backward"), ELEMENTWISE)
+@settings(deadline=None, max_examples=40)
+@given(data=st.data())
+def test_extreme_pre_activations_give_finite_values_and_gradients(dtype, forward, backward, data):
+    z = data.draw(huge_arrays(dtype))
+    a = forward(z)
+    grad_z = backward(np.ones_like(z), z, a)
+    assert a.dtype == dtype and grad_z.dtype == dtype
+    if forward is not tbp.identity_forward:  # identity passes huge values through, as it must
+        assert np.isfinite(a).all() and np.isfinite(grad_z).all()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@settings(deadline=None, max_examples=40)
+@given(data=st.data())
+def test_losses_from_extreme_logits_are_finite(dtype, data):
+    z = data.draw(huge_arrays(dtype))
+    labels = data.draw(hnp.arrays(np.int64, z.shape[1], elements=st.integers(0, z.shape[0] - 1)))
+    targets = data.draw(hnp.arrays(dtype, z.shape, elements=st.sampled_from([0.0, 0.5, 1.0])))
+    for loss, grad in (tbp.cross_entropy(z, labels), tbp.binary_cross_entropy(z, targets)):
+        assert np.isfinite(loss) or loss == np.inf  # only a probability of exactly 0 is inf
+        assert np.isfinite(grad).all() and grad.dtype == dtype
+
+
+def test_pre_activations_of_a_magnitude_of_ten_thousand():
+    z = np.array([[-1e4, -1e3, 0.0, 1e3, 1e4]])
+    np.testing.assert_array_equal(tbp.sigmoid_forward(z), [[0.0, 0.0, 0.5, 1.0, 1.0]])
+    np.testing.assert_array_equal(tbp.softmax_forward(z.T), [[0.0], [0.0], [0.0], [0.0], [1.0]])
+    loss, grad = tbp.binary_cross_entropy(z, np.array([[0.0, 0.0, 1.0, 1.0, 1.0]]))
+    assert loss == pytest.approx(np.log(2) / 5)
+    loss, _ = tbp.cross_entropy(z.T, np.array([0]))
+    assert loss == 2e4  # −log softmax = logsumexp − z_label = 1e4 − (−1e4), exactly
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_logits_are_named(bad):
+    z = np.zeros((3, 4))
+    z[1, 2] = bad
+    with pytest.raises(ValueError, match=r"logits contains .* at index \(1, 2\)"):
+        tbp.binary_cross_entropy(z, np.zeros((3, 4)))
+    if bad != -np.inf:  # a logit of −inf is a probability of 0, not an error
+        with pytest.raises(ValueError, match=r"largest logit .* at index \(2,\)"):
+            tbp.cross_entropy(z, np.zeros(4, dtype=np.int64))
+        with pytest.raises(ValueError, match=r"largest logit .* at index \(2,\)"):
+            tbp.softmax_forward(z)
+
+
+def test_minus_infinity_logit_is_a_probability_of_zero():
+    z = np.array([[0.0, 0.0], [-np.inf, 0.0]])
+    np.testing.assert_array_equal(tbp.softmax_forward(z), [[1.0, 0.5], [0.0, 0.5]])
+    loss, grad = tbp.cross_entropy(z, np.array([0, 1]))
+    assert loss == pytest.approx(np.log(2) / 2)
+
+
+def test_nan_propagates_through_elementwise_layers_without_warnings():
+    z = np.array([[np.nan, 1.0]])
+    for forward, backward in ELEMENTWISE[:-1]:
+        a = forward(z)
+        assert np.isnan(a[0, 0]) and np.isfinite(a[0, 1])
+        assert np.isfinite(backward(np.ones_like(z), z, a)[0, 1])
+
+
+def test_empty_batches():
+    layers = [tbp.Dense(np.ones((2, 3)), np.zeros(2))]
+    caches = tbp.forward(layers, np.ones((3, 0)))
+    assert caches[-1].a.shape == (2, 0)
+    with pytest.raises(ValueError, match="empty batch"):
+        tbp.loss_and_grads(layers, np.ones((3, 0)), np.ones((2, 0)))
+    with pytest.raises(ValueError, match="empty batch"):
+        tbp.cross_entropy(np.ones((2, 0)), np.zeros(0, dtype=np.int64))
+
+
+def test_zero_width_layers_work():
+    layers = [tbp.Dense(np.ones((0, 3)), np.ones(0)), tbp.Dense(np.ones((2, 0)), np.ones(2))]
+    x, y = np.ones((3, 4)), np.ones((2, 4))
+    loss, grads = tbp.loss_and_grads(layers, x, y, activation="relu")
+    # z2 = W2 a1 + b2 = b2 = 1 for every example: the target exactly, so zero loss.
+    assert loss == 0.0
+    assert grads[0].W.shape == (0, 3) and grads[1].W.shape == (2, 0)
+    np.testing.assert_array_equal(grads[1].b, [0.0, 0.0])
+
+
+def test_zero_classes_are_refused():
+    with pytest.raises(ValueError, match="0 classes"):
+        tbp.softmax_forward(np.ones((0, 3)))
+    with pytest.raises(ValueError, match="outside \\[0, 0\\)"):
+        tbp.cross_entropy(np.ones((0, 3)), np.zeros(3, dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.ones((3, 4), dtype=np.int64),
+        np.ones((3, 4), dtype=object),
+        np.ones((3, 4), dtype=bool),
+        np.ones((3, 4), dtype=np.complex128),
+        [[1.0] * 4] * 3,
+        np.ones((3, 4, 1)),
+        np.float64(1.0),
+    ],
+    ids=["int", "object", "bool", "complex", "list", "3-d", "scalar"],
+)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bad: tbp.sigmoid_forward(bad),
+        lambda bad: tbp.affine_forward(np.ones((2, 3)), np.ones(2), bad),
+        lambda bad: tbp.affine_grad_params(np.ones((2, 4)), bad),
+        lambda bad: tbp.squared_error(bad, np.ones((3, 4))),
+        lambda bad: tbp.softmax_backward(bad, np.ones((3, 4)), np.ones((3, 4))),
+        lambda bad: tbp.loss_and_grads(
+            [tbp.Dense(np.ones((2, 3)), np.ones(2))], bad, np.ones((2, 4))
+        ),
+    ],
+    ids=["sigmoid", "affine", "grad_params", "squared_error", "softmax_backward", "network"],
+)
+def test_wrong_kinds_of_array_are_refused_by_the_shape_check(call, bad):
+    with pytest.raises(TypeCheckError):
+        call(bad)
+
+
+@pytest.mark.parametrize("labels", [np.array([0.0, 1.0]), np.array([[0, 1]]), np.array([0, 1, 1])])
+def test_labels_of_the_wrong_kind(labels):
+    with pytest.raises(TypeCheckError):
+        tbp.cross_entropy(np.ones((2, 2)), labels)
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    rows=st.integers(1, 5),
+    batch=st.integers(1, 5),
+    order=st.sampled_from(["C", "F"]),
+    step=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_strided_fortran_and_read_only_inputs_give_identical_results(
+    rows, batch, order, step, seed
+):
+    rng = np.random.default_rng(seed)
+    W, b = rng.normal(size=(rows, 3)), rng.normal(size=rows)
+    x = rng.normal(size=(3, batch))
+    wide = np.zeros((3, batch * step), order=order)
+    wide[:, ::step] = x
+    view = wide[:, ::step]
+    view.flags.writeable = False
+    W_read_only = np.array(W, order=order)
+    W_read_only.flags.writeable = False
+    expected = tbp.affine_forward(W, b, x)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(
+        tbp.affine_forward(W_read_only, b, view), expected, rtol=1e-14, atol=1e-14 * scale
+    )
+    grad_z = rng.normal(size=(rows, batch))
+    for got, want in zip(
+        tbp.affine_backward(grad_z, W_read_only, view),
+        tbp.affine_backward(grad_z, W, x),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14 * np.abs(want).max())
+    for forward, backward in ELEMENTWISE:
+        a = forward(view)
+        np.testing.assert_array_equal(a, forward(x))
+        np.testing.assert_array_equal(backward(view, view, a), backward(x, x, forward(x)))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_no_public_function_writes_to_its_arguments(dtype):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "W": rng.normal(size=(3, 4)),
+        "b": rng.normal(size=3),
+        "a_prev": rng.normal(size=(4, 5)),
+        "z": rng.normal(size=(3, 5)),
+        "grad": rng.normal(size=(3, 5)),
+        "y": rng.random((3, 5)),
+    }
+    arrays = {name: value.astype(dtype) for name, value in arrays.items()}
+    labels = np.array([0, 2, 1, 1, 0])
+    copies = {name: value.copy() for name, value in arrays.items()}
+    for value in [*arrays.values(), labels]:
+        value.flags.writeable = False
+    W, b, a_prev, z, grad, y = arrays.values()
+    tbp.affine_forward(W, b, a_prev)
+    tbp.affine_backward(grad, W, a_prev)
+    for forward, backward in ELEMENTWISE:
+        backward(grad, z, forward(z))
+    tbp.squared_error(z, y)
+    tbp.binary_cross_entropy(z, y)
+    tbp.cross_entropy(z, labels)
+    layers = [tbp.Dense(W, b)]
+    tbp.loss_and_grads(layers, a_prev, labels, output_activation="softmax", loss="cross_entropy")
+    tbp.loss_and_grads(layers, a_prev, y, output_activation="sigmoid", loss="binary_cross_entropy")
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(value, copies[name], err_msg=name)
