@@ -1,0 +1,30 @@
+"""The benchmark scripts must keep working: run each once, briefly, and check what it prints."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_step_benchmark_runs_and_all_contenders_agree(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/step.py",
+            "--rounds",
+            "1",
+            "--only",
+            "question",
+            "--markdown",
+            str(table),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = table.read_text()
+    assert "| question 3-4-4-2 |" in text and "torch" in text and "unchecked" in text
