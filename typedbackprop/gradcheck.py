@@ -18,13 +18,24 @@ True
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array
+from typedbackprop.checking import Array, IntArray
 
-__all__ = ["gradcheck", "numerical_gradient", "GradcheckReport", "ArgumentCheck", "GradcheckError"]
+if TYPE_CHECKING:
+    from typedbackprop.network import ActivationName, Dense, LossName, OutputActivationName
+
+__all__ = [
+    "gradcheck",
+    "gradcheck_network",
+    "numerical_gradient",
+    "GradcheckReport",
+    "ArgumentCheck",
+    "GradcheckError",
+]
 
 Output = Array | float
 Gradients = Array | Sequence[Array]
@@ -118,8 +129,8 @@ class GradcheckReport:
         )
         rows = [header, f"{'input':<12} {'rel. error':>10} {'max abs err':>11}  worst entry"]
         for arg in self.arguments:
-            output_entry, input_entry = list(arg.worst_output_index), list(arg.worst_input_index)
-            where = f"d out{output_entry} / d {arg.name}{input_entry}"
+            output = f"out{list(arg.worst_output_index)}" if arg.worst_output_index else "out"
+            where = f"d {output} / d {arg.name}{list(arg.worst_input_index)}"
             verdict = "ok" if arg.passed else "FAILED"
             rows.append(
                 f"{arg.name:<12} {arg.relative_error:>10.2e} {arg.max_abs_error:>11.2e}  {where}: "
@@ -306,3 +317,64 @@ def gradcheck(
     if raise_exception and not report.passed:
         raise GradcheckError(report)
     return report
+
+
+def gradcheck_network(
+    layers: Sequence["Dense"],
+    x: Array,
+    y: Array | IntArray,
+    activation: "ActivationName" = "sigmoid",
+    output_activation: "OutputActivationName" = "identity",
+    loss: "LossName" = "squared_error",
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-7,
+    atol: float = 1e-8,
+    raise_exception: bool = False,
+) -> GradcheckReport:
+    """:func:`gradcheck` of :func:`~typedbackprop.loss_and_grads` for every ``W`` and ``b``.
+
+    Parameters
+    ----------
+    layers
+        The network, with float64 parameters.
+    x
+        float64 inputs, one column per example.
+    y
+        Targets or labels, as :func:`~typedbackprop.loss_and_grads` takes them.
+    activation, output_activation, loss
+        As for :func:`~typedbackprop.loss_and_grads`.
+    eps, rtol, atol
+        As for :func:`gradcheck`.
+    raise_exception
+        Raise :class:`GradcheckError` on failure instead of returning the report.
+
+    Returns
+    -------
+    GradcheckReport
+        One entry per parameter, named ``W1, b1, W2, ...`` (layers counted from 1).
+    """
+    from typedbackprop.network import Dense, loss_and_grads
+
+    def unpack(params: Sequence[Array]) -> list[Dense]:
+        return [Dense(W, b) for W, b in zip(params[::2], params[1::2], strict=True)]
+
+    def loss_of(*params: Array) -> float:
+        return loss_and_grads(unpack(params), x, y, activation, output_activation, loss)[0]
+
+    def grads_of(grad_loss: float, *params: Array) -> list[Array]:
+        _, grads = loss_and_grads(unpack(params), x, y, activation, output_activation, loss)
+        return [grad_loss * array for grad in grads for array in (grad.W, grad.b)]
+
+    params = [array for layer in layers for array in (layer.W, layer.b)]
+    names = [f"{kind}{number}" for number in range(1, len(layers) + 1) for kind in ("W", "b")]
+    return gradcheck(
+        loss_of,
+        grads_of,
+        params,
+        names=names,
+        eps=eps,
+        rtol=rtol,
+        atol=atol,
+        raise_exception=raise_exception,
+    )

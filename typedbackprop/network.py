@@ -42,6 +42,7 @@ from typedbackprop.softmax import softmax_backward, softmax_forward
 __all__ = [
     "Dense",
     "LayerCache",
+    "check_names",
     "ActivationName",
     "OutputActivationName",
     "LossName",
@@ -121,7 +122,8 @@ OUTPUT_NAMES: tuple[str, ...] = get_args(OutputActivationName)
 LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 
 
-def _check_names(activation: str, output_activation: str, loss: str | None) -> None:
+def check_names(activation: str, output_activation: str, loss: str | None) -> None:
+    """Raise ``ValueError`` for an unknown name or a loss without its output activation."""
     if activation not in HIDDEN_NAMES:
         raise ValueError(f"unknown activation {activation!r}; choose one of {HIDDEN_NAMES}")
     if output_activation not in OUTPUT_NAMES:
@@ -232,7 +234,7 @@ def forward(
     -----
     ``a_0 = x``; for each layer ``z_l = W_l a_{l-1} + b_l`` and ``a_l = f_l(z_l)``.
     """
-    _check_names(activation, output_activation, None)
+    check_names(activation, output_activation, None)
     _check_layers(layers, x)
     return _forward(layers, x, ACTIVATIONS[activation][0], ACTIVATIONS[output_activation][0])
 
@@ -296,7 +298,7 @@ def backward(
     ``∂L/∂b_l = δ_l 1``, then BP2 ``δ_{l-1} = (W_lᵀ δ_l) ⊙ f'(z_{l-1})`` for the layer below. The
     first layer skips BP2: nobody needs ``∂L/∂x`` and it would cost a matrix product.
     """
-    _check_names(activation, "identity", None)
+    check_names(activation, "identity", None)
     if len(caches) != len(layers):
         raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
     return _backward(layers, caches, delta_output, ACTIVATIONS[activation][1])
@@ -352,7 +354,7 @@ def loss_and_grads(
     loss's own gradient with respect to ``z_L``; otherwise BP1 applies the output activation's
     backward to ``∂L/∂a_L``. :func:`backward` does the rest.
     """
-    _check_names(activation, output_activation, loss)
+    check_names(activation, output_activation, loss)
     _check_layers(layers, x)
     if CHECKS_ENABLED:
         require_finite("x", x)

@@ -1,0 +1,528 @@
+"""The ``typedbackprop`` command line: ``demo``, ``explain``, ``gradcheck`` and ``train``.
+
+Every command has ``--help``. Bad arguments print one line saying what is wrong and exit with
+status 2; a failure while running (a missing optional extra, an unreadable checkpoint) prints
+one line and exits with status 1. Neither prints a traceback.
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast, get_args
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from typedbackprop.checking import Array, IntArray
+from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
+from typedbackprop.datasets import Dataset, DatasetName, load_dataset
+from typedbackprop.explain import explain
+from typedbackprop.gradcheck import gradcheck_network
+from typedbackprop.initialize import InitName, init_layers
+from typedbackprop.network import (
+    ActivationName,
+    Dense,
+    LossName,
+    OutputActivationName,
+    check_names,
+)
+from typedbackprop.training import Architecture, History, evaluate, train
+
+__all__ = ["main", "TrainingDefaults", "DEFAULTS"]
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """A data set's default network and hyperparameters for ``typedbackprop train``."""
+
+    hidden: tuple[int, ...]
+    activation: ActivationName
+    output_activation: OutputActivationName
+    loss: LossName
+    init: InitName
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    momentum: float
+
+
+DEFAULTS: dict[str, TrainingDefaults] = {
+    # seed 001's 1-D step, with a small sigmoid network and a sigmoid output from logits
+    "step": TrainingDefaults((4,), "sigmoid", "sigmoid", "binary_cross_entropy", "glorot_uniform",
+                             100, 32, 1.0, 0.9),
+    # seed 001's 2-3-3-1 sigmoid network with squared error
+    "circles": TrainingDefaults((3, 3), "sigmoid", "sigmoid", "squared_error", "glorot_uniform",
+                                200, 10, 1.0, 0.9),
+    # seed 002's 4-20-3 ReLU + softmax network, Glorot-uniform weights
+    "iris": TrainingDefaults((20,), "relu", "softmax", "cross_entropy", "glorot_uniform",
+                             100, 16, 0.05, 0.9),
+    "digits": TrainingDefaults((64,), "relu", "softmax", "cross_entropy", "he_normal",
+                               20, 32, 0.05, 0.9),
+}  # fmt: skip
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing; reported like argparse's own errors (status 2)."""
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"layer sizes must be comma-separated whole numbers such as 3,4,4,2; got {text!r}"
+        ) from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"need at least two layer sizes, each at least 1 (input,...,output); got {text!r}"
+        )
+    return sizes
+
+
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"hidden sizes must be comma-separated whole numbers such as 20 or 8,8; got {text!r}"
+        ) from None
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"every hidden size must be at least 1; got {text!r}")
+    return sizes
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_network_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    parser.add_argument(
+        "--activation",
+        choices=get_args(ActivationName),
+        default="sigmoid" if defaults else None,
+        help="hidden layers' activation" + (" (default: sigmoid)" if defaults else ""),
+    )
+    parser.add_argument(
+        "--output-activation",
+        choices=get_args(OutputActivationName),
+        default=None,
+        help="last layer's activation (default: identity, or what the loss needs)",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=get_args(LossName),
+        default="squared_error" if defaults else None,
+        help="loss" + (" (default: squared_error)" if defaults else ""),
+    )
+
+
+def _output_for(loss: str, output_activation: str | None) -> OutputActivationName:
+    """The output activation a loss needs, unless one was given (argparse checked the name)."""
+    if output_activation is None:
+        needed = {"binary_cross_entropy": "sigmoid", "cross_entropy": "softmax"}
+        output_activation = needed.get(loss, "identity")
+    return cast(OutputActivationName, output_activation)
+
+
+def _random_problem(
+    sizes: Sequence[int], batch: int, loss: str, rng: np.random.Generator
+) -> tuple[Array, Array | IntArray]:
+    x = rng.standard_normal((sizes[0], batch))
+    if loss == "cross_entropy":
+        return x, rng.integers(0, sizes[-1], size=batch)
+    if loss == "binary_cross_entropy":
+        return x, (rng.random((sizes[-1], batch)) < 0.5).astype(np.float64)
+    return x, rng.standard_normal((sizes[-1], batch))
+
+
+# --- explain and gradcheck -----------------------------------------------------------------
+
+
+def _run_explain(args: argparse.Namespace, console: Console) -> int:
+    output = _output_for(args.loss, args.output_activation)
+    check_names(args.activation, output, args.loss)
+    for line in explain(args.sizes, args.batch, args.activation, output, args.loss):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
+def _run_gradcheck(args: argparse.Namespace, console: Console) -> int:
+    output = _output_for(args.loss, args.output_activation)
+    check_names(args.activation, output, args.loss)
+    rng = np.random.default_rng(args.seed)
+    layers = init_layers(args.sizes, rng, "glorot_uniform")
+    layers = [Dense(layer.W, rng.standard_normal(layer.b.shape)) for layer in layers]
+    x, y = _random_problem(args.sizes, args.batch, args.loss, rng)
+    report = gradcheck_network(layers, x, y, args.activation, output, args.loss, eps=args.eps)
+    table = Table(
+        title=f"{'-'.join(map(str, args.sizes))}, batch {args.batch}, {args.activation}/{output}, "
+        f"{args.loss}: analytic against central differences (eps={args.eps:g})"
+    )
+    for column in ["parameter", "shape", "relative error", "max abs error", "worst entry", ""]:
+        table.add_column(column, justify="right" if "error" in column else "left")
+    shapes = [array.shape for layer in layers for array in (layer.W, layer.b)]
+    for argument, shape in zip(report.arguments, shapes, strict=True):
+        table.add_row(
+            argument.name,
+            str(shape),
+            f"{argument.relative_error:.2e}",
+            f"{argument.max_abs_error:.2e}",
+            str(list(argument.worst_input_index)),
+            "ok" if argument.passed else "FAILED",
+        )
+    console.print(table)
+    console.print("passed" if report.passed else "FAILED", highlight=False)
+    return 0 if report.passed else 1
+
+
+# --- train ---------------------------------------------------------------------------------
+
+
+def _architecture(
+    args: argparse.Namespace, data: Dataset, defaults: TrainingDefaults
+) -> Architecture:
+    hidden = args.hidden if args.hidden is not None else defaults.hidden
+    outputs = data.classes if data.task == "multiclass" else 1
+    loss = args.loss or defaults.loss
+    activation = args.activation or defaults.activation
+    output = args.output_activation or (
+        defaults.output_activation if args.loss is None else _output_for(loss, None)
+    )
+    if loss == "cross_entropy" and data.task != "multiclass":
+        raise UsageError(f"--loss cross_entropy needs a multiclass data set; {data.name} is binary")
+    if loss != "cross_entropy" and data.task == "multiclass":
+        raise UsageError(f"{data.name} has integer class labels: use --loss cross_entropy")
+    try:
+        check_names(activation, output, loss)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return Architecture((data.x_train.shape[0], *hidden, outputs), activation, output, loss)
+
+
+def _run_train(args: argparse.Namespace, console: Console) -> int:
+    if args.momentum is not None and not 0 <= args.momentum < 1:
+        raise UsageError(f"--momentum must lie in [0, 1), got {args.momentum}")
+    if args.epochs is not None and args.epochs < 0:
+        raise UsageError(f"--epochs must be at least 0, got {args.epochs}")
+    defaults = DEFAULTS[args.dataset]
+    data = load_dataset(args.dataset, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    if args.load:
+        layers, architecture = load_checkpoint(args.load)
+        if architecture.sizes[0] != data.x_train.shape[0]:
+            raise UsageError(
+                f"{args.load} takes {architecture.sizes[0]} features; {data.name} has "
+                f"{data.x_train.shape[0]}"
+            )
+    else:
+        architecture = _architecture(args, data, defaults)
+        layers = init_layers(architecture.sizes, rng, args.init or defaults.init)
+    epochs = args.epochs if args.epochs is not None else (0 if args.load else defaults.epochs)
+    snapshots: list[list[Dense]] = [layers]
+    history = History()
+    started = time.perf_counter()
+    if epochs > 0:
+        frames = max(1, epochs // 40)
+        with Progress(
+            TextColumn(f"training {data.name} {'-'.join(map(str, architecture.sizes))}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=not console.is_terminal,
+        ) as progress:
+            task = progress.add_task("epochs", total=epochs, loss="—")
+
+            def on_epoch(epoch: int, current: list[Dense], history: History) -> None:
+                progress.update(task, advance=1, loss=f"{history.loss[-1]:.4f}")
+                if args.animate and (epoch % frames == 0 or epoch == epochs):
+                    snapshots.append(current)
+
+            layers, history = train(
+                layers,
+                architecture,
+                data.x_train,
+                data.y_train,
+                epochs=epochs,
+                batch_size=args.batch_size or defaults.batch_size,
+                learning_rate=args.lr or defaults.learning_rate,
+                momentum=defaults.momentum if args.momentum is None else args.momentum,
+                rng=rng,
+                x_test=data.x_test,
+                y_test=data.y_test,
+                on_epoch=on_epoch,
+            )
+    elapsed = time.perf_counter() - started
+    test_loss, test_accuracy = evaluate(layers, architecture, data.x_test, data.y_test)
+    if args.save:
+        save_checkpoint(args.save, layers, architecture)
+        console.print(f"saved {args.save}", highlight=False)
+    if args.plot:
+        from typedbackprop.plots import plot_training
+
+        plot_training(args.plot, history, layers, architecture, data)
+        console.print(f"wrote {args.plot}", highlight=False)
+    if args.animate:
+        from typedbackprop.plots import animate_hidden
+
+        animate_hidden(args.animate, snapshots, architecture, data)
+        console.print(f"wrote {args.animate}", highlight=False)
+    console.print(f"{epochs} epochs in {elapsed:.1f} s; test loss {test_loss:.4f}", highlight=False)
+    console.print(f"test accuracy: {test_accuracy:.3f}", highlight=False)
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of ``typedbackprop demo``: a seed's network, trained, then gradient-checked."""
+
+    name: str
+    source: str
+    load: Callable[[int], tuple[Array, Array | IntArray, Array, Array | IntArray]]
+    architecture: Architecture
+    init: InitName
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    momentum: float
+    classify: bool
+
+
+def _question_data(seed: int) -> tuple[Array, Array, Array, Array]:
+    """Random inputs and targets from a fixed random linear map: a learnable regression."""
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal((2, 3))
+    x = rng.random((3, 200))
+    y = teacher @ x + 0.05 * rng.standard_normal((2, 200))
+    return x[:, :150], y[:, :150], x[:, 150:], y[:, 150:]
+
+
+def _teacher_data(seed: int) -> tuple[Array, Array, Array, Array]:
+    """Seed 003's 128-16-1 setting: 128 Gaussian features, a label from a hidden hyperplane."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((128, 1500))
+    y = (rng.standard_normal(128) @ x > 0).astype(np.float64)[np.newaxis, :]
+    return x[:, :1000], y[:, :1000], x[:, 1000:], y[:, 1000:]
+
+
+def _dataset_loader(name: str) -> Callable[[int], tuple[Array, Any, Array, Any]]:
+    def load(seed: int) -> tuple[Array, Any, Array, Any]:
+        data = load_dataset(name, seed=seed)
+        return data.x_train, data.y_train, data.x_test, data.y_test
+
+    return load
+
+
+SCENARIOS = [
+    Scenario("question", "seed 000", _question_data,
+             Architecture((3, 4, 4, 2), "sigmoid", "identity", "squared_error"),
+             "small_normal", 200, 10, 0.5, 0.9, classify=False),
+    Scenario("circles", "seed 001", _dataset_loader("circles"),
+             Architecture((2, 3, 3, 1), "sigmoid", "sigmoid", "squared_error"),
+             "glorot_uniform", 200, 10, 1.0, 0.9, classify=True),
+    Scenario("iris", "seed 002", _dataset_loader("iris"),
+             Architecture((4, 20, 3), "relu", "softmax", "cross_entropy"),
+             "glorot_uniform", 100, 16, 0.05, 0.9, classify=True),
+    Scenario("hyperplane", "seed 003", _teacher_data,
+             Architecture((128, 16, 1), "sigmoid", "sigmoid", "binary_cross_entropy"),
+             "glorot_uniform", 60, 20, 0.5, 0.9, classify=True),
+]  # fmt: skip
+
+
+def _run_demo(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="the seeds' networks, trained, then gradient-checked")
+    for column, justify in [
+        ("seed", "left"),
+        ("network", "left"),
+        ("loss", "left"),
+        ("test loss", "right"),
+        ("accuracy", "right"),
+        ("gradcheck", "right"),
+    ]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    all_passed = True
+    for scenario in SCENARIOS:
+        x_train, y_train, x_test, y_test = scenario.load(args.seed)
+        rng = np.random.default_rng(args.seed)
+        architecture = scenario.architecture
+        layers = init_layers(architecture.sizes, rng, scenario.init)
+        before, _ = evaluate(layers, architecture, x_test, y_test)
+        with console.status(f"training {scenario.name}"):
+            layers, _ = train(
+                layers,
+                architecture,
+                x_train,
+                y_train,
+                epochs=scenario.epochs,
+                batch_size=scenario.batch_size,
+                learning_rate=scenario.learning_rate,
+                momentum=scenario.momentum,
+                rng=rng,
+            )
+        after, test_accuracy = evaluate(layers, architecture, x_test, y_test)
+        # The check runs at random parameters of unit scale, where gradients are not small
+        # against the loss: at a trained minimum, central differences measure mostly rounding.
+        sizes = architecture.sizes
+        probe = [
+            Dense(rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
+        examples = slice(0, 8)
+        y_sample = y_train[examples] if y_train.ndim == 1 else y_train[:, examples]
+        report = gradcheck_network(
+            probe,
+            x_train[:, examples],
+            y_sample,
+            architecture.activation,
+            architecture.output_activation,
+            architecture.loss,
+        )
+        all_passed &= report.passed
+        worst = max(argument.relative_error for argument in report.arguments)
+        table.add_row(
+            f"{scenario.source[-3:]} {scenario.name}",
+            "-".join(map(str, sizes)) + f" {architecture.activation}",
+            {"squared_error": "squared", "binary_cross_entropy": "BCE"}.get(
+                architecture.loss, "softmax CE"
+            ),
+            f"{before:.3f} → {after:.3f}",
+            f"{test_accuracy:.3f}" if scenario.classify else "—",
+            f"{worst:.0e} {'ok' if report.passed else 'FAILED'}",
+        )
+    console.print(table)
+    console.print(
+        "gradcheck: largest relative error of any parameter against float64 central "
+        "differences, at random parameters on 8 training examples",
+        highlight=False,
+    )
+    console.print(
+        "every gradient checked" if all_passed else "a gradient check FAILED", highlight=False
+    )
+    return 0 if all_passed else 1
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="typedbackprop",
+        description="Backpropagation in NumPy whose shapes document and check themselves.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="train the seeds' networks and gradient-check each (the main job)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.set_defaults(run=_run_demo)
+
+    for name, run, summary in [
+        ("explain", _run_explain, "print every forward and backward equation with its shapes"),
+        ("gradcheck", _run_gradcheck, "compare analytic and numerical gradients, per parameter"),
+    ]:
+        command = commands.add_parser(name, help=summary, description=summary)
+        command.add_argument("sizes", type=_sizes, help="layer sizes, input first: e.g. 3,4,4,2")
+        command.add_argument("--batch", type=_positive_int, default=5, help="examples (default: 5)")
+        _add_network_options(command, defaults=True)
+        command.set_defaults(run=run)
+        if name == "gradcheck":
+            command.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+            command.add_argument(
+                "--eps", type=_positive_float, default=1e-6, help="step (default: 1e-6)"
+            )
+
+    training = commands.add_parser(
+        "train",
+        help="train on a data set with a progress bar; prints the test accuracy",
+        description="Train on a data set. Defaults per data set: "
+        + "; ".join(
+            f"{name}: hidden {','.join(map(str, d.hidden))} {d.activation}, {d.loss}, "
+            f"{d.epochs} epochs"
+            for name, d in DEFAULTS.items()
+        ),
+    )
+    training.add_argument(
+        "--dataset", choices=get_args(DatasetName), required=True, help="the data set"
+    )
+    training.add_argument(
+        "--hidden",
+        type=_hidden_sizes,
+        help="hidden layer sizes, e.g. 20 or 8,8 (default: per data set)",
+    )
+    _add_network_options(training, defaults=False)
+    training.add_argument("--init", choices=get_args(InitName), help="weight initialisation")
+    training.add_argument("--epochs", type=int, help="passes over the training set")
+    training.add_argument("--batch-size", type=_positive_int, help="examples per step")
+    training.add_argument("--lr", type=_positive_float, help="learning rate")
+    training.add_argument("--momentum", type=float, help="momentum in [0, 1)")
+    training.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    training.add_argument("--plot", metavar="FILE.png", help="draw the loss curve (and boundary)")
+    training.add_argument(
+        "--animate", metavar="FILE.gif", help="animate the hidden representation over training"
+    )
+    training.add_argument("--save", metavar="FILE.npz", help="save a checkpoint after training")
+    training.add_argument(
+        "--load", metavar="FILE.npz", help="start from a checkpoint (no training unless --epochs)"
+    )
+    training.set_defaults(run=_run_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv
+        The arguments after the program name (default: ``sys.argv[1:]``).
+    console
+        Where to print (default: standard output).
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a check failed or the run failed, 2 for bad arguments.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a pipe or a file: no terminal width to respect
+            console = Console(width=120)
+    try:
+        return int(args.run(args, console))
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"typedbackprop: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, ImportError, OSError) as error:
+        print(f"typedbackprop: error: {error}", file=sys.stderr)
+        return 1
