@@ -25,7 +25,14 @@ from typedbackprop.affine import (
     affine_grad_params,
 )
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
-from typedbackprop.gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_gradient
+from typedbackprop.gradcheck import (
+    ArgumentCheck,
+    GradcheckError,
+    GradcheckReport,
+    gradcheck,
+    gradcheck_network,
+    numerical_gradient,
+)
 from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.network import (
     ActivationName,
@@ -45,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CHECKS_ENABLED",
     "ActivationName",
+    "ArgumentCheck",
     "Array",
     "Dense",
     "GradcheckError",
@@ -63,6 +71,7 @@ __all__ = [
     "cross_entropy",
     "forward",
     "gradcheck",
+    "gradcheck_network",
     "identity_backward",
     "identity_forward",
     "leaky_relu_backward",

@@ -91,26 +91,29 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architec
     ValueError
         If the file is not a typedbackprop checkpoint, or is damaged.
     """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a {FORMAT} file")
-            architecture = Architecture(
-                tuple(int(size) for size in meta["sizes"]),
-                meta["activation"],
-                meta["output_activation"],
-                meta["loss"],
-            )
-            check_names(architecture.activation, architecture.output_activation, architecture.loss)
-            layers = [
-                Dense(archive[f"W{index}"], archive[f"b{index}"])
-                for index in range(len(architecture.sizes) - 1)
-            ]
-    except FileNotFoundError:
-        raise
-    except (KeyError, OSError, TypeError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable typedbackprop checkpoint: {error}") from error
+    with open(path, "rb") as file:  # FileNotFoundError passes through as it is
+        try:
+            with np.load(file, allow_pickle=False) as archive:
+                meta = json.loads(str(archive["meta"]))
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"format {meta.get('format')!r}, not {FORMAT!r}")
+                architecture = Architecture(
+                    tuple(int(size) for size in meta["sizes"]),
+                    meta["activation"],
+                    meta["output_activation"],
+                    meta["loss"],
+                )
+                check_names(
+                    architecture.activation, architecture.output_activation, architecture.loss
+                )
+                layers = [
+                    Dense(archive[f"W{index}"], archive[f"b{index}"])
+                    for index in range(len(architecture.sizes) - 1)
+                ]
+        except (EOFError, KeyError, OSError, TypeError, ValueError, zipfile.BadZipFile) as error:
+            raise ValueError(
+                f"{path} is not a readable typedbackprop checkpoint: {error}"
+            ) from error
     expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
     if [layer.W.shape for layer in layers] != expected:
         raise ValueError(f"{path}: layer shapes do not match sizes {architecture.sizes}")

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 DatasetName = Literal["step", "circles", "iris", "digits"]
+"""The names :func:`load_dataset` accepts."""
 Task = Literal["binary", "multiclass"]
 
 

@@ -277,9 +277,11 @@ def gradcheck(
         for i in range(flat.size):
             original = flat[i]
             flat[i] = original + eps
-            above = np.asarray(forward(*work), dtype=np.float64).reshape(-1)
+            # Copies: a forward that returns its input (or a view of it) must not see the
+            # next perturbation change a value already taken.
+            above = np.array(forward(*work), dtype=np.float64, copy=True).reshape(-1)
             flat[i] = original - eps
-            below = np.asarray(forward(*work), dtype=np.float64).reshape(-1)
+            below = np.array(forward(*work), dtype=np.float64, copy=True).reshape(-1)
             flat[i] = original
             numerical[k][:, i] = (above - below) / (2 * eps)
 

@@ -22,16 +22,16 @@ def softmax_forward(z: Float[Array, "classes batch"]) -> Float[Array, "classes b
     a
         Probabilities; each column sums to 1.
 
+    Raises
+    ------
+    ValueError
+        For zero classes, or an example whose largest logit is NaN or infinite.
+
     Notes
     -----
     ``a_{cb} = exp(z_{cb} − m_b) / Σ_k exp(z_{kb} − m_b)`` with ``m_b = max_k z_{kb}``.
     Subtracting ``m_b`` changes nothing mathematically (it cancels) but makes every exponent
     ``≤ 0``, so ``exp`` cannot overflow and the largest term is exactly 1.
-
-    Raises
-    ------
-    ValueError
-        For zero classes, or an example whose largest logit is NaN or infinite.
     """
     if z.shape[0] == 0:
         raise ValueError("softmax over 0 classes is undefined")

@@ -1,0 +1,199 @@
+"""The bug zoo: deliberately wrong copies of typedbackprop functions, one classic mistake each.
+
+Every function here is a real typedbackprop function with one line changed, annotated and wrapped
+in ``checked`` exactly like the original, so it meets the same defences. The line that differs
+is marked ``# BUG``. ``tests/test_bug_zoo.py`` asserts which defence catches each one (the runtime
+shape check, mypy, the gradient check, or only a comparison with an independent implementation)
+and that the original passes the same defence; ``docs/bug-zoo.md`` shows these very functions,
+included from this file, so the page and the tests cannot disagree.
+
+The ``# --8<-- [start:name]`` comments mark the sections the documentation includes.
+"""
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop import Array, checked, sigmoid_forward
+
+__all__ = [
+    "affine_grad_params_no_transpose",
+    "affine_grad_params_swapped_order",
+    "affine_grad_input_no_transpose",
+    "affine_grad_input_upstream_first",
+    "affine_grad_params_bias_wrong_axis",
+    "affine_forward_bias_wrong_axis",
+    "affine_backward_bias_wrong_axis",
+    "sigmoid_backward_at_a",
+    "softmax_backward_diagonal",
+    "squared_error_without_mean",
+    "softmax_forward_unstable",
+    "binary_cross_entropy_with_epsilon",
+    "relu_backward_float64",
+    "sigmoid_backward_in_place",
+]
+
+
+# --8<-- [start:grad_W_no_transpose]
+@checked
+def affine_grad_params_no_transpose(
+    grad_z: Float[Array, "out batch"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    grad_W = grad_z @ a_prev  # BUG: (out, batch) @ (in, batch) needs in == batch, and sums wrong
+    grad_b = grad_z.sum(axis=1)
+    return grad_W, grad_b
+    # --8<-- [end:grad_W_no_transpose]
+
+
+# --8<-- [start:grad_W_swapped_order]
+@checked
+def affine_grad_params_swapped_order(
+    grad_z: Float[Array, "out batch"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    grad_W = a_prev @ grad_z.T  # BUG: (in, batch) @ (batch, out) is (in, out), the shape of W.T
+    grad_b = grad_z.sum(axis=1)
+    return grad_W, grad_b
+    # --8<-- [end:grad_W_swapped_order]
+
+
+# --8<-- [start:grad_input_no_transpose]
+@checked
+def affine_grad_input_no_transpose(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+) -> Float[Array, "in batch"]:
+    return W @ grad_z  # BUG: (out, in) @ (out, batch) needs in == out, and then sums over in
+    # --8<-- [end:grad_input_no_transpose]
+
+
+# --8<-- [start:grad_input_upstream_first]
+@checked
+def affine_grad_input_upstream_first(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+) -> Float[Array, "in batch"]:
+    return grad_z.T @ W  # BUG: "upstream times local": (batch, out) @ (out, in) is (batch, in)
+    # --8<-- [end:grad_input_upstream_first]
+
+
+# --8<-- [start:grad_b_wrong_axis]
+@checked
+def affine_grad_params_bias_wrong_axis(
+    grad_z: Float[Array, "out batch"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    grad_W = grad_z @ a_prev.T
+    grad_b = grad_z.sum(axis=0)  # BUG: sums over out, leaving one number per example
+    return grad_W, grad_b
+    # --8<-- [end:grad_b_wrong_axis]
+
+
+# --8<-- [start:forward_bias_wrong_axis]
+@checked
+def affine_forward_bias_wrong_axis(
+    W: Float[Array, "out in"],
+    b: Float[Array, " out"],
+    a_prev: Float[Array, "in batch"],
+) -> Float[Array, "out batch"]:
+    return W @ a_prev + b  # BUG: broadcasting aligns trailing axes: b is added along batch
+    # --8<-- [end:forward_bias_wrong_axis]
+
+
+# --8<-- [start:backward_bias_wrong_axis]
+@checked
+def affine_backward_bias_wrong_axis(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"], Float[Array, "in batch"]]:
+    grad_W = grad_z @ a_prev.T
+    grad_b = grad_z.sum(axis=0)  # BUG: the exact gradient of the wrong forward above
+    return grad_W, grad_b, W.T @ grad_z
+    # --8<-- [end:backward_bias_wrong_axis]
+
+
+# --8<-- [start:sigmoid_prime_at_a]
+@checked
+def sigmoid_backward_at_a(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    s: Array = sigmoid_forward(a)  # BUG: this is σ'(a); the chain rule needs σ'(z) = a(1 − a)
+    return grad_a * s * (1.0 - s)
+    # --8<-- [end:sigmoid_prime_at_a]
+
+
+# --8<-- [start:softmax_backward_diagonal]
+@checked
+def softmax_backward_diagonal(
+    grad_a: Float[Array, "classes batch"],
+    z: Float[Array, "classes batch"],
+    a: Float[Array, "classes batch"],
+) -> Float[Array, "classes batch"]:
+    return grad_a * a * (1.0 - a)  # BUG: the diagonal of the Jacobian only, as if elementwise
+    # --8<-- [end:softmax_backward_diagonal]
+
+
+# --8<-- [start:squared_error_without_mean]
+@checked
+def squared_error_without_mean(
+    a: Float[Array, "out batch"],
+    y: Float[Array, "out batch"],
+) -> tuple[float, Float[Array, "out batch"]]:
+    batch = a.shape[1]
+    residual = a - y
+    loss = 0.5 * float(np.vdot(residual, residual)) / batch
+    return loss, residual  # BUG: the loss is a mean over batch, its gradient lacks the 1/batch
+    # --8<-- [end:squared_error_without_mean]
+
+
+# --8<-- [start:softmax_forward_unstable]
+@checked
+def softmax_forward_unstable(z: Float[Array, "classes batch"]) -> Float[Array, "classes batch"]:
+    e: Array = np.exp(z)  # BUG: no max subtracted: exp overflows to inf once a logit passes ~709.78
+    e /= e.sum(axis=0)
+    return e
+    # --8<-- [end:softmax_forward_unstable]
+
+
+# --8<-- [start:bce_with_epsilon]
+EPSILON = 1e-8
+
+
+@checked
+def binary_cross_entropy_with_epsilon(
+    z: Float[Array, "out batch"],
+    y: Float[Array, "out batch"],
+) -> tuple[float, Float[Array, "out batch"]]:
+    batch = z.shape[1]
+    a = sigmoid_forward(z)
+    # BUG: log(a + ε) dodges log(0) but caps each example's loss at −log ε ≈ 18.4
+    losses = -y * np.log(a + EPSILON) - (1.0 - y) * np.log(1.0 - a + EPSILON)
+    return float(losses.sum()) / batch, (a - y) / batch
+    # --8<-- [end:bce_with_epsilon]
+
+
+# --8<-- [start:relu_backward_float64]
+@checked
+def relu_backward_float64(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    slope: Array = (z > 0).astype(float)  # BUG: astype(float) is float64, so is the product
+    return grad_a * slope
+    # --8<-- [end:relu_backward_float64]
+
+
+# --8<-- [start:sigmoid_backward_in_place]
+@checked
+def sigmoid_backward_in_place(
+    grad_a: Float[Array, "features batch"],
+    z: Float[Array, "features batch"],
+    a: Float[Array, "features batch"],
+) -> Float[Array, "features batch"]:
+    a *= 1.0 - a  # BUG: saves a temporary by overwriting the cached activation with σ'(z)
+    return grad_a * a
+    # --8<-- [end:sigmoid_backward_in_place]

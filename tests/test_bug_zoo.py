@@ -1,0 +1,402 @@
+"""The bug zoo: which defence catches each classic backprop mistake, and that the fix passes it.
+
+Each wrong function lives in ``tests/bug_zoo.py`` (or ``tests/bug_zoo_mypy.py`` for the type
+errors); ``docs/bug-zoo.md`` shows the same functions. Four defences, tested in this order:
+
+- the runtime shape check: the call raises ``jaxtyping.TypeCheckError`` whose message names the
+  dimensions and the sizes bound to them;
+- mypy: ``mypy --strict`` reports the line;
+- the gradient check: ``typedbackprop.gradcheck`` raises ``GradcheckError``;
+- only an oracle: shapes and gradient check pass, and only a comparison with PyTorch (or with
+  the original function) shows the value is wrong.
+
+Every test also runs the correct function through the same defence, so it would fail if the
+defence caught everything.
+"""
+
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import bug_zoo as zoo
+import bug_zoo_mypy
+import numpy as np
+import pytest
+import torch
+from doc_outputs import ROOT, check_output
+from jaxtyping import TypeCheckError
+
+import typedbackprop as tbp
+from typedbackprop import Array, GradcheckError
+
+Case = dict[str, Any]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(2024)
+
+
+def normal(rng: np.random.Generator, *shape: int) -> Array:
+    return rng.normal(size=shape)
+
+
+def shape_check_message(call: Callable[[], object]) -> str:
+    with pytest.raises(TypeCheckError) as error:
+        call()
+    return str(error.value)
+
+
+# --- The runtime shape check -------------------------------------------------------------------
+# The question's last layer: out = 2, in = 4, batch = 5 (W3 is (2, 4), a2 is (4, 5)).
+
+SHAPE_CASES = {
+    "grad_W_swapped_order": (
+        zoo.affine_grad_params_swapped_order,
+        tbp.affine_grad_params,
+        [(2, 5), (4, 5)],
+        ["return value", "Float[ndarray, 'out in']", "out=2", "in=4", "batch=5"],
+    ),
+    "grad_input_upstream_first": (
+        zoo.affine_grad_input_upstream_first,
+        tbp.affine_grad_input,
+        [(2, 5), (2, 4)],
+        ["return value", "Float[ndarray, 'in batch']", "in=4", "batch=5"],
+    ),
+    "grad_b_wrong_axis": (
+        zoo.affine_grad_params_bias_wrong_axis,
+        tbp.affine_grad_params,
+        [(2, 5), (4, 5)],
+        ["return value", "Float[ndarray, 'out']", "out=2", "batch=5"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_the_shape_check_catches_it_and_names_the_dimensions(name, rng):
+    wrong, right, shapes, fragments = SHAPE_CASES[name]
+    arrays = [normal(rng, *shape) for shape in shapes]
+    message = shape_check_message(lambda: wrong(*arrays))
+    for fragment in fragments:
+        assert fragment in message
+    right(*arrays)  # the original, same arrays: passes the check
+
+
+def test_the_shape_check_is_blind_where_the_sizes_coincide(rng):
+    # With out == in the swapped product has W's shape: only the gradient check sees it.
+    grad_z, a_prev, W = normal(rng, 4, 5), normal(rng, 4, 5), normal(rng, 4, 4)
+    grad_W, _ = zoo.affine_grad_params_swapped_order(grad_z, a_prev)
+    assert grad_W.shape == W.shape
+    with pytest.raises(GradcheckError):
+        tbp.gradcheck(
+            tbp.affine_forward,
+            lambda g, W, b, a: (*zoo.affine_grad_params_swapped_order(g, a), W.T @ g),
+            [W, normal(rng, 4), a_prev],
+        )
+
+
+# --- mypy --------------------------------------------------------------------------------------
+
+
+def mypy(*paths: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout
+
+
+def line_containing(path: str, text: str) -> int:
+    lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
+    (number,) = [n for n, line in enumerate(lines, start=1) if text in line]
+    return number
+
+
+def test_mypy_reports_exactly_the_type_errors_and_nothing_in_their_fixes():
+    path = "tests/bug_zoo_mypy.py"
+    output = mypy(path)
+    reported = {
+        (int(line.split(":")[1]), line.rsplit("[", 1)[1].rstrip("]"))
+        for line in output.splitlines()
+        if ": error:" in line
+    }
+    assert reported == {
+        (line_containing(path, "# BUG: it returns two"), "misc"),
+        (line_containing(path, "# mypy reports the tuple where it is used"), "arg-type"),
+    }, output
+    check_output("mypy_bug_zoo.txt", f"$ mypy --strict {path}\n{output}")
+
+
+def test_mypy_sees_none_of_the_shape_bugs():
+    # Array is NDArray[np.floating[Any]]: to mypy every array has every shape and every dtype.
+    assert mypy("tests/bug_zoo.py") == ""
+
+
+def test_the_type_errors_also_fail_when_they_run(rng):
+    delta, a_prev = normal(rng, 2, 5), normal(rng, 4, 5)
+    with pytest.raises(ValueError, match="not enough values to unpack"):
+        bug_zoo_mypy.output_layer_grads(delta, a_prev)
+    assert bug_zoo_mypy.output_layer_grads_fixed(delta, a_prev)[0].shape == (2, 4)
+    z = normal(rng, 2, 5)
+    a, y = tbp.sigmoid_forward(z), normal(rng, 2, 5)
+    with pytest.raises(TypeCheckError, match="grad_a"):
+        bug_zoo_mypy.output_delta(a, z, y)
+    assert bug_zoo_mypy.output_delta_fixed(a, z, y).shape == (2, 5)
+
+
+# --- The gradient check ------------------------------------------------------------------------
+
+
+def affine_backward_in_forward_order(
+    grad_params: Callable[[Array, Array], tuple[Array, Array]],
+    grad_input: Callable[[Array, Array], Array],
+) -> Callable[[Array, Array, Array, Array], tuple[Array, Array, Array]]:
+    """A backward for ``gradcheck``: gradients in the order of affine_forward's (W, b, a_prev)."""
+
+    def backward(grad_z: Array, W: Array, b: Array, a_prev: Array) -> tuple[Array, Array, Array]:
+        grad_W, grad_b = grad_params(grad_z, a_prev)
+        return grad_W, grad_b, grad_input(grad_z, W)
+
+    return backward
+
+
+def activation_backward(
+    backward: Callable[[Array, Array, Array], Array], forward: Callable[[Array], Array]
+) -> Callable[[Array, Array], Array]:
+    """A backward for ``gradcheck``: the activation's backward, given ``a = forward(z)``."""
+    return lambda grad_a, z: backward(grad_a, z, forward(z))
+
+
+def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
+    correct_affine = affine_backward_in_forward_order(tbp.affine_grad_params, tbp.affine_grad_input)
+    y = normal(rng, 2, 5)
+    z_cached = normal(rng, 3, 5)
+    cache_of_wrong = tbp.sigmoid_forward(z_cached)  # one forward pass; backward reuses its cache
+    cache_of_right = tbp.sigmoid_forward(z_cached)
+    return {
+        # in == batch == 5: numpy multiplies without complaint and the shapes come out right.
+        "grad_W_no_transpose": {
+            "forward": tbp.affine_forward,
+            "wrong": affine_backward_in_forward_order(
+                zoo.affine_grad_params_no_transpose, tbp.affine_grad_input
+            ),
+            "right": correct_affine,
+            "inputs": [normal(rng, 2, 5), normal(rng, 2), normal(rng, 5, 5)],
+        },
+        # in == out == 4, like W2 of the question's network.
+        "grad_input_no_transpose": {
+            "forward": tbp.affine_forward,
+            "wrong": affine_backward_in_forward_order(
+                tbp.affine_grad_params, zoo.affine_grad_input_no_transpose
+            ),
+            "right": correct_affine,
+            "inputs": [normal(rng, 4, 4), normal(rng, 4), normal(rng, 4, 5)],
+        },
+        # out == batch == 5: the bias gradient summed over out has the shape of one over batch.
+        "grad_b_wrong_axis": {
+            "forward": tbp.affine_forward,
+            "wrong": affine_backward_in_forward_order(
+                zoo.affine_grad_params_bias_wrong_axis, tbp.affine_grad_input
+            ),
+            "right": correct_affine,
+            "inputs": [normal(rng, 5, 3), normal(rng, 5), normal(rng, 3, 5)],
+        },
+        # out == batch == 5: the wrong forward runs; the (correct) backward disagrees with it.
+        "forward_bias_wrong_axis": {
+            "forward": zoo.affine_forward_bias_wrong_axis,
+            "right_forward": tbp.affine_forward,
+            "wrong": correct_affine,
+            "right": correct_affine,
+            "inputs": [normal(rng, 5, 3), normal(rng, 5), normal(rng, 3, 5)],
+        },
+        "sigmoid_prime_at_a": {
+            "forward": tbp.sigmoid_forward,
+            "wrong": activation_backward(zoo.sigmoid_backward_at_a, tbp.sigmoid_forward),
+            "right": activation_backward(tbp.sigmoid_backward, tbp.sigmoid_forward),
+            "inputs": [normal(rng, 3, 5)],
+        },
+        "softmax_backward_diagonal": {
+            "forward": tbp.softmax_forward,
+            "wrong": activation_backward(zoo.softmax_backward_diagonal, tbp.softmax_forward),
+            "right": activation_backward(tbp.softmax_backward, tbp.softmax_forward),
+            "inputs": [normal(rng, 3, 5)],
+        },
+        "squared_error_without_mean": {
+            "forward": lambda a: tbp.squared_error(a, y)[0],
+            "wrong": lambda grad, a: grad * zoo.squared_error_without_mean(a, y)[1],
+            "right": lambda grad, a: grad * tbp.squared_error(a, y)[1],
+            "inputs": [normal(rng, 2, 5)],
+        },
+        # The backward runs once per row of the Jacobian, on the cache of one forward pass.
+        "sigmoid_backward_in_place": {
+            "forward": tbp.sigmoid_forward,
+            "wrong": lambda grad_a, z: zoo.sigmoid_backward_in_place(grad_a, z, cache_of_wrong),
+            "right": lambda grad_a, z: tbp.sigmoid_backward(grad_a, z, cache_of_right),
+            "inputs": [z_cached],
+        },
+    }
+
+
+GRADCHECK_CASES = [
+    "grad_W_no_transpose",
+    "grad_input_no_transpose",
+    "grad_b_wrong_axis",
+    "forward_bias_wrong_axis",
+    "sigmoid_prime_at_a",
+    "softmax_backward_diagonal",
+    "squared_error_without_mean",
+    "sigmoid_backward_in_place",
+]
+
+
+@pytest.mark.parametrize("name", GRADCHECK_CASES)
+def test_the_gradient_check_catches_it_and_passes_the_fix(name, rng):
+    case = gradcheck_cases(rng)[name]
+    inputs = case["inputs"]
+    with pytest.raises(GradcheckError):
+        tbp.gradcheck(case["forward"], case["wrong"], inputs)  # shapes pass: no TypeCheckError
+    right_forward = case.get("right_forward", case["forward"])
+    assert tbp.gradcheck(right_forward, case["right"], inputs).passed
+
+
+def test_numpy_itself_refuses_the_missing_transposes_when_the_sizes_differ(rng):
+    grad_z, a_prev, W = normal(rng, 2, 5), normal(rng, 4, 5), normal(rng, 2, 4)
+    with pytest.raises(ValueError, match="matmul"):
+        zoo.affine_grad_params_no_transpose(grad_z, a_prev)
+    with pytest.raises(ValueError, match="matmul"):
+        zoo.affine_grad_input_no_transpose(grad_z, W)
+    with pytest.raises(ValueError, match="broadcast"):
+        zoo.affine_forward_bias_wrong_axis(W, normal(rng, 2), a_prev)
+
+
+def test_the_in_place_backward_corrupts_the_cache_and_gradcheck_says_so(rng):
+    z = normal(rng, 3, 5)
+    a = tbp.sigmoid_forward(z)
+    first = zoo.sigmoid_backward_in_place(np.ones_like(z), z, a)
+    np.testing.assert_allclose(
+        first, tbp.sigmoid_backward(np.ones_like(z), z, tbp.sigmoid_forward(z))
+    )
+    assert not np.allclose(a, tbp.sigmoid_forward(z))  # the first call was right, the cache is not
+    report = tbp.gradcheck(
+        tbp.sigmoid_forward,
+        lambda grad_a, z: zoo.sigmoid_backward_in_place(grad_a, z, tbp.sigmoid_forward(z)),
+        [z],
+    )
+    assert report.passed  # with a fresh cache on every call the bug is invisible
+    frozen = tbp.sigmoid_forward(z)
+    frozen.flags.writeable = False  # what a read-only input test does: it fails at the write
+    with pytest.raises(ValueError, match="read-only"):
+        zoo.sigmoid_backward_in_place(np.ones_like(z), z, frozen)
+    tbp.sigmoid_backward(np.ones_like(z), z, frozen)
+
+
+def test_the_epsilon_in_the_loss_fails_the_tight_check_but_not_torchs_tolerances():
+    z = np.array([[4.0, -3.0, 0.5, 6.0, -5.0], [-2.0, 3.5, -6.5, 1.0, 5.0]])
+    y = np.array([[0.0, 1.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0, 0.0]])
+
+    def forward(z: Array) -> float:
+        return zoo.binary_cross_entropy_with_epsilon(z, y)[0]
+
+    def wrong(grad: float, z: Array) -> Array:
+        return grad * zoo.binary_cross_entropy_with_epsilon(z, y)[1]
+
+    with pytest.raises(GradcheckError):
+        tbp.gradcheck(forward, wrong, [z])  # rtol 1e-7: the ε shows
+    assert tbp.gradcheck(forward, wrong, [z], rtol=1e-3, atol=1e-5).passed  # torch's defaults
+    assert tbp.gradcheck(
+        lambda z: tbp.binary_cross_entropy(z, y)[0],
+        lambda grad, z: grad * tbp.binary_cross_entropy(z, y)[1],
+        [z],
+    ).passed
+
+
+# --- Only an oracle ----------------------------------------------------------------------------
+
+
+def torch_linear(W: Array, b: Array, a_prev: Array) -> Array:
+    # torch is batch first: (batch, in) -> (batch, out). Transposes at the boundary only.
+    z = torch.nn.functional.linear(
+        torch.from_numpy(a_prev.T), torch.from_numpy(W), torch.from_numpy(b)
+    )
+    return z.numpy().T
+
+
+def test_a_consistent_wrong_bias_pair_passes_every_check_but_the_oracle(rng):
+    W, b, a_prev = normal(rng, 5, 3), normal(rng, 5), normal(rng, 3, 5)  # out == batch == 5
+    z = zoo.affine_forward_bias_wrong_axis(W, b, a_prev)  # shapes pass
+    report = tbp.gradcheck(
+        zoo.affine_forward_bias_wrong_axis,
+        lambda grad_z, W, b, a_prev: zoo.affine_backward_bias_wrong_axis(grad_z, W, a_prev),
+        [W, b, a_prev],
+    )
+    assert (
+        report.passed
+    )  # the pair is self-consistent: a different function, rightly differentiated
+    assert not np.allclose(z, torch_linear(W, b, a_prev))
+    right = tbp.affine_forward(W, b, a_prev)
+    np.testing.assert_allclose(right, torch_linear(W, b, a_prev), rtol=1e-12)
+
+
+def test_the_unstable_softmax_passes_the_checks_and_fails_on_large_logits(rng):
+    z = normal(rng, 3, 5)
+    assert tbp.gradcheck(
+        zoo.softmax_forward_unstable,
+        lambda grad_a, z: tbp.softmax_backward(grad_a, z, zoo.softmax_forward_unstable(z)),
+        [z],
+    ).passed
+    large = z + 1000.0
+    expected = torch.softmax(torch.from_numpy(large), dim=0).numpy()
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        with np.errstate(invalid="ignore"):
+            wrong = zoo.softmax_forward_unstable(large)
+    assert np.isnan(wrong).all()
+    np.testing.assert_allclose(tbp.softmax_forward(large), expected, rtol=1e-12)
+
+
+def test_the_epsilon_in_the_loss_caps_it_on_confident_mistakes():
+    z = np.array([[40.0, -40.0]])
+    y = np.array([[0.0, 1.0]])  # both examples confidently wrong
+    expected = (
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.from_numpy(z), torch.from_numpy(y)
+        ).item()
+        * z.size
+        / z.shape[1]
+    )
+    wrong, _ = zoo.binary_cross_entropy_with_epsilon(z, y)
+    right, _ = tbp.binary_cross_entropy(z, y)
+    assert wrong == pytest.approx(-np.log(zoo.EPSILON), rel=1e-3)  # 18.4 instead of 40
+    assert right == pytest.approx(expected, rel=1e-12) and right == pytest.approx(40.0)
+
+
+def test_float64_sneaks_into_a_float32_run_and_only_a_dtype_test_sees_it(rng):
+    z = normal(rng, 3, 5).astype(np.float32)
+    grad_a = normal(rng, 3, 5).astype(np.float32)
+    a = tbp.relu_forward(z)
+    wrong = zoo.relu_backward_float64(grad_a, z, a)  # shapes pass: Float accepts any float dtype
+    right = tbp.relu_backward(grad_a, z, a)
+    np.testing.assert_array_equal(wrong, right)  # the same numbers...
+    z64 = z.astype(np.float64)
+    assert tbp.gradcheck(
+        tbp.relu_forward, lambda g, z: zoo.relu_backward_float64(g, z, tbp.relu_forward(z)), [z64]
+    ).passed  # ...and a float64 gradient check cannot tell
+    z_torch = torch.from_numpy(z).requires_grad_()
+    torch.relu(z_torch).backward(torch.from_numpy(grad_a))
+    expected = z_torch.grad.numpy()
+    np.testing.assert_array_equal(right, expected)
+    assert right.dtype == expected.dtype == np.float32
+    assert wrong.dtype == np.float64
+
+
+def test_a_float64_bias_in_a_float32_network_is_refused_by_the_network(rng):
+    x = normal(rng, 3, 5).astype(np.float32)
+    y = normal(rng, 2, 5).astype(np.float32)
+    W = normal(rng, 2, 3).astype(np.float32)
+    with pytest.raises(TypeError, match="dtypes differ: x is float32 but layer 0 has W float32"):
+        tbp.loss_and_grads([tbp.Dense(W, np.zeros(2))], x, y)  # np.zeros defaults to float64
+    loss, grads = tbp.loss_and_grads([tbp.Dense(W, np.zeros(2, dtype=np.float32))], x, y)
+    assert grads[0].W.dtype == grads[0].b.dtype == np.float32
