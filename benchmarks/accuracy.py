@@ -8,15 +8,22 @@ Usage::
 
 For each data set this trains the command line's default network with its default
 hyperparameters (checks on, the default), as ``typedbackprop train --dataset NAME`` does, and
-reports the test accuracy and the training time against the issue's targets. For digits it then
+reports the test accuracy and the training time against the issue's targets. It then runs the
+command itself, ``typedbackprop train --dataset NAME``, in a fresh process and times it from
+start to exit (Python start-up, imports, loading the data, training, evaluating): the time a
+user waits, which the issue's limit applies to. For digits it then
 trains the same architecture from the same initial weights, on the same minibatches in the same
 order, with the same SGD-with-momentum update, in PyTorch (CPU, float64, eager autograd), and
 compares the times. Medians over the seeds.
 """
 
 import argparse
+import os
 import platform
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -49,6 +56,21 @@ def run_typedbackprop(name: str, seed: int) -> tuple[float, float, list[Any], Ar
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     return accuracy(layers, architecture, data.x_test, data.y_test), elapsed, initial, architecture
+
+
+def run_command(name: str, seed: int) -> tuple[float, float]:
+    """``typedbackprop train --dataset NAME --seed SEED``, a fresh process: accuracy, wall time."""
+    command = shutil.which("typedbackprop")
+    launcher = [command] if command else [sys.executable, "-m", "typedbackprop"]
+    environment = dict(os.environ, TYPEDBACKPROP_CHECKS="1")
+    start = time.perf_counter()
+    result = subprocess.run(
+        [*launcher, "train", "--dataset", name, "--seed", str(seed)],
+        capture_output=True, text=True, check=True, env=environment,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    last = result.stdout.strip().splitlines()[-1]
+    return float(last.removeprefix("test accuracy: ")), elapsed
 
 
 def run_torch_digits(seed: int, initial: list[Any]) -> tuple[float, float]:
@@ -98,26 +120,37 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args()
-    print(f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}")
-    print(f"{'data set':<9} {'network':<22} {'accuracy':>9} {'target':>7} {'time (s)':>9}  verdict")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}; seeds {args.seeds}; medians, worst in brackets"
+    )
+    print(
+        f"{'data set':<9} {'network':<17} {'accuracy':>15} {'target':>7} "
+        f"{'train (s)':>16} {'command (s)':>16}  verdict"
+    )
     initials: dict[int, list[Any]] = {}
     digits_times: list[float] = []
     for name, target in TARGETS.items():
-        accuracies, times = [], []
+        accuracies, times, wall_times = [], [], []
         for seed in args.seeds:
             result, elapsed, initial, architecture = run_typedbackprop(name, seed)
+            command_accuracy, wall = run_command(name, seed)
+            assert command_accuracy == round(result, 3), (command_accuracy, result)
             accuracies.append(result)
             times.append(elapsed)
+            wall_times.append(wall)
             if name == "digits":
                 initials[seed] = initial
                 digits_times.append(elapsed)
         network = "-".join(map(str, architecture.sizes)) + f" {architecture.activation}"
-        worst, slowest = min(accuracies), max(times)
+        worst, slowest = min(accuracies), max(wall_times)
         ok = (target is None or worst >= target) and slowest < TIME_LIMIT_S
         print(
-            f"{name:<9} {network:<22} {statistics.median(accuracies):>9.3f} "
-            f"{target if target else '—':>7} {statistics.median(times):>9.2f}  "
-            f"{'ok' if ok else 'MISSED'} (worst {worst:.3f}, slowest {slowest:.2f} s)"
+            f"{name:<9} {network:<17} {statistics.median(accuracies):>7.3f} ({worst:.3f}) "
+            f"{target if target else '—':>7} "
+            f"{statistics.median(times):>8.2f} ({max(times):5.2f}) "
+            f"{statistics.median(wall_times):>8.2f} ({slowest:5.2f})  "
+            f"{'ok' if ok else 'MISSED'}"
         )
     if not args.no_torch:
         torch_results = [run_torch_digits(seed, initials[seed]) for seed in args.seeds]

@@ -1,137 +1,259 @@
-"""Tests for typedbackprop.activations and typedbackprop.softmax."""
+"""Tests for typedbackprop.activations: sigmoid, tanh, ReLU, leaky ReLU and the identity."""
+
+import math
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close, vjp
+import torch.nn.functional as F
+from helpers import (
+    EPS,
+    HUGE,
+    SEEDS,
+    SIZES,
+    assert_close,
+    assert_leaves_inputs_alone,
+    raises_shape_error,
+    torch_elementwise,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
 
-# (forward, backward, the same function in PyTorch), one row per activation
-ACTIVATIONS = {
-    "sigmoid": (tbp.sigmoid_forward, tbp.sigmoid_backward, torch.sigmoid),
-    "tanh": (tbp.tanh_forward, tbp.tanh_backward, torch.tanh),
-    "relu": (tbp.relu_forward, tbp.relu_backward, torch.relu),
-    "leaky_relu": (
+# (forward, backward, the same function in PyTorch): one row per activation. Every backward
+# takes (grad_a, z, a); leaky ReLU appears twice, with the default slope and another one.
+ACTIVATIONS = [
+    pytest.param(tbp.sigmoid_forward, tbp.sigmoid_backward, torch.sigmoid, id="sigmoid"),
+    pytest.param(tbp.tanh_forward, tbp.tanh_backward, torch.tanh, id="tanh"),
+    pytest.param(tbp.relu_forward, tbp.relu_backward, F.relu, id="relu"),
+    pytest.param(
         tbp.leaky_relu_forward,
         tbp.leaky_relu_backward,
-        lambda z: torch.nn.functional.leaky_relu(z, 0.01),
+        partial(F.leaky_relu, negative_slope=0.01),
+        id="leaky_relu",
     ),
-    "identity": (tbp.identity_forward, tbp.identity_backward, lambda z: z * 1.0),
-    "softmax": (tbp.softmax_forward, tbp.softmax_backward, lambda z: torch.softmax(z, dim=0)),
-}
-NAMES = list(ACTIVATIONS)
+    pytest.param(
+        partial(tbp.leaky_relu_forward, slope=0.2),
+        partial(tbp.leaky_relu_backward, slope=0.2),
+        partial(F.leaky_relu, negative_slope=0.2),
+        id="leaky_relu-slope-0.2",
+    ),
+    pytest.param(tbp.identity_forward, tbp.identity_backward, torch.nn.Identity(), id="identity"),
+]
+ROWS = ("forward", "backward", "torch_function")
+# The same rows without PyTorch, and the rows of the two functions with a kink at 0.
+PAIRS = [pytest.param(*row.values[:2], id=row.id) for row in ACTIVATIONS]
+KINKED = [row for row in ACTIVATIONS if "relu" in row.id]
+
+LN2, LN3 = math.log(2.0), math.log(3.0)
+
+
+def backward_at(backward, forward):
+    """``backward`` in the ``backward(grad_a, z)`` form gradcheck calls; ``a`` recomputed."""
+    return lambda grad_a, z: backward(grad_a, z, forward(z))
+
+
+@st.composite
+def pre_activations(draw):
+    """``(z, grad_a)`` of shape (features, batch), features and batch from 1 to 6.
+
+    z is standard normal times 0.1, 1 or 5: near zero, moderate, and into the saturated tails.
+    """
+    features, batch = draw(SIZES), draw(SIZES)
+    scale = draw(st.sampled_from([0.1, 1.0, 5.0]))
+    rng = np.random.default_rng(draw(SEEDS))
+    return (
+        rng.standard_normal((features, batch)) * scale,
+        rng.standard_normal((features, batch)),
+    )
+
+
+# --- values by hand ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("name", "z", "a", "grad_z"),
+    ("forward", "backward", "z", "a", "grad_z"),
     [
-        # σ(0) = ½, σ'(0) = ¼; σ(ln 3) = ¾, σ' = 3/16
-        ("sigmoid", [[0.0, np.log(3.0)]], [[0.5, 0.75]], [[0.25, 3 / 16]]),
-        # tanh(0) = 0, tanh' = 1; tanh(ln 2) = 3/5, tanh' = 1 − 9/25 = 16/25
-        ("tanh", [[0.0, np.log(2.0)]], [[0.0, 0.6]], [[1.0, 16 / 25]]),
-        ("relu", [[-2.0, 0.0, 3.0]], [[0.0, 0.0, 3.0]], [[0.0, 0.0, 1.0]]),
-        ("leaky_relu", [[-2.0, 0.0, 3.0]], [[-0.02, 0.0, 3.0]], [[0.01, 0.01, 1.0]]),
-        ("identity", [[-2.0, 5.0]], [[-2.0, 5.0]], [[1.0, 1.0]]),
-        # softmax of [0, ln 2, ln 5]: [1, 2, 5] / 8; with upstream e_0, ∂/∂z = a_0 (e_0 − a)
-        ("softmax", [[0.0], [np.log(2.0)], [np.log(5.0)]], [[1 / 8], [2 / 8], [5 / 8]],
-         [[1 / 8 * 7 / 8], [-1 / 8 * 2 / 8], [-1 / 8 * 5 / 8]]),
+        # σ(0) = ½, σ(±ln 3) = 1/(1 + 1/3) = ¾ and ¼; σ' = a(1 − a) = ¼, 3/16, 3/16
+        pytest.param(
+            tbp.sigmoid_forward, tbp.sigmoid_backward,
+            [[0.0, LN3, -LN3]], [[0.5, 0.75, 0.25]], [[0.25, 3 / 16, 3 / 16]],
+            id="sigmoid",
+        ),
+        # tanh(±ln 2) = ±(2 − ½)/(2 + ½) = ±3/5; tanh' = 1 − a² = 1, 16/25, 16/25
+        pytest.param(
+            tbp.tanh_forward, tbp.tanh_backward,
+            [[0.0, LN2, -LN2]], [[0.0, 0.6, -0.6]], [[1.0, 16 / 25, 16 / 25]],
+            id="tanh",
+        ),
+        pytest.param(
+            tbp.relu_forward, tbp.relu_backward,
+            [[-2.0, 0.0, 3.0]], [[0.0, 0.0, 3.0]], [[0.0, 0.0, 1.0]],
+            id="relu",
+        ),
+        pytest.param(
+            tbp.leaky_relu_forward, tbp.leaky_relu_backward,
+            [[-2.0, 0.0, 3.0]], [[-0.02, 0.0, 3.0]], [[0.01, 0.01, 1.0]],
+            id="leaky_relu",
+        ),
+        pytest.param(
+            partial(tbp.leaky_relu_forward, slope=0.2), partial(tbp.leaky_relu_backward, slope=0.2),
+            [[-2.0, 0.0, 3.0]], [[-0.4, 0.0, 3.0]], [[0.2, 0.2, 1.0]],
+            id="leaky_relu-slope-0.2",
+        ),
+        pytest.param(
+            tbp.identity_forward, tbp.identity_backward,
+            [[-2.0, 0.0, 3.0]], [[-2.0, 0.0, 3.0]], [[1.0, 1.0, 1.0]],
+            id="identity",
+        ),
     ],
 )  # fmt: skip
-def test_values_by_hand(name, z, a, grad_z):
-    forward, backward, _ = ACTIVATIONS[name]
+def test_values_and_derivatives_by_hand(forward, backward, z, a, grad_z):
     z, a, grad_z = np.array(z), np.array(a), np.array(grad_z)
-    np.testing.assert_allclose(forward(z), a, rtol=1e-15, atol=1e-17)
-    upstream = np.zeros_like(z)
-    if name == "softmax":
-        upstream[0, 0] = 1.0
-    else:
-        upstream[:] = 1.0
-    np.testing.assert_allclose(backward(upstream, z, forward(z)), grad_z, rtol=1e-14, atol=1e-17)
+    assert_close(forward(z), a, rtol=1e-15)
+    # With an upstream gradient of 2 everywhere, backward gives 2 f'(z).
+    upstream = np.full_like(z, 2.0)
+    assert_close(backward(upstream, z, forward(z)), 2.0 * grad_z, rtol=1e-15)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_gradient_check(name):
-    forward, backward, _ = ACTIVATIONS[name]
-    z = np.random.default_rng(1).standard_normal((4, 3)) * 2
-    report = tbp.gradcheck(forward, lambda g, z: backward(g, z, forward(z)), [z])
-    assert report.passed, str(report)
-
-
-@pytest.mark.parametrize("name", NAMES)
-@settings(deadline=None, max_examples=25)
-@given(
-    features=st.integers(1, 6), batch=st.integers(1, 6), scale=st.sampled_from([0.1, 1.0, 10.0]),
-    seed=st.integers(0, 2**32 - 1),
-)  # fmt: skip
-def test_against_torch(name, features, batch, scale, seed):
-    forward, backward, torch_function = ACTIVATIONS[name]
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((features, batch)) * scale
-    grad_a = rng.standard_normal((features, batch))
-    a, (grad_z,) = vjp(torch_function, [z], grad_a)
-    assert_close(forward(z), a)
-    assert_close(backward(grad_a, z, forward(z)), grad_z)
-
-
-def test_sigmoid_is_accurate_in_both_tails():
-    z = np.array([[-40.0, -700.0, 40.0, 1e4, -1e4]])
-    expected = torch.sigmoid(torch.tensor(z)).numpy()
-    np.testing.assert_allclose(tbp.sigmoid_forward(z), expected, rtol=1e-14, atol=0)
-    assert tbp.sigmoid_forward(z)[0, 0] == pytest.approx(4.248354255291589e-18, rel=1e-14)
-
-
-def test_leaky_relu_slope_is_a_parameter():
-    z = np.array([[-2.0, 1.0]])
-    np.testing.assert_array_equal(tbp.leaky_relu_forward(z, slope=0.2), [[-0.4, 1.0]])
+def test_leaky_relu_slope_is_used_by_forward_and_backward():
+    z = np.array([[-10.0, -1.0, 4.0]])
+    np.testing.assert_array_equal(tbp.leaky_relu_forward(z, slope=0.5), [[-5.0, -0.5, 4.0]])
+    np.testing.assert_array_equal(tbp.leaky_relu_forward(z, 0.0), tbp.relu_forward(z))
+    grad_a = np.array([[3.0, 3.0, 3.0]])
     np.testing.assert_array_equal(
-        tbp.leaky_relu_backward(np.ones_like(z), z, z, slope=0.2), [[0.2, 1.0]]
+        tbp.leaky_relu_backward(grad_a, z, z, slope=0.5), [[1.5, 1.5, 3.0]]
     )
-    report = tbp.gradcheck(
-        lambda z: tbp.leaky_relu_forward(z, 0.3),
-        lambda g, z: tbp.leaky_relu_backward(g, z, z, 0.3),
-        [np.array([[-1.5, 0.7], [2.0, -0.2]])],
-    )
+
+
+def test_identity_returns_its_input_itself():
+    z, grad_a = np.ones((2, 3)), np.zeros((2, 3))
+    assert tbp.identity_forward(z) is z
+    assert tbp.identity_backward(grad_a, z, z) is grad_a
+
+
+@pytest.mark.parametrize(ROWS, KINKED)
+def test_derivative_at_exactly_zero_follows_torch(forward, backward, torch_function):
+    # ReLU's derivative at 0 is taken as 0, leaky ReLU's as its slope, the choices of PyTorch.
+    z = np.array([[-1.0, -0.0, 0.0, 1.0]])
+    grad_a = np.array([[3.0, 3.0, 3.0, 3.0]])
+    a, grad_z = torch_elementwise(torch_function, z, grad_a)
+    np.testing.assert_array_equal(forward(z), a)
+    np.testing.assert_array_equal(backward(grad_a, z, forward(z)), grad_z)
+
+
+# --- gradient checks and PyTorch --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+@settings(deadline=None, max_examples=25)
+@given(case=pre_activations())
+def test_backward_passes_gradcheck(forward, backward, case):
+    z, _ = case
+    # (ReLU's kink: a normal draw within eps = 1e-6 of 0 has negligible odds.)
+    report = tbp.gradcheck(forward, backward_at(backward, forward), [z])
     assert report.passed
 
 
-def test_identity_returns_its_input():
-    z = np.ones((2, 3))
-    assert tbp.identity_forward(z) is z
-    assert tbp.identity_backward(z, z, z) is z
+@pytest.mark.parametrize(ROWS, ACTIVATIONS)
+@settings(deadline=None, max_examples=40)
+@given(case=pre_activations())
+def test_forward_and_backward_match_torch(forward, backward, torch_function, case):
+    z, grad_a = case
+    a, grad_z = torch_elementwise(torch_function, z, grad_a)
+    assert_close(forward(z), a)
+    # Sigmoid and tanh take their derivatives from the rounded a, as a(1 − a) and 1 − a², in
+    # both libraries. Where they saturate, that is good to a few units of float64's spacing
+    # near 1 (times grad_a) absolutely, not to 1e-10 relatively: allow that much on top.
+    saturation = 8 * EPS * np.max(np.abs(grad_a))
+    assert_close(backward(grad_a, z, forward(z)), grad_z, atol=saturation)
 
 
-def test_softmax_columns_sum_to_one_and_shift_invariance():
-    z = np.random.default_rng(0).standard_normal((5, 4))
-    a = tbp.softmax_forward(z)
-    np.testing.assert_allclose(a.sum(axis=0), 1.0, rtol=1e-15)
-    np.testing.assert_allclose(tbp.softmax_forward(z + 1000.0), a, rtol=1e-13)
+# --- the sigmoid's tails ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_wrong_shapes_are_refused(name):
-    forward, backward, _ = ACTIVATIONS[name]
+def test_sigmoid_is_accurate_far_into_both_tails():
+    # σ(−40) = e⁻⁴⁰ / (1 + e⁻⁴⁰) ≈ 4.25e-18; the form 1 − σ(40) would round it to 0.
+    z = np.array([[-40.0, -100.0, -300.0, -700.0, 20.0, 40.0]])
+    a = tbp.sigmoid_forward(z)
+    expected = torch.sigmoid(torch.tensor(z)).numpy()
+    np.testing.assert_allclose(a, expected, rtol=1e-14, atol=0.0)
+    assert a[0, 0] == pytest.approx(math.exp(-40.0) / (1.0 + math.exp(-40.0)), rel=1e-14, abs=0)
+    assert a[0, 0] == pytest.approx(4.248354255291589e-18, rel=1e-14, abs=0)
+
+
+def test_float32_sigmoid_is_accurate_in_its_tail():
+    z = np.array([[-40.0, -80.0, 40.0]], dtype=np.float32)
+    expected = [[math.exp(-40.0), math.exp(-80.0), 1.0]]  # σ(z) = eᶻ to float64 precision here
+    np.testing.assert_allclose(tbp.sigmoid_forward(z), expected, rtol=1e-6, atol=0.0)
+
+
+@pytest.mark.filterwarnings("error")  # an overflow in np.exp is a failure, not noise
+@pytest.mark.parametrize(("dtype", "big"), HUGE)
+def test_sigmoid_of_huge_pre_activations_is_exact_and_silent(dtype, big):
+    z = np.array([[big, -big, 0.0]], dtype=dtype)
+    a = tbp.sigmoid_forward(z)
+    np.testing.assert_array_equal(a, [[1.0, 0.0, 0.5]])
+    grad_z = tbp.sigmoid_backward(np.ones_like(z), z, a)
+    np.testing.assert_array_equal(grad_z, [[0.0, 0.0, 0.25]])
+    assert a.dtype == grad_z.dtype == dtype
+
+
+# --- wrong shapes and kinds -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+def test_backward_with_z_transposed_names_the_dimensions(forward, backward):
+    grad_a = np.ones((3, 4))  # binds features=3, batch=4
+    with raises_shape_error("features=3", "batch=4"):
+        backward(grad_a, grad_a.T, grad_a)
+
+
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+def test_backward_with_a_of_another_batch_names_the_dimensions(forward, backward):
     z = np.ones((3, 4))
-    with pytest.raises(TypeCheckError):
-        forward(np.ones(4))  # a vector: the layout is (features, batch)
-    with pytest.raises(TypeCheckError, match="batch=5"):  # grad_a binds batch=5; z has 4
-        backward(np.ones((3, 5)), z, z)
-    with pytest.raises(TypeCheckError):
-        forward(np.ones((3, 4), dtype=np.int64))
+    with raises_shape_error("features=3", "batch=4"):
+        backward(z, z, np.ones((3, 5)))
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtype_is_kept_and_inputs_are_untouched(name, dtype):
-    forward, backward, _ = ACTIVATIONS[name]
-    z = np.random.default_rng(0).standard_normal((3, 4)).astype(dtype)
-    grad_a = np.ones_like(z)
-    saved = z.copy()
-    z.flags.writeable = grad_a.flags.writeable = False
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+@pytest.mark.parametrize(
+    "bad",
+    [np.ones(4), np.ones((2, 3, 4)), np.ones((3, 4), dtype=np.int64)],
+    ids=["one example as a vector", "3-d", "int"],
+)
+def test_forward_refuses_what_is_not_a_float_matrix(forward, backward, bad):
+    with raises_shape_error():
+        forward(bad)
+
+
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+def test_backward_refuses_an_integer_upstream_gradient(forward, backward):
+    z = np.ones((3, 4))
+    with raises_shape_error():
+        backward(np.ones((3, 4), dtype=np.int64), z, z)
+
+
+def test_leaky_relu_slope_must_be_a_float():
+    with raises_shape_error("features=1", "batch=2"):
+        tbp.leaky_relu_forward(np.ones((1, 2)), "0.1")
+
+
+# --- purity and dtypes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+def test_inputs_are_not_modified(forward, backward, rng):
+    z, grad_a = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    a = assert_leaves_inputs_alone(forward, z)
+    assert_leaves_inputs_alone(backward, grad_a, z, a)
+
+
+@pytest.mark.parametrize(("forward", "backward"), PAIRS)
+def test_float32_in_float32_out(forward, backward, rng):
+    z = rng.standard_normal((3, 4)).astype(np.float32)
     a = forward(z)
-    grad_z = backward(grad_a, z, a)
-    assert a.dtype == dtype and grad_z.dtype == dtype
-    np.testing.assert_array_equal(z, saved)
+    assert a.dtype == np.float32
+    assert backward(np.ones_like(z), z, a).dtype == np.float32

@@ -1,10 +1,21 @@
 """Tests for typedbackprop.datasets: the house layout, seeded splits, the typed boundary."""
 
+import sys
+
 import numpy as np
 import pytest
 from jaxtyping import TypeCheckError
 
-from typedbackprop.datasets import circles, digits, features_first, iris, load_dataset, step
+from typedbackprop.datasets import (
+    Dataset,
+    circles,
+    digits,
+    features_first,
+    iris,
+    load_dataset,
+    split_dataset,
+    step,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,3 +77,76 @@ def test_features_first_refuses_what_is_not_a_2d_float_array():
 def test_unknown_data_set():
     with pytest.raises(ValueError, match="unknown data set 'mnist'"):
         load_dataset("mnist")
+
+
+def test_the_split_is_stratified_and_keeps_every_example_once():
+    data = iris(seed=5)
+    counts = np.bincount(data.y_test, minlength=3)
+    np.testing.assert_array_equal(counts, [10, 10, 10])
+    assert data.x_train.shape[1] + data.x_test.shape[1] == 150
+
+
+def test_circles_is_the_seeds_data():
+    from sklearn.datasets import make_circles
+
+    X, _ = make_circles(n_samples=200, factor=0.3, noise=0.1, random_state=4)
+    data = circles(n_samples=200, seed=4)
+    together = np.hstack([data.x_train, data.x_test])  # the same points, features first
+    rows = {tuple(row) for row in X}
+    assert {tuple(column) for column in together.T} == rows
+    inner = np.hypot(*data.x_train)[data.y_train[0] == 1]
+    assert np.median(inner) < 0.5  # class 1 is the inner circle (factor 0.3)
+
+
+def test_split_dataset_takes_a_users_batch_first_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5)) * 10 + 3
+    labels = np.repeat([0, 1, 2], 20)
+    data = split_dataset("mine", X, labels, seed=1, test_fraction=0.25, standardize=True)
+    assert data.task == "multiclass" and data.classes == data.outputs == 3
+    assert data.x_train.shape == (5, 45) and data.x_test.shape == (5, 15)
+    np.testing.assert_allclose(data.x_train.std(axis=1), 1.0)
+    binary = split_dataset("two", X, labels % 2)
+    assert binary.task == "binary" and binary.outputs == 1 and binary.y_train.shape == (1, 48)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinity_in_the_data_is_refused_by_name(bad):
+    X = np.ones((20, 3))
+    X[7, 2] = bad
+    with pytest.raises(ValueError, match=rf"mine data contains {bad} \(example 7, feature 2"):
+        split_dataset("mine", X, np.arange(20) % 2)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.arange(20) % 2 - 1, "whole numbers"),
+        (np.full(20, 0.5), "whole numbers"),
+        (np.zeros(20, dtype=int), "at least two classes"),
+    ],
+)
+def test_labels_must_be_classes(labels, message):
+    with pytest.raises(ValueError, match=message):
+        split_dataset("mine", np.ones((20, 3)), labels)
+
+
+def test_a_split_needs_a_fraction_between_0_and_1():
+    with pytest.raises(ValueError, match="test_fraction"):
+        split_dataset("mine", np.ones((20, 3)), np.arange(20) % 2, test_fraction=1.0)
+
+
+def test_a_dataset_whose_parts_disagree_is_refused():
+    x, y = np.ones((2, 5)), np.zeros((1, 5))
+    with pytest.raises(TypeCheckError):  # the test part has 3 features, the training part 2
+        Dataset("bad", "binary", 2, x, y, np.ones((3, 4)), np.zeros((1, 4)))
+    with pytest.raises(TypeCheckError):  # 5 examples, 4 targets
+        Dataset("bad", "binary", 2, x, y[:, :4], x, y)
+
+
+def test_without_scikit_learn_the_error_says_what_to_install(monkeypatch):
+    for name in [name for name in sys.modules if name.split(".")[0] == "sklearn"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "typedbackprop\[data\]"'):
+        load_dataset("iris")

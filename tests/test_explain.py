@@ -74,6 +74,11 @@ def test_every_printed_shape_is_the_real_shape(sizes, batch, combination):
         assert shapes_of(lines, f"grad_W{number}") == [grad.W.shape]
         assert shapes_of(lines, f"grad_b{number}") == [grad.b.shape]
         assert set(shapes_of(lines, f"a{number - 1}.T")) == {cache.a_prev.T.shape}
+        assert shapes_of(lines, f"b{number}[:, None]") == [layer.b[:, None].shape]
+        grad_a = shapes_of(lines, f"grad_a{number - 1}")  # W.T @ delta: shaped like a_prev
+        assert set(grad_a) == (set() if number == 1 else {cache.a_prev.shape})
+    if loss == "squared_error":  # the gradient at the output, before BP1
+        assert set(shapes_of(lines, f"grad_a{len(layers)}")) == {caches[-1].a.shape}
 
 
 @pytest.mark.parametrize(
@@ -89,3 +94,32 @@ def test_every_printed_shape_is_the_real_shape(sizes, batch, combination):
 def test_bad_arguments(sizes, batch, names, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         explain(sizes, batch, *names)
+
+
+@pytest.mark.parametrize(
+    ("options", "loss_line", "bp1_line"),
+    [
+        (
+            ("sigmoid", "identity", "squared_error"),
+            "L () = sum((a3 - y)**2) / 2 / batch",
+            "delta3 (2, 5) = grad_a3 (2, 5) * identity'(z3) (2, 5)",
+        ),
+        (
+            ("tanh", "sigmoid", "binary_cross_entropy"),
+            "L () = sum(max(z3, 0) - z3 * y + log1p(exp(-|z3|))) / batch",
+            "delta3 (2, 5) = (sigmoid(z3) - y) / batch",
+        ),
+        (
+            ("relu", "softmax", "cross_entropy"),
+            "L () = sum(logsumexp(z3, axis=0) - z3[labels, range(batch)]) / batch",
+            "delta3 (2, 5) = (softmax(z3) - onehot(labels)) / batch",
+        ),
+    ],
+)
+def test_the_loss_and_bp1_lines_follow_the_loss(options, loss_line, bp1_line):
+    lines = explain([3, 4, 4, 2], 5, *options)
+    text = "\n".join(lines)
+    assert loss_line in text and bp1_line in text
+    bp1 = [line for line in lines if line.rstrip().endswith(("BP1", "BP1 from logits"))]
+    assert len(bp1) == 1 and bp1_line in bp1[0]
+    assert f"delta1 (4, 5) = grad_a1 (4, 5) * {options[0]}'(z1) (4, 5)" in text

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from jaxtyping import TypeCheckError
 
@@ -168,6 +168,23 @@ def test_random_architectures_match_torch(sizes, batch, combination, seed):
     if output_activation == "softmax" and sizes[-1] < 2:
         sizes[-1] = 2
     layers, x, y = make_network(sizes, batch, loss, seed)
+    # Sigmoid, tanh and softmax take their derivatives from the rounded a, as a(1 − a), 1 − a²
+    # and a ⊙ (g − aᵀg), in both libraries: where a unit saturates (a within 1e-4 of its
+    # bound), that derivative is good to a few units of float64's spacing absolutely, and when
+    # every path runs through such a unit (one output, batch 1) neither library can give the
+    # other's result to 1e-10 relatively. test_activations and test_softmax cover the saturated
+    # tails with that absolute allowance; here such draws are skipped.
+    for cache, name in zip(
+        tbp.forward(layers, x, activation, output_activation),
+        [activation] * (len(layers) - 1) + [output_activation],
+        strict=True,
+    ):
+        if name == "sigmoid":
+            assume(np.min(cache.a * (1 - cache.a)) >= 1e-4)
+        elif name == "tanh":
+            assume(np.min(1 - cache.a**2) >= 1e-4)
+        elif name == "softmax":
+            assume(np.max(cache.a) <= 1 - 1e-4)
     value, grads = tbp.loss_and_grads(layers, x, y, activation, output_activation, loss)
     expected_value, expected_grads = torch_loss_and_grads(
         layers, x, y, activation, output_activation, loss

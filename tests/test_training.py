@@ -1,12 +1,21 @@
-"""Tests for typedbackprop.training and typedbackprop.initialize."""
+"""Tests for typedbackprop.training: network.py's SGD, determinism, purity, evaluation."""
 
 import numpy as np
 import pytest
+from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
 from typedbackprop.datasets import circles, iris
 from typedbackprop.initialize import init_layers
-from typedbackprop.training import Architecture, accuracy, evaluate, sgd_step, train
+from typedbackprop.training import (
+    Architecture,
+    DivergedError,
+    accuracy,
+    evaluate,
+    is_classification,
+    sgd_step,
+    train,
+)
 
 CIRCLES = Architecture((2, 3, 3, 1), "sigmoid", "sigmoid", "squared_error")
 
@@ -19,7 +28,8 @@ def network_py_sgd(weights, biases, x, y, epochs, batch_size, eta, seed):
     """Nielsen's network.py algorithm, written independently, one example at a time.
 
     For each minibatch, sum the per-example gradients of C = ½‖a − y‖², then step
-    ``w ← w − (eta / len(batch)) Σ ∂C/∂w``. Examples are column vectors of shape (n, 1).
+    ``w ← w − (eta / len(batch)) Σ ∂C/∂w``. Examples are column vectors of shape (n, 1). The
+    examples are visited in the order ``rng.permutation`` gives, epoch by epoch.
     """
     weights = [w.copy() for w in weights]
     biases = [b.reshape(-1, 1).copy() for b in biases]
@@ -51,21 +61,24 @@ def network_py_sgd(weights, biases, x, y, epochs, batch_size, eta, seed):
     return weights, [b.ravel() for b in biases]
 
 
-def test_circles_training_matches_network_py_to_1e_10():
+@pytest.mark.parametrize("scheme", ["small_normal", "glorot_uniform"])
+def test_circles_training_matches_network_py_to_1e_10(scheme):
     data = circles(n_samples=200, seed=3)
-    layers = init_layers(CIRCLES.sizes, np.random.default_rng(3))
+    assert data.x_train.shape[1] % 12 != 0  # a short last batch: η/len(batch), not η/12
+    layers = init_layers(CIRCLES.sizes, np.random.default_rng(3), scheme)
     trained, _ = train(
         layers, CIRCLES, data.x_train, data.y_train,
-        epochs=3, batch_size=10, learning_rate=3.0, momentum=0.0, rng=np.random.default_rng(11),
+        epochs=3, batch_size=12, learning_rate=3.0, momentum=0.0, rng=np.random.default_rng(11),
     )  # fmt: skip
     weights, biases = network_py_sgd(
         [layer.W for layer in layers], [layer.b for layer in layers],
-        data.x_train, data.y_train, epochs=3, batch_size=10, eta=3.0, seed=11,
+        data.x_train, data.y_train, epochs=3, batch_size=12, eta=3.0, seed=11,
     )  # fmt: skip
     for layer, w, b in zip(trained, weights, biases, strict=True):
-        assert np.max(np.abs(layer.W - w)) <= 1e-10 * np.max(np.abs(w))
-        assert np.max(np.abs(layer.b - b)) <= 1e-10 * np.max(np.abs(b))
-    assert not np.array_equal(trained[0].W, layers[0].W)  # it did train
+        np.testing.assert_allclose(layer.W, w, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(layer.b, b, rtol=0, atol=1e-10)
+    moved = max(np.abs(new.W - old.W).max() for new, old in zip(trained, layers, strict=True))
+    assert moved > 1e-3  # it did train, by far more than the tolerance
 
 
 def test_training_is_bit_identical_for_a_seed_and_differs_across_seeds():
@@ -78,40 +91,77 @@ def test_training_is_bit_identical_for_a_seed_and_differs_across_seeds():
         return train(
             layers, architecture, data.x_train, data.y_train,
             epochs=5, batch_size=16, learning_rate=0.05, momentum=0.9, rng=rng,
+            x_test=data.x_test, y_test=data.y_test,
         )  # fmt: skip
 
     (first, first_history), (second, second_history) = run(7), run(7)
-    assert first_history.loss == second_history.loss
+    assert first_history == second_history
     for a, b in zip(first, second, strict=True):
-        np.testing.assert_array_equal(a.W, b.W)
-        np.testing.assert_array_equal(a.b, b.b)
+        assert a.W.tobytes() == b.W.tobytes() and a.b.tobytes() == b.b.tobytes()
     assert not np.array_equal(run(8)[0][0].W, first[0].W)
 
 
 def test_training_does_not_write_to_the_initial_layers_or_the_data():
     data = circles(n_samples=100, seed=0)
     layers = init_layers(CIRCLES.sizes, np.random.default_rng(0))
-    for array in [data.x_train, data.y_train] + [a for layer in layers for a in (layer.W, layer.b)]:
-        array.flags.writeable = False
-    train(
+    parameters = [array for layer in layers for array in (layer.W, layer.b)]
+    originals = [array.copy() for array in parameters]
+    for array in [data.x_train, data.y_train, *parameters]:
+        array.flags.writeable = False  # any write raises
+    trained, _ = train(
         layers, CIRCLES, data.x_train, data.y_train,
         epochs=2, batch_size=7, learning_rate=1.0, momentum=0.5, rng=np.random.default_rng(0),
     )  # fmt: skip
+    for original, array in zip(originals, parameters, strict=True):
+        np.testing.assert_array_equal(original, array)
+    assert all(new is not old for new, old in zip(trained, layers, strict=True))
 
 
 def test_history_and_learning():
     data = iris(seed=1)
     architecture = Architecture((4, 16, 3), "tanh", "softmax", "cross_entropy")
     rng = np.random.default_rng(1)
+    seen = []
     layers, history = train(
         init_layers(architecture.sizes, rng), architecture, data.x_train, data.y_train,
         epochs=30, batch_size=16, learning_rate=0.1, momentum=0.9, rng=rng,
         x_test=data.x_test, y_test=data.y_test,
+        on_epoch=lambda epoch, layers, history: seen.append((epoch, len(history.loss))),
     )  # fmt: skip
-    assert len(history.loss) == len(history.train_accuracy) == len(history.test_accuracy) == 30
+    assert seen == [(epoch, epoch) for epoch in range(1, 31)]
+    assert len(history.loss) == len(history.test_loss) == 30
+    assert len(history.train_accuracy) == len(history.test_accuracy) == 30
     assert history.loss[-1] < 0.5 * history.loss[0]
     loss, test_accuracy = evaluate(layers, architecture, data.x_test, data.y_test)
-    assert test_accuracy == history.test_accuracy[-1] >= 0.85 and loss > 0
+    assert test_accuracy == history.test_accuracy[-1] and test_accuracy is not None
+    assert test_accuracy >= 0.85 and loss == history.test_loss[-1] > 0
+
+
+def test_a_regression_has_no_accuracy():
+    rng = np.random.default_rng(0)
+    architecture = Architecture((3, 4, 2), "sigmoid", "identity", "squared_error")
+    x, y = rng.random((3, 40)), rng.normal(size=(2, 40))
+    layers, history = train(
+        init_layers(architecture.sizes, rng), architecture, x, y,
+        epochs=3, batch_size=8, learning_rate=0.1, rng=rng, x_test=x, y_test=y,
+    )  # fmt: skip
+    assert len(history.loss) == len(history.test_loss) == 3
+    assert history.train_accuracy == history.test_accuracy == []
+    loss, no_accuracy = evaluate(layers, architecture, x, y)
+    assert no_accuracy is None and loss == history.test_loss[-1]
+    with pytest.raises(ValueError, match="a regression has no accuracy|not"):
+        accuracy(layers, architecture, x, y)
+
+
+def test_evaluate_gives_the_loss_of_loss_and_grads():
+    data = iris(seed=2)
+    architecture = Architecture((4, 5, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, np.random.default_rng(2), "he_normal")
+    loss, _ = evaluate(layers, architecture, data.x_test, data.y_test)
+    expected, _ = tbp.loss_and_grads(
+        layers, data.x_test, data.y_test, "relu", "softmax", "cross_entropy"
+    )
+    assert loss == expected
 
 
 def test_epoch_loss_is_the_size_weighted_mean_of_the_batch_losses():
@@ -131,64 +181,117 @@ def test_sgd_step_with_momentum_by_hand():
     grad = tbp.Dense(np.array([[2.0]]), np.array([-1.0]))
     velocity = tbp.Dense(np.array([[0.5]]), np.array([0.0]))
     (new,), (new_velocity,) = sgd_step([layer], [grad], [velocity], learning_rate=0.1, momentum=0.9)
-    # v = 0.9·0.5 − 0.1·2 = 0.25, W = 1 + 0.25; v_b = 0.1, b = 0.1
+    # v = 0.9·0.5 − 0.1·2 = 0.25, W = 1 + 0.25; v_b = 0.9·0 − 0.1·(−1) = 0.1, b = 0.1
     np.testing.assert_allclose(new_velocity.W, [[0.25]])
     np.testing.assert_allclose(new.W, [[1.25]])
+    np.testing.assert_allclose(new_velocity.b, [0.1])
     np.testing.assert_allclose(new.b, [0.1])
+    assert layer.W[0, 0] == 1.0 and velocity.W[0, 0] == 0.5  # the inputs are untouched
 
 
-def test_accuracy_for_labels_and_binary_targets():
+def test_momentum_matches_torch_sgd():
+    import torch
+
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=3)]
+    grads = [[rng.normal(size=(3, 2)), rng.normal(size=3)] for _ in range(4)]
+    layers = [tbp.Dense(*params)]
+    velocities = [tbp.Dense(np.zeros((3, 2)), np.zeros(3))]
+    tensors = [torch.tensor(p, requires_grad=True) for p in params]
+    optimizer = torch.optim.SGD(tensors, lr=0.1, momentum=0.9)
+    for grad_W, grad_b in grads:
+        layers, velocities = sgd_step(layers, [tbp.Dense(grad_W, grad_b)], velocities, 0.1, 0.9)
+        for tensor, grad in zip(tensors, (grad_W, grad_b), strict=True):
+            tensor.grad = torch.tensor(grad)
+        optimizer.step()
+    np.testing.assert_allclose(layers[0].W, tensors[0].detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(layers[0].b, tensors[1].detach().numpy(), rtol=1e-14)
+
+
+def test_accuracy_for_labels_one_hot_and_binary_targets():
     layers = [tbp.Dense(np.array([[1.0], [-1.0]]), np.zeros(2))]
     x = np.array([[1.0, -2.0, 3.0]])
     softmax = Architecture((1, 2), "identity", "softmax", "cross_entropy")
     assert accuracy(layers, softmax, x, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    one_hot = Architecture((1, 2), "identity", "softmax", "squared_error")
+    targets = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    assert accuracy(layers, one_hot, x, targets) == pytest.approx(2 / 3)
     binary = Architecture((1, 1), "identity", "sigmoid", "binary_cross_entropy")
     one = [tbp.Dense(np.array([[1.0]]), np.zeros(1))]
     assert accuracy(one, binary, x, np.array([[1.0, 0.0, 0.0]])) == pytest.approx(2 / 3)
 
 
+def test_multi_label_accuracy_needs_every_output_right():
+    layers = [tbp.Dense(np.eye(2), np.zeros(2))]
+    architecture = Architecture((2, 2), "identity", "sigmoid", "binary_cross_entropy")
+    x = np.array([[5.0, 5.0], [5.0, -5.0]])  # outputs σ(5) ≈ 1, then (1, 0)
+    y = np.array([[1.0, 1.0], [1.0, 1.0]])  # the second example has one output of two wrong
+    assert accuracy(layers, architecture, x, y) == 0.5  # not 3/4, the share of right outputs
+
+
+def test_is_classification():
+    assert is_classification(np.array([0, 2, 1]))
+    assert is_classification(np.array([[0.0, 1.0, 1.0]]))
+    assert not is_classification(np.array([[0.0, 0.5, 1.0]]))
+
+
+def test_a_too_large_learning_rate_is_reported_not_turned_into_nan():
+    data = iris(seed=0)
+    architecture = Architecture((4, 32, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, np.random.default_rng(0), "he_normal")
+    with pytest.raises(DivergedError, match="diverged in epoch .* smaller learning rate"):
+        train(
+            layers, architecture, data.x_train, data.y_train,
+            epochs=20, batch_size=8, learning_rate=1e6, rng=np.random.default_rng(0),
+        )  # fmt: skip
+    assert np.geterr()["over"] == "warn"  # the error state was restored
+
+
 @pytest.mark.parametrize(
-    ("keyword", "value"), [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0)]
+    ("keyword", "value", "message"),
+    [
+        ("epochs", 0, "must be positive"),
+        ("batch_size", 0, "must be positive"),
+        ("learning_rate", 0.0, "must be positive"),
+        ("learning_rate", float("nan"), "must be positive"),
+        ("momentum", 1.0, r"momentum must lie in \[0, 1\)"),
+        ("momentum", -0.1, r"momentum must lie in \[0, 1\)"),
+    ],
 )
-def test_bad_hyperparameters(keyword, value):
+def test_bad_hyperparameters(keyword, value, message):
     data = circles(n_samples=20, seed=0)
     settings = {"epochs": 1, "batch_size": 4, "learning_rate": 0.1} | {keyword: value}
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match=message):
         train(
             init_layers(CIRCLES.sizes, np.random.default_rng(0)), CIRCLES, data.x_train,
             data.y_train, rng=np.random.default_rng(0), **settings,
         )  # fmt: skip
 
 
-# --- initialisation ------------------------------------------------------------------------
+def test_examples_and_targets_must_agree():
+    data = circles(n_samples=40, seed=0)
+    layers = init_layers(CIRCLES.sizes, np.random.default_rng(0))
+    settings = {"epochs": 1, "batch_size": 4, "learning_rate": 0.1, "rng": np.random.default_rng()}
+    with pytest.raises(TypeCheckError):  # n_train differs between x and y
+        train(layers, CIRCLES, data.x_train, data.y_train[:, :-1], **settings)
+    with pytest.raises(TypeCheckError):  # batch-first x: the house layout is features first
+        train(layers, CIRCLES, data.x_train.T, data.y_train, **settings)
+    with pytest.raises(TypeCheckError):  # a test set with a different number of features
+        train(
+            layers, CIRCLES, data.x_train, data.y_train,
+            x_test=data.x_test[:1], y_test=data.y_test, **settings,
+        )  # fmt: skip
 
 
-@pytest.mark.parametrize("scheme", ["small_normal", "glorot_uniform", "he_normal"])
-def test_initialisations_have_the_right_shapes_and_scales(scheme):
-    layers = init_layers([300, 200, 10], np.random.default_rng(0), scheme)
-    assert [layer.W.shape for layer in layers] == [(200, 300), (10, 200)]
-    assert all(np.all(layer.b == 0) for layer in layers)
-    W = layers[0].W
-    expected_std = {
-        "small_normal": 0.01,
-        "glorot_uniform": np.sqrt(6 / 500) / np.sqrt(3),  # U(−r, r) has std r/√3
-        "he_normal": np.sqrt(2 / 300),
-    }[scheme]
-    assert W.std() == pytest.approx(expected_std, rel=0.02)
-    if scheme == "glorot_uniform":
-        assert np.abs(W).max() <= np.sqrt(6 / 500)
+@pytest.mark.parametrize("sizes", [(3,), (3, 0), ()], ids=["one size", "zero width", "no sizes"])
+def test_bad_architectures(sizes):
+    with pytest.raises(ValueError, match="at least two layer sizes"):
+        Architecture(sizes)
 
 
-def test_initialisation_is_seeded_and_typed():
-    first = init_layers([3, 4], np.random.default_rng(5), dtype=np.float32)
-    second = init_layers([3, 4], np.random.default_rng(5), dtype=np.float32)
-    np.testing.assert_array_equal(first[0].W, second[0].W)
-    assert first[0].W.dtype == first[0].b.dtype == np.float32
-
-
-@pytest.mark.parametrize(
-    ("sizes", "scheme"), [([3], "he_normal"), ([3, -1], "he_normal"), ([3, 2], "xavier")]
-)
-def test_bad_initialisation_arguments(sizes, scheme):
-    with pytest.raises(ValueError):
-        init_layers(sizes, np.random.default_rng(0), scheme)
+def test_architecture_refuses_a_loss_without_its_output():
+    with pytest.raises(ValueError, match="use output_activation='softmax'"):
+        Architecture((4, 3), "relu", "identity", "cross_entropy")
+    assert Architecture((2, 3, 1), "tanh", "sigmoid", "binary_cross_entropy").describe() == (
+        "2-3-1 tanh/sigmoid, binary_cross_entropy"
+    )

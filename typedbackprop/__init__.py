@@ -25,6 +25,8 @@ from typedbackprop.affine import (
     affine_grad_params,
 )
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
+from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
+from typedbackprop.datasets import Dataset, features_first, load_dataset, split_dataset
 from typedbackprop.gradcheck import (
     ArgumentCheck,
     GradcheckError,
@@ -33,6 +35,7 @@ from typedbackprop.gradcheck import (
     gradcheck_network,
     numerical_gradient,
 )
+from typedbackprop.initialize import InitName, init_layers
 from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.network import (
     ActivationName,
@@ -46,21 +49,37 @@ from typedbackprop.network import (
     predict,
 )
 from typedbackprop.softmax import softmax_backward, softmax_forward
+from typedbackprop.training import (
+    Architecture,
+    DivergedError,
+    History,
+    accuracy,
+    evaluate,
+    is_classification,
+    sgd_step,
+    train,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CHECKS_ENABLED",
     "ActivationName",
+    "Architecture",
     "ArgumentCheck",
     "Array",
+    "Dataset",
     "Dense",
+    "DivergedError",
     "GradcheckError",
     "GradcheckReport",
+    "History",
+    "InitName",
     "IntArray",
     "LayerCache",
     "LossName",
     "OutputActivationName",
+    "accuracy",
     "affine_backward",
     "affine_forward",
     "affine_grad_input",
@@ -69,24 +88,34 @@ __all__ = [
     "binary_cross_entropy",
     "checked",
     "cross_entropy",
+    "evaluate",
+    "features_first",
     "forward",
     "gradcheck",
     "gradcheck_network",
     "identity_backward",
     "identity_forward",
+    "init_layers",
+    "is_classification",
     "leaky_relu_backward",
     "leaky_relu_forward",
+    "load_checkpoint",
+    "load_dataset",
     "loss_and_grads",
     "numerical_gradient",
     "predict",
     "relu_backward",
     "relu_forward",
     "require_finite",
+    "save_checkpoint",
+    "sgd_step",
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_backward",
     "softmax_forward",
+    "split_dataset",
     "squared_error",
     "tanh_backward",
     "tanh_forward",
+    "train",
 ]

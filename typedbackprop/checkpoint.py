@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from typedbackprop.network import Dense, check_names
+from typedbackprop.network import Dense
 from typedbackprop.training import Architecture
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]
@@ -40,12 +40,22 @@ def save_checkpoint(
     ------
     ValueError
         If the layer shapes do not match ``architecture.sizes``.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+
+    Notes
+    -----
+    The arrays go to a temporary file in the same directory, which is flushed and ``fsync``-ed,
+    then renamed over ``path`` with ``os.replace`` (atomic), and the directory is ``fsync``-ed
+    so that the rename itself survives a crash. Readers see the old file or the new one, whole.
     """
     shapes = [layer.W.shape for layer in layers]
     expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
     if shapes != expected:
         raise ValueError(f"layer shapes {shapes} do not match sizes {architecture.sizes}")
     target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot save {target}: there is no directory {target.parent}")
     meta = {
         "format": FORMAT,
         "sizes": list(architecture.sizes),
@@ -57,6 +67,8 @@ def save_checkpoint(
     for index, layer in enumerate(layers):
         arrays[f"W{index}"] = layer.W
         arrays[f"b{index}"] = layer.b
+    # The temporary file lives in the target's directory: os.replace is atomic only within
+    # one file system.
     handle, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
@@ -65,10 +77,33 @@ def save_checkpoint(
             np.savez(file, **arrays)  # type: ignore[arg-type]
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; use the usual mode
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fsync_directory(target.parent)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so set it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Flush the rename itself to disk, where the system allows opening a directory."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory; its rename is durable enough
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architecture]:
@@ -91,10 +126,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architec
     ValueError
         If the file is not a typedbackprop checkpoint, or is damaged.
     """
-    with open(path, "rb") as file:  # FileNotFoundError passes through as it is
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: there is no such file")
+    with open(path, "rb") as file:
         try:
             with np.load(file, allow_pickle=False) as archive:
                 meta = json.loads(str(archive["meta"]))
+                if not isinstance(meta, dict):
+                    raise ValueError("its meta entry does not describe an architecture")
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"format {meta.get('format')!r}, not {FORMAT!r}")
                 architecture = Architecture(
@@ -103,14 +142,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architec
                     meta["output_activation"],
                     meta["loss"],
                 )
-                check_names(
-                    architecture.activation, architecture.output_activation, architecture.loss
-                )
-                layers = [
-                    Dense(archive[f"W{index}"], archive[f"b{index}"])
+                arrays = [
+                    (archive[f"W{index}"], archive[f"b{index}"])
                     for index in range(len(architecture.sizes) - 1)
                 ]
-        except (EOFError, KeyError, OSError, TypeError, ValueError, zipfile.BadZipFile) as error:
+                if any(array.dtype.kind != "f" for pair in arrays for array in pair):
+                    raise ValueError("parameters must be floating point")
+                layers = [Dense(W, b) for W, b in arrays]
+        except (
+            AttributeError,
+            EOFError,
+            KeyError,
+            OSError,
+            TypeError,
+            ValueError,
+            zipfile.BadZipFile,
+        ) as error:
             raise ValueError(
                 f"{path} is not a readable typedbackprop checkpoint: {error}"
             ) from error

@@ -12,15 +12,16 @@ from types import ModuleType
 from typing import Any, Literal, cast, get_args
 
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import Float, Int, Shaped
 from numpy.typing import NDArray
 
-from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.checking import Array, IntArray, checked
 
 __all__ = [
     "DatasetName",
     "Dataset",
     "features_first",
+    "split_dataset",
     "load_dataset",
     "step",
     "circles",
@@ -33,12 +34,35 @@ DatasetName = Literal["step", "circles", "iris", "digits"]
 Task = Literal["binary", "multiclass"]
 
 
+@checked
+def _check_split(
+    x_train: Float[Array, "features n_train"],
+    y_train: Float[Array, "out n_train"] | Int[IntArray, " n_train"],
+    x_test: Float[Array, "features n_test"],
+    y_test: Float[Array, "out n_test"] | Int[IntArray, " n_test"],
+) -> None:
+    """Bind ``features`` and ``out`` across the two parts, and each part's number of examples."""
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A train/test split in the house layout.
+    """A train/test split in the house layout, features first.
 
     Binary tasks have float targets of shape ``(1, n)`` (0 or 1); multiclass tasks have integer
     labels of shape ``(n,)``.
+
+    Parameters
+    ----------
+    name
+        What the data set is called (in messages and plots).
+    task
+        ``"binary"`` or ``"multiclass"``.
+    classes
+        The number of classes.
+    x_train, x_test
+        Inputs, one column per example.
+    y_train, y_test
+        Targets or labels, one per example.
     """
 
     name: str
@@ -48,6 +72,14 @@ class Dataset:
     y_train: Float[Array, "1 n_train"] | Int[IntArray, " n_train"]
     x_test: Float[Array, "features n_test"]
     y_test: Float[Array, "1 n_test"] | Int[IntArray, " n_test"]
+
+    def __post_init__(self) -> None:
+        _check_split(self.x_train, self.y_train, self.x_test, self.y_test)
+
+    @property
+    def outputs(self) -> int:
+        """The width of a network's output layer for this task: 1 (binary) or ``classes``."""
+        return self.classes if self.task == "multiclass" else 1
 
 
 @checked
@@ -74,30 +106,94 @@ def features_first(X: Float[Array, "batch features"]) -> Float[Array, "features 
 
 
 def _sklearn() -> ModuleType:
+    """scikit-learn, imported on first use, or an ``ImportError`` that says how to install it."""
     try:
         import sklearn.datasets
         import sklearn.model_selection
-    except ImportError as error:  # pragma: no cover - exercised only without the extra
+    except ImportError as error:
         raise ImportError(
-            'this data set needs scikit-learn: pip install "typedbackprop[data]"'
+            'this data set needs scikit-learn, an optional extra: pip install "typedbackprop[data]"'
         ) from error
     return cast(ModuleType, sklearn)
 
 
-def _split(
+def _require_finite_data(name: str, X: NDArray[Any]) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of batch-first data."""
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        example, feature = (int(i) for i in bad[0])
+        raise ValueError(
+            f"{name} data contains {X[example, feature]} (example {example}, feature {feature}; "
+            f"{len(bad)} non-finite values in all): remove or impute missing values first"
+        )
+
+
+@checked
+def split_dataset(
     name: str,
-    task: Task,
-    X: NDArray[Any],
-    labels: NDArray[Any],
-    seed: int,
-    test_fraction: float,
-    standardize: bool,
+    X: Shaped[NDArray[Any], "batch features"],
+    labels: Shaped[NDArray[Any], " batch"],
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    standardize: bool = False,
 ) -> Dataset:
-    """A seeded, stratified split; standardisation is fitted on the training part only."""
+    """Split batch-first data, as scikit-learn gives it, into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    name
+        What the data set is called (in messages and plots).
+    X
+        Inputs, one row per example, as scikit-learn and most files hold them.
+    labels
+        The class of each example, a whole number in ``[0, classes)``.
+    seed
+        Seeds the split: the same seed gives the same split.
+    test_fraction
+        The share of examples held out for testing, in ``(0, 1)``.
+    standardize
+        Shift and scale every feature to mean 0 and standard deviation 1, with the mean and
+        standard deviation of the training part only (the test part must not leak into
+        training). Features that are constant in the training part are only shifted.
+
+    Returns
+    -------
+    Dataset
+        Features first. Two classes make a ``"binary"`` task with float 0/1 targets of shape
+        ``(1, n)``; more make a ``"multiclass"`` task with integer labels of shape ``(n,)``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` contains NaN or infinity (the message names the first such entry), a label is
+        not a whole number in ``[0, classes)``, there are fewer than two classes, or
+        ``test_fraction`` is outside ``(0, 1)``; or, from scikit-learn, if a class has too few
+        examples for a stratified split.
+
+    Notes
+    -----
+    The split is stratified (each class keeps its share in both parts), by scikit-learn's
+    ``train_test_split``. The one transpose, ``(batch, features) → (features, batch)``, is
+    :func:`features_first`.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} data must be numbers; got dtype {X.dtype}")
     X = np.asarray(X, dtype=np.float64)
-    require_finite(f"{name} data", X)
-    sklearn = _sklearn()
-    X_train, X_test, labels_train, labels_test = sklearn.model_selection.train_test_split(
+    _require_finite_data(name, X)
+    if labels.dtype.kind not in "iu":
+        whole = labels.dtype.kind == "f" and bool(np.all(np.mod(labels, 1) == 0))
+        if not whole:
+            raise ValueError(f"{name} labels must be whole numbers 0, 1, ...; got {labels.dtype}")
+    labels = labels.astype(np.int64)
+    classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{name} labels must be whole numbers 0, 1, ...; found {labels.min()}")
+    if classes < 2:
+        raise ValueError(f"{name} needs at least two classes; its labels give {classes}")
+    X_train, X_test, labels_train, labels_test = _sklearn().model_selection.train_test_split(
         X, labels, test_size=test_fraction, random_state=seed, stratify=labels
     )
     if standardize:
@@ -105,19 +201,19 @@ def _split(
         scale = X_train.std(axis=0)
         scale[scale == 0] = 1.0
         X_train, X_test = (X_train - mean) / scale, (X_test - mean) / scale
-    classes = int(np.max(labels)) + 1
-    if task == "binary":
+    if classes == 2:
         y_train: Array | IntArray = labels_train.astype(np.float64)[np.newaxis, :]
         y_test: Array | IntArray = labels_test.astype(np.float64)[np.newaxis, :]
     else:
-        y_train, y_test = labels_train.astype(np.int64), labels_test.astype(np.int64)
+        y_train, y_test = labels_train, labels_test
+    task: Task = "binary" if classes == 2 else "multiclass"
     return Dataset(
         name, task, classes, features_first(X_train), y_train, features_first(X_test), y_test
     )
 
 
 def step(n_samples: int = 1000, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
-    """The 1-D step: inputs evenly spaced on ``[-5, 5]``, class 1 where the input is positive.
+    """The 1-D step of seed 001: inputs evenly spaced on ``[-5, 5]``, class 1 where positive.
 
     Parameters
     ----------
@@ -131,11 +227,17 @@ def step(n_samples: int = 1000, seed: int = 0, test_fraction: float = 0.2) -> Da
     Returns
     -------
     Dataset
-        A binary task with one feature.
+        A binary task with one feature, not standardised (it is already centred, of unit scale).
+
+    Notes
+    -----
+    Seed 001 labels the two halves −1 and +1, for a squared error against a sigmoid's output
+    that can never reach −1; here they are 0 and 1, the range of a sigmoid output and the
+    targets binary cross-entropy takes.
     """
     inputs = np.linspace(-5.0, 5.0, n_samples)[:, np.newaxis]
     labels = (inputs[:, 0] > 0).astype(np.int64)
-    return _split("step", "binary", inputs, labels, seed, test_fraction, standardize=False)
+    return split_dataset("step", inputs, labels, seed=seed, test_fraction=test_fraction)
 
 
 def circles(
@@ -169,7 +271,7 @@ def circles(
     X, labels = sklearn.datasets.make_circles(
         n_samples=n_samples, factor=factor, noise=noise, random_state=seed
     )
-    return _split("circles", "binary", X, labels, seed, test_fraction, standardize=False)
+    return split_dataset("circles", X, labels, seed=seed, test_fraction=test_fraction)
 
 
 def iris(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -188,7 +290,9 @@ def iris(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
         A multiclass task with four features and three classes.
     """
     bunch = _sklearn().datasets.load_iris()
-    return _split("iris", "multiclass", bunch.data, bunch.target, seed, test_fraction, True)
+    return split_dataset(
+        "iris", bunch.data, bunch.target, seed=seed, test_fraction=test_fraction, standardize=True
+    )
 
 
 def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -207,7 +311,9 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
         A multiclass task with 64 standardised pixel features and ten classes.
     """
     bunch = _sklearn().datasets.load_digits()
-    return _split("digits", "multiclass", bunch.data, bunch.target, seed, test_fraction, True)
+    return split_dataset(
+        "digits", bunch.data, bunch.target, seed=seed, test_fraction=test_fraction, standardize=True
+    )
 
 
 def load_dataset(name: str, seed: int = 0) -> Dataset:

@@ -257,7 +257,9 @@ def gradcheck(
         if j == 0:
             again = _as_gradients(backward(grad_output, *work), len(work))
             for name, first, second in zip(names, gradients, again, strict=True):
-                if first.shape == second.shape and not np.array_equal(first, second):
+                if first.shape == second.shape and not np.array_equal(
+                    first, second, equal_nan=True
+                ):
                     problems.append(f"backward is not deterministic for {name}")
         for k, (name, gradient, value) in enumerate(zip(names, gradients, work, strict=True)):
             if gradient.shape != value.shape:
@@ -293,12 +295,21 @@ def gradcheck(
     for name, value, exact, approximate in zip(names, work, analytic, numerical, strict=True):
         difference = np.abs(exact - approximate)
         allowed = atol + rtol * np.abs(approximate)
-        scale = max(float(np.linalg.norm(exact)), float(np.linalg.norm(approximate)))
-        relative = float(np.linalg.norm(exact - approximate)) / scale if scale > 0 else 0.0
+        norms = (float(np.linalg.norm(exact)), float(np.linalg.norm(approximate)))
+        scale = max(norms)
+        if any(np.isnan(norms)):  # a NaN gradient is never "close": max() would drop it
+            relative = float("nan")
+        else:
+            relative = float(np.linalg.norm(exact - approximate)) / scale if scale != 0 else 0.0
         if difference.size == 0:
             checks.append(ArgumentCheck(name, 0.0, 0.0, (), (), 0.0, 0.0, True))
             continue
-        worst = np.unravel_index(int(np.argmax(difference / allowed)), difference.shape)
+        # Rank entries by how far past their tolerance they are. With atol=0 an entry that is 0
+        # on both sides has a tolerance of 0: ratio 0 when it matches, inf when it does not.
+        ratio = np.divide(
+            difference, allowed, out=np.where(difference == 0, 0.0, np.inf), where=allowed > 0
+        )
+        worst = np.unravel_index(int(np.argmax(ratio)), difference.shape)
         checks.append(
             ArgumentCheck(
                 name=name,
