@@ -53,14 +53,15 @@ def numerical_gradient(
     function
         Maps an array shaped like ``x`` to a number.
     x
-        Where to differentiate; it is copied, never modified.
+        Where to differentiate; it is copied to float64, never modified. ``function`` sees the
+        float64 copy, perturbed one element at a time.
     eps
         The step ``h``.
 
     Returns
     -------
     gradient
-        ``∂f/∂x``, the shape of ``x``.
+        ``∂f/∂x``, the shape of ``x``, float64 whatever the dtype of ``x``.
 
     Notes
     -----
@@ -214,6 +215,9 @@ def gradcheck(
     TypeError
         If an input is not float64: float32 central differences are accurate to about 1e-3
         at best, too coarse to tell a right gradient from a slightly wrong one.
+    ValueError
+        If ``names`` does not hold one name per input, or ``backward`` returns another number
+        of gradients than there are inputs.
     GradcheckError
         If the check fails and ``raise_exception`` is true.
 
@@ -234,8 +238,11 @@ def gradcheck(
                 "cast with .astype(np.float64)"
             )
     names = list(names) if names is not None else _input_names(forward, len(inputs))
-    originals = [np.array(value, copy=True) for value in inputs]
-    work = [np.array(value, copy=True) for value in inputs]
+    if len(names) != len(inputs):
+        raise ValueError(f"{len(names)} names for {len(inputs)} inputs: give one name per input")
+    # forward and backward see copies; the caller's inputs are never written to, so they are
+    # also what the copies are compared with afterwards.
+    work = [value.copy() for value in inputs]
     problems: list[str] = []
 
     output = forward(*work)
@@ -279,15 +286,15 @@ def gradcheck(
         for i in range(flat.size):
             original = flat[i]
             flat[i] = original + eps
-            # Copies: a forward that returns its input (or a view of it) must not see the
-            # next perturbation change a value already taken.
-            above = np.array(forward(*work), dtype=np.float64, copy=True).reshape(-1)
+            # np.array copies: a forward that returns its input (or a view of it) must not see
+            # the next perturbation change a value already taken.
+            above = np.array(forward(*work), dtype=np.float64).reshape(-1)
             flat[i] = original - eps
-            below = np.array(forward(*work), dtype=np.float64, copy=True).reshape(-1)
+            below = np.array(forward(*work), dtype=np.float64).reshape(-1)
             flat[i] = original
             numerical[k][:, i] = (above - below) / (2 * eps)
 
-    for name, value, original in zip(names, work, originals, strict=True):
+    for name, value, original in zip(names, work, inputs, strict=True):
         if not np.array_equal(value, original, equal_nan=True):
             problems.append(f"forward or backward modified the input {name} in place")
 
