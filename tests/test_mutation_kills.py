@@ -420,3 +420,16 @@ def test_gradcheck_network_defaults_and_settings_reach_gradcheck():
     with pytest.raises(tbp.GradcheckError):
         tbp.gradcheck_network(layers, x, y, rtol=0.0, atol=0.0, raise_exception=True)
     assert not tbp.gradcheck_network(layers, x, y, rtol=0.0, atol=0.0, raise_exception=False)
+
+
+def test_with_atol_0_an_entry_numerically_0_but_analytically_not_is_the_worst():
+    # The identity's Jacobian is I; this backward adds 1 off the diagonal. There the numerical
+    # entry is exactly 0, so with atol=0 the tolerance is 0 and any difference is infinitely
+    # past it: that entry, not a diagonal one, is the worst.
+    x = np.array([1.0, 2.0])
+    report = tbp.gradcheck(
+        lambda x: x.copy(), lambda g, x: g + g[::-1], [x], atol=0.0, raise_exception=False
+    )
+    check = report.arguments[0]
+    assert check.worst_output_index != check.worst_input_index
+    assert (check.analytic, check.numerical) == (1.0, 0.0)

@@ -7,6 +7,8 @@ elementwise function has a diagonal Jacobian, so backward is an elementwise prod
 ``∂L/∂z = ∂L/∂a ⊙ f'(z)``, and no transpose appears.
 """
 
+from typing import Any
+
 import numpy as np
 from jaxtyping import Float
 
@@ -42,16 +44,37 @@ def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features
 
     Notes
     -----
-    ``a_{fb} = σ(z_{fb})``. The textbook form overflows in ``exp(-z)`` for ``z ≲ -710``
-    (float64) or ``z ≲ -89`` (float32). With ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
-    ``σ(z) = 1 / (1 + e)`` for ``z ≥ 0`` and ``σ(z) = e / (1 + e)`` for ``z < 0``; both are
-    accurate to the last bits, tails included.
+    ``a_{fb} = σ(z_{fb})``. The textbook form ``1 / (1 + exp(-z))`` is accurate to the last
+    bits in both tails, but overflows in ``exp(-z)`` for ``z ≲ -709`` (float64) or ``z ≲ -88``
+    (float32). It is used when no entry of ``-z`` reaches that limit (one reduction tells), as
+    it is the cheapest form. Otherwise, with ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
+    ``σ(z) = 1 / (1 + e)`` for ``z ≥ 0`` and ``σ(z) = e / (1 + e)`` for ``z < 0``.
     """
-    e = np.exp(-np.abs(z))
+    minus_z = np.negative(z)
+    if np.maximum.reduce(minus_z, axis=None, initial=-np.inf) < _exp_limit(z.dtype):
+        np.exp(minus_z, out=minus_z)
+        minus_z += 1.0
+        return np.reciprocal(minus_z, out=minus_z)
+    e = np.exp(-np.abs(z))  # NaN lands here too: NaN < limit is false
     numerator = np.where(z >= 0, 1.0, e)
     e += 1.0
     numerator /= e
     return numerator
+
+
+_EXP_LIMITS: dict[np.dtype[np.floating[Any]], float] = {}
+
+
+def _exp_limit(dtype: np.dtype[np.floating[Any]]) -> float:
+    """A bound below which ``exp`` stays finite in ``dtype``: ``log(max) - 1``, 708.8 in float64.
+
+    ``log(max)`` itself is rounded, and in float32 ``exp`` of it already overflows: the margin
+    of 1 costs nothing, as the stable form is exact there too.
+    """
+    limit = _EXP_LIMITS.get(dtype)
+    if limit is None:
+        limit = _EXP_LIMITS[dtype] = float(np.log(np.finfo(dtype).max)) - 1.0
+    return limit
 
 
 @checked
