@@ -7,6 +7,7 @@ plain checks that still guard ``loss_and_grads`` when the runtime checks are off
 """
 
 import importlib
+import math
 import re
 import sys
 
@@ -433,3 +434,23 @@ def test_with_atol_0_an_entry_numerically_0_but_analytically_not_is_the_worst():
     check = report.arguments[0]
     assert check.worst_output_index != check.worst_input_index
     assert (check.analytic, check.numerical) == (1.0, 0.0)
+
+
+# --- activations: the sigmoid's two forms ---------------------------------------------------------
+
+MIXED = np.array([[-1e4, -3.0, -0.5, 0.0, 0.5, 3.0, 40.0]])
+"""One entry far enough out that exp(-z) would overflow, the rest where either form works."""
+
+
+def test_sigmoid_stable_form_is_right_for_every_entry():
+    # One extreme entry sends the whole array down the stable path; each entry must still be
+    # σ(z), computed here from the textbook form entry by entry (exp(1e4) skipped: σ = 0).
+    expected = [[0.0] + [1 / (1 + math.exp(-z)) for z in MIXED[0, 1:]]]
+    np.testing.assert_allclose(tbp.sigmoid_forward(MIXED), expected, rtol=1e-15, atol=0)
+
+
+def test_sigmoid_of_a_byte_swapped_array_takes_the_stable_form_and_agrees():
+    swapped = MIXED[:, 1:].astype(">f8")  # not in the table of exp limits
+    np.testing.assert_array_equal(
+        tbp.sigmoid_forward(swapped), tbp.sigmoid_forward(np.concatenate([MIXED, MIXED]))[:1, 1:]
+    )

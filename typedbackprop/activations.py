@@ -51,7 +51,7 @@ def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features
     ``σ(z) = 1 / (1 + e)`` for ``z ≥ 0`` and ``σ(z) = e / (1 + e)`` for ``z < 0``.
     """
     minus_z = np.negative(z)
-    if np.maximum.reduce(minus_z, axis=None, initial=-np.inf) < _exp_limit(z.dtype):
+    if np.maximum.reduce(minus_z, axis=None, initial=-np.inf) < _EXP_LIMITS.get(z.dtype, -np.inf):
         np.exp(minus_z, out=minus_z)
         minus_z += 1.0
         return np.reciprocal(minus_z, out=minus_z)
@@ -62,19 +62,15 @@ def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features
     return numerator
 
 
-_EXP_LIMITS: dict[np.dtype[np.floating[Any]], float] = {}
+_EXP_LIMITS: dict[np.dtype[Any], float] = {
+    np.dtype(kind): float(np.log(np.finfo(kind).max)) - 1.0
+    for kind in (np.float16, np.float32, np.float64, np.longdouble)
+}
+"""Per dtype, a bound below which ``exp`` stays finite: ``log(max) - 1``, 708.8 in float64.
 
-
-def _exp_limit(dtype: np.dtype[np.floating[Any]]) -> float:
-    """A bound below which ``exp`` stays finite in ``dtype``: ``log(max) - 1``, 708.8 in float64.
-
-    ``log(max)`` itself is rounded, and in float32 ``exp`` of it already overflows: the margin
-    of 1 costs nothing, as the stable form is exact there too.
-    """
-    limit = _EXP_LIMITS.get(dtype)
-    if limit is None:
-        limit = _EXP_LIMITS[dtype] = float(np.log(np.finfo(dtype).max)) - 1.0
-    return limit
+``log(max)`` itself is rounded, and in float32 ``exp`` of it already overflows; the margin of 1
+costs nothing, as the stable form is exact there too. A dtype not listed (a byte-swapped one)
+always takes the stable form."""
 
 
 @checked
