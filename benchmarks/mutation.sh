@@ -2,7 +2,7 @@
 # Mutation testing of the math modules (affine, activations, softmax, losses, network,
 # gradcheck) with mutmut; prints a table per module and the mutation score.
 #
-#   benchmarks/mutation.sh                 # every mutant (about 25 minutes on 2 cores)
+#   benchmarks/mutation.sh                 # every mutant (about 11 minutes on 2 cores)
 #   benchmarks/mutation.sh 'typedbackprop.losses.*'   # some mutants (mutmut run arguments)
 #
 # It stages a copy of the repository in mutants/stage in which mutmut can mutate the @checked

@@ -454,3 +454,17 @@ def test_sigmoid_of_a_byte_swapped_array_takes_the_stable_form_and_agrees():
     np.testing.assert_array_equal(
         tbp.sigmoid_forward(swapped), tbp.sigmoid_forward(np.concatenate([MIXED, MIXED]))[:1, 1:]
     )
+
+
+def test_sigmoid_takes_the_textbook_form_wherever_it_cannot_overflow():
+    # Bit for bit 1 / (1 + exp(-z)) (on negative z the stable form would differ in last bits).
+    z = np.random.default_rng(0).normal(scale=30.0, size=(6, 50))
+    np.testing.assert_array_equal(tbp.sigmoid_forward(z), 1 / (1 + np.exp(-z)))
+    z32 = (z / 4).astype(np.float32)  # float32 overflows past -z ≈ 88
+    np.testing.assert_array_equal(tbp.sigmoid_forward(z32), 1 / (1 + np.exp(-z32)))
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 4)])
+def test_sigmoid_of_an_empty_array(shape):
+    a = tbp.sigmoid_forward(np.zeros(shape))
+    assert a.shape == shape and a.dtype == np.float64
