@@ -26,7 +26,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 from beartype import beartype
-from jaxtyping import jaxtyped
+from jaxtyping import Float, jaxtyped
 from numpy.typing import NDArray
 
 __all__ = ["Array", "IntArray", "CHECKS_ENABLED", "checked", "require_finite"]
@@ -274,7 +274,7 @@ def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Call
     return check_call
 
 
-def require_finite(name: str, values: NDArray[Any]) -> None:
+def require_finite(name: str, values: Float[Array, "*shape"]) -> None:
     """Raise ``ValueError`` naming the first NaN or infinite entry of ``values``, if any.
 
     Parameters
@@ -282,7 +282,9 @@ def require_finite(name: str, values: NDArray[Any]) -> None:
     name
         What ``values`` is called in the message (``"x"``, ``"logits"``).
     values
-        A floating-point array of any shape.
+        A floating-point array of any shape, ``*shape``. The annotation is documentation only:
+        ``require_finite`` is not wrapped in :func:`checked`, since every caller passes an array
+        its own checked signature has already typed, and it runs on every training step.
 
     Raises
     ------
