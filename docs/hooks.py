@@ -2,12 +2,12 @@
 
 Two directives, written as HTML comments so that a page still reads cleanly as plain Markdown:
 
-``<!-- source: typedbackprop/affine.py affine_grad_params -->``
+``<!-- source: typedbackprop/nn/affine.py affine_grad_params -->``
     The function or class, as it is in the file now, with its docstring left out (the API
     reference shows the docstring). Add ``numbered`` to keep the docstring and show the file's
     own line numbers, and ``highlight="text"`` to highlight every line that contains ``text``.
 
-``<!-- line: typedbackprop/network.py "# BP1" -->``
+``<!-- line: typedbackprop/nn/network.py "# BP1" -->``
     The one line of the file that contains the quoted text, numbered as in the file.
 
 A directive whose file, name or text is missing, or whose text matches more than one line, stops

@@ -1,4 +1,4 @@
-"""Tests for typedbackprop.activations: sigmoid, tanh, ReLU, leaky ReLU and the identity."""
+"""Tests for typedbackprop.nn.activations: sigmoid, tanh, ReLU, leaky ReLU and the identity."""
 
 import math
 from functools import partial

@@ -1,4 +1,4 @@
-"""Tests for typedbackprop.affine: ``z = W a_prev + b`` and its three gradients."""
+"""Tests for typedbackprop.nn.affine: ``z = W a_prev + b`` and its three gradients."""
 
 import numpy as np
 import pytest

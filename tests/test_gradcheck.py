@@ -13,7 +13,7 @@ from helpers import SEEDS, SIZES, vjp
 from hypothesis import given, settings
 
 import typedbackprop as tbp
-import typedbackprop.network
+import typedbackprop.nn.network
 
 
 def squares(x):
@@ -356,13 +356,13 @@ def test_gradcheck_network_passes_and_names_every_parameter(rng):
 
 def test_gradcheck_network_catches_a_wrong_gradient(rng, monkeypatch):
     layers, x, y = small_network(rng)
-    right = typedbackprop.network.loss_and_grads
+    right = typedbackprop.nn.network.loss_and_grads
 
     def first_bias_gradient_halved(*args, **kwargs):
         loss, grads = right(*args, **kwargs)
         return loss, [tbp.Dense(grads[0].W, grads[0].b / 2), *grads[1:]]
 
-    monkeypatch.setattr(typedbackprop.network, "loss_and_grads", first_bias_gradient_halved)
+    monkeypatch.setattr(typedbackprop.nn.network, "loss_and_grads", first_bias_gradient_halved)
     report = tbp.gradcheck_network(layers, x, y, "tanh", "sigmoid", "binary_cross_entropy")
     assert [check.passed for check in report.arguments] == [True, False, True, True]
     assert "b1" in str(report) and str(report).endswith("FAILED")

@@ -6,24 +6,6 @@ annotation of each gradient equals the annotation of the value it is the gradien
 equality is what decides every transpose in the backward pass.
 """
 
-from typedbackprop.activations import (
-    identity_backward,
-    identity_forward,
-    leaky_relu_backward,
-    leaky_relu_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from typedbackprop.affine import (
-    affine_backward,
-    affine_forward,
-    affine_grad_input,
-    affine_grad_params,
-)
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
 from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
 from typedbackprop.datasets import Dataset, features_first, load_dataset, split_dataset
@@ -36,8 +18,26 @@ from typedbackprop.gradcheck import (
     numerical_gradient,
 )
 from typedbackprop.initialize import InitName, init_layers
-from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
-from typedbackprop.network import (
+from typedbackprop.nn.activations import (
+    identity_backward,
+    identity_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from typedbackprop.nn.affine import (
+    affine_backward,
+    affine_forward,
+    affine_grad_input,
+    affine_grad_params,
+)
+from typedbackprop.nn.losses import binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.nn.network import (
     ActivationName,
     Dense,
     LayerCache,
@@ -48,7 +48,7 @@ from typedbackprop.network import (
     loss_and_grads,
     predict,
 )
-from typedbackprop.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 from typedbackprop.training import (
     Architecture,
     DivergedError,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from typedbackprop.network import Dense
+from typedbackprop.nn.network import Dense
 from typedbackprop.training import Architecture
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]

@@ -24,7 +24,7 @@ from typedbackprop.datasets import Dataset, DatasetName, load_dataset
 from typedbackprop.explain import explain
 from typedbackprop.gradcheck import GradcheckReport, gradcheck_network
 from typedbackprop.initialize import InitName, init_layers
-from typedbackprop.network import (
+from typedbackprop.nn.network import (
     ActivationName,
     Dense,
     LossName,

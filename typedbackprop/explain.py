@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from typedbackprop.network import (
+from typedbackprop.nn.network import (
     ActivationName,
     Dense,
     LossName,

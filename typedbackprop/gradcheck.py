@@ -26,7 +26,7 @@ from jaxtyping import Float
 from typedbackprop.checking import Array, IntArray
 
 if TYPE_CHECKING:
-    from typedbackprop.network import ActivationName, Dense, LossName, OutputActivationName
+    from typedbackprop.nn.network import ActivationName, Dense, LossName, OutputActivationName
 
 __all__ = [
     "gradcheck",
@@ -374,7 +374,7 @@ def gradcheck_network(
     GradcheckReport
         One entry per parameter, named ``W1, b1, W2, ...`` (layers counted from 1).
     """
-    from typedbackprop.network import Dense, loss_and_grads
+    from typedbackprop.nn.network import Dense, loss_and_grads
 
     def unpack(params: Sequence[Array]) -> list[Dense]:
         return [Dense(W, b) for W, b in zip(params[::2], params[1::2], strict=True)]

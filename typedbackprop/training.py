@@ -20,8 +20,8 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
-from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
-from typedbackprop.network import (
+from typedbackprop.nn.losses import binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.nn.network import (
     ActivationName,
     Dense,
     LossName,

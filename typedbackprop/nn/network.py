@@ -15,7 +15,15 @@ from typing import Literal, NamedTuple, cast, get_args
 
 from jaxtyping import Float, Int
 
-from typedbackprop.activations import (
+from typedbackprop.checking import (
+    CHECKS_ENABLED,
+    Array,
+    IntArray,
+    _trust,
+    checked,
+    require_finite,
+)
+from typedbackprop.nn.activations import (
     identity_backward,
     identity_forward,
     leaky_relu_backward,
@@ -27,17 +35,9 @@ from typedbackprop.activations import (
     tanh_backward,
     tanh_forward,
 )
-from typedbackprop.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.checking import (
-    CHECKS_ENABLED,
-    Array,
-    IntArray,
-    _trust,
-    checked,
-    require_finite,
-)
-from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
-from typedbackprop.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.losses import binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 
 __all__ = [
     "Dense",
@@ -330,7 +330,7 @@ def loss_and_grads(
         The last layer's activation; ``binary_cross_entropy`` needs ``"sigmoid"`` and
         ``cross_entropy`` needs ``"softmax"``.
     loss
-        The loss, a mean over the batch (see :mod:`typedbackprop.losses`).
+        The loss, a mean over the batch (see :mod:`typedbackprop.nn.losses`).
 
     Returns
     -------
