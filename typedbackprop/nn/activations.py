@@ -7,12 +7,15 @@ elementwise function has a diagonal Jacobian, so backward is an elementwise prod
 ``∂L/∂z = ∂L/∂a ⊙ f'(z)``, and no transpose appears.
 """
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 
 __all__ = [
     "sigmoid_forward",
@@ -25,6 +28,13 @@ __all__ = [
     "leaky_relu_backward",
     "identity_forward",
     "identity_backward",
+    "ACTIVATIONS",
+    "Activation",
+    "ActivationCache",
+    "ActivationKind",
+    "ElementwiseFunctions",
+    "activation_forward",
+    "activation_backward",
 ]
 
 
@@ -311,3 +321,156 @@ def identity_backward(
     ``∂L/∂z_{fb} = ∂L/∂a_{fb}``.
     """
     return grad_a
+
+
+# --- the activation family: one table, one record, the layer contract -------------------------
+
+ActivationKind = Literal["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"]
+"""Every activation the package has; :data:`ACTIVATIONS` holds their functions."""
+
+
+@dataclass(frozen=True, slots=True)
+class ElementwiseFunctions:
+    """One activation's entry in :data:`ACTIVATIONS`."""
+
+    forward: Callable[[Array, float], Array]
+    """``(z, slope) -> a``; only leaky ReLU reads ``slope``."""
+    backward: Callable[[Array, Array, Array, float], Array]
+    """``(grad_a, z, a, slope) -> grad_z``."""
+    has_kink: bool
+    """Whether ``f'`` jumps at ``z = 0``: a central difference straddling it is meaningless."""
+    acts_on: str
+    """How it acts on a column: ``"elementwise"`` or ``"down each column"`` (softmax)."""
+
+
+ACTIVATIONS: dict[str, ElementwiseFunctions] = {
+    "sigmoid": ElementwiseFunctions(
+        lambda z, slope: sigmoid_forward(z),
+        lambda grad_a, z, a, slope: sigmoid_backward(grad_a, z, a),
+        has_kink=False,
+        acts_on="elementwise",
+    ),
+    "tanh": ElementwiseFunctions(
+        lambda z, slope: tanh_forward(z),
+        lambda grad_a, z, a, slope: tanh_backward(grad_a, z, a),
+        has_kink=False,
+        acts_on="elementwise",
+    ),
+    "relu": ElementwiseFunctions(
+        lambda z, slope: relu_forward(z),
+        lambda grad_a, z, a, slope: relu_backward(grad_a, z, a),
+        has_kink=True,
+        acts_on="elementwise",
+    ),
+    "leaky_relu": ElementwiseFunctions(
+        leaky_relu_forward, leaky_relu_backward, has_kink=True, acts_on="elementwise"
+    ),
+    "identity": ElementwiseFunctions(
+        lambda z, slope: identity_forward(z),
+        lambda grad_a, z, a, slope: identity_backward(grad_a, z, a),
+        has_kink=False,
+        acts_on="elementwise",
+    ),
+    "softmax": ElementwiseFunctions(
+        lambda z, slope: softmax_forward(z),
+        lambda grad_a, z, a, slope: softmax_backward(grad_a, z, a),
+        has_kink=False,
+        acts_on="down each column",
+    ),
+}
+"""Every activation's forward and backward pass, by name: the one table the network, training,
+``explain`` and the command line consult."""
+
+assert set(ACTIVATIONS) == set(get_args(ActivationKind))
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """An activation layer: no parameters, only settings.
+
+    Parameters
+    ----------
+    name
+        Which activation (a key of :data:`ACTIVATIONS`).
+    slope
+        Leaky ReLU's gradient for negative ``z``; ignored by the others.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+
+    name: ActivationKind
+    slope: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.name not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.name!r}; choose one of {tuple(ACTIVATIONS)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationCache:
+    """What :func:`activation_forward` saves: its input and its output."""
+
+    layer: Activation
+    """The activation and its settings."""
+    z: Float[Array, "features batch"]
+    """The input (ReLU's backward reads it)."""
+    a: Float[Array, "features batch"]
+    """The output (sigmoid's, tanh's and softmax's backward read it)."""
+
+
+@checked
+def activation_forward(
+    layer: Activation, z: Float[Array, "features batch"]
+) -> tuple[Float[Array, "features batch"], ActivationCache]:
+    """The activation layer under the layer contract: ``a = f(z)`` and what backward needs.
+
+    Parameters
+    ----------
+    layer
+        Which activation, with its settings.
+    z
+        Pre-activations.
+
+    Returns
+    -------
+    a, cache
+        The activations, and the :class:`ActivationCache` of ``z`` and ``a``.
+
+    Notes
+    -----
+    ``a_{fb} = f(z_{fb})`` (softmax: ``a_{fb} = exp(z_{fb}) / Σ_k exp(z_{kb})``).
+    """
+    a = ACTIVATIONS[layer.name].forward(z, layer.slope)
+    return a, ActivationCache(layer, z, a)
+
+
+@checked
+def activation_backward(
+    grad_a: Float[Array, "features batch"], cache: ActivationCache
+) -> Float[Array, "features batch"]:
+    """Gradient through the activation layer: ``∂L/∂z``, shaped like the ``z`` forward saw.
+
+    Parameters
+    ----------
+    grad_a
+        ``∂L/∂a``, the upstream gradient.
+    cache
+        What :func:`activation_forward` saved.
+
+    Returns
+    -------
+    grad_z
+        ``∂L/∂z``: the layer has no parameters, so its one gradient is returned as is.
+
+    Notes
+    -----
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} f'(z_{fb})`` for the elementwise activations; softmax's is
+    ``a_{fb} (∂L/∂a_{fb} − Σ_k a_{kb} ∂L/∂a_{kb})``.
+    """
+    layer = cache.layer
+    return ACTIVATIONS[layer.name].backward(grad_a, cache.z, cache.a, layer.slope)

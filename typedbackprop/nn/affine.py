@@ -5,12 +5,23 @@ example. Every gradient carries exactly the annotation of the value it is the gr
 that equality is what decides each transpose and each order of a product.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
 
-__all__ = ["affine_forward", "affine_backward", "affine_grad_params", "affine_grad_input"]
+__all__ = [
+    "Dense",
+    "DenseCache",
+    "affine_forward",
+    "affine_backward",
+    "affine_grad_params",
+    "affine_grad_input",
+    "dense_forward",
+    "dense_backward",
+]
 
 
 @checked
@@ -147,3 +158,129 @@ def affine_backward(
     """
     grad_W, grad_b = affine_grad_params(grad_z, a_prev)
     return grad_W, grad_b, affine_grad_input(grad_z, W)
+
+
+# --- the dense family: the layer contract over the affine functions above ---------------------
+
+
+@checked
+def _check_dense_shapes(W: Float[Array, "out in"], b: Float[Array, " out"]) -> None:
+    """Bind ``out`` across ``W`` and ``b``: the check behind :class:`Dense`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dense:
+    """One fully connected layer's parameters (or their gradients: the same shapes).
+
+    Parameters
+    ----------
+    W
+        Weights; row ``o`` holds the weights into output unit ``o``.
+    b
+        Biases, one per output unit.
+
+    Notes
+    -----
+    Creating a ``Dense`` checks that ``W`` is 2-D, ``b`` is 1-D, both are floating point and
+    ``b`` has one entry per row of ``W`` (they agree on ``out``). The arrays are held, not
+    copied; typedbackprop never writes to them.
+    """
+
+    W: Float[Array, "out in"]
+    b: Float[Array, " out"]
+
+    if CHECKS_ENABLED:  # with checks off, creating a Dense costs no call at all
+
+        def __post_init__(self) -> None:
+            if not _trust.depth:  # inside a vouched-for call, this shape check passed before
+                _check_dense_shapes(self.W, self.b)
+
+
+@dataclass(frozen=True, slots=True)
+class DenseCache:
+    """What :func:`dense_forward` saves for :func:`dense_backward`."""
+
+    W: Float[Array, "out in"]
+    """The weights the forward pass used (``grad_a_prev = Wᵀ δ`` needs them)."""
+    a_prev: Float[Array, "in batch"]
+    """The layer's input (``grad_W = δ a_prevᵀ`` needs it)."""
+
+
+@checked
+def dense_forward(
+    layer: Dense, a_prev: Float[Array, "in batch"]
+) -> tuple[Float[Array, "out batch"], DenseCache]:
+    """The dense layer under the layer contract: ``z = W a_prev + b`` and what backward needs.
+
+    Parameters
+    ----------
+    layer
+        The parameters ``W`` and ``b``.
+    a_prev
+        The layer's input, one column per example.
+
+    Returns
+    -------
+    z, cache
+        The pre-activations, and the :class:`DenseCache` of ``W`` and ``a_prev``.
+
+    Notes
+    -----
+    ``z_{ob} = Σ_i W_{oi} a_prev_{ib} + b_o``; see :func:`affine_forward`.
+    """
+    return affine_forward(layer.W, layer.b, a_prev), DenseCache(layer.W, a_prev)
+
+
+@checked
+def dense_backward(
+    grad_z: Float[Array, "out batch"], cache: DenseCache
+) -> tuple[Dense, Float[Array, "in batch"]]:
+    """Gradients of the dense layer: ``(Dense(grad_W, grad_b), grad_a_prev)``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    cache
+        What :func:`dense_forward` saved.
+
+    Returns
+    -------
+    grads, grad_a_prev
+        ``∂L/∂W`` and ``∂L/∂b`` in a :class:`Dense` (the shapes of the layer's), and
+        ``∂L/∂a_prev`` (the shape of the input): one gradient per array argument of forward.
+
+    Notes
+    -----
+    ``∂L/∂W = δ a_prevᵀ``, ``∂L/∂b = δ 1`` and ``∂L/∂a_prev = Wᵀ δ``; see
+    :func:`affine_grad_params` and :func:`affine_grad_input`. The cache's fields are checked
+    in the same dimension scope as ``grad_z`` and the result, so each gradient must have the
+    shape of the value forward saw.
+    """
+    grads = dense_backward_params(grad_z, cache)  # BP4 and BP3: δ a_prevᵀ and δ 1
+    return grads, affine_grad_input(grad_z, cache.W)  # Wᵀ δ, half of BP2 for the layer below
+
+
+@checked
+def dense_backward_params(grad_z: Float[Array, "out batch"], cache: DenseCache) -> Dense:
+    """The parameter gradients of :func:`dense_backward` alone, for a network's first layer.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    cache
+        What :func:`dense_forward` saved.
+
+    Returns
+    -------
+    grads
+        ``Dense(∂L/∂W, ∂L/∂b)``.
+
+    Notes
+    -----
+    Nothing needs ``∂L/∂x`` of a network's input, and it would cost a matrix product
+    (``Wᵀ δ``, as many multiplications as ``δ a_prevᵀ``).
+    """
+    grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
+    return Dense(grad_W, grad_b)
