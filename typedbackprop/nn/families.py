@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from typedbackprop.checking import Array
+from typedbackprop.checking import Array, record_fields
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
@@ -22,7 +22,7 @@ from typedbackprop.nn.activations import (
 )
 from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
 
-__all__ = ["FAMILIES", "Family", "Mode", "family_of"]
+__all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +81,23 @@ def family_of(layer: object) -> Family:
         known = ", ".join(kind.__name__ for kind in FAMILIES)
         raise TypeError(f"{type(layer).__name__} is not a layer; layers are one of: {known}")
     return family
+
+
+def parameters(layer: object) -> dict[str, Array]:
+    """A layer's parameter arrays by field name, in declaration order (empty without any).
+
+    Parameters
+    ----------
+    layer
+        A parameter record (or a gradient record of the same type).
+
+    Returns
+    -------
+    dict
+        ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`.
+    """
+    return {
+        name: value
+        for name, _ in record_fields(type(layer))
+        if isinstance(value := getattr(layer, name), np.ndarray)
+    }
