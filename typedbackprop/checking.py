@@ -2,18 +2,26 @@
 
 Every forward and backward function in typedbackprop is annotated with named dimensions,
 ``Float[Array, "out batch"]``, and wrapped in :func:`checked`. With checks on (the default) a call
-whose shapes disagree with the annotation raises :class:`jaxtyping.TypeCheckError`, and its message
-lists the size bound to every dimension name (``out=4``, ``in=3``). Set the environment variable
-``TYPEDBACKPROP_CHECKS=0`` before importing typedbackprop to turn the checks off: ``checked`` then
-returns each function unchanged and costs nothing.
+whose shapes disagree with the annotation raises :class:`jaxtyping.TypeCheckError`. Its message
+opens with the dimension that disagrees, its size there and the argument that bound it
+(``a_prev: batch is 4 here, but grad_z bound batch=5``), then gives jaxtyping's report, which
+lists the size bound to every dimension name (``out=2``, ``batch=5``). Set the environment
+variable ``TYPEDBACKPROP_CHECKS=0`` before importing typedbackprop to turn the checks off:
+``checked`` then returns each function unchanged and costs nothing.
 
-The check is the stock ``jaxtyped(typechecker=beartype)`` one. What makes it cheap enough to leave
-on is that its verdict depends only on the *signature* of a call: the type, shape and dtype of each
-array argument, the type of each number, the value of each string. A call whose signature has
-already passed the full check, and whose result has the signature that call returned, is
-recognised by one dictionary look-up. Every new signature, and every failing one, goes through
-the full check, so failures raise exactly the error jaxtyping + beartype raise, first call or
-thousandth.
+The check is the stock ``jaxtyped(typechecker=beartype)`` one, made stricter in one respect:
+beartype checks one sampled item of a list (a dict, a set), ``checked`` checks every item. What
+makes it cheap enough to leave on is that its verdict depends only on the *signature* of a call:
+the type, shape and dtype of each array argument, the type of each number (its value, when an
+annotation reads it: ``{size}``), the value of each string, the signatures of a list's items. A
+call whose signature has already passed, and whose result has the signature that call returned,
+is recognised by one dictionary look-up. Every new signature, and every failing one, goes
+through the full check, so a call is refused whenever the stock check would refuse it, first
+call or thousandth.
+
+An exception that NumPy raises inside a checked function (``matmul: ... size 4 is different
+from 5``) keeps its type and gains a note naming every array argument's dimensions and, where the
+sizes tell, the dimensions that failed to meet.
 
 Records (frozen dataclasses whose fields carry named dimensions, such as a layer's parameters or
 the cache its forward pass saves) are checked field by field in the *same* dimension scope as the
@@ -23,22 +31,35 @@ that receives ``cache: DenseCache`` binds ``in`` and ``batch`` from ``cache.a_pr
 arguments could not tell.
 """
 
+import collections.abc as abc
 import dataclasses
 import functools
 import inspect
 import math
 import os
+import re
 import threading
+import types
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 from beartype import beartype
 from beartype.door import die_if_unbearable
 from beartype.roar import BeartypeCallHintViolation
-from jaxtyping import AbstractArray, Float, TypeCheckError, jaxtyped
+from jaxtyping import Float, TypeCheckError, jaxtyped
 from numpy.typing import NDArray
+
+from typedbackprop._diagnosis import (
+    MAPPING_ORIGINS,
+    NOTE_MARK,
+    SEQUENCE_ORIGINS,
+    Step,
+    disagreement,
+    is_array_hint,
+    numpy_note,
+)
 
 __all__ = ["Array", "IntArray", "CHECKS_ENABLED", "checked", "record_fields", "require_finite"]
 
@@ -62,13 +83,20 @@ _MAX_SIGNATURES_PER_FUNCTION: Final = 1024
 P = ParamSpec("P")
 R = TypeVar("R")
 
+Diagnose = Callable[[Mapping[str, object]], str | None]
+"""Given a failed call's arguments by name, advice to open the error message with, or ``None``."""
+
 _ndarray = np.ndarray
 
 
+# --- signatures: what a verdict can depend on --------------------------------------------------
+
 # How the signature of a value of each type is formed: by value, by type, from its items (lists
-# and tuples), from its fields (dataclasses: a tuple of field names), or not at all (``None``:
-# dicts and sets, whose contents may matter and are not cheap to summarise). Learned per type.
-_BY_VALUE, _BY_TYPE, _BY_ITEMS, _ARRAY_SUBCLASS = "value", "type", "items", "array subclass"
+# and tuples), from its fields (dataclasses: a tuple of field names), from its shape and dtype
+# (array-likes), or not at all (``None``: dicts and sets, whose contents may matter and are not
+# cheap to summarise). Learned per type.
+_BY_VALUE, _BY_TYPE, _BY_ITEMS = "value", "type", "items"
+_ARRAY_SUBCLASS, _ARRAY_LIKE = "array subclass", "array-like"
 _how: dict[type, str | tuple[str, ...] | None] = {
     str: _BY_VALUE,
     bool: _BY_VALUE,
@@ -80,7 +108,7 @@ _how: dict[type, str | tuple[str, ...] | None] = {
 }
 
 
-def _learn_how(kind: type) -> str | tuple[str, ...] | None:
+def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
     how: str | tuple[str, ...] | None
     if issubclass(kind, _ndarray):
         how = _ARRAY_SUBCLASS
@@ -88,6 +116,10 @@ def _learn_how(kind: type) -> str | tuple[str, ...] | None:
         how = _BY_ITEMS
     elif issubclass(kind, dict | set | frozenset):
         how = None
+    elif issubclass(kind, type):  # a class: ``type[Dense]`` looks at which one
+        how = _BY_VALUE
+    elif hasattr(value, "shape") and hasattr(value, "dtype"):  # a tensor of another library
+        how = _ARRAY_LIKE
     else:
         how = tuple(getattr(kind, "__dataclass_fields__", ())) or _BY_TYPE
     _how[kind] = how
@@ -97,17 +129,18 @@ def _learn_how(kind: type) -> str | tuple[str, ...] | None:
 def _signature(value: object, deep: bool = False) -> object:
     """What a check of ``value`` can depend on, or ``None`` if that is not known.
 
-    Arrays give their shape and dtype (and their type, for a subclass); strings, booleans and
-    ``None`` their value (a ``Literal`` hint looks at it); other numbers their type; lists and
-    tuples (named ones too) their type and their items' signatures. A hint naming a dataclass
-    checks its type alone, so that is its signature, unless ``deep``: then the signatures of its
-    fields count too, and the signature of a ``list[Dense]`` holds every ``W`` and ``b`` shape.
+    Arrays give their shape and dtype (and their type, for a subclass); strings, booleans,
+    ``None`` and classes their value (a ``Literal`` hint looks at it); other numbers their type;
+    lists and tuples (named ones too) their type and their items' signatures. A hint naming a
+    dataclass checks its type alone, so that is its signature, unless ``deep``: then the
+    signatures of its fields count too, and the signature of a ``list[Dense]`` holds every
+    ``W`` and ``b`` shape.
     """
     kind = type(value)
     if kind is _ndarray:
         array = typing.cast("NDArray[Any]", value)
         return (array.shape, array.dtype)
-    how = _how[kind] if kind in _how else _learn_how(kind)
+    how = _how[kind] if kind in _how else _learn_how(kind, value)
     if how is _BY_VALUE:
         return (kind, value)
     if how is _BY_TYPE:
@@ -118,6 +151,9 @@ def _signature(value: object, deep: bool = False) -> object:
     if how is _ARRAY_SUBCLASS:
         array = typing.cast("NDArray[Any]", value)
         return (kind, array.shape, array.dtype)
+    if how is _ARRAY_LIKE:
+        shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        return (kind, None if shape is None else tuple(shape), str(dtype))
     if how is None:
         return None
     if not deep:
@@ -145,6 +181,23 @@ def _call_signature(args: tuple[object, ...], kwargs: dict[str, object], deep: b
     return None if keywords is None else (positional, tuple(kwargs), keywords)
 
 
+_SCALARS: Final = (int, float, complex, bool, str, type(None))
+
+
+def _values_read(plan: "_Plan", args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+    """The values of the arguments a ``{name}`` dimension reads, or ``None`` if not scalars."""
+    values = []
+    for name, position, default in plan.read_by_value:
+        if position is not None and position < len(args):
+            value = args[position]
+        else:
+            value = kwargs.get(name, default)
+        if type(value) not in _SCALARS:
+            return None
+        values.append((type(value), value))
+    return tuple(values)
+
+
 class _Trust(threading.local):
     """Per thread: how many calls up the stack vouch for the checks of every call below them."""
 
@@ -154,8 +207,90 @@ class _Trust(threading.local):
 _trust = _Trust()
 
 
+# --- the plan: what one function's hints ask of every check, worked out once -------------------
+
+_NOTHING: Final = object()
+_NO_HINT: Final = object()
+
+
+class _CallState(threading.local):
+    """Per thread and function: a result to check without running the body again; the last
+    result the body gave (a failed result check explains it); the exception the body raised."""
+
+    replay: object = _NOTHING
+    result: object = None
+    from_body: BaseException | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    function: Callable[..., Any]
+    qualname: str
+    name: str
+    """``module.qualname``, as jaxtyping names the function."""
+    signature: inspect.Signature
+    """The function's signature with every annotation resolved."""
+    hints: dict[str, object]
+    """Each annotated parameter's hint, in the signature's order."""
+    returns: object
+    """The return hint, or ``_NO_HINT``."""
+    walked: tuple[str, ...]
+    """The parameters whose hints hold a list, dict or set: their every item is checked."""
+    walk_result: bool
+    cacheable: bool
+    """False when a verdict may depend on more than the signature (a validator, a protocol)."""
+    read_by_value: tuple[tuple[str, int | None, object], ...]
+    """``(name, position, default)`` of each argument a ``{name}`` dimension reads."""
+    records: tuple[tuple[str, ...], tuple[int, ...]] | None
+    """The record parameters and the positions of records in the result (see ``_records_of``);
+    ``None`` when there are none: the stock check applies."""
+    diagnose: Diagnose | None
+    state: _CallState
+
+
+def _make_plan(function: Callable[..., Any], diagnose: Diagnose | None) -> _Plan | None:
+    """The plan for ``function``, or ``None`` if its hints cannot be resolved."""
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+        signature = inspect.signature(function)
+    except Exception:  # unresolvable hints: let the stock check report them on every call
+        return None
+    returns = hints.pop("return", _NO_HINT)
+    parameters = [
+        parameter.replace(annotation=hints[parameter.name])
+        if parameter.name in hints
+        else parameter
+        for parameter in signature.parameters.values()
+    ]
+    signature = signature.replace(
+        parameters=parameters,
+        return_annotation=inspect.Signature.empty if returns is _NO_HINT else returns,
+    )
+    ordered = {p.name: hints[p.name] for p in parameters if p.name in hints}
+    every_hint = [*ordered.values(), *([] if returns is _NO_HINT else [returns])]
+    read_by_value, readable = _arguments_read(every_hint, signature)
+    module = getattr(function, "__module__", "<unknown>")
+    qualname = getattr(function, "__qualname__", repr(function))
+    return _Plan(
+        function=function,
+        qualname=qualname,
+        name=f"{module}.{qualname}",
+        signature=signature,
+        hints=ordered,
+        returns=returns,
+        walked=tuple(name for name, hint in ordered.items() if _samples(hint)),
+        walk_result=returns is not _NO_HINT and _samples(returns),
+        cacheable=readable and not any(_depends_on_values(hint) for hint in every_hint),
+        read_by_value=read_by_value,
+        records=_records_of(ordered, returns),
+        diagnose=diagnose,
+        state=_CallState(),
+    )
+
+
 def _depends_on_values(hint: object) -> bool:
-    """Whether a hint can look at a number's value (``Annotated`` validators, numeric literals)."""
+    """Whether a hint can look at more than a signature holds: ``Annotated`` validators, numeric
+    literals, protocols (an instance's own attributes)."""
     origin = typing.get_origin(hint)
     if origin is typing.Annotated:
         return True
@@ -163,15 +298,275 @@ def _depends_on_values(hint: object) -> bool:
         return any(
             type(arg) not in (str, bool) and arg is not None for arg in typing.get_args(hint)
         )
+    if isinstance(hint, type) and getattr(hint, "_is_protocol", False):
+        return True
     return any(_depends_on_values(arg) for arg in typing.get_args(hint))
 
 
-def _signature_decides_verdict(function: Callable[..., Any]) -> bool:
+def _array_hints(hint: object) -> Iterator[Any]:
+    if is_array_hint(hint):
+        yield hint
+    for arg in typing.get_args(hint):
+        yield from _array_hints(arg)
+
+
+_BRACED = re.compile(r"\{([^{}]*)\}")
+
+
+def _arguments_read(
+    hints: list[object], signature: inspect.Signature
+) -> tuple[tuple[tuple[str, int | None, object], ...], bool]:
+    """The arguments that ``{name}`` dimensions read, and whether a verdict can be cached.
+
+    jaxtyping formats a symbolic dimension as an f-string over the call's arguments. When every
+    braced expression is a parameter's name, the values of those parameters join the signature;
+    any other expression (``{len(x)}``, ``{config.size}``) makes every call take the full check.
+    """
+    names: dict[str, None] = {}
+    for hint in hints:
+        for array_hint in _array_hints(hint):
+            for dim in array_hint.dims:
+                for expression in _BRACED.findall(getattr(dim, "elem", "")):
+                    names[expression.strip()] = None
+    read = []
+    positional = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    for name in names:
+        parameter = signature.parameters.get(name)
+        if parameter is None or parameter.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            return (), False
+        position = positional.index(name) if name in positional else None
+        read.append((name, position, parameter.default))
+    return tuple(read), True
+
+
+_UNIONS: Final[tuple[object, ...]] = (typing.Union, types.UnionType)
+
+
+def _samples(hint: object) -> bool:
+    """Whether beartype checks only some items of a value of this hint (lists, dicts, sets)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return True
+    if args and (origin in SEQUENCE_ORIGINS or origin in MAPPING_ORIGINS):
+        return True
+    return any(_samples(arg) for arg in args)
+
+
+# --- checking every item -----------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A value that the stock check passed (it saw another item) and a full walk refuses."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(f"{label}: {reason}")
+        self.label, self.reason = label, reason
+
+
+def _reason(error: BeartypeCallHintViolation) -> str:
+    """Beartype's explanation without the value's repr (``"the size of dimension ..."``)."""
+    message = str(error)
+    _, separator, tail = message.rpartition(", as ")
+    return tail.rstrip(".") if separator else message
+
+
+def _check_fully(label: str, value: object, hint: object) -> None:
+    """Check ``value`` in the dimension scope now open, every item of every container included.
+
+    Raises ``_Refused`` naming the first value that fails.
+    """
     try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except Exception:  # unresolvable hints: let the full check report them on every call
-        return False
-    return not any(_depends_on_values(hint) for hint in hints.values())
+        die_if_unbearable(value, hint)
+    except BeartypeCallHintViolation as error:
+        raise _Refused(label, _reason(error)) from None
+    if not _samples(hint):
+        return
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in _UNIONS:
+        for member in args:
+            kind = typing.get_origin(member) or member
+            if _samples(member) and (not isinstance(kind, type) or isinstance(value, kind)):
+                _check_fully(label, value, member)
+                return
+        return
+    if origin is typing.Annotated:
+        _check_fully(label, value, args[0])
+        return
+    if origin is tuple:
+        items = typing.cast("tuple[object, ...]", value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(items)
+        for index, (item, item_hint) in enumerate(zip(items, args, strict=False)):
+            _check_fully(f"{label}[{index}]", item, item_hint)
+        return
+    if origin in MAPPING_ORIGINS:
+        mapping = typing.cast("Mapping[object, object]", value)
+        key_hint, value_hint = args
+        for key, item in mapping.items():
+            _check_fully(f"a key of {label}", key, key_hint)
+            _check_fully(f"{label}[{key!r}]", item, value_hint)
+    elif origin in SEQUENCE_ORIGINS and not isinstance(value, abc.Iterator):
+        for index, item in enumerate(typing.cast("Iterable[object]", value)):
+            _check_fully(f"{label}[{index}]", item, args[0])
+
+
+# --- the full check ----------------------------------------------------------------------------
+
+
+def _arguments(plan: _Plan, args: tuple[object, ...], kwargs: dict[str, object]) -> dict[str, Any]:
+    bound = plan.signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _parameter_steps(plan: _Plan, arguments: Mapping[str, Any]) -> list[Step]:
+    """Each annotated argument with its label and hint, in order (``*args`` item by item)."""
+    steps: list[Step] = []
+    for name, hint in plan.hints.items():
+        kind = plan.signature.parameters[name].kind
+        value: Any = arguments.get(name)
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            steps += [(f"{name}[{i}]", item, hint) for i, item in enumerate(value)]
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            steps += [(f"{name}[{key!r}]", item, hint) for key, item in value.items()]
+        elif name in arguments:
+            steps.append((name, value, hint))
+    return steps
+
+
+def _checked_steps(plan: _Plan, arguments: Mapping[str, Any]) -> list[Step]:
+    """What a full check visits before the body, in order: record fields first, then arguments."""
+    steps: list[Step] = []
+    for parameter in plan.records[0] if plan.records is not None else ():
+        if _is_record(arguments.get(parameter)):
+            steps += _record_steps(parameter, arguments[parameter])
+    return steps + _parameter_steps(plan, arguments)
+
+
+def _call_body(plan: _Plan, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+    """The body's result (or the result being replayed); NumPy's shape errors get a note."""
+    state = plan.state
+    replay = state.replay
+    if replay is not _NOTHING:
+        state.replay = _NOTHING
+        state.result = replay
+        return replay
+    try:
+        result = plan.function(*args, **kwargs)
+    except ValueError as error:
+        _note_numpy_error(plan, args, kwargs, error)
+        state.from_body = error
+        raise
+    except BaseException as error:
+        state.from_body = error
+        raise
+    state.result = result
+    return result
+
+
+def _note_numpy_error(
+    plan: _Plan, args: tuple[object, ...], kwargs: dict[str, object], error: ValueError
+) -> None:
+    """Add a note naming the arguments' dimensions to a shape error NumPy raised in the body."""
+    if any(NOTE_MARK in note for note in getattr(error, "__notes__", ())):
+        return  # a checked function further in has said it, about its own arguments
+    try:
+        steps = _checked_steps(plan, _arguments(plan, args, kwargs))
+    except TypeError:
+        return
+    note = numpy_note(plan.qualname, steps, error)
+    if note is not None:
+        error.add_note(note)
+
+
+def _explain(
+    plan: _Plan, error: TypeCheckError, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Open the stock message with the layout advice, if any, and the dimension that disagrees."""
+    message = str(error)
+    arguments = _arguments(plan, args, kwargs)
+    steps = _parameter_steps(plan, arguments)
+    if "checking the return value" in message.split("\n----", 1)[0]:
+        steps.append(("result", plan.state.result, plan.returns))
+    line = disagreement(steps, arguments)
+    advice = plan.diagnose(arguments) if plan.diagnose is not None else None
+    error.args = ("\n".join(part for part in (advice, line, message) if part),)
+
+
+def _refusal(
+    plan: _Plan,
+    refused: _Refused,
+    steps: list[Step],
+    arguments: Mapping[str, object],
+    headline: str,
+) -> TypeCheckError:
+    """The error for a value the full walk refused, opening with the dimension that disagrees."""
+    line = disagreement(steps, arguments)
+    advice = plan.diagnose(arguments) if plan.diagnose is not None else None
+    return TypeCheckError("\n".join(part for part in (advice, line, headline) if part))
+
+
+FullCheck = Callable[[tuple[Any, ...], dict[str, Any], object], Any]
+
+
+def _stock_check(plan: _Plan) -> FullCheck:
+    """The full check: ``jaxtyped(typechecker=beartype)``, and every item of lists, dicts, sets.
+
+    The stock decorator wraps a stand-in body with the function's signature, which can also hand
+    back a result already computed (``replay``) so that checking it does not run the body twice.
+    """
+    state = plan.state
+
+    def run_body(*args: Any, **kwargs: Any) -> object:
+        if plan.walked:
+            arguments = _arguments(plan, args, kwargs)
+            for label, value, hint in _parameter_steps(plan, arguments):
+                if label.partition("[")[0] in plan.walked:
+                    _check_fully(label, value, hint)
+        result = _call_body(plan, args, kwargs)
+        if plan.walk_result:
+            _check_fully("result", result, plan.returns)
+        return result
+
+    functools.update_wrapper(run_body, plan.function)
+    run_body.__signature__ = plan.signature  # type: ignore[attr-defined]
+    stock = jaxtyped(typechecker=beartype)(run_body)
+
+    def full_check(args: tuple[Any, ...], kwargs: dict[str, Any], replay: object) -> Any:
+        state.replay, state.from_body = replay, None
+        try:
+            return stock(*args, **kwargs)
+        except TypeCheckError as error:
+            if error is not state.from_body:
+                _explain(plan, error, args, kwargs)
+            raise
+        except _Refused as refused:
+            arguments = _arguments(plan, args, kwargs)
+            steps = _parameter_steps(plan, arguments)
+            where = "parameters"
+            if refused.label.startswith("result"):
+                steps.append(("result", state.result, plan.returns))
+                where = "return value"
+            headline = (
+                f"Type-check error whilst checking the {where} of {plan.name}: "
+                f"{refused.label}: {refused.reason}.\n(beartype checks one item of a list, dict "
+                "or set; typedbackprop's checked checks every item)"
+            )
+            raise _refusal(plan, refused, steps, arguments, headline) from None
+        finally:
+            state.replay, state.from_body = _NOTHING, None
+
+    return full_check
+
+
+# --- checked -----------------------------------------------------------------------------------
 
 
 @typing.overload
@@ -180,12 +575,16 @@ def checked(function: Callable[P, R], /) -> Callable[P, R]: ...
 
 @typing.overload
 def checked(
-    *, vouches_for_inner_calls: bool = False
+    *, vouches_for_inner_calls: bool = False, diagnose: Diagnose | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
 def checked(
-    function: Callable[P, R] | None = None, /, *, vouches_for_inner_calls: bool = False
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    vouches_for_inner_calls: bool = False,
+    diagnose: Diagnose | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Check every call of ``function`` against its jaxtyping annotations.
 
@@ -206,6 +605,9 @@ def checked(
         call with the same signature runs without re-checking its inner calls or its result:
         they would see exactly the signatures that passed before. Here the signature includes
         the fields of dataclass arguments, such as the ``W`` and ``b`` of each ``Dense``.
+    diagnose
+        Called with a refused call's arguments by name; the advice it returns opens the error
+        message (``"x looks batch-first ... pass x.T"``). It never changes a verdict.
 
     Returns
     -------
@@ -216,79 +618,115 @@ def checked(
     Notes
     -----
     The wrapper runs ``jaxtyped(typechecker=beartype)(function)`` for every call signature it
-    has not verified yet. A signature holds each argument's type, shape and dtype (a string's
-    value; the fields of a dataclass, the items of a list); once a call with that signature has
-    passed, with a result of signature ``r``, later calls with the same signature run
-    ``function`` directly and compare their result's signature to ``r``. Any difference falls
-    back to the full check, so a failure always raises the stock jaxtyping + beartype error.
-    Functions whose hints inspect a number's value (``Annotated`` validators, numeric
-    ``Literal``) are always checked in full.
+    has not verified yet, and checks every item of list, dict and set arguments and results
+    (beartype samples one). A signature holds each argument's type, shape and dtype (a string's
+    value; the fields of a dataclass, the items of a list; the value of a number that a
+    ``{name}`` dimension reads); once a call with that signature has passed, with a result of
+    signature ``r``, later calls with the same signature run ``function`` directly and compare
+    their result's signature to ``r``. Any difference sends the result already computed through
+    the full check. Functions whose hints inspect more than a signature holds (``Annotated``
+    validators, numeric ``Literal``, protocols, ``{len(x)}``) are always checked in full.
     """
     if function is None:
-        return functools.partial(_checked, vouches_for_inner_calls=vouches_for_inner_calls)
-    return _checked(function, vouches_for_inner_calls=vouches_for_inner_calls)
+        return functools.partial(
+            _checked, vouches_for_inner_calls=vouches_for_inner_calls, diagnose=diagnose
+        )
+    return _checked(function, vouches_for_inner_calls=vouches_for_inner_calls, diagnose=diagnose)
 
 
-def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Callable[P, R]:
+def _checked(
+    function: Callable[P, R], *, vouches_for_inner_calls: bool, diagnose: Diagnose | None = None
+) -> Callable[P, R]:
     if not CHECKS_ENABLED:
         return function
-    records = _records_of(function)
-    fully_checked: Callable[P, R] = (
-        _checked_in_one_scope(function, *records)
-        if records is not None
-        else jaxtyped(typechecker=beartype)(function)
-    )
-    if not _signature_decides_verdict(function):
-        return fully_checked
+    plan = _make_plan(function, diagnose)
+    if plan is None:
+        stock: Callable[P, R] = jaxtyped(typechecker=beartype)(function)
+        return stock
+    records = plan.records
     deep = records is not None  # a record's verdict depends on its fields' shapes
-    trust = _trust
-
-    if vouches_for_inner_calls:
-        passed: set[object] = set()
+    full_check = _check_in_one_scope(plan, records[1]) if records else _stock_check(plan)
+    if not plan.cacheable:
 
         @functools.wraps(function)
-        def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
-            if trust.depth:
-                return function(*args, **kwargs)
-            call = _call_signature(args, kwargs, deep=True)
-            if call is not None and call in passed:
-                # A call with this signature passed, every check inside it included, and the
-                # signatures inside it (the result's too) follow from this one: all pass again.
-                trust.depth += 1
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    trust.depth -= 1
-            result = fully_checked(*args, **kwargs)
-            if call is not None:
-                if len(passed) >= _MAX_SIGNATURES_PER_FUNCTION:
-                    passed.clear()
-                passed.add(call)
-            return result
+        def check_every_call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return typing.cast("R", full_check(args, kwargs, _NOTHING))
 
-        return check_outer_call
+        return check_every_call
+    if vouches_for_inner_calls:
+        return _vouching(function, plan, full_check)
+    return _caching(function, plan, full_check, deep)
 
+
+def _caching(
+    function: Callable[P, R], plan: _Plan, full_check: FullCheck, deep: bool
+) -> Callable[P, R]:
+    """The wrapper that remembers, per call signature, the signature of the result that passed."""
     verified: dict[object, object] = {}
+    trust = _trust
+    by_value = bool(plan.read_by_value)
 
     @functools.wraps(function)
     def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
         if trust.depth:
             return function(*args, **kwargs)
-        call = _call_signature(args, kwargs, deep=deep)
+        call = _call_signature(args, kwargs, deep)
+        if by_value and call is not None:
+            values = _values_read(plan, args, kwargs)
+            call = None if values is None else (call, values)
         expected = verified.get(call)  # None for a new signature (None itself is never stored)
         if expected is not None:
-            result = function(*args, **kwargs)
-            if _signature(result, deep) == expected:
+            try:
+                result = function(*args, **kwargs)
+            except ValueError as error:
+                _note_numpy_error(plan, args, kwargs, error)
+                raise
+            returned = _signature(result, deep)
+            if returned == expected:
                 return result
-        result = fully_checked(*args, **kwargs)
-        returned = _signature(result, deep)
+            result = full_check(args, kwargs, result)  # the result we have, checked in full
+        else:
+            result = full_check(args, kwargs, _NOTHING)
+            returned = _signature(result, deep)
         if call is not None and returned is not None:
             if len(verified) >= _MAX_SIGNATURES_PER_FUNCTION:
                 verified.clear()
             verified[call] = returned
-        return result
+        return typing.cast("R", result)
 
     return check_call
+
+
+def _vouching(function: Callable[P, R], plan: _Plan, full_check: FullCheck) -> Callable[P, R]:
+    """The wrapper for ``vouches_for_inner_calls``: a signature that passed runs unchecked."""
+    passed: set[object] = set()
+    trust = _trust
+    by_value = bool(plan.read_by_value)
+
+    @functools.wraps(function)
+    def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if trust.depth:
+            return function(*args, **kwargs)
+        call = _call_signature(args, kwargs, deep=True)
+        if by_value and call is not None:
+            values = _values_read(plan, args, kwargs)
+            call = None if values is None else (call, values)
+        if call is not None and call in passed:
+            # A call with this signature passed, every check inside it included, and the
+            # signatures inside it (the result's too) follow from this one: all pass again.
+            trust.depth += 1
+            try:
+                return function(*args, **kwargs)
+            finally:
+                trust.depth -= 1
+        result = full_check(args, kwargs, _NOTHING)
+        if call is not None:
+            if len(passed) >= _MAX_SIGNATURES_PER_FUNCTION:
+                passed.clear()
+            passed.add(call)
+        return typing.cast("R", result)
+
+    return check_outer_call
 
 
 # --- records: dataclass fields checked in the scope of the call --------------------------------
@@ -298,9 +736,7 @@ _record_fields_cache: dict[type, _RecordFields] = {}
 
 
 def _mentions_array(hint: object) -> bool:
-    if isinstance(hint, type) and issubclass(hint, AbstractArray):
-        return True
-    return any(_mentions_array(arg) for arg in typing.get_args(hint))
+    return is_array_hint(hint) or any(_mentions_array(arg) for arg in typing.get_args(hint))
 
 
 def _is_record_type(hint: object) -> bool:
@@ -340,49 +776,40 @@ def record_fields(kind: type) -> _RecordFields:
     return fields
 
 
-def _records_of(function: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
-    """Which parameters of ``function`` are records, and where its result holds records.
+def _records_of(
+    hints: Mapping[str, object], returns: object
+) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """Which parameters of a function are records, and where its result holds records.
 
     The second item lists positions in a tuple result (``-1``: the result itself is a record).
     ``None`` when neither arguments nor result are records: the stock check applies.
     """
-    try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except Exception:
-        return None
-    returned = hints.pop("return", None)
     parameters = tuple(name for name, hint in hints.items() if _is_record_type(hint))
     positions: tuple[int, ...] = ()
-    if _is_record_type(returned):
+    if _is_record_type(returns):
         positions = (-1,)
-    elif typing.get_origin(returned) is tuple:
+    elif typing.get_origin(returns) is tuple:
         positions = tuple(
-            index for index, hint in enumerate(typing.get_args(returned)) if _is_record_type(hint)
+            index for index, hint in enumerate(typing.get_args(returns)) if _is_record_type(hint)
         )
     if not parameters and not positions:
         return None
     return parameters, positions
 
 
-def _bind_record(label: str, record: object) -> None:
-    """Check every dimension-carrying field of ``record`` in the dimension scope now open."""
+def _record_steps(label: str, record: object) -> Iterator[Step]:
+    """Every dimension-carrying field of ``record``, nested records' fields included."""
     for name, hint in record_fields(type(record)):
         value = getattr(record, name)
         where = f"{label}.{name}"
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            _bind_record(where, value)
-            continue
-        try:
-            die_if_unbearable(value, hint)
-        except BeartypeCallHintViolation as error:
-            raise TypeCheckError(f"{where}: {_reason(error)}") from None
+            yield from _record_steps(where, value)
+        else:
+            yield where, value, hint
 
 
-def _reason(error: BeartypeCallHintViolation) -> str:
-    """Beartype's explanation without the value's repr (``"as the size of dimension ..."``)."""
-    message = str(error)
-    _, separator, tail = message.rpartition(", as ")
-    return tail if separator else message
+def _is_record(value: object) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _returned_records(result: object, positions: tuple[int, ...]) -> Iterator[tuple[str, object]]:
@@ -395,49 +822,49 @@ def _returned_records(result: object, positions: tuple[int, ...]) -> Iterator[tu
             yield f"result[{index}]", items[index]
 
 
-def _checked_in_one_scope(
-    function: Callable[P, R], parameters: tuple[str, ...], positions: tuple[int, ...]
-) -> Callable[P, R]:
+def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
     """The full check of a function that takes or returns records, in one dimension scope.
 
     The fields of record arguments are bound first (a cache carries the sizes its forward pass
-    saw), then beartype checks the plain arguments, the body runs, beartype checks the result,
-    and finally the fields of returned records are checked, all against the same bindings.
+    saw), then the plain arguments are checked, the body runs, the result is checked, and
+    finally the fields of returned records are checked, all against the same bindings. Every
+    item of a list, dict or set is checked.
     """
-    body = beartype(function)
-    signature = inspect.signature(function)
-    name = getattr(function, "__qualname__", repr(function))
+    state = plan.state
 
-    @functools.wraps(function)
-    def check_in_one_scope(*args: P.args, **kwargs: P.kwargs) -> R:
-        arguments = signature.bind(*args, **kwargs).arguments
+    def full_check(args: tuple[Any, ...], kwargs: dict[str, Any], replay: object) -> Any:
+        arguments = _arguments(plan, args, kwargs)
+        steps = _checked_steps(plan, arguments)
         with jaxtyped("context"):
-            for parameter in parameters:
-                value = arguments.get(parameter)
-                if dataclasses.is_dataclass(value) and not isinstance(value, type):
-                    _bind_record(f"{name}: argument {parameter}", value)
             try:
-                result = body(*args, **kwargs)
-            except BeartypeCallHintViolation as error:
-                raise TypeCheckError(f"{name}: {_violation(error)}") from None
+                for label, value, hint in steps:
+                    _check_fully(label, value, hint)
+            except _Refused as refused:
+                headline = f"{plan.qualname}: argument {refused.label}: {refused.reason}"
+                raise _refusal(plan, refused, steps, arguments, headline) from None
+            state.replay = replay
+            try:
+                result = _call_body(plan, args, kwargs)
+            finally:
+                state.replay, state.from_body = _NOTHING, None
+            returned: list[Step] = []
+            if plan.returns is not _NO_HINT:
+                returned.append(("result", result, plan.returns))
             for label, record in _returned_records(result, positions):
-                if dataclasses.is_dataclass(record) and not isinstance(record, type):
-                    _bind_record(f"{name}: {label}", record)
+                if _is_record(record):
+                    returned += _record_steps(label, record)
+            try:
+                for label, value, hint in returned:
+                    _check_fully(label, value, hint)
+            except _Refused as refused:
+                headline = f"{plan.qualname}: {refused.label}: {refused.reason}"
+                raise _refusal(plan, refused, steps + returned, arguments, headline) from None
         return result
 
-    return check_in_one_scope
+    return full_check
 
 
-def _violation(error: BeartypeCallHintViolation) -> str:
-    """``parameter grad_z: it ...`` or ``the result: it ...``, from beartype's message."""
-    message = str(error)
-    first = message.split(" violates type hint", 1)[0]
-    if " parameter " in first:
-        parameter = first.split(" parameter ", 1)[1].split("=", 1)[0]
-        return f"argument {parameter}: {_reason(error)}"
-    if " return " in first:
-        return f"the result: {_reason(error)}"
-    return message
+# --- finite values -----------------------------------------------------------------------------
 
 
 def require_finite(name: str, values: Float[Array, "*shape"]) -> None:

@@ -5,6 +5,7 @@ example. Every gradient carries exactly the annotation of the value it is the gr
 that equality is what decides each transpose and each order of a product.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,7 +164,20 @@ def affine_backward(
 # --- the dense family: the layer contract over the affine functions above ---------------------
 
 
-@checked
+def _transposed_W_advice(arguments: Mapping[str, object]) -> str | None:
+    """What a refused ``Dense(W, b)`` should say first when ``W`` looks transposed."""
+    W, b = arguments.get("W"), arguments.get("b")
+    if not (isinstance(W, np.ndarray) and isinstance(b, np.ndarray) and W.ndim == 2 == b.ndim + 1):
+        return None
+    if W.shape[0] == b.shape[0] or W.shape[1] != b.shape[0]:
+        return None
+    return (
+        f"W looks transposed: W is (out, in), one row per entry of b, but W has shape {W.shape} "
+        f"and b has shape {b.shape}; pass W.T (if W is right, b needs {W.shape[0]} entries)"
+    )
+
+
+@checked(diagnose=_transposed_W_advice)
 def _check_dense_shapes(W: Float[Array, "out in"], b: Float[Array, " out"]) -> None:
     """Bind ``out`` across ``W`` and ``b``: the check behind :class:`Dense`."""
 

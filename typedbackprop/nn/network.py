@@ -9,9 +9,10 @@ backward pass is the four backprop equations (Nielsen's BP1–BP4), written with
 - BP4  ``∂L/∂W_l = δ_l a_{l-1}ᵀ``
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple, cast, get_args
 
+import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
@@ -114,6 +115,37 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
                 f"b {layer.b.dtype}; NumPy would silently compute in the wider one"
             )
         width = rows
+
+
+def _batch_first_advice(arguments: Mapping[str, object]) -> str | None:
+    """What a refused call should say first when ``x`` (and ``y``) arrived batch-first.
+
+    The shape check would blame whichever argument it reaches after ``x`` bound the sizes the
+    wrong way round (``y``, for ``loss_and_grads``); the mistake is ``x``'s layout.
+    """
+    layers, x, y = arguments.get("layers"), arguments.get("x"), arguments.get("y")
+    if not (isinstance(layers, list) and layers and isinstance(x, np.ndarray) and x.ndim == 2):
+        return None
+    first, last = layers[0], layers[-1]
+    if type(first) is not Dense or type(last) is not Dense:
+        return None
+    inputs, outputs = first.W.shape[1], last.W.shape[0]
+    if x.shape[0] == inputs:
+        if isinstance(y, np.ndarray) and y.shape == (x.shape[1], outputs) != y.shape[::-1]:
+            return (
+                f"y looks batch-first: the last layer gives out={outputs} outputs for each of "
+                f"batch={x.shape[1]} examples but y has shape {y.shape}; pass y.T"
+            )
+        return None
+    if x.shape[1] != inputs:
+        return None
+    advice = (
+        f"x looks batch-first: layer 0 expects in={inputs} inputs but x has shape {x.shape}; "
+        "typedbackprop takes features first, pass x.T"
+    )
+    if isinstance(y, np.ndarray) and y.shape == (x.shape[0], outputs) and outputs != x.shape[0]:
+        advice += f", and y.T (y has shape {y.shape}, one row per example too)"
+    return advice
 
 
 _ACTIVATION_LAYERS = {name: Activation(cast(Any, name)) for name in (*HIDDEN_NAMES, *OUTPUT_NAMES)}
@@ -331,7 +363,7 @@ def _dense_caches(layers: Sequence[Dense], caches: Sequence[Any]) -> list[LayerC
     ]
 
 
-@checked(vouches_for_inner_calls=True)
+@checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
 def forward(
     layers: list[Dense],
     x: Float[Array, "in batch"],
@@ -366,7 +398,7 @@ def forward(
     return _dense_caches(layers, caches)
 
 
-@checked(vouches_for_inner_calls=True)
+@checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
 def predict(
     layers: list[Dense],
     x: Float[Array, "in batch"],
@@ -445,7 +477,7 @@ def backward(
     return dense_grads
 
 
-@checked(vouches_for_inner_calls=True)
+@checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
 def loss_and_grads(
     layers: list[Dense],
     x: Float[Array, "in batch"],
