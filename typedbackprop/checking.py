@@ -32,6 +32,7 @@ arguments could not tell.
 """
 
 import collections.abc as abc
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -44,9 +45,10 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, ParamSpec, TypeVar
 
+import jaxtyping._storage as _jaxtyping_storage  # the memo stack the stock check uses
 import numpy as np
 from beartype import beartype
-from beartype.door import die_if_unbearable
+from beartype.door import die_if_unbearable, is_bearable
 from beartype.roar import BeartypeCallHintViolation
 from jaxtyping import Float, TypeCheckError, jaxtyped
 from numpy.typing import NDArray
@@ -288,26 +290,34 @@ def _make_plan(function: Callable[..., Any], diagnose: Diagnose | None) -> _Plan
     )
 
 
+def _parts(hint: object, seen: frozenset[type] = frozenset()) -> Iterator[object]:
+    """``hint``, every hint inside it, and the field hints of every record it names."""
+    yield hint
+    for arg in typing.get_args(hint):
+        yield from _parts(arg, seen)
+    if isinstance(hint, type) and hint not in seen and dataclasses.is_dataclass(hint):
+        for _, field_hint in record_fields(hint):
+            yield from _parts(field_hint, seen | {hint})
+
+
 def _depends_on_values(hint: object) -> bool:
     """Whether a hint can look at more than a signature holds: ``Annotated`` validators, numeric
     literals, protocols (an instance's own attributes)."""
-    origin = typing.get_origin(hint)
-    if origin is typing.Annotated:
-        return True
-    if origin is typing.Literal:
-        return any(
-            type(arg) not in (str, bool) and arg is not None for arg in typing.get_args(hint)
-        )
-    if isinstance(hint, type) and getattr(hint, "_is_protocol", False):
-        return True
-    return any(_depends_on_values(arg) for arg in typing.get_args(hint))
+    for part in _parts(hint):
+        origin = typing.get_origin(part)
+        if origin is typing.Annotated:
+            return True
+        if origin is typing.Literal and any(
+            type(arg) not in (str, bool) and arg is not None for arg in typing.get_args(part)
+        ):
+            return True
+        if isinstance(part, type) and getattr(part, "_is_protocol", False):
+            return True
+    return False
 
 
 def _array_hints(hint: object) -> Iterator[Any]:
-    if is_array_hint(hint):
-        yield hint
-    for arg in typing.get_args(hint):
-        yield from _array_hints(arg)
+    return (part for part in _parts(hint) if is_array_hint(part))
 
 
 _BRACED = re.compile(r"\{([^{}]*)\}")
@@ -380,41 +390,54 @@ def _reason(error: BeartypeCallHintViolation) -> str:
 def _check_fully(label: str, value: object, hint: object) -> None:
     """Check ``value`` in the dimension scope now open, every item of every container included.
 
-    Raises ``_Refused`` naming the first value that fails.
+    Items are checked in order, so the verdict (and which error) does not depend on beartype's
+    random choice of item. Raises ``_Refused`` naming the first value that fails.
     """
-    try:
-        die_if_unbearable(value, hint)
-    except BeartypeCallHintViolation as error:
-        raise _Refused(label, _reason(error)) from None
     if not _samples(hint):
+        _check_one(label, value, hint)
         return
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in _UNIONS:
         for member in args:
-            kind = typing.get_origin(member) or member
-            if _samples(member) and (not isinstance(kind, type) or isinstance(value, kind)):
-                _check_fully(label, value, member)
+            if _samples(member):
+                if _is_instance(value, typing.get_origin(member)):
+                    _check_fully(label, value, member)
+                    return
+            elif is_bearable(value, member):
                 return
-        return
-    if origin is typing.Annotated:
+        _check_one(label, value, hint)  # nothing fits: beartype says why
+    elif origin is typing.Annotated:
         _check_fully(label, value, args[0])
-        return
-    if origin is tuple:
+        _check_one(label, value, hint)
+    elif not _is_instance(value, origin):
+        _check_one(label, value, hint)
+    elif origin is tuple:
         items = typing.cast("tuple[object, ...]", value)
         if len(args) == 2 and args[1] is Ellipsis:
             args = (args[0],) * len(items)
-        for index, (item, item_hint) in enumerate(zip(items, args, strict=False)):
+        elif len(items) != len(args):
+            _check_one(label, value, hint)
+        for index, (item, item_hint) in enumerate(zip(items, args, strict=True)):
             _check_fully(f"{label}[{index}]", item, item_hint)
-        return
-    if origin in MAPPING_ORIGINS:
-        mapping = typing.cast("Mapping[object, object]", value)
+    elif origin in MAPPING_ORIGINS:
         key_hint, value_hint = args
-        for key, item in mapping.items():
+        for key, item in typing.cast("Mapping[object, object]", value).items():
             _check_fully(f"a key of {label}", key, key_hint)
             _check_fully(f"{label}[{key!r}]", item, value_hint)
-    elif origin in SEQUENCE_ORIGINS and not isinstance(value, abc.Iterator):
+    elif not isinstance(value, abc.Iterator):  # a sequence or a set: one hint for every item
         for index, item in enumerate(typing.cast("Iterable[object]", value)):
             _check_fully(f"{label}[{index}]", item, args[0])
+
+
+def _is_instance(value: object, origin: object) -> bool:
+    return not isinstance(origin, type) or isinstance(value, origin)
+
+
+def _check_one(label: str, value: object, hint: object) -> None:
+    try:
+        die_if_unbearable(value, hint)
+    except BeartypeCallHintViolation as error:
+        raise _Refused(label, _reason(error)) from None
 
 
 # --- the full check ----------------------------------------------------------------------------
@@ -822,6 +845,26 @@ def _returned_records(result: object, positions: tuple[int, ...]) -> Iterator[tu
             yield f"result[{index}]", items[index]
 
 
+@contextlib.contextmanager
+def _scope(arguments: dict[str, Any]) -> Iterator[None]:
+    """A dimension scope whose symbolic dimensions (``{size}``) can read the call's arguments.
+
+    ``jaxtyped("context")`` opens a scope too, but with no arguments; the stock decorator opens
+    one with them through jaxtyping's memo stack, which this uses when it is there.
+    """
+    push = getattr(_jaxtyping_storage, "push_shape_memo", None)
+    pop = getattr(_jaxtyping_storage, "pop_shape_memo", None)
+    if push is None or pop is None:
+        with jaxtyped("context"):
+            yield
+        return
+    push(arguments)
+    try:
+        yield
+    finally:
+        pop()
+
+
 def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
     """The full check of a function that takes or returns records, in one dimension scope.
 
@@ -835,7 +878,7 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
     def full_check(args: tuple[Any, ...], kwargs: dict[str, Any], replay: object) -> Any:
         arguments = _arguments(plan, args, kwargs)
         steps = _checked_steps(plan, arguments)
-        with jaxtyped("context"):
+        with _scope(arguments):
             try:
                 for label, value, hint in steps:
                     _check_fully(label, value, hint)
