@@ -45,7 +45,9 @@ def test_bad_calls_raise_the_stock_message_first_call_or_thousandth(case, argume
         checked_matmul(np.ones((4, 3)), np.ones((3, 5)))
     with pytest.raises(TypeCheckError) as thousandth:
         checked_matmul(*arguments())
-    assert str(first.value) == str(stock.value) == str(thousandth.value)
+    assert str(first.value) == str(thousandth.value)
+    assert str(first.value).endswith(str(stock.value))  # stock's report, after one line at most
+    assert str(first.value).count("\n") <= str(stock.value).count("\n") + 1
 
 
 def test_a_result_of_a_new_shape_is_checked_again():
@@ -116,3 +118,283 @@ def test_every_public_function_is_checked():
         and not hasattr(getattr(tbp, name), "__wrapped__")
     ]
     assert unchecked == []
+
+
+# --- never looser than the stock check ----------------------------------------------------------
+
+
+def test_a_size_read_from_an_argument_is_part_of_the_signature():
+    # The example: after take(x, 3) passed, take(x, 4) returned 3 entries and passed.
+    @checked
+    def take(x: Float[Array, " m"], size: int) -> Float[Array, " {size}"]:
+        return x[:3]
+
+    for _ in range(3):
+        assert take(np.ones(5), 3).shape == (3,)
+    with pytest.raises(TypeCheckError, match=r"result: axis 0 is 3 here, but \{size\} is 4"):
+        take(np.ones(5), 4)
+    with pytest.raises(TypeCheckError):
+        take(np.ones(5), size=4)  # by keyword too
+
+
+def test_a_list_with_one_wrong_item_is_refused_on_every_call():
+    # beartype checks one sampled item: stock passed this list on most calls.
+    @checked
+    def total(values: list[Float[Array, "a b"]]) -> float:
+        return float(sum(value.sum() for value in values))
+
+    good = [np.ones((2, 3)) for _ in range(8)]
+    bad = [*good[:5], np.ones((2, 4)), *good[6:]]
+    for _ in range(20):
+        assert total(good) == 48.0
+        with pytest.raises(
+            TypeCheckError, match=r"values\[5\]: b is 4 here, but values\[0\] bound"
+        ):
+            total(bad)
+
+
+def test_every_value_of_a_dict_and_every_item_of_a_returned_list_is_checked():
+    @checked
+    def first_rows(arrays: dict[str, Float[Array, "a b"]]) -> list[Float[Array, " b"]]:
+        return [array[0] for array in arrays.values()]
+
+    good = {str(i): np.ones((2, 3)) for i in range(6)}
+    assert len(first_rows(good)) == 6
+    with pytest.raises(TypeCheckError, match=r"arrays\['5'\]: b is 4 here"):
+        first_rows({**good, "5": np.ones((2, 4))})
+
+    @checked
+    def split(z: Float[Array, "a b"]) -> list[Float[Array, " b"]]:
+        rows = list(z)
+        return rows if len(rows) < 6 else [*rows[:5], rows[5][:-1]]
+
+    for _ in range(3):
+        assert len(split(np.ones((5, 3)))) == 5
+        with pytest.raises(TypeCheckError, match=r"result\[5\]: b is 2 here, but z bound b=3"):
+            split(np.ones((6, 3)))
+
+
+def test_a_class_argument_is_part_of_the_signature_by_value():
+    @checked
+    def make(kind: type[tbp.Dense], z: Float[Array, " n"]) -> Float[Array, " n"]:
+        return z
+
+    for _ in range(3):
+        make(tbp.Dense, np.ones(2))
+    with pytest.raises(TypeCheckError):
+        make(int, np.ones(2))  # type: ignore[arg-type]
+
+
+def test_a_result_of_a_new_shape_is_checked_without_running_the_body_again():
+    calls = []
+
+    @checked
+    def drifting(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
+        calls.append(1)
+        return z if len(calls) < 3 else z[:, :-1]
+
+    drifting(np.ones((3, 5)))
+    drifting(np.ones((3, 5)))
+    with pytest.raises(TypeCheckError, match="result: batch is 4 here, but z bound batch=5"):
+        drifting(np.ones((3, 5)))
+    assert len(calls) == 3  # once per call: the misshapen result was checked, not recomputed
+
+
+# --- failures in dimension names ----------------------------------------------------------------
+
+
+def affine_grad_params(
+    grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
+) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    return a_prev @ grad_z.T, grad_z.sum(axis=1)  # the swapped product: (in, out)
+
+
+def first_line(error: pytest.ExceptionInfo[BaseException]) -> str:
+    return str(error.value).splitlines()[0]
+
+
+def test_a_refused_argument_says_which_dimension_disagrees_and_who_bound_it(rng):
+    grad_z, a_prev = rng.standard_normal((2, 5)), rng.standard_normal((4, 4))
+    with pytest.raises(TypeCheckError) as error:
+        tbp.affine_grad_params(grad_z, a_prev)
+    assert first_line(error) == "a_prev: batch is 4 here, but grad_z bound batch=5"
+    assert "out=2" in str(error.value).splitlines()  # jaxtyping's bindings follow
+
+
+def test_a_refused_tuple_result_names_its_element(rng):
+    wrong = checked(affine_grad_params)
+    with pytest.raises(TypeCheckError) as error:
+        wrong(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
+    assert first_line(error) == "result[0]: out is 4 here, but grad_z bound out=2"
+
+
+@pytest.mark.parametrize(
+    ("W", "line"),
+    [
+        (np.ones((2, 3), dtype=np.int64), "W: int64 here, the annotation asks for Float"),
+        (np.ones(3), "W: 1 dimension here, shape (3,); the annotation has 2: (out in)"),
+        (np.ones((2, 4)), "a_prev: in is 3 here, but W bound in=4"),
+    ],
+)
+def test_dtype_rank_and_size_each_get_their_line(W, line):
+    with pytest.raises(TypeCheckError) as error:
+        checked_matmul(W, np.ones((3, 5)))
+    assert first_line(error) == line
+
+
+def test_fixed_symbolic_and_variadic_dimensions_get_their_line():
+    @checked
+    def shapes(
+        x: Float[Array, "3 n"],
+        y: Float[Array, " n-1"],
+        z: Float[Array, "*rest"],
+        w: Float[Array, "*rest"],
+    ) -> None:
+        pass
+
+    cases = [
+        (
+            (np.ones((2, 4)), np.ones(3), np.ones(1), np.ones(1)),
+            "x: axis 0 is 2 here, but the annotation fixes it at 3",
+        ),
+        (
+            (np.ones((3, 4)), np.ones(4), np.ones(1), np.ones(1)),
+            "y: axis 0 is 4 here, but n-1 is 3 (x bound n=4)",
+        ),
+        (
+            (np.ones((3, 4)), np.ones(3), np.ones((2, 5)), np.ones((2, 6))),
+            "w: *rest is (2, 6) here, but z bound *rest=(2, 5)",
+        ),
+    ]
+    for arguments, line in cases:
+        with pytest.raises(TypeCheckError) as error:
+            shapes(*arguments)
+        assert first_line(error) == line
+
+
+def test_a_record_argument_binds_first_and_is_named_as_the_binder(rng):
+    layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))
+    _, cache = tbp.dense_forward(layer, rng.standard_normal((3, 5)))
+    with pytest.raises(TypeCheckError) as error:
+        tbp.dense_backward(rng.standard_normal((4, 6)), cache)
+    assert first_line(error) == "grad_z: batch is 6 here, but cache.a_prev bound batch=5"
+
+
+def test_an_inner_refusal_is_not_explained_again_by_the_outer_call(rng):
+    @checked
+    def outer(grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]) -> None:
+        tbp.affine_grad_params(grad_z, a_prev[:, :-1])
+
+    with pytest.raises(TypeCheckError) as error:
+        outer(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
+    assert first_line(error) == "a_prev: batch is 4 here, but grad_z bound batch=5"
+    assert "affine_grad_params" in str(error.value).splitlines()[1]
+
+
+# --- notes on NumPy's errors ---------------------------------------------------------------------
+
+
+@checked
+def grad_W_without_transpose(
+    grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
+) -> Float[Array, "out in"]:
+    return grad_z @ a_prev  # the question's bug
+
+
+@checked
+def bias_along_batch(
+    W: Float[Array, "out in"], b: Float[Array, " out"], a_prev: Float[Array, "in batch"]
+) -> Float[Array, "out batch"]:
+    return W @ a_prev + b  # the other one: b is added along the trailing axis
+
+
+def test_numpys_matmul_error_gets_a_note_naming_the_dimensions_first_call_or_later(rng):
+    grad_z, a_prev = rng.standard_normal((2, 5)), rng.standard_normal((4, 5))
+    assert grad_W_without_transpose(grad_z, rng.standard_normal((5, 5))).shape == (2, 5)
+    for _ in range(2):  # a new signature, then a cached one
+        with pytest.raises(ValueError, match="matmul") as error:
+            grad_W_without_transpose(grad_z, a_prev)
+        assert type(error.value) is ValueError  # the original exception, its type kept
+        (note,) = error.value.__notes__
+        assert note.splitlines() == [
+            "grad_W_without_transpose was called with these arrays:",
+            "  grad_z: (out=2, batch=5)",
+            "  a_prev: (in=4, batch=5)",
+            "the product met batch=5 (the left factor's last axis) with in=4 (the right "
+            "factor's first axis): a matrix product sums over one dimension both share",
+        ]
+
+
+def test_numpys_broadcasting_error_gets_a_note_naming_the_axes_that_met(rng):
+    W, b, a_prev = rng.standard_normal((3, 2)), rng.standard_normal(3), rng.standard_normal((2, 4))
+    with pytest.raises(ValueError, match="broadcast") as error:
+        bias_along_batch(W, b, a_prev)
+    assert error.value.__notes__[0].splitlines()[1:] == [
+        "  W: (out=3, in=2)",
+        "  b: (out=3)",
+        "  a_prev: (in=2, batch=4)",
+        "broadcasting lines up trailing axes: (out=3, batch=4) and (out=3,) put batch=4 "
+        "against out=3",
+    ]
+
+
+def test_a_size_two_dimensions_share_is_named_with_both(rng):
+    with pytest.raises(ValueError) as error:
+        grad_W_without_transpose(rng.standard_normal((4, 5)), rng.standard_normal((4, 5)))
+    assert error.value.__notes__[0].endswith(
+        "the product met batch=5 (the left factor's last axis) with 4 (out or in) (the right "
+        "factor's first axis): a matrix product sums over one dimension both share"
+    )
+
+
+def test_the_innermost_checked_call_writes_the_only_note(rng):
+    @checked
+    def outer(
+        grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
+    ) -> Float[Array, "out in"]:
+        return grad_W_without_transpose(grad_z, a_prev)
+
+    with pytest.raises(ValueError) as error:
+        outer(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
+    (note,) = error.value.__notes__
+    assert note.startswith("grad_W_without_transpose ")
+
+
+def test_other_errors_in_a_body_get_no_note():
+    @checked
+    def refuse(z: Float[Array, " n"]) -> None:
+        raise ValueError("unknown loss 'l3'")
+
+    with pytest.raises(ValueError) as error:
+        refuse(np.ones(2))
+    assert not hasattr(error.value, "__notes__")
+
+
+# --- layout advice -------------------------------------------------------------------------------
+
+
+def test_batch_first_x_and_y_get_the_layout_advice_first(rng):
+    layers = [tbp.Dense(rng.standard_normal((4, 3)), np.zeros(4))]
+    x, y = rng.standard_normal((3, 5)), rng.standard_normal((4, 5))
+    with pytest.raises(TypeCheckError) as error:  # jaxtyping alone blamed y
+        tbp.loss_and_grads(layers, x.T, y.T)
+    assert first_line(error) == (
+        "x looks batch-first: layer 0 expects in=3 inputs but x has shape (5, 3); typedbackprop "
+        "takes features first, pass x.T, and y.T (y has shape (5, 4), one row per example too)"
+    )
+    with pytest.raises(TypeCheckError, match=r"\Ax looks batch-first.*pass x\.T\n"):
+        tbp.loss_and_grads(layers, x.T, y)
+    with pytest.raises(TypeCheckError, match=r"\Ay looks batch-first.*pass y\.T\n"):
+        tbp.loss_and_grads(layers, x, y.T)
+    with pytest.raises(ValueError, match=r"x looks batch-first.*pass x\.T"):
+        tbp.predict(layers, x.T)
+
+
+def test_a_transposed_W_gets_the_advice_first(rng):
+    W = rng.standard_normal((4, 3))
+    with pytest.raises(TypeCheckError) as error:
+        tbp.Dense(W.T, np.zeros(4))
+    assert first_line(error).startswith(
+        "W looks transposed: W is (out, in), one row per entry of b, but W has shape (3, 4)"
+    )
+    assert str(error.value).splitlines()[1] == "b: out is 4 here, but W bound out=3"

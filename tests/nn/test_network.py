@@ -1,5 +1,6 @@
 """Tests for typedbackprop.nn.network: Dense, forward, backward, loss_and_grads."""
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -371,6 +372,84 @@ def test_non_finite_data_is_reported(bad):
     y[0, 0] = bad
     with pytest.raises(ValueError, match=r"y contains .* at index \(0, 0\)"):
         tbp.loss_and_grads(layers, x, y)
+
+
+# --- gradients bound to their layers (checks on) -------------------------------------------------
+
+
+def reversed_grads(network_backward):
+    """``network_backward`` with its list of gradients in the wrong order."""
+
+    def backward(*args, **kwargs):
+        grads, grad_x = network_backward(*args, **kwargs)
+        return grads[::-1], grad_x
+
+    return backward
+
+
+def one_grad_short(network_backward):
+    def backward(*args, **kwargs):
+        grads, grad_x = network_backward(*args, **kwargs)
+        return grads[:-1], grad_x
+
+    return backward
+
+
+@pytest.mark.parametrize("entry", [tbp.backward, tbp.loss_and_grads], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (reversed_grads, r"layer 0: grad W is float64 \(2, 4\) but W is float64 \(4, 3\)"),
+        (one_grad_short, r"\d gradients for \d layers"),
+    ],
+    ids=["wrong order", "one too few"],
+)
+def test_gradients_that_do_not_match_the_layers_are_refused(entry, corrupt, message, monkeypatch):
+    from typedbackprop.nn import network
+
+    layers, x, y = make_network([3, 4, 2], 5, "squared_error", seed=7)
+    caches = tbp.forward(layers, x)
+    right = tbp.backward(layers, caches, np.random.default_rng(7).normal(size=(2, 5)))
+    assert [g.W.shape for g in right] == [(4, 3), (2, 4)]
+    monkeypatch.setattr(network, "network_backward", corrupt(network.network_backward))
+    if entry is tbp.loss_and_grads and corrupt is reversed_grads:
+        # Over the layer sequence [Dense, Activation, Dense, Activation] the reversal puts the
+        # activation's None where layer 0's gradient belongs.
+        message = "the gradient of layer 0 is a NoneType, not a Dense"
+    with pytest.raises(TypeError, match=message):
+        if entry is tbp.backward:
+            tbp.backward(layers, caches, np.random.default_rng(8).normal(size=(2, 5)))
+        else:
+            tbp.loss_and_grads(layers, x, y)
+
+
+@pytest.mark.parametrize("entry", [tbp.backward, tbp.loss_and_grads], ids=lambda f: f.__name__)
+def test_grad_W_built_from_the_output_instead_of_the_input_is_refused(entry, monkeypatch):
+    """``δ aᵀ`` instead of ``δ a_prevᵀ``: (out, out), here (4, 4) for the (4, 3) first layer."""
+    dense = tbp.FAMILIES[tbp.Dense]
+
+    def from_output(grad_z, cache):
+        grads = dense.backward_parameters(grad_z, cache)
+        a = cache.W @ cache.a_prev  # the layer's output, not its input
+        return tbp.Dense(grad_z @ a.T, grads.b)
+
+    def backward(grad_z, cache):
+        return from_output(grad_z, cache), dense.backward(grad_z, cache)[1]
+
+    monkeypatch.setitem(
+        tbp.FAMILIES,
+        tbp.Dense,
+        dataclasses.replace(dense, backward=backward, backward_parameters=from_output),
+    )
+    layers, x, y = make_network([3, 4, 2], 5, "squared_error", seed=9)
+    with pytest.raises(
+        TypeError, match=r"layer 0: grad W is float64 \(4, 4\) but W is float64 \(4, 3\)"
+    ):
+        if entry is tbp.backward:
+            caches = tbp.forward(layers, x)
+            tbp.backward(layers, caches, np.random.default_rng(9).normal(size=(2, 5)))
+        else:
+            tbp.loss_and_grads(layers, x, y)
 
 
 # --- checks off ----------------------------------------------------------------------------------
