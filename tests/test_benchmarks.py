@@ -28,3 +28,21 @@ def test_step_benchmark_runs_and_all_contenders_agree(tmp_path):
     assert result.returncode == 0, result.stderr
     text = table.read_text()
     assert "| question 3-4-4-2 |" in text and "torch" in text and "unchecked" in text
+
+
+def test_checks_overhead_benchmark_runs_and_prints_the_three_columns():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/checks_overhead.py", "--rounds", "1", "--number", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()[1:]
+    assert header.split()[1:] == ["checked", "stock", "plain", "checked", "-", "plain"]
+    assert [row.split("  ")[0] for row in rows] == [
+        "two arrays, W @ a_prev",
+        "a list of 8 arrays, their sum",
+    ]
+    assert all(row.count("µs") == 4 for row in rows)

@@ -686,14 +686,22 @@ def _caching(
 ) -> Callable[P, R]:
     """The wrapper that remembers, per call signature, the signature of the result that passed."""
     verified: dict[object, object] = {}
-    trust = _trust
+    trust, ndarray, signature = _trust, _ndarray, _signature
     by_value = bool(plan.read_by_value)
 
     @functools.wraps(function)
     def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
         if trust.depth:
             return function(*args, **kwargs)
-        call = _call_signature(args, kwargs, deep)
+        # _call_signature(args, kwargs, deep), inlined for the common call: arrays, by position
+        call: Any = tuple(
+            [
+                (value.shape, value.dtype) if type(value) is ndarray else signature(value, deep)
+                for value in args
+            ]
+        )
+        if kwargs or None in call:
+            call = _call_signature(args, kwargs, deep)
         if by_value and call is not None:
             values = _values_read(plan, args, kwargs)
             call = None if values is None else (call, values)
@@ -704,7 +712,11 @@ def _caching(
             except ValueError as error:
                 _note_numpy_error(plan, args, kwargs, error)
                 raise
-            returned = _signature(result, deep)
+            returned = (
+                (result.shape, result.dtype)  # type: ignore[attr-defined]
+                if type(result) is ndarray
+                else signature(result, deep)
+            )
             if returned == expected:
                 return result
             result = full_check(args, kwargs, result)  # the result we have, checked in full
