@@ -265,12 +265,26 @@ def test_the_gradient_check_catches_it_and_passes_the_fix(name, rng):
 
 def test_numpy_itself_refuses_the_missing_transposes_when_the_sizes_differ(rng):
     grad_z, a_prev, W = normal(rng, 2, 5), normal(rng, 4, 5), normal(rng, 2, 4)
-    with pytest.raises(ValueError, match="matmul"):
+    with pytest.raises(ValueError, match="matmul") as error:
         zoo.affine_grad_params_no_transpose(grad_z, a_prev)
-    with pytest.raises(ValueError, match="matmul"):
+    assert (
+        error.value.__notes__[0]
+        .splitlines()[-1]
+        .startswith("the product met batch=5 (the left factor's last axis) with in=4")
+    )
+    with pytest.raises(ValueError, match="matmul") as error:
         zoo.affine_grad_input_no_transpose(grad_z, W)
-    with pytest.raises(ValueError, match="broadcast"):
+    assert (
+        error.value.__notes__[0]
+        .splitlines()[-1]
+        .startswith("the product met in=4 (the left factor's last axis) with out=2")
+    )
+    with pytest.raises(ValueError, match="broadcast") as error:
         zoo.affine_forward_bias_wrong_axis(W, normal(rng, 2), a_prev)
+    assert error.value.__notes__[0].splitlines()[-1] == (
+        "broadcasting lines up trailing axes: (out=2, batch=5) and (out=2) put batch=5 "
+        "against out=2"
+    )
 
 
 def test_the_in_place_backward_corrupts_the_cache_and_gradcheck_says_so(rng):

@@ -333,7 +333,7 @@ def test_numpys_broadcasting_error_gets_a_note_naming_the_axes_that_met(rng):
         "  W: (out=3, in=2)",
         "  b: (out=3)",
         "  a_prev: (in=2, batch=4)",
-        "broadcasting lines up trailing axes: (out=3, batch=4) and (out=3,) put batch=4 "
+        "broadcasting lines up trailing axes: (out=3, batch=4) and (out=3) put batch=4 "
         "against out=3",
     ]
 

@@ -10,7 +10,8 @@ Conventions the pages follow, which these tests enforce:
 - A block whose code contains a line ``# raises SomeError`` must raise that error.
 - A python block followed directly by a ```` ```text ```` block that includes
   ``docs/snippets/output/NAME`` shows its real output there: what it printed, or
-  ``module.Error: message`` for the error it raised. The test compares the two
+  ``module.Error: message`` for the error it raised, followed by its notes, as a traceback
+  shows them. The test compares the two
   (see ``tests/doc_outputs.py``; regenerate with ``UPDATE_DOC_OUTPUTS=1 python -m pytest
   tests/test_docs.py tests/test_bug_zoo.py -q``). A block that prints without showing its output
   fails: the page would hide what the code does.
@@ -111,7 +112,8 @@ def run_block(code: str, namespace: dict[str, object], where: str) -> str:
                 error_name(type(error)),
             }:
                 raise
-            return printed.getvalue() + f"{error_name(type(error))}: {error}"
+            notes = "".join(f"\n{note}" for note in getattr(error, "__notes__", ()))
+            return printed.getvalue() + f"{error_name(type(error))}: {error}{notes}"
     assert expected is None, f"{where} says it raises {expected['name']}, but it ran"
     return printed.getvalue()
 

@@ -482,8 +482,7 @@ def _broadcast_line(
     for left, right in zip(reversed(first), reversed(second), strict=False):
         if left != right and 1 not in (left, right):
             shown = " and ".join(
-                f"({', '.join(called(size) for size in shape)}{',' if len(shape) == 1 else ''})"
-                for shape in (first, second)
+                f"({', '.join(called(size) for size in shape)})" for shape in (first, second)
             )
             return (
                 f"broadcasting lines up trailing axes: {shown} put {called(left)} against "

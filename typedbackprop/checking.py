@@ -384,7 +384,7 @@ def _reason(error: BeartypeCallHintViolation) -> str:
     """Beartype's explanation without the value's repr (``"the size of dimension ..."``)."""
     message = str(error)
     _, separator, tail = message.rpartition(", as ")
-    return tail.rstrip(".") if separator else message
+    return tail if separator else message
 
 
 def _check_fully(label: str, value: object, hint: object) -> None:
@@ -579,8 +579,8 @@ def _stock_check(plan: _Plan) -> FullCheck:
                 where = "return value"
             headline = (
                 f"Type-check error whilst checking the {where} of {plan.name}: "
-                f"{refused.label}: {refused.reason}.\n(beartype checks one item of a list, dict "
-                "or set; typedbackprop's checked checks every item)"
+                f"{refused.label}: {refused.reason.rstrip('.')}.\n(beartype checks one item of "
+                "a list, dict or set; typedbackprop's checked checks every item)"
             )
             raise _refusal(plan, refused, steps, arguments, headline) from None
         finally:
