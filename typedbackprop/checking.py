@@ -226,6 +226,8 @@ class _CallState(threading.local):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Plan:
+    """What the checks of one function need to know about its hints, worked out once."""
+
     function: Callable[..., Any]
     qualname: str
     name: str
@@ -365,7 +367,7 @@ def _samples(hint: object) -> bool:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return True
     if args and (origin in SEQUENCE_ORIGINS or origin in MAPPING_ORIGINS):
-        return True
+        return any(arg is not Any and arg is not object for arg in args)
     return any(_samples(arg) for arg in args)
 
 
@@ -502,11 +504,26 @@ def _note_numpy_error(
         return  # a checked function further in has said it, about its own arguments
     try:
         steps = _checked_steps(plan, _arguments(plan, args, kwargs))
-    except TypeError:
+        note = numpy_note(plan.qualname, steps, error)
+    except Exception:  # the note is a courtesy: never let it hide NumPy's own error
         return
-    note = numpy_note(plan.qualname, steps, error)
     if note is not None:
         error.add_note(note)
+
+
+def _opening(
+    plan: _Plan, steps: list[Step], arguments: Mapping[str, object]
+) -> tuple[str | None, str | None]:
+    """The layout advice and the line naming the dimension that disagrees, where there are."""
+    try:
+        advice = plan.diagnose(arguments) if plan.diagnose is not None else None
+    except Exception:  # advice is a courtesy: never let it hide the refusal
+        advice = None
+    try:
+        line = disagreement(steps, arguments)
+    except Exception:
+        line = None
+    return advice, line
 
 
 def _explain(
@@ -518,21 +535,15 @@ def _explain(
     steps = _parameter_steps(plan, arguments)
     if "checking the return value" in message.split("\n----", 1)[0]:
         steps.append(("result", plan.state.result, plan.returns))
-    line = disagreement(steps, arguments)
-    advice = plan.diagnose(arguments) if plan.diagnose is not None else None
+    advice, line = _opening(plan, steps, arguments)
     error.args = ("\n".join(part for part in (advice, line, message) if part),)
 
 
 def _refusal(
-    plan: _Plan,
-    refused: _Refused,
-    steps: list[Step],
-    arguments: Mapping[str, object],
-    headline: str,
+    plan: _Plan, steps: list[Step], arguments: Mapping[str, object], headline: str
 ) -> TypeCheckError:
     """The error for a value the full walk refused, opening with the dimension that disagrees."""
-    line = disagreement(steps, arguments)
-    advice = plan.diagnose(arguments) if plan.diagnose is not None else None
+    advice, line = _opening(plan, steps, arguments)
     return TypeCheckError("\n".join(part for part in (advice, line, headline) if part))
 
 
@@ -582,7 +593,7 @@ def _stock_check(plan: _Plan) -> FullCheck:
                 f"{refused.label}: {refused.reason.rstrip('.')}.\n(beartype checks one item of "
                 "a list, dict or set; typedbackprop's checked checks every item)"
             )
-            raise _refusal(plan, refused, steps, arguments, headline) from None
+            raise _refusal(plan, steps, arguments, headline) from None
         finally:
             state.replay, state.from_body = _NOTHING, None
 
@@ -896,7 +907,7 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
                     _check_fully(label, value, hint)
             except _Refused as refused:
                 headline = f"{plan.qualname}: argument {refused.label}: {refused.reason}"
-                raise _refusal(plan, refused, steps, arguments, headline) from None
+                raise _refusal(plan, steps, arguments, headline) from None
             state.replay = replay
             try:
                 result = _call_body(plan, args, kwargs)
@@ -913,7 +924,7 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
                     _check_fully(label, value, hint)
             except _Refused as refused:
                 headline = f"{plan.qualname}: {refused.label}: {refused.reason}"
-                raise _refusal(plan, refused, steps + returned, arguments, headline) from None
+                raise _refusal(plan, steps + returned, arguments, headline) from None
         return result
 
     return full_check
