@@ -44,6 +44,16 @@ from typedbackprop.nn.affine import (
     dense_backward,
     dense_forward,
 )
+from typedbackprop.nn.embedding import (
+    Embedding,
+    EmbeddingCache,
+    PositionalEmbedding,
+    PositionalEmbeddingCache,
+    embedding_backward,
+    embedding_forward,
+    positional_backward,
+    positional_forward,
+)
 from typedbackprop.nn.families import FAMILIES, Family, Mode
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
@@ -82,6 +92,14 @@ __all__ = [
     "Activation",
     "ActivationCache",
     "DenseCache",
+    "Embedding",
+    "EmbeddingCache",
+    "PositionalEmbedding",
+    "PositionalEmbeddingCache",
+    "embedding_backward",
+    "embedding_forward",
+    "positional_backward",
+    "positional_forward",
     "Family",
     "Mode",
     "activation_backward",

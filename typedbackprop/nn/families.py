@@ -21,6 +21,14 @@ from typedbackprop.nn.activations import (
     activation_forward,
 )
 from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
+from typedbackprop.nn.embedding import (
+    Embedding,
+    PositionalEmbedding,
+    embedding_backward,
+    embedding_forward,
+    positional_backward,
+    positional_forward,
+)
 
 __all__ = ["FAMILIES", "Family", "Mode", "family_of"]
 
@@ -43,8 +51,9 @@ class Family:
     """The family's name in checkpoints and messages (``"dense"``)."""
     record: type
     """The parameter record (``Dense``); a layer is an instance of it."""
-    forward: Callable[[Any, Array, Mode], tuple[Array, Any]]
-    """``(layer, x, mode) -> (output, cache)``."""
+    forward: Callable[[Any, Any, Mode], tuple[Array, Any]]
+    """``(layer, x, mode) -> (output, cache)``; ``x`` is an array (integer ids for an
+    embedding)."""
     backward: Callable[[Array, Any], Any]
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
     has_parameters: bool
@@ -69,6 +78,21 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation_forward(layer, x),
         activation_backward,
         has_parameters=False,
+    ),
+    Embedding: Family(
+        "embedding",
+        Embedding,
+        lambda layer, x, mode: embedding_forward(layer, x),
+        lambda grad, cache: (embedding_backward(grad, cache), None),  # integer ids: no gradient
+        has_parameters=True,
+        backward_parameters=embedding_backward,
+    ),
+    PositionalEmbedding: Family(
+        "positional_embedding",
+        PositionalEmbedding,
+        lambda layer, x, mode: positional_forward(layer, x),
+        positional_backward,
+        has_parameters=True,
     ),
 }
 """Every layer family, by record type."""

@@ -151,7 +151,9 @@ def mlp(
 
 @checked(vouches_for_inner_calls=True)
 def network_forward(
-    layers: Sequence[Layer], x: Float[Array, "*input"], mode: Mode = TRAINING
+    layers: Sequence[Layer],
+    x: Float[Array, "*input"] | Int[IntArray, "*input"],
+    mode: Mode = TRAINING,
 ) -> tuple[Float[Array, "*output"], list[Any]]:
     """Run any sequence of layers on ``x``: the output, and every layer's cache.
 
@@ -160,7 +162,7 @@ def network_forward(
     layers
         Layers of any family in :data:`~typedbackprop.nn.families.FAMILIES`, first first.
     x
-        The input of the first layer.
+        The input of the first layer: features, or integer ids for an embedding.
     mode
         Training or evaluation (dropout, batch norm), and the randomness for training.
 
@@ -177,7 +179,7 @@ def network_forward(
     for layer in layers:
         x, cache = family_of(layer).forward(layer, x, mode)
         caches.append(cache)
-    return x, caches
+    return cast(Array, x), caches  # every family returns floats; the check refuses bare ids
 
 
 @checked(vouches_for_inner_calls=True)
@@ -236,7 +238,7 @@ def network_backward(
 @checked(vouches_for_inner_calls=True)
 def network_loss_and_grads(
     layers: Sequence[Layer],
-    x: Float[Array, "*input"],
+    x: Float[Array, "*input"] | Int[IntArray, "*input"],
     y: Float[Array, "*output"] | Int[IntArray, " batch"],
     loss: str,
     mode: Mode = TRAINING,
