@@ -55,6 +55,12 @@ from typedbackprop.nn.embedding import (
     positional_forward,
 )
 from typedbackprop.nn.families import FAMILIES, Family, Mode
+from typedbackprop.nn.layernorm import (
+    LayerNorm,
+    LayerNormCache,
+    layernorm_backward,
+    layernorm_forward,
+)
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
     ActivationName,
@@ -94,6 +100,10 @@ __all__ = [
     "DenseCache",
     "Embedding",
     "EmbeddingCache",
+    "LayerNorm",
+    "LayerNormCache",
+    "layernorm_backward",
+    "layernorm_forward",
     "PositionalEmbedding",
     "PositionalEmbeddingCache",
     "embedding_backward",

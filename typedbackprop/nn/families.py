@@ -29,6 +29,7 @@ from typedbackprop.nn.embedding import (
     positional_backward,
     positional_forward,
 )
+from typedbackprop.nn.layernorm import LayerNorm, layernorm_backward, layernorm_forward
 
 __all__ = ["FAMILIES", "Family", "Mode", "family_of"]
 
@@ -92,6 +93,13 @@ FAMILIES: dict[type, Family] = {
         PositionalEmbedding,
         lambda layer, x, mode: positional_forward(layer, x),
         positional_backward,
+        has_parameters=True,
+    ),
+    LayerNorm: Family(
+        "layernorm",
+        LayerNorm,
+        lambda layer, x, mode: layernorm_forward(layer, x),
+        layernorm_backward,
         has_parameters=True,
     ),
 }
