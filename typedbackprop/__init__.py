@@ -55,6 +55,7 @@ from typedbackprop.nn.embedding import (
     positional_forward,
 )
 from typedbackprop.nn.families import FAMILIES, Family, Mode
+from typedbackprop.nn.gelu import gelu_backward, gelu_forward, gelu_tanh_backward, gelu_tanh_forward
 from typedbackprop.nn.layernorm import (
     LayerNorm,
     LayerNormCache,
@@ -108,6 +109,10 @@ __all__ = [
     "PositionalEmbeddingCache",
     "embedding_backward",
     "embedding_forward",
+    "gelu_backward",
+    "gelu_forward",
+    "gelu_tanh_backward",
+    "gelu_tanh_forward",
     "positional_backward",
     "positional_forward",
     "Family",
