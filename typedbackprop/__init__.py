@@ -44,6 +44,14 @@ from typedbackprop.nn.affine import (
     dense_backward,
     dense_forward,
 )
+from typedbackprop.nn.attention import (
+    Attention,
+    AttentionCache,
+    attention_backward,
+    attention_forward,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
 from typedbackprop.nn.embedding import (
     Embedding,
     EmbeddingCache,
@@ -79,6 +87,16 @@ from typedbackprop.nn.network import (
     predict,
 )
 from typedbackprop.nn.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.transformer import (
+    FeedForward,
+    FeedForwardCache,
+    TransformerBlock,
+    TransformerBlockCache,
+    feedforward_backward,
+    feedforward_forward,
+    transformer_block_backward,
+    transformer_block_forward,
+)
 from typedbackprop.training import (
     Architecture,
     DivergedError,
@@ -98,6 +116,20 @@ __all__ = [
     "LOSSES",
     "Activation",
     "ActivationCache",
+    "Attention",
+    "AttentionCache",
+    "attention_backward",
+    "attention_forward",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+    "FeedForward",
+    "FeedForwardCache",
+    "feedforward_backward",
+    "feedforward_forward",
+    "TransformerBlock",
+    "TransformerBlockCache",
+    "transformer_block_backward",
+    "transformer_block_forward",
     "DenseCache",
     "Embedding",
     "EmbeddingCache",

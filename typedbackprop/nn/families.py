@@ -21,6 +21,7 @@ from typedbackprop.nn.activations import (
     activation_forward,
 )
 from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
+from typedbackprop.nn.attention import Attention, attention_backward, attention_forward
 from typedbackprop.nn.embedding import (
     Embedding,
     PositionalEmbedding,
@@ -30,6 +31,14 @@ from typedbackprop.nn.embedding import (
     positional_forward,
 )
 from typedbackprop.nn.layernorm import LayerNorm, layernorm_backward, layernorm_forward
+from typedbackprop.nn.transformer import (
+    FeedForward,
+    TransformerBlock,
+    feedforward_backward,
+    feedforward_forward,
+    transformer_block_backward,
+    transformer_block_forward,
+)
 
 __all__ = ["FAMILIES", "Family", "Mode", "family_of"]
 
@@ -100,6 +109,27 @@ FAMILIES: dict[type, Family] = {
         LayerNorm,
         lambda layer, x, mode: layernorm_forward(layer, x),
         layernorm_backward,
+        has_parameters=True,
+    ),
+    Attention: Family(
+        "attention",
+        Attention,
+        lambda layer, x, mode: attention_forward(layer, x),
+        attention_backward,
+        has_parameters=True,
+    ),
+    FeedForward: Family(
+        "feedforward",
+        FeedForward,
+        lambda layer, x, mode: feedforward_forward(layer, x),
+        feedforward_backward,
+        has_parameters=True,
+    ),
+    TransformerBlock: Family(
+        "transformer_block",
+        TransformerBlock,
+        lambda layer, x, mode: transformer_block_forward(layer, x),
+        transformer_block_backward,
         has_parameters=True,
     ),
 }
