@@ -8,7 +8,7 @@ from helpers import SEEDS, assert_close, assert_leaves_inputs_alone, raises_shap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jaxtyping import TypeCheckError
-from sequence_strategies import distinct_sizes
+from sequence_helpers import distinct_sizes
 
 import typedbackprop as tbp
 from typedbackprop.nn.embedding import (
