@@ -18,9 +18,19 @@ from typedbackprop.checking import Array, record_fields
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
+    activation_equations_backward,
+    activation_equations_forward,
     activation_forward,
 )
-from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
+from typedbackprop.nn.affine import (
+    Dense,
+    dense_backward,
+    dense_backward_params,
+    dense_equations_backward,
+    dense_equations_forward,
+    dense_forward,
+)
+from typedbackprop.nn.equations import Names, Row
 
 __all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
 
@@ -49,6 +59,12 @@ class Family:
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
     has_parameters: bool
     """Whether the record holds arrays that training updates."""
+    symbol: str
+    """The letter ``explain`` names the output with: ``z`` for a dense layer (``z1``)."""
+    equations_forward: Callable[[Names, Any, Any, Array], list[Row]]
+    """``(names, layer, cache, output) -> rows``: the forward equations with shapes."""
+    equations_backward: Callable[[Names, Any, Any, bool], list[Row]]
+    """``(names, layer, cache, input_gradient) -> rows``: the backward equations with shapes."""
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
@@ -61,6 +77,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: dense_forward(layer, x),
         dense_backward,
         has_parameters=True,
+        symbol="z",
+        equations_forward=dense_equations_forward,
+        equations_backward=dense_equations_backward,
         backward_parameters=dense_backward_params,
     ),
     Activation: Family(
@@ -69,6 +88,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation_forward(layer, x),
         activation_backward,
         has_parameters=False,
+        symbol="a",
+        equations_forward=activation_equations_forward,
+        equations_backward=activation_equations_backward,
     ),
 }
 """Every layer family, by record type."""
