@@ -70,7 +70,13 @@ from typedbackprop.nn.layernorm import (
     layernorm_backward,
     layernorm_forward,
 )
-from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.nn.losses import (
+    LOSSES,
+    binary_cross_entropy,
+    cross_entropy,
+    squared_error,
+    token_cross_entropy,
+)
 from typedbackprop.nn.network import (
     ActivationName,
     Dense,
@@ -85,6 +91,16 @@ from typedbackprop.nn.network import (
     network_forward,
     network_loss_and_grads,
     predict,
+)
+from typedbackprop.nn.sequence import (
+    KeepLast,
+    KeepLastCache,
+    TokenDense,
+    TokenDenseCache,
+    keep_last_backward,
+    keep_last_forward,
+    token_dense_backward,
+    token_dense_forward,
 )
 from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 from typedbackprop.nn.transformer import (
@@ -130,6 +146,15 @@ __all__ = [
     "TransformerBlockCache",
     "transformer_block_backward",
     "transformer_block_forward",
+    "KeepLast",
+    "KeepLastCache",
+    "TokenDense",
+    "TokenDenseCache",
+    "keep_last_backward",
+    "keep_last_forward",
+    "token_dense_backward",
+    "token_dense_forward",
+    "token_cross_entropy",
     "DenseCache",
     "Embedding",
     "EmbeddingCache",

@@ -31,7 +31,7 @@ from typedbackprop.nn.attention import (
     weighted_values,
 )
 
-PARAMETERS = ["W_query", "b_query", "W_key", "b_key", "W_value", "b_value", "W_output", "b_output"]
+PARAMETERS = ["W_query", "b_query", "W_key", "W_value", "b_value", "W_output", "b_output"]
 
 
 @st.composite
@@ -53,7 +53,6 @@ def random_attention(rng, features, heads, head_dim, causal=False, dtype=np.floa
         "W_query": (heads, head_dim, features),
         "b_query": (heads, head_dim),
         "W_key": (heads, head_dim, features),
-        "b_key": (heads, head_dim),
         "W_value": (heads, head_dim, features),
         "b_value": (heads, head_dim),
         "W_output": (features, heads, head_dim),
@@ -113,12 +112,13 @@ def torch_self_attention(layer, x, grad_y):
         p = dict(zip(PARAMETERS, parameters, strict=True))
         tokens = x.permute(2, 1, 0)  # (batch, seq, features)
 
-        def project(W, b):  # (batch, heads, seq, head_dim)
-            return torch.einsum("hdf,bsf->bhsd", W, tokens) + b[None, :, None, :]
+        def project(W, b=None):  # (batch, heads, seq, head_dim)
+            projected = torch.einsum("hdf,bsf->bhsd", W, tokens)
+            return projected if b is None else projected + b[None, :, None, :]
 
         out = F.scaled_dot_product_attention(
             project(p["W_query"], p["b_query"]),
-            project(p["W_key"], p["b_key"]),
+            project(p["W_key"]),  # keys have no bias
             project(p["W_value"], p["b_value"]),
             is_causal=layer.causal,
         )
@@ -281,15 +281,7 @@ def test_attention_family_matches_torch(case):
     ours_grads, ours_grad_x = attention_backward(grad_y, cache)
     assert_close(ours_grad_x, grad_x)
     for name in PARAMETERS:
-        if name == "b_key":
-            continue
         assert_close(getattr(ours_grads, name), grads[name])
-    # The key bias adds the same b_key·q to every key's score for query q, which the softmax
-    # ignores: its gradient is 0 exactly, and both sides give rounding noise. Compared at the
-    # scale of the keys' weight gradient instead.
-    scale = np.abs(grads["W_key"]).max()
-    assert_close(ours_grads.b_key, grads["b_key"], atol=1e-12 * scale)
-    assert np.abs(ours_grads.b_key).max() <= 1e-12 * scale
     assert ours_grads.causal == layer.causal
 
 
@@ -320,6 +312,22 @@ def test_the_projections_match_torch(case):
     ours = merge_heads_backward(grad_y, layer.W_output, projected)
     for mine, theirs in zip(ours, (grad_W, grad_b, grad_output), strict=True):
         assert_close(mine, theirs)
+
+
+@settings(deadline=None, max_examples=30)
+@given(case=self_attention_cases())
+def test_a_key_bias_would_never_learn(case):
+    # Σ over keys of ∂L/∂K is K-independent of the bias: each column of ∂L/∂S sums to 0, so
+    # ∂L/∂b_key = Σ_tokens ∂L/∂k = Q Σ_key (∂L/∂S)ᵀ = 0. That is why Attention has no b_key.
+    layer, x, grad_y = case
+    _, cache = attention_forward(layer, x)
+    grad_output = merge_heads_backward(grad_y, layer.W_output, cache.output)[2]
+    _, grad_k, grad_v = scaled_dot_product_attention_backward(
+        grad_output, cache.q, cache.k, cache.v, cache.weights
+    )
+    would_be = heads_projection_backward(grad_k, layer.W_key, x)[1]
+    scale = np.abs(heads_projection_backward(grad_v, layer.W_value, x)[1]).max()
+    assert np.abs(would_be).max() <= 1e-12 * max(scale, 1.0)
 
 
 # --- wrong shapes -----------------------------------------------------------------------------
@@ -437,7 +445,7 @@ def test_no_attention_function_modifies_its_arguments():
     cache_arrays = [CACHE.x, CACHE.q, CACHE.k, CACHE.v, CACHE.weights, CACHE.output]
     assert_leaves_inputs_alone(
         lambda grad_y, *arrays: attention_backward(
-            grad_y, AttentionCache(Attention(*arrays[:8], causal=True), *arrays[8:])
+            grad_y, AttentionCache(Attention(*arrays[:7], causal=True), *arrays[7:])
         ),
         GRAD_Y,
         *parameters,

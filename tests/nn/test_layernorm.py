@@ -155,16 +155,9 @@ def test_layernorm_matches_torch(case):
         assert_close(mine, theirs)
 
 
-def test_a_single_column_without_position_axes_matches_torch(rng):
-    x, gain, bias, grad_y = (rng.standard_normal(4) for _ in range(4))
-    y, (grad_x, grad_gain, grad_bias) = torch_layer_norm(x, gain, bias, grad_y, 1e-5)
-    ours, cache = layernorm_forward(LayerNorm(gain, bias), x)
-    assert cache.mean.shape == () and cache.rstd.shape == ()
-    assert_close(ours, y)
-    grads, ours_grad_x = layernorm_backward(grad_y, cache)
-    assert_close(ours_grad_x, grad_x)
-    assert_close(grads.gain, grad_gain)
-    assert_close(grads.bias, grad_bias)
+def test_a_single_column_is_refused_it_needs_a_batch_axis(rng):
+    with pytest.raises(TypeCheckError, match="x"):
+        layernorm_forward(LayerNorm(np.ones(4), np.zeros(4)), rng.standard_normal(4))
 
 
 # --- wrong shapes -----------------------------------------------------------------------------
@@ -210,11 +203,11 @@ def test_wrong_shapes_raise_naming_the_dimension(call, bound):
     [
         pytest.param(
             GRAD_Y_3.transpose(0, 2, 1),
-            r"variadic dimensions '\*positions' is \(5, 3\)",
+            "dimension batch is 3",
             id="seq and batch swapped",
         ),
         pytest.param(GRAD_Y_3[:3], "dimension features is 3", id="a feature short"),
-        pytest.param(GRAD_Y_3[:, 0], r"'\*positions' is \(5,\)", id="a position axis short"),
+        pytest.param(GRAD_Y_3[:, 0], r"'\*positions' is \(\)", id="a position axis short"),
     ],
 )
 def test_backward_refuses_a_gradient_not_shaped_like_the_input(grad_y, message):

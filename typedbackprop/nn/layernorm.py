@@ -1,13 +1,14 @@
 """Layer normalization over the features of each position, and its backward pass.
 
-The input is ``" features *positions"``: one feature column per position, whatever the positions
-are (``"batch"`` for a dense network, ``"seq batch"`` for sequences). Each column is normalized
+The input is ``"features *positions batch"``: one feature column per position, whatever the
+positions are (``"batch"`` alone for a dense network, ``"seq batch"`` for sequences: the
+variadic ``*positions`` is empty or ``seq``). Each column is normalized
 on its own, to mean 0 and variance 1 over ``features``, then scaled and shifted by a learned
 ``gain`` and ``bias``. As in llm.c, forward saves each column's ``mean`` and reciprocal standard
 deviation ``rstd``, and backward rebuilds the normalized values from them.
 
 Reducing over the first axis is what makes the layout convenient: ``x.mean(axis=0)`` is
-``"*positions"``, and NumPy broadcasting, which aligns trailing axes, subtracts it from every
+``"*positions batch"``, and NumPy broadcasting, which aligns trailing axes, subtracts it from every
 feature row of ``x`` as it is. The per-feature ``gain`` and ``bias`` are the ones that need an
 explicit axis: :func:`_down_features` reshapes them to ``(features, 1, ..., 1)``.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.equations import Names, Row, shape_text
 
 __all__ = [
     "LayerNorm",
@@ -27,6 +29,8 @@ __all__ = [
     "layernorm_grads",
     "layernorm_forward",
     "layernorm_backward",
+    "layernorm_equations_forward",
+    "layernorm_equations_backward",
 ]
 
 
@@ -37,8 +41,8 @@ def _down_features(values: Array, ndim: int) -> Array:
 
 @checked
 def layernorm_statistics(
-    x: Float[Array, " features *positions"], eps: float
-) -> tuple[Float[Array, "*positions"], Float[Array, "*positions"]]:
+    x: Float[Array, " features *positions batch"], eps: float
+) -> tuple[Float[Array, "*positions batch"], Float[Array, "*positions batch"]]:
     """The mean and the reciprocal standard deviation of each position's features.
 
     Parameters
@@ -62,19 +66,17 @@ def layernorm_statistics(
     mean = x.mean(axis=0)
     centred = x - mean
     variance = np.mean(centred * centred, axis=0)
-    rstd = 1.0 / np.sqrt(variance + eps)
-    positions = x.shape[1:]  # a 1-D x gives NumPy scalars: reshaped, 0-d arrays
-    return np.asarray(mean).reshape(positions), np.asarray(rstd).reshape(positions)
+    return mean, 1.0 / np.sqrt(variance + eps)
 
 
 @checked
 def layernorm_normalize(
-    x: Float[Array, " features *positions"],
+    x: Float[Array, " features *positions batch"],
     gain: Float[Array, " features"],
     bias: Float[Array, " features"],
-    mean: Float[Array, "*positions"],
-    rstd: Float[Array, "*positions"],
-) -> Float[Array, " features *positions"]:
+    mean: Float[Array, "*positions batch"],
+    rstd: Float[Array, "*positions batch"],
+) -> Float[Array, " features *positions batch"]:
     """Normalize each column with its statistics, then scale and shift: ``y = γ ⊙ x̂ + β``.
 
     Parameters
@@ -105,13 +107,13 @@ def layernorm_normalize(
 
 @checked
 def layernorm_grads(
-    grad_y: Float[Array, " features *positions"],
-    x: Float[Array, " features *positions"],
+    grad_y: Float[Array, " features *positions batch"],
+    x: Float[Array, " features *positions batch"],
     gain: Float[Array, " features"],
-    mean: Float[Array, "*positions"],
-    rstd: Float[Array, "*positions"],
+    mean: Float[Array, "*positions batch"],
+    rstd: Float[Array, "*positions batch"],
 ) -> tuple[
-    Float[Array, " features *positions"], Float[Array, " features"], Float[Array, " features"]
+    Float[Array, " features *positions batch"], Float[Array, " features"], Float[Array, " features"]
 ]:
     """The three gradients of layer normalization: ``(grad_x, grad_gain, grad_bias)``.
 
@@ -184,18 +186,18 @@ class LayerNormCache:
 
     layer: LayerNorm
     """The parameters (``γ`` scales the gradient) and ``eps``."""
-    x: Float[Array, " features *positions"]
+    x: Float[Array, " features *positions batch"]
     """The input; backward rebuilds ``x̂`` from it."""
-    mean: Float[Array, "*positions"]
+    mean: Float[Array, "*positions batch"]
     """Each column's mean ``μ``."""
-    rstd: Float[Array, "*positions"]
+    rstd: Float[Array, "*positions batch"]
     """Each column's ``1/√(σ² + eps)``."""
 
 
 @checked
 def layernorm_forward(
-    layer: LayerNorm, x: Float[Array, " features *positions"]
-) -> tuple[Float[Array, " features *positions"], LayerNormCache]:
+    layer: LayerNorm, x: Float[Array, " features *positions batch"]
+) -> tuple[Float[Array, " features *positions batch"], LayerNormCache]:
     """The layer-norm layer under the layer contract: ``y = γ ⊙ x̂ + β`` and what backward needs.
 
     Parameters
@@ -222,8 +224,8 @@ def layernorm_forward(
 
 @checked
 def layernorm_backward(
-    grad_y: Float[Array, " features *positions"], cache: LayerNormCache
-) -> tuple[LayerNorm, Float[Array, " features *positions"]]:
+    grad_y: Float[Array, " features *positions batch"], cache: LayerNormCache
+) -> tuple[LayerNorm, Float[Array, " features *positions batch"]]:
     """Gradients of layer normalization: ``(LayerNorm(∂L/∂γ, ∂L/∂β), ∂L/∂x)``.
 
     Parameters
@@ -248,3 +250,67 @@ def layernorm_backward(
         grad_y, cache.x, layer.gain, cache.mean, cache.rstd
     )
     return LayerNorm(grad_gain, grad_bias, layer.eps), grad_x
+
+
+# --- for explain -------------------------------------------------------------------------------
+
+
+def layernorm_rows_forward(
+    x: str, y: str, gain: str, bias: str, cache: LayerNormCache, output: Array
+) -> list[Row]:
+    """Layer norm's forward equations with the given names (a block names its own norms)."""
+    positions = shape_text(cache.mean.shape)
+    broadcast = ", None" * (cache.x.ndim - 1)
+    return [
+        (
+            f"mean, rstd {positions} = {x}.mean(axis=0), 1/sqrt({x}.var(axis=0) + eps)",
+            "over features, one per position",
+        ),
+        (
+            f"{y} {shape_text(output.shape)} = {gain}[:{broadcast}] * ({x} "
+            f"{shape_text(cache.x.shape)} - mean) * rstd + {bias}[:{broadcast}]",
+            "mean and rstd broadcast down features",
+        ),
+    ]
+
+
+def layernorm_rows_backward(
+    grad_x: str | None, grad_y: str, gain: str, bias: str, cache: LayerNormCache
+) -> list[Row]:
+    """Layer norm's backward equations with the given names (``grad_x`` ``None``: skipped)."""
+    shape = shape_text(cache.x.shape)
+    axes = tuple(range(1, cache.x.ndim))
+    features = shape_text(cache.layer.gain.shape)
+    rows = [
+        (
+            f"grad_{gain} {features} = ({grad_y} * x_hat).sum(axis={axes})",
+            "sum over every position",
+        ),
+        (f"grad_{bias} {features} = {grad_y}.sum(axis={axes})", "sum over every position"),
+    ]
+    if grad_x is not None:
+        rows.append(
+            (
+                f"{grad_x} {shape} = rstd * (g - g.mean(axis=0) - x_hat * (g * x_hat)"
+                f".mean(axis=0)), g = {gain} * {grad_y} {shape}",
+                "every feature of a position moves its mean and variance",
+            )
+        )
+    return rows
+
+
+def layernorm_equations_forward(
+    names: Names, layer: LayerNorm, cache: LayerNormCache, output: Array
+) -> list[Row]:
+    """Layer norm's forward equations, for ``explain``."""
+    n = names.number
+    return layernorm_rows_forward(names.input, names.output, f"gain{n}", f"bias{n}", cache, output)
+
+
+def layernorm_equations_backward(
+    names: Names, layer: LayerNorm, cache: LayerNormCache, input_gradient: bool
+) -> list[Row]:
+    """Layer norm's backward equations, for ``explain``."""
+    n = names.number
+    grad_x = names.grad_input if input_gradient else None
+    return layernorm_rows_backward(grad_x, names.grad_output, f"gain{n}", f"bias{n}", cache)

@@ -28,6 +28,7 @@ __all__ = [
     "squared_error",
     "binary_cross_entropy",
     "cross_entropy",
+    "token_cross_entropy",
 ]
 
 
@@ -182,9 +183,56 @@ def cross_entropy(
     return loss, e
 
 
+@checked
+def token_cross_entropy(
+    z: Float[Array, "classes seq batch"],
+    labels: Int[IntArray, "seq batch"],
+) -> tuple[float, Float[Array, "classes seq batch"]]:
+    """Softmax cross-entropy at every token of a batch of sequences, from the logits.
+
+    Parameters
+    ----------
+    z
+        Logits, one column per token: a sequence model's output.
+    labels
+        The class of each token, an integer in ``[0, classes)``.
+
+    Returns
+    -------
+    loss
+        ``L = −(1/(seq·batch)) Σ_{s,b} log softmax(z)_{labels_{sb}, s, b}``: the mean over
+        every token.
+    grad_z
+        ``∂L/∂z``, the shape of ``z``.
+
+    Raises
+    ------
+    ValueError
+        If a label lies outside ``[0, classes)``; the message names it and its position.
+
+    Notes
+    -----
+    :func:`cross_entropy` with every token a column: ``z`` reshaped to
+    ``(classes, seq·batch)`` and the labels to ``(seq·batch,)``, so the ``1/batch`` there is
+    ``1/(seq·batch)`` here and ``∂L/∂z_{csb} = (softmax(z)_{csb} − [c = labels_{sb}]) /
+    (seq·batch)``. A sequence model's softmax is folded into this loss: the network outputs
+    the logits themselves.
+    """
+    classes, seq, batch = z.shape
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        position = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"label {labels[position]} at position (seq={position[0]}, batch={position[1]}) "
+            f"is outside [0, {classes}): the logits have {classes} classes"
+        )
+    loss, grad = cross_entropy(z.reshape(classes, seq * batch), labels.reshape(seq * batch))
+    return loss, grad.reshape(classes, seq, batch)
+
+
 # --- the one table of losses ------------------------------------------------------------------
 
-LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
+LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy", "token_cross_entropy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +250,9 @@ class LossFunction:
     """The loss as ``explain`` prints it, with ``{z}`` and ``{a}`` for the output's names."""
     note: str
     """What ``explain`` says beside it."""
-    delta: str
-    """``δ_L`` from logits as ``explain`` prints it, ``""`` for a loss of ``a``."""
+    gradient: str
+    """The gradient the loss returns as ``explain`` prints it: ``∂L/∂z`` from logits, else
+    ``∂L/∂a``."""
 
     @property
     def from_logits(self) -> bool:
@@ -218,7 +267,7 @@ LOSSES: dict[str, LossFunction] = {
         labels=False,
         formula="sum(({a} - y)**2) / 2 / batch",
         note="",
-        delta="",
+        gradient="({a} - y) / batch",
     ),
     "binary_cross_entropy": LossFunction(
         binary_cross_entropy,
@@ -226,7 +275,7 @@ LOSSES: dict[str, LossFunction] = {
         labels=False,
         formula="sum(max({z}, 0) - {z} * y + log1p(exp(-|{z}|))) / batch",
         note="from the logits: no log(0)",
-        delta="(sigmoid({z}) - y) / batch",
+        gradient="(sigmoid({z}) - y) / batch",
     ),
     "cross_entropy": LossFunction(
         cross_entropy,
@@ -234,7 +283,15 @@ LOSSES: dict[str, LossFunction] = {
         labels=True,
         formula="sum(logsumexp({z}, axis=0) - {z}[labels, range(batch)]) / batch",
         note="from the logits",
-        delta="(softmax({z}) - onehot(labels)) / batch",
+        gradient="(softmax({z}) - onehot(labels)) / batch",
+    ),
+    "token_cross_entropy": LossFunction(
+        token_cross_entropy,
+        output_activation=None,
+        labels=True,
+        formula="sum(logsumexp({a}, axis=0) - {a}[labels, seq, batch]) / (seq * batch)",
+        note="the network outputs logits; a mean over every token",
+        gradient="(softmax({a}, axis=0) - onehot(labels)) / (seq * batch)",
     ),
 }
 """Every loss by name: the one table the network, training, ``explain`` and the command line

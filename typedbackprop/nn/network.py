@@ -14,10 +14,17 @@ from typing import Any, Literal, NamedTuple, cast, get_args
 
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
+from typedbackprop.checking import (
+    CHECKS_ENABLED,
+    Array,
+    IntArray,
+    _trust,
+    checked,
+    require_finite,
+)
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
-from typedbackprop.nn.families import Mode, family_of
+from typedbackprop.nn.families import Mode, family_of, parameters
 from typedbackprop.nn.losses import LOSSES, LossName
 
 __all__ = [
@@ -162,7 +169,7 @@ def network_forward(
     layers
         Layers of any family in :data:`~typedbackprop.nn.families.FAMILIES`, first first.
     x
-        The input of the first layer: features, or integer ids for an embedding.
+        The input of the first layer.
     mode
         Training or evaluation (dropout, batch norm), and the randomness for training.
 
@@ -176,10 +183,11 @@ def network_forward(
     Each layer's forward, ``output, cache = <family>_forward(layer, input)``, in order.
     """
     caches = []
+    output = cast(Array, x)  # the first layer may take integer ids (an embedding)
     for layer in layers:
-        x, cache = family_of(layer).forward(layer, x, mode)
+        output, cache = family_of(layer).forward(layer, output, mode)
         caches.append(cache)
-    return cast(Array, x), caches  # every family returns floats; the check refuses bare ids
+    return output, caches
 
 
 @checked(vouches_for_inner_calls=True)
@@ -239,7 +247,7 @@ def network_backward(
 def network_loss_and_grads(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
-    y: Float[Array, "*output"] | Int[IntArray, " batch"],
+    y: Float[Array, "*output"] | Int[IntArray, "*labels"],
     loss: str,
     mode: Mode = TRAINING,
 ) -> tuple[float, list[Any]]:
@@ -296,7 +304,7 @@ def network_loss_and_grads(
     else:
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
-    if CHECKS_ENABLED:
+    if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
         _check_gradients(layers, grads)
     return value, grads
 
@@ -313,21 +321,13 @@ def _check_gradients(layers: Sequence[Layer], grads: Sequence[Any]) -> None:
                 f"the gradient of layer {index} is a {type(grad).__name__}, "
                 f"not a {type(layer).__name__}"
             )
-        for name, value in _arrays(layer).items():
+        for name, value in parameters(layer).items():
             gradient = getattr(grad, name)
             if gradient.shape != value.shape or gradient.dtype != value.dtype:
                 raise TypeError(
                     f"layer {index}: grad {name} is {gradient.dtype} {gradient.shape} but "
                     f"{name} is {value.dtype} {value.shape}; a gradient has its parameter's shape"
                 )
-
-
-def _arrays(layer: Layer) -> dict[str, Array]:
-    return {
-        name: value
-        for name in getattr(layer, "__dataclass_fields__", {})
-        if hasattr(value := getattr(layer, name), "shape")
-    }
 
 
 def _dense_caches(layers: Sequence[Dense], caches: Sequence[Any]) -> list[LayerCache]:
@@ -447,7 +447,7 @@ def backward(
         ]
     grads, _ = network_backward(sequence, contract_caches[:-1], delta_output)
     dense_grads = cast(list[Dense], grads[0::2])
-    if CHECKS_ENABLED:
+    if CHECKS_ENABLED and not _trust.depth:
         _check_gradients(layers, dense_grads)
     return dense_grads
 

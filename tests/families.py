@@ -1,0 +1,226 @@
+"""The one table of layer families that drives the cross-cutting tests (tests/test_families.py).
+
+Each row builds a layer and an input whose every dimension has a distinct size (so a transposed
+axis or a wrong sum axis cannot pass), and says how PyTorch computes the same forward pass (the
+independent oracle, in float64, on tensors laid out features first like ours). A new family is
+tested by adding one row: the gradient check, the oracle, purity, dtypes and the refusal of a
+wrongly shaped gradient then run on it. Each family's own hand-computed values live in
+``tests/nn/test_<family>.py``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import typedbackprop as tbp
+
+
+@dataclass(frozen=True)
+class FamilyCase:
+    """One row: a layer family, how to build a test point, and PyTorch's forward pass."""
+
+    name: str
+    """The test id."""
+    build: Callable[[np.random.Generator, type[np.floating[Any]]], tuple[Any, np.ndarray]]
+    """``(rng, dtype) -> (layer, x)``: distinct sizes per dimension, clear of any kink."""
+    torch_forward: Callable[[dict[str, torch.Tensor], torch.Tensor, Any], torch.Tensor]
+    """``(parameters, x, layer) -> output``: the parameters by field name, as float64 tensors."""
+    mode: tbp.Mode = field(default_factory=tbp.Mode)
+    """The mode forward runs in."""
+
+
+def _dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.Dense(
+        rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    )  # out=4, in=3
+    return layer, rng.standard_normal((3, 5)).astype(dtype)  # in=3, batch=5
+
+
+def _activation(name: str, slope: float = 0.01) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        z = rng.standard_normal((4, 5))
+        z += np.where(z >= 0, 0.1, -0.1)  # |z| ≥ 0.1: a central difference cannot cross 0
+        return tbp.Activation(name, slope=slope), z.astype(dtype)  # type: ignore[arg-type]
+
+    return build
+
+
+_TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
+    "sigmoid": lambda z, layer: torch.sigmoid(z),
+    "tanh": lambda z, layer: torch.tanh(z),
+    "relu": lambda z, layer: F.relu(z),
+    "leaky_relu": lambda z, layer: F.leaky_relu(z, layer.slope),
+    "identity": lambda z, layer: z,
+    "softmax": lambda z, layer: F.softmax(z, dim=0),  # down each column: over features
+    "gelu": lambda z, layer: F.gelu(z),
+    "gelu_tanh": lambda z, layer: F.gelu(z, approximate="tanh"),
+}
+
+
+# --- the sequence families: "features seq batch", features=3, seq=4, batch=5 --------------------
+
+
+def _normal(rng: np.random.Generator, dtype: type[np.floating[Any]], *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _tokens(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> np.ndarray:
+    """(features=3, seq=4, batch=5), each token's features spread apart: no token has a
+    variance near 0, where layer norm curves too sharply for central differences."""
+    spread = np.array([-1.5, 0.0, 1.5])[:, None, None]
+    return (spread + 0.5 * rng.standard_normal((3, 4, 5))).astype(dtype)
+
+
+def _embedding(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    ids = rng.integers(0, 6, size=(4, 5))  # seq=4, batch=5
+    ids[0, :2] = 2  # a repeated id: its rows' gradients must add up
+    return tbp.Embedding(_normal(rng, dtype, 6, 3)), ids  # vocab=6, features=3
+
+
+def _positional(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.PositionalEmbedding(_normal(rng, dtype, 7, 3)), _tokens(rng, dtype)  # context=7
+
+
+def _layernorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    gain, bias = 1.0 + 0.3 * _normal(rng, dtype, 3), _normal(rng, dtype, 3)
+    return tbp.LayerNorm(gain.astype(dtype), bias), _tokens(rng, dtype)
+
+
+def _attention(causal: bool) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        heads, head_dim, features = 2, 6, 3
+
+        def weights(*shape: int) -> np.ndarray:
+            return (0.5 * _normal(rng, dtype, *shape)).astype(dtype)
+
+        layer = tbp.Attention(
+            weights(heads, head_dim, features),
+            weights(heads, head_dim),
+            weights(heads, head_dim, features),  # keys: no bias
+            weights(heads, head_dim, features),
+            weights(heads, head_dim),
+            weights(features, heads, head_dim),
+            weights(features),
+            causal,
+        )
+        return layer, _tokens(rng, dtype)
+
+    return build
+
+
+def _feedforward(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.FeedForward(  # hidden=7
+        _normal(rng, dtype, 7, 3),
+        _normal(rng, dtype, 7),
+        _normal(rng, dtype, 3, 7),
+        _normal(rng, dtype, 3),
+    )
+    return layer, _tokens(rng, dtype)
+
+
+def _block(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    attention, x = _attention(causal=True)(rng, dtype)
+    norm, _ = _layernorm(rng, dtype)
+    feedforward, _ = _feedforward(rng, dtype)
+    return tbp.TransformerBlock.of(norm, attention, norm, feedforward), x
+
+
+def _keep_last(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.KeepLast(3), _tokens(rng, dtype)
+
+
+def _token_dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.TokenDense(_normal(rng, dtype, 6, 3), _normal(rng, dtype, 6)), _tokens(rng, dtype)
+
+
+def _torch_layer_norm(
+    x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor, eps: float
+) -> torch.Tensor:
+    return F.layer_norm(x.movedim(0, -1), (x.shape[0],), gain, bias, eps).movedim(-1, 0)
+
+
+def _torch_attention(p: dict[str, torch.Tensor], x: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Self-attention with ``F.scaled_dot_product_attention`` on (batch, heads, seq, head_dim)."""
+    tokens = x.permute(2, 1, 0)  # (batch, seq, features)
+
+    def project(which: str) -> torch.Tensor:
+        projected = torch.einsum("hdf,bsf->bhsd", p[f"W_{which}"], tokens)
+        if which == "key":  # keys have no bias
+            return projected
+        return projected + p[f"b_{which}"][None, :, None, :]
+
+    out = F.scaled_dot_product_attention(
+        project("query"), project("key"), project("value"), is_causal=causal
+    )
+    return (torch.einsum("fhd,bhsd->bsf", p["W_output"], out) + p["b_output"]).permute(2, 1, 0)
+
+
+def _torch_feedforward(
+    p: dict[str, torch.Tensor], x: torch.Tensor, activation: str
+) -> torch.Tensor:
+    tokens = x.movedim(0, -1)
+    hidden = _TORCH_ACTIVATIONS[activation](F.linear(tokens, p["W_up"], p["b_up"]), None)
+    return F.linear(hidden, p["W_down"], p["b_down"]).movedim(-1, 0)
+
+
+def _torch_block(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
+    normed = _torch_layer_norm(x, p["attention_norm_gain"], p["attention_norm_bias"], layer.eps)
+    h = x + _torch_attention(p, normed, layer.causal)
+    normed = _torch_layer_norm(h, p["feedforward_norm_gain"], p["feedforward_norm_bias"], layer.eps)
+    return h + _torch_feedforward(p, normed, layer.activation)
+
+
+CASES: list[FamilyCase] = [
+    FamilyCase("dense", _dense, lambda p, x, layer: p["W"] @ x + p["b"][:, None]),
+    *[
+        FamilyCase(
+            f"activation-{name}",
+            _activation(name),
+            lambda p, z, layer: _TORCH_ACTIVATIONS[layer.name](z, layer),
+        )
+        for name in ("sigmoid", "tanh", "relu", "identity", "softmax", "gelu", "gelu_tanh")
+    ],
+    FamilyCase(
+        "activation-leaky_relu-0.2",
+        _activation("leaky_relu", slope=0.2),
+        lambda p, z, layer: _TORCH_ACTIVATIONS["leaky_relu"](z, layer),
+    ),
+    FamilyCase(
+        "embedding",
+        _embedding,
+        lambda p, ids, layer: F.embedding(ids, p["table"]).permute(2, 0, 1),
+    ),
+    FamilyCase(
+        "positional_embedding",
+        _positional,
+        lambda p, x, layer: x + p["table"][: x.shape[1]].T[:, :, None],
+    ),
+    FamilyCase(
+        "layernorm",
+        _layernorm,
+        lambda p, x, layer: _torch_layer_norm(x, p["gain"], p["bias"], layer.eps),
+    ),
+    FamilyCase(
+        "attention", _attention(causal=False), lambda p, x, layer: _torch_attention(p, x, False)
+    ),
+    FamilyCase(
+        "attention-causal",
+        _attention(causal=True),
+        lambda p, x, layer: _torch_attention(p, x, True),
+    ),
+    FamilyCase(
+        "feedforward", _feedforward, lambda p, x, layer: _torch_feedforward(p, x, layer.activation)
+    ),
+    FamilyCase("transformer_block", _block, _torch_block),
+    FamilyCase("keep_last", _keep_last, lambda p, x, layer: x[:, -layer.count :, :]),
+    FamilyCase(
+        "token_dense",
+        _token_dense,
+        lambda p, x, layer: F.linear(x.movedim(0, -1), p["W"], p["b"]).movedim(-1, 0),
+    ),
+]
+"""Every layer family the package ships, with its settings varied where they matter."""
