@@ -591,12 +591,12 @@ def attention_rows_forward(
         (
             f"{name}{tag} {s(value.shape)} = W_{long}{tag} {s(weights.shape)} · {x} "
             f"{s(cache.x.shape)}" + ("" if name == "k" else f" + b_{long}{tag}"),
-            f"the {long}s, moved to (heads, batch, head_dim, seq)",
+            f"the {plural}, moved to (heads, batch, head_dim, seq)",
         )
-        for name, long, value, weights in [
-            ("q", "query", cache.q, layer.W_query),
-            ("k", "key", cache.k, layer.W_key),
-            ("v", "value", cache.v, layer.W_value),
+        for name, long, plural, value, weights in [
+            ("q", "query", "queries", cache.q, layer.W_query),
+            ("k", "key", "keys (no bias)", cache.k, layer.W_key),
+            ("v", "value", "values", cache.v, layer.W_value),
         ]
     ]
     head_dim = cache.q.shape[2]

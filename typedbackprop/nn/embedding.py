@@ -319,7 +319,7 @@ def positional_equations_forward(
     return [
         (
             f"{names.output} {shape_text(output.shape)} = {names.input} "
-            f"{shape_text(cache.x.shape)} + P{n}[:{seq}].T[:, :, None] "
+            f"{shape_text(cache.x.shape)} + pos{n}[:{seq}].T[:, :, None] "
             f"{shape_text((layer.table.shape[1], seq, 1))}",
             "the same vector per position in every sequence",
         )
@@ -334,7 +334,7 @@ def positional_equations_backward(
     rows = [
         (
             f"grad_P{n}[:{seq}] {shape_text((seq, layer.table.shape[1]))} = {grad}.sum(axis=2).T",
-            "P was broadcast along batch; later rows stay 0",
+            "pos was broadcast along batch; later rows stay 0",
         )
     ]
     if input_gradient:

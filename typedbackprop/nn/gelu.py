@@ -184,9 +184,32 @@ def gelu_backward(
     The derivative exceeds 1 a little for ``z`` near 1.5, and is slightly negative below
     about ``−0.75``.
     """
-    capped = np.clip(z, -_NEGLIGIBLE, _NEGLIGIBLE)  # φ is 0 there: no z² to overflow
-    density = np.exp(-0.5 * capped * capped) * (1.0 / math.sqrt(2.0 * math.pi))
-    return grad_a * (normal_cdf(z) + capped * density)
+    capped = _capped(z, _NEGLIGIBLE)  # φ is 0 there: no z² to overflow
+    slope = capped * capped
+    slope *= -0.5
+    np.exp(slope, out=slope)
+    slope *= capped * (1.0 / math.sqrt(2.0 * math.pi))  # z φ(z)
+    slope += normal_cdf(z)
+    slope *= grad_a
+    return slope
+
+
+def _capped(z: Array, limit: float) -> Array:
+    """``z`` itself when no entry lies beyond ``±limit`` (two reductions tell), else ``z``
+    clipped to ``±limit``: saturated entries' values do not change, and no power overflows."""
+    if z.size == 0 or (-limit <= z.min() and z.max() <= limit):
+        return z
+    return np.clip(z, -limit, limit)  # NaN lands here too, and stays NaN
+
+
+def _tanh_argument(capped: Array) -> Array:
+    """``u = √(2/π) (z + 0.044715 z³)``, as ``√(2/π) z (1 + 0.044715 z²)``, in a new array."""
+    u = capped * capped
+    u *= _TANH_CUBIC
+    u += 1.0
+    u *= capped
+    u *= _TANH_SCALE
+    return u
 
 
 _TANH_SCALE = math.sqrt(2.0 / math.pi)
@@ -215,9 +238,13 @@ def gelu_tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "featur
     ``a_{fb} = ½ z_{fb} (1 + tanh u_{fb})`` with ``u = √(2/π) (z + 0.044715 z³)``, as
     PyTorch's ``F.gelu(z, approximate="tanh")``.
     """
-    capped = np.clip(z, -_TANH_SATURATED, _TANH_SATURATED)
-    u = _TANH_SCALE * (capped + _TANH_CUBIC * capped * capped * capped)
-    return 0.5 * z * (1.0 + np.tanh(u))
+    capped = _capped(z, _TANH_SATURATED)
+    a = _tanh_argument(capped)
+    np.tanh(a, out=a)
+    a += 1.0
+    a *= z
+    a *= 0.5
+    return a
 
 
 @checked
@@ -248,7 +275,17 @@ def gelu_tanh_backward(
     ``∂a/∂z = ½ (1 + t) + ½ z (1 − t²) √(2/π) (1 + 3 · 0.044715 z²)``, and
     ``∂L/∂z_{fb} = ∂L/∂a_{fb} ∂a_{fb}/∂z_{fb}``.
     """
-    capped = np.clip(z, -_TANH_SATURATED, _TANH_SATURATED)  # 1 − t² is 0 beyond
-    t = np.tanh(_TANH_SCALE * (capped + _TANH_CUBIC * capped * capped * capped))
-    slope = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * capped * capped)
-    return grad_a * (0.5 * (1.0 + t) + 0.5 * capped * (1.0 - t * t) * slope)
+    capped = _capped(z, _TANH_SATURATED)  # 1 − t² is 0 beyond
+    t = np.tanh(_tanh_argument(capped))
+    slope = capped * capped  # du/dz = √(2/π) (1 + 3 · 0.044715 z²)
+    slope *= 3.0 * _TANH_CUBIC * _TANH_SCALE
+    slope += _TANH_SCALE
+    grad_z = t * t
+    np.subtract(1.0, grad_z, out=grad_z)  # 1 − t²
+    grad_z *= capped
+    grad_z *= slope
+    t += 1.0
+    grad_z += t
+    grad_z *= 0.5
+    grad_z *= grad_a
+    return grad_z
