@@ -333,7 +333,7 @@ def positional_equations_backward(
     n, seq, grad = names.number, cache.x.shape[1], names.grad_output
     rows = [
         (
-            f"grad_P{n}[:{seq}] {shape_text((seq, layer.table.shape[1]))} = {grad}.sum(axis=2).T",
+            f"grad_pos{n}[:{seq}] {shape_text((seq, layer.table.shape[1]))} = {grad}.sum(axis=2).T",
             "pos was broadcast along batch; later rows stay 0",
         )
     ]
