@@ -154,7 +154,7 @@ def test_a_diverged_network_is_not_saved(tmp_path):
     layers[1] = tbp.Dense(W, layers[1].b)
     with pytest.raises(
         ValueError,
-        match=r"diverged network: W1 holds 1 NaN or infinite values \(the first at index \(2, 1\)\)",
+        match=r"diverged network: W1 holds 1 NaN or infinite values \(the first at index \(2, 1",
     ):
         save_checkpoint(tmp_path / "net.npz", layers, ARCHITECTURE)
     assert os.listdir(tmp_path) == []
