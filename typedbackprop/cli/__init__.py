@@ -1,9 +1,8 @@
 """The ``typedbackprop`` command line: ``demo``, ``explain``, ``gradcheck`` and ``train``.
 
-One module per command (:mod:`~typedbackprop.cli.demo`, :mod:`~typedbackprop.cli.explain`,
-:mod:`~typedbackprop.cli.gradcheck`, :mod:`~typedbackprop.cli.train`), each with an
-``add_parser`` and a ``run``; :mod:`~typedbackprop.cli.options` holds the argument types and
-checks they share.
+One module per command (``typedbackprop.cli.demo``, ``.explain``, ``.gradcheck``, ``.train``),
+each with an ``add_parser`` and a ``run``; ``typedbackprop.cli.options`` holds the argument
+types and the checks they share.
 
 Every command has ``--help``. Bad arguments print the command's usage and one line saying what
 is wrong, naming the option, and exit with status 2, before any time or memory is spent; a
