@@ -49,8 +49,9 @@ def run_process(*argv, **kwargs):
 
 
 def test_demo_runs_every_scenario_and_passes_its_gradient_checks():
-    status, out = run("demo")
+    status, out = run("demo", width=80)  # a terminal's usual width: nothing may be cut off
     assert status == 0
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
     for name in ("question", "circles", "iris", "hyperplane"):
         assert name in out
     assert "FAIL" not in out and out.count("│ pass ") == 4
