@@ -44,6 +44,12 @@ from typedbackprop.nn.affine import (
     dense_backward,
     dense_forward,
 )
+from typedbackprop.nn.batch_first import (
+    affine_backward_batch_first,
+    affine_forward_batch_first,
+    affine_grad_input_batch_first,
+    affine_grad_params_batch_first,
+)
 from typedbackprop.nn.families import FAMILIES, Family, Mode
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
@@ -147,4 +153,8 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
     "train",
+    "affine_forward_batch_first",
+    "affine_grad_params_batch_first",
+    "affine_grad_input_batch_first",
+    "affine_backward_batch_first",
 ]

@@ -16,7 +16,8 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
-from typedbackprop.nn.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.softmax import SOFTMAX_GRAD_Z, softmax_backward, softmax_forward
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "sigmoid_forward",
@@ -38,6 +39,12 @@ __all__ = [
     "activation_backward",
     "activation_equations_forward",
     "activation_equations_backward",
+    "SIGMOID_GRAD_Z",
+    "TANH_GRAD_Z",
+    "RELU_GRAD_Z",
+    "LEAKY_RELU_GRAD_Z",
+    "IDENTITY_GRAD_Z",
+    "ACTIVATION_SPECS",
 ]
 
 
@@ -117,6 +124,10 @@ def sigmoid_backward(
     return grad_a * a * (1.0 - a)
 
 
+SIGMOID_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "σ'(z)"))
+""":func:`sigmoid_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} σ'(z_{fb})``: no sum."""
+
+
 @checked
 def tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """Hyperbolic tangent ``a = tanh(z)``.
@@ -162,9 +173,14 @@ def tanh_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} (1 − a_{fb}²)``, since ``tanh'(z) = 1 − tanh(z)²``.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} tanh'(z_{fb})`` with ``tanh'(z) = 1 − tanh(z)² = 1 − a²``, so
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} (1 − a_{fb}²)``.
     """
     return grad_a * (1.0 - a * a)
+
+
+TANH_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "tanh'(z)"))
+""":func:`tanh_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} tanh'(z_{fb})``."""
 
 
 @checked
@@ -212,10 +228,14 @@ def relu_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} [z_{fb} > 0]``. At ``z = 0`` the derivative is taken as 0, as in
-    PyTorch.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} relu'(z_{fb})`` with ``relu'(z) = [z > 0]``, 1 where ``z > 0``
+    and 0 elsewhere. At ``z = 0`` the derivative is taken as 0, as in PyTorch.
     """
     return np.where(z > 0, grad_a, 0.0)
+
+
+RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "relu'(z)"))
+""":func:`relu_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} relu'(z_{fb})``."""
 
 
 @checked
@@ -270,10 +290,14 @@ def leaky_relu_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb}`` if ``z_{fb} > 0``, else ``slope · ∂L/∂a_{fb}`` (``slope`` at
-    ``z = 0``, as in PyTorch).
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} leaky_relu'(z_{fb})`` with ``leaky_relu'(z)`` 1 where ``z > 0``
+    and ``slope`` elsewhere (``slope`` at ``z = 0``, as in PyTorch).
     """
     return np.where(z > 0, grad_a, slope * grad_a)
+
+
+LEAKY_RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "leaky_relu'(z)"))
+""":func:`leaky_relu_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} leaky_relu'(z_{fb})``."""
 
 
 @checked
@@ -321,9 +345,13 @@ def identity_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb}``.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} identity'(z_{fb})`` with ``identity'(z) = 1``: ``∂L/∂a`` itself.
     """
     return grad_a
+
+
+IDENTITY_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "identity'(z)"))
+""":func:`identity_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} identity'(z_{fb})``."""
 
 
 # --- the activation family: one table, one record, the layer contract -------------------------
@@ -385,6 +413,17 @@ ACTIVATIONS: dict[str, ElementwiseFunctions] = {
 ``explain`` and the command line consult."""
 
 assert set(ACTIVATIONS) == set(get_args(ActivationKind))
+
+ACTIVATION_SPECS: dict[str, Spec] = {
+    "sigmoid": SIGMOID_GRAD_Z,
+    "tanh": TANH_GRAD_Z,
+    "relu": RELU_GRAD_Z,
+    "leaky_relu": LEAKY_RELU_GRAD_Z,
+    "identity": IDENTITY_GRAD_Z,
+    "softmax": SOFTMAX_GRAD_Z,
+}
+"""Each activation's backward in index form (:class:`~typedbackprop.nn.specs.Spec`), by name:
+what ``explain`` shows beside it and the tests evaluate against it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,7 +540,7 @@ def activation_equations_backward(
         return [
             (
                 f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
-                "BP1, the softmax Jacobian-vector product",
+                f"BP1, einsum {SOFTMAX_GRAD_Z.equation}: the softmax vector-Jacobian product",
             )
         ]
     return [
