@@ -174,8 +174,8 @@ def explain(
         return [
             f"network {architecture}, batch {batch}: hidden {activation}, "
             f"output {output_activation}, loss {loss}",
-            "batch first: W_l is (in, out), b_l is (out,), activations are (batch, features): "
-            "one row per example",
+            "batch first: W_l is (in, out), b_l is (out,), z_l and a_l are (batch, out) of "
+            "layer l: one row per example",
             "",
             *explain_network_batch_first(
                 layers, activation, output_activation, x.T, y if LOSSES[loss].labels else y.T, loss
@@ -184,7 +184,7 @@ def explain(
     return [
         f"network {architecture}, batch {batch}: hidden {activation}, "
         f"output {output_activation}, loss {loss}",
-        "W_l is (out, in), b_l is (out,), activations are (features, batch): "
+        "W_l is (out, in), b_l is (out,), z_l and a_l are (out, batch) of layer l: "
         "one column per example",
         "",
         *explain_network(mlp(layers, activation, output_activation), x, y, loss),

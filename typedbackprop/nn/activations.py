@@ -65,9 +65,10 @@ def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features
     Notes
     -----
     ``a_{fb} = σ(z_{fb})``. The textbook form ``1 / (1 + exp(-z))`` is accurate to the last
-    bits in both tails, but overflows in ``exp(-z)`` for ``z ≲ -709`` (float64) or ``z ≲ -88``
-    (float32). It is used when no entry of ``-z`` reaches that limit (one reduction tells), as
-    it is the cheapest form. Otherwise, with ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
+    bits in both tails, but overflows in ``exp(-z)`` for ``z < -709.78`` (float64) or
+    ``z < -88.72`` (float32), minus the log of the largest float. It is used when every entry of
+    ``-z`` is below that log less a margin of 1 (one reduction tells), as it is the cheapest
+    form. Otherwise, with ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
     ``σ(z) = 1 / (1 + e)`` for ``z ≥ 0`` and ``σ(z) = e / (1 + e)`` for ``z < 0``.
     """
     minus_z = np.negative(z)
@@ -86,7 +87,7 @@ _EXP_LIMITS: dict[np.dtype[Any], float] = {
     np.dtype(kind): float(np.log(np.finfo(kind).max)) - 1.0
     for kind in (np.float16, np.float32, np.float64, np.longdouble)
 }
-"""Per dtype, a bound below which ``exp`` stays finite: ``log(max) - 1``, 708.8 in float64.
+"""Per dtype, a bound below which ``exp`` stays finite: ``log(max) - 1``, 708.78 in float64.
 
 ``log(max)`` itself is rounded, and in float32 ``exp`` of it already overflows; the margin of 1
 costs nothing, as the stable form is exact there too. A dtype not listed (a byte-swapped one)
