@@ -19,6 +19,11 @@ from typedbackprop.gradcheck import (
 )
 from typedbackprop.initialize import InitName, init_layers
 from typedbackprop.nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    ActivationCache,
+    activation_backward,
+    activation_forward,
     identity_backward,
     identity_forward,
     leaky_relu_backward,
@@ -31,12 +36,22 @@ from typedbackprop.nn.activations import (
     tanh_forward,
 )
 from typedbackprop.nn.affine import (
+    DenseCache,
     affine_backward,
     affine_forward,
     affine_grad_input,
     affine_grad_params,
+    dense_backward,
+    dense_forward,
 )
-from typedbackprop.nn.losses import binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.nn.batch_first import (
+    affine_backward_batch_first,
+    affine_forward_batch_first,
+    affine_grad_input_batch_first,
+    affine_grad_params_batch_first,
+)
+from typedbackprop.nn.families import FAMILIES, Family, Mode
+from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
     ActivationName,
     Dense,
@@ -46,6 +61,10 @@ from typedbackprop.nn.network import (
     backward,
     forward,
     loss_and_grads,
+    mlp,
+    network_backward,
+    network_forward,
+    network_loss_and_grads,
     predict,
 )
 from typedbackprop.nn.softmax import softmax_backward, softmax_forward
@@ -63,6 +82,22 @@ from typedbackprop.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "FAMILIES",
+    "LOSSES",
+    "Activation",
+    "ActivationCache",
+    "DenseCache",
+    "Family",
+    "Mode",
+    "activation_backward",
+    "activation_forward",
+    "dense_backward",
+    "dense_forward",
+    "mlp",
+    "network_backward",
+    "network_forward",
+    "network_loss_and_grads",
     "CHECKS_ENABLED",
     "ActivationName",
     "Architecture",
@@ -118,4 +153,8 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
     "train",
+    "affine_forward_batch_first",
+    "affine_grad_params_batch_first",
+    "affine_grad_input_batch_first",
+    "affine_backward_batch_first",
 ]

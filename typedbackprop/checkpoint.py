@@ -24,8 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from typedbackprop.datasets import Dataset, SplitRecord
+from typedbackprop.models import Architecture
 from typedbackprop.nn.network import Dense
-from typedbackprop.training import Architecture
 
 __all__ = [
     "FORMAT",

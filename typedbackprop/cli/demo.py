@@ -13,7 +13,6 @@ from rich.table import Table
 from typedbackprop import (
     Architecture,
     Array,
-    Dense,
     GradcheckReport,
     InitName,
     IntArray,
@@ -24,6 +23,7 @@ from typedbackprop import (
     train,
 )
 from typedbackprop.cli.options import GRADCHECK_EPS, seed
+from typedbackprop.models import random_layers
 
 __all__ = ["Scenario", "SCENARIOS", "Result", "results_table", "add_parser", "run"]
 
@@ -121,11 +121,7 @@ def _gradcheck_scenario(
     gradients are not small against the loss: at a trained minimum, central differences would
     mostly measure their own rounding.
     """
-    sizes = architecture.sizes
-    probe = [
-        Dense(rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out))
-        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-    ]
+    probe = random_layers(architecture.sizes, rng)
     examples = slice(0, 8)
     y_sample = y[examples] if y.ndim == 1 else y[:, examples]
     return gradcheck_network(

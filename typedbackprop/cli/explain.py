@@ -14,6 +14,7 @@ from typedbackprop.cli.options import (
     require_memory,
 )
 from typedbackprop.explain import explain
+from typedbackprop.explain_batch_first import LAYOUTS
 
 __all__ = ["add_parser", "add_sizes_arguments", "run"]
 
@@ -31,6 +32,13 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     """Add the ``explain`` command to the top-level parser's commands."""
     parser = commands.add_parser("explain", help=SUMMARY, description=SUMMARY)
     add_sizes_arguments(parser)
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="features-first",
+        help="features-first: one column per example, W (out, in), the package's; "
+        "batch-first: one row per example, W (in, out) (default: features-first)",
+    )
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -46,6 +54,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"explain {','.join(map(str, args.sizes))} --batch {args.batch}",
         "the shapes read the same at a smaller size",
     )
-    for line in explain(args.sizes, args.batch, args.activation, output, args.loss):
+    for line in explain(args.sizes, args.batch, args.activation, output, args.loss, args.layout):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0

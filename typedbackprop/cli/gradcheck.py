@@ -7,7 +7,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from typedbackprop import Array, Dense, IntArray, gradcheck_network, init_layers
+from typedbackprop import LOSSES, Array, Dense, IntArray, gradcheck_network, init_layers
 from typedbackprop.cli.explain import add_sizes_arguments
 from typedbackprop.cli.options import (
     GRADCHECK_EPS,
@@ -63,9 +63,9 @@ def _random_problem(
     sizes: Sequence[int], batch: int, loss: str, rng: np.random.Generator
 ) -> tuple[Array, Array | IntArray]:
     x = rng.standard_normal((sizes[0], batch))
-    if loss == "cross_entropy":
+    if LOSSES[loss].labels:  # class labels, one per example
         return x, rng.integers(0, sizes[-1], size=batch)
-    if loss == "binary_cross_entropy":
+    if LOSSES[loss].from_logits:  # 0/1 targets of a sigmoid output
         return x, (rng.random((sizes[-1], batch)) < 0.5).astype(np.float64)
     return x, rng.standard_normal((sizes[-1], batch))
 

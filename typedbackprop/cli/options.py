@@ -12,8 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import cast, get_args
 
-from typedbackprop import ActivationName, LossName, OutputActivationName
-from typedbackprop.nn.network import LOGIT_LOSSES
+from typedbackprop import LOSSES, ActivationName, LossName, OutputActivationName
 
 __all__ = [
     "UsageError",
@@ -141,7 +140,7 @@ def add_network_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 def output_for(loss: str, output_activation: str | None) -> OutputActivationName:
     """The output activation given, or else the one the loss is computed from, or identity."""
     if output_activation is None:
-        output_activation = LOGIT_LOSSES.get(loss, "identity")
+        output_activation = LOSSES[loss].output_activation or "identity"
     return cast(OutputActivationName, output_activation)
 
 
@@ -161,7 +160,7 @@ def check_network(sizes: Sequence[int], output_activation: str, loss: str) -> No
         For a loss computed from the logits of another output activation, in option words:
         ``--loss cross_entropy needs --output-activation softmax``.
     """
-    needed = LOGIT_LOSSES.get(loss)
+    needed = LOSSES[loss].output_activation
     if needed is not None and output_activation != needed:
         raise UsageError(
             f"--loss {loss} is computed from the logits of a {needed} output layer: use "

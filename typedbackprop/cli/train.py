@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from typedbackprop import (
+    LOSSES,
     ActivationName,
     Architecture,
     Dense,
@@ -217,10 +218,11 @@ def _architecture(
     output = args.output_activation or (
         defaults.output_activation if args.loss is None else output_for(loss, None)
     )
-    if loss == "cross_entropy" and data.task != "multiclass":
-        raise UsageError(f"--loss cross_entropy needs a multiclass data set; {data.name} is binary")
-    if loss != "cross_entropy" and data.task == "multiclass":
-        raise UsageError(f"{data.name} has integer class labels: use --loss cross_entropy")
+    if LOSSES[loss].labels and data.task != "multiclass":
+        raise UsageError(f"--loss {loss} needs a multiclass data set; {data.name} is binary")
+    if not LOSSES[loss].labels and data.task == "multiclass":
+        takes_labels = " or ".join(name for name, entry in LOSSES.items() if entry.labels)
+        raise UsageError(f"{data.name} has integer class labels: use --loss {takes_labels}")
     sizes = (data.x_train.shape[0], *hidden, data.outputs)
     check_network(sizes, output, loss)
     return Architecture(sizes, activation, output, loss)
@@ -235,7 +237,7 @@ def _check_checkpoint(path: str, checkpoint: Checkpoint, data: Dataset, seed_giv
             f"{path} holds a {architecture.describe()} network; {data.name} needs "
             f"{plural(features, 'input')} and {plural(outputs, 'output')}"
         )
-    if (data.task == "multiclass") != (architecture.loss == "cross_entropy"):
+    if (data.task == "multiclass") != LOSSES[architecture.loss].labels:
         raise UsageError(
             f"{path} was trained with {architecture.loss}, which {data.name} cannot use"
         )

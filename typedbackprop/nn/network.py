@@ -9,9 +9,8 @@ backward pass is the four backprop equations (Nielsen's BP1–BP4), written with
 - BP4  ``∂L/∂W_l = δ_l a_{l-1}ᵀ``
 """
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple, cast, get_args
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple, cast, get_args
 
 from jaxtyping import Float, Int
 
@@ -23,21 +22,10 @@ from typedbackprop.checking import (
     checked,
     require_finite,
 )
-from typedbackprop.nn.activations import (
-    identity_backward,
-    identity_forward,
-    leaky_relu_backward,
-    leaky_relu_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.nn.losses import binary_cross_entropy, cross_entropy, squared_error
-from typedbackprop.nn.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.activations import Activation, ActivationCache
+from typedbackprop.nn.affine import Dense, DenseCache
+from typedbackprop.nn.families import Mode, family_of, parameters
+from typedbackprop.nn.losses import LOSSES, LossName
 
 __all__ = [
     "Dense",
@@ -46,6 +34,11 @@ __all__ = [
     "ActivationName",
     "OutputActivationName",
     "LossName",
+    "Layer",
+    "mlp",
+    "network_forward",
+    "network_backward",
+    "network_loss_and_grads",
     "forward",
     "backward",
     "loss_and_grads",
@@ -54,60 +47,17 @@ __all__ = [
 
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OutputActivationName = Literal["identity", "sigmoid", "tanh", "softmax"]
-LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
 
-ActivationForward = Callable[[Array], Array]
-ActivationBackward = Callable[[Array, Array, Array], Array]
+Layer = Any
+"""A layer: an instance of a parameter record in :data:`~typedbackprop.nn.families.FAMILIES`
+(:class:`Dense`, :class:`~typedbackprop.nn.activations.Activation`, ...)."""
 
-ACTIVATIONS: dict[str, tuple[ActivationForward, ActivationBackward]] = {
-    "sigmoid": (sigmoid_forward, sigmoid_backward),
-    "tanh": (tanh_forward, tanh_backward),
-    "relu": (relu_forward, relu_backward),
-    "leaky_relu": (leaky_relu_forward, leaky_relu_backward),
-    "identity": (identity_forward, identity_backward),
-    "softmax": (softmax_forward, softmax_backward),
-}
-"""Each activation's ``(forward, backward)`` pair, by name."""
-
-LOGIT_LOSSES: dict[str, str] = {"binary_cross_entropy": "sigmoid", "cross_entropy": "softmax"}
-"""Losses computed from logits, and the output activation each one belongs to."""
-
-
-@checked
-def _check_dense_shapes(W: Float[Array, "out in"], b: Float[Array, " out"]) -> None:
-    """Bind ``out`` across ``W`` and ``b``: the check behind :class:`Dense`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Dense:
-    """One fully connected layer's parameters (or their gradients: the same shapes).
-
-    Parameters
-    ----------
-    W
-        Weights; row ``o`` holds the weights into output unit ``o``.
-    b
-        Biases, one per output unit.
-
-    Notes
-    -----
-    Creating a ``Dense`` checks that ``W`` is 2-D, ``b`` is 1-D, both are floating point and
-    ``b`` has one entry per row of ``W`` (they agree on ``out``). The arrays are held, not
-    copied; typedbackprop never writes to them.
-    """
-
-    W: Float[Array, "out in"]
-    b: Float[Array, " out"]
-
-    if CHECKS_ENABLED:  # with checks off, creating a Dense costs no call at all
-
-        def __post_init__(self) -> None:
-            if not _trust.depth:  # inside a vouched-for call, this shape check passed before
-                _check_dense_shapes(self.W, self.b)
+TRAINING = Mode(training=True)
+"""The mode of a training step with no randomness (no dropout)."""
 
 
 class LayerCache(NamedTuple):
-    """What the forward pass of one layer saves for the backward pass."""
+    """What the forward pass of one layer of a multilayer perceptron saves for backward."""
 
     a_prev: Float[Array, "in batch"]
     """The layer's input (``x`` for the first layer)."""
@@ -132,9 +82,9 @@ def check_names(activation: str, output_activation: str, loss: str | None) -> No
         )
     if loss is None:
         return
-    if loss not in LOSS_NAMES:
+    if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
-    needed = LOGIT_LOSSES.get(loss)
+    needed = LOSSES[loss].output_activation
     if needed is not None and output_activation != needed:
         raise ValueError(
             f"loss {loss!r} is computed from the logits of a {needed} output layer; "
@@ -146,6 +96,12 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
     """Layers must be non-empty, chain (``out`` of one is ``in`` of the next), share x's dtype."""
     if not layers:
         raise ValueError("a network needs at least one layer")
+    for index, layer in enumerate(layers):
+        if type(layer) is not Dense:
+            raise TypeError(
+                f"layer {index} is a {type(layer).__name__}; this function takes a list of Dense "
+                "with activation names (see network_loss_and_grads for any layers)"
+            )
     width = x.shape[0]
     dtype = x.dtype
     for index, layer in enumerate(layers):
@@ -167,42 +123,219 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
         width = rows
 
 
-def _forward(
-    layers: list[Dense],
-    x: Array,
-    hidden_forward: ActivationForward,
-    output_forward: ActivationForward,
-) -> list[LayerCache]:
-    """The forward pass proper; names and layers were checked by the caller."""
-    caches: list[LayerCache] = []
-    a_prev = x
-    last = len(layers) - 1
-    for index, layer in enumerate(layers):
-        z = affine_forward(layer.W, layer.b, a_prev)
-        a = (output_forward if index == last else hidden_forward)(z)
-        caches.append(LayerCache(a_prev, z, a))
-        a_prev = a
-    return caches
+_ACTIVATION_LAYERS = {name: Activation(cast(Any, name)) for name in (*HIDDEN_NAMES, *OUTPUT_NAMES)}
 
 
-def _backward(
-    layers: list[Dense],
-    caches: list[LayerCache],
-    delta_output: Array,
-    hidden_backward: ActivationBackward,
-) -> list[Dense]:
-    """The backward pass proper: BP4, BP3, then BP2 for the layer below."""
-    grads: list[Dense] = []
-    delta = delta_output
+def mlp(
+    layers: Sequence[Dense],
+    activation: str = "sigmoid",
+    output_activation: str = "identity",
+) -> list[Layer]:
+    """A multilayer perceptron as a sequence of layers: each ``Dense`` followed by its activation.
+
+    Parameters
+    ----------
+    layers
+        The dense layers, first layer first.
+    activation
+        The hidden layers' activation.
+    output_activation
+        The last layer's activation.
+
+    Returns
+    -------
+    list
+        ``[Dense, Activation(activation), ..., Dense, Activation(output_activation)]``.
+    """
+    hidden, output = _ACTIVATION_LAYERS[activation], _ACTIVATION_LAYERS[output_activation]
+    sequence: list[Layer] = []
+    for layer in layers:
+        sequence += [layer, hidden]
+    if sequence:
+        sequence[-1] = output
+    return sequence
+
+
+@checked(vouches_for_inner_calls=True)
+def network_forward(
+    layers: Sequence[Layer],
+    x: Float[Array, "*input"] | Int[IntArray, "*input"],
+    mode: Mode = TRAINING,
+) -> tuple[Float[Array, "*output"], list[Any]]:
+    """Run any sequence of layers on ``x``: the output, and every layer's cache.
+
+    Parameters
+    ----------
+    layers
+        Layers of any family in :data:`~typedbackprop.nn.families.FAMILIES`, first first.
+    x
+        The input of the first layer.
+    mode
+        Training or evaluation (dropout, batch norm), and the randomness for training.
+
+    Returns
+    -------
+    output, caches
+        The last layer's output, and one cache per layer.
+
+    Notes
+    -----
+    Each layer's forward, ``output, cache = <family>_forward(layer, input)``, in order.
+    """
+    caches = []
+    output = cast(Array, x)  # the first layer may take integer ids (an embedding)
+    for layer in layers:
+        output, cache = family_of(layer).forward(layer, output, mode)
+        caches.append(cache)
+    return output, caches
+
+
+@checked(vouches_for_inner_calls=True)
+def network_backward(
+    layers: Sequence[Layer],
+    caches: Sequence[Any],
+    grad_output: Float[Array, "*output"],
+    *,
+    input_gradient: bool = False,
+) -> tuple[list[Any], Float[Array, "*input"] | None]:
+    """Backpropagate ``∂L/∂output`` through any sequence of layers.
+
+    Parameters
+    ----------
+    layers
+        The layers the forward pass ran.
+    caches
+        Their caches, from :func:`network_forward`.
+    grad_output
+        The gradient of the loss with respect to the last layer's output.
+    input_gradient
+        Whether to compute ``∂L/∂x`` for the first layer's input; by default it is skipped
+        (nothing needs it, and it would cost a matrix product).
+
+    Returns
+    -------
+    grads, grad_x
+        One gradient record per layer (``None`` for a layer without parameters), and
+        ``∂L/∂x`` or ``None``.
+
+    Notes
+    -----
+    From the last layer down, ``grad_layer, grad_input = <family>_backward(grad, cache)``; the
+    ``grad_input`` of one layer is the ``grad_output`` of the layer below (the chain rule).
+    """
+    if len(caches) != len(layers):
+        raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
+    grads: list[Any] = [None] * len(layers)
+    grad = grad_output
     for index in reversed(range(len(layers))):
-        grad_W, grad_b = affine_grad_params(delta, caches[index].a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
-        grads.append(Dense(grad_W, grad_b))
-        if index > 0:
-            below = caches[index - 1]
-            grad_a_prev = affine_grad_input(delta, layers[index].W)  # Wᵀ δ
-            delta = hidden_backward(grad_a_prev, below.z, below.a)  # BP2: (Wᵀ δ) ⊙ f'(z)
-    grads.reverse()
-    return grads
+        family = family_of(layers[index])
+        if index == 0 and not input_gradient:
+            if family.has_parameters:
+                if family.backward_parameters is not None:
+                    grads[0] = family.backward_parameters(grad, caches[0])
+                else:
+                    grads[0] = family.backward(grad, caches[0])[0]
+            return grads, None
+        if family.has_parameters:
+            grads[index], grad = family.backward(grad, caches[index])  # dense: BP4, BP3, Wᵀ δ
+        else:
+            grad = family.backward(grad, caches[index])  # activation: BP1 or BP2, ⊙ f'(z)
+    return grads, grad
+
+
+@checked(vouches_for_inner_calls=True)
+def network_loss_and_grads(
+    layers: Sequence[Layer],
+    x: Float[Array, "*input"] | Int[IntArray, "*input"],
+    y: Float[Array, "*output"] | Int[IntArray, "*labels"],
+    loss: str,
+    mode: Mode = TRAINING,
+) -> tuple[float, list[Any]]:
+    """The loss of any sequence of layers on a batch, and its gradient for every parameter.
+
+    Parameters
+    ----------
+    layers
+        The network, first layer first; for a loss from logits (``cross_entropy``,
+        ``binary_cross_entropy``) the last layer must be the matching
+        :class:`~typedbackprop.nn.activations.Activation` (softmax, sigmoid).
+    x
+        The input of the first layer.
+    y
+        Targets, as the loss takes them (see :data:`~typedbackprop.nn.losses.LOSSES`).
+    loss
+        The loss's name.
+    mode
+        Training (the default) or evaluation, and the randomness for training.
+
+    Returns
+    -------
+    loss, grads
+        The loss value, and one gradient record per layer (``None`` without parameters).
+
+    Raises
+    ------
+    ValueError
+        For an unknown loss, or a loss from logits after the wrong last layer.
+    TypeError
+        With checks on, if a gradient does not match its layer (count, type, shapes).
+
+    Notes
+    -----
+    For a loss from logits, ``δ = ∂L/∂z`` of the last activation's input is the loss's own
+    gradient, and the backward pass starts below that activation; otherwise the whole chain
+    runs from ``∂L/∂a``.
+    """
+    entry = LOSSES.get(loss)
+    if entry is None:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
+    output, caches = network_forward(layers, x, mode)
+    if entry.from_logits:
+        last = caches[-1] if caches else None
+        if not isinstance(last, ActivationCache) or last.layer.name != entry.output_activation:
+            raise ValueError(
+                f"loss {loss!r} is computed from the logits of a {entry.output_activation} "
+                "output layer: the last layer must be "
+                f"Activation({entry.output_activation!r})"
+            )
+        value, delta = entry.function(last.z, y)  # BP1 from logits: the loss gives ∂L/∂z_L
+        grads, _ = network_backward(layers[:-1], caches[:-1], delta)
+        grads.append(None)
+    else:
+        value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
+        grads, _ = network_backward(layers, caches, grad_output)
+    if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
+        _check_gradients(layers, grads)
+    return value, grads
+
+
+def _check_gradients(layers: Sequence[Layer], grads: Sequence[Any]) -> None:
+    """Each gradient record must match its layer: one per layer, same type, same shapes."""
+    if len(grads) != len(layers):
+        raise TypeError(f"{len(grads)} gradients for {len(layers)} layers")
+    for index, (layer, grad) in enumerate(zip(layers, grads, strict=True)):
+        if not family_of(layer).has_parameters:
+            continue
+        if type(grad) is not type(layer):
+            raise TypeError(
+                f"the gradient of layer {index} is a {type(grad).__name__}, "
+                f"not a {type(layer).__name__}"
+            )
+        for name, value in parameters(layer).items():
+            gradient = getattr(grad, name)
+            if gradient.shape != value.shape or gradient.dtype != value.dtype:
+                raise TypeError(
+                    f"layer {index}: grad {name} is {gradient.dtype} {gradient.shape} but "
+                    f"{name} is {value.dtype} {value.shape}; a gradient has its parameter's shape"
+                )
+
+
+def _dense_caches(layers: Sequence[Dense], caches: Sequence[Any]) -> list[LayerCache]:
+    """The per-layer ``(a_prev, z, a)`` of an MLP, from its dense and activation caches."""
+    return [
+        LayerCache(dense.a_prev, activation.z, activation.a)
+        for dense, activation in zip(caches[0::2], caches[1::2], strict=True)
+    ]
 
 
 @checked(vouches_for_inner_calls=True)
@@ -236,7 +369,8 @@ def forward(
     """
     check_names(activation, output_activation, None)
     _check_layers(layers, x)
-    return _forward(layers, x, ACTIVATIONS[activation][0], ACTIVATIONS[output_activation][0])
+    _, caches = network_forward(mlp(layers, activation, output_activation), x)
+    return _dense_caches(layers, caches)
 
 
 @checked(vouches_for_inner_calls=True)
@@ -264,7 +398,9 @@ def predict(
     a_L
         The last layer's activations.
     """
-    return forward(layers, x, activation, output_activation)[-1].a
+    check_names(activation, output_activation, None)
+    _check_layers(layers, x)
+    return network_forward(mlp(layers, activation, output_activation), x)[0]
 
 
 @checked(vouches_for_inner_calls=True)
@@ -301,7 +437,19 @@ def backward(
     check_names(activation, "identity", None)
     if len(caches) != len(layers):
         raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
-    return _backward(layers, caches, delta_output, ACTIVATIONS[activation][1])
+    hidden = _ACTIVATION_LAYERS[activation]
+    sequence = mlp(layers, activation)[:-1]  # δ_L is given: the output activation is done
+    contract_caches: list[Any] = []
+    for layer, cache in zip(layers, caches, strict=True):
+        contract_caches += [
+            DenseCache(layer.W, cache.a_prev),
+            ActivationCache(hidden, cache.z, cache.a),
+        ]
+    grads, _ = network_backward(sequence, contract_caches[:-1], delta_output)
+    dense_grads = cast(list[Dense], grads[0::2])
+    if CHECKS_ENABLED and not _trust.depth:
+        _check_gradients(layers, dense_grads)
+    return dense_grads
 
 
 @checked(vouches_for_inner_calls=True)
@@ -358,18 +506,12 @@ def loss_and_grads(
     _check_layers(layers, x)
     if CHECKS_ENABLED:
         require_finite("x", x)
-    hidden_forward, hidden_backward = ACTIVATIONS[activation]
-    output_forward, output_backward = ACTIVATIONS[output_activation]
-    caches = _forward(layers, x, hidden_forward, output_forward)
-    output = caches[-1]
-    if loss == "cross_entropy":
-        value, delta_output = cross_entropy(output.z, _labels(y))
-    elif loss == "binary_cross_entropy":
-        value, delta_output = binary_cross_entropy(output.z, _targets(y, x, loss))
-    else:
-        value, grad_output_a = squared_error(output.a, _targets(y, x, loss))
-        delta_output = output_backward(grad_output_a, output.z, output.a)  # BP1
-    return value, _backward(layers, caches, delta_output, hidden_backward)
+    entry = LOSSES[loss]
+    targets = _labels(y) if entry.labels else _targets(y, x, loss)
+    value, grads = network_loss_and_grads(
+        mlp(layers, activation, output_activation), x, targets, loss
+    )
+    return value, cast(list[Dense], grads[0::2])
 
 
 def _labels(y: Array | IntArray) -> IntArray:
