@@ -52,6 +52,12 @@ from typedbackprop.nn.attention import (
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
 )
+from typedbackprop.nn.batch_first import (
+    affine_backward_batch_first,
+    affine_forward_batch_first,
+    affine_grad_input_batch_first,
+    affine_grad_params_batch_first,
+)
 from typedbackprop.nn.embedding import (
     Embedding,
     EmbeddingCache,
@@ -70,13 +76,7 @@ from typedbackprop.nn.layernorm import (
     layernorm_backward,
     layernorm_forward,
 )
-from typedbackprop.nn.losses import (
-    LOSSES,
-    binary_cross_entropy,
-    cross_entropy,
-    squared_error,
-    token_cross_entropy,
-)
+from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
     ActivationName,
     Dense,
@@ -99,6 +99,7 @@ from typedbackprop.nn.sequence import (
     TokenDenseCache,
     keep_last_backward,
     keep_last_forward,
+    token_cross_entropy,
     token_dense_backward,
     token_dense_forward,
 )
@@ -237,4 +238,8 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
     "train",
+    "affine_forward_batch_first",
+    "affine_grad_params_batch_first",
+    "affine_grad_input_batch_first",
+    "affine_backward_batch_first",
 ]

@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.nn.sequence import token_cross_entropy
 
 __all__ = [
     "LOSSES",
@@ -28,7 +29,6 @@ __all__ = [
     "squared_error",
     "binary_cross_entropy",
     "cross_entropy",
-    "token_cross_entropy",
 ]
 
 
@@ -181,53 +181,6 @@ def cross_entropy(
     e[labels, columns] -= 1.0
     e /= batch
     return loss, e
-
-
-@checked
-def token_cross_entropy(
-    z: Float[Array, "classes seq batch"],
-    labels: Int[IntArray, "seq batch"],
-) -> tuple[float, Float[Array, "classes seq batch"]]:
-    """Softmax cross-entropy at every token of a batch of sequences, from the logits.
-
-    Parameters
-    ----------
-    z
-        Logits, one column per token: a sequence model's output.
-    labels
-        The class of each token, an integer in ``[0, classes)``.
-
-    Returns
-    -------
-    loss
-        ``L = −(1/(seq·batch)) Σ_{s,b} log softmax(z)_{labels_{sb}, s, b}``: the mean over
-        every token.
-    grad_z
-        ``∂L/∂z``, the shape of ``z``.
-
-    Raises
-    ------
-    ValueError
-        If a label lies outside ``[0, classes)``; the message names it and its position.
-
-    Notes
-    -----
-    :func:`cross_entropy` with every token a column: ``z`` reshaped to
-    ``(classes, seq·batch)`` and the labels to ``(seq·batch,)``, so the ``1/batch`` there is
-    ``1/(seq·batch)`` here and ``∂L/∂z_{csb} = (softmax(z)_{csb} − [c = labels_{sb}]) /
-    (seq·batch)``. A sequence model's softmax is folded into this loss: the network outputs
-    the logits themselves.
-    """
-    classes, seq, batch = z.shape
-    outside = (labels < 0) | (labels >= classes)
-    if outside.any():
-        position = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise ValueError(
-            f"label {labels[position]} at position (seq={position[0]}, batch={position[1]}) "
-            f"is outside [0, {classes}): the logits have {classes} classes"
-        )
-    loss, grad = cross_entropy(z.reshape(classes, seq * batch), labels.reshape(seq * batch))
-    return loss, grad.reshape(classes, seq, batch)
 
 
 # --- the one table of losses ------------------------------------------------------------------

@@ -4,19 +4,21 @@ A language model's last layers map each token's features to one logit per vocabu
 ``"features seq batch" → "vocab seq batch"`` (:class:`TokenDense`), and its loss reads the
 positions that have a target (:class:`KeepLast`: the last ``count`` tokens, the answer of a
 sequence-to-sequence task written after its question). The loss over every kept token is
-:func:`~typedbackprop.nn.losses.token_cross_entropy`.
+:func:`token_cross_entropy`, in the :data:`~typedbackprop.nn.losses.LOSSES` table as
+``"token_cross_entropy"``.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, IntArray, checked, require_finite
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.equations import Names, Row, shape_text
 
 __all__ = [
+    "token_cross_entropy",
     "TokenDense",
     "TokenDenseCache",
     "token_dense_forward",
@@ -30,6 +32,67 @@ __all__ = [
     "keep_last_equations_forward",
     "keep_last_equations_backward",
 ]
+
+
+@checked
+def token_cross_entropy(
+    z: Float[Array, "classes seq batch"],
+    labels: Int[IntArray, "seq batch"],
+) -> tuple[float, Float[Array, "classes seq batch"]]:
+    """Softmax cross-entropy at every token of a batch of sequences, from the logits.
+
+    Parameters
+    ----------
+    z
+        Logits, one column per token: a sequence model's output.
+    labels
+        The class of each token, an integer in ``[0, classes)``.
+
+    Returns
+    -------
+    loss
+        ``L = −(1/(seq·batch)) Σ_{s,b} log softmax(z)_{labels_{sb}, s, b}``: the mean over
+        every token.
+    grad_z
+        ``∂L/∂z``, the shape of ``z``.
+
+    Raises
+    ------
+    ValueError
+        If a label lies outside ``[0, classes)`` (the message names it and its position), or
+        a token's largest logit is NaN or infinite.
+
+    Notes
+    -----
+    :func:`~typedbackprop.nn.losses.cross_entropy` with every token a column:
+    ``log softmax(z)_{csb} = z_{csb} − m_{sb} − log Σ_k exp(z_{ksb} − m_{sb})`` with
+    ``m_{sb} = max_k z_{ksb}`` (no overflow, no ``log(0)``), and
+    ``∂L/∂z_{csb} = (softmax(z)_{csb} − [c = labels_{sb}]) / (seq·batch)``. A sequence model's
+    softmax is folded into this loss: the network outputs the logits themselves.
+    """
+    classes, seq, batch = z.shape
+    tokens = seq * batch
+    if tokens == 0:
+        raise ValueError("no tokens: a mean over 0 tokens is undefined")
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        position = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"label {labels[position]} at position (seq={position[0]}, batch={position[1]}) "
+            f"is outside [0, {classes}): the logits have {classes} classes"
+        )
+    largest = z.max(axis=0)
+    require_finite("the largest logit of each token", largest)
+    shifted: Array = z - largest
+    rows = labels[np.newaxis]  # "1 seq batch": the labelled class of each token
+    picked = np.take_along_axis(shifted, rows, axis=0)
+    np.exp(shifted, out=shifted)
+    total = shifted.sum(axis=0)
+    loss = float(np.log(total).sum() - picked.sum()) / tokens
+    shifted /= total  # now softmax(z)
+    np.put_along_axis(shifted, rows, np.take_along_axis(shifted, rows, axis=0) - 1.0, axis=0)
+    shifted /= tokens
+    return loss, shifted
 
 
 # --- the dense layer at every token ----------------------------------------------------------
