@@ -135,7 +135,6 @@ def test_train_options_override_the_defaults():
             "--hidden, --loss: the checkpoint given to --load fixes the network",
         ),
         (["explain", "100000,100000,10"], "more than 50,000,000"),
-        (["gradcheck", "784,512,10"], "takes at most 20,000"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],

@@ -208,7 +208,7 @@ def _run_gradcheck(args: argparse.Namespace, console: Console) -> int:
     layers = init_layers(args.sizes, rng, "glorot_uniform")
     layers = [Dense(layer.W, rng.standard_normal(layer.b.shape)) for layer in layers]
     x, y = _random_problem(args.sizes, args.batch, args.loss, rng)
-    # gradcheck_network picks the check: in full for a small network, fast + sampled for a large one.
+    # gradcheck_network picks the check: full for a small network, fast + sampled for a large one
     report = gradcheck_network(
         layers, x, y, args.activation, output, args.loss, eps=args.eps, raise_exception=False
     )

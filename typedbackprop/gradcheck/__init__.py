@@ -26,6 +26,7 @@ from typedbackprop.gradcheck.compare import (
     Projection,
 )
 from typedbackprop.gradcheck.core import DEFAULT_ATOL, DEFAULT_RTOL, gradcheck
+from typedbackprop.gradcheck.layer import LayerCheck, LayerCheckError, LayerReport, check_layer
 from typedbackprop.gradcheck.network import gradcheck_network
 from typedbackprop.gradcheck.numerical import DEFAULT_EPS, numerical_gradient
 
@@ -35,6 +36,10 @@ __all__ = [
     "DEFAULT_ATOL",
     "gradcheck",
     "gradcheck_network",
+    "check_layer",
+    "LayerReport",
+    "LayerCheck",
+    "LayerCheckError",
     "numerical_gradient",
     "GradcheckReport",
     "ArgumentCheck",

@@ -101,7 +101,7 @@ class Analytic:
     def jacobians(self) -> list[Float[Array, "outputs entries"]]:
         """Every input's full Jacobian, row ``j`` from ``backward`` with ``grad_output = e_j``."""
         size = self.layout.size
-        jacobians = [np.zeros((size, value.size)) for value in self.work]
+        jacobians: list[Array] = [np.zeros((size, value.size)) for value in self.work]
         for j in range(size):
             unit = np.zeros(size)
             unit[j] = 1.0

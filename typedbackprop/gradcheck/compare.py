@@ -197,7 +197,7 @@ def compare_projections(
 
 @dataclass(frozen=True)
 class GradcheckReport:
-    """Per-input results of :func:`~typedbackprop.gradcheck.gradcheck`; ``str(report)`` is a table."""
+    """Per-input results of a gradient check; ``str(report)`` is a table."""
 
     arguments: tuple[ArgumentCheck, ...]
     """One check per input, in order."""
@@ -269,16 +269,22 @@ class GradcheckReport:
         if argument.worst_output_index:
             output += str(list(argument.worst_output_index))
         where = f"d {output} / d {argument.name}{list(argument.worst_input_index)}"
-        # The worst entry is the one furthest past its tolerance: the entries passed if it did.
-        entries_passed = argument.checked == 0 or bool(
-            within_tolerance(
-                np.array(argument.analytic), np.array(argument.numerical), self.rtol, self.atol
+        entries_passed = argument.passed
+        if argument.projection is not None and not argument.projection.passed:
+            # The verdict includes the failed projections. The entries' own: the worst entry is
+            # the one furthest past its tolerance, so they passed if it did.
+            entries_passed = argument.checked == 0 or bool(
+                within_tolerance(
+                    np.array(argument.analytic), np.array(argument.numerical), self.rtol, self.atol
+                )
             )
-        )
         return _row(argument, where, argument.analytic, argument.numerical, entries_passed)
 
     def __str__(self) -> str:
-        rows = [self._header(), f"{'input':<12} {'rel. error':>10} {'max abs err':>11}  worst entry"]
+        rows = [
+            self._header(),
+            f"{'input':<12} {'rel. error':>10} {'max abs err':>11}  worst entry",
+        ]
         for argument in self.arguments:
             projection = argument.projection
             if argument.method != "fast":

@@ -106,7 +106,8 @@ def sampled_entries(
     exact = gradient[entries]
     if not subject.has_patterns:
         failing = ~within_tolerance(exact, numerical, settings.rtol, settings.atol)
-        for position in np.flatnonzero(failing):
+        for failing_position in np.flatnonzero(failing):
+            position = int(failing_position)
             residual = kink_residual(
                 subject.evaluate,
                 subject.work,
@@ -181,8 +182,7 @@ def projection_check(
             redrawn += 1
     if not exact:
         subject.analytic.problems.append(
-            f"every projection direction for {subject.names[k]} crossed a kink: nothing was "
-            "checked"
+            f"every projection direction for {subject.names[k]} crossed a kink: nothing was checked"
         )
         return Projection(0, 0.0, 0.0, 0.0, 0.0, True, redrawn)
     return compare_projections(

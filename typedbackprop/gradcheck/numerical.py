@@ -63,6 +63,11 @@ Direction = int | Array
 shaped like the input."""
 
 
+def _shape(value: object) -> tuple[int, ...]:
+    """The shape of an array or a number (``()``)."""
+    return tuple(int(size) for size in np.shape(value))  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
 class OutputLayout:
     """The layout of ``forward``'s output: one array or number, or a tuple of them.
@@ -89,7 +94,7 @@ class OutputLayout:
                     f"forward must return an array, a number, or a tuple of them; {where} is a "
                     f"{type(part).__name__}"
                 )
-            shapes.append(tuple(int(size) for size in np.shape(part)))
+            shapes.append(_shape(part))
         return cls(tuple(shapes), several)
 
     @property
@@ -110,7 +115,7 @@ class OutputLayout:
     def flatten(self, output: object) -> Float[Array, " outputs"]:
         """Every entry of ``output`` in one float64 vector, copied (never a view of an input)."""
         parts: Sequence[object] = output if isinstance(output, tuple | list) else [output]
-        shapes = tuple(tuple(int(size) for size in np.shape(part)) for part in parts)
+        shapes = tuple(_shape(part) for part in parts)
         if shapes != self.shapes or isinstance(output, tuple | list) != self.several:
             raise ValueError(
                 f"forward returned outputs of shapes {shapes} after outputs of shapes "
@@ -318,4 +323,3 @@ def kink_residual(
     line = slopes.mean(axis=0) + offsets * tilt
     residual: Array = np.abs(slopes - line).max(axis=0)
     return residual
-

@@ -98,9 +98,7 @@ def input_names(
     if names is not None:
         chosen = list(names)
         if len(chosen) != count:
-            raise ValueError(
-                f"{len(chosen)} names for {count} inputs: give one name per input"
-            )
+            raise ValueError(f"{len(chosen)} names for {count} inputs: give one name per input")
         return chosen
     try:
         parameters = [
