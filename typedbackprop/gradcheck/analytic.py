@@ -5,20 +5,28 @@ returns ``vᵀ J_k`` for every input ``k``. With ``v`` a unit vector ``e_j`` tha
 each Jacobian (the full check calls it once per output entry); with a random ``v`` it is the
 weighted sum of rows that fast mode and the sampled check compare.
 
+At a value that fails, the analytic side also tells whether a kink lies within the step: the
+analytic derivative then jumps (:meth:`Analytic.jump`).
+
 Every call also checks what came back: one gradient per input, each of its input's shape and
 (optionally) dtype; and ``backward`` gives the same gradients when called twice.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array
-from typedbackprop.gradcheck.numerical import GradOutput, OutputLayout
+from typedbackprop.gradcheck.numerical import Direction, GradOutput, OutputLayout
 
-__all__ = ["Backward", "Analytic", "as_gradients"]
+__all__ = ["KINK_FRACTION", "Backward", "Analytic", "as_gradients"]
+
+KINK_FRACTION: Final = 0.25
+"""A value that fails is put down to a kink when the analytic derivative jumps across the step
+by at least this fraction of its error (see :meth:`Analytic.jump`)."""
 
 Backward = Callable[..., object]
 """``backward(grad_output, *inputs)``, returning one gradient per input."""
@@ -118,3 +126,56 @@ class Analytic:
         grad_output = self.layout.unflatten(weights)
         gradients = self.call_twice(grad_output) if twice else self.call(grad_output)
         return [self.row(gradients, k) for k in range(len(self.work))]
+
+    def jump(
+        self, k: int, direction: Direction, eps: float, weights: Float[Array, " outputs"]
+    ) -> Float[Array, " entries"]:
+        """``g(x + h d) − 2 g(x) + g(x − h d)`` for ``g = vᵀ J_k``, ``v = weights``, flattened.
+
+        Parameters
+        ----------
+        k
+            Which input moves.
+        direction
+            An entry index or a direction array, as for the central difference.
+        eps
+            The step ``h``.
+        weights
+            ``v``, the weights of the outputs.
+
+        Returns
+        -------
+        jump
+            The second difference of ``backward``'s gradient for input ``k`` along ``d``.
+
+        Notes
+        -----
+        Dotted with ``d``, this tells a kink from an error. Where ``forward`` is smooth within the
+        step, ``vᵀ J d`` changes smoothly and its second difference is ``O(h²)``: far below any
+        error worth reporting. Where a kink lies within the step, ``backward`` returns the slope
+        of one side at one point and of the other side at another, and the second difference is
+        the jump ``Δs`` of the slope. For ``f`` linear on either side of the kinks (ReLU), the
+        central difference is off by at most ``|Δs| / 2``, so the jump is at least twice the
+        error the kink causes, wherever in the step the kink lies, and even at a point sitting
+        on several kinks at once, where ``backward``'s convention (ReLU′(0) = 0) matches neither
+        side. A value whose jump is at least :data:`KINK_FRACTION` of its error is skipped; a
+        ``backward`` that ignores the kink (no jump) still fails there.
+        """
+        grad_output = self.layout.unflatten(weights)
+        saved = self.work[k]
+        values = []
+        for step in (eps, -eps):
+            if isinstance(direction, int):
+                moved = saved.copy()
+                moved.reshape(-1)[direction] += step
+            else:
+                moved = saved + step * direction
+            self.work[k] = moved
+            try:
+                gradients = as_gradients(self.backward(grad_output, *self.work), len(self.work))
+            finally:
+                self.work[k] = saved
+            values.append(self.row(gradients, k))
+        center = self.row(as_gradients(self.backward(grad_output, *self.work), len(self.work)), k)
+        second: Array = values[0] - 2 * center + values[1]
+        return second

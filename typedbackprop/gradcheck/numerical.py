@@ -1,4 +1,4 @@
-"""The numerical side: central differences of ``forward``, and the test for a kink.
+"""The numerical side: central differences of ``forward``.
 
 Everything here evaluates functions and nothing calls ``backward``. The one primitive is the
 central difference of a function along a direction ``d`` of one input,
@@ -18,7 +18,6 @@ from typedbackprop.checking import Array
 
 __all__ = [
     "DEFAULT_EPS",
-    "KINK_FRACTION",
     "GradOutput",
     "OutputLayout",
     "Pattern",
@@ -27,7 +26,6 @@ __all__ = [
     "numerical_gradient",
     "evaluate_along",
     "central_difference",
-    "kink_residual",
     "same_pattern",
 ]
 
@@ -41,18 +39,14 @@ the two Taylor expansions cancel, the ``h³`` ones only in part) plus ``ε |f| /
 ``h = 1e-6`` (``torch.autograd.gradcheck``'s step) rounding alone is ``2e-10``, ten times more;
 at ``h = 1e-4`` truncation is ``2e-9``."""
 
-KINK_FRACTION: Final = 0.25
-"""An entry that fails is put down to a kink when the slopes between ``x − h`` and ``x + h``
-depart from a straight line by at least this fraction of its error (see :func:`kink_residual`).
-"""
-
 GradOutput = float | Array | tuple[float | Array, ...]
 """What ``backward`` receives as ``grad_output``: a number for a scalar output, an array shaped
 like an array output, a tuple of those for a ``forward`` that returns a tuple."""
 
 Pattern = tuple[NDArray[np.bool_], ...] | None
 """Which side of every kink a point lies on (for a network: the sign of each pre-activation of a
-ReLU layer), or ``None`` when the function cannot say; then :func:`kink_residual` decides."""
+ReLU layer), or ``None`` when the function cannot say; then
+:meth:`~typedbackprop.gradcheck.analytic.Analytic.jump` decides, for the entries that fail."""
 
 Evaluate = Callable[[list[Array]], tuple[Float[Array, " outputs"], Pattern]]
 """``forward`` on a list of inputs: every output flattened into one float64 vector, and the kink
@@ -269,57 +263,3 @@ def central_difference(
         same_pattern(above_pattern, center_pattern) and same_pattern(below_pattern, center_pattern)
     )
     return CentralDifference((above - below) / (2 * eps), crosses)
-
-
-def kink_residual(
-    evaluate: Evaluate,
-    work: list[Array],
-    k: int,
-    direction: Direction,
-    eps: float,
-    center: Float[Array, " outputs"],
-    weights: Float[Array, " outputs"] | None = None,
-) -> Float[Array, " values"]:
-    """How far ``f`` is from smooth between ``x − h d`` and ``x + h d``, per output entry.
-
-    Parameters
-    ----------
-    evaluate, work, k, direction, eps
-        As for :func:`central_difference`.
-    center
-        ``f(x)``, every output entry.
-    weights
-        If given, the residual of the weighted sum ``vᵀ f`` alone (one value).
-
-    Returns
-    -------
-    residual
-        For each output entry (or the one weighted sum): the largest distance of the four slopes
-        of ``f`` over the half steps of ``[x − h, x + h]`` from the straight line fitted to them.
-
-    Notes
-    -----
-    With ``f`` at ``t = −h, −h/2, 0, h/2, h`` along ``d``, the slopes
-    ``s_m = (f(t_{m+1}) − f(t_m)) / (h/2)`` for ``m = 0..3`` of a smooth ``f`` follow
-    ``f′ + t f″`` to within ``O(h² f‴)``: a straight line in ``m``, which curvature only tilts.
-    A kink between ``x − h`` and ``x + h`` (slope ``s₁`` on one side, ``s₂`` on the other) is a
-    step in the slopes instead. For ``f`` linear on either side of one kink, the central
-    difference is off by ``|s₂ − s₁| (h − |t_k|) / 2h`` (``t_k`` where the kink lies), and the
-    slopes depart from their fitted line by at least half of that, wherever the kink lies. So
-    an entry whose error is mostly the kink's has a residual of at least half its error, and
-    an entry of a smooth function that is really wrong has a residual of ``O(h² f‴)`` plus
-    rounding, far below its error: :data:`KINK_FRACTION` (a quarter) tells them apart.
-    """
-    half_above, _ = evaluate_along(evaluate, work, k, direction, eps / 2)
-    half_below, _ = evaluate_along(evaluate, work, k, direction, -eps / 2)
-    above, _ = evaluate_along(evaluate, work, k, direction, eps)
-    below, _ = evaluate_along(evaluate, work, k, direction, -eps)
-    values = np.stack([below, half_below, center, half_above, above])  # (5, outputs)
-    if weights is not None:
-        values = values @ weights[:, np.newaxis]  # (5, 1)
-    slopes = np.diff(values, axis=0) / (eps / 2)  # (4, values)
-    offsets = np.arange(4.0)[:, np.newaxis] - 1.5
-    tilt = (offsets * slopes).sum(axis=0) / (offsets**2).sum()
-    line = slopes.mean(axis=0) + offsets * tilt
-    residual: Array = np.abs(slopes - line).max(axis=0)
-    return residual
