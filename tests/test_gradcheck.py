@@ -880,6 +880,15 @@ def test_a_backward_that_ignores_the_kink_is_not_excused_near_it(rng):
     assert not check.passed and check.skipped == 0
 
 
+def test_a_noisy_backward_is_never_excused_as_a_kink():
+    # Noise makes backward's derivative "jump" between calls; a backward that is not
+    # deterministic gets no kink excuse, so its wrong entries still count as failures.
+    x = np.array([[0.5, -1.5], [1.0, 2.0]])
+    report = tbp.gradcheck(squares, noisy_backward(1e-3), [x], raise_exception=False)
+    assert report.arguments[0].skipped == 0 and not report.arguments[0].passed
+    assert report.problems == ("backward is not deterministic for x",)
+
+
 def test_a_function_not_smooth_at_the_scale_of_eps_is_a_problem_not_a_pass():
     # Computed in float32, the function steps every 1e-7 or so: every entry looks kinked.
     x = np.array([1.0, 2.0, 3.0])

@@ -59,6 +59,8 @@ class Analytic:
     check_grad_dtypes: bool
     problems: list[str] = field(default_factory=list)
     """Problems found so far, each once, in the order found."""
+    deterministic: bool = True
+    """Whether two calls with the same arguments agreed (within ``nondet_tol``) so far."""
 
     def _problem(self, text: str) -> None:
         if text not in self.problems:
@@ -96,6 +98,7 @@ class Analytic:
                 difference = np.abs(np.where(np.isnan(one), 0.0, one - two))
                 repeatable = bool(np.all(same_nan) and np.all(difference <= self.nondet_tol))
             if not repeatable:
+                self.deterministic = False
                 self._problem(f"backward is not deterministic for {name}")
         return first
 
@@ -179,3 +182,26 @@ class Analytic:
         center = self.row(as_gradients(self.backward(grad_output, *self.work), len(self.work)), k)
         second: Array = values[0] - 2 * center + values[1]
         return second
+
+    def is_kink(
+        self,
+        k: int,
+        direction: Direction,
+        eps: float,
+        weights: Float[Array, " outputs"],
+        error: float,
+    ) -> bool:
+        """Whether a value that fails by ``error`` has a kink within its step to blame.
+
+        True when ``backward``'s derivative along ``direction`` jumps across the step by at
+        least :data:`KINK_FRACTION` of ``error`` (see :meth:`jump`), beyond what ``nondet_tol``
+        lets two calls differ. A ``backward`` that is not deterministic cannot tell: never.
+        """
+        if not self.deterministic:
+            return False
+        jump = self.jump(k, direction, eps, weights)
+        if isinstance(direction, int):
+            along, spread = float(jump[direction]), 1.0
+        else:
+            along, spread = float(jump @ direction.reshape(-1)), float(np.abs(direction).sum())
+        return abs(along) - 4 * self.nondet_tol * spread >= KINK_FRACTION * error
