@@ -752,7 +752,7 @@ def test_relu_entries_whose_step_crosses_the_kink_are_skipped_and_counted(rng):
     assert report.passed
     assert check.skipped == 4 and check.checked == 12 * 12 - 4
     assert report.notes == (
-        "z: 4 of 144 entries skipped, their step from x - eps to x + eps crossing a kink",
+        "z: 4 of 144 Jacobian entries skipped: the step from x - eps to x + eps crosses a kink",
     )
     assert report.notes[0] in str(report)
 
@@ -1043,7 +1043,10 @@ def test_the_relu_case_passes_for_seeds_0_to_19():
 def test_the_cli_prints_what_the_kinks_left_out():
     status, out = cli("gradcheck", *RELU_CASE, "--seed", "4")
     assert status == 0
-    assert "W1: 2 of 320 entries skipped, their step from x - eps to x + eps crossing a kink" in out
+    assert (
+        "W1: 2 of 320 Jacobian entries skipped: the step from x - eps to x + eps crosses a kink"
+        in out
+    )
 
 
 @pytest.mark.slow

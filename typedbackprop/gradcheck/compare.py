@@ -233,14 +233,15 @@ class GradcheckReport:
         for argument in self.arguments:
             if argument.skipped:
                 total = argument.checked + argument.skipped
+                what = "Jacobian" if "full" in argument.method else "sampled"
                 lines.append(
-                    f"{argument.name}: {argument.skipped} of {total} entries skipped, their step "
-                    "from x - eps to x + eps crossing a kink"
+                    f"{argument.name}: {argument.skipped} of {total} {what} entries skipped: "
+                    "the step from x - eps to x + eps crosses a kink"
                 )
             if argument.projection is not None and argument.projection.redrawn:
                 lines.append(
                     f"{argument.name}: {argument.projection.redrawn} projection directions drawn "
-                    "again, their step crossing a kink"
+                    "again: their step crossed a kink"
                 )
         return tuple(lines)
 
