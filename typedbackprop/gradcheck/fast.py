@@ -29,7 +29,7 @@ from typedbackprop.gradcheck.compare import (
     compare_projections,
     within_tolerance,
 )
-from typedbackprop.gradcheck.numerical import central_difference
+from typedbackprop.gradcheck.numerical import central_difference, unit_vector
 from typedbackprop.gradcheck.subject import Settings, Subject
 
 __all__ = [
@@ -51,10 +51,6 @@ LOCATE_SAMPLES: Final = 64
 """How many entries locate the error of an input too large to check in full."""
 
 FullCheck = Callable[[Subject, int, Float[Array, "outputs entries"], Settings], ArgumentCheck]
-
-
-def _unit(vector: Array) -> Array:
-    return vector / float(np.linalg.norm(vector))
 
 
 def sampled_entries(
@@ -153,7 +149,7 @@ def projection_check(
     redrawn = 0
     for v, product in zip(weights, products, strict=True):
         for _ in range(MAX_REDRAWS + 1):
-            u = _unit(rng.standard_normal(value.shape))
+            u = unit_vector(rng.standard_normal(value.shape))
             analytic = float(product[k] @ u.reshape(-1))
             difference = central_difference(
                 subject.evaluate, subject.work, k, u, settings.eps, subject.center_pattern

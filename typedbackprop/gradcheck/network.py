@@ -110,11 +110,7 @@ def gradcheck_network(
 
     params = [array for layer in layers for array in (layer.W, layer.b)]
     names = [f"{kind}{number}" for number in range(1, len(layers) + 1) for kind in ("W", "b")]
-    try:
-        require_float64(params)
-    except TypeError as error:  # name the parameter, not "input 2"
-        index = int(str(error).split("input ")[1].split(" ")[0])
-        raise TypeError(str(error).replace(f"input {index}", names[index], 1)) from None
+    require_float64(params, names)
     require_settings(
         eps=eps, rtol=rtol, atol=atol, nondet_tol=0.0, samples=samples, projections=projections
     )

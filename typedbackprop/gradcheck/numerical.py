@@ -24,6 +24,7 @@ __all__ = [
     "Evaluate",
     "Direction",
     "numerical_gradient",
+    "unit_vector",
     "evaluate_along",
     "central_difference",
     "same_pattern",
@@ -140,6 +141,12 @@ class OutputLayout:
                 return (number if self.several else None), index
             start += size
         raise IndexError(f"row {row} of {self.size}")
+
+
+def unit_vector(vector: Array) -> Array:
+    """``vector / ‖vector‖`` (a zero vector, or an empty one, as it is)."""
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def numerical_gradient(

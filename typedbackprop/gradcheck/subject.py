@@ -13,7 +13,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array
 from typedbackprop.gradcheck.analytic import Analytic
-from typedbackprop.gradcheck.numerical import Evaluate, OutputLayout, Pattern
+from typedbackprop.gradcheck.numerical import Evaluate, OutputLayout, Pattern, unit_vector
 
 __all__ = ["Settings", "Subject"]
 
@@ -66,9 +66,4 @@ class Subject:
         """A random unit ``v`` over the outputs, or ``1`` for a scalar output (a loss)."""
         if self.layout.is_scalar:
             return np.ones(1)
-        return _unit(rng.standard_normal(self.layout.size))
-
-
-def _unit(vector: Array) -> Array:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
+        return unit_vector(rng.standard_normal(self.layout.size))

@@ -17,9 +17,9 @@ from typedbackprop.checking import Array
 __all__ = ["require_float64", "input_names", "require_settings"]
 
 
-def _refusal(index: int, value: object) -> str | None:
-    """Why input ``index`` cannot be checked, or ``None`` if it is a float64 array."""
-    start = f"gradcheck needs float64 arrays; input {index} is"
+def _refusal(label: str, value: object) -> str | None:
+    """Why the input called ``label`` cannot be checked, or ``None`` if it is a float64 array."""
+    start = f"gradcheck needs float64 arrays; {label} is"
     if isinstance(value, np.ndarray):
         dtype = value.dtype
         if dtype == np.float64:
@@ -60,13 +60,15 @@ def _refusal(index: int, value: object) -> str | None:
     )
 
 
-def require_float64(inputs: Sequence[object]) -> list[Array]:
+def require_float64(inputs: Sequence[object], names: Sequence[str] | None = None) -> list[Array]:
     """Return ``inputs`` as a list of float64 arrays, or raise ``TypeError`` saying why not.
 
     Parameters
     ----------
     inputs
         What the caller passed as the inputs to differentiate.
+    names
+        What to call each input in a message (default: ``input 0``, ``input 1``, ...).
 
     Returns
     -------
@@ -80,7 +82,7 @@ def require_float64(inputs: Sequence[object]) -> list[Array]:
     """
     arrays: list[Array] = []
     for index, value in enumerate(inputs):
-        refusal = _refusal(index, value)
+        refusal = _refusal(names[index] if names is not None else f"input {index}", value)
         if refusal is not None:
             raise TypeError(refusal)
         arrays.append(value)  # type: ignore[arg-type]  # _refusal proved it a float64 array
