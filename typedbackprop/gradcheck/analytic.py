@@ -204,4 +204,6 @@ class Analytic:
             along, spread = float(jump[direction]), 1.0
         else:
             along, spread = float(jump @ direction.reshape(-1)), float(np.abs(direction).sum())
-        return abs(along) - 4 * self.nondet_tol * spread >= KINK_FRACTION * error
+        # Four calls' worth of nondet_tol, per unit of the weights and of the direction.
+        noise = 4 * self.nondet_tol * spread * float(np.abs(weights).sum())
+        return abs(along) - noise >= KINK_FRACTION * error
