@@ -21,8 +21,8 @@ from typedbackprop.gradcheck.numerical import DEFAULT_EPS, OutputLayout, Pattern
 from typedbackprop.gradcheck.subject import Settings, Subject
 from typedbackprop.gradcheck.validate import require_float64, require_settings
 
-if TYPE_CHECKING:
-    from typedbackprop.network import ActivationName, Dense, LossName, OutputActivationName
+if TYPE_CHECKING:  # the top-level names: they stay where the network modules move
+    from typedbackprop import ActivationName, Dense, LossName, OutputActivationName
 
 __all__ = ["FULL_CHECK_PARAMETERS", "NETWORK_SAMPLES", "KINKED_ACTIVATIONS", "gradcheck_network"]
 
