@@ -3,7 +3,7 @@
 # gradcheck) with mutmut; prints a table per module and the mutation score.
 #
 #   benchmarks/mutation.sh                 # every mutant (about 11 minutes on 2 cores)
-#   benchmarks/mutation.sh 'typedbackprop.losses.*'   # some mutants (mutmut run arguments)
+#   benchmarks/mutation.sh 'typedbackprop.nn.losses.*'   # some mutants (mutmut run arguments)
 #
 # It stages a copy of the repository in mutants/stage in which mutmut can mutate the @checked
 # functions (see benchmarks/mutation.py), runs `mutmut run` there and scores the result against

@@ -36,6 +36,10 @@ FAMILIES = {
     "leaky_relu": activation_pair(tbp.leaky_relu_forward, tbp.leaky_relu_backward),
     "identity": activation_pair(tbp.identity_forward, tbp.identity_backward),
     "softmax": activation_pair(tbp.softmax_forward, tbp.softmax_backward),
+    "affine, batch first": (
+        tbp.affine_forward_batch_first,
+        lambda grad_z, W, b, a_prev: tbp.affine_backward_batch_first(grad_z, W, a_prev),
+    ),
 }
 """Every layer family the package ships, as (forward, backward) in the classic form."""
 
@@ -268,6 +272,30 @@ def test_annotations_can_be_given_for_a_wrapped_layer():
         ("b", Float[Array, " out"]),
         ("a_prev", Float[Array, "in batch"]),
     ]
+    report = tbp.check_layer(forward, backward, annotations=annotations)
+    assert report.passed and dict(report.sizes) == {"out": 4, "in": 3, "batch": 5}
+
+
+def test_a_layer_in_the_record_form_runs_through_a_thin_adapter():
+    # dense_forward(layer, x) -> (z, cache) and dense_backward(grad_z, cache) -> (grads,
+    # grad_x): the adapter passes the record's arrays and x as inputs, and their annotations.
+    import typing
+
+    hints = typing.get_type_hints(tbp.Dense, include_extras=True)
+    annotations = [
+        ("W", hints["W"]),
+        ("b", hints["b"]),
+        ("a_prev", typing.get_type_hints(tbp.dense_forward, include_extras=True)["a_prev"]),
+    ]
+
+    def forward(W, b, a_prev):
+        return tbp.dense_forward(tbp.Dense(W, b), a_prev)[0]
+
+    def backward(grad_z, W, b, a_prev):
+        _, cache = tbp.dense_forward(tbp.Dense(W, b), a_prev)
+        grads, grad_a_prev = tbp.dense_backward(grad_z, cache)
+        return grads.W, grads.b, grad_a_prev
+
     report = tbp.check_layer(forward, backward, annotations=annotations)
     assert report.passed and dict(report.sizes) == {"out": 4, "in": 3, "batch": 5}
 

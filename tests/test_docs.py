@@ -196,11 +196,11 @@ def load_hooks():
 def test_the_source_directives_fail_loudly_on_a_missing_name_or_line():
     hooks = load_hooks()
     with pytest.raises(hooks.DirectiveError, match="no top-level function"):
-        hooks.expand("<!-- source: typedbackprop/affine.py no_such_function -->")
+        hooks.expand("<!-- source: typedbackprop/nn/affine.py no_such_function -->")
     with pytest.raises(hooks.DirectiveError, match="0 lines"):
-        hooks.expand('<!-- line: typedbackprop/network.py "# BP9" -->')
-    block = hooks.expand('<!-- line: typedbackprop/affine.py "grad_W = grad_z @ a_prev.T" -->')
-    lines = (ROOT / "typedbackprop/affine.py").read_text().splitlines()
+        hooks.expand('<!-- line: typedbackprop/nn/network.py "# BP9" -->')
+    block = hooks.expand('<!-- line: typedbackprop/nn/affine.py "grad_W = grad_z @ a_prev.T" -->')
+    lines = (ROOT / "typedbackprop/nn/affine.py").read_text().splitlines()
     number = int(re.search(r'linenums="(\d+)"', block)[1])
     assert "grad_W = grad_z @ a_prev.T" in lines[number - 1]
 

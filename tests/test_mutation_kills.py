@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import typedbackprop as tbp
-from typedbackprop.network import check_names
+from typedbackprop.nn.network import check_names
 
 
 def whole(message: str) -> str:

@@ -6,24 +6,6 @@ annotation of each gradient equals the annotation of the value it is the gradien
 equality is what decides every transpose in the backward pass.
 """
 
-from typedbackprop.activations import (
-    identity_backward,
-    identity_forward,
-    leaky_relu_backward,
-    leaky_relu_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from typedbackprop.affine import (
-    affine_backward,
-    affine_forward,
-    affine_grad_input,
-    affine_grad_params,
-)
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
 from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
 from typedbackprop.datasets import Dataset, features_first, load_dataset, split_dataset
@@ -39,8 +21,41 @@ from typedbackprop.gradcheck import (
     numerical_gradient,
 )
 from typedbackprop.initialize import InitName, init_layers
-from typedbackprop.losses import binary_cross_entropy, cross_entropy, squared_error
-from typedbackprop.network import (
+from typedbackprop.nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    ActivationCache,
+    activation_backward,
+    activation_forward,
+    identity_backward,
+    identity_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from typedbackprop.nn.affine import (
+    DenseCache,
+    affine_backward,
+    affine_forward,
+    affine_grad_input,
+    affine_grad_params,
+    dense_backward,
+    dense_forward,
+)
+from typedbackprop.nn.batch_first import (
+    affine_backward_batch_first,
+    affine_forward_batch_first,
+    affine_grad_input_batch_first,
+    affine_grad_params_batch_first,
+)
+from typedbackprop.nn.families import FAMILIES, Family, Mode
+from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
+from typedbackprop.nn.network import (
     ActivationName,
     Dense,
     LayerCache,
@@ -49,9 +64,13 @@ from typedbackprop.network import (
     backward,
     forward,
     loss_and_grads,
+    mlp,
+    network_backward,
+    network_forward,
+    network_loss_and_grads,
     predict,
 )
-from typedbackprop.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 from typedbackprop.training import (
     Architecture,
     DivergedError,
@@ -66,6 +85,22 @@ from typedbackprop.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "FAMILIES",
+    "LOSSES",
+    "Activation",
+    "ActivationCache",
+    "DenseCache",
+    "Family",
+    "Mode",
+    "activation_backward",
+    "activation_forward",
+    "dense_backward",
+    "dense_forward",
+    "mlp",
+    "network_backward",
+    "network_forward",
+    "network_loss_and_grads",
     "CHECKS_ENABLED",
     "ActivationName",
     "Architecture",
@@ -124,4 +159,8 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
     "train",
+    "affine_forward_batch_first",
+    "affine_grad_params_batch_first",
+    "affine_grad_input_batch_first",
+    "affine_backward_batch_first",
 ]

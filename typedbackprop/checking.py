@@ -14,22 +14,33 @@ already passed the full check, and whose result has the signature that call retu
 recognised by one dictionary look-up. Every new signature, and every failing one, goes through
 the full check, so failures raise exactly the error jaxtyping + beartype raise, first call or
 thousandth.
+
+Records (frozen dataclasses whose fields carry named dimensions, such as a layer's parameters or
+the cache its forward pass saves) are checked field by field in the *same* dimension scope as the
+call that takes or returns them. That is the layer contract's guarantee: a backward pass
+that receives ``cache: DenseCache`` binds ``in`` and ``batch`` from ``cache.a_prev``, so a
+``grad_a_prev`` not shaped like the ``a_prev`` forward saw is refused, although backward's own
+arguments could not tell.
 """
 
+import dataclasses
 import functools
+import inspect
 import math
 import os
 import threading
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 from beartype import beartype
-from jaxtyping import Float, jaxtyped
+from beartype.door import die_if_unbearable
+from beartype.roar import BeartypeCallHintViolation
+from jaxtyping import AbstractArray, Float, TypeCheckError, jaxtyped
 from numpy.typing import NDArray
 
-__all__ = ["Array", "IntArray", "CHECKS_ENABLED", "checked", "require_finite"]
+__all__ = ["Array", "IntArray", "CHECKS_ENABLED", "checked", "record_fields", "require_finite"]
 
 Array = NDArray[np.floating[Any]]
 """A floating-point NumPy array; dimensions are named at each use: ``Float[Array, "out in"]``."""
@@ -221,9 +232,15 @@ def checked(
 def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Callable[P, R]:
     if not CHECKS_ENABLED:
         return function
-    fully_checked: Callable[P, R] = jaxtyped(typechecker=beartype)(function)
+    records = _records_of(function)
+    fully_checked: Callable[P, R] = (
+        _checked_in_one_scope(function, *records)
+        if records is not None
+        else jaxtyped(typechecker=beartype)(function)
+    )
     if not _signature_decides_verdict(function):
         return fully_checked
+    deep = records is not None  # a record's verdict depends on its fields' shapes
     trust = _trust
 
     if vouches_for_inner_calls:
@@ -257,14 +274,14 @@ def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Call
     def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
         if trust.depth:
             return function(*args, **kwargs)
-        call = _call_signature(args, kwargs, deep=False)
+        call = _call_signature(args, kwargs, deep=deep)
         expected = verified.get(call)  # None for a new signature (None itself is never stored)
         if expected is not None:
             result = function(*args, **kwargs)
-            if _signature(result) == expected:
+            if _signature(result, deep) == expected:
                 return result
         result = fully_checked(*args, **kwargs)
-        returned = _signature(result)
+        returned = _signature(result, deep)
         if call is not None and returned is not None:
             if len(verified) >= _MAX_SIGNATURES_PER_FUNCTION:
                 verified.clear()
@@ -272,6 +289,155 @@ def _checked(function: Callable[P, R], *, vouches_for_inner_calls: bool) -> Call
         return result
 
     return check_call
+
+
+# --- records: dataclass fields checked in the scope of the call --------------------------------
+
+_RecordFields = tuple[tuple[str, object], ...]
+_record_fields_cache: dict[type, _RecordFields] = {}
+
+
+def _mentions_array(hint: object) -> bool:
+    if isinstance(hint, type) and issubclass(hint, AbstractArray):
+        return True
+    return any(_mentions_array(arg) for arg in typing.get_args(hint))
+
+
+def _is_record_type(hint: object) -> bool:
+    return isinstance(hint, type) and bool(record_fields(hint))
+
+
+def record_fields(kind: type) -> _RecordFields:
+    """The fields of a record type that carry named dimensions: ``((name, hint), ...)``.
+
+    A record is a dataclass; its fields annotated with jaxtyping arrays (``Float[Array, "out
+    in"]``, or such a hint in a union) and its fields that are records themselves count. Other
+    fields (settings such as a slope or a stride) do not. Empty for a type that is not a
+    dataclass.
+
+    Parameters
+    ----------
+    kind
+        A class.
+
+    Returns
+    -------
+    tuple
+        ``(field name, type hint)`` pairs, in declaration order.
+    """
+    if kind in _record_fields_cache:
+        return _record_fields_cache[kind]
+    fields: _RecordFields = ()
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind, include_extras=True)
+        fields = tuple(
+            (field.name, hints[field.name])
+            for field in dataclasses.fields(kind)
+            if _mentions_array(hints[field.name])
+            or (isinstance(hints[field.name], type) and dataclasses.is_dataclass(hints[field.name]))
+        )
+    _record_fields_cache[kind] = fields
+    return fields
+
+
+def _records_of(function: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """Which parameters of ``function`` are records, and where its result holds records.
+
+    The second item lists positions in a tuple result (``-1``: the result itself is a record).
+    ``None`` when neither arguments nor result are records: the stock check applies.
+    """
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception:
+        return None
+    returned = hints.pop("return", None)
+    parameters = tuple(name for name, hint in hints.items() if _is_record_type(hint))
+    positions: tuple[int, ...] = ()
+    if _is_record_type(returned):
+        positions = (-1,)
+    elif typing.get_origin(returned) is tuple:
+        positions = tuple(
+            index for index, hint in enumerate(typing.get_args(returned)) if _is_record_type(hint)
+        )
+    if not parameters and not positions:
+        return None
+    return parameters, positions
+
+
+def _bind_record(label: str, record: object) -> None:
+    """Check every dimension-carrying field of ``record`` in the dimension scope now open."""
+    for name, hint in record_fields(type(record)):
+        value = getattr(record, name)
+        where = f"{label}.{name}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            _bind_record(where, value)
+            continue
+        try:
+            die_if_unbearable(value, hint)
+        except BeartypeCallHintViolation as error:
+            raise TypeCheckError(f"{where}: {_reason(error)}") from None
+
+
+def _reason(error: BeartypeCallHintViolation) -> str:
+    """Beartype's explanation without the value's repr (``"as the size of dimension ..."``)."""
+    message = str(error)
+    _, separator, tail = message.rpartition(", as ")
+    return tail if separator else message
+
+
+def _returned_records(result: object, positions: tuple[int, ...]) -> Iterator[tuple[str, object]]:
+    if positions == (-1,):
+        yield "result", result
+        return
+    items = typing.cast("tuple[object, ...]", result)
+    for index in positions:
+        if isinstance(items, tuple) and index < len(items):
+            yield f"result[{index}]", items[index]
+
+
+def _checked_in_one_scope(
+    function: Callable[P, R], parameters: tuple[str, ...], positions: tuple[int, ...]
+) -> Callable[P, R]:
+    """The full check of a function that takes or returns records, in one dimension scope.
+
+    The fields of record arguments are bound first (a cache carries the sizes its forward pass
+    saw), then beartype checks the plain arguments, the body runs, beartype checks the result,
+    and finally the fields of returned records are checked, all against the same bindings.
+    """
+    body = beartype(function)
+    signature = inspect.signature(function)
+    name = getattr(function, "__qualname__", repr(function))
+
+    @functools.wraps(function)
+    def check_in_one_scope(*args: P.args, **kwargs: P.kwargs) -> R:
+        arguments = signature.bind(*args, **kwargs).arguments
+        with jaxtyped("context"):
+            for parameter in parameters:
+                value = arguments.get(parameter)
+                if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                    _bind_record(f"{name}: argument {parameter}", value)
+            try:
+                result = body(*args, **kwargs)
+            except BeartypeCallHintViolation as error:
+                raise TypeCheckError(f"{name}: {_violation(error)}") from None
+            for label, record in _returned_records(result, positions):
+                if dataclasses.is_dataclass(record) and not isinstance(record, type):
+                    _bind_record(f"{name}: {label}", record)
+        return result
+
+    return check_in_one_scope
+
+
+def _violation(error: BeartypeCallHintViolation) -> str:
+    """``parameter grad_z: it ...`` or ``the result: it ...``, from beartype's message."""
+    message = str(error)
+    first = message.split(" violates type hint", 1)[0]
+    if " parameter " in first:
+        parameter = first.split(" parameter ", 1)[1].split("=", 1)[0]
+        return f"argument {parameter}: {_reason(error)}"
+    if " return " in first:
+        return f"the result: {_reason(error)}"
+    return message
 
 
 def require_finite(name: str, values: Float[Array, "*shape"]) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from typedbackprop.network import Dense
-from typedbackprop.training import Architecture
+from typedbackprop.models import Architecture
+from typedbackprop.nn.network import Dense
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]
 

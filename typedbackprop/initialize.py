@@ -7,7 +7,7 @@ from typing import Literal, get_args
 import numpy as np
 from numpy.typing import DTypeLike
 
-from typedbackprop.network import Dense
+from typedbackprop.nn.network import Dense
 
 __all__ = ["InitName", "init_layers"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from typedbackprop.datasets import Dataset
-from typedbackprop.network import Dense, forward, predict
+from typedbackprop.nn.network import Dense, forward, predict
 from typedbackprop.training import Architecture, History
 
 __all__ = ["require_plotting", "check_image_path", "plot_training", "animate_hidden"]

@@ -1,4 +1,4 @@
-"""Tests for typedbackprop.network: Dense, forward, backward, loss_and_grads."""
+"""Tests for typedbackprop.nn.network: Dense, forward, backward, loss_and_grads."""
 
 import itertools
 import os

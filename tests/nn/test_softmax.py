@@ -1,4 +1,4 @@
-"""Tests for typedbackprop.softmax: softmax down each column and its backward pass."""
+"""Tests for typedbackprop.nn.softmax: softmax down each column and its backward pass."""
 
 import math
 

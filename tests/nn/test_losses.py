@@ -1,4 +1,4 @@
-"""Tests for typedbackprop.losses: squared error, binary and softmax cross-entropy.
+"""Tests for typedbackprop.nn.losses: squared error, binary and softmax cross-entropy.
 
 Every loss is the mean over the batch of a per-example loss that sums over the output units, and
 returns ``(loss, grad)`` with the loss a Python float.

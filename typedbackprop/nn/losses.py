@@ -12,12 +12,23 @@ gradients instead and divides by the batch size in the update step: the same ste
 ``1/batch`` in another place.)
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
 import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked, require_finite
 
-__all__ = ["squared_error", "binary_cross_entropy", "cross_entropy"]
+__all__ = [
+    "LOSSES",
+    "LossFunction",
+    "LossName",
+    "squared_error",
+    "binary_cross_entropy",
+    "cross_entropy",
+]
 
 
 def _batch_size(values: Array) -> int:
@@ -169,3 +180,65 @@ def cross_entropy(
     e[labels, columns] -= 1.0
     e /= batch
     return loss, e
+
+
+# --- the one table of losses ------------------------------------------------------------------
+
+LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
+
+
+@dataclass(frozen=True, slots=True)
+class LossFunction:
+    """One loss's entry in :data:`LOSSES`: the function and what it consumes."""
+
+    function: Callable[[Array, Any], tuple[float, Array]]
+    """``(output or logits, targets) -> (loss, gradient)``."""
+    output_activation: str | None
+    """For a loss from logits, the output activation it belongs to (its backward is folded into
+    the loss's gradient); ``None`` for a loss of the network's output ``a``."""
+    labels: bool
+    """Whether targets are integer class labels ``(batch,)`` rather than floats ``(out, batch)``."""
+    formula: str
+    """The loss as ``explain`` prints it, with ``{z}`` and ``{a}`` for the output's names."""
+    note: str
+    """What ``explain`` says beside it."""
+    gradient: str
+    """The gradient the loss returns as ``explain`` prints it: ``∂L/∂z`` from logits, else
+    ``∂L/∂a``."""
+
+    @property
+    def from_logits(self) -> bool:
+        """Whether the loss takes the last layer's pre-activations ``z``."""
+        return self.output_activation is not None
+
+
+LOSSES: dict[str, LossFunction] = {
+    "squared_error": LossFunction(
+        squared_error,
+        output_activation=None,
+        labels=False,
+        formula="sum(({a} - y)**2) / 2 / batch",
+        note="",
+        gradient="({a} - y) / batch",
+    ),
+    "binary_cross_entropy": LossFunction(
+        binary_cross_entropy,
+        output_activation="sigmoid",
+        labels=False,
+        formula="sum(max({z}, 0) - {z} * y + log1p(exp(-|{z}|))) / batch",
+        note="from the logits: no log(0)",
+        gradient="(sigmoid({z}) - y) / batch",
+    ),
+    "cross_entropy": LossFunction(
+        cross_entropy,
+        output_activation="softmax",
+        labels=True,
+        formula="sum(logsumexp({z}, axis=0) - {z}[labels, range(batch)]) / batch",
+        note="from the logits",
+        gradient="(softmax({z}) - onehot(labels)) / batch",
+    ),
+}
+"""Every loss by name: the one table the network, training, ``explain`` and the command line
+consult."""
+
+assert set(LOSSES) == set(get_args(LossName))

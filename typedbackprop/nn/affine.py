@@ -1,0 +1,356 @@
+"""The affine layer ``z = W a_prev + b`` and its backward pass.
+
+Layout is features first, batch last, the layout of the math: a column of ``a_prev`` is one
+example. Every gradient carries exactly the annotation of the value it is the gradient of, and
+that equality is what decides each transpose and each order of a product.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
+from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
+
+__all__ = [
+    "Dense",
+    "DenseCache",
+    "affine_forward",
+    "affine_backward",
+    "affine_grad_params",
+    "affine_grad_input",
+    "dense_forward",
+    "dense_backward",
+    "dense_equations_forward",
+    "dense_equations_backward",
+    "AFFINE_GRAD_W",
+    "AFFINE_GRAD_B",
+    "AFFINE_GRAD_A_PREV",
+]
+
+
+@checked
+def affine_forward(
+    W: Float[Array, "out in"],
+    b: Float[Array, " out"],
+    a_prev: Float[Array, "in batch"],
+) -> Float[Array, "out batch"]:
+    """Apply the affine map ``z = W a_prev + b`` to a batch of columns.
+
+    Parameters
+    ----------
+    W
+        Weights; row ``o`` holds the weights into output unit ``o``.
+    b
+        Biases, one per output unit.
+    a_prev
+        The previous layer's activations, one column per example.
+
+    Returns
+    -------
+    z
+        Pre-activations, one column per example.
+
+    Notes
+    -----
+    Index form: ``z_{ob} = Σ_i W_{oi} a_prev_{ib} + b_o``.
+
+    Matrix form: ``z = W a_prev + b 1ᵀ``: the bias is added to every column. In NumPy ``b`` has
+    shape ``(out,)`` and broadcasting aligns *trailing* axes, so ``W @ a_prev + b`` would add
+    ``b`` along ``batch`` (and be silently wrong when ``out == batch``); ``b[:, np.newaxis]``
+    has shape ``(out, 1)`` and adds along ``out``.
+    """
+    z = W @ a_prev
+    z += b[:, np.newaxis]  # in place: the product is a fresh array, no second temporary
+    return z
+
+
+@checked
+def affine_grad_params(
+    grad_z: Float[Array, "out batch"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    """Gradients of the loss with respect to ``W`` and ``b`` (BP4 and BP3).
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
+    a_prev
+        The input the forward pass saw.
+
+    Returns
+    -------
+    grad_W
+        ``∂L/∂W``; it has the shape of ``W``, ``(out, in)``.
+    grad_b
+        ``∂L/∂b``; it has the shape of ``b``, ``(out,)``.
+
+    Notes
+    -----
+    Index form: ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}`` and ``∂L/∂b_{o} = Σ_b δ_{ob}``: the 1-D
+    rule, upstream gradient times local gradient (``∂z_{ob}/∂W_{oi} = a_prev_{ib}`` and
+    ``∂z_{ob}/∂b_{o} = 1``), summed over the examples, which all use the same ``W`` and ``b``.
+
+    Matrix form: ``∂L/∂W = δ a_prevᵀ`` and ``∂L/∂b = δ 1``. The shape argument: ``grad_W``
+    must be ``(out, in)``; from ``δ: (out, batch)`` and ``a_prev: (in, batch)`` the only product
+    that gives it sums over ``batch``: ``(out, batch) @ (batch, in)``, that is
+    ``grad_z @ a_prev.T``. The bias is shared by every column, so its gradient sums over
+    ``batch``, the axis it was broadcast along.
+    """
+    grad_W = grad_z @ a_prev.T
+    grad_b = grad_z.sum(axis=1)
+    return grad_W, grad_b
+
+
+AFFINE_GRAD_W = Spec("grad_W", "ob,ib->oi", ("grad_z", "a_prev"))
+"""BP4 in index form, ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``: what :func:`affine_grad_params`
+computes as ``grad_z @ a_prev.T``."""
+
+AFFINE_GRAD_B = Spec("grad_b", "ob->o", ("grad_z",))
+"""BP3 in index form, ``∂L/∂b_{o} = Σ_b δ_{ob}``: ``grad_z.sum(axis=1)``."""
+
+
+@checked
+def affine_grad_input(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+) -> Float[Array, "in batch"]:
+    """Gradient of the loss with respect to the layer's input ``a_prev``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
+    W
+        The weights the forward pass used.
+
+    Returns
+    -------
+    grad_a_prev
+        ``∂L/∂a_prev``; it has the shape of ``a_prev``, ``(in, batch)``.
+
+    Notes
+    -----
+    Index form: ``∂L/∂a_prev_{ib} = Σ_o δ_{ob} W_{oi}``: the 1-D rule, upstream gradient times
+    local gradient (``∂z_{ob}/∂a_prev_{ib} = W_{oi}``), summed over every output ``o`` that
+    ``a_prev_{ib}`` feeds. Each term is a product of two numbers, so its order is free.
+
+    Matrix form: ``∂L/∂a_prev = Wᵀ δ``. The shape argument: the result must be
+    ``(in, batch)``; the sum runs over ``out``, the first axis of both ``δ`` and ``W``, and a
+    matrix product sums the second axis of its left factor with the first axis of its right
+    one. Only ``W`` has ``in``, the result's first axis, so ``W`` goes first, transposed:
+    ``(in, out) @ (out, batch)``, ``W.T @ grad_z``. The arguments keep the contract's order,
+    upstream gradient first, as in every backward function; the factors take the order the
+    shapes force.
+    """
+    return W.T @ grad_z
+
+
+AFFINE_GRAD_A_PREV = Spec("grad_a_prev", "ob,oi->ib", ("grad_z", "W"))
+"""The input gradient in index form, ``∂L/∂a_prev_{ib} = Σ_o δ_{ob} W_{oi}``: what
+:func:`affine_grad_input` computes as ``W.T @ grad_z``."""
+
+
+@checked
+def affine_backward(
+    grad_z: Float[Array, "out batch"],
+    W: Float[Array, "out in"],
+    a_prev: Float[Array, "in batch"],
+) -> tuple[Float[Array, "out in"], Float[Array, " out"], Float[Array, "in batch"]]:
+    """All three gradients of the affine layer: ``(grad_W, grad_b, grad_a_prev)``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
+    W
+        The weights the forward pass used.
+    a_prev
+        The input the forward pass saw.
+
+    Returns
+    -------
+    grad_W, grad_b, grad_a_prev
+        One gradient per input of :func:`affine_forward`, each with that input's shape.
+
+    Notes
+    -----
+    ``∂L/∂W = δ a_prevᵀ``, ``∂L/∂b = δ 1``, ``∂L/∂a_prev = Wᵀ δ``; see
+    :func:`affine_grad_params` and :func:`affine_grad_input`. A network's first layer needs no
+    ``grad_a_prev``; it calls :func:`affine_grad_params` alone and saves a matrix product.
+    """
+    grad_W, grad_b = affine_grad_params(grad_z, a_prev)
+    return grad_W, grad_b, affine_grad_input(grad_z, W)
+
+
+# --- the dense family: the layer contract over the affine functions above ---------------------
+
+
+@checked
+def _check_dense_shapes(W: Float[Array, "out in"], b: Float[Array, " out"]) -> None:
+    """Bind ``out`` across ``W`` and ``b``: the check behind :class:`Dense`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dense:
+    """One fully connected layer's parameters (or their gradients: the same shapes).
+
+    Parameters
+    ----------
+    W
+        Weights; row ``o`` holds the weights into output unit ``o``.
+    b
+        Biases, one per output unit.
+
+    Notes
+    -----
+    Creating a ``Dense`` checks that ``W`` is 2-D, ``b`` is 1-D, both are floating point and
+    ``b`` has one entry per row of ``W`` (they agree on ``out``). The arrays are held, not
+    copied; typedbackprop never writes to them.
+    """
+
+    W: Float[Array, "out in"]
+    b: Float[Array, " out"]
+
+    if CHECKS_ENABLED:  # with checks off, creating a Dense costs no call at all
+
+        def __post_init__(self) -> None:
+            if not _trust.depth:  # inside a vouched-for call, this shape check passed before
+                _check_dense_shapes(self.W, self.b)
+
+
+@dataclass(frozen=True, slots=True)
+class DenseCache:
+    """What :func:`dense_forward` saves for :func:`dense_backward`."""
+
+    W: Float[Array, "out in"]
+    """The weights the forward pass used (``grad_a_prev = Wᵀ δ`` needs them)."""
+    a_prev: Float[Array, "in batch"]
+    """The layer's input (``grad_W = δ a_prevᵀ`` needs it)."""
+
+
+@checked
+def dense_forward(
+    layer: Dense, a_prev: Float[Array, "in batch"]
+) -> tuple[Float[Array, "out batch"], DenseCache]:
+    """The dense layer under the layer contract: ``z = W a_prev + b`` and what backward needs.
+
+    Parameters
+    ----------
+    layer
+        The parameters ``W`` and ``b``.
+    a_prev
+        The layer's input, one column per example.
+
+    Returns
+    -------
+    z, cache
+        The pre-activations, and the :class:`DenseCache` of ``W`` and ``a_prev``.
+
+    Notes
+    -----
+    ``z_{ob} = Σ_i W_{oi} a_prev_{ib} + b_o``; see :func:`affine_forward`.
+    """
+    return affine_forward(layer.W, layer.b, a_prev), DenseCache(layer.W, a_prev)
+
+
+@checked
+def dense_backward(
+    grad_z: Float[Array, "out batch"], cache: DenseCache
+) -> tuple[Dense, Float[Array, "in batch"]]:
+    """Gradients of the dense layer: ``(Dense(grad_W, grad_b), grad_a_prev)``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
+    cache
+        What :func:`dense_forward` saved.
+
+    Returns
+    -------
+    grads, grad_a_prev
+        ``∂L/∂W`` and ``∂L/∂b`` in a :class:`Dense` (the shapes of the layer's), and
+        ``∂L/∂a_prev`` (the shape of the input): one gradient per array argument of forward.
+
+    Notes
+    -----
+    ``∂L/∂W = δ a_prevᵀ``, ``∂L/∂b = δ 1`` and ``∂L/∂a_prev = Wᵀ δ``; see
+    :func:`affine_grad_params` and :func:`affine_grad_input`. The cache's fields are checked
+    in the same dimension scope as ``grad_z`` and the result, so each gradient must have the
+    shape of the value forward saw.
+    """
+    grads = dense_backward_params(grad_z, cache)  # BP4 and BP3: δ a_prevᵀ and δ 1
+    return grads, affine_grad_input(grad_z, cache.W)  # Wᵀ δ, half of BP2 for the layer below
+
+
+@checked
+def dense_backward_params(grad_z: Float[Array, "out batch"], cache: DenseCache) -> Dense:
+    """The parameter gradients of :func:`dense_backward` alone, for a network's first layer.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
+    cache
+        What :func:`dense_forward` saved.
+
+    Returns
+    -------
+    grads
+        ``Dense(∂L/∂W, ∂L/∂b)``.
+
+    Notes
+    -----
+    Nothing needs ``∂L/∂x`` of a network's input, and it would cost a matrix product
+    (``Wᵀ δ``, as many multiplications as ``δ a_prevᵀ``).
+    """
+    grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
+    return Dense(grad_W, grad_b)
+
+
+def dense_equations_forward(
+    names: Names, layer: Dense, cache: DenseCache, output: Array
+) -> list[Row]:
+    """The forward equation of a dense layer, for ``explain``, with every operand's shape."""
+    n = names.number
+    return [
+        (
+            f"{names.output} {shape_text(output.shape)} = W{n} {shape_text(layer.W.shape)} @ "
+            f"{names.input} {shape_text(cache.a_prev.shape)} + b{n}[:, None] "
+            f"{shape_text(layer.b[:, None].shape)}",
+            "sum over in; the bias broadcasts along batch",
+        )
+    ]
+
+
+def dense_equations_backward(
+    names: Names, layer: Dense, cache: DenseCache, input_gradient: bool
+) -> list[Row]:
+    """BP4, BP3 and (unless this is the first layer) ``Wᵀ δ``, for ``explain``, with their specs."""
+    n, delta = names.number, names.grad_output
+    batch = cache.a_prev.shape[1]
+    delta_shape = shape_text((layer.W.shape[0], batch))
+    rows = [
+        (
+            f"grad_W{n} {shape_text(layer.W.shape)} = {delta} {delta_shape} @ {names.input}.T "
+            f"{shape_text(cache.a_prev.T.shape)}",
+            f"BP4, einsum {AFFINE_GRAD_W.equation}: sum over batch; shaped like W{n}",
+        ),
+        (
+            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}.sum(axis=1)",
+            f"BP3, einsum {AFFINE_GRAD_B.equation}: b was broadcast along batch",
+        ),
+    ]
+    if input_gradient:
+        rows.append(
+            (
+                f"{names.grad_input} {shape_text(cache.a_prev.shape)} = W{n}.T "
+                f"{shape_text(layer.W.T.shape)} @ {delta} {delta_shape}",
+                f"einsum {AFFINE_GRAD_A_PREV.equation}: sum over out; shaped like {names.input}",
+            )
+        )
+    return rows

@@ -1,0 +1,125 @@
+"""The one table of layer families: what a network needs to run a layer of each kind.
+
+A family is a parameter record (a frozen dataclass: arrays with named dimensions, settings as
+plain fields), a cache record, and the pair ``<family>_forward(layer, x) -> (output, cache)`` and
+``<family>_backward(grad_output, cache)``, which returns one gradient per array argument of
+forward: ``(grad_layer, grad_x)`` for a family with parameters, ``grad_x`` alone for one without.
+The network, training, checkpoints, ``explain`` and the tests find every family here; adding a
+family means adding its module and one row to :data:`FAMILIES`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from typedbackprop.checking import Array, record_fields
+from typedbackprop.nn.activations import (
+    Activation,
+    activation_backward,
+    activation_equations_backward,
+    activation_equations_forward,
+    activation_forward,
+)
+from typedbackprop.nn.affine import (
+    Dense,
+    dense_backward,
+    dense_backward_params,
+    dense_equations_backward,
+    dense_equations_forward,
+    dense_forward,
+)
+from typedbackprop.nn.equations import Names, Row
+
+__all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """How a forward pass runs: training (batch statistics, dropout on) or evaluation."""
+
+    training: bool = False
+    """True while training; layers such as dropout and batch norm act differently then."""
+    rng: np.random.Generator | None = None
+    """The source of randomness for layers that draw (dropout's masks) while training."""
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One layer family's row in :data:`FAMILIES`."""
+
+    name: str
+    """The family's name in checkpoints and messages (``"dense"``)."""
+    record: type
+    """The parameter record (``Dense``); a layer is an instance of it."""
+    forward: Callable[[Any, Array, Mode], tuple[Array, Any]]
+    """``(layer, x, mode) -> (output, cache)``."""
+    backward: Callable[[Array, Any], Any]
+    """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
+    has_parameters: bool
+    """Whether the record holds arrays that training updates."""
+    symbol: str
+    """The letter ``explain`` names the output with: ``z`` for a dense layer (``z1``)."""
+    equations_forward: Callable[[Names, Any, Any, Array], list[Row]]
+    """``(names, layer, cache, output) -> rows``: the forward equations with shapes."""
+    equations_backward: Callable[[Names, Any, Any, bool], list[Row]]
+    """``(names, layer, cache, input_gradient) -> rows``: the backward equations with shapes."""
+    backward_parameters: Callable[[Array, Any], Any] | None = None
+    """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
+    ``None`` when the family has no cheaper form."""
+
+
+FAMILIES: dict[type, Family] = {
+    Dense: Family(
+        "dense",
+        Dense,
+        lambda layer, x, mode: dense_forward(layer, x),
+        dense_backward,
+        has_parameters=True,
+        symbol="z",
+        equations_forward=dense_equations_forward,
+        equations_backward=dense_equations_backward,
+        backward_parameters=dense_backward_params,
+    ),
+    Activation: Family(
+        "activation",
+        Activation,
+        lambda layer, x, mode: activation_forward(layer, x),
+        activation_backward,
+        has_parameters=False,
+        symbol="a",
+        equations_forward=activation_equations_forward,
+        equations_backward=activation_equations_backward,
+    ),
+}
+"""Every layer family, by record type."""
+
+
+def family_of(layer: object) -> Family:
+    """The :class:`Family` of ``layer``; ``TypeError`` naming the type if it has none."""
+    family = FAMILIES.get(type(layer))
+    if family is None:
+        known = ", ".join(kind.__name__ for kind in FAMILIES)
+        raise TypeError(f"{type(layer).__name__} is not a layer; layers are one of: {known}")
+    return family
+
+
+def parameters(layer: object) -> dict[str, Array]:
+    """A layer's parameter arrays by field name, in declaration order (empty without any).
+
+    Parameters
+    ----------
+    layer
+        A parameter record (or a gradient record of the same type).
+
+    Returns
+    -------
+    dict
+        ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`.
+    """
+    return {
+        name: value
+        for name, _ in record_fields(type(layer))
+        if isinstance(value := getattr(layer, name), np.ndarray)
+    }
