@@ -24,7 +24,13 @@ from typedbackprop.gradcheck.validate import require_float64, require_settings
 if TYPE_CHECKING:  # the top-level names: they stay where the network modules move
     from typedbackprop import ActivationName, Dense, LossName, OutputActivationName
 
-__all__ = ["FULL_CHECK_PARAMETERS", "NETWORK_SAMPLES", "KINKED_ACTIVATIONS", "gradcheck_network"]
+__all__ = [
+    "FULL_CHECK_PARAMETERS",
+    "NETWORK_SAMPLES",
+    "KINKED_ACTIVATIONS",
+    "loss_evaluations",
+    "gradcheck_network",
+]
 
 FULL_CHECK_PARAMETERS: Final = 20_000
 """Networks with at most this many parameters get the full check (two forward passes per
@@ -46,6 +52,37 @@ def _loss_table() -> dict[str, tuple[LossFunction, bool]]:
         "binary_cross_entropy": (tbp.binary_cross_entropy, True),
         "cross_entropy": (tbp.cross_entropy, True),
     }
+
+
+def _uses_fast_mode(count: int, method: str) -> bool:
+    return method == "fast" or (method == "auto" and count > FULL_CHECK_PARAMETERS)
+
+
+def loss_evaluations(
+    sizes: Sequence[int],
+    method: Literal["auto", "full", "fast"] = "auto",
+    samples: int = NETWORK_SAMPLES,
+    projections: int = 3,
+) -> int:
+    """How many forward passes :func:`gradcheck_network` runs on a network of ``sizes``.
+
+    Parameters
+    ----------
+    sizes
+        The number of entries of each parameter array (``W1, b1, W2, ...``).
+    method, samples, projections
+        As for :func:`gradcheck_network`.
+
+    Returns
+    -------
+    int
+        One pass at the unperturbed point, then two per entry checked (full check) or per
+        projection and sampled entry (fast mode): what a caller needs to bound the cost before
+        starting. Projection directions drawn again at a kink add two passes each.
+    """
+    if not _uses_fast_mode(sum(sizes), method):
+        return 1 + 2 * sum(sizes)
+    return 1 + sum(2 * projections + 2 * min(samples, size) for size in sizes)
 
 
 def gradcheck_network(
@@ -114,8 +151,7 @@ def gradcheck_network(
     require_settings(
         eps=eps, rtol=rtol, atol=atol, nondet_tol=0.0, samples=samples, projections=projections
     )
-    count = sum(array.size for array in params)
-    fast = method == "fast" or (method == "auto" and count > FULL_CHECK_PARAMETERS)
+    fast = _uses_fast_mode(sum(array.size for array in params), method)
     settings = Settings(
         eps, rtol, atol, fast_mode=fast, samples=samples if fast else None,
         projections=projections, seed=seed,
