@@ -117,6 +117,7 @@ from typedbackprop.nn.transformer import (
     transformer_block_backward,
     transformer_block_forward,
 )
+from typedbackprop.optimizers import SGD, AdamW, AdamWState, SGDState
 from typedbackprop.training import (
     Architecture,
     DivergedError,
@@ -159,6 +160,10 @@ __all__ = [
     "token_dense_backward",
     "token_dense_forward",
     "token_cross_entropy",
+    "AdamW",
+    "AdamWState",
+    "SGD",
+    "SGDState",
     "DenseCache",
     "Embedding",
     "EmbeddingCache",
