@@ -262,7 +262,7 @@ def gelu_tanh_backward(
     z
         The forward's input.
     a
-        The forward's output (unused).
+        The forward's output: ``1 + t = 2a/z`` saves recomputing the tanh.
 
     Returns
     -------
@@ -273,19 +273,22 @@ def gelu_tanh_backward(
     -----
     With ``t = tanh u`` and ``u = √(2/π)(z + 0.044715 z³)``, the product and chain rules give
     ``∂a/∂z = ½ (1 + t) + ½ z (1 − t²) √(2/π) (1 + 3 · 0.044715 z²)``, and
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} ∂a_{fb}/∂z_{fb}``.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} ∂a_{fb}/∂z_{fb}``. With ``s = 1 + t``, read off the forward's
+    output as ``s = 2a/z`` (``s = 1`` at ``z = 0``), ``1 − t² = s (2 − s)`` and
+    ``∂a/∂z = ½ s (1 + z (2 − s) du/dz)``; ``s`` from ``a`` is also accurate where ``t`` is
+    near ``−1`` and ``1 + t`` would cancel.
     """
-    capped = _capped(z, _TANH_SATURATED)  # 1 − t² is 0 beyond
-    t = np.tanh(_tanh_argument(capped))
+    capped = _capped(z, _TANH_SATURATED)  # 2 − s is 0 beyond: no z² to overflow
+    s = np.divide(a, z, out=np.full_like(a, 0.5), where=z != 0)  # ½ (1 + t), ½ at z = 0
+    s *= 2.0  # 1 + t
     slope = capped * capped  # du/dz = √(2/π) (1 + 3 · 0.044715 z²)
     slope *= 3.0 * _TANH_CUBIC * _TANH_SCALE
     slope += _TANH_SCALE
-    grad_z = t * t
-    np.subtract(1.0, grad_z, out=grad_z)  # 1 − t²
+    grad_z = 2.0 - s
     grad_z *= capped
     grad_z *= slope
-    t += 1.0
-    grad_z += t
+    grad_z += 1.0
+    grad_z *= s
     grad_z *= 0.5
     grad_z *= grad_a
     return grad_z
