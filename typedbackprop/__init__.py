@@ -44,6 +44,14 @@ from typedbackprop.nn.affine import (
     dense_backward,
     dense_forward,
 )
+from typedbackprop.nn.conv import (
+    Conv2d,
+    Conv2dCache,
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    im2col,
+)
 from typedbackprop.nn.families import FAMILIES, Family, Mode
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
@@ -82,6 +90,12 @@ __all__ = [
     "Activation",
     "ActivationCache",
     "DenseCache",
+    "Conv2d",
+    "Conv2dCache",
+    "col2im",
+    "conv2d_backward",
+    "conv2d_forward",
+    "im2col",
     "Family",
     "Mode",
     "activation_backward",

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from typedbackprop.checking import Array
 from typedbackprop.nn.activations import (
     Activation,
@@ -21,18 +19,10 @@ from typedbackprop.nn.activations import (
     activation_forward,
 )
 from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
+from typedbackprop.nn.conv import Conv2d, conv2d_backward, conv2d_backward_params, conv2d_forward
+from typedbackprop.nn.mode import Mode
 
 __all__ = ["FAMILIES", "Family", "Mode", "family_of"]
-
-
-@dataclass(frozen=True, slots=True)
-class Mode:
-    """How a forward pass runs: training (batch statistics, dropout on) or evaluation."""
-
-    training: bool = False
-    """True while training; layers such as dropout and batch norm act differently then."""
-    rng: np.random.Generator | None = None
-    """The source of randomness for layers that draw (dropout's masks) while training."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +59,14 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation_forward(layer, x),
         activation_backward,
         has_parameters=False,
+    ),
+    Conv2d: Family(
+        "conv2d",
+        Conv2d,
+        lambda layer, x, mode: conv2d_forward(layer, x),
+        conv2d_backward,
+        has_parameters=True,
+        backward_parameters=conv2d_backward_params,
     ),
 }
 """Every layer family, by record type."""
