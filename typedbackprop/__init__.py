@@ -69,6 +69,16 @@ from typedbackprop.nn.network import (
     network_loss_and_grads,
     predict,
 )
+from typedbackprop.nn.pooling import (
+    AvgPool2d,
+    AvgPool2dCache,
+    MaxPool2d,
+    MaxPool2dCache,
+    avgpool2d_backward,
+    avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
 from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 from typedbackprop.training import (
     Architecture,
@@ -96,6 +106,14 @@ __all__ = [
     "conv2d_backward",
     "conv2d_forward",
     "im2col",
+    "AvgPool2d",
+    "AvgPool2dCache",
+    "MaxPool2d",
+    "MaxPool2dCache",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
     "Family",
     "Mode",
     "activation_backward",

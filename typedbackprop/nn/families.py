@@ -21,6 +21,14 @@ from typedbackprop.nn.activations import (
 from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
 from typedbackprop.nn.conv import Conv2d, conv2d_backward, conv2d_backward_params, conv2d_forward
 from typedbackprop.nn.mode import Mode
+from typedbackprop.nn.pooling import (
+    AvgPool2d,
+    MaxPool2d,
+    avgpool2d_backward,
+    avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
 
 __all__ = ["FAMILIES", "Family", "Mode", "family_of"]
 
@@ -67,6 +75,20 @@ FAMILIES: dict[type, Family] = {
         conv2d_backward,
         has_parameters=True,
         backward_parameters=conv2d_backward_params,
+    ),
+    MaxPool2d: Family(
+        "maxpool2d",
+        MaxPool2d,
+        lambda layer, x, mode: maxpool2d_forward(layer, x),
+        maxpool2d_backward,
+        has_parameters=False,
+    ),
+    AvgPool2d: Family(
+        "avgpool2d",
+        AvgPool2d,
+        lambda layer, x, mode: avgpool2d_forward(layer, x),
+        avgpool2d_backward,
+        has_parameters=False,
     ),
 }
 """Every layer family, by record type."""
