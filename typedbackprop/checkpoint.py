@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from typedbackprop.models import Architecture
 from typedbackprop.nn.network import Dense
-from typedbackprop.training import Architecture
 
 __all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]
 

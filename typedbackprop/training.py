@@ -1,35 +1,34 @@
-"""Minibatch stochastic gradient descent over :func:`~typedbackprop.loss_and_grads`.
+"""Minibatch stochastic gradient descent over any sequence of layers.
 
-Parameters are never updated in place: every step builds new :class:`~typedbackprop.Dense`
-layers, so the arrays a caller passed in are never written to, and a run is a pure function
-of its initial layers, its data and its seed (bit-identical on the same machine).
+The loop owns its parameters: it copies the caller's once, then updates its copies in place
+(``v ← μ v − η g``, ``θ ← θ + v``, no new arrays per step), so the arrays a caller passed in are
+never written to, and a run is a function of its initial layers, its data and its seed
+(bit-identical on the same machine). Examples are stored example-major once, so that a minibatch
+is a row gather, and handed to the network as a features-first view.
 
-Where the ``1/batch`` lives: every loss is a mean over its batch, so ``loss_and_grads`` already
-returns ``(1/batch) Σ_b ∂ℓ_b/∂θ`` and the step is ``θ ← θ − η ∂L/∂θ``. Nielsen's network.py
-sums the per-example gradients and steps by ``η/len(batch)`` instead: the same step, with the
-``1/batch`` in the update rather than in the loss (``tests/test_training.py`` checks that the
-two give the same weights).
+Where the ``1/batch`` lives: every loss is a mean over its batch, so the gradients are already
+``(1/batch) Σ_b ∂ℓ_b/∂θ`` and the step is ``θ ← θ − η ∂L/∂θ``. Nielsen's network.py sums the
+per-example gradients and steps by ``η/len(batch)`` instead: the same step, with the ``1/batch``
+in the update rather than in the loss (``tests/test_training.py`` checks that the two give the
+same weights).
 """
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
-from typedbackprop.nn.losses import binary_cross_entropy, cross_entropy, squared_error
-from typedbackprop.nn.network import (
-    ActivationName,
-    Dense,
-    LossName,
-    OutputActivationName,
-    check_names,
-    forward,
-    loss_and_grads,
-)
+from typedbackprop.models import Architecture
+from typedbackprop.nn.activations import ActivationCache
+from typedbackprop.nn.affine import Dense
+from typedbackprop.nn.families import Mode, parameters
+from typedbackprop.nn.losses import LOSSES
+from typedbackprop.nn.network import Layer, mlp, network_forward, network_loss_and_grads
 
 __all__ = [
     "Architecture",
@@ -38,52 +37,16 @@ __all__ = [
     "is_classification",
     "accuracy",
     "evaluate",
+    "evaluate_network",
     "sgd_step",
     "train",
+    "train_network",
 ]
 
 Targets = Float[Array, "out batch"] | Int[IntArray, " batch"]
 """Float targets ``(out, batch)``, or integer class labels ``(batch,)`` for ``cross_entropy``."""
 
-
-@dataclass(frozen=True)
-class Architecture:
-    """Everything but the parameters that defines a network and its loss.
-
-    Parameters
-    ----------
-    sizes
-        ``(in_0, out_1, ..., out_L)``: the input width, then each layer's width.
-    activation
-        The hidden layers' activation.
-    output_activation
-        The last layer's activation.
-    loss
-        The loss; ``binary_cross_entropy`` needs a ``sigmoid`` output and ``cross_entropy`` a
-        ``softmax`` one (they are computed from the logits).
-
-    Raises
-    ------
-    ValueError
-        For fewer than two sizes, a size below 1, or an unknown or mismatched name.
-    """
-
-    sizes: tuple[int, ...]
-    activation: ActivationName = "sigmoid"
-    output_activation: OutputActivationName = "identity"
-    loss: LossName = "squared_error"
-
-    def __post_init__(self) -> None:
-        if len(self.sizes) < 2 or min(self.sizes) < 1:
-            raise ValueError(
-                f"an architecture needs at least two layer sizes, each at least 1; got {self.sizes}"
-            )
-        check_names(self.activation, self.output_activation, self.loss)
-
-    def describe(self) -> str:
-        """``"2-3-3-1 sigmoid/sigmoid, squared_error"``: sizes, activations and loss."""
-        sizes = "-".join(str(size) for size in self.sizes)
-        return f"{sizes} {self.activation}/{self.output_activation}, {self.loss}"
+EVALUATION = Mode(training=False)
 
 
 @dataclass
@@ -109,13 +72,12 @@ class DivergedError(FloatingPointError):
     """Raised by :func:`train` when the loss or the parameters overflow: the step was too big."""
 
 
-def _examples(x: Array, y: Array | IntArray) -> int:
-    """The number of examples, after checking that ``x`` and ``y`` agree on it."""
-    if x.ndim != 2:
+def _examples(x: Array | IntArray, y: Array | IntArray) -> int:
+    """The number of examples (the last axis), after checking that ``x`` and ``y`` agree on it."""
+    if x.ndim < 2:
         raise ValueError(f"x must be (features, batch), one column per example; got {x.shape}")
-    n_examples = int(x.shape[1])
-    n_targets = int(y.shape[0] if y.ndim == 1 else y.shape[-1])
-    if y.ndim not in (1, 2) or n_targets != n_examples:
+    n_examples = int(x.shape[-1])
+    if y.ndim == 0 or int(y.shape[-1]) != n_examples:
         raise ValueError(
             f"x has {n_examples} examples (columns) but y has shape {y.shape}: targets are "
             f"(out, batch), labels are (batch,)"
@@ -129,27 +91,71 @@ def is_classification(y: Array | IntArray) -> bool:
     Parameters
     ----------
     y
-        Integer labels ``(batch,)`` or float targets ``(out, batch)``.
+        Integer labels (``(batch,)``, or one per position, ``(seq, batch)``) or float targets
+        ``(out, batch)``.
 
     Returns
     -------
     bool
         True for integer labels, and for float targets whose every entry is 0 or 1.
     """
-    if y.ndim == 1:
-        return y.dtype.kind in "iu"
+    if y.dtype.kind in "iu":
+        return True
     return bool(np.all((y == 0) | (y == 1)))
 
 
 def _predicted_correctly(outputs: Array, y: Array | IntArray) -> Array:
-    """One boolean per example: does the network's output give the right class?"""
-    if y.ndim == 1:  # labels: the class with the largest output
+    """One boolean per example (per position, for labels of sequences): the right class?"""
+    if y.dtype.kind in "iu":  # labels: the class with the largest output
         return cast(Array, np.argmax(outputs, axis=0) == y)
     if y.shape[0] > 1 and np.all(y.sum(axis=0) == 1):  # one-hot targets: argmax against argmax
         return cast(Array, np.argmax(outputs, axis=0) == np.argmax(y, axis=0))
     # 0/1 targets: an output above ½, the midpoint of the two targets, predicts 1; an example
     # is right when every one of its outputs is.
     return cast(Array, np.all((outputs > 0.5) == (y > 0.5), axis=0))
+
+
+def _loss_and_output(
+    layers: Sequence[Layer], loss: str, x: Array | IntArray, y: Array | IntArray
+) -> tuple[float, Array]:
+    """The loss from one forward pass in evaluation mode, and the network's output."""
+    output, caches = network_forward(layers, x, EVALUATION)
+    entry = LOSSES[loss]
+    if entry.from_logits:
+        value, _ = entry.function(cast(ActivationCache, caches[-1]).z, y)
+    else:
+        value, _ = entry.function(output, y)
+    return value, output
+
+
+def evaluate_network(
+    layers: Sequence[Layer], loss: str, x: Array | IntArray, y: Array | IntArray
+) -> tuple[float, float | None]:
+    """The loss of any sequence of layers on ``(x, y)``, and the accuracy where there is one.
+
+    Parameters
+    ----------
+    layers
+        The network (evaluation mode: no dropout, batch norm's running statistics).
+    loss
+        The loss's name.
+    x
+        Inputs, one example per position of the last axis.
+    y
+        Targets or labels, as the loss takes them.
+
+    Returns
+    -------
+    loss, accuracy
+        The loss (one forward pass, no backward pass), and the share of examples (of positions,
+        for labelled sequences) classified correctly, or ``None`` for targets that are not
+        classes (see :func:`is_classification`).
+    """
+    _examples(x, y)
+    value, output = _loss_and_output(layers, loss, x, y)
+    if not is_classification(y):
+        return value, None
+    return value, float(np.mean(_predicted_correctly(output, y)))
 
 
 @checked
@@ -191,8 +197,9 @@ def accuracy(
     n_examples = _examples(x, y)
     if n_examples == 0:
         raise ValueError("empty batch: the accuracy of 0 examples is undefined")
-    caches = forward(layers, x, architecture.activation, architecture.output_activation)
-    return float(np.mean(_predicted_correctly(caches[-1].a, y)))
+    sequence = mlp(layers, architecture.activation, architecture.output_activation)
+    output, _ = network_forward(sequence, x, EVALUATION)
+    return float(np.mean(_predicted_correctly(output, y)))
 
 
 @checked
@@ -223,38 +230,34 @@ def evaluate(
         :func:`is_classification`).
     """
     _examples(x, y)
-    caches = forward(layers, x, architecture.activation, architecture.output_activation)
-    output = caches[-1]
-    if architecture.loss == "cross_entropy":
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise TypeError(f"cross_entropy takes integer labels (batch,); got {y.dtype} {y.shape}")
-        value, _ = cross_entropy(output.z, cast(IntArray, y))
-    elif architecture.loss == "binary_cross_entropy":
-        value, _ = binary_cross_entropy(output.z, cast(Array, y))
-    else:
-        value, _ = squared_error(output.a, cast(Array, y))
-    if not is_classification(y):
-        return value, None
-    return value, float(np.mean(_predicted_correctly(output.a, y)))
+    if LOSSES[architecture.loss].labels != (y.dtype.kind in "iu" and y.ndim == 1):
+        raise TypeError(
+            f"{architecture.loss} takes "
+            + ("integer labels (batch,)" if LOSSES[architecture.loss].labels else "float targets")
+            + f"; got {y.dtype} {y.shape}"
+        )
+    sequence = mlp(layers, architecture.activation, architecture.output_activation)
+    return evaluate_network(sequence, architecture.loss, x, y)
 
 
 def sgd_step(
-    layers: list[Dense],
-    grads: list[Dense],
-    velocities: list[Dense],
+    layers: Sequence[Layer],
+    grads: Sequence[Any],
+    velocities: Sequence[Any],
     learning_rate: float,
     momentum: float = 0.0,
-) -> tuple[list[Dense], list[Dense]]:
+) -> tuple[list[Any], list[Any]]:
     """One step of gradient descent with (classical) momentum, returning new layers.
 
     Parameters
     ----------
     layers
-        The current parameters.
+        The current parameters: any layers (``None`` gradients and velocities for layers
+        without parameters).
     grads
-        ``∂L/∂W`` and ``∂L/∂b`` for each layer.
+        ``∂L/∂θ`` for each layer, as records of the layer's type (``Dense(∂L/∂W, ∂L/∂b)``).
     velocities
-        The previous step's velocities (zeros at the start).
+        The previous step's velocities (zeros at the start), records of the same types.
     learning_rate
         ``η``.
     momentum
@@ -263,21 +266,185 @@ def sgd_step(
     Returns
     -------
     layers, velocities
-        New arrays; none of the arguments is written to.
+        New records of new arrays; none of the arguments is written to.
 
     Notes
     -----
     For every parameter ``θ`` (each ``W`` and ``b``): ``v ← μ v − η ∂L/∂θ``, then
     ``θ ← θ + v``. With ``μ = 0`` this is ``θ ← θ − η ∂L/∂θ``. Each velocity has the shape of
-    its parameter, as each gradient does.
+    its parameter, as each gradient does. :func:`train_network` does the same arithmetic in
+    place on arrays it owns.
     """
-    new_layers, new_velocities = [], []
+    new_layers: list[Any] = []
+    new_velocities: list[Any] = []
     for layer, grad, velocity in zip(layers, grads, velocities, strict=True):
-        v_W = momentum * velocity.W - learning_rate * grad.W
-        v_b = momentum * velocity.b - learning_rate * grad.b
-        new_velocities.append(Dense(v_W, v_b))
-        new_layers.append(Dense(layer.W + v_W, layer.b + v_b))
+        if grad is None:
+            new_layers.append(layer)
+            new_velocities.append(None)
+            continue
+        steps = {
+            name: momentum * getattr(velocity, name) - learning_rate * getattr(grad, name)
+            for name in parameters(layer)
+        }
+        new_velocities.append(dataclasses.replace(velocity, **steps))
+        new_layers.append(
+            dataclasses.replace(
+                layer, **{name: value + steps[name] for name, value in parameters(layer).items()}
+            )
+        )
     return new_layers, new_velocities
+
+
+def _owned_copy(layer: Layer) -> Layer:
+    """The layer with copies of its parameter arrays (the training loop updates them in place)."""
+    arrays = parameters(layer)
+    if not arrays:
+        return layer
+    return dataclasses.replace(layer, **{name: value.copy() for name, value in arrays.items()})
+
+
+def _zeros_like(layer: Layer) -> Any:
+    arrays = parameters(layer)
+    if not arrays:
+        return None
+    return dataclasses.replace(
+        layer, **{name: np.zeros_like(value) for name, value in arrays.items()}
+    )
+
+
+def _step_in_place(
+    layers: Sequence[Layer],
+    grads: Sequence[Any],
+    velocities: Sequence[Any],
+    learning_rate: float,
+    momentum: float,
+) -> None:
+    """``v ← μ v − η g`` and ``θ ← θ + v`` on arrays the loop owns: :func:`sgd_step` in place."""
+    for layer, grad, velocity in zip(layers, grads, velocities, strict=True):
+        if grad is None:
+            continue
+        for name, value in parameters(layer).items():
+            v = getattr(velocity, name)
+            v *= momentum
+            v -= learning_rate * getattr(grad, name)
+            value += v
+
+
+def _example_major(values: Array | IntArray) -> Array | IntArray:
+    """A copy with the examples (the last axis) first, contiguous: a minibatch is a row gather."""
+    return cast(Array | IntArray, np.ascontiguousarray(np.moveaxis(values, -1, 0)))
+
+
+def _batch(rows: Array | IntArray, indices: IntArray) -> Array | IntArray:
+    """The examples ``indices`` of example-major ``rows``, as a view with the examples last."""
+    return np.moveaxis(rows[indices], 0, -1)
+
+
+def _check_settings(epochs: int, batch_size: int, learning_rate: float, momentum: float) -> None:
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise ValueError(
+            f"epochs, batch_size and learning_rate must be positive; got {epochs}, "
+            f"{batch_size}, {learning_rate}"
+        )
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must lie in [0, 1); got {momentum}")
+
+
+def train_network(
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    momentum: float = 0.0,
+    rng: np.random.Generator,
+    x_test: Array | IntArray | None = None,
+    y_test: Array | IntArray | None = None,
+    on_epoch: Callable[[int, list[Layer], History], None] | None = None,
+    train_metrics: bool = True,
+) -> tuple[list[Layer], History]:
+    """Train any sequence of layers with minibatch SGD, shuffling the examples every epoch.
+
+    Parameters
+    ----------
+    layers
+        The initial layers (not modified: the loop trains copies).
+    loss
+        The loss's name (a key of :data:`~typedbackprop.nn.losses.LOSSES`).
+    x
+        Training inputs, one example per position of the last axis.
+    y
+        Training targets or labels, one per position of the last axis.
+    epochs, batch_size, learning_rate, momentum, rng, x_test, y_test
+        As for :func:`train`; ``rng`` also draws dropout's masks.
+    on_epoch
+        Called after every epoch with the epoch number (from 1), a copy of the layers and the
+        history.
+    train_metrics
+        Whether to compute the training-set accuracy after every epoch (a forward pass over the
+        whole training set); the mean training loss is recorded either way.
+
+    Returns
+    -------
+    layers, history
+        The trained layers, and the loss and accuracies per epoch.
+
+    Raises
+    ------
+    ValueError, DivergedError
+        As for :func:`train`.
+    """
+    _check_settings(epochs, batch_size, learning_rate, momentum)
+    n_examples = _examples(x, y)
+    if n_examples == 0:
+        raise ValueError("no training examples")
+    test = x_test is not None and y_test is not None
+    if test:
+        _examples(cast(Array, x_test), cast(Array, y_test))
+    classes = train_metrics and is_classification(y)
+    owned = [_owned_copy(layer) for layer in layers]
+    velocities = [_zeros_like(layer) for layer in owned]
+    x_rows, y_rows = _example_major(x), _example_major(y)
+    mode = Mode(training=True, rng=rng)
+    history = History()
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n_examples)
+        total = 0.0
+        try:
+            # Overflow is the one floating-point error a sound network raises only when the
+            # steps are too big: make it an exception, rather than a warning and then NaNs.
+            with np.errstate(over="raise", invalid="raise"):
+                for start in range(0, n_examples, batch_size):
+                    batch = order[start : start + batch_size]
+                    value, grads = network_loss_and_grads(
+                        owned, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode
+                    )
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"the loss is {value}")
+                    _step_in_place(owned, grads, velocities, learning_rate, momentum)
+                    total += value * len(batch)
+        except FloatingPointError as error:
+            raise DivergedError(
+                f"training diverged in epoch {epoch} ({error}); try a smaller learning rate "
+                f"than {learning_rate:g}"
+            ) from error
+        history.loss.append(total / n_examples)
+        if classes:
+            _, train_accuracy = evaluate_network(owned, loss, x, y)
+            history.train_accuracy.append(cast(float, train_accuracy))
+        if test:
+            test_loss, test_accuracy = evaluate_network(
+                owned, loss, cast(Array, x_test), cast(Array, y_test)
+            )
+            history.test_loss.append(test_loss)
+            if test_accuracy is not None:
+                history.test_accuracy.append(test_accuracy)
+        if on_epoch is not None:
+            on_epoch(epoch, [_owned_copy(layer) for layer in owned], history)
+    return owned, history
 
 
 @checked
@@ -295,8 +462,9 @@ def train(
     x_test: Float[Array, "in n_test"] | None = None,
     y_test: Float[Array, "out n_test"] | Int[IntArray, " n_test"] | None = None,
     on_epoch: Callable[[int, list[Dense], History], None] | None = None,
+    train_metrics: bool = True,
 ) -> tuple[list[Dense], History]:
-    """Train with minibatch SGD, shuffling the examples every epoch.
+    """Train a multilayer perceptron with minibatch SGD, shuffling the examples every epoch.
 
     Parameters
     ----------
@@ -324,6 +492,8 @@ def train(
     on_epoch
         Called after every epoch with the epoch number (from 1), the layers and the history,
         for progress bars and animations.
+    train_metrics
+        Whether to record the training-set accuracy after every epoch.
 
     Returns
     -------
@@ -342,64 +512,34 @@ def train(
     Notes
     -----
     Each epoch visits the examples in the order ``rng.permutation(n_train)``, in consecutive
-    slices of ``batch_size``. Each step is :func:`~typedbackprop.loss_and_grads` on the slice,
-    then :func:`sgd_step`.
+    slices of ``batch_size``. Each step is the loss and gradients of the slice, then
+    :func:`sgd_step`'s arithmetic. This is :func:`train_network` on
+    :func:`~typedbackprop.nn.network.mlp` of the layers.
     """
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise ValueError(
-            f"epochs, batch_size and learning_rate must be positive; got {epochs}, "
-            f"{batch_size}, {learning_rate}"
-        )
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must lie in [0, 1); got {momentum}")
-    n_examples = _examples(x, y)
-    if n_examples == 0:
-        raise ValueError("no training examples")
-    test = x_test is not None and y_test is not None
-    if test:
-        _examples(cast(Array, x_test), cast(Array, y_test))
-    classes = is_classification(y)
-    velocities = [Dense(np.zeros_like(layer.W), np.zeros_like(layer.b)) for layer in layers]
-    history = History()
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(n_examples)
-        total = 0.0
-        try:
-            # Overflow is the one floating-point error a sound network raises only when the
-            # steps are too big: make it an exception, rather than a warning and then NaNs.
-            with np.errstate(over="raise", invalid="raise"):
-                for start in range(0, n_examples, batch_size):
-                    batch = order[start : start + batch_size]
-                    y_batch = y[batch] if y.ndim == 1 else y[:, batch]
-                    value, grads = loss_and_grads(
-                        layers,
-                        x[:, batch],
-                        y_batch,
-                        architecture.activation,
-                        architecture.output_activation,
-                        architecture.loss,
-                    )
-                    if not math.isfinite(value):
-                        raise FloatingPointError(f"the loss is {value}")
-                    layers, velocities = sgd_step(
-                        layers, grads, velocities, learning_rate, momentum
-                    )
-                    total += value * len(batch)
-        except FloatingPointError as error:
-            raise DivergedError(
-                f"training diverged in epoch {epoch} ({error}); try a smaller learning rate "
-                f"than {learning_rate:g}"
-            ) from error
-        history.loss.append(total / n_examples)
-        if classes:
-            history.train_accuracy.append(accuracy(layers, architecture, x, y))
-        if test:
-            test_loss, test_accuracy = evaluate(
-                layers, architecture, cast(Array, x_test), cast(Array, y_test)
-            )
-            history.test_loss.append(test_loss)
-            if test_accuracy is not None:
-                history.test_accuracy.append(test_accuracy)
+    _check_settings(epochs, batch_size, learning_rate, momentum)
+    _examples(x, y)
+    if LOSSES[architecture.loss].labels != (y.dtype.kind in "iu"):
+        kind = "integer labels (batch,)" if LOSSES[architecture.loss].labels else "float targets"
+        raise TypeError(f"{architecture.loss} takes {kind}; got {y.dtype} {y.shape}")
+    sequence = mlp(layers, architecture.activation, architecture.output_activation)
+
+    def dense_only(epoch: int, current: list[Layer], history: History) -> None:
         if on_epoch is not None:
-            on_epoch(epoch, layers, history)
-    return layers, history
+            on_epoch(epoch, cast(list[Dense], current[0::2]), history)
+
+    trained, history = train_network(
+        sequence,
+        architecture.loss,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        rng=rng,
+        x_test=x_test,
+        y_test=y_test,
+        on_epoch=dense_only if on_epoch is not None else None,
+        train_metrics=train_metrics,
+    )
+    return cast(list[Dense], trained[0::2]), history

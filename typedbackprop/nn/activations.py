@@ -15,6 +15,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "ElementwiseFunctions",
     "activation_forward",
     "activation_backward",
+    "activation_equations_forward",
+    "activation_equations_backward",
 ]
 
 
@@ -474,3 +477,36 @@ def activation_backward(
     """
     layer = cache.layer
     return ACTIVATIONS[layer.name].backward(grad_a, cache.z, cache.a, layer.slope)
+
+
+def activation_equations_forward(
+    names: Names, layer: Activation, cache: ActivationCache, output: Array
+) -> list[Row]:
+    """The forward equation of an activation layer, for ``explain``."""
+    return [
+        (
+            f"{names.output} {shape_text(output.shape)} = {layer.name}({names.input})",
+            ACTIVATIONS[layer.name].acts_on,
+        )
+    ]
+
+
+def activation_equations_backward(
+    names: Names, layer: Activation, cache: ActivationCache, input_gradient: bool
+) -> list[Row]:
+    """BP1 (the output layer's) or the elementwise half of BP2, for ``explain``."""
+    shape = shape_text(cache.z.shape)
+    delta, grad_a, a = names.grad_input, names.grad_output, names.output
+    if names.first and layer.name == "softmax":
+        return [
+            (
+                f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
+                "BP1, the softmax Jacobian-vector product",
+            )
+        ]
+    return [
+        (
+            f"{delta} {shape} = {grad_a} {shape} * {layer.name}'({names.input}) {shape}",
+            "BP1" if names.first else "BP2, elementwise",
+        )
+    ]

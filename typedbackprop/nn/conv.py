@@ -26,6 +26,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.equations import Names, Row, shape_text
 
 __all__ = [
     "Conv2d",
@@ -39,6 +40,8 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward",
     "conv2d_backward_params",
+    "conv2d_equations_forward",
+    "conv2d_equations_backward",
 ]
 
 
@@ -400,3 +403,68 @@ def conv2d_backward(
     grad_columns = matrix_as_columns(cache.columns, grad_columns_matrix)
     _, height, width, _ = cache.x.shape
     return grads, col2im(grad_columns, height, width, layer.stride, layer.padding)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def conv2d_equations_forward(
+    names: Names, layer: Conv2d, cache: Conv2dCache, output: Array
+) -> list[Row]:
+    """The convolution's forward equations, for ``explain``: im2col, then the affine layer."""
+    n = names.number
+    out_channels, in_channels, kernel_h, kernel_w = layer.W.shape
+    columns = shape_text(columns_as_matrix(cache.columns).shape)
+    W_col = shape_text(kernel_as_matrix(layer.W).shape)
+    z_col = shape_text((out_channels, output.size // out_channels))
+    return [
+        (
+            f"columns{n} {columns} = im2col({names.input} {shape_text(cache.x.shape)}, "
+            f"{kernel_h}x{kernel_w}, stride {layer.stride}, padding {layer.padding})",
+            "a column per window of each example",
+        ),
+        (
+            f"{names.output}_col {z_col} = W{n}_col {W_col} @ columns{n} {columns} + b{n}[:, None] "
+            f"{shape_text((out_channels, 1))}",
+            "the affine layer on the columns",
+        ),
+        (
+            f"{names.output} {shape_text(output.shape)} = {names.output}_col.reshape"
+            f"{shape_text(output.shape)}",
+            "a view: batch is last",
+        ),
+    ]
+
+
+def conv2d_equations_backward(
+    names: Names, layer: Conv2d, cache: Conv2dCache, input_gradient: bool
+) -> list[Row]:
+    """The convolution's backward equations, for ``explain``: the dense layer's, on columns."""
+    n, delta = names.number, names.grad_output
+    columns_matrix = columns_as_matrix(cache.columns).shape
+    W_col = kernel_as_matrix(layer.W).shape
+    delta_col = shape_text((W_col[0], columns_matrix[1]))
+    rows = [
+        (
+            f"grad_W{n} {shape_text(layer.W.shape)} = ({delta}_col {delta_col} @ columns{n}.T "
+            f"{shape_text(columns_matrix[::-1])}).reshape{shape_text(layer.W.shape)}",
+            "sum over every window of every example; shaped like W",
+        ),
+        (
+            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}_col.sum(axis=1)",
+            "b was broadcast along out_height, out_width and batch",
+        ),
+    ]
+    if input_gradient:
+        rows += [
+            (
+                f"grad_columns{n} {shape_text(columns_matrix)} = W{n}_col.T "
+                f"{shape_text(W_col[::-1])} @ {delta}_col {delta_col}",
+                "sum over out_channels; shaped like columns",
+            ),
+            (
+                f"{names.grad_input} {shape_text(cache.x.shape)} = col2im(grad_columns{n})",
+                "overlapping windows add up: +=",
+            ),
+        ]
+    return rows

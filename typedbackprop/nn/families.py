@@ -12,25 +12,48 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from typedbackprop.checking import Array
+import numpy as np
+
+from typedbackprop.checking import Array, record_fields
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
+    activation_equations_backward,
+    activation_equations_forward,
     activation_forward,
 )
-from typedbackprop.nn.affine import Dense, dense_backward, dense_backward_params, dense_forward
-from typedbackprop.nn.conv import Conv2d, conv2d_backward, conv2d_backward_params, conv2d_forward
+from typedbackprop.nn.affine import (
+    Dense,
+    dense_backward,
+    dense_backward_params,
+    dense_equations_backward,
+    dense_equations_forward,
+    dense_forward,
+)
+from typedbackprop.nn.conv import (
+    Conv2d,
+    conv2d_backward,
+    conv2d_backward_params,
+    conv2d_equations_backward,
+    conv2d_equations_forward,
+    conv2d_forward,
+)
+from typedbackprop.nn.equations import Names, Row
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.pooling import (
     AvgPool2d,
     MaxPool2d,
     avgpool2d_backward,
+    avgpool2d_equations_backward,
+    avgpool2d_equations_forward,
     avgpool2d_forward,
     maxpool2d_backward,
+    maxpool2d_equations_backward,
+    maxpool2d_equations_forward,
     maxpool2d_forward,
 )
 
-__all__ = ["FAMILIES", "Family", "Mode", "family_of"]
+__all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +70,12 @@ class Family:
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
     has_parameters: bool
     """Whether the record holds arrays that training updates."""
+    symbol: str
+    """The letter ``explain`` names the output with: ``z`` for a dense layer (``z1``)."""
+    equations_forward: Callable[[Names, Any, Any, Array], list[Row]]
+    """``(names, layer, cache, output) -> rows``: the forward equations with shapes."""
+    equations_backward: Callable[[Names, Any, Any, bool], list[Row]]
+    """``(names, layer, cache, input_gradient) -> rows``: the backward equations with shapes."""
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
@@ -59,6 +88,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: dense_forward(layer, x),
         dense_backward,
         has_parameters=True,
+        symbol="z",
+        equations_forward=dense_equations_forward,
+        equations_backward=dense_equations_backward,
         backward_parameters=dense_backward_params,
     ),
     Activation: Family(
@@ -67,6 +99,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation_forward(layer, x),
         activation_backward,
         has_parameters=False,
+        symbol="a",
+        equations_forward=activation_equations_forward,
+        equations_backward=activation_equations_backward,
     ),
     Conv2d: Family(
         "conv2d",
@@ -74,6 +109,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: conv2d_forward(layer, x),
         conv2d_backward,
         has_parameters=True,
+        symbol="z",
+        equations_forward=conv2d_equations_forward,
+        equations_backward=conv2d_equations_backward,
         backward_parameters=conv2d_backward_params,
     ),
     MaxPool2d: Family(
@@ -82,6 +120,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: maxpool2d_forward(layer, x),
         maxpool2d_backward,
         has_parameters=False,
+        symbol="a",
+        equations_forward=maxpool2d_equations_forward,
+        equations_backward=maxpool2d_equations_backward,
     ),
     AvgPool2d: Family(
         "avgpool2d",
@@ -89,6 +130,9 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: avgpool2d_forward(layer, x),
         avgpool2d_backward,
         has_parameters=False,
+        symbol="a",
+        equations_forward=avgpool2d_equations_forward,
+        equations_backward=avgpool2d_equations_backward,
     ),
 }
 """Every layer family, by record type."""
@@ -101,3 +145,23 @@ def family_of(layer: object) -> Family:
         known = ", ".join(kind.__name__ for kind in FAMILIES)
         raise TypeError(f"{type(layer).__name__} is not a layer; layers are one of: {known}")
     return family
+
+
+def parameters(layer: object) -> dict[str, Array]:
+    """A layer's parameter arrays by field name, in declaration order (empty without any).
+
+    Parameters
+    ----------
+    layer
+        A parameter record (or a gradient record of the same type).
+
+    Returns
+    -------
+    dict
+        ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`.
+    """
+    return {
+        name: value
+        for name, _ in record_fields(type(layer))
+        if isinstance(value := getattr(layer, name), np.ndarray)
+    }

@@ -17,7 +17,7 @@ from jaxtyping import Float, Int
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
-from typedbackprop.nn.families import Mode, family_of
+from typedbackprop.nn.families import Mode, family_of, parameters
 from typedbackprop.nn.losses import LOSSES, LossName
 
 __all__ = [
@@ -151,7 +151,9 @@ def mlp(
 
 @checked(vouches_for_inner_calls=True)
 def network_forward(
-    layers: Sequence[Layer], x: Float[Array, "*input"], mode: Mode = TRAINING
+    layers: Sequence[Layer],
+    x: Float[Array, "*input"] | Int[IntArray, "*input"],
+    mode: Mode = TRAINING,
 ) -> tuple[Float[Array, "*output"], list[Any]]:
     """Run any sequence of layers on ``x``: the output, and every layer's cache.
 
@@ -174,10 +176,11 @@ def network_forward(
     Each layer's forward, ``output, cache = <family>_forward(layer, input)``, in order.
     """
     caches = []
+    output = cast(Array, x)  # the first layer may take integer ids (an embedding)
     for layer in layers:
-        x, cache = family_of(layer).forward(layer, x, mode)
+        output, cache = family_of(layer).forward(layer, output, mode)
         caches.append(cache)
-    return x, caches
+    return output, caches
 
 
 @checked(vouches_for_inner_calls=True)
@@ -236,8 +239,8 @@ def network_backward(
 @checked(vouches_for_inner_calls=True)
 def network_loss_and_grads(
     layers: Sequence[Layer],
-    x: Float[Array, "*input"],
-    y: Float[Array, "*output"] | Int[IntArray, " batch"],
+    x: Float[Array, "*input"] | Int[IntArray, "*input"],
+    y: Float[Array, "*output"] | Int[IntArray, "*labels"],
     loss: str,
     mode: Mode = TRAINING,
 ) -> tuple[float, list[Any]]:
@@ -311,21 +314,13 @@ def _check_gradients(layers: Sequence[Layer], grads: Sequence[Any]) -> None:
                 f"the gradient of layer {index} is a {type(grad).__name__}, "
                 f"not a {type(layer).__name__}"
             )
-        for name, value in _arrays(layer).items():
+        for name, value in parameters(layer).items():
             gradient = getattr(grad, name)
             if gradient.shape != value.shape or gradient.dtype != value.dtype:
                 raise TypeError(
                     f"layer {index}: grad {name} is {gradient.dtype} {gradient.shape} but "
                     f"{name} is {value.dtype} {value.shape}; a gradient has its parameter's shape"
                 )
-
-
-def _arrays(layer: Layer) -> dict[str, Array]:
-    return {
-        name: value
-        for name in getattr(layer, "__dataclass_fields__", {})
-        if hasattr(value := getattr(layer, name), "shape")
-    }
 
 
 def _dense_caches(layers: Sequence[Dense], caches: Sequence[Any]) -> list[LayerCache]:

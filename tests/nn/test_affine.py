@@ -12,6 +12,7 @@ from helpers import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
 
@@ -243,3 +244,23 @@ def test_float32_in_float32_out(rng):
     assert [g.dtype for g in tbp.affine_grad_params(grad_z, a_prev)] == [np.float32] * 2
     assert tbp.affine_grad_input(grad_z, W).dtype == np.float32
     assert [g.dtype for g in tbp.affine_backward(grad_z, W, a_prev)] == [np.float32] * 3
+
+
+def test_dense_backward_checks_against_the_sizes_its_forward_saw(rng):
+    """Only the cache knows ``batch`` and ``in``: backward is checked in forward's scope."""
+    layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))  # out=4, in=3
+    _, cache = tbp.dense_forward(layer, rng.standard_normal((3, 5)))  # batch=5
+    with pytest.raises(TypeCheckError, match="dimension batch is 6 which does not equal .* 5"):
+        tbp.dense_backward(rng.standard_normal((4, 6)), cache)
+
+
+def test_dense_contract_agrees_with_the_affine_functions(rng):
+    layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))
+    a_prev = rng.standard_normal((3, 5))
+    z, cache = tbp.dense_forward(layer, a_prev)
+    grad_z = rng.standard_normal((4, 5))
+    grads, grad_a_prev = tbp.dense_backward(grad_z, cache)
+    np.testing.assert_array_equal(z, tbp.affine_forward(layer.W, layer.b, a_prev))
+    expected = tbp.affine_backward(grad_z, layer.W, a_prev)
+    for actual, wanted in zip((grads.W, grads.b, grad_a_prev), expected, strict=True):
+        np.testing.assert_array_equal(actual, wanted)

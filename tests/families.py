@@ -1,0 +1,141 @@
+"""The one table of layer families that drives the cross-cutting tests (tests/test_families.py).
+
+Each row builds a layer and an input whose every dimension has a distinct size (so a transposed
+axis or a wrong sum axis cannot pass), and says how PyTorch computes the same forward pass (the
+independent oracle, in float64, on tensors laid out features first like ours). A new family is
+tested by adding one row: the gradient check, the oracle, purity, dtypes and the refusal of a
+wrongly shaped gradient then run on it. Each family's own hand-computed values live in
+``tests/nn/test_<family>.py``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import typedbackprop as tbp
+
+
+@dataclass(frozen=True)
+class FamilyCase:
+    """One row: a layer family, how to build a test point, and PyTorch's forward pass."""
+
+    name: str
+    """The test id."""
+    build: Callable[[np.random.Generator, type[np.floating[Any]]], tuple[Any, np.ndarray]]
+    """``(rng, dtype) -> (layer, x)``: distinct sizes per dimension, clear of any kink."""
+    torch_forward: Callable[[dict[str, torch.Tensor], torch.Tensor, Any], torch.Tensor]
+    """``(parameters, x, layer) -> output``: the parameters by field name, as float64 tensors."""
+    mode: tbp.Mode = field(default_factory=tbp.Mode)
+    """The mode forward runs in."""
+
+
+def _dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.Dense(
+        rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    )  # out=4, in=3
+    return layer, rng.standard_normal((3, 5)).astype(dtype)  # in=3, batch=5
+
+
+def _activation(name: str, slope: float = 0.01) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        z = rng.standard_normal((4, 5))
+        z += np.where(z >= 0, 0.1, -0.1)  # |z| ≥ 0.1: a central difference cannot cross 0
+        return tbp.Activation(name, slope=slope), z.astype(dtype)  # type: ignore[arg-type]
+
+    return build
+
+
+_TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
+    "sigmoid": lambda z, layer: torch.sigmoid(z),
+    "tanh": lambda z, layer: torch.tanh(z),
+    "relu": lambda z, layer: F.relu(z),
+    "leaky_relu": lambda z, layer: F.leaky_relu(z, layer.slope),
+    "identity": lambda z, layer: z,
+    "softmax": lambda z, layer: F.softmax(z, dim=0),  # down each column: over features
+}
+
+
+def _nchw(x: torch.Tensor) -> torch.Tensor:
+    """``(channels, height, width, batch)`` as PyTorch lays images out, batch first."""
+    return x.permute(3, 0, 1, 2)
+
+
+def _house(x: torch.Tensor) -> torch.Tensor:
+    """PyTorch's ``(batch, channels, height, width)`` back in the house layout, batch last."""
+    return x.permute(1, 2, 3, 0)
+
+
+def _conv2d(stride: int, padding: int) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        # out_channels=4, in_channels=3, a 3×2 kernel; images 7 high, 8 wide, batch 6: the
+        # output is 5×7 (stride 1, no padding) or 4×5 (stride 2, padding 1).
+        layer = tbp.Conv2d(
+            rng.standard_normal((4, 3, 3, 2)).astype(dtype),
+            rng.standard_normal(4).astype(dtype),
+            stride,
+            padding,
+        )
+        return layer, rng.standard_normal((3, 7, 8, 6)).astype(dtype)
+
+    return build
+
+
+def _pool(record: type, window: int, stride: int) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        # channels=2, images 7 high, 9 wide, batch 5; distinct values 1/size apart, so that no
+        # window holds a tie and no central difference moves a maximum.
+        shape = (2, 7, 9, 5)
+        size = int(np.prod(shape))
+        x = (rng.permutation(size) - size / 2).reshape(shape) / size
+        return record(window, stride), x.astype(dtype)
+
+    return build
+
+
+CASES: list[FamilyCase] = [
+    FamilyCase("dense", _dense, lambda p, x, layer: p["W"] @ x + p["b"][:, None]),
+    *[
+        FamilyCase(
+            f"activation-{name}",
+            _activation(name),
+            lambda p, z, layer: _TORCH_ACTIVATIONS[layer.name](z, layer),
+        )
+        for name in ("sigmoid", "tanh", "relu", "identity", "softmax")
+    ],
+    FamilyCase(
+        "activation-leaky_relu-0.2",
+        _activation("leaky_relu", slope=0.2),
+        lambda p, z, layer: _TORCH_ACTIVATIONS["leaky_relu"](z, layer),
+    ),
+    *[
+        FamilyCase(
+            f"conv2d-stride{stride}-padding{padding}",
+            _conv2d(stride, padding),
+            lambda p, x, layer: _house(
+                F.conv2d(_nchw(x), p["W"], p["b"], stride=layer.stride, padding=layer.padding)
+            ),
+        )
+        for stride, padding in [(1, 0), (2, 1)]
+    ],
+    *[
+        FamilyCase(
+            f"maxpool2d-window{window}-stride{stride}",
+            _pool(tbp.MaxPool2d, window, stride),
+            lambda p, x, layer: _house(F.max_pool2d(_nchw(x), layer.window, layer.stride)),
+        )
+        for window, stride in [(2, 2), (3, 1)]
+    ],
+    *[
+        FamilyCase(
+            f"avgpool2d-window{window}-stride{stride}",
+            _pool(tbp.AvgPool2d, window, stride),
+            lambda p, x, layer: _house(F.avg_pool2d(_nchw(x), layer.window, layer.stride)),
+        )
+        for window, stride in [(2, 2), (3, 2)]
+    ],
+]
+"""Every layer family the package ships, with its settings varied where they matter."""

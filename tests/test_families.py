@@ -1,0 +1,165 @@
+"""Cross-cutting tests of every layer family, driven by the table in ``tests/families.py``.
+
+Per family: the full Jacobian against central differences (tbp.gradcheck); PyTorch's gradients
+for a random upstream gradient at relative error ≤ 1e-10; no input or parameter modified; float32
+in, float32 out; an upstream gradient of the wrong shape refused naming the dimension; and a
+backward that returns a transposed gradient refused by the contract's scoped check.
+"""
+
+import dataclasses
+import inspect
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from families import CASES, FamilyCase
+from helpers import assert_close
+from jaxtyping import TypeCheckError
+
+import typedbackprop as tbp
+from typedbackprop.checking import checked, record_fields
+
+IDS = [case.name for case in CASES]
+
+
+def parameters(layer: Any) -> dict[str, np.ndarray]:
+    """The layer's parameter arrays by field name (none for a family without parameters)."""
+    return {
+        name: getattr(layer, name)
+        for name, _ in record_fields(type(layer))
+        if isinstance(getattr(layer, name), np.ndarray)
+    }
+
+
+def run(case: FamilyCase, layer: Any, x: np.ndarray, grad_output: np.ndarray) -> Any:
+    family = tbp.FAMILIES[type(layer)]
+    _, cache = family.forward(layer, x, case.mode)
+    return family.backward(grad_output, cache)
+
+
+def split(layer: Any, result: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``(gradients of the parameters by name, grad_x)`` from a backward's result."""
+    if tbp.FAMILIES[type(layer)].has_parameters:
+        grad_layer, grad_x = result
+        assert type(grad_layer) is type(layer), "the gradient record is the parameter record"
+        return parameters(grad_layer), grad_x
+    return {}, result
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradients_match_central_differences(case: FamilyCase, rng: np.random.Generator):
+    layer, x = case.build(rng, np.float64)
+    names = list(parameters(layer))
+    family = tbp.FAMILIES[type(layer)]
+
+    def rebuilt(values: tuple[np.ndarray, ...]) -> Any:
+        return dataclasses.replace(layer, **dict(zip(names, values, strict=True)))
+
+    def forward(x: np.ndarray, *values: np.ndarray) -> np.ndarray:
+        return family.forward(rebuilt(values), x, case.mode)[0]
+
+    def backward(grad_output: np.ndarray, x: np.ndarray, *values: np.ndarray) -> tuple[Any, ...]:
+        grads, grad_x = split(layer, run(case, rebuilt(values), x, grad_output))
+        return (grad_x, *[grads[name] for name in names])
+
+    report = tbp.gradcheck(forward, backward, [x, *parameters(layer).values()], names=["x", *names])
+    assert report.passed, report
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradients_match_pytorch(case: FamilyCase, rng: np.random.Generator):
+    layer, x = case.build(rng, np.float64)
+    family = tbp.FAMILIES[type(layer)]
+    output, _ = family.forward(layer, x, case.mode)
+    grad_output = rng.standard_normal(output.shape)  # random: all ones hides zero-sum bugs
+    grads, grad_x = split(layer, run(case, layer, x, grad_output))
+
+    leaves = {
+        name: torch.tensor(value, requires_grad=True) for name, value in parameters(layer).items()
+    }
+    x_leaf = torch.tensor(x, requires_grad=True)
+    expected = case.torch_forward(leaves, x_leaf, layer)
+    expected.backward(torch.tensor(grad_output))
+    assert_close(output, expected)
+    assert x_leaf.grad is not None
+    assert_close(grad_x, x_leaf.grad)
+    assert set(grads) == set(leaves)
+    for name, leaf in leaves.items():
+        assert leaf.grad is not None
+        assert_close(grads[name], leaf.grad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_forward_and_backward_modify_nothing(case: FamilyCase, rng: np.random.Generator):
+    layer, x = case.build(rng, np.float64)
+    arrays = [x, *parameters(layer).values()]
+    before = [array.copy() for array in arrays]
+    for array in arrays:
+        array.flags.writeable = False  # an in-place write raises at once
+    output, _ = tbp.FAMILIES[type(layer)].forward(layer, x, case.mode)
+    run(case, layer, x, rng.standard_normal(output.shape))
+    for array, original in zip(arrays, before, strict=True):
+        np.testing.assert_array_equal(array, original)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float32_stays_float32(case: FamilyCase, rng: np.random.Generator):
+    layer, x = case.build(rng, np.float32)
+    output, _ = tbp.FAMILIES[type(layer)].forward(layer, x, case.mode)
+    grad_output = rng.standard_normal(output.shape).astype(np.float32)
+    grads, grad_x = split(layer, run(case, layer, x, grad_output))
+    assert output.dtype == grad_x.dtype == np.float32
+    assert all(grad.dtype == np.float32 for grad in grads.values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_wrongly_shaped_upstream_gradient_is_refused(case: FamilyCase, rng: np.random.Generator):
+    layer, x = case.build(rng, np.float64)
+    family = tbp.FAMILIES[type(layer)]
+    output, cache = family.forward(layer, x, case.mode)
+    wrong = rng.standard_normal((*output.shape[:-1], output.shape[-1] + 1))  # one more example
+    with pytest.raises(TypeCheckError, match="batch"):
+        family.backward(wrong, cache)
+
+
+CORRUPTIONS = {
+    "transposed": lambda grad: grad.T,
+    "one row short": lambda grad: grad[:-1],  # only the cache knows how many rows x had
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_backward_returning_a_misshapen_gradient_is_refused(
+    case: FamilyCase, corruption: str, rng: np.random.Generator
+):
+    """The cache carries the sizes forward saw: a ``grad_x`` shaped otherwise cannot pass."""
+    layer, x = case.build(rng, np.float64)
+    family = tbp.FAMILIES[type(layer)]
+    output, cache = family.forward(layer, x, case.mode)
+    correct = family.backward.__wrapped__  # type: ignore[attr-defined]
+    corrupt = CORRUPTIONS[corruption]
+
+    def misshapen(grad_output: np.ndarray, cache: Any) -> Any:
+        result = correct(grad_output, cache)
+        if family.has_parameters:
+            return result[0], corrupt(result[1])
+        return corrupt(result)
+
+    # The same annotations as the real backward (functools.wraps would hand beartype the real
+    # function's parameter names, which differ from these, and it would check nothing).
+    hints = dict(correct.__annotations__)
+    first = next(iter(inspect.signature(correct).parameters))
+    misshapen.__annotations__ = {
+        "grad_output": hints[first],
+        "cache": hints["cache"],
+        "return": hints["return"],
+    }
+    with pytest.raises(TypeCheckError):
+        checked(misshapen)(rng.standard_normal(output.shape), cache)
+
+
+def test_every_family_has_a_row():
+    tested = {type(case.build(np.random.default_rng(0), np.float64)[0]) for case in CASES}
+    assert set(tbp.FAMILIES) <= tested, f"families without a row: {set(tbp.FAMILIES) - tested}"
