@@ -96,6 +96,22 @@ def _pool(record: type, window: int, stride: int) -> Callable[..., tuple[Any, np
     return build
 
 
+def _batchnorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.BatchNorm(
+        rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+    )  # features=4
+    return layer, (3.0 + 2.0 * rng.standard_normal((4, 5))).astype(dtype)  # batch=5
+
+
+def _batchnorm2d(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.BatchNorm2d(
+        rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype), eps=1e-3
+    )  # channels=3
+    return layer, rng.standard_normal((3, 4, 5, 2)).astype(dtype)  # height=4, width=5, batch=2
+
+
+TRAINING = tbp.Mode(training=True)
+
 CASES: list[FamilyCase] = [
     FamilyCase("dense", _dense, lambda p, x, layer: p["W"] @ x + p["b"][:, None]),
     *[
@@ -137,5 +153,21 @@ CASES: list[FamilyCase] = [
         )
         for window, stride in [(2, 2), (3, 2)]
     ],
+    FamilyCase(
+        "batchnorm-training",
+        _batchnorm,
+        lambda p, x, layer: (
+            F.batch_norm(x.T, None, None, p["gamma"], p["beta"], training=True, eps=layer.eps).T
+        ),
+        mode=TRAINING,
+    ),
+    FamilyCase(
+        "batchnorm2d-training",
+        _batchnorm2d,
+        lambda p, x, layer: _house(
+            F.batch_norm(_nchw(x), None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
+        ),
+        mode=TRAINING,
+    ),
 ]
 """Every layer family the package ships, with its settings varied where they matter."""

@@ -44,6 +44,20 @@ from typedbackprop.nn.affine import (
     dense_backward,
     dense_forward,
 )
+from typedbackprop.nn.batchnorm import (
+    BatchNorm,
+    BatchNorm2d,
+    BatchNorm2dCache,
+    BatchNorm2dState,
+    BatchNormCache,
+    BatchNormState,
+    batchnorm2d_backward,
+    batchnorm2d_forward,
+    batchnorm2d_forward_eval,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_forward_eval,
+)
 from typedbackprop.nn.conv import (
     Conv2d,
     Conv2dCache,
@@ -52,7 +66,7 @@ from typedbackprop.nn.conv import (
     conv2d_forward,
     im2col,
 )
-from typedbackprop.nn.families import FAMILIES, Family, Mode
+from typedbackprop.nn.families import FAMILIES, Family, Mode, StateRules
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
     ActivationName,
@@ -62,6 +76,7 @@ from typedbackprop.nn.network import (
     OutputActivationName,
     backward,
     forward,
+    initial_states,
     loss_and_grads,
     mlp,
     network_backward,
@@ -106,6 +121,20 @@ __all__ = [
     "conv2d_backward",
     "conv2d_forward",
     "im2col",
+    "BatchNorm",
+    "BatchNorm2d",
+    "BatchNorm2dCache",
+    "BatchNorm2dState",
+    "BatchNormCache",
+    "BatchNormState",
+    "batchnorm2d_backward",
+    "batchnorm2d_forward",
+    "batchnorm2d_forward_eval",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_forward_eval",
+    "StateRules",
+    "initial_states",
     "AvgPool2d",
     "AvgPool2dCache",
     "MaxPool2d",

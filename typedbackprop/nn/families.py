@@ -30,6 +30,24 @@ from typedbackprop.nn.affine import (
     dense_equations_forward,
     dense_forward,
 )
+from typedbackprop.nn.batchnorm import (
+    BatchNorm,
+    BatchNorm2d,
+    batchnorm2d_backward,
+    batchnorm2d_equations_backward,
+    batchnorm2d_equations_forward,
+    batchnorm2d_forward,
+    batchnorm2d_forward_eval,
+    batchnorm2d_initial_state,
+    batchnorm2d_update_state,
+    batchnorm_backward,
+    batchnorm_equations_backward,
+    batchnorm_equations_forward,
+    batchnorm_forward,
+    batchnorm_forward_eval,
+    batchnorm_initial_state,
+    batchnorm_update_state,
+)
 from typedbackprop.nn.conv import (
     Conv2d,
     conv2d_backward,
@@ -53,7 +71,26 @@ from typedbackprop.nn.pooling import (
     maxpool2d_forward,
 )
 
-__all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
+__all__ = ["FAMILIES", "Family", "Mode", "StateRules", "family_of", "parameters"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateRules:
+    """How a family keeps state that is not a parameter, such as batch norm's running statistics.
+
+    The state of a layer is a record of its own (``BatchNormState``), apart from the parameter
+    record: training never steps it along a gradient. It travels beside the layers, one entry
+    per layer, through :func:`~typedbackprop.nn.network.network_forward`'s ``states``.
+    """
+
+    initial: Callable[[Any], Any]
+    """``layer -> state``: the state a new layer starts with."""
+    forward: Callable[[Any, Array, Mode, Any], tuple[Array, Any]]
+    """``(layer, x, mode, state) -> (output, cache)``: the forward pass that can read the state
+    (evaluation uses it; training uses the batch)."""
+    update: Callable[[Any, Any], Any]
+    """``(state, cache) -> state``: the state after a forward pass whose cache is given (a new
+    record; the old one is not modified)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +116,8 @@ class Family:
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
+    state: StateRules | None = None
+    """How the family keeps state that is not a parameter; ``None`` for a family without."""
 
 
 FAMILIES: dict[type, Family] = {
@@ -134,8 +173,59 @@ FAMILIES: dict[type, Family] = {
         equations_forward=avgpool2d_equations_forward,
         equations_backward=avgpool2d_equations_backward,
     ),
+    BatchNorm: Family(
+        "batchnorm",
+        BatchNorm,
+        lambda layer, x, mode: _without_state(batchnorm_forward, layer, x, mode),
+        batchnorm_backward,
+        has_parameters=True,
+        symbol="y",
+        equations_forward=batchnorm_equations_forward,
+        equations_backward=batchnorm_equations_backward,
+        state=StateRules(
+            batchnorm_initial_state,
+            lambda layer, x, mode, state: (
+                batchnorm_forward(layer, x)
+                if mode.training
+                else batchnorm_forward_eval(layer, x, state)
+            ),
+            batchnorm_update_state,
+        ),
+    ),
+    BatchNorm2d: Family(
+        "batchnorm2d",
+        BatchNorm2d,
+        lambda layer, x, mode: _without_state(batchnorm2d_forward, layer, x, mode),
+        batchnorm2d_backward,
+        has_parameters=True,
+        symbol="y",
+        equations_forward=batchnorm2d_equations_forward,
+        equations_backward=batchnorm2d_equations_backward,
+        state=StateRules(
+            batchnorm2d_initial_state,
+            lambda layer, x, mode, state: (
+                batchnorm2d_forward(layer, x)
+                if mode.training
+                else batchnorm2d_forward_eval(layer, x, state)
+            ),
+            batchnorm2d_update_state,
+        ),
+    ),
 }
 """Every layer family, by record type."""
+
+
+def _without_state(
+    training_forward: Callable[[Any, Array], tuple[Array, Any]], layer: Any, x: Array, mode: Mode
+) -> tuple[Array, Any]:
+    """A stateful family's forward when no state is given: training only."""
+    if not mode.training:
+        raise ValueError(
+            f"{type(layer).__name__} in evaluation mode normalises with its running statistics: "
+            "pass the network's states (network_forward(layers, x, mode, "
+            "states=initial_states(layers)), updated by training)"
+        )
+    return training_forward(layer, x)
 
 
 def family_of(layer: object) -> Family:

@@ -32,6 +32,7 @@ __all__ = [
     "network_forward",
     "network_backward",
     "network_loss_and_grads",
+    "initial_states",
     "forward",
     "backward",
     "loss_and_grads",
@@ -154,6 +155,7 @@ def network_forward(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
     mode: Mode = TRAINING,
+    states: list[Any] | None = None,
 ) -> tuple[Float[Array, "*output"], list[Any]]:
     """Run any sequence of layers on ``x``: the output, and every layer's cache.
 
@@ -165,6 +167,12 @@ def network_forward(
         The input of the first layer.
     mode
         Training or evaluation (dropout, batch norm), and the randomness for training.
+    states
+        The state that is not a parameter (batch norm's running statistics), one entry per
+        layer (``None`` for a layer without), as :func:`initial_states` makes it. Evaluation
+        reads it; training replaces each entry by its update from this batch, in place (the
+        list is changed, the records in it are not). Without ``states``, a layer that keeps
+        state runs in training mode only.
 
     Returns
     -------
@@ -175,12 +183,41 @@ def network_forward(
     -----
     Each layer's forward, ``output, cache = <family>_forward(layer, input)``, in order.
     """
+    if states is not None and len(states) != len(layers):
+        raise ValueError(f"{len(layers)} layers but {len(states)} states")
     caches = []
     output = cast(Array, x)  # the first layer may take integer ids (an embedding)
-    for layer in layers:
-        output, cache = family_of(layer).forward(layer, output, mode)
+    for index, layer in enumerate(layers):
+        family = family_of(layer)
+        if family.state is None or states is None:
+            output, cache = family.forward(layer, output, mode)
+        else:
+            output, cache = family.state.forward(layer, output, mode, states[index])
+            if mode.training:
+                states[index] = family.state.update(states[index], cache)
         caches.append(cache)
     return output, caches
+
+
+def initial_states(layers: Sequence[Layer]) -> list[Any]:
+    """The state each layer starts with: one entry per layer, ``None`` for most.
+
+    Parameters
+    ----------
+    layers
+        The network.
+
+    Returns
+    -------
+    states
+        For a layer whose family keeps state (batch norm: running mean 0, variance 1), its
+        initial state record; ``None`` for the others. Pass it to :func:`network_forward`.
+    """
+    states: list[Any] = []
+    for layer in layers:
+        rules = family_of(layer).state
+        states.append(None if rules is None else rules.initial(layer))
+    return states
 
 
 @checked(vouches_for_inner_calls=True)
@@ -243,6 +280,7 @@ def network_loss_and_grads(
     y: Float[Array, "*output"] | Int[IntArray, "*labels"],
     loss: str,
     mode: Mode = TRAINING,
+    states: list[Any] | None = None,
 ) -> tuple[float, list[Any]]:
     """The loss of any sequence of layers on a batch, and its gradient for every parameter.
 
@@ -260,6 +298,8 @@ def network_loss_and_grads(
         The loss's name.
     mode
         Training (the default) or evaluation, and the randomness for training.
+    states
+        The layers' state, as for :func:`network_forward` (updated in place in training).
 
     Returns
     -------
@@ -282,7 +322,7 @@ def network_loss_and_grads(
     entry = LOSSES.get(loss)
     if entry is None:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
-    output, caches = network_forward(layers, x, mode)
+    output, caches = network_forward(layers, x, mode, states)
     if entry.from_logits:
         last = caches[-1] if caches else None
         if not isinstance(last, ActivationCache) or last.layer.name != entry.output_activation:
