@@ -110,6 +110,13 @@ def _batchnorm2d(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tup
     return layer, rng.standard_normal((3, 4, 5, 2)).astype(dtype)  # height=4, width=5, batch=2
 
 
+def _dropout(rate: float) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        return tbp.Dropout(rate), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
+
+    return build
+
+
 TRAINING = tbp.Mode(training=True)
 
 CASES: list[FamilyCase] = [
@@ -168,6 +175,16 @@ CASES: list[FamilyCase] = [
             F.batch_norm(_nchw(x), None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
         ),
         mode=TRAINING,
+    ),
+    # Dropout in evaluation is the identity. In training its mask is random, drawn afresh at
+    # every call from the row's one generator, so only rate 0 (every value kept) is
+    # deterministic here; tests/nn/test_dropout.py holds each mask fixed with a seed instead.
+    FamilyCase("dropout-evaluation", _dropout(0.5), lambda p, x, layer: x),
+    FamilyCase(
+        "dropout-training-rate0",
+        _dropout(0.0),
+        lambda p, x, layer: x,
+        mode=tbp.Mode(training=True, rng=np.random.default_rng(0)),
     ),
 ]
 """Every layer family the package ships, with its settings varied where they matter."""

@@ -66,6 +66,7 @@ from typedbackprop.nn.conv import (
     conv2d_forward,
     im2col,
 )
+from typedbackprop.nn.dropout import Dropout, DropoutCache, dropout_backward, dropout_forward
 from typedbackprop.nn.families import FAMILIES, Family, Mode, StateRules
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
 from typedbackprop.nn.network import (
@@ -134,6 +135,10 @@ __all__ = [
     "batchnorm_forward",
     "batchnorm_forward_eval",
     "StateRules",
+    "Dropout",
+    "DropoutCache",
+    "dropout_backward",
+    "dropout_forward",
     "initial_states",
     "AvgPool2d",
     "AvgPool2dCache",

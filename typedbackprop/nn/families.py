@@ -56,6 +56,13 @@ from typedbackprop.nn.conv import (
     conv2d_equations_forward,
     conv2d_forward,
 )
+from typedbackprop.nn.dropout import (
+    Dropout,
+    dropout_backward,
+    dropout_equations_backward,
+    dropout_equations_forward,
+    dropout_forward,
+)
 from typedbackprop.nn.equations import Names, Row
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.pooling import (
@@ -210,6 +217,16 @@ FAMILIES: dict[type, Family] = {
             ),
             batchnorm2d_update_state,
         ),
+    ),
+    Dropout: Family(
+        "dropout",
+        Dropout,
+        dropout_forward,
+        dropout_backward,
+        has_parameters=False,
+        symbol="a",
+        equations_forward=dropout_equations_forward,
+        equations_backward=dropout_equations_backward,
     ),
 }
 """Every layer family, by record type."""
