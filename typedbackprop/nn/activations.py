@@ -215,7 +215,13 @@ def relu_backward(
     ``∂L/∂z_{fb} = ∂L/∂a_{fb} [z_{fb} > 0]``. At ``z = 0`` the derivative is taken as 0, as in
     PyTorch.
     """
-    return np.where(z > 0, grad_a, 0.0)
+    # A product with the 0/1 mask reads two arrays and writes one, where ``np.where`` also
+    # reads a broadcast 0 (3-6x slower measured on mixed-sign data). ``+ 0.0`` turns the
+    # product's -0.0 (a negative grad_a masked off) into the 0.0 ``np.where`` gives: the
+    # result is bit-identical for finite grad_a.
+    grad_z = grad_a * (z > 0)
+    grad_z += 0.0
+    return grad_z
 
 
 @checked
@@ -273,7 +279,10 @@ def leaky_relu_backward(
     ``∂L/∂z_{fb} = ∂L/∂a_{fb}`` if ``z_{fb} > 0``, else ``slope · ∂L/∂a_{fb}`` (``slope`` at
     ``z = 0``, as in PyTorch).
     """
-    return np.where(z > 0, grad_a, slope * grad_a)
+    # grad_a · 1 is grad_a and grad_a · slope is slope · grad_a, exactly: the same bits as
+    # choosing between grad_a and slope · grad_a, with one product instead of two arrays.
+    scalar = grad_a.dtype.type  # slope in grad_a's precision, as ``slope * grad_a`` takes it
+    return grad_a * np.where(z > 0, scalar(1.0), scalar(slope))
 
 
 @checked

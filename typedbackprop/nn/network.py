@@ -14,7 +14,14 @@ from typing import Any, Literal, NamedTuple, cast, get_args
 
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
+from typedbackprop.checking import (
+    CHECKS_ENABLED,
+    Array,
+    IntArray,
+    _trust,
+    checked,
+    require_finite,
+)
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
 from typedbackprop.nn.families import Mode, family_of, parameters
@@ -337,7 +344,7 @@ def network_loss_and_grads(
     else:
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
-    if CHECKS_ENABLED:
+    if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
         _check_gradients(layers, grads)
     return value, grads
 
@@ -480,7 +487,7 @@ def backward(
         ]
     grads, _ = network_backward(sequence, contract_caches[:-1], delta_output)
     dense_grads = cast(list[Dense], grads[0::2])
-    if CHECKS_ENABLED:
+    if CHECKS_ENABLED and not _trust.depth:
         _check_gradients(layers, dense_grads)
     return dense_grads
 
