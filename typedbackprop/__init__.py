@@ -18,6 +18,7 @@ from typedbackprop.gradcheck import (
     numerical_gradient,
 )
 from typedbackprop.initialize import InitName, init_layers
+from typedbackprop.nn.activation2d import Activation2d, Activation2dCache
 from typedbackprop.nn.activations import (
     ACTIVATIONS,
     Activation,
@@ -95,6 +96,7 @@ from typedbackprop.nn.pooling import (
     maxpool2d_backward,
     maxpool2d_forward,
 )
+from typedbackprop.nn.reshape import Flatten, FlattenCache, Unflatten, UnflattenCache
 from typedbackprop.nn.softmax import softmax_backward, softmax_forward
 from typedbackprop.training import (
     Architecture,
@@ -135,6 +137,12 @@ __all__ = [
     "batchnorm_forward",
     "batchnorm_forward_eval",
     "StateRules",
+    "Activation2d",
+    "Activation2dCache",
+    "Flatten",
+    "FlattenCache",
+    "Unflatten",
+    "UnflattenCache",
     "Dropout",
     "DropoutCache",
     "dropout_backward",

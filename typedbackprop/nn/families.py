@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 from typedbackprop.checking import Array, record_fields
+from typedbackprop.nn.activation2d import (
+    Activation2d,
+    activation2d_backward,
+    activation2d_equations_backward,
+    activation2d_equations_forward,
+    activation2d_forward,
+)
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
@@ -76,6 +83,18 @@ from typedbackprop.nn.pooling import (
     maxpool2d_equations_backward,
     maxpool2d_equations_forward,
     maxpool2d_forward,
+)
+from typedbackprop.nn.reshape import (
+    Flatten,
+    Unflatten,
+    flatten_backward,
+    flatten_equations_backward,
+    flatten_equations_forward,
+    flatten_forward,
+    unflatten_backward,
+    unflatten_equations_backward,
+    unflatten_equations_forward,
+    unflatten_forward,
 )
 
 __all__ = ["FAMILIES", "Family", "Mode", "StateRules", "family_of", "parameters"]
@@ -227,6 +246,36 @@ FAMILIES: dict[type, Family] = {
         symbol="a",
         equations_forward=dropout_equations_forward,
         equations_backward=dropout_equations_backward,
+    ),
+    Activation2d: Family(
+        "activation2d",
+        Activation2d,
+        lambda layer, x, mode: activation2d_forward(layer, x),
+        activation2d_backward,
+        has_parameters=False,
+        symbol="a",
+        equations_forward=activation2d_equations_forward,
+        equations_backward=activation2d_equations_backward,
+    ),
+    Flatten: Family(
+        "flatten",
+        Flatten,
+        lambda layer, x, mode: flatten_forward(layer, x),
+        flatten_backward,
+        has_parameters=False,
+        symbol="a",
+        equations_forward=flatten_equations_forward,
+        equations_backward=flatten_equations_backward,
+    ),
+    Unflatten: Family(
+        "unflatten",
+        Unflatten,
+        lambda layer, x, mode: unflatten_forward(layer, x),
+        unflatten_backward,
+        has_parameters=False,
+        symbol="a",
+        equations_forward=unflatten_equations_forward,
+        equations_backward=unflatten_equations_backward,
     ),
 }
 """Every layer family, by record type."""
