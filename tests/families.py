@@ -117,6 +117,23 @@ def _dropout(rate: float) -> Callable[..., tuple[Any, np.ndarray]]:
     return build
 
 
+def _activation2d(name: str, slope: float = 0.01) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        z = rng.standard_normal((3, 4, 5, 2))
+        z += np.where(z >= 0, 0.1, -0.1)  # |z| ≥ 0.1: a central difference cannot cross 0
+        return tbp.Activation2d(name, slope=slope), z.astype(dtype)  # type: ignore[arg-type]
+
+    return build
+
+
+def _flatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.Flatten(), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
+
+
+def _unflatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.Unflatten(3, 4, 5), rng.standard_normal((60, 2)).astype(dtype)
+
+
 TRAINING = tbp.Mode(training=True)
 
 CASES: list[FamilyCase] = [
@@ -175,6 +192,29 @@ CASES: list[FamilyCase] = [
             F.batch_norm(_nchw(x), None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
         ),
         mode=TRAINING,
+    ),
+    *[
+        FamilyCase(
+            f"activation2d-{name}",
+            _activation2d(name),
+            lambda p, z, layer: _house(
+                _TORCH_ACTIVATIONS[layer.name](_nchw(z), layer)
+                if layer.name != "softmax"
+                else F.softmax(_nchw(z), dim=1)  # over the channels of each pixel
+            ),
+        )
+        for name in ("relu", "tanh", "softmax")
+    ],
+    FamilyCase(
+        "activation2d-leaky_relu-0.2",
+        _activation2d("leaky_relu", slope=0.2),
+        lambda p, z, layer: F.leaky_relu(z, layer.slope),
+    ),
+    FamilyCase("flatten", _flatten, lambda p, x, layer: x.reshape(-1, x.shape[-1])),
+    FamilyCase(
+        "unflatten",
+        _unflatten,
+        lambda p, x, layer: x.reshape(layer.channels, layer.height, layer.width, x.shape[-1]),
     ),
     # Dropout in evaluation is the identity. In training its mask is random, drawn afresh at
     # every call from the row's one generator, so only rate 0 (every value kept) is
