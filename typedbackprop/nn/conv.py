@@ -79,9 +79,13 @@ def conv2d_output_size(size: int, kernel: int, stride: int, padding: int) -> int
 
 
 def _padded(x: Array, padding: int) -> Array:
+    """``x`` with ``padding`` zeros on every side of each image (``x`` itself for none)."""
     if not padding:
         return x
-    return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    channels, height, width, batch = x.shape
+    padded = np.zeros((channels, height + 2 * padding, width + 2 * padding, batch), x.dtype)
+    padded[:, padding : padding + height, padding : padding + width] = x  # np.pad, but cheaper
+    return padded
 
 
 @checked

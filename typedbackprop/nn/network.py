@@ -247,7 +247,8 @@ def network_backward(
         The gradient of the loss with respect to the last layer's output.
     input_gradient
         Whether to compute ``∂L/∂x`` for the first layer's input; by default it is skipped
-        (nothing needs it, and it would cost a matrix product).
+        (nothing needs it, and it would cost a matrix product), and so is every gradient below
+        the lowest layer with parameters (below a convnet's first convolution, say).
 
     Returns
     -------
@@ -264,14 +265,21 @@ def network_backward(
         raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
     grads: list[Any] = [None] * len(layers)
     grad = grad_output
+    lowest = 0  # the lowest layer whose input gradient anything needs, or that has parameters
+    if not input_gradient:
+        lowest = next(
+            (i for i, layer in enumerate(layers) if family_of(layer).has_parameters), len(layers)
+        )
+        if lowest == len(layers):
+            return grads, None
     for index in reversed(range(len(layers))):
         family = family_of(layers[index])
-        if index == 0 and not input_gradient:
+        if index == lowest and not input_gradient:
             if family.has_parameters:
                 if family.backward_parameters is not None:
-                    grads[0] = family.backward_parameters(grad, caches[0])
+                    grads[index] = family.backward_parameters(grad, caches[index])
                 else:
-                    grads[0] = family.backward(grad, caches[0])[0]
+                    grads[index] = family.backward(grad, caches[index])[0]
             return grads, None
         if family.has_parameters:
             grads[index], grad = family.backward(grad, caches[index])  # dense: BP4, BP3, Wᵀ δ

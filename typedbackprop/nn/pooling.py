@@ -176,7 +176,7 @@ def maxpool2d_forward(
             pixels = x[window_offset(i, j, stride, out_height, out_width)]
             larger = (pixels > a) | np.isnan(pixels)  # strictly larger: a tie keeps the first
             np.copyto(a, pixels, where=larger)
-            argmax[larger] = i * window + j
+            np.copyto(argmax, i * window + j, where=larger)
     return a, MaxPool2dCache(layer, x, argmax)
 
 
