@@ -45,6 +45,12 @@ from typedbackprop.nn.affine import (
     dense_backward,
     dense_forward,
 )
+from typedbackprop.nn.batch_first import (
+    affine_backward_batch_first,
+    affine_forward_batch_first,
+    affine_grad_input_batch_first,
+    affine_grad_params_batch_first,
+)
 from typedbackprop.nn.batchnorm import (
     BatchNorm,
     BatchNorm2d,
@@ -221,4 +227,8 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
     "train",
+    "affine_forward_batch_first",
+    "affine_grad_params_batch_first",
+    "affine_grad_input_batch_first",
+    "affine_backward_batch_first",
 ]

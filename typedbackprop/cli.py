@@ -22,6 +22,7 @@ from typedbackprop.checking import Array, IntArray
 from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
 from typedbackprop.datasets import Dataset, DatasetName, load_dataset
 from typedbackprop.explain import explain
+from typedbackprop.explain_batch_first import LAYOUTS
 from typedbackprop.gradcheck import GradcheckReport, gradcheck_network
 from typedbackprop.initialize import InitName, init_layers
 from typedbackprop.nn.network import (
@@ -199,7 +200,7 @@ def _run_explain(args: argparse.Namespace, console: Console) -> int:
             f"explain runs the network for real, and {values:,} parameters and activations "
             f"are more than {MAX_EXPLAIN_VALUES:,}: the shapes read the same at a smaller size"
         )
-    for line in explain(args.sizes, args.batch, args.activation, output, args.loss):
+    for line in explain(args.sizes, args.batch, args.activation, output, args.loss, args.layout):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
 
@@ -592,6 +593,14 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--batch", type=_positive_int, default=5, help="examples (default: 5)")
         _add_network_options(command, defaults=True)
         command.set_defaults(run=run, parser=command)
+        if name == "explain":
+            command.add_argument(
+                "--layout",
+                choices=LAYOUTS,
+                default="features-first",
+                help="features-first: one column per example, W (out, in), the package's; "
+                "batch-first: one row per example, W (in, out) (default: features-first)",
+            )
         if name == "gradcheck":
             command.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
             command.add_argument(

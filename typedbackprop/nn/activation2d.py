@@ -144,7 +144,7 @@ def activation2d_equations_backward(
         return [
             (
                 f"{names.grad_input} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
-                "the softmax Jacobian-vector product at each pixel",
+                "the softmax backward over the channels of each pixel",
             )
         ]
     return [
