@@ -14,6 +14,8 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop import Array, checked, sigmoid_forward
+from typedbackprop.nn.dropout import DropoutCache
+from typedbackprop.nn.pooling import MaxPool2dCache, window_offset
 
 __all__ = [
     "affine_grad_params_no_transpose",
@@ -30,6 +32,9 @@ __all__ = [
     "binary_cross_entropy_with_epsilon",
     "relu_backward_float64",
     "sigmoid_backward_in_place",
+    "maxpool2d_backward_assign",
+    "batchnorm_grad_input_no_variance_term",
+    "dropout_backward_unscaled",
 ]
 
 
@@ -197,3 +202,51 @@ def sigmoid_backward_in_place(
     a *= 1.0 - a  # BUG: saves a temporary by overwriting the cached activation with σ'(z)
     return grad_a * a
     # --8<-- [end:sigmoid_backward_in_place]
+
+
+# --8<-- [start:maxpool2d_backward_assign]
+@checked
+def maxpool2d_backward_assign(
+    grad_a: Float[Array, "channels out_height out_width batch"], cache: MaxPool2dCache
+) -> Float[Array, "channels height width batch"]:
+    layer = cache.layer
+    window, stride = layer.window, layer.stride
+    _, out_height, out_width, _ = grad_a.shape
+    grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
+    for i in range(window):
+        for j in range(window):
+            is_max = cache.argmax == i * window + j
+            # BUG: = keeps only the last window's share where overlapping windows share a maximum
+            grad_x[window_offset(i, j, stride, out_height, out_width)] = np.where(
+                is_max, grad_a, 0.0
+            )
+    return grad_x
+    # --8<-- [end:maxpool2d_backward_assign]
+
+
+# --8<-- [start:batchnorm_grad_input_no_variance_term]
+@checked
+def batchnorm_grad_input_no_variance_term(
+    grad_y: Float[Array, "features batch"],
+    x_hat: Float[Array, "features batch"],
+    gamma: Float[Array, " features"],
+    inv_std: Float[Array, " features"],
+) -> Float[Array, "features batch"]:
+    batch = grad_y.shape[1]
+    grad_x: Array = grad_y * batch
+    grad_x -= grad_y.sum(axis=1)[:, np.newaxis]
+    # BUG: the path through the variance, − x̂ Σ_b ∂L/∂y x̂, is missing
+    grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
+    return grad_x
+    # --8<-- [end:batchnorm_grad_input_no_variance_term]
+
+
+# --8<-- [start:dropout_backward_unscaled]
+@checked
+def dropout_backward_unscaled(
+    grad_a: Float[Array, "*features batch"], cache: DropoutCache
+) -> Float[Array, "*features batch"]:
+    if cache.mask is None:
+        return grad_a
+    return grad_a * (cache.mask > 0)  # BUG: which values were kept, without the 1 / (1 − rate)
+    # --8<-- [end:dropout_backward_unscaled]
