@@ -135,3 +135,26 @@ def test_training_updates_the_running_statistics_and_evaluation_uses_them():
     assert accuracy == history.test_accuracy[-1]
     with pytest.raises(ValueError, match="BatchNorm2d in evaluation mode"):
         evaluate_network(trained, "cross_entropy", data.x_test, data.y_test)
+
+
+def test_explain_shows_every_equation_of_the_convnet_with_the_columns_shapes(rng):
+    from typedbackprop.explain import explain_network
+
+    lines = explain_network(
+        convnet(rng), rng.standard_normal((64, 5)), rng.integers(0, 10, 5), "cross_entropy"
+    )
+    text = "\n".join(lines)
+    for fragment in [
+        "x0 (1, 8, 8, 5) = a0 (64, 5).reshape(1, 8, 8, 5)",
+        "columns1 (9, 320) = im2col(x0 (1, 8, 8, 5), 3x3, stride 1, padding 1)",
+        "z1_col (16, 320) = W1_col (16, 9) @ columns1 (9, 320) + b1[:, None] (16, 1)",
+        "columns3 (144, 80) = im2col(p2 (16, 4, 4, 5), 3x3, stride 1, padding 1)",
+        "grad_W3 (32, 16, 3, 3) = (delta3_col (32, 80) @ columns3.T (80, 144))",
+        "grad_columns3 (144, 80) = W3_col.T (144, 32) @ delta3_col (32, 80)",
+        "grad_p2 (16, 4, 4, 5) = col2im(grad_columns3)",
+        "delta1 (16, 8, 8, 5) = gamma2 / sqrt(var2 + eps)",
+        "grad_W1 (16, 1, 3, 3) = (delta1_col (16, 320) @ columns1.T (320, 9))",
+        "(no grad_x0: nothing needs the gradient of the input",
+    ]:
+        assert fragment in text, fragment
+    assert "grad_columns1" not in text  # the first convolution's input gradient is skipped

@@ -697,7 +697,7 @@ def batchnorm2d_update_state(state: BatchNorm2dState, cache: BatchNorm2dCache) -
 
 
 def _equations_forward(
-    names: Names, x_hat: Array, output: Array, batch_statistics: bool, over: str
+    names: Names, x_hat: Array, output: Array, batch_statistics: bool, over: str, per: str
 ) -> list[Row]:
     n, x, y = names.number, names.input, names.output
     x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
@@ -708,7 +708,7 @@ def _equations_forward(
     else:
         rows = [(f"mean{n} {stat}, var{n} {stat} = the running statistics", "evaluation")]
     rows += [
-        (f"x_hat{n} {x_shape} = ({x} - mean{n}) / sqrt(var{n} + eps)", "per feature"),
+        (f"x_hat{n} {x_shape} = ({x} - mean{n}) / sqrt(var{n} + eps)", per),
         (
             f"{y} {shape_text(output.shape)} = gamma{n} {stat} * x_hat{n} + beta{n} {stat}",
             f"gamma and beta broadcast along {over}",
@@ -748,7 +748,9 @@ def batchnorm_equations_forward(
     names: Names, layer: BatchNorm, cache: BatchNormCache, output: Array
 ) -> list[Row]:
     """Batch norm's forward equations, for ``explain``."""
-    return _equations_forward(names, cache.x_hat, output, cache.batch_statistics, "batch")
+    return _equations_forward(
+        names, cache.x_hat, output, cache.batch_statistics, "batch", "per feature"
+    )
 
 
 def batchnorm_equations_backward(
@@ -763,7 +765,9 @@ def batchnorm2d_equations_forward(
 ) -> list[Row]:
     """Spatial batch norm's forward equations, for ``explain``."""
     over = "height, width, batch"
-    return _equations_forward(names, cache.x_hat, output, cache.batch_statistics, over)
+    return _equations_forward(
+        names, cache.x_hat, output, cache.batch_statistics, over, "per channel"
+    )
 
 
 def batchnorm2d_equations_backward(

@@ -448,11 +448,16 @@ def conv2d_equations_backward(
     columns_matrix = columns_as_matrix(cache.columns).shape
     W_col = kernel_as_matrix(layer.W).shape
     delta_col = shape_text((W_col[0], columns_matrix[1]))
+    delta_shape = (W_col[0], *cache.columns.shape[3:])  # (out_channels, out_height, ...)
     rows = [
+        (
+            f"{delta}_col {delta_col} = {delta} {shape_text(delta_shape)}.reshape{delta_col}",
+            "a view: batch is last",
+        ),
         (
             f"grad_W{n} {shape_text(layer.W.shape)} = ({delta}_col {delta_col} @ columns{n}.T "
             f"{shape_text(columns_matrix[::-1])}).reshape{shape_text(layer.W.shape)}",
-            "sum over every window of every example; shaped like W",
+            f"sum over every window of every example; shaped like W{n}",
         ),
         (
             f"grad_b{n} {shape_text(layer.b.shape)} = {delta}_col.sum(axis=1)",
