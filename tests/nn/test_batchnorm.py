@@ -279,7 +279,11 @@ def test_training_matches_torch(kind, data):
     grads, ours_grad_x = backward(grad_y, cache)
     assert_close(grads.gamma, grad_gamma)
     assert_close(grads.beta, grad_beta)
-    assert_close(ours_grad_x, grad_x)
+    # ∂L/∂x is a difference of three terms of size |γ| |grad_y| / √(σ² + ε). Where they nearly
+    # cancel (two values per feature: x̂ = ±1 up to ε, and ∂L/∂x is O(ε)), float64 gives it only
+    # to an absolute accuracy relative to those terms, in either implementation.
+    terms = np.max(np.abs(layer.gamma)) * np.max(cache.inv_std) * np.max(np.abs(grad_y))
+    assert_close(ours_grad_x, grad_x, atol=1e-12 * terms)
     update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
     new = update(state, cache)
     mean, var = torch_batch_norm_running(x, state.mean, state.var, layer.momentum, layer.eps)

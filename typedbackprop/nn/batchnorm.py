@@ -24,6 +24,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "BatchNorm",
@@ -49,6 +50,9 @@ __all__ = [
     "batchnorm2d_backward",
     "batchnorm2d_initial_state",
     "batchnorm2d_update_state",
+    "BATCHNORM_GRAD_GAMMA",
+    "BATCHNORM_GRAD_BETA",
+    "BATCHNORM_GRAD_X_FIXED",
 ]
 
 
@@ -158,14 +162,22 @@ def batchnorm_grad_params(
     Returns
     -------
     grad_gamma, grad_beta
-        ``∂L/∂γ_f = Σ_b ∂L/∂y_{fb} x̂_{fb}`` and ``∂L/∂β_f = Σ_b ∂L/∂y_{fb}``.
+        ``∂L/∂γ`` and ``∂L/∂β``, one per feature.
 
     Notes
     -----
+    ``∂L/∂gamma_{f} = Σ_b ∂L/∂y_{fb} x_hat_{fb}`` and ``∂L/∂beta_{f} = Σ_b ∂L/∂y_{fb}``.
     ``γ`` and ``β`` are broadcast along ``batch`` in ``y = γ x̂ + β``, so their gradients sum
     over ``batch``, like the dense layer's bias.
     """
     return np.einsum("fb,fb->f", grad_y, x_hat), grad_y.sum(axis=1)
+
+
+BATCHNORM_GRAD_GAMMA = Spec("grad_gamma", "fb,fb->f", ("grad_y", "x_hat"))
+"""``∂L/∂gamma_{f} = Σ_b ∂L/∂y_{fb} x_hat_{fb}``: what :func:`batchnorm_grad_params` computes."""
+
+BATCHNORM_GRAD_BETA = Spec("grad_beta", "fb->f", ("grad_y",))
+"""``∂L/∂beta_{f} = Σ_b ∂L/∂y_{fb}``: ``grad_y.sum(axis=1)``."""
 
 
 @checked
@@ -235,9 +247,18 @@ def batchnorm_grad_input_fixed(
     Returns
     -------
     grad_x
-        ``∂L/∂x_{fb} = γ_f ∂L/∂y_{fb} / √(σ²_f + ε)``.
+        ``∂L/∂x``.
+
+    Notes
+    -----
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}``, with ``inv_std_{f} = 1 / √(σ²_f + ε)``:
+    upstream gradient times local gradient, ``∂y_{fb}/∂x_{fb} = γ_f / √(σ²_f + ε)``.
     """
     return grad_y * (gamma * inv_std)[:, np.newaxis]
+
+
+BATCHNORM_GRAD_X_FIXED = Spec("grad_x", "fb,f,f->fb", ("grad_y", "gamma", "inv_std"))
+"""``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}``: :func:`batchnorm_grad_input_fixed`."""
 
 
 @checked
