@@ -29,8 +29,9 @@ Before anything is timed the three must agree: the same loss and the same gradie
 relative 1e-9.
 
 ``--train`` trains the convnet on scikit-learn's digits with
-:func:`typedbackprop.training.train_network` (its states carry batch norm's running
-statistics) and prints the test accuracy and the wall-clock time after every epoch.
+:func:`typedbackprop.training.train_network` and the settings
+``typedbackprop.models.CONVNET_TRAINING`` (its states carry batch norm's running statistics),
+and prints the test accuracy and the wall-clock time after every epoch.
 """
 
 import argparse
@@ -66,10 +67,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCHES = (32, 128)
+BATCHES = (64, 256)
 CHANNELS = (16, 32)
-TRAINING = {"epochs": 12, "batch_size": 32, "learning_rate": 0.05, "momentum": 0.9}
-"""The training settings ``--train`` uses (and proposes as the convnet's defaults)."""
 
 
 def load_typedbackprop(checks: bool) -> ModuleType:
@@ -338,7 +337,7 @@ def table(results: dict[int, dict[str, float]], command: str) -> str:
 
 
 def train(seed: int) -> None:
-    """Train the convnet on digits with :data:`TRAINING`; print accuracy and time per epoch."""
+    """Train the convnet on digits with ``models.CONVNET_TRAINING``; print accuracy and time."""
     data = CHECKED.load_dataset("digits", seed=seed)
     rng = np.random.default_rng(seed)
     layers = CHECKED.models.convnet(rng, channels=CHANNELS)
@@ -352,6 +351,7 @@ def train(seed: int) -> None:
             flush=True,
         )
 
+    settings = CHECKED.models.CONVNET_TRAINING
     _, history = CHECKED.training.train_network(
         layers,
         "cross_entropy",
@@ -363,11 +363,14 @@ def train(seed: int) -> None:
         on_epoch=on_epoch,
         train_metrics=False,
         states=states,
-        **TRAINING,
+        epochs=int(settings["epochs"]),
+        batch_size=int(settings["batch_size"]),
+        learning_rate=settings["learning_rate"],
+        momentum=settings["momentum"],
     )
     print(
-        f"seed {seed}: test accuracy {history.test_accuracy[-1]:.4f} after {TRAINING['epochs']} "
-        f"epochs in {time.perf_counter() - start:.1f} s ({THREADS} thread(s); settings {TRAINING})"
+        f"seed {seed}: test accuracy {history.test_accuracy[-1]:.4f} after {settings['epochs']} "
+        f"epochs in {time.perf_counter() - start:.1f} s ({THREADS} thread(s); {settings})"
     )
 
 

@@ -10,6 +10,8 @@ included from this file, so the page and the tests cannot disagree.
 The ``# --8<-- [start:name]`` comments mark the sections the documentation includes.
 """
 
+import math
+
 import numpy as np
 from jaxtyping import Float
 
@@ -213,13 +215,13 @@ def maxpool2d_backward_assign(
     window, stride = layer.window, layer.stride
     _, out_height, out_width, _ = grad_a.shape
     grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
+    finite = math.isfinite(grad_a.sum())
     for i in range(window):
         for j in range(window):
             is_max = cache.argmax == i * window + j
+            share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
             # BUG: = keeps only the last window's share where overlapping windows share a maximum
-            grad_x[window_offset(i, j, stride, out_height, out_width)] = np.where(
-                is_max, grad_a, 0.0
-            )
+            grad_x[window_offset(i, j, stride, out_height, out_width)] = share
     return grad_x
     # --8<-- [end:maxpool2d_backward_assign]
 

@@ -16,12 +16,13 @@ from typedbackprop.nn.activations import Activation
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.batchnorm import BatchNorm2d
 from typedbackprop.nn.conv import Conv2d
+from typedbackprop.nn.dropout import Dropout
 from typedbackprop.nn.losses import LossName
 from typedbackprop.nn.network import ActivationName, Layer, OutputActivationName, check_names
 from typedbackprop.nn.pooling import MaxPool2d
 from typedbackprop.nn.reshape import Flatten, Unflatten
 
-__all__ = ["Architecture", "convnet", "random_layers"]
+__all__ = ["Architecture", "CONVNET_TRAINING", "convnet", "random_layers"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def convnet(
     classes: int = 10,
     channels: Sequence[int] = (16, 32),
     kernel: int = 3,
+    dropout: float = 0.0,
 ) -> list[Layer]:
     """A small convolutional network: (conv, batch norm, ReLU, 2×2 max pool) per stage, then
     a dense layer and softmax.
@@ -112,14 +114,17 @@ def convnet(
         width (rounding down).
     kernel
         The side of the square kernels, odd; the padding ``kernel // 2`` keeps the size.
+    dropout
+        The rate of a :class:`~typedbackprop.nn.dropout.Dropout` before the dense layer; ``0``
+        leaves it out.
 
     Returns
     -------
     layers
         ``[Unflatten, (Conv2d, BatchNorm2d, Activation2d("relu"), MaxPool2d(2, 2)) per stage,
-        Flatten, Dense, Activation("softmax")]``, for ``cross_entropy``. Kernels are He-normal
-        (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / in)``, biases 0,
-        batch norm's ``γ`` 1 and ``β`` 0.
+        Flatten, (Dropout,) Dense, Activation("softmax")]``, for ``cross_entropy``. Kernels are
+        He-normal (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / in)``,
+        biases 0, batch norm's ``γ`` 1 and ``β`` 0.
 
     Raises
     ------
@@ -145,9 +150,22 @@ def convnet(
         if min(height, width) < 1:
             raise ValueError(f"{len(channels)} stages of 2×2 pooling shrink a {image} image away")
     features = in_channels * height * width
+    layers.append(Flatten())
+    if dropout:
+        layers.append(Dropout(dropout))
     layers += [
-        Flatten(),
         Dense(rng.standard_normal((classes, features)) / np.sqrt(features), np.zeros(classes)),
         Activation("softmax"),
     ]
     return layers
+
+
+CONVNET_TRAINING: dict[str, float] = {
+    "epochs": 20,
+    "batch_size": 64,
+    "learning_rate": 0.1,
+    "momentum": 0.9,
+}
+"""Training settings for :func:`convnet` on the digits: with them its test accuracy was at least
+0.98 on each of the splits of seeds 0 to 9 (0.9806 to 0.9917), in 2 to 4 s of one core each
+(``python benchmarks/convnet_step.py --train``)."""

@@ -216,6 +216,28 @@ def test_maxpool_propagates_nan_as_torch_does(rng):
     assert_close(maxpool2d_backward(grad_a, cache), grad_x)  # the same pixels, sums in any order
 
 
+def test_maxpool_sends_an_infinite_gradient_only_to_the_maximum(rng):
+    # grad_a · [is the maximum] would put inf · 0 = NaN at every other pixel of the window.
+    x = distinct((1, 4, 4, 2), rng)
+    a, cache = maxpool2d_forward(MaxPool2d(2, 2), x)
+    grad_a = rng.standard_normal(a.shape)
+    grad_a[0, 1, 0, 1] = np.inf
+    grad_x = maxpool2d_backward(grad_a, cache)
+    window = grad_x[0, 2:4, 0:2, 1]
+    assert np.isinf(window).sum() == 1 and np.count_nonzero(window) == 1
+    assert not np.isnan(grad_x).any()
+    finite = grad_a.copy()
+    finite[0, 1, 0, 1] = 1.0
+    expected = maxpool2d_backward(finite, cache)
+    mask = ~np.isinf(grad_x)
+    np.testing.assert_array_equal(grad_x[mask], expected[mask])
+
+
+def distinct(shape, rng):
+    size = int(np.prod(shape))
+    return (rng.permutation(size) / size).reshape(shape)
+
+
 # --- wrong shapes -----------------------------------------------------------------------------
 
 # channels=3, images 7 high and 8 wide, batch 5; window 2 and stride 1 give an output 6 high and

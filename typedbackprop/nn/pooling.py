@@ -12,6 +12,7 @@ part of), and its gradient is the sum over them. Writing ``=`` instead of ``+=``
 last window's share, and is invisible when ``stride == window``, where no pixel is shared.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,8 +176,10 @@ def maxpool2d_forward(
                 continue
             pixels = x[window_offset(i, j, stride, out_height, out_width)]
             larger = (pixels > a) | np.isnan(pixels)  # strictly larger: a tie keeps the first
-            np.copyto(a, pixels, where=larger)
-            np.copyto(argmax, i * window + j, where=larger)
+            np.maximum(a, pixels, out=a)  # NaN wins both ways, as it does in `larger`
+            # The offsets grow, i·window + j larger than every earlier one: where `larger`,
+            # the maximum of the two is the new offset; elsewhere larger·(i·window + j) is 0.
+            np.maximum(argmax, larger * (i * window + j), out=argmax)
     return a, MaxPool2dCache(layer, x, argmax)
 
 
@@ -209,12 +212,14 @@ def maxpool2d_backward(
     window, stride = layer.window, layer.stride
     _, out_height, out_width, _ = grad_a.shape
     grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
+    # grad_a · [is the maximum] is the cheap mask, but inf · 0 is NaN: with a non-finite entry
+    # in ∂L/∂a (one sum tells), mask with np.where instead, so that the rest stays 0.
+    finite = math.isfinite(grad_a.sum())
     for i in range(window):
         for j in range(window):
             is_max = cache.argmax == i * window + j
-            grad_x[window_offset(i, j, stride, out_height, out_width)] += np.where(
-                is_max, grad_a, 0.0
-            )
+            share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
+            grad_x[window_offset(i, j, stride, out_height, out_width)] += share
     return grad_x
 
 
@@ -318,11 +323,11 @@ def avgpool2d_backward(
     layer = cache.layer
     window, stride = layer.window, layer.stride
     _, out_height, out_width, _ = grad_a.shape
-    share = grad_a / (window * window)
+    per_pixel = grad_a / (window * window)  # each pixel's share of its window's gradient
     grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
     for i in range(window):
         for j in range(window):
-            grad_x[window_offset(i, j, stride, out_height, out_width)] += share
+            grad_x[window_offset(i, j, stride, out_height, out_width)] += per_pixel
     return grad_x
 
 
