@@ -16,6 +16,7 @@ from typedbackprop.checkpoint import (
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    save_network,
 )
 from typedbackprop.datasets import iris
 from typedbackprop.initialize import init_layers
@@ -83,19 +84,72 @@ def test_the_file_gets_the_usual_permissions_not_the_temporary_files(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # mkstemp's file would be 0o600
 
 
-def test_the_file_is_a_plain_npz_with_the_architecture(tmp_path):
+def test_the_file_is_a_plain_npz_with_each_layers_family_and_settings(tmp_path):
     path = tmp_path / "net.npz"
     save_checkpoint(path, init_layers(ARCHITECTURE.sizes, np.random.default_rng(0)), ARCHITECTURE)
     with np.load(path, allow_pickle=False) as archive:  # no pickles: safe to open
-        assert sorted(archive.files) == ["W0", "W1", "b0", "b1", "meta"]
+        assert sorted(archive.files) == ["0.W", "0.b", "2.W", "2.b", "meta"]
         meta = json.loads(str(archive["meta"]))
+    dense = {"type": "Dense", "settings": {}, "records": {}}
     assert meta == {
-        "format": "typedbackprop-checkpoint-2",
+        "format": "typedbackprop-checkpoint-3",
         "sizes": [4, 5, 3],
         "activation": "tanh",
         "output_activation": "softmax",
         "loss": "cross_entropy",
+        "layers": [
+            dense,
+            {"type": "Activation", "settings": {"name": "tanh", "slope": 0.01}, "records": {}},
+            dense,
+            {"type": "Activation", "settings": {"name": "softmax", "slope": 0.01}, "records": {}},
+        ],
+        "model": None,
     }
+
+
+def test_version_2_files_are_still_read(tmp_path):
+    path = tmp_path / "v2.npz"
+    W0, b0 = np.arange(6.0).reshape(3, 2), np.array([0.5, -0.5, 1.0])
+    np.savez(path, meta=meta(format="typedbackprop-checkpoint-2", sizes=[2, 3]), W0=W0, b0=b0)
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.version == 2 and checkpoint.loss == "squared_error"
+    np.testing.assert_array_equal(checkpoint.layers[0].W, W0)
+    assert checkpoint.network == [checkpoint.layers[0], tbp.Activation("identity")]
+
+
+def test_any_network_round_trips_with_its_settings(tmp_path):
+    rng = np.random.default_rng(0)
+    network = [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        tbp.Activation("leaky_relu", slope=0.2),
+        tbp.Dense(rng.standard_normal((2, 4)), rng.standard_normal(2)),
+        tbp.Activation("softmax"),
+    ]
+    path = tmp_path / "any.npz"
+    save_network(path, network, "cross_entropy", model="custom")
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.architecture is None and checkpoint.layers == []
+    assert checkpoint.loss == "cross_entropy" and checkpoint.model == "custom"
+    assert checkpoint.network[1] == tbp.Activation("leaky_relu", slope=0.2)
+    x = rng.standard_normal((3, 5))
+    np.testing.assert_array_equal(
+        tbp.network_forward(checkpoint.network, x)[0], tbp.network_forward(network, x)[0]
+    )
+    with pytest.raises(ValueError, match="custom network, not a multilayer perceptron"):
+        load_checkpoint(path)
+
+
+def test_a_layer_of_no_family_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "any.npz"
+    save_network(path, [tbp.Activation("tanh")], "squared_error")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    record = json.loads(str(arrays["meta"]))
+    record["layers"][0]["type"] = "os.system"
+    arrays["meta"] = np.array(json.dumps(record))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="layer 0 is of no known family"):
+        read_checkpoint(path)
 
 
 def test_the_split_is_recorded_in_the_json_and_read_back(tmp_path):
@@ -110,7 +164,7 @@ def test_the_split_is_recorded_in_the_json_and_read_back(tmp_path):
     assert split["test_fraction"] == 0.2 and split["examples"] == 150
     assert split["test_digest"].startswith("sha256:") and len(split["test_digest"]) == 71
     checkpoint = read_checkpoint(path)
-    assert checkpoint.split == data.split and checkpoint.version == 2
+    assert checkpoint.split == data.split and checkpoint.version == 3
     assert check_split(checkpoint.split, iris(seed=7)) is None
 
 
@@ -154,7 +208,8 @@ def test_a_diverged_network_is_not_saved(tmp_path):
     layers[1] = tbp.Dense(W, layers[1].b)
     with pytest.raises(
         ValueError,
-        match=r"diverged network: W1 holds 1 NaN or infinite values \(the first at index \(2, 1",
+        match=r"diverged network: 2\.W \(W of layer 2, a Dense\) holds 1 NaN or infinite "
+        r"values \(the first at index \(2, 1",
     ):
         save_checkpoint(tmp_path / "net.npz", layers, ARCHITECTURE)
     assert os.listdir(tmp_path) == []

@@ -6,8 +6,10 @@ the network was trained on (so that it is tested later on the same held-out exam
 written to a temporary file in the same directory, flushed to disk and then renamed over the
 target, so an interrupted save leaves the old file or none, never a truncated one.
 
-Format versions: ``typedbackprop-checkpoint-1`` has no split record; version 2 adds ``split``.
-Both are read.
+Format versions: ``typedbackprop-checkpoint-1`` has no split record; version 2 adds ``split``;
+version 3 holds any network: each layer's family and settings in ``meta["layers"]`` and its
+arrays as ``<index>.<field>`` (``0.W``, ``0.b``), so that any sequence of layers round-trips.
+All three are read.
 """
 
 import dataclasses
@@ -25,7 +27,8 @@ from numpy.typing import NDArray
 
 from typedbackprop.datasets import Dataset, SplitRecord
 from typedbackprop.models import Architecture
-from typedbackprop.nn.network import Dense
+from typedbackprop.nn.families import FAMILIES, family_of
+from typedbackprop.nn.network import Dense, Layer, mlp
 
 __all__ = [
     "FORMAT",
@@ -33,17 +36,19 @@ __all__ = [
     "Checkpoint",
     "SplitMismatchError",
     "save_checkpoint",
+    "save_network",
     "read_checkpoint",
     "load_checkpoint",
     "check_split",
 ]
 
-FORMAT = "typedbackprop-checkpoint-2"
+FORMAT = "typedbackprop-checkpoint-3"
 """The format :func:`save_checkpoint` writes, as ``meta["format"]``."""
 
 FORMAT_VERSIONS: dict[str, int] = {
     "typedbackprop-checkpoint-1": 1,
     "typedbackprop-checkpoint-2": 2,
+    "typedbackprop-checkpoint-3": 3,
 }
 """Every format :func:`read_checkpoint` reads, and its version number."""
 
@@ -62,20 +67,30 @@ class Checkpoint:
     Parameters
     ----------
     layers
-        The parameters.
+        The dense layers of a multilayer perceptron (empty for another network).
     architecture
-        The sizes, activations and loss that go with them.
+        The sizes, activations and loss of a multilayer perceptron; ``None`` for another
+        network.
     split
         The train/test split the network was trained on, or ``None`` when the file does not
         record one (format version 1, or saved without it).
     version
         The file's format version (see :data:`FORMAT_VERSIONS`).
+    network
+        Every layer, of any family (a perceptron's ``Dense`` and ``Activation`` layers).
+    loss
+        The loss the network was trained with.
+    model
+        The name of the model the network was built as (``"convnet"``), if one was recorded.
     """
 
     layers: list[Dense]
-    architecture: Architecture
+    architecture: Architecture | None
     split: SplitRecord | None
     version: int
+    network: list[Layer] = dataclasses.field(default_factory=list)
+    loss: str = ""
+    model: str | None = None
 
 
 def save_checkpoint(
@@ -118,19 +133,67 @@ def save_checkpoint(
     expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
     if shapes != expected:
         raise ValueError(f"layer shapes {shapes} do not match sizes {architecture.sizes}")
+    save_network(
+        path,
+        mlp(layers, architecture.activation, architecture.output_activation),
+        architecture.loss,
+        split=split,
+        architecture=architecture,
+    )
+
+
+def save_network(
+    path: str | os.PathLike[str],
+    layers: list[Layer],
+    loss: str,
+    *,
+    split: SplitRecord | None = None,
+    model: str | None = None,
+    architecture: Architecture | None = None,
+) -> None:
+    """Write any sequence of layers, with its loss and data split, to ``path`` atomically.
+
+    Parameters
+    ----------
+    path
+        The file to write (by convention ``.npz``); its directory must exist.
+    layers
+        Layers of any family in :data:`~typedbackprop.nn.families.FAMILIES`.
+    loss
+        The loss the network is trained with.
+    split
+        The train/test split it was trained on (``data.split``).
+    model
+        The name of the model it was built as, for the command line's ``--load``.
+    architecture
+        For a multilayer perceptron, its sizes and activation names (also recorded).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is NaN or infinite, or a setting cannot be written as JSON.
+    TypeError
+        If a layer is of no known family.
+    FileNotFoundError, IsADirectoryError
+        As for :func:`save_checkpoint`.
+    """
     arrays: dict[str, NDArray[Any]] = {}
-    for index, layer in enumerate(layers):
-        arrays[f"W{index}"] = layer.W
-        arrays[f"b{index}"] = layer.b
+    encoded = [_encode(layer, str(index), arrays) for index, layer in enumerate(layers)]
     for name, array in arrays.items():
         if not np.isfinite(array).all():
-            raise ValueError(f"refusing to save a diverged network: {name} {_non_finite(array)}")
+            index, _, field = name.partition(".")
+            kind = type(layers[int(index)]).__name__
+            raise ValueError(
+                f"refusing to save a diverged network: {name} ({field} of layer {index}, a "
+                f"{kind}) {_non_finite(array)}"
+            )
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"cannot save {target}: it is a directory")
     if not target.parent.is_dir():
         raise FileNotFoundError(f"cannot save {target}: there is no directory {target.parent}")
-    arrays["meta"] = np.array(json.dumps(_meta(architecture, split)))
+    meta = _meta(architecture, split) | {"loss": loss, "layers": encoded, "model": model}
+    arrays["meta"] = np.array(json.dumps(meta))
     # The temporary file lives in the target's directory: os.replace is atomic only within
     # one file system.
     handle, temporary = tempfile.mkstemp(
@@ -149,18 +212,81 @@ def save_checkpoint(
     _fsync_directory(target.parent)
 
 
-def _meta(architecture: Architecture, split: SplitRecord | None) -> dict[str, Any]:
+def _meta(architecture: Architecture | None, split: SplitRecord | None) -> dict[str, Any]:
     """The JSON dict a checkpoint stores beside its arrays."""
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "sizes": list(architecture.sizes),
-        "activation": architecture.activation,
-        "output_activation": architecture.output_activation,
-        "loss": architecture.loss,
-    }
+    meta: dict[str, Any] = {"format": FORMAT}
+    if architecture is not None:
+        meta |= {
+            "sizes": list(architecture.sizes),
+            "activation": architecture.activation,
+            "output_activation": architecture.output_activation,
+            "loss": architecture.loss,
+        }
     if split is not None:
         meta["split"] = dataclasses.asdict(split)
     return meta
+
+
+def _record_types() -> dict[str, type]:
+    """Every record type a checkpoint may name: the families' and the records they hold."""
+    found: dict[str, type] = {}
+    pending = list(FAMILIES)
+    while pending:
+        kind = pending.pop()
+        if kind.__name__ in found:
+            continue
+        found[kind.__name__] = kind
+        for field in dataclasses.fields(kind):
+            for hint in (field.type, *getattr(field.type, "__args__", ())):
+                if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                    pending.append(hint)
+    return found
+
+
+def _encode(record: Any, path: str, arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
+    """``{"type", "settings", "records"}`` of a record; its arrays go to ``arrays[path.field]``."""
+    if "." not in path:
+        family_of(record)  # a top-level layer must belong to a family
+    entry: dict[str, Any] = {"type": type(record).__name__, "settings": {}, "records": {}}
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        where = f"{path}.{field.name}"
+        if isinstance(value, np.ndarray):
+            arrays[where] = value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            entry["records"][field.name] = _encode(value, where, arrays)
+        elif isinstance(value, str | int | float | bool | tuple | type(None)):
+            entry["settings"][field.name] = value
+        else:
+            raise ValueError(f"cannot save {where}: a {type(value).__name__} is not a setting")
+    return entry
+
+
+def _decode(entry: object, path: str, archive: Any, files: set[str]) -> Any:
+    """The record ``_encode`` wrote at ``path``, every array present, finite and float."""
+    types = _record_types()
+    if not isinstance(entry, dict) or entry.get("type") not in types:
+        raise _Unreadable(f"layer {path} is of no known family ({entry!r:.60})")
+    kind = types[entry["type"]]
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(kind):
+        where = f"{path}.{field.name}"
+        if field.name in entry.get("records", {}):
+            values[field.name] = _decode(entry["records"][field.name], where, archive, files)
+        elif field.name in entry.get("settings", {}):
+            value = entry["settings"][field.name]
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+        elif where in files:
+            array = cast(NDArray[Any], archive[where])
+            if array.dtype.kind != "f":
+                raise _Unreadable(f"{where} is {array.dtype}: parameters must be floating point")
+            if not np.isfinite(array).all():
+                raise _Unreadable(f"{where} {_non_finite(array)}")
+            values[field.name] = array
+    try:
+        return kind(**values)
+    except (TypeError, ValueError) as error:
+        raise _Unreadable(f"layer {path}: {_one_line(error)}") from None
 
 
 def _non_finite(array: NDArray[Any]) -> str:
@@ -274,6 +400,8 @@ def _parse(archive: Any) -> Checkpoint:
     if version is None:
         known = ", ".join(FORMAT_VERSIONS)
         raise _Unreadable(f"format {meta.get('format')!r}, not one of {known}")
+    if version >= 3 and "sizes" not in meta:  # a network other than a perceptron
+        return _parse_network(meta, archive, files, _parse_split(meta.get("split")))
     try:
         sizes = tuple(int(size) for size in meta["sizes"])
     except KeyError:
@@ -292,6 +420,8 @@ def _parse(archive: Any) -> Checkpoint:
     except (TypeError, ValueError) as error:
         raise _Unreadable(_one_line(error)) from None
     split = _parse_split(meta.get("split")) if version >= 2 else None
+    if version >= 3:
+        return _parse_network(meta, archive, files, split)
     layers = [
         _layer(archive, files, architecture, index) for index in range(len(architecture.sizes) - 1)
     ]
@@ -299,7 +429,57 @@ def _parse(archive: Any) -> Checkpoint:
     if len(dtypes) > 1:
         names = ", ".join(sorted(str(dtype) for dtype in dtypes))
         raise _Unreadable(f"its parameters mix dtypes ({names}); a network computes in one")
-    return Checkpoint(layers, architecture, split, version)
+    network = mlp(layers, architecture.activation, architecture.output_activation)
+    return Checkpoint(layers, architecture, split, version, network, architecture.loss, None)
+
+
+def _parse_network(
+    meta: dict[str, Any], archive: Any, files: set[str], split: SplitRecord | None
+) -> Checkpoint:
+    """A version-3 checkpoint: any layers; a perceptron's also as ``Dense`` + ``Architecture``."""
+    entries = meta.get("layers")
+    if not isinstance(entries, list) or not entries:
+        raise _Unreadable("its meta entry lists no layers")
+    network = [_decode(entry, str(index), archive, files) for index, entry in enumerate(entries)]
+    loss = meta.get("loss")
+    if not isinstance(loss, str):
+        raise _Unreadable("its meta entry names no loss")
+    arrays = [array for layer in network for array in _arrays_of(layer)]
+    if len({array.dtype for array in arrays}) > 1:
+        names = ", ".join(sorted({str(array.dtype) for array in arrays}))
+        raise _Unreadable(f"its parameters mix dtypes ({names}); a network computes in one")
+    model = meta.get("model")
+    if "sizes" not in meta:
+        return Checkpoint(
+            [], None, split, 3, network, loss, model if isinstance(model, str) else None
+        )
+    try:
+        architecture = Architecture(
+            tuple(int(size) for size in meta["sizes"]),
+            meta["activation"],
+            meta["output_activation"],
+            meta["loss"],
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise _Unreadable(f"its perceptron description is damaged ({_one_line(error)})") from None
+    dense = [layer for layer in network if isinstance(layer, Dense)]
+    if network != mlp(dense, architecture.activation, architecture.output_activation):
+        raise _Unreadable("its layers are not the perceptron its sizes and activations describe")
+    expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
+    if [layer.W.shape for layer in dense] != expected:
+        raise _Unreadable(f"its layer shapes do not match the sizes {list(architecture.sizes)}")
+    return Checkpoint(dense, architecture, split, 3, network, loss, None)
+
+
+def _arrays_of(record: Any) -> list[NDArray[Any]]:
+    found: list[NDArray[Any]] = []
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if isinstance(value, np.ndarray):
+            found.append(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found += _arrays_of(value)
+    return found
 
 
 def _layer(archive: Any, files: set[str], architecture: Architecture, index: int) -> Dense:
@@ -358,6 +538,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architec
         If the file is not a typedbackprop checkpoint, or is damaged.
     """
     checkpoint = read_checkpoint(path)
+    if checkpoint.architecture is None:
+        raise ValueError(
+            f"{path} holds a {checkpoint.model or 'layered'} network, not a multilayer "
+            "perceptron: read it with read_checkpoint"
+        )
     return checkpoint.layers, checkpoint.architecture
 
 

@@ -228,9 +228,15 @@ def _architecture(
     return Architecture(sizes, activation, output, loss)
 
 
-def _check_checkpoint(path: str, checkpoint: Checkpoint, data: Dataset, seed_given: bool) -> None:
+def _check_checkpoint(
+    path: str, checkpoint: Checkpoint, data: Dataset, seed_given: bool
+) -> Architecture:
     """Refuse a checkpoint that does not fit the data set, or was tested on other examples."""
     architecture = checkpoint.architecture
+    if architecture is None:
+        raise UsageError(
+            f"{path} holds a {checkpoint.model or 'layered'} network, not a multilayer perceptron"
+        )
     features, outputs = data.x_train.shape[0], data.outputs
     if (architecture.sizes[0], architecture.sizes[-1]) != (features, outputs):
         raise UsageError(
@@ -255,6 +261,7 @@ def _check_checkpoint(path: str, checkpoint: Checkpoint, data: Dataset, seed_giv
         raise UsageError(f"{path}: {error}") from None
     if warning is not None:
         warn(f"{path}: {warning}")
+    return architecture
 
 
 def _check_memory(
@@ -286,8 +293,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     data_seed = args.seed if args.seed is not None else (recorded.seed if recorded else 0)
     data = load_dataset(args.dataset, seed=data_seed)
     if checkpoint is not None:
-        _check_checkpoint(args.load, checkpoint, data, seed_given=args.seed is not None)
-        architecture = checkpoint.architecture
+        architecture = _check_checkpoint(
+            args.load, checkpoint, data, seed_given=args.seed is not None
+        )
     else:
         architecture = _architecture(args, data, defaults)
     epochs = args.epochs if args.epochs is not None else (0 if args.load else defaults.epochs)
