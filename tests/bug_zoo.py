@@ -17,6 +17,8 @@ from jaxtyping import Float
 
 from typedbackprop import Array, checked, sigmoid_forward
 from typedbackprop.nn.attention import attention_scores, attention_weights, weighted_values
+from typedbackprop.nn.dropout import DropoutCache
+from typedbackprop.nn.pooling import MaxPool2dCache, window_offset
 
 __all__ = [
     "affine_grad_params_no_transpose",
@@ -37,6 +39,9 @@ __all__ = [
     "attention_mask_after_softmax",
     "attention_scores_unscaled",
     "attention_backward_unscaled",
+    "maxpool2d_backward_assign",
+    "batchnorm_grad_input_no_variance_term",
+    "dropout_backward_unscaled",
 ]
 
 
@@ -259,3 +264,51 @@ def attention_backward_unscaled(
     grad_weights = v.mT @ grad_output
     grad_scores = weights * (grad_weights - (weights * grad_weights).sum(axis=-2, keepdims=True))
     return k @ grad_scores, q @ grad_scores.mT, grad_output @ weights.mT
+
+
+# --8<-- [start:maxpool2d_backward_assign]
+@checked
+def maxpool2d_backward_assign(
+    grad_a: Float[Array, "channels out_height out_width batch"], cache: MaxPool2dCache
+) -> Float[Array, "channels height width batch"]:
+    layer = cache.layer
+    window, stride = layer.window, layer.stride
+    _, out_height, out_width, _ = grad_a.shape
+    grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
+    finite = math.isfinite(grad_a.sum())
+    for i in range(window):
+        for j in range(window):
+            is_max = cache.argmax == i * window + j
+            share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
+            # BUG: = keeps only the last window's share where overlapping windows share a maximum
+            grad_x[window_offset(i, j, stride, out_height, out_width)] = share
+    return grad_x
+    # --8<-- [end:maxpool2d_backward_assign]
+
+
+# --8<-- [start:batchnorm_grad_input_no_variance_term]
+@checked
+def batchnorm_grad_input_no_variance_term(
+    grad_y: Float[Array, "features batch"],
+    x_hat: Float[Array, "features batch"],
+    gamma: Float[Array, " features"],
+    inv_std: Float[Array, " features"],
+) -> Float[Array, "features batch"]:
+    batch = grad_y.shape[1]
+    grad_x: Array = grad_y * batch
+    grad_x -= grad_y.sum(axis=1)[:, np.newaxis]
+    # BUG: the path through the variance, − x̂ Σ_b ∂L/∂y x̂, is missing
+    grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
+    return grad_x
+    # --8<-- [end:batchnorm_grad_input_no_variance_term]
+
+
+# --8<-- [start:dropout_backward_unscaled]
+@checked
+def dropout_backward_unscaled(
+    grad_a: Float[Array, "*features batch"], cache: DropoutCache
+) -> Float[Array, "*features batch"]:
+    if cache.mask is None:
+        return grad_a
+    return grad_a * (cache.mask > 0)  # BUG: which values were kept, without the 1 / (1 − rate)
+    # --8<-- [end:dropout_backward_unscaled]

@@ -487,3 +487,98 @@ def test_attention_without_the_scale_passes_every_check_but_the_oracle(rng):
     assert not np.allclose(wrong, torch_attention(q, k, v))
     right, _ = tbp.scaled_dot_product_attention(q, k, v)
     np.testing.assert_allclose(right, torch_attention(q, k, v), rtol=1e-12)
+
+
+# --- Images: pooling, batch norm, dropout --------------------------------------------------------
+
+
+def distinct_images(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    """Values ``1/size`` apart: no tie, and no central difference moves a window's maximum."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) / size).reshape(shape)
+
+
+@pytest.mark.parametrize(
+    ("window", "stride", "overlap"), [(2, 2, False), (3, 3, False), (2, 1, True), (3, 2, True)]
+)
+def test_max_pooling_with_assignment_is_caught_only_where_windows_overlap(
+    rng, window, stride, overlap
+):
+    x = distinct_images(rng, (2, 7, 8, 3))
+    layer = tbp.MaxPool2d(window, stride)
+
+    def forward(x: Array) -> Array:
+        return tbp.maxpool2d_forward(layer, x)[0]
+
+    def check(backward: Callable[..., Array]) -> bool:
+        return tbp.gradcheck(
+            forward,
+            lambda grad_a, x: backward(grad_a, tbp.maxpool2d_forward(layer, x)[1]),
+            [x],
+            names=["x"],
+            raise_exception=False,
+        ).passed
+
+    assert check(zoo.maxpool2d_backward_assign) is not overlap
+    assert check(tbp.maxpool2d_backward)
+
+
+def torch_batch_norm_grad_x(gamma: Array, beta: Array, x: Array, grad_y: Array) -> Array:
+    """PyTorch's ∂L/∂x of batch norm in training, on (batch, features) data, back to ours."""
+    x_leaf = torch.tensor(x.T, requires_grad=True)
+    y = torch.nn.functional.batch_norm(
+        x_leaf, None, None, torch.tensor(gamma), torch.tensor(beta), training=True
+    )
+    y.backward(torch.tensor(grad_y.T))
+    assert x_leaf.grad is not None
+    return x_leaf.grad.numpy().T
+
+
+def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothing_else(rng):
+    gamma, beta, x = normal(rng, 3), normal(rng, 3), normal(rng, 3, 6)
+    _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
+    for grad_y, fooled in [(np.ones((3, 6)), True), (normal(rng, 3, 6), False)]:
+        wrong = zoo.batchnorm_grad_input_no_variance_term(grad_y, cache.x_hat, gamma, cache.inv_std)
+        expected = torch_batch_norm_grad_x(gamma, beta, x, grad_y)
+        # With all ones the right answer is 0 and both sides are rounding noise (~1e-16).
+        assert np.allclose(wrong, expected, rtol=1e-10, atol=1e-12) is fooled
+        right = tbp.batchnorm_backward(grad_y, cache)[1]
+        np.testing.assert_allclose(right, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(GradcheckError):
+        tbp.gradcheck(
+            lambda x: tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)[0],
+            lambda grad_y, x: zoo.batchnorm_grad_input_no_variance_term(
+                grad_y, *_normalised(gamma, beta, x)
+            ),
+            [x],
+        )
+
+
+def _normalised(gamma: Array, beta: Array, x: Array) -> tuple[Array, Array, Array]:
+    _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
+    return cache.x_hat, gamma, cache.inv_std
+
+
+def test_dropout_needs_the_same_mask_in_every_evaluation_of_the_check(rng):
+    layer, x = tbp.Dropout(0.5), normal(rng, 4, 6)
+    shared = np.random.default_rng(1)
+    setups = {
+        "fresh": lambda: tbp.Mode(training=True, rng=shared),
+        "evaluation": tbp.Mode,
+        "fixed": lambda: tbp.Mode(training=True, rng=np.random.default_rng(1)),
+    }
+
+    def passes(setup: str, backward: Callable[..., Array]) -> bool:
+        mode = setups[setup]
+        return tbp.gradcheck(
+            lambda x: tbp.dropout_forward(layer, x, mode())[0],
+            lambda grad_a, x: backward(grad_a, tbp.dropout_forward(layer, x, mode())[1]),
+            [x],
+            names=["x"],
+            raise_exception=False,
+        ).passed
+
+    right, wrong = tbp.dropout_backward, zoo.dropout_backward_unscaled
+    assert not passes("fresh", right) and not passes("fresh", wrong)  # noise: no verdict
+    assert passes("evaluation", right) and passes("evaluation", wrong)  # the identity: blind
+    assert passes("fixed", right) and not passes("fixed", wrong)  # the one that tells

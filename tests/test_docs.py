@@ -42,9 +42,21 @@ SECTION_MARKER = re.compile(r"-+8<-+[ \t]+\[[ \t]*(?:start|end)[ \t]*:")
 RAISES = re.compile(r"^# raises (?P<name>[\w.]+)", re.M)
 OUTPUT = re.compile(r'\A--8<-- "docs/snippets/output/(?P<name>[^"]+)"\s*\Z')
 
-DIMENSIONS = {"out", "in", "batch", "features", "classes"} | {
-    "vocab", "seq", "context", "heads", "head_dim", "query", "key", "hidden", "positions"
-}  # fmt: skip
+DIMENSIONS = (
+    {"out", "in", "batch", "features", "classes"}
+    | {"vocab", "seq", "context", "heads", "head_dim", "query", "key", "hidden", "positions"}
+    | {  # fmt: skip
+        "channels",
+        "height",
+        "width",
+        "in_channels",
+        "out_channels",
+        "kernel_h",
+        "kernel_w",
+        "out_height",
+        "out_width",
+    }
+)  # the images' dimensions, for the convolution, pooling and batch norm pages
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typedbackprop.gradcheck import (
     numerical_gradient,
 )
 from typedbackprop.initialize import InitName, init_layers
+from typedbackprop.nn.activation2d import Activation2d, Activation2dCache
 from typedbackprop.nn.activations import (
     ACTIVATIONS,
     Activation,
@@ -61,6 +62,29 @@ from typedbackprop.nn.batch_first import (
     affine_grad_input_batch_first,
     affine_grad_params_batch_first,
 )
+from typedbackprop.nn.batchnorm import (
+    BatchNorm,
+    BatchNorm2d,
+    BatchNorm2dCache,
+    BatchNorm2dState,
+    BatchNormCache,
+    BatchNormState,
+    batchnorm2d_backward,
+    batchnorm2d_forward,
+    batchnorm2d_forward_eval,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_forward_eval,
+)
+from typedbackprop.nn.conv import (
+    Conv2d,
+    Conv2dCache,
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    im2col,
+)
+from typedbackprop.nn.dropout import Dropout, DropoutCache, dropout_backward, dropout_forward
 from typedbackprop.nn.embedding import (
     Embedding,
     EmbeddingCache,
@@ -71,7 +95,7 @@ from typedbackprop.nn.embedding import (
     positional_backward,
     positional_forward,
 )
-from typedbackprop.nn.families import FAMILIES, Family, Mode
+from typedbackprop.nn.families import FAMILIES, Family, Mode, StateRules
 from typedbackprop.nn.gelu import gelu_backward, gelu_forward, gelu_tanh_backward, gelu_tanh_forward
 from typedbackprop.nn.layernorm import (
     LayerNorm,
@@ -88,6 +112,7 @@ from typedbackprop.nn.network import (
     OutputActivationName,
     backward,
     forward,
+    initial_states,
     loss_and_grads,
     mlp,
     network_backward,
@@ -95,6 +120,17 @@ from typedbackprop.nn.network import (
     network_loss_and_grads,
     predict,
 )
+from typedbackprop.nn.pooling import (
+    AvgPool2d,
+    AvgPool2dCache,
+    MaxPool2d,
+    MaxPool2dCache,
+    avgpool2d_backward,
+    avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
+from typedbackprop.nn.reshape import Flatten, FlattenCache, Unflatten, UnflattenCache
 from typedbackprop.nn.sequence import (
     KeepLast,
     KeepLastCache,
@@ -181,6 +217,44 @@ __all__ = [
     "gelu_tanh_forward",
     "positional_backward",
     "positional_forward",
+    "Conv2d",
+    "Conv2dCache",
+    "col2im",
+    "conv2d_backward",
+    "conv2d_forward",
+    "im2col",
+    "BatchNorm",
+    "BatchNorm2d",
+    "BatchNorm2dCache",
+    "BatchNorm2dState",
+    "BatchNormCache",
+    "BatchNormState",
+    "batchnorm2d_backward",
+    "batchnorm2d_forward",
+    "batchnorm2d_forward_eval",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_forward_eval",
+    "StateRules",
+    "Activation2d",
+    "Activation2dCache",
+    "Flatten",
+    "FlattenCache",
+    "Unflatten",
+    "UnflattenCache",
+    "Dropout",
+    "DropoutCache",
+    "dropout_backward",
+    "dropout_forward",
+    "initial_states",
+    "AvgPool2d",
+    "AvgPool2dCache",
+    "MaxPool2d",
+    "MaxPool2dCache",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
     "Family",
     "Mode",
     "activation_backward",
