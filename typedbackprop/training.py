@@ -47,6 +47,8 @@ __all__ = [
     "sgd_step",
     "train",
     "train_network",
+    "train_steps",
+    "warmup_cosine",
 ]
 
 Targets = Float[Array, "out batch"] | Int[IntArray, " batch"]
@@ -569,3 +571,106 @@ def train(
         train_metrics=train_metrics,
     )
     return cast(list[Dense], trained[0::2]), history
+
+
+def warmup_cosine(peak: float, steps: int, warmup: float = 0.1) -> Callable[[int], float]:
+    """A learning-rate schedule: a linear warm-up to ``peak``, then a cosine decay to 0.
+
+    Parameters
+    ----------
+    peak
+        The largest learning rate.
+    steps
+        The number of steps of the whole run.
+    warmup
+        The share of the steps over which the rate rises linearly from 0.
+
+    Returns
+    -------
+    Callable
+        ``rate(step)`` for ``step`` from 1 to ``steps``: ``peak · min(1, step / (warmup ·
+        steps)) · ½ (1 + cos(π step / steps))``, never below ``1e-12``.
+    """
+
+    def rate(step: int) -> float:
+        rising = min(1.0, step / max(warmup * steps, 1.0))
+        return max(peak * rising * 0.5 * (1.0 + math.cos(math.pi * step / steps)), 1e-12)
+
+    return rate
+
+
+def train_steps(
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    *,
+    steps: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    optimizer: Callable[[int], Any],
+    on_step: Callable[[int, float], None] | None = None,
+    states: list[Any] | None = None,
+) -> tuple[list[Layer], History]:
+    """Train for a number of steps with any optimizer, each step on a minibatch drawn at random.
+
+    Parameters
+    ----------
+    layers
+        The initial layers (not modified).
+    loss
+        The loss's name.
+    x, y
+        Training inputs and targets, one example per position of the last axis.
+    steps
+        How many steps.
+    batch_size
+        Examples per step, drawn with replacement (``rng.integers``).
+    rng
+        Draws the minibatches (and dropout's masks).
+    optimizer
+        ``optimizer(step)`` gives the optimizer for a step (from 1), such as
+        ``lambda step: AdamW(learning_rate=schedule(step))``: an object with ``init(layers)``
+        and ``step(layers, grads, state) -> (layers, state)`` (see
+        :mod:`typedbackprop.optimizers`).
+    on_step
+        Called after every step with the step number and the minibatch's loss.
+    states
+        The layers' state (batch norm's running statistics), updated in place.
+
+    Returns
+    -------
+    layers, history
+        The trained layers, and ``history.loss``: the loss of every step's minibatch.
+
+    Raises
+    ------
+    ValueError
+        For fewer than one step or example per batch.
+    DivergedError
+        If the loss or a parameter overflows.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive; got {steps}, {batch_size}")
+    n_examples = _examples(x, y)
+    current = list(layers)
+    state = optimizer(1).init(current)
+    x_rows, y_rows = _example_major(x), _example_major(y)
+    mode = Mode(training=True, rng=rng)
+    history = History()
+    with np.errstate(over="raise", invalid="raise"):
+        for step in range(1, steps + 1):
+            batch = rng.integers(0, n_examples, size=batch_size)
+            try:
+                value, grads = network_loss_and_grads(
+                    current, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode, states
+                )
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"the loss is {value}")
+                current, state = optimizer(step).step(current, grads, state)
+            except FloatingPointError as error:
+                raise DivergedError(f"training diverged at step {step} ({error})") from error
+            history.loss.append(value)
+            if on_step is not None:
+                on_step(step, value)
+    return current, history

@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from typedbackprop import LOSSES, Array, Dense, IntArray, gradcheck_network, init_layers
-from typedbackprop.cli.explain import add_sizes_arguments
+from typedbackprop.cli.explain import add_sizes_arguments, check_sizes_or_model
+from typedbackprop.cli.models import gradcheck_model
 from typedbackprop.cli.options import (
     GRADCHECK_EPS,
     UsageError,
@@ -19,6 +20,7 @@ from typedbackprop.cli.options import (
     seed,
 )
 from typedbackprop.gradcheck.network import loss_evaluations
+from typedbackprop.recipes import RECIPES
 
 __all__ = ["MAX_WORK", "add_parser", "run"]
 
@@ -92,6 +94,9 @@ def _check_size(sizes: Sequence[int], batch: int) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Check every parameter's gradient; return 0 if all pass, 1 if one fails."""
+    check_sizes_or_model(args)
+    if args.model != "mlp":
+        return gradcheck_model(RECIPES[args.model], args.batch, args.seed, args.eps, console)
     output = output_for(args.loss, args.output_activation)
     check_network(args.sizes, output, args.loss)
     _check_size(args.sizes, args.batch)

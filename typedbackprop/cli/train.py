@@ -29,6 +29,7 @@ from typedbackprop.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from typedbackprop.cli.models import add_model_option, train_model
 from typedbackprop.cli.options import (
     UsageError,
     add_network_options,
@@ -45,6 +46,7 @@ from typedbackprop.cli.options import (
 )
 from typedbackprop.datasets import Dataset, DatasetName
 from typedbackprop.plots import animate_hidden, check_image_path, plot_training, require_plotting
+from typedbackprop.recipes import RECIPES
 from typedbackprop.training import train
 
 __all__ = ["TrainingDefaults", "DEFAULTS", "PLOT_SUFFIXES", "add_parser", "run"]
@@ -133,8 +135,11 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--dataset", choices=get_args(DatasetName), required=True, help="the data set"
+        "--dataset",
+        choices=get_args(DatasetName),
+        help="the data set (required for the perceptron; a --model brings its own)",
     )
+    add_model_option(parser)
     parser.add_argument(
         "--hidden",
         type=hidden_sizes,
@@ -286,6 +291,10 @@ def _check_memory(
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Train (or load) a network and report its test loss and accuracy; return 0."""
+    if args.model != "mlp":
+        return train_model(RECIPES[args.model], args, console)
+    if args.dataset is None:
+        raise UsageError("--dataset is required (or a --model, which brings its own)")
     _check_arguments(args)
     defaults = DEFAULTS[args.dataset]
     checkpoint = read_checkpoint(args.load) if args.load else None
