@@ -39,11 +39,6 @@ from typedbackprop.nn.attention import (
 Case = dict[str, Any]
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(2024)
-
-
 def normal(rng: np.random.Generator, *shape: int) -> Array:
     return rng.normal(size=shape)
 
