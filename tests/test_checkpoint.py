@@ -349,3 +349,23 @@ def test_inconsistent_checkpoints_say_what_is_wrong(tmp_path, arrays, message):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=message):
         load_checkpoint(path)
+
+
+def test_the_convnet_round_trips_with_batch_norms_running_statistics(tmp_path):
+    from typedbackprop.models import convnet
+
+    rng = np.random.default_rng(0)
+    layers = convnet(rng)
+    states = tbp.initial_states(layers)
+    x = rng.standard_normal((64, 7))
+    tbp.network_forward(layers, x, tbp.Mode(training=True), states)  # moves the statistics
+    path = tmp_path / "convnet.npz"
+    save_network(path, layers, "cross_entropy", model="convnet", states=states)
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.model == "convnet" and checkpoint.states is not None
+    evaluation = tbp.Mode(training=False)
+    expected, _ = tbp.network_forward(layers, x, evaluation, states)
+    actual, _ = tbp.network_forward(checkpoint.network, x, evaluation, checkpoint.states)
+    np.testing.assert_array_equal(actual, expected)
+    fresh, _ = tbp.network_forward(layers, x, evaluation, tbp.initial_states(layers))
+    assert not np.allclose(fresh, expected), "the statistics moved, so they had to be saved"

@@ -15,6 +15,7 @@ All three are read.
 import dataclasses
 import json
 import os
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -82,6 +83,8 @@ class Checkpoint:
         The loss the network was trained with.
     model
         The name of the model the network was built as (``"convnet"``), if one was recorded.
+    states
+        The layers' state (batch norm's running statistics), if it was saved.
     """
 
     layers: list[Dense]
@@ -91,6 +94,7 @@ class Checkpoint:
     network: list[Layer] = dataclasses.field(default_factory=list)
     loss: str = ""
     model: str | None = None
+    states: list[Any] | None = None
 
 
 def save_checkpoint(
@@ -150,6 +154,7 @@ def save_network(
     split: SplitRecord | None = None,
     model: str | None = None,
     architecture: Architecture | None = None,
+    states: list[Any] | None = None,
 ) -> None:
     """Write any sequence of layers, with its loss and data split, to ``path`` atomically.
 
@@ -167,6 +172,9 @@ def save_network(
         The name of the model it was built as, for the command line's ``--load``.
     architecture
         For a multilayer perceptron, its sizes and activation names (also recorded).
+    states
+        The layers' state, one entry per layer (batch norm's running statistics; ``None`` for
+        a layer without), as :func:`~typedbackprop.nn.network.initial_states` makes it.
 
     Raises
     ------
@@ -179,9 +187,15 @@ def save_network(
     """
     arrays: dict[str, NDArray[Any]] = {}
     encoded = [_encode(layer, str(index), arrays) for index, layer in enumerate(layers)]
+    if states is not None and len(states) != len(layers):
+        raise ValueError(f"{len(states)} states for {len(layers)} layers")
+    encoded_states = [
+        None if state is None else _encode(state, f"states.{index}", arrays)
+        for index, state in enumerate(states or [])
+    ]
     for name, array in arrays.items():
         if not np.isfinite(array).all():
-            index, _, field = name.partition(".")
+            index, _, field = name.removeprefix("states.").partition(".")
             kind = type(layers[int(index)]).__name__
             raise ValueError(
                 f"refusing to save a diverged network: {name} ({field} of layer {index}, a "
@@ -193,6 +207,8 @@ def save_network(
     if not target.parent.is_dir():
         raise FileNotFoundError(f"cannot save {target}: there is no directory {target.parent}")
     meta = _meta(architecture, split) | {"loss": loss, "layers": encoded, "model": model}
+    if states is not None:
+        meta["states"] = encoded_states
     arrays["meta"] = np.array(json.dumps(meta))
     # The temporary file lives in the target's directory: os.replace is atomic only within
     # one file system.
@@ -228,9 +244,19 @@ def _meta(architecture: Architecture | None, split: SplitRecord | None) -> dict[
 
 
 def _record_types() -> dict[str, type]:
-    """Every record type a checkpoint may name: the families' and the records they hold."""
+    """Every record type a checkpoint may name: the families', the records they hold, and the
+    state records their modules define (batch norm's running statistics)."""
     found: dict[str, type] = {}
     pending = list(FAMILIES)
+    for kind in FAMILIES:
+        module = sys.modules[kind.__module__]
+        pending += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and dataclasses.is_dataclass(value)
+            and value.__module__ == module.__name__
+        ]
     while pending:
         kind = pending.pop()
         if kind.__name__ in found:
@@ -449,10 +475,10 @@ def _parse_network(
         names = ", ".join(sorted({str(array.dtype) for array in arrays}))
         raise _Unreadable(f"its parameters mix dtypes ({names}); a network computes in one")
     model = meta.get("model")
+    states = _decode_states(meta.get("states"), len(network), archive, files)
     if "sizes" not in meta:
-        return Checkpoint(
-            [], None, split, 3, network, loss, model if isinstance(model, str) else None
-        )
+        name = model if isinstance(model, str) else None
+        return Checkpoint([], None, split, 3, network, loss, name, states)
     try:
         architecture = Architecture(
             tuple(int(size) for size in meta["sizes"]),
@@ -469,6 +495,17 @@ def _parse_network(
     if [layer.W.shape for layer in dense] != expected:
         raise _Unreadable(f"its layer shapes do not match the sizes {list(architecture.sizes)}")
     return Checkpoint(dense, architecture, split, 3, network, loss, None)
+
+
+def _decode_states(entries: object, count: int, archive: Any, files: set[str]) -> list[Any] | None:
+    if entries is None:
+        return None
+    if not isinstance(entries, list) or len(entries) != count:
+        raise _Unreadable("its states entry does not hold one state per layer")
+    return [
+        None if entry is None else _decode(entry, f"states.{index}", archive, files)
+        for index, entry in enumerate(entries)
+    ]
 
 
 def _arrays_of(record: Any) -> list[NDArray[Any]]:
