@@ -6,6 +6,7 @@ import re
 import pytest
 from rich.console import Console
 
+from typedbackprop.checkpoint import read_checkpoint
 from typedbackprop.cli import main
 
 SHAPE = re.compile(r"\((\d+(?:, \d+)*,?)?\)")
@@ -58,11 +59,14 @@ def test_model_options_that_do_not_fit_are_usage_errors(argv, message, capsys):
 
 
 @pytest.mark.slow
-def test_train_convnet_reaches_the_issue_s_accuracy():
-    status, text = run("train", "--model", "convnet")
+def test_train_convnet_reaches_the_issue_s_accuracy(tmp_path):
+    path = tmp_path / "convnet.npz"
+    status, text = run("train", "--model", "convnet", "--save", str(path))
     assert status == 0
     accuracy = float(text.rstrip().rsplit(" ", 1)[1])
     assert accuracy >= 0.98, text
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.model == "convnet" and checkpoint.states is not None
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from typedbackprop.checking import Array, IntArray
+from typedbackprop.checkpoint import save_network
 from typedbackprop.cli.options import UsageError, plural
 from typedbackprop.explain import explain_network
 from typedbackprop.gradcheck import gradcheck
@@ -120,7 +121,7 @@ def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: 
 def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> int:
     """Train the model by its recipe with a progress bar; print the test loss and accuracy."""
     for option in ("hidden", "activation", "output_activation", "loss", "init", "epochs",
-                   "batch_size", "lr", "momentum", "load", "save", "plot", "animate"):  # fmt: skip
+                   "batch_size", "lr", "momentum", "load", "plot", "animate"):  # fmt: skip
         if getattr(args, option, None) is not None:
             flag = "--" + option.replace("_", "-")
             raise UsageError(
@@ -161,6 +162,9 @@ def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> i
         f"test loss {test_loss:.4g}",
         highlight=False,
     )
+    if args.save:
+        save_network(args.save, layers, recipe.loss, model=recipe.name, states=states)
+        console.print(f"saved {args.save}", highlight=False)
     shown = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
     console.print(f"test accuracy: {shown}", highlight=False)
     return 0
