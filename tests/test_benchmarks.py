@@ -30,6 +30,31 @@ def test_step_benchmark_runs_and_all_contenders_agree(tmp_path):
     assert "| question 3-4-4-2 |" in text and "torch" in text and "unchecked" in text
 
 
+def test_convnet_step_benchmark_runs_and_all_contenders_agree(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/convnet_step.py",
+            "--rounds",
+            "1",
+            "--batch",
+            "8",
+            "--threads",
+            "1",
+            "--markdown",
+            str(table),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = table.read_text()
+    assert "| 8 |" in text and "torch" in text and "unchecked" in text
+
+
 def test_checks_overhead_benchmark_runs_and_prints_the_three_columns():
     result = subprocess.run(
         [sys.executable, "benchmarks/checks_overhead.py", "--rounds", "1", "--number", "50"],

@@ -123,3 +123,23 @@ def test_the_loss_and_bp1_lines_follow_the_loss(options, loss_line, bp1_line):
     bp1 = [line for line in lines if line.rstrip().endswith(("BP1", "BP1 from logits"))]
     assert len(bp1) == 1 and bp1_line in bp1[0]
     assert f"delta1 (4, 5) = grad_a1 (4, 5) * {options[0]}'(z1) (4, 5)" in text
+
+
+def test_any_sequence_of_layers_is_explained_by_its_families():
+    from typedbackprop.explain import explain_network
+
+    rng = np.random.default_rng(0)
+    layers = [
+        tbp.Dense(rng.normal(size=(4, 3)), rng.normal(size=4)),
+        tbp.Activation("leaky_relu", slope=0.2),
+        tbp.Dense(rng.normal(size=(2, 4)), rng.normal(size=2)),
+        tbp.Activation("softmax"),
+    ]
+    lines = explain_network(
+        layers, rng.normal(size=(3, 5)), np.array([0, 1, 1, 0, 1]), "cross_entropy"
+    )
+    text = "\n".join(lines)
+    assert "a1 (4, 5) = leaky_relu(z1)" in text
+    assert "delta1 (4, 5) = grad_a1 (4, 5) * leaky_relu'(z1) (4, 5)   BP2, elementwise" in text
+    assert "grad_W2 (2, 4) = delta2 (2, 5) @ a1.T (5, 4)" in text
+    assert "(no grad_a0:" in text

@@ -6,8 +6,10 @@ scikit-learn is an optional extra (``pip install "typedbackprop[data]"``) and is
 when a data set that needs it is loaded.
 """
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, cast, get_args
 
@@ -20,6 +22,7 @@ from typedbackprop.checking import Array, IntArray, checked
 __all__ = [
     "DatasetName",
     "Dataset",
+    "SplitRecord",
     "features_first",
     "split_dataset",
     "load_dataset",
@@ -27,6 +30,8 @@ __all__ = [
     "circles",
     "iris",
     "digits",
+    "SequenceDataset",
+    "sort_dataset",
 ]
 
 DatasetName = Literal["step", "circles", "iris", "digits"]
@@ -42,6 +47,63 @@ def _check_split(
     y_test: Float[Array, "out n_test"] | Int[IntArray, " n_test"],
 ) -> None:
     """Bind ``features`` and ``out`` across the two parts, and each part's number of examples."""
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """How a :class:`Dataset` was split: enough to make the same split again, and to tell.
+
+    A checkpoint stores this record, so that a network is tested later on the examples it was
+    tested on, never on examples it was trained on.
+
+    Parameters
+    ----------
+    dataset
+        The data set's name.
+    seed
+        The seed of the split (and of the data, for a generated data set).
+    test_fraction
+        The share of examples held out for testing.
+    standardize
+        Whether each feature was standardised with the training part's mean and deviation.
+    examples
+        How many examples were split.
+    test_digest
+        ``sha256:`` and the hex digest of the test part's example indices (``int64``, in the
+        order of the test part): two splits agree exactly when their digests do.
+    options
+        The generator's settings for a generated data set (``n_samples``, ``noise``, ...);
+        empty for a fixed one.
+    """
+
+    dataset: str
+    seed: int
+    test_fraction: float
+    standardize: bool
+    examples: int
+    test_digest: str
+    options: dict[str, float] = field(default_factory=dict)
+
+    def differences(self, other: "SplitRecord") -> list[str]:
+        """The settings in which ``other`` differs from this record, as ``"seed 0, not 1"``.
+
+        Parameters
+        ----------
+        other
+            The record to compare with.
+
+        Returns
+        -------
+        list of str
+            Empty when every setting agrees (the digests may still differ: see
+            :attr:`test_digest`).
+        """
+        names = ["dataset", "seed", "test_fraction", "standardize", "examples", "options"]
+        return [
+            f"{name} {getattr(self, name)!r}, not {getattr(other, name)!r}"
+            for name in names
+            if getattr(self, name) != getattr(other, name)
+        ]
 
 
 @dataclass(frozen=True)
@@ -63,6 +125,11 @@ class Dataset:
         Inputs, one column per example.
     y_train, y_test
         Targets or labels, one per example.
+    split
+        How the examples were split (``None`` for a data set made by hand).
+    class_names
+        A name per class, for legends (``"setosa"``, ``"inner circle"``); empty for
+        ``"class 0"``, ``"class 1"``, ...
     """
 
     name: str
@@ -72,9 +139,19 @@ class Dataset:
     y_train: Float[Array, "1 n_train"] | Int[IntArray, " n_train"]
     x_test: Float[Array, "features n_test"]
     y_test: Float[Array, "1 n_test"] | Int[IntArray, " n_test"]
+    split: SplitRecord | None = None
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_split(self.x_train, self.y_train, self.x_test, self.y_test)
+        if self.class_names and len(self.class_names) != self.classes:
+            raise ValueError(
+                f"{self.name}: {len(self.class_names)} class names for {self.classes} classes"
+            )
+
+    def class_name(self, label: int) -> str:
+        """The name of class ``label``: its entry in :attr:`class_names`, or ``"class 3"``."""
+        return self.class_names[label] if self.class_names else f"class {label}"
 
     @property
     def outputs(self) -> int:
@@ -162,6 +239,7 @@ def split_dataset(
     Dataset
         Features first. Two classes make a ``"binary"`` task with float 0/1 targets of shape
         ``(1, n)``; more make a ``"multiclass"`` task with integer labels of shape ``(n,)``.
+        Its :attr:`~Dataset.split` records the settings and the test examples' indices.
 
     Raises
     ------
@@ -193,9 +271,15 @@ def split_dataset(
         raise ValueError(f"{name} labels must be whole numbers 0, 1, ...; found {labels.min()}")
     if classes < 2:
         raise ValueError(f"{name} needs at least two classes; its labels give {classes}")
-    X_train, X_test, labels_train, labels_test = _sklearn().model_selection.train_test_split(
-        X, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    # Split the example indices, not the data: the same shuffle, and the test indices are
+    # what a checkpoint records to tell this split from another (SplitRecord.test_digest).
+    train_index, test_index = _sklearn().model_selection.train_test_split(
+        np.arange(len(labels)), test_size=test_fraction, random_state=seed, stratify=labels
     )
+    X_train, X_test = X[train_index], X[test_index]
+    labels_train, labels_test = labels[train_index], labels[test_index]
+    digest = hashlib.sha256(np.ascontiguousarray(test_index, dtype="<i8").tobytes()).hexdigest()
+    record = SplitRecord(name, seed, test_fraction, standardize, len(labels), f"sha256:{digest}")
     if standardize:
         mean = X_train.mean(axis=0)
         scale = X_train.std(axis=0)
@@ -208,8 +292,23 @@ def split_dataset(
         y_train, y_test = labels_train, labels_test
     task: Task = "binary" if classes == 2 else "multiclass"
     return Dataset(
-        name, task, classes, features_first(X_train), y_train, features_first(X_test), y_test
+        name,
+        task,
+        classes,
+        features_first(X_train),
+        y_train,
+        features_first(X_test),
+        y_test,
+        split=record,
     )
+
+
+def _named(data: Dataset, class_names: tuple[str, ...], **options: float) -> Dataset:
+    """``data`` with its classes named and its generator's settings in its split record."""
+    split = data.split
+    if split is not None and options:
+        split = dataclasses.replace(split, options=dict(options))
+    return dataclasses.replace(data, split=split, class_names=class_names)
 
 
 def step(n_samples: int = 1000, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -237,7 +336,8 @@ def step(n_samples: int = 1000, seed: int = 0, test_fraction: float = 0.2) -> Da
     """
     inputs = np.linspace(-5.0, 5.0, n_samples)[:, np.newaxis]
     labels = (inputs[:, 0] > 0).astype(np.int64)
-    return split_dataset("step", inputs, labels, seed=seed, test_fraction=test_fraction)
+    data = split_dataset("step", inputs, labels, seed=seed, test_fraction=test_fraction)
+    return _named(data, ("x ≤ 0", "x > 0"), n_samples=n_samples)
 
 
 def circles(
@@ -271,7 +371,10 @@ def circles(
     X, labels = sklearn.datasets.make_circles(
         n_samples=n_samples, factor=factor, noise=noise, random_state=seed
     )
-    return split_dataset("circles", X, labels, seed=seed, test_fraction=test_fraction)
+    data = split_dataset("circles", X, labels, seed=seed, test_fraction=test_fraction)
+    return _named(
+        data, ("outer circle", "inner circle"), n_samples=n_samples, factor=factor, noise=noise
+    )
 
 
 def iris(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -290,9 +393,10 @@ def iris(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
         A multiclass task with four features and three classes.
     """
     bunch = _sklearn().datasets.load_iris()
-    return split_dataset(
+    data = split_dataset(
         "iris", bunch.data, bunch.target, seed=seed, test_fraction=test_fraction, standardize=True
     )
+    return _named(data, tuple(str(name) for name in bunch.target_names))
 
 
 def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -311,9 +415,10 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
         A multiclass task with 64 standardised pixel features and ten classes.
     """
     bunch = _sklearn().datasets.load_digits()
-    return split_dataset(
+    data = split_dataset(
         "digits", bunch.data, bunch.target, seed=seed, test_fraction=test_fraction, standardize=True
     )
+    return _named(data, tuple(str(digit) for digit in range(10)))
 
 
 def load_dataset(name: str, seed: int = 0) -> Dataset:
@@ -345,3 +450,85 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
     if name not in loaders:
         raise ValueError(f"unknown data set {name!r}; choose one of {get_args(DatasetName)}")
     return loaders[name](seed=seed)
+
+
+# --- sequences --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SequenceDataset:
+    """A sequence-to-sequence task in the house layout: one column of token ids per example.
+
+    Parameters
+    ----------
+    name
+        What the data set is called.
+    vocab
+        The number of token ids, ``0`` to ``vocab − 1``.
+    x_train, x_test
+        The input tokens, one column per example.
+    y_train, y_test
+        The answer tokens, one column per example: the targets of the last ``answer``
+        positions of the model's output.
+    """
+
+    name: str
+    vocab: int
+    x_train: Int[IntArray, "seq n_train"]
+    y_train: Int[IntArray, "answer n_train"]
+    x_test: Int[IntArray, "seq n_test"]
+    y_test: Int[IntArray, "answer n_test"]
+
+
+def sort_dataset(
+    length: int = 8, n_train: int = 10_000, n_test: int = 1_000, seed: int = 0, digits: int = 10
+) -> SequenceDataset:
+    """Sequences of digits and the same digits sorted, for a model that writes the answer.
+
+    Parameters
+    ----------
+    length
+        Digits per sequence.
+    n_train, n_test
+        How many training and test sequences; no test sequence occurs among the training ones.
+    seed
+        Seeds the draw.
+    digits
+        The number of distinct digits (the vocabulary).
+
+    Returns
+    -------
+    SequenceDataset
+        ``x`` is ``(2·length − 1, n)``: the digits, then the sorted digits but the last, as a
+        model reads them while it writes the answer (teacher forcing); ``y`` is
+        ``(length, n)``, the sorted digits. A causal model's output at input position
+        ``length − 1 + i`` is read as the ``i``-th sorted digit: it has seen every digit and
+        the ``i`` sorted ones before it.
+
+    Raises
+    ------
+    ValueError
+        If there are not ``n_train + n_test`` distinct sequences to draw.
+    """
+    total = n_train + n_test
+    if length < 1 or n_train < 1 or n_test < 1 or digits < 2 or digits**length < total:
+        raise ValueError(
+            f"cannot draw {n_train} + {n_test} distinct sequences of {length} of {digits} digits"
+        )
+    rng = np.random.default_rng(seed)
+    drawn = np.empty((0, length), dtype=np.int64)
+    while len(drawn) < total:  # distinct rows, in the order of their first draw
+        more = np.concatenate([drawn, rng.integers(0, digits, size=(2 * total, length))])
+        _, first = np.unique(more, axis=0, return_index=True)
+        drawn = more[np.sort(first)][:total]
+    answers = np.sort(drawn, axis=1)
+    inputs = np.concatenate([drawn, answers[:, :-1]], axis=1)
+    # Drawn one example per row, batch first; the house layout takes one example per column.
+    return SequenceDataset(
+        "sort",
+        digits,
+        np.ascontiguousarray(inputs[:n_train].T),
+        np.ascontiguousarray(answers[:n_train].T),
+        np.ascontiguousarray(inputs[n_train:].T),
+        np.ascontiguousarray(answers[n_train:].T),
+    )

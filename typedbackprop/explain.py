@@ -1,34 +1,123 @@
 """Every forward and backward equation of a network, with the concrete shape of every operand.
 
-The shapes are not computed on paper: :func:`explain` runs the real forward pass and
-:func:`~typedbackprop.loss_and_grads` on random data of the requested sizes and reads each shape
-off the array it describes, so the printout cannot disagree with the code.
+The shapes are not computed on paper: :func:`explain_network` runs the real forward and backward
+passes on random data and asks each layer's family to describe its own equations with the arrays
+it really saw, so the printout cannot disagree with the code.
 """
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
+from typedbackprop.checking import Array, IntArray
+from typedbackprop.explain_batch_first import LAYOUTS, LayoutName, explain_network_batch_first
+from typedbackprop.models import random_layers
+from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.families import Mode, family_of
+from typedbackprop.nn.losses import LOSSES
 from typedbackprop.nn.network import (
     ActivationName,
-    Dense,
+    Layer,
     LossName,
     OutputActivationName,
     check_names,
-    forward,
-    loss_and_grads,
+    mlp,
 )
 
-__all__ = ["explain"]
+__all__ = ["explain", "explain_network"]
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _table(rows: list[tuple[str, str]]) -> list[str]:
+def _table(rows: list[Row]) -> list[str]:
     width = max(len(equation) for equation, _ in rows)
     return [f"  {equation:<{width}}   {note}".rstrip() for equation, note in rows]
+
+
+def _names(layers: Sequence[Layer]) -> list[Names]:
+    """``a0 → z1 → a1 → ...``: each layer's input and output names, and their gradients'.
+
+    A layer with parameters starts a new number; a gradient of a ``z`` is a ``delta``.
+    """
+
+    def grad(name: str) -> str:
+        return f"delta{name[1:]}" if name.startswith("z") else f"grad_{name}"
+
+    names, number, current = [], 0, "a0"
+    for index, layer in enumerate(layers):
+        family = family_of(layer)
+        number += family.has_parameters
+        output = f"{family.symbol}{number}"
+        first = index == len(layers) - 1
+        names.append(Names(number, current, output, grad(current), grad(output), first))
+        current = output
+    return names
+
+
+def explain_network(
+    layers: Sequence[Layer], x: Array | IntArray, y: Array | IntArray, loss: str
+) -> list[str]:
+    """The forward pass, the loss and the backward pass of ``layers``, one equation per line.
+
+    Parameters
+    ----------
+    layers
+        Any sequence of layers; for a loss from logits the last is the matching activation.
+    x
+        An input batch (its values do not matter, its shape does).
+    y
+        Targets or labels for the loss.
+    loss
+        The loss's name.
+
+    Returns
+    -------
+    lines
+        ``forward``, ``loss`` and ``backward`` sections, each operand followed by its shape.
+    """
+    entry = LOSSES[loss]
+    # The training pass, whose backward the page explains: batch norm with the batch's
+    # statistics, dropout with a mask (drawn from a fixed seed, so the printout repeats).
+    mode = Mode(training=True, rng=np.random.default_rng(0))
+    names = _names(layers)
+    rows: list[Row] = [
+        (f"a0 {shape_text(x.shape)} = x {shape_text(x.shape)}", "the input, features first")
+    ]
+    caches: list[Any] = []
+    output = cast(Array, x)
+    for layer, name in zip(layers, names, strict=True):  # the forward pass, layer by layer
+        family = family_of(layer)
+        output, cache = family.forward(layer, output, mode)
+        caches.append(cache)
+        rows += family.equations_forward(name, layer, cache, output)
+    lines = ["forward", *_table(rows)]
+
+    last = names[-1]
+    z, a = last.input, last.output
+    target = f"labels {shape_text(y.shape)}" if entry.labels else f"y {shape_text(y.shape)}"
+    note = f"{target}, {entry.note}" if entry.note else target
+    lines += ["", "loss (a mean over batch: the 1/batch enters here, once)"]
+    lines += _table([(f"L () = {entry.formula.format(z=z, a=a)}", note)])
+
+    gradient = entry.gradient.format(z=z, a=a)
+    top = len(layers)
+    if entry.from_logits:  # the loss's gradient is δ of the last activation's input: skip it
+        top -= 1
+        rows = [(f"{last.grad_input} {shape_text(output.shape)} = {gradient}", "BP1 from logits")]
+    else:
+        rows = [(f"{last.grad_output} {shape_text(output.shape)} = {gradient}", "dL/da")]
+    # As network_backward: nothing below the lowest layer with parameters needs a gradient.
+    lowest = next((i for i, layer in enumerate(layers) if family_of(layer).has_parameters), 0)
+    for index in reversed(range(lowest, top)):
+        layer = layers[index]
+        rows += family_of(layer).equations_backward(
+            names[index], layer, caches[index], index > lowest
+        )
+    lines += ["", "backward (every grad_<v> has the shape of <v>)", *_table(rows)]
+    lines.append(
+        f"  (no {names[lowest].grad_input}: nothing needs the gradient of the input, and it "
+        "would cost a product)"
+    )
+    return lines
 
 
 def explain(
@@ -37,8 +126,9 @@ def explain(
     activation: ActivationName = "sigmoid",
     output_activation: OutputActivationName = "identity",
     loss: LossName = "squared_error",
+    layout: LayoutName = "features-first",
 ) -> list[str]:
-    """The network's equations, one per line, each operand followed by its NumPy shape.
+    """A multilayer perceptron's equations, one per line, each operand followed by its shape.
 
     Parameters
     ----------
@@ -52,151 +142,57 @@ def explain(
         The last layer's activation.
     loss
         The loss.
+    layout
+        ``"features-first"``, the package's (one column per example, ``W: (out, in)``), or
+        ``"batch-first"`` (one row per example, ``W: (in, out)``; see
+        :mod:`typedbackprop.nn.batch_first`).
 
     Returns
     -------
     lines
         A header, then the forward pass, the loss, and the backward pass, e.g.
-        ``grad_W3 (2, 4) = delta3 (2, 5) @ a2.T (5, 4)``, each backward line tagged with the
+        ``grad_W3 (2, 4) = delta3 (2, 5) @ a2.T (5, 4)`` (batch first:
+        ``grad_W3 (4, 2) = a2.T (4, 5) @ delta3 (5, 2)``), each backward line tagged with the
         backprop equation (BP1–BP4) it is.
 
     Raises
     ------
     ValueError
-        For fewer than two sizes, a size or batch below 1, or an unknown or mismatched name.
+        For fewer than two sizes, a size or batch below 1, an unknown or mismatched name, or
+        an unknown layout.
     """
     if len(sizes) < 2 or min(sizes) < 1 or batch < 1:
         raise ValueError(
             f"need at least two sizes and a batch, all ≥ 1; got {list(sizes)}, {batch}"
         )
     check_names(activation, output_activation, loss)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
     rng = np.random.default_rng(0)
-    layers = [
-        Dense(rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out))
-        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
-    ]
+    layers = random_layers(sizes, rng)
     x = rng.standard_normal((sizes[0], batch))
-    y: np.ndarray
-    if loss == "cross_entropy":
+    y: Array | IntArray
+    if LOSSES[loss].labels:
         y = rng.integers(0, sizes[-1], size=batch)
     else:
         y = rng.random((sizes[-1], batch))
-    caches = forward(layers, x, activation, output_activation)
-    _, grads = loss_and_grads(layers, x, y, activation, output_activation, loss)
-    count = len(layers)
     architecture = "-".join(str(size) for size in sizes)
-    lines = [
+    if layout == "batch-first":
+        return [
+            f"network {architecture}, batch {batch}: hidden {activation}, "
+            f"output {output_activation}, loss {loss}",
+            "batch first: W_l is (in, out), b_l is (out,), z_l and a_l are (batch, out) of "
+            "layer l: one row per example",
+            "",
+            *explain_network_batch_first(
+                layers, activation, output_activation, x.T, y if LOSSES[loss].labels else y.T, loss
+            ),
+        ]
+    return [
         f"network {architecture}, batch {batch}: hidden {activation}, "
         f"output {output_activation}, loss {loss}",
-        "W_l is (out, in), b_l is (out,), activations are (features, batch): "
+        "W_l is (out, in), b_l is (out,), z_l and a_l are (out, batch) of layer l: "
         "one column per example",
         "",
-        "forward",
+        *explain_network(mlp(layers, activation, output_activation), x, y, loss),
     ]
-    rows = [(f"a0 {_shape(x.shape)} = x {_shape(x.shape)}", "the input, features first")]
-    for number, (layer, cache) in enumerate(zip(layers, caches, strict=True), start=1):
-        name = output_activation if number == count else activation
-        rows.append(
-            (
-                f"z{number} {_shape(cache.z.shape)} = W{number} {_shape(layer.W.shape)} @ "
-                f"a{number - 1} {_shape(cache.a_prev.shape)} + b{number}[:, None] "
-                f"{_shape(layer.b[:, None].shape)}",
-                "sum over in; the bias broadcasts along batch",
-            )
-        )
-        rows.append(
-            (
-                f"a{number} {_shape(cache.a.shape)} = {name}(z{number})",
-                "elementwise" if name != "softmax" else "down each column",
-            )
-        )
-    lines += _table(rows)
-
-    last = count
-    z_last, a_last = caches[-1].z, caches[-1].a
-    target = f"y {_shape(y.shape)}"
-    lines += ["", "loss (a mean over batch: the 1/batch enters here, once)"]
-    if loss == "squared_error":
-        lines += _table([(f"L () = sum((a{last} - y)**2) / 2 / batch", f"{target}")])
-    elif loss == "binary_cross_entropy":
-        lines += _table(
-            [
-                (
-                    f"L () = sum(max(z{last}, 0) - z{last} * y + log1p(exp(-|z{last}|))) / batch",
-                    f"{target}, from the logits: no log(0)",
-                )
-            ]
-        )
-    else:
-        lines += _table(
-            [
-                (
-                    f"L () = sum(logsumexp(z{last}, axis=0) - z{last}[labels, range(batch)])"
-                    " / batch",
-                    f"labels {_shape(y.shape)}, from the logits",
-                )
-            ]
-        )
-
-    rows = []
-    delta = f"delta{last} {_shape(z_last.shape)}"
-    if loss == "squared_error":
-        rows.append((f"grad_a{last} {_shape(a_last.shape)} = (a{last} - y) / batch", "dL/da"))
-        if output_activation == "softmax":
-            rows.append(
-                (
-                    f"{delta} = a{last} * (grad_a{last} - (a{last} * grad_a{last}).sum(axis=0))",
-                    "BP1, the softmax Jacobian-vector product",
-                )
-            )
-        else:
-            rows.append(
-                (
-                    f"{delta} = grad_a{last} {_shape(a_last.shape)} * "
-                    f"{output_activation}'(z{last}) {_shape(z_last.shape)}",
-                    "BP1",
-                )
-            )
-    elif loss == "binary_cross_entropy":
-        rows.append((f"{delta} = (sigmoid(z{last}) - y) / batch", "BP1 from logits"))
-    else:
-        rows.append((f"{delta} = (softmax(z{last}) - onehot(labels)) / batch", "BP1 from logits"))
-    for number in range(last, 0, -1):
-        layer, cache, grad = layers[number - 1], caches[number - 1], grads[number - 1]
-        d = f"delta{number} {_shape(cache.z.shape)}"
-        rows.append(
-            (
-                f"grad_W{number} {_shape(grad.W.shape)} = {d} @ a{number - 1}.T "
-                f"{_shape(cache.a_prev.T.shape)}",
-                "BP4: sum over batch; shaped like W",
-            )
-        )
-        rows.append(
-            (
-                f"grad_b{number} {_shape(grad.b.shape)} = delta{number}.sum(axis=1)",
-                "BP3: b was broadcast along batch",
-            )
-        )
-        if number > 1:
-            below = caches[number - 2]
-            rows.append(
-                (
-                    f"grad_a{number - 1} {_shape(below.a.shape)} = W{number}.T "
-                    f"{_shape(layer.W.T.shape)} @ {d}",
-                    "sum over out; shaped like a",
-                )
-            )
-            rows.append(
-                (
-                    f"delta{number - 1} {_shape(below.z.shape)} = grad_a{number - 1} "
-                    f"{_shape(below.a.shape)} * {activation}'(z{number - 1}) "
-                    f"{_shape(below.z.shape)}",
-                    "BP2, elementwise",
-                )
-            )
-    lines += ["", "backward (every grad_<v> has the shape of <v>)"]
-    lines += _table(rows)
-    lines.append(
-        "  (no grad_a0: nothing needs the gradient of the input, and it would cost a product)"
-    )
-    return lines

@@ -28,7 +28,13 @@ from typedbackprop.nn.activations import ActivationCache
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.families import Mode, parameters
 from typedbackprop.nn.losses import LOSSES
-from typedbackprop.nn.network import Layer, mlp, network_forward, network_loss_and_grads
+from typedbackprop.nn.network import (
+    Layer,
+    initial_states,
+    mlp,
+    network_forward,
+    network_loss_and_grads,
+)
 
 __all__ = [
     "Architecture",
@@ -41,6 +47,8 @@ __all__ = [
     "sgd_step",
     "train",
     "train_network",
+    "train_steps",
+    "warmup_cosine",
 ]
 
 Targets = Float[Array, "out batch"] | Int[IntArray, " batch"]
@@ -116,10 +124,14 @@ def _predicted_correctly(outputs: Array, y: Array | IntArray) -> Array:
 
 
 def _loss_and_output(
-    layers: Sequence[Layer], loss: str, x: Array | IntArray, y: Array | IntArray
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    states: list[Any] | None = None,
 ) -> tuple[float, Array]:
     """The loss from one forward pass in evaluation mode, and the network's output."""
-    output, caches = network_forward(layers, x, EVALUATION)
+    output, caches = network_forward(layers, x, EVALUATION, states)
     entry = LOSSES[loss]
     if entry.from_logits:
         value, _ = entry.function(cast(ActivationCache, caches[-1]).z, y)
@@ -129,7 +141,11 @@ def _loss_and_output(
 
 
 def evaluate_network(
-    layers: Sequence[Layer], loss: str, x: Array | IntArray, y: Array | IntArray
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    states: list[Any] | None = None,
 ) -> tuple[float, float | None]:
     """The loss of any sequence of layers on ``(x, y)``, and the accuracy where there is one.
 
@@ -143,6 +159,10 @@ def evaluate_network(
         Inputs, one example per position of the last axis.
     y
         Targets or labels, as the loss takes them.
+    states
+        The layers' state (batch norm's running statistics), from
+        :func:`~typedbackprop.nn.network.initial_states` updated by training; needed by a
+        network that keeps state.
 
     Returns
     -------
@@ -152,7 +172,7 @@ def evaluate_network(
         classes (see :func:`is_classification`).
     """
     _examples(x, y)
-    value, output = _loss_and_output(layers, loss, x, y)
+    value, output = _loss_and_output(layers, loss, x, y, states)
     if not is_classification(y):
         return value, None
     return value, float(np.mean(_predicted_correctly(output, y)))
@@ -365,6 +385,7 @@ def train_network(
     y_test: Array | IntArray | None = None,
     on_epoch: Callable[[int, list[Layer], History], None] | None = None,
     train_metrics: bool = True,
+    states: list[Any] | None = None,
 ) -> tuple[list[Layer], History]:
     """Train any sequence of layers with minibatch SGD, shuffling the examples every epoch.
 
@@ -386,6 +407,11 @@ def train_network(
     train_metrics
         Whether to compute the training-set accuracy after every epoch (a forward pass over the
         whole training set); the mean training loss is recorded either way.
+    states
+        The layers' state that is not a parameter (batch norm's running statistics), one entry
+        per layer, as :func:`~typedbackprop.nn.network.initial_states` makes it: every training
+        step updates it in place, and evaluation reads it. By default the loop starts from
+        ``initial_states(layers)`` and keeps its states to itself.
 
     Returns
     -------
@@ -409,6 +435,8 @@ def train_network(
     velocities = [_zeros_like(layer) for layer in owned]
     x_rows, y_rows = _example_major(x), _example_major(y)
     mode = Mode(training=True, rng=rng)
+    if states is None:
+        states = initial_states(owned)
     history = History()
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n_examples)
@@ -420,7 +448,7 @@ def train_network(
                 for start in range(0, n_examples, batch_size):
                     batch = order[start : start + batch_size]
                     value, grads = network_loss_and_grads(
-                        owned, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode
+                        owned, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode, states
                     )
                     if not math.isfinite(value):
                         raise FloatingPointError(f"the loss is {value}")
@@ -433,11 +461,11 @@ def train_network(
             ) from error
         history.loss.append(total / n_examples)
         if classes:
-            _, train_accuracy = evaluate_network(owned, loss, x, y)
+            _, train_accuracy = evaluate_network(owned, loss, x, y, states)
             history.train_accuracy.append(cast(float, train_accuracy))
         if test:
             test_loss, test_accuracy = evaluate_network(
-                owned, loss, cast(Array, x_test), cast(Array, y_test)
+                owned, loss, cast(Array, x_test), cast(Array, y_test), states
             )
             history.test_loss.append(test_loss)
             if test_accuracy is not None:
@@ -543,3 +571,106 @@ def train(
         train_metrics=train_metrics,
     )
     return cast(list[Dense], trained[0::2]), history
+
+
+def warmup_cosine(peak: float, steps: int, warmup: float = 0.1) -> Callable[[int], float]:
+    """A learning-rate schedule: a linear warm-up to ``peak``, then a cosine decay to 0.
+
+    Parameters
+    ----------
+    peak
+        The largest learning rate.
+    steps
+        The number of steps of the whole run.
+    warmup
+        The share of the steps over which the rate rises linearly from 0.
+
+    Returns
+    -------
+    Callable
+        ``rate(step)`` for ``step`` from 1 to ``steps``: ``peak · min(1, step / (warmup ·
+        steps)) · ½ (1 + cos(π step / steps))``, never below ``1e-12``.
+    """
+
+    def rate(step: int) -> float:
+        rising = min(1.0, step / max(warmup * steps, 1.0))
+        return max(peak * rising * 0.5 * (1.0 + math.cos(math.pi * step / steps)), 1e-12)
+
+    return rate
+
+
+def train_steps(
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    *,
+    steps: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    optimizer: Callable[[int], Any],
+    on_step: Callable[[int, float], None] | None = None,
+    states: list[Any] | None = None,
+) -> tuple[list[Layer], History]:
+    """Train for a number of steps with any optimizer, each step on a minibatch drawn at random.
+
+    Parameters
+    ----------
+    layers
+        The initial layers (not modified).
+    loss
+        The loss's name.
+    x, y
+        Training inputs and targets, one example per position of the last axis.
+    steps
+        How many steps.
+    batch_size
+        Examples per step, drawn with replacement (``rng.integers``).
+    rng
+        Draws the minibatches (and dropout's masks).
+    optimizer
+        ``optimizer(step)`` gives the optimizer for a step (from 1), such as
+        ``lambda step: AdamW(learning_rate=schedule(step))``: an object with ``init(layers)``
+        and ``step(layers, grads, state) -> (layers, state)`` (see
+        :mod:`typedbackprop.optimizers`).
+    on_step
+        Called after every step with the step number and the minibatch's loss.
+    states
+        The layers' state (batch norm's running statistics), updated in place.
+
+    Returns
+    -------
+    layers, history
+        The trained layers, and ``history.loss``: the loss of every step's minibatch.
+
+    Raises
+    ------
+    ValueError
+        For fewer than one step or example per batch.
+    DivergedError
+        If the loss or a parameter overflows.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive; got {steps}, {batch_size}")
+    n_examples = _examples(x, y)
+    current = list(layers)
+    state = optimizer(1).init(current)
+    x_rows, y_rows = _example_major(x), _example_major(y)
+    mode = Mode(training=True, rng=rng)
+    history = History()
+    with np.errstate(over="raise", invalid="raise"):
+        for step in range(1, steps + 1):
+            batch = rng.integers(0, n_examples, size=batch_size)
+            try:
+                value, grads = network_loss_and_grads(
+                    current, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode, states
+                )
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"the loss is {value}")
+                current, state = optimizer(step).step(current, grads, state)
+            except FloatingPointError as error:
+                raise DivergedError(f"training diverged at step {step} ({error})") from error
+            history.loss.append(value)
+            if on_step is not None:
+                on_step(step, value)
+    return current, history

@@ -257,3 +257,32 @@ def test_float32_in_float32_out(forward, backward, rng):
     a = forward(z)
     assert a.dtype == np.float32
     assert backward(np.ones_like(z), z, a).dtype == np.float32
+
+
+@settings(deadline=None, max_examples=50)
+@given(
+    rows=st.integers(1, 7),
+    columns=st.integers(1, 9),
+    seed=st.integers(0, 2**32 - 1),
+    slope=st.sampled_from([0.01, 0.2, 0.3, -0.5, 0.0]),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
+def test_masked_backwards_are_bit_identical_to_where(rows, columns, seed, slope, dtype):
+    """The mask products give exactly the bits of the ``np.where`` they replaced, signs of 0
+    included, on mixed-sign data with exact zeros in ``z`` and ``grad_a``."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((rows, columns)).astype(dtype)
+    grad_a = rng.standard_normal((rows, columns)).astype(dtype)
+    z[rng.random(z.shape) < 0.2] = 0.0
+    grad_a[rng.random(grad_a.shape) < 0.2] = 0.0
+    a = tbp.relu_forward(z)
+
+    def same_bits(actual, expected):
+        assert actual.dtype == expected.dtype
+        assert actual.tobytes() == expected.tobytes()
+
+    same_bits(tbp.relu_backward(grad_a, z, a), np.where(z > 0, grad_a, dtype(0.0)))
+    same_bits(
+        tbp.leaky_relu_backward(grad_a, z, a, slope),
+        np.where(z > 0, grad_a, slope * grad_a),
+    )

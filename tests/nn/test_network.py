@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from helpers import assert_close
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from jaxtyping import TypeCheckError
@@ -80,14 +81,6 @@ def torch_loss_and_grads(layers, x, y, activation, output_activation, loss):
         value = 0.5 * ((a - torch.tensor(y)) ** 2).sum() / batch
     value.backward()
     return value.item(), [(W.grad.numpy(), b.grad.numpy()) for W, b in params]
-
-
-def assert_close(actual, expected, rtol=1e-10):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), np.finfo(np.float64).tiny)
-    error = float(np.max(np.abs(actual - expected), initial=0.0)) / scale
-    assert error <= rtol, f"relative error {error:.3e} > {rtol:.0e}"
 
 
 # --- values by hand -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.nn.sequence import token_cross_entropy
 
 __all__ = [
     "LOSSES",
@@ -184,7 +185,7 @@ def cross_entropy(
 
 # --- the one table of losses ------------------------------------------------------------------
 
-LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
+LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy", "token_cross_entropy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +203,9 @@ class LossFunction:
     """The loss as ``explain`` prints it, with ``{z}`` and ``{a}`` for the output's names."""
     note: str
     """What ``explain`` says beside it."""
-    delta: str
-    """``δ_L`` from logits as ``explain`` prints it, ``""`` for a loss of ``a``."""
+    gradient: str
+    """The gradient the loss returns as ``explain`` prints it: ``∂L/∂z`` from logits, else
+    ``∂L/∂a``."""
 
     @property
     def from_logits(self) -> bool:
@@ -218,7 +220,7 @@ LOSSES: dict[str, LossFunction] = {
         labels=False,
         formula="sum(({a} - y)**2) / 2 / batch",
         note="",
-        delta="",
+        gradient="({a} - y) / batch",
     ),
     "binary_cross_entropy": LossFunction(
         binary_cross_entropy,
@@ -226,7 +228,7 @@ LOSSES: dict[str, LossFunction] = {
         labels=False,
         formula="sum(max({z}, 0) - {z} * y + log1p(exp(-|{z}|))) / batch",
         note="from the logits: no log(0)",
-        delta="(sigmoid({z}) - y) / batch",
+        gradient="(sigmoid({z}) - y) / batch",
     ),
     "cross_entropy": LossFunction(
         cross_entropy,
@@ -234,7 +236,15 @@ LOSSES: dict[str, LossFunction] = {
         labels=True,
         formula="sum(logsumexp({z}, axis=0) - {z}[labels, range(batch)]) / batch",
         note="from the logits",
-        delta="(softmax({z}) - onehot(labels)) / batch",
+        gradient="(softmax({z}) - onehot(labels)) / batch",
+    ),
+    "token_cross_entropy": LossFunction(
+        token_cross_entropy,
+        output_activation=None,
+        labels=True,
+        formula="sum(logsumexp({a}, axis=0) - {a}[labels, seq, batch]) / (seq * batch)",
+        note="the network outputs logits; a mean over every token",
+        gradient="(softmax({a}, axis=0) - onehot(labels)) / (seq * batch)",
     ),
 }
 """Every loss by name: the one table the network, training, ``explain`` and the command line

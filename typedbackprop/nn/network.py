@@ -15,7 +15,14 @@ from typing import Any, Literal, NamedTuple, cast, get_args
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
+from typedbackprop.checking import (
+    CHECKS_ENABLED,
+    Array,
+    IntArray,
+    _trust,
+    checked,
+    require_finite,
+)
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
 from typedbackprop.nn.families import Mode, family_of, parameters
@@ -33,6 +40,7 @@ __all__ = [
     "network_forward",
     "network_backward",
     "network_loss_and_grads",
+    "initial_states",
     "forward",
     "backward",
     "loss_and_grads",
@@ -186,6 +194,7 @@ def network_forward(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
     mode: Mode = TRAINING,
+    states: list[Any] | None = None,
 ) -> tuple[Float[Array, "*output"], list[Any]]:
     """Run any sequence of layers on ``x``: the output, and every layer's cache.
 
@@ -197,6 +206,12 @@ def network_forward(
         The input of the first layer.
     mode
         Training or evaluation (dropout, batch norm), and the randomness for training.
+    states
+        The state that is not a parameter (batch norm's running statistics), one entry per
+        layer (``None`` for a layer without), as :func:`initial_states` makes it. Evaluation
+        reads it; training replaces each entry by its update from this batch, in place (the
+        list is changed, the records in it are not). Without ``states``, a layer that keeps
+        state runs in training mode only.
 
     Returns
     -------
@@ -207,12 +222,41 @@ def network_forward(
     -----
     Each layer's forward, ``output, cache = <family>_forward(layer, input)``, in order.
     """
+    if states is not None and len(states) != len(layers):
+        raise ValueError(f"{len(layers)} layers but {len(states)} states")
     caches = []
     output = cast(Array, x)  # the first layer may take integer ids (an embedding)
-    for layer in layers:
-        output, cache = family_of(layer).forward(layer, output, mode)
+    for index, layer in enumerate(layers):
+        family = family_of(layer)
+        if family.state is None or states is None:
+            output, cache = family.forward(layer, output, mode)
+        else:
+            output, cache = family.state.forward(layer, output, mode, states[index])
+            if mode.training:
+                states[index] = family.state.update(states[index], cache)
         caches.append(cache)
     return output, caches
+
+
+def initial_states(layers: Sequence[Layer]) -> list[Any]:
+    """The state each layer starts with: one entry per layer, ``None`` for most.
+
+    Parameters
+    ----------
+    layers
+        The network.
+
+    Returns
+    -------
+    states
+        For a layer whose family keeps state (batch norm: running mean 0, variance 1), its
+        initial state record; ``None`` for the others. Pass it to :func:`network_forward`.
+    """
+    states: list[Any] = []
+    for layer in layers:
+        rules = family_of(layer).state
+        states.append(None if rules is None else rules.initial(layer))
+    return states
 
 
 @checked(vouches_for_inner_calls=True)
@@ -235,7 +279,8 @@ def network_backward(
         The gradient of the loss with respect to the last layer's output.
     input_gradient
         Whether to compute ``∂L/∂x`` for the first layer's input; by default it is skipped
-        (nothing needs it, and it would cost a matrix product).
+        (nothing needs it, and it would cost a matrix product), and so is every gradient below
+        the lowest layer with parameters (below a convnet's first convolution, say).
 
     Returns
     -------
@@ -252,14 +297,21 @@ def network_backward(
         raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
     grads: list[Any] = [None] * len(layers)
     grad = grad_output
+    lowest = 0  # the lowest layer whose input gradient anything needs, or that has parameters
+    if not input_gradient:
+        lowest = next(
+            (i for i, layer in enumerate(layers) if family_of(layer).has_parameters), len(layers)
+        )
+        if lowest == len(layers):
+            return grads, None
     for index in reversed(range(len(layers))):
         family = family_of(layers[index])
-        if index == 0 and not input_gradient:
+        if index == lowest and not input_gradient:
             if family.has_parameters:
                 if family.backward_parameters is not None:
-                    grads[0] = family.backward_parameters(grad, caches[0])
+                    grads[index] = family.backward_parameters(grad, caches[index])
                 else:
-                    grads[0] = family.backward(grad, caches[0])[0]
+                    grads[index] = family.backward(grad, caches[index])[0]
             return grads, None
         if family.has_parameters:
             grads[index], grad = family.backward(grad, caches[index])  # dense: BP4, BP3, Wᵀ δ
@@ -275,6 +327,7 @@ def network_loss_and_grads(
     y: Float[Array, "*output"] | Int[IntArray, "*labels"],
     loss: str,
     mode: Mode = TRAINING,
+    states: list[Any] | None = None,
 ) -> tuple[float, list[Any]]:
     """The loss of any sequence of layers on a batch, and its gradient for every parameter.
 
@@ -292,6 +345,8 @@ def network_loss_and_grads(
         The loss's name.
     mode
         Training (the default) or evaluation, and the randomness for training.
+    states
+        The layers' state, as for :func:`network_forward` (updated in place in training).
 
     Returns
     -------
@@ -314,7 +369,7 @@ def network_loss_and_grads(
     entry = LOSSES.get(loss)
     if entry is None:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
-    output, caches = network_forward(layers, x, mode)
+    output, caches = network_forward(layers, x, mode, states)
     if entry.from_logits:
         last = caches[-1] if caches else None
         if not isinstance(last, ActivationCache) or last.layer.name != entry.output_activation:
@@ -329,7 +384,7 @@ def network_loss_and_grads(
     else:
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
-    if CHECKS_ENABLED:
+    if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
         _check_gradients(layers, grads)
     return value, grads
 
@@ -472,7 +527,7 @@ def backward(
         ]
     grads, _ = network_backward(sequence, contract_caches[:-1], delta_output)
     dense_grads = cast(list[Dense], grads[0::2])
-    if CHECKS_ENABLED:
+    if CHECKS_ENABLED and not _trust.depth:
         _check_gradients(layers, dense_grads)
     return dense_grads
 
