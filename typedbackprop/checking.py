@@ -923,7 +923,8 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
                 for label, value, hint in returned:
                     _check_fully(label, value, hint)
             except _Refused as refused:
-                headline = f"{plan.qualname}: {refused.label}: {refused.reason}"
+                label = "the result" if refused.label == "result" else refused.label
+                headline = f"{plan.qualname}: {label}: {refused.reason}"
                 raise _refusal(plan, steps + returned, arguments, headline) from None
         return result
 
