@@ -10,11 +10,17 @@ Two directives, written as HTML comments so that a page still reads cleanly as p
 ``<!-- line: typedbackprop/nn/network.py "# BP1" -->``
     The one line of the file that contains the quoted text, numbered as in the file.
 
+``<!-- spec: typedbackprop/nn/affine.py AFFINE_GRAD_W -->``
+    A backward's index form as its :class:`~typedbackprop.nn.specs.Spec` states it, with the
+    einsum that evaluates it and the line that defines it: the equation the tests hold to the
+    code (``tests/nn/test_specs.py``).
+
 A directive whose file, name or text is missing, or whose text matches more than one line, stops
 the build, so a page can neither show code that no longer exists nor point at the wrong line.
 """
 
 import ast
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SOURCE = re.compile(r"^<!-- source: (?P<path>\S+) (?P<name>\w+)(?P<options>[^>]*?) -->$", re.M)
 LINE = re.compile(r'^<!-- line: (?P<path>\S+) "(?P<text>[^"]+)" -->$', re.M)
+SPEC = re.compile(r"^<!-- spec: (?P<path>\S+) (?P<name>\w+) -->$", re.M)
 HIGHLIGHT = re.compile(r'highlight="(?P<text>[^"]+)"')
 
 
@@ -97,9 +104,29 @@ def render_line(path: str, text: str) -> str:
     return _fence([lines[number - 1].strip()], f"{path}, line {number}", number, [])
 
 
+def render_spec(path: str, name: str) -> str:
+    """The admonition that replaces one ``spec`` directive."""
+    lines = _read(path)
+    found = [n for n, line in enumerate(lines, start=1) if line.startswith(f"{name} = Spec(")]
+    if len(found) != 1:
+        raise DirectiveError(f"{path} defines no spec {name!r} (a line '{name} = Spec(...)')")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    spec = getattr(module, name)
+    return "\n".join(
+        [
+            '!!! check "Index form, held to the code"',
+            "",
+            f"    `{spec.index_form()}`, evaluated as `{spec.einsum_call()}`: `{name}`,",
+            f"    {path}, line {found[0]}. The tests evaluate it on inputs whose every dimension",
+            "    has its own size and compare it with the function, whose docstring states it.",
+        ]
+    )
+
+
 def expand(markdown: str) -> str:
     """Replace every directive of a page by the code it names."""
     markdown = SOURCE.sub(lambda m: render_source(m["path"], m["name"], m["options"]), markdown)
+    markdown = SPEC.sub(lambda m: render_spec(m["path"], m["name"]), markdown)
     return LINE.sub(lambda m: render_line(m["path"], m["text"]), markdown)
 
 

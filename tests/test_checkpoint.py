@@ -1,13 +1,24 @@
-"""Tests for typedbackprop.checkpoint: round trip, atomic writes, damaged files."""
+"""Tests for typedbackprop.checkpoint: round trip, atomic writes, damaged files, data splits."""
 
+import dataclasses
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
 
 import typedbackprop as tbp
-from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
+from typedbackprop.checkpoint import (
+    FORMAT,
+    SplitMismatchError,
+    check_split,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    save_network,
+)
+from typedbackprop.datasets import iris
 from typedbackprop.initialize import init_layers
 from typedbackprop.training import Architecture
 
@@ -73,31 +84,233 @@ def test_the_file_gets_the_usual_permissions_not_the_temporary_files(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # mkstemp's file would be 0o600
 
 
-def test_the_file_is_a_plain_npz_with_the_architecture(tmp_path):
+def test_the_file_is_a_plain_npz_with_each_layers_family_and_settings(tmp_path):
     path = tmp_path / "net.npz"
     save_checkpoint(path, init_layers(ARCHITECTURE.sizes, np.random.default_rng(0)), ARCHITECTURE)
     with np.load(path, allow_pickle=False) as archive:  # no pickles: safe to open
-        assert sorted(archive.files) == ["W0", "W1", "b0", "b1", "meta"]
+        assert sorted(archive.files) == ["0.W", "0.b", "2.W", "2.b", "meta"]
         meta = json.loads(str(archive["meta"]))
+    dense = {"type": "Dense", "settings": {}, "records": {}}
     assert meta == {
-        "format": "typedbackprop-checkpoint-1",
+        "format": "typedbackprop-checkpoint-3",
         "sizes": [4, 5, 3],
         "activation": "tanh",
         "output_activation": "softmax",
         "loss": "cross_entropy",
+        "layers": [
+            dense,
+            {"type": "Activation", "settings": {"name": "tanh", "slope": 0.01}, "records": {}},
+            dense,
+            {"type": "Activation", "settings": {"name": "softmax", "slope": 0.01}, "records": {}},
+        ],
+        "model": None,
     }
 
 
+def test_version_2_files_are_still_read(tmp_path):
+    path = tmp_path / "v2.npz"
+    W0, b0 = np.arange(6.0).reshape(3, 2), np.array([0.5, -0.5, 1.0])
+    np.savez(path, meta=meta(format="typedbackprop-checkpoint-2", sizes=[2, 3]), W0=W0, b0=b0)
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.version == 2 and checkpoint.loss == "squared_error"
+    np.testing.assert_array_equal(checkpoint.layers[0].W, W0)
+    assert checkpoint.network == [checkpoint.layers[0], tbp.Activation("identity")]
+
+
+def test_any_network_round_trips_with_its_settings(tmp_path):
+    rng = np.random.default_rng(0)
+    network = [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        tbp.Activation("leaky_relu", slope=0.2),
+        tbp.Dense(rng.standard_normal((2, 4)), rng.standard_normal(2)),
+        tbp.Activation("softmax"),
+    ]
+    path = tmp_path / "any.npz"
+    save_network(path, network, "cross_entropy", model="custom")
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.architecture is None and checkpoint.layers == []
+    assert checkpoint.loss == "cross_entropy" and checkpoint.model == "custom"
+    assert checkpoint.network[1] == tbp.Activation("leaky_relu", slope=0.2)
+    x = rng.standard_normal((3, 5))
+    np.testing.assert_array_equal(
+        tbp.network_forward(checkpoint.network, x)[0], tbp.network_forward(network, x)[0]
+    )
+    with pytest.raises(ValueError, match="custom network, not a multilayer perceptron"):
+        load_checkpoint(path)
+
+
+def test_a_layer_of_no_family_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "any.npz"
+    save_network(path, [tbp.Activation("tanh")], "squared_error")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    record = json.loads(str(arrays["meta"]))
+    record["layers"][0]["type"] = "os.system"
+    arrays["meta"] = np.array(json.dumps(record))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="layer 0 is of no known family"):
+        read_checkpoint(path)
+
+
+def test_the_split_is_recorded_in_the_json_and_read_back(tmp_path):
+    data = iris(seed=7)
+    path = tmp_path / "net.npz"
+    save_checkpoint(
+        path, init_layers(ARCHITECTURE.sizes, np.random.default_rng(0)), ARCHITECTURE, data.split
+    )
+    with np.load(path, allow_pickle=False) as archive:
+        split = json.loads(str(archive["meta"]))["split"]
+    assert split["dataset"] == "iris" and split["seed"] == 7 and split["standardize"] is True
+    assert split["test_fraction"] == 0.2 and split["examples"] == 150
+    assert split["test_digest"].startswith("sha256:") and len(split["test_digest"]) == 71
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.split == data.split and checkpoint.version == 3
+    assert check_split(checkpoint.split, iris(seed=7)) is None
+
+
+def test_version_1_files_are_still_read(tmp_path):
+    path = tmp_path / "old.npz"
+    W0, b0 = np.arange(6.0).reshape(3, 2), np.array([0.5, -0.5, 1.0])
+    np.savez(path, meta=meta(sizes=[2, 3]), W0=W0, b0=b0)  # as version 1 wrote them
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.version == 1 and checkpoint.split is None
+    assert checkpoint.architecture == Architecture((2, 3), "sigmoid", "identity", "squared_error")
+    np.testing.assert_array_equal(checkpoint.layers[0].W, W0)
+    np.testing.assert_array_equal(checkpoint.layers[0].b, b0)
+    assert "does not record the data split" in check_split(checkpoint.split, iris())
+
+
+def test_a_split_with_other_settings_is_refused():
+    recorded = iris(seed=0).split
+    with pytest.raises(SplitMismatchError, match="seed 0, not 1") as error:
+        check_split(recorded, iris(seed=1))
+    assert "examples it trained on" in str(error.value)
+    unscaled = dataclasses.replace(recorded, standardize=False)
+    with pytest.raises(SplitMismatchError, match="standardize False, not True"):
+        check_split(unscaled, iris(seed=0))
+
+
+def test_the_same_settings_with_other_test_examples_warn():
+    recorded = dataclasses.replace(iris(seed=0).split, test_digest="sha256:" + "0" * 64)
+    warning = check_split(recorded, iris(seed=0))
+    assert "other test examples" in warning
+
+
+def test_a_data_set_without_a_split_record_warns():
+    data = dataclasses.replace(iris(seed=0), split=None)
+    assert "does not record its split" in check_split(iris(seed=0).split, data)
+
+
+def test_a_diverged_network_is_not_saved(tmp_path):
+    layers = init_layers(ARCHITECTURE.sizes, np.random.default_rng(0))
+    W = layers[1].W.copy()
+    W[2, 1] = np.nan
+    layers[1] = tbp.Dense(W, layers[1].b)
+    with pytest.raises(
+        ValueError,
+        match=r"diverged network: 2\.W \(W of layer 2, a Dense\) holds 1 NaN or infinite "
+        r"values \(the first at index \(2, 1",
+    ):
+        save_checkpoint(tmp_path / "net.npz", layers, ARCHITECTURE)
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_over_a_directory_says_so(tmp_path):
+    (tmp_path / "net.npz").mkdir()
+    layers = init_layers(ARCHITECTURE.sizes, np.random.default_rng(0))
+    with pytest.raises(IsADirectoryError, match="it is a directory"):
+        save_checkpoint(tmp_path / "net.npz", layers, ARCHITECTURE)
+
+
+def unreadable(tmp_path, kind):
+    """A file of the given kind, named like a checkpoint."""
+    path = tmp_path / "net.npz"
+    if kind == "text renamed .npz":
+        path.write_text("W0 = [[1, 2], [3, 4]]\n")
+    elif kind == ".npy renamed .npz":
+        with open(path, "wb") as file:
+            np.save(file, np.ones((2, 2)))
+    elif kind == "zip of text files":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.txt", "not arrays")
+    elif kind == "pickled object":
+        np.savez(path, meta=meta(), W0=np.array([{"a": 1}], dtype=object), b0=np.ones(1))
+    elif kind == "meta not JSON":
+        np.savez(path, meta=np.array("sizes: [2, 1]"), W0=np.ones((1, 2)), b0=np.ones(1))
+    elif kind == "NaN weights":
+        np.savez(path, meta=meta(), W0=np.array([[1.0, np.nan]]), b0=np.ones(1))
+    elif kind == "infinite bias":
+        np.savez(path, meta=meta(), W0=np.ones((1, 2)), b0=np.array([-np.inf]))
+    elif kind == "1-D weights":
+        np.savez(path, meta=meta(), W0=np.ones(2), b0=np.ones(1))
+    elif kind == "mixed dtypes":
+        np.savez(path, meta=meta(), W0=np.ones((1, 2), np.float32), b0=np.ones(1))
+    elif kind == "sizes not numbers":
+        np.savez(path, meta=meta(sizes=["two", 1]), W0=np.ones((1, 2)), b0=np.ones(1))
+    elif kind == "split record damaged":
+        np.savez(
+            path,
+            meta=meta(format=FORMAT, split={"seed": 1, "colour": "red"}),
+            W0=np.ones((1, 2)),
+            b0=np.ones(1),
+        )
+    return path
+
+
+UNREADABLE = {
+    "text renamed .npz": "not a .npz archive",
+    ".npy renamed .npz": r"a single NumPy array \(.npy\)",
+    "zip of text files": "no 'meta' entry",
+    "pickled object": "pickled object, which a checkpoint never does",
+    "meta not JSON": "meta entry is not JSON",
+    "NaN weights": r"W0 holds 1 NaN or infinite values \(the first at index \(0, 1\)\)",
+    "infinite bias": r"b0 holds 1 NaN or infinite values",
+    "1-D weights": r"W0 has shape \(2,\) where sizes \[2, 1\] need \(1, 2\)",
+    "mixed dtypes": "mix dtypes",
+    "sizes not numbers": r"its sizes \['two', 1\] are not whole numbers",
+    "split record damaged": "not a data split record",
+}
+
+
+@pytest.mark.parametrize("kind", UNREADABLE)
+def test_every_kind_of_unreadable_file_gets_one_line_that_says_what_it_is(tmp_path, kind):
+    path = unreadable(tmp_path, kind)
+    with pytest.raises(ValueError, match=UNREADABLE[kind]) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path} is not a readable typedbackprop checkpoint: ")
+    assert "\n" not in message and "allow_pickle" not in message
+
+
+def test_a_directory_is_not_a_missing_file(tmp_path):
+    (tmp_path / "net.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="net.npz: it is a directory, not a file"):
+        load_checkpoint(tmp_path / "net.npz")
+
+
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"not a zip file at all", b"PK\x03\x04 truncated"],
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"not a zip file at all", "not a .npz archive"),
+        (b"PK\x03\x04 truncated", "damaged .npz archive"),
+    ],
     ids=["empty", "text", "truncated zip"],
 )
-def test_damaged_files_say_so(tmp_path, content):
+def test_damaged_files_say_so(tmp_path, content, message):
     path = tmp_path / "net.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="not a readable typedbackprop checkpoint"):
+    with pytest.raises(ValueError, match=f"not a readable typedbackprop checkpoint: .*{message}"):
         load_checkpoint(path)
+
+
+def test_a_truncated_checkpoint_says_so_in_one_line(tmp_path):
+    path = tmp_path / "net.npz"
+    save_checkpoint(path, init_layers(ARCHITECTURE.sizes, np.random.default_rng(0)), ARCHITECTURE)
+    path.write_bytes(path.read_bytes()[:-200])  # the end of the zip directory is gone
+    with pytest.raises(ValueError, match="not a readable typedbackprop checkpoint") as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value)
 
 
 def test_other_npz_files_are_refused(tmp_path):

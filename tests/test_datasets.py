@@ -150,3 +150,56 @@ def test_without_scikit_learn_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "typedbackprop\[data\]"'):
         load_dataset("iris")
+
+
+def test_every_data_set_records_how_it_was_split():
+    for name, standardize in [
+        ("step", False),
+        ("circles", False),
+        ("iris", True),
+        ("digits", True),
+    ]:
+        data = load_dataset(name, seed=3)
+        split = data.split
+        assert split.dataset == name and split.seed == 3 and split.standardize is standardize
+        assert split.test_fraction == 0.2
+        assert split.examples == data.x_train.shape[1] + data.x_test.shape[1]
+    assert circles(seed=3).split.options == {"n_samples": 1000, "factor": 0.3, "noise": 0.1}
+    assert iris(seed=3).split.options == {}
+
+
+def test_the_split_digest_tells_splits_apart_and_repeats_for_the_same_seed():
+    assert iris(seed=3).split == iris(seed=3).split
+    assert iris(seed=3).split.test_digest != iris(seed=4).split.test_digest
+    assert iris(seed=3).split.differences(iris(seed=4).split) == ["seed 3, not 4"]
+
+
+def test_the_digest_is_of_the_test_examples_indices():
+    import hashlib
+
+    from sklearn.model_selection import train_test_split
+
+    labels = np.repeat([0, 1], 10)
+    X = np.arange(40.0).reshape(20, 2)  # example i is the row (2i, 2i + 1)
+    data = split_dataset("mine", X, labels, seed=5, test_fraction=0.25)
+    test_index = (data.x_test[0] / 2).astype(np.int64)  # back from the data to the indices
+    expected = hashlib.sha256(test_index.astype("<i8").tobytes()).hexdigest()
+    assert data.split.test_digest == f"sha256:{expected}"
+    # the same examples, in the same order, as scikit-learn's split of the data itself
+    _, X_test = train_test_split(X, test_size=0.25, random_state=5, stratify=labels)
+    np.testing.assert_array_equal(data.x_test, X_test.T)
+
+
+def test_classes_have_names_for_legends():
+    assert iris().class_names == ("setosa", "versicolor", "virginica")
+    assert digits().class_name(7) == "7"
+    assert circles().class_names == ("outer circle", "inner circle")
+    assert step().class_name(1) == "x > 0"
+    mine = split_dataset("mine", np.ones((20, 3)), np.arange(20) % 2)
+    assert mine.class_names == () and mine.class_name(1) == "class 1"
+
+
+def test_class_names_must_match_the_classes():
+    x, y = np.ones((2, 5)), np.zeros((1, 5))
+    with pytest.raises(ValueError, match="3 class names for 2 classes"):
+        Dataset("bad", "binary", 2, x, y, x, y, class_names=("a", "b", "c"))

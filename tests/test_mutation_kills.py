@@ -308,18 +308,29 @@ def test_report_table_word_for_word():
 
 
 @pytest.mark.parametrize(
-    ("value", "kind"),
+    ("value", "message"),
     [
-        (np.ones(3, dtype=np.float32), "float32"),
-        (np.ones(3, dtype=np.int64), "int64"),
-        (1.5, "float"),
+        (
+            np.ones(3, dtype=np.float32),
+            "float32. float32 central differences are accurate to about 1e-3 at best, too coarse "
+            "for the check: cast with .astype(np.float64)",
+        ),
+        (
+            np.ones(3, dtype=np.int64),
+            "int64, which has no derivative: a step of eps cannot be added to it. An index or a "
+            "label is not differentiated: close over it in forward and backward instead of "
+            "passing it; data stored as integers: cast with .astype(np.float64)",
+        ),
+        (
+            1.5,
+            "a number (float), not an array: pass np.array(value, dtype=np.float64), a 0-d array "
+            "that can be perturbed in place",
+        ),
     ],
+    ids=["float32", "int64", "float"],
 )
-def test_refusal_of_anything_but_float64_word_for_word(value, kind):
-    message = (
-        f"gradcheck needs float64 arrays; input 1 is {kind}. float32 central differences are "
-        "accurate to about 1e-3 at best, too coarse for the check: cast with .astype(np.float64)"
-    )
+def test_refusal_of_anything_but_float64_word_for_word(value, message):
+    message = f"gradcheck needs float64 arrays; input 1 is {message}"
     with pytest.raises(TypeError, match=whole(message)):
         tbp.gradcheck(lambda a, b: a, lambda g, a, b: (g, g), [np.ones(3), value])
 
@@ -399,8 +410,9 @@ def test_numerical_derivatives_are_taken_in_float64_whatever_forward_returns():
     report = tbp.gradcheck(
         lambda x: (x * x).astype(np.float32), squares_backward, [x], raise_exception=False
     )
-    above, below = np.float32((1 + 1e-6) ** 2), np.float32((1 - 1e-6) ** 2)
-    assert report.arguments[0].numerical == (np.float64(above) - np.float64(below)) / 2e-6
+    h = report.eps
+    above, below = np.float32((1 + h) ** 2), np.float32((1 - h) ** 2)
+    assert report.arguments[0].numerical == (np.float64(above) - np.float64(below)) / (2 * h)
 
 
 def test_numerical_gradient_is_float64_for_float32_x():

@@ -13,6 +13,9 @@ from typedbackprop.gradcheck import (
     ArgumentCheck,
     GradcheckError,
     GradcheckReport,
+    LayerCheckError,
+    LayerReport,
+    check_layer,
     gradcheck,
     gradcheck_network,
     numerical_gradient,
@@ -43,6 +46,12 @@ from typedbackprop.nn.affine import (
     affine_grad_params,
     dense_backward,
     dense_forward,
+)
+from typedbackprop.nn.batch_first import (
+    affine_backward_batch_first,
+    affine_forward_batch_first,
+    affine_grad_input_batch_first,
+    affine_grad_params_batch_first,
 )
 from typedbackprop.nn.families import FAMILIES, Family, Mode
 from typedbackprop.nn.losses import LOSSES, binary_cross_entropy, cross_entropy, squared_error
@@ -106,6 +115,8 @@ __all__ = [
     "InitName",
     "IntArray",
     "LayerCache",
+    "LayerCheckError",
+    "LayerReport",
     "LossName",
     "OutputActivationName",
     "accuracy",
@@ -115,6 +126,7 @@ __all__ = [
     "affine_grad_params",
     "backward",
     "binary_cross_entropy",
+    "check_layer",
     "checked",
     "cross_entropy",
     "evaluate",
@@ -147,4 +159,8 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
     "train",
+    "affine_forward_batch_first",
+    "affine_grad_params_batch_first",
+    "affine_grad_input_batch_first",
+    "affine_backward_batch_first",
 ]

@@ -1,31 +1,105 @@
-"""Save and load a network's parameters with its architecture, atomically.
+"""Save and load a network's parameters with its architecture and data split, atomically.
 
-A checkpoint is a NumPy ``.npz`` file holding ``W0, b0, W1, b1, ...`` and a JSON description of
-the architecture. It is written to a temporary file in the same directory, flushed to disk and
-then renamed over the target, so an interrupted save leaves the old file or none, never a
-truncated one.
+A checkpoint is a NumPy ``.npz`` file holding ``W0, b0, W1, b1, ...`` and a JSON dict,
+``meta``: the format and its version, the architecture, and the record of the train/test split
+the network was trained on (so that it is tested later on the same held-out examples). It is
+written to a temporary file in the same directory, flushed to disk and then renamed over the
+target, so an interrupted save leaves the old file or none, never a truncated one.
+
+Format versions: ``typedbackprop-checkpoint-1`` has no split record; version 2 adds ``split``;
+version 3 holds any network: each layer's family and settings in ``meta["layers"]`` and its
+arrays as ``<index>.<field>`` (``0.W``, ``0.b``), so that any sequence of layers round-trips.
+All three are read.
 """
 
+import dataclasses
 import json
 import os
 import tempfile
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
+from typedbackprop.datasets import Dataset, SplitRecord
 from typedbackprop.models import Architecture
-from typedbackprop.nn.network import Dense
+from typedbackprop.nn.families import FAMILIES, family_of
+from typedbackprop.nn.network import Dense, Layer, mlp
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSIONS",
+    "Checkpoint",
+    "SplitMismatchError",
+    "save_checkpoint",
+    "save_network",
+    "read_checkpoint",
+    "load_checkpoint",
+    "check_split",
+]
 
-FORMAT = "typedbackprop-checkpoint-1"
+FORMAT = "typedbackprop-checkpoint-3"
+"""The format :func:`save_checkpoint` writes, as ``meta["format"]``."""
+
+FORMAT_VERSIONS: dict[str, int] = {
+    "typedbackprop-checkpoint-1": 1,
+    "typedbackprop-checkpoint-2": 2,
+    "typedbackprop-checkpoint-3": 3,
+}
+"""Every format :func:`read_checkpoint` reads, and its version number."""
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"
+
+
+class SplitMismatchError(ValueError):
+    """A checkpoint meets data split differently from the data it was trained and tested on."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a checkpoint file holds.
+
+    Parameters
+    ----------
+    layers
+        The dense layers of a multilayer perceptron (empty for another network).
+    architecture
+        The sizes, activations and loss of a multilayer perceptron; ``None`` for another
+        network.
+    split
+        The train/test split the network was trained on, or ``None`` when the file does not
+        record one (format version 1, or saved without it).
+    version
+        The file's format version (see :data:`FORMAT_VERSIONS`).
+    network
+        Every layer, of any family (a perceptron's ``Dense`` and ``Activation`` layers).
+    loss
+        The loss the network was trained with.
+    model
+        The name of the model the network was built as (``"convnet"``), if one was recorded.
+    """
+
+    layers: list[Dense]
+    architecture: Architecture | None
+    split: SplitRecord | None
+    version: int
+    network: list[Layer] = dataclasses.field(default_factory=list)
+    loss: str = ""
+    model: str | None = None
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str], layers: list[Dense], architecture: Architecture
+    path: str | os.PathLike[str],
+    layers: list[Dense],
+    architecture: Architecture,
+    split: SplitRecord | None = None,
 ) -> None:
-    """Write ``layers`` and ``architecture`` to ``path`` atomically.
+    """Write ``layers``, ``architecture`` and the data ``split`` to ``path`` atomically.
 
     Parameters
     ----------
@@ -35,13 +109,19 @@ def save_checkpoint(
         The parameters.
     architecture
         The sizes, activations and loss that go with them.
+    split
+        The train/test split the network was trained on (``data.split``), so that a later
+        evaluation can use the same test examples; ``None`` records none.
 
     Raises
     ------
     ValueError
-        If the layer shapes do not match ``architecture.sizes``.
+        If the layer shapes do not match ``architecture.sizes``, or a parameter is NaN or
+        infinite (a diverged network is not worth keeping).
     FileNotFoundError
         If the directory of ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
 
     Notes
     -----
@@ -53,20 +133,67 @@ def save_checkpoint(
     expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
     if shapes != expected:
         raise ValueError(f"layer shapes {shapes} do not match sizes {architecture.sizes}")
+    save_network(
+        path,
+        mlp(layers, architecture.activation, architecture.output_activation),
+        architecture.loss,
+        split=split,
+        architecture=architecture,
+    )
+
+
+def save_network(
+    path: str | os.PathLike[str],
+    layers: list[Layer],
+    loss: str,
+    *,
+    split: SplitRecord | None = None,
+    model: str | None = None,
+    architecture: Architecture | None = None,
+) -> None:
+    """Write any sequence of layers, with its loss and data split, to ``path`` atomically.
+
+    Parameters
+    ----------
+    path
+        The file to write (by convention ``.npz``); its directory must exist.
+    layers
+        Layers of any family in :data:`~typedbackprop.nn.families.FAMILIES`.
+    loss
+        The loss the network is trained with.
+    split
+        The train/test split it was trained on (``data.split``).
+    model
+        The name of the model it was built as, for the command line's ``--load``.
+    architecture
+        For a multilayer perceptron, its sizes and activation names (also recorded).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is NaN or infinite, or a setting cannot be written as JSON.
+    TypeError
+        If a layer is of no known family.
+    FileNotFoundError, IsADirectoryError
+        As for :func:`save_checkpoint`.
+    """
+    arrays: dict[str, NDArray[Any]] = {}
+    encoded = [_encode(layer, str(index), arrays) for index, layer in enumerate(layers)]
+    for name, array in arrays.items():
+        if not np.isfinite(array).all():
+            index, _, field = name.partition(".")
+            kind = type(layers[int(index)]).__name__
+            raise ValueError(
+                f"refusing to save a diverged network: {name} ({field} of layer {index}, a "
+                f"{kind}) {_non_finite(array)}"
+            )
     target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot save {target}: it is a directory")
     if not target.parent.is_dir():
         raise FileNotFoundError(f"cannot save {target}: there is no directory {target.parent}")
-    meta = {
-        "format": FORMAT,
-        "sizes": list(architecture.sizes),
-        "activation": architecture.activation,
-        "output_activation": architecture.output_activation,
-        "loss": architecture.loss,
-    }
-    arrays = {"meta": np.array(json.dumps(meta))}
-    for index, layer in enumerate(layers):
-        arrays[f"W{index}"] = layer.W
-        arrays[f"b{index}"] = layer.b
+    meta = _meta(architecture, split) | {"loss": loss, "layers": encoded, "model": model}
+    arrays["meta"] = np.array(json.dumps(meta))
     # The temporary file lives in the target's directory: os.replace is atomic only within
     # one file system.
     handle, temporary = tempfile.mkstemp(
@@ -83,6 +210,90 @@ def save_checkpoint(
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
+
+
+def _meta(architecture: Architecture | None, split: SplitRecord | None) -> dict[str, Any]:
+    """The JSON dict a checkpoint stores beside its arrays."""
+    meta: dict[str, Any] = {"format": FORMAT}
+    if architecture is not None:
+        meta |= {
+            "sizes": list(architecture.sizes),
+            "activation": architecture.activation,
+            "output_activation": architecture.output_activation,
+            "loss": architecture.loss,
+        }
+    if split is not None:
+        meta["split"] = dataclasses.asdict(split)
+    return meta
+
+
+def _record_types() -> dict[str, type]:
+    """Every record type a checkpoint may name: the families' and the records they hold."""
+    found: dict[str, type] = {}
+    pending = list(FAMILIES)
+    while pending:
+        kind = pending.pop()
+        if kind.__name__ in found:
+            continue
+        found[kind.__name__] = kind
+        for field in dataclasses.fields(kind):
+            for hint in (field.type, *getattr(field.type, "__args__", ())):
+                if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                    pending.append(hint)
+    return found
+
+
+def _encode(record: Any, path: str, arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:
+    """``{"type", "settings", "records"}`` of a record; its arrays go to ``arrays[path.field]``."""
+    if "." not in path:
+        family_of(record)  # a top-level layer must belong to a family
+    entry: dict[str, Any] = {"type": type(record).__name__, "settings": {}, "records": {}}
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        where = f"{path}.{field.name}"
+        if isinstance(value, np.ndarray):
+            arrays[where] = value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            entry["records"][field.name] = _encode(value, where, arrays)
+        elif isinstance(value, str | int | float | bool | tuple | type(None)):
+            entry["settings"][field.name] = value
+        else:
+            raise ValueError(f"cannot save {where}: a {type(value).__name__} is not a setting")
+    return entry
+
+
+def _decode(entry: object, path: str, archive: Any, files: set[str]) -> Any:
+    """The record ``_encode`` wrote at ``path``, every array present, finite and float."""
+    types = _record_types()
+    if not isinstance(entry, dict) or entry.get("type") not in types:
+        raise _Unreadable(f"layer {path} is of no known family ({entry!r:.60})")
+    kind = types[entry["type"]]
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(kind):
+        where = f"{path}.{field.name}"
+        if field.name in entry.get("records", {}):
+            values[field.name] = _decode(entry["records"][field.name], where, archive, files)
+        elif field.name in entry.get("settings", {}):
+            value = entry["settings"][field.name]
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+        elif where in files:
+            array = cast(NDArray[Any], archive[where])
+            if array.dtype.kind != "f":
+                raise _Unreadable(f"{where} is {array.dtype}: parameters must be floating point")
+            if not np.isfinite(array).all():
+                raise _Unreadable(f"{where} {_non_finite(array)}")
+            values[field.name] = array
+    try:
+        return kind(**values)
+    except (TypeError, ValueError) as error:
+        raise _Unreadable(f"layer {path}: {_one_line(error)}") from None
+
+
+def _non_finite(array: NDArray[Any]) -> str:
+    """``"holds 3 NaN or infinite values (the first at index (0, 2))"``."""
+    bad = np.argwhere(~np.isfinite(array))
+    first = tuple(int(index) for index in bad[0])
+    return f"holds {len(bad)} NaN or infinite values (the first at index {first})"
 
 
 def _umask() -> int:
@@ -106,8 +317,206 @@ def _fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
+class _Unreadable(Exception):
+    """Why a file is not a checkpoint; becomes the one-line ``ValueError`` of the loader."""
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (any version it has written).
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+
+    Returns
+    -------
+    Checkpoint
+        Bit-identical parameters, the architecture they belong to, and the data split they
+        were trained on where the file records it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    IsADirectoryError
+        If ``path`` is a directory.
+    ValueError
+        If the file is not a typedbackprop checkpoint, or is damaged: one line that says
+        what is wrong (empty, a lone ``.npy`` array, not an archive, a pickled object, NaN
+        parameters, shapes that do not match the sizes, ...).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"no checkpoint at {path}: it is a directory, not a file")
+    if not target.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: there is no such file")
+    try:
+        with open(target, "rb") as file:
+            _check_magic(file.read(len(_NPY_MAGIC)))
+            file.seek(0)
+            with np.load(file, allow_pickle=False) as archive:
+                return _parse(archive)
+    except _Unreadable as error:
+        reason = str(error)
+    except ValueError as error:
+        reason = _one_line(error)
+        if "allow_pickle" in reason:  # never advise unpickling a file of unknown origin
+            reason = "it holds a pickled object, which a checkpoint never does (not loaded)"
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        reason = f"a damaged .npz archive ({_one_line(error)})"
+    except (AttributeError, KeyError, OSError, TypeError) as error:
+        reason = _one_line(error)
+    raise ValueError(f"{path} is not a readable typedbackprop checkpoint: {reason}")
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (the first line, whitespace collapsed)."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return " ".join(lines[0].split())
+
+
+def _check_magic(head: bytes) -> None:
+    if not head:
+        raise _Unreadable("the file is empty")
+    if head.startswith(_NPY_MAGIC):
+        raise _Unreadable("it is a single NumPy array (.npy), not a .npz archive of arrays")
+    if not head.startswith(_ZIP_MAGIC):
+        raise _Unreadable("it is not a .npz archive (a zip file of arrays)")
+
+
+def _parse(archive: Any) -> Checkpoint:
+    """The checkpoint in an open ``.npz`` archive, every entry checked."""
+    files = set(archive.files)
+    if "meta" not in files:
+        raise _Unreadable("it has no 'meta' entry (an .npz of other arrays?)")
+    try:
+        meta = json.loads(str(archive["meta"]))
+    except json.JSONDecodeError:
+        raise _Unreadable("its meta entry is not JSON") from None
+    if not isinstance(meta, dict):
+        raise _Unreadable("its meta entry does not describe an architecture")
+    version = FORMAT_VERSIONS.get(meta.get("format"))  # type: ignore[arg-type]
+    if version is None:
+        known = ", ".join(FORMAT_VERSIONS)
+        raise _Unreadable(f"format {meta.get('format')!r}, not one of {known}")
+    if version >= 3 and "sizes" not in meta:  # a network other than a perceptron
+        return _parse_network(meta, archive, files, _parse_split(meta.get("split")))
+    try:
+        sizes = tuple(int(size) for size in meta["sizes"])
+    except KeyError:
+        raise _Unreadable("its meta entry has no 'sizes'") from None
+    except (TypeError, ValueError):
+        raise _Unreadable(f"its sizes {meta['sizes']!r} are not whole numbers") from None
+    try:
+        architecture = Architecture(
+            sizes,
+            meta["activation"],
+            meta["output_activation"],
+            meta["loss"],
+        )
+    except KeyError as error:
+        raise _Unreadable(f"its meta entry has no {error}") from None
+    except (TypeError, ValueError) as error:
+        raise _Unreadable(_one_line(error)) from None
+    split = _parse_split(meta.get("split")) if version >= 2 else None
+    if version >= 3:
+        return _parse_network(meta, archive, files, split)
+    layers = [
+        _layer(archive, files, architecture, index) for index in range(len(architecture.sizes) - 1)
+    ]
+    dtypes = {array.dtype for layer in layers for array in (layer.W, layer.b)}
+    if len(dtypes) > 1:
+        names = ", ".join(sorted(str(dtype) for dtype in dtypes))
+        raise _Unreadable(f"its parameters mix dtypes ({names}); a network computes in one")
+    network = mlp(layers, architecture.activation, architecture.output_activation)
+    return Checkpoint(layers, architecture, split, version, network, architecture.loss, None)
+
+
+def _parse_network(
+    meta: dict[str, Any], archive: Any, files: set[str], split: SplitRecord | None
+) -> Checkpoint:
+    """A version-3 checkpoint: any layers; a perceptron's also as ``Dense`` + ``Architecture``."""
+    entries = meta.get("layers")
+    if not isinstance(entries, list) or not entries:
+        raise _Unreadable("its meta entry lists no layers")
+    network = [_decode(entry, str(index), archive, files) for index, entry in enumerate(entries)]
+    loss = meta.get("loss")
+    if not isinstance(loss, str):
+        raise _Unreadable("its meta entry names no loss")
+    arrays = [array for layer in network for array in _arrays_of(layer)]
+    if len({array.dtype for array in arrays}) > 1:
+        names = ", ".join(sorted({str(array.dtype) for array in arrays}))
+        raise _Unreadable(f"its parameters mix dtypes ({names}); a network computes in one")
+    model = meta.get("model")
+    if "sizes" not in meta:
+        return Checkpoint(
+            [], None, split, 3, network, loss, model if isinstance(model, str) else None
+        )
+    try:
+        architecture = Architecture(
+            tuple(int(size) for size in meta["sizes"]),
+            meta["activation"],
+            meta["output_activation"],
+            meta["loss"],
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise _Unreadable(f"its perceptron description is damaged ({_one_line(error)})") from None
+    dense = [layer for layer in network if isinstance(layer, Dense)]
+    if network != mlp(dense, architecture.activation, architecture.output_activation):
+        raise _Unreadable("its layers are not the perceptron its sizes and activations describe")
+    expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
+    if [layer.W.shape for layer in dense] != expected:
+        raise _Unreadable(f"its layer shapes do not match the sizes {list(architecture.sizes)}")
+    return Checkpoint(dense, architecture, split, 3, network, loss, None)
+
+
+def _arrays_of(record: Any) -> list[NDArray[Any]]:
+    found: list[NDArray[Any]] = []
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if isinstance(value, np.ndarray):
+            found.append(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found += _arrays_of(value)
+    return found
+
+
+def _layer(archive: Any, files: set[str], architecture: Architecture, index: int) -> Dense:
+    """Layer ``index``'s ``W`` and ``b``, checked for presence, dtype, shape and finiteness."""
+    n_in, n_out = architecture.sizes[index], architecture.sizes[index + 1]
+    arrays = []
+    for name, shape in [(f"W{index}", (n_out, n_in)), (f"b{index}", (n_out,))]:
+        if name not in files:
+            raise _Unreadable(f"it has no entry {name!r} for sizes {list(architecture.sizes)}")
+        array = cast(NDArray[Any], archive[name])
+        if array.dtype.kind != "f":
+            raise _Unreadable(f"{name} is {array.dtype}: parameters must be floating point")
+        if array.shape != shape:
+            raise _Unreadable(
+                f"{name} has shape {array.shape} where sizes {list(architecture.sizes)} need "
+                f"{shape}: the arrays do not match the sizes"
+            )
+        if not np.isfinite(array).all():
+            raise _Unreadable(f"{name} {_non_finite(array)}")
+        arrays.append(array)
+    return Dense(arrays[0], arrays[1])
+
+
+def _parse_split(record: object) -> SplitRecord | None:
+    if record is None:
+        return None
+    fields = {field.name for field in dataclasses.fields(SplitRecord)}
+    if not isinstance(record, dict) or not set(record) <= fields:
+        raise _Unreadable("its split entry is not a data split record")
+    try:
+        return SplitRecord(**record)
+    except TypeError as error:
+        raise _Unreadable(f"its split entry is incomplete ({_one_line(error)})") from None
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architecture]:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read the parameters and architecture of a checkpoint (see :func:`read_checkpoint`).
 
     Parameters
     ----------
@@ -123,45 +532,60 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architec
     ------
     FileNotFoundError
         If there is no such file.
+    IsADirectoryError
+        If ``path`` is a directory.
     ValueError
         If the file is not a typedbackprop checkpoint, or is damaged.
     """
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: there is no such file")
-    with open(path, "rb") as file:
-        try:
-            with np.load(file, allow_pickle=False) as archive:
-                meta = json.loads(str(archive["meta"]))
-                if not isinstance(meta, dict):
-                    raise ValueError("its meta entry does not describe an architecture")
-                if meta.get("format") != FORMAT:
-                    raise ValueError(f"format {meta.get('format')!r}, not {FORMAT!r}")
-                architecture = Architecture(
-                    tuple(int(size) for size in meta["sizes"]),
-                    meta["activation"],
-                    meta["output_activation"],
-                    meta["loss"],
-                )
-                arrays = [
-                    (archive[f"W{index}"], archive[f"b{index}"])
-                    for index in range(len(architecture.sizes) - 1)
-                ]
-                if any(array.dtype.kind != "f" for pair in arrays for array in pair):
-                    raise ValueError("parameters must be floating point")
-                layers = [Dense(W, b) for W, b in arrays]
-        except (
-            AttributeError,
-            EOFError,
-            KeyError,
-            OSError,
-            TypeError,
-            ValueError,
-            zipfile.BadZipFile,
-        ) as error:
-            raise ValueError(
-                f"{path} is not a readable typedbackprop checkpoint: {error}"
-            ) from error
-    expected = list(zip(architecture.sizes[1:], architecture.sizes[:-1], strict=True))
-    if [layer.W.shape for layer in layers] != expected:
-        raise ValueError(f"{path}: layer shapes do not match sizes {architecture.sizes}")
-    return layers, architecture
+    checkpoint = read_checkpoint(path)
+    if checkpoint.architecture is None:
+        raise ValueError(
+            f"{path} holds a {checkpoint.model or 'layered'} network, not a multilayer "
+            "perceptron: read it with read_checkpoint"
+        )
+    return checkpoint.layers, checkpoint.architecture
+
+
+def check_split(recorded: SplitRecord | None, data: Dataset) -> str | None:
+    """Check that ``data`` is split as the checkpoint's network was trained and tested on.
+
+    Parameters
+    ----------
+    recorded
+        The checkpoint's :attr:`Checkpoint.split`.
+    data
+        The data set it is about to be evaluated (or trained further) on.
+
+    Returns
+    -------
+    str or None
+        ``None`` when the splits agree; a warning when it cannot be told (the checkpoint or
+        the data set records no split), or when the settings agree but the test examples do
+        not (another version of scikit-learn may split differently).
+
+    Raises
+    ------
+    SplitMismatchError
+        If a setting differs (data set, seed, test fraction, standardisation, ...): the
+        network would be tested on examples it was trained on.
+    """
+    if recorded is None:
+        return (
+            "the checkpoint does not record the data split it was trained on: if that was "
+            "another seed, the test accuracy includes examples it trained on"
+        )
+    if data.split is None:
+        return f"{data.name} does not record its split: cannot check it against the checkpoint"
+    differences = recorded.differences(data.split)
+    if differences:
+        raise SplitMismatchError(
+            f"the network was trained on a split with {'; '.join(differences)}: its test "
+            "examples would include examples it trained on"
+        )
+    if recorded.test_digest != data.split.test_digest:
+        return (
+            f"{data.name} is split with the same settings but into other test examples than "
+            "the checkpoint's (another version of scikit-learn?): the test accuracy may "
+            "include examples it trained on"
+        )
+    return None

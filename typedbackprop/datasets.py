@@ -6,8 +6,10 @@ scikit-learn is an optional extra (``pip install "typedbackprop[data]"``) and is
 when a data set that needs it is loaded.
 """
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, cast, get_args
 
@@ -20,6 +22,7 @@ from typedbackprop.checking import Array, IntArray, checked
 __all__ = [
     "DatasetName",
     "Dataset",
+    "SplitRecord",
     "features_first",
     "split_dataset",
     "load_dataset",
@@ -45,6 +48,63 @@ def _check_split(
 
 
 @dataclass(frozen=True)
+class SplitRecord:
+    """How a :class:`Dataset` was split: enough to make the same split again, and to tell.
+
+    A checkpoint stores this record, so that a network is tested later on the examples it was
+    tested on, never on examples it was trained on.
+
+    Parameters
+    ----------
+    dataset
+        The data set's name.
+    seed
+        The seed of the split (and of the data, for a generated data set).
+    test_fraction
+        The share of examples held out for testing.
+    standardize
+        Whether each feature was standardised with the training part's mean and deviation.
+    examples
+        How many examples were split.
+    test_digest
+        ``sha256:`` and the hex digest of the test part's example indices (``int64``, in the
+        order of the test part): two splits agree exactly when their digests do.
+    options
+        The generator's settings for a generated data set (``n_samples``, ``noise``, ...);
+        empty for a fixed one.
+    """
+
+    dataset: str
+    seed: int
+    test_fraction: float
+    standardize: bool
+    examples: int
+    test_digest: str
+    options: dict[str, float] = field(default_factory=dict)
+
+    def differences(self, other: "SplitRecord") -> list[str]:
+        """The settings in which ``other`` differs from this record, as ``"seed 0, not 1"``.
+
+        Parameters
+        ----------
+        other
+            The record to compare with.
+
+        Returns
+        -------
+        list of str
+            Empty when every setting agrees (the digests may still differ: see
+            :attr:`test_digest`).
+        """
+        names = ["dataset", "seed", "test_fraction", "standardize", "examples", "options"]
+        return [
+            f"{name} {getattr(self, name)!r}, not {getattr(other, name)!r}"
+            for name in names
+            if getattr(self, name) != getattr(other, name)
+        ]
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A train/test split in the house layout, features first.
 
@@ -63,6 +123,11 @@ class Dataset:
         Inputs, one column per example.
     y_train, y_test
         Targets or labels, one per example.
+    split
+        How the examples were split (``None`` for a data set made by hand).
+    class_names
+        A name per class, for legends (``"setosa"``, ``"inner circle"``); empty for
+        ``"class 0"``, ``"class 1"``, ...
     """
 
     name: str
@@ -72,9 +137,19 @@ class Dataset:
     y_train: Float[Array, "1 n_train"] | Int[IntArray, " n_train"]
     x_test: Float[Array, "features n_test"]
     y_test: Float[Array, "1 n_test"] | Int[IntArray, " n_test"]
+    split: SplitRecord | None = None
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_split(self.x_train, self.y_train, self.x_test, self.y_test)
+        if self.class_names and len(self.class_names) != self.classes:
+            raise ValueError(
+                f"{self.name}: {len(self.class_names)} class names for {self.classes} classes"
+            )
+
+    def class_name(self, label: int) -> str:
+        """The name of class ``label``: its entry in :attr:`class_names`, or ``"class 3"``."""
+        return self.class_names[label] if self.class_names else f"class {label}"
 
     @property
     def outputs(self) -> int:
@@ -162,6 +237,7 @@ def split_dataset(
     Dataset
         Features first. Two classes make a ``"binary"`` task with float 0/1 targets of shape
         ``(1, n)``; more make a ``"multiclass"`` task with integer labels of shape ``(n,)``.
+        Its :attr:`~Dataset.split` records the settings and the test examples' indices.
 
     Raises
     ------
@@ -193,9 +269,15 @@ def split_dataset(
         raise ValueError(f"{name} labels must be whole numbers 0, 1, ...; found {labels.min()}")
     if classes < 2:
         raise ValueError(f"{name} needs at least two classes; its labels give {classes}")
-    X_train, X_test, labels_train, labels_test = _sklearn().model_selection.train_test_split(
-        X, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    # Split the example indices, not the data: the same shuffle, and the test indices are
+    # what a checkpoint records to tell this split from another (SplitRecord.test_digest).
+    train_index, test_index = _sklearn().model_selection.train_test_split(
+        np.arange(len(labels)), test_size=test_fraction, random_state=seed, stratify=labels
     )
+    X_train, X_test = X[train_index], X[test_index]
+    labels_train, labels_test = labels[train_index], labels[test_index]
+    digest = hashlib.sha256(np.ascontiguousarray(test_index, dtype="<i8").tobytes()).hexdigest()
+    record = SplitRecord(name, seed, test_fraction, standardize, len(labels), f"sha256:{digest}")
     if standardize:
         mean = X_train.mean(axis=0)
         scale = X_train.std(axis=0)
@@ -208,8 +290,23 @@ def split_dataset(
         y_train, y_test = labels_train, labels_test
     task: Task = "binary" if classes == 2 else "multiclass"
     return Dataset(
-        name, task, classes, features_first(X_train), y_train, features_first(X_test), y_test
+        name,
+        task,
+        classes,
+        features_first(X_train),
+        y_train,
+        features_first(X_test),
+        y_test,
+        split=record,
     )
+
+
+def _named(data: Dataset, class_names: tuple[str, ...], **options: float) -> Dataset:
+    """``data`` with its classes named and its generator's settings in its split record."""
+    split = data.split
+    if split is not None and options:
+        split = dataclasses.replace(split, options=dict(options))
+    return dataclasses.replace(data, split=split, class_names=class_names)
 
 
 def step(n_samples: int = 1000, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -237,7 +334,8 @@ def step(n_samples: int = 1000, seed: int = 0, test_fraction: float = 0.2) -> Da
     """
     inputs = np.linspace(-5.0, 5.0, n_samples)[:, np.newaxis]
     labels = (inputs[:, 0] > 0).astype(np.int64)
-    return split_dataset("step", inputs, labels, seed=seed, test_fraction=test_fraction)
+    data = split_dataset("step", inputs, labels, seed=seed, test_fraction=test_fraction)
+    return _named(data, ("x ≤ 0", "x > 0"), n_samples=n_samples)
 
 
 def circles(
@@ -271,7 +369,10 @@ def circles(
     X, labels = sklearn.datasets.make_circles(
         n_samples=n_samples, factor=factor, noise=noise, random_state=seed
     )
-    return split_dataset("circles", X, labels, seed=seed, test_fraction=test_fraction)
+    data = split_dataset("circles", X, labels, seed=seed, test_fraction=test_fraction)
+    return _named(
+        data, ("outer circle", "inner circle"), n_samples=n_samples, factor=factor, noise=noise
+    )
 
 
 def iris(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -290,9 +391,10 @@ def iris(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
         A multiclass task with four features and three classes.
     """
     bunch = _sklearn().datasets.load_iris()
-    return split_dataset(
+    data = split_dataset(
         "iris", bunch.data, bunch.target, seed=seed, test_fraction=test_fraction, standardize=True
     )
+    return _named(data, tuple(str(name) for name in bunch.target_names))
 
 
 def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -311,9 +413,10 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
         A multiclass task with 64 standardised pixel features and ten classes.
     """
     bunch = _sklearn().datasets.load_digits()
-    return split_dataset(
+    data = split_dataset(
         "digits", bunch.data, bunch.target, seed=seed, test_fraction=test_fraction, standardize=True
     )
+    return _named(data, tuple(str(digit) for digit in range(10)))
 
 
 def load_dataset(name: str, seed: int = 0) -> Dataset:

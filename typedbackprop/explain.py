@@ -11,6 +11,7 @@ from typing import Any, cast
 import numpy as np
 
 from typedbackprop.checking import Array, IntArray
+from typedbackprop.explain_batch_first import LAYOUTS, LayoutName, explain_network_batch_first
 from typedbackprop.models import random_layers
 from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.families import Mode, family_of
@@ -118,6 +119,7 @@ def explain(
     activation: ActivationName = "sigmoid",
     output_activation: OutputActivationName = "identity",
     loss: LossName = "squared_error",
+    layout: LayoutName = "features-first",
 ) -> list[str]:
     """A multilayer perceptron's equations, one per line, each operand followed by its shape.
 
@@ -133,24 +135,32 @@ def explain(
         The last layer's activation.
     loss
         The loss.
+    layout
+        ``"features-first"``, the package's (one column per example, ``W: (out, in)``), or
+        ``"batch-first"`` (one row per example, ``W: (in, out)``; see
+        :mod:`typedbackprop.nn.batch_first`).
 
     Returns
     -------
     lines
         A header, then the forward pass, the loss, and the backward pass, e.g.
-        ``grad_W3 (2, 4) = delta3 (2, 5) @ a2.T (5, 4)``, each backward line tagged with the
+        ``grad_W3 (2, 4) = delta3 (2, 5) @ a2.T (5, 4)`` (batch first:
+        ``grad_W3 (4, 2) = a2.T (4, 5) @ delta3 (5, 2)``), each backward line tagged with the
         backprop equation (BP1–BP4) it is.
 
     Raises
     ------
     ValueError
-        For fewer than two sizes, a size or batch below 1, or an unknown or mismatched name.
+        For fewer than two sizes, a size or batch below 1, an unknown or mismatched name, or
+        an unknown layout.
     """
     if len(sizes) < 2 or min(sizes) < 1 or batch < 1:
         raise ValueError(
             f"need at least two sizes and a batch, all ≥ 1; got {list(sizes)}, {batch}"
         )
     check_names(activation, output_activation, loss)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
     rng = np.random.default_rng(0)
     layers = random_layers(sizes, rng)
     x = rng.standard_normal((sizes[0], batch))
@@ -160,10 +170,21 @@ def explain(
     else:
         y = rng.random((sizes[-1], batch))
     architecture = "-".join(str(size) for size in sizes)
+    if layout == "batch-first":
+        return [
+            f"network {architecture}, batch {batch}: hidden {activation}, "
+            f"output {output_activation}, loss {loss}",
+            "batch first: W_l is (in, out), b_l is (out,), z_l and a_l are (batch, out) of "
+            "layer l: one row per example",
+            "",
+            *explain_network_batch_first(
+                layers, activation, output_activation, x.T, y if LOSSES[loss].labels else y.T, loss
+            ),
+        ]
     return [
         f"network {architecture}, batch {batch}: hidden {activation}, "
         f"output {output_activation}, loss {loss}",
-        "W_l is (out, in), b_l is (out,), activations are (features, batch): "
+        "W_l is (out, in), b_l is (out,), z_l and a_l are (out, batch) of layer l: "
         "one column per example",
         "",
         *explain_network(mlp(layers, activation, output_activation), x, y, loss),

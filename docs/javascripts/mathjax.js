@@ -1,4 +1,6 @@
 // MathJax for pymdownx.arithmatex (generic mode): \( ... \) inline, \[ ... \] and $$ ... $$ display.
+// MathJax itself is vendored beside this file (mathjax/tex-svg.js, see mathjax/README.txt): SVG
+// output carries its glyphs, so the equations render offline, with no font files to fetch.
 window.MathJax = {
   tex: {
     inlineMath: [["\\(", "\\)"]],
@@ -12,9 +14,13 @@ window.MathJax = {
   },
 };
 
-// Material for MkDocs swaps pages without a reload (instant navigation): typeset each new page.
+// Material for MkDocs can swap pages without a reload (instant navigation): typeset each new
+// page. The page's first typesetting is MathJax's own, once it has started.
 document$.subscribe(() => {
-  MathJax.startup.output.clearCache();
+  if (!MathJax.startup || !MathJax.startup.output) {
+    return;
+  }
+  MathJax.startup.output.clearFontCache();
   MathJax.typesetClear();
   MathJax.texReset();
   MathJax.typesetPromise();

@@ -16,7 +16,8 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
-from typedbackprop.nn.softmax import softmax_backward, softmax_forward
+from typedbackprop.nn.softmax import SOFTMAX_GRAD_Z, softmax_backward, softmax_forward
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "sigmoid_forward",
@@ -38,6 +39,12 @@ __all__ = [
     "activation_backward",
     "activation_equations_forward",
     "activation_equations_backward",
+    "SIGMOID_GRAD_Z",
+    "TANH_GRAD_Z",
+    "RELU_GRAD_Z",
+    "LEAKY_RELU_GRAD_Z",
+    "IDENTITY_GRAD_Z",
+    "ACTIVATION_SPECS",
 ]
 
 
@@ -58,9 +65,10 @@ def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features
     Notes
     -----
     ``a_{fb} = σ(z_{fb})``. The textbook form ``1 / (1 + exp(-z))`` is accurate to the last
-    bits in both tails, but overflows in ``exp(-z)`` for ``z ≲ -709`` (float64) or ``z ≲ -88``
-    (float32). It is used when no entry of ``-z`` reaches that limit (one reduction tells), as
-    it is the cheapest form. Otherwise, with ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
+    bits in both tails, but overflows in ``exp(-z)`` for ``z < -709.78`` (float64) or
+    ``z < -88.72`` (float32), minus the log of the largest float. It is used when every entry of
+    ``-z`` is below that log less a margin of 1 (one reduction tells), as it is the cheapest
+    form. Otherwise, with ``e = exp(-|z|) ∈ (0, 1]``, never an overflow,
     ``σ(z) = 1 / (1 + e)`` for ``z ≥ 0`` and ``σ(z) = e / (1 + e)`` for ``z < 0``.
     """
     minus_z = np.negative(z)
@@ -79,7 +87,7 @@ _EXP_LIMITS: dict[np.dtype[Any], float] = {
     np.dtype(kind): float(np.log(np.finfo(kind).max)) - 1.0
     for kind in (np.float16, np.float32, np.float64, np.longdouble)
 }
-"""Per dtype, a bound below which ``exp`` stays finite: ``log(max) - 1``, 708.8 in float64.
+"""Per dtype, a bound below which ``exp`` stays finite: ``log(max) - 1``, 708.78 in float64.
 
 ``log(max)`` itself is rounded, and in float32 ``exp`` of it already overflows; the margin of 1
 costs nothing, as the stable form is exact there too. A dtype not listed (a byte-swapped one)
@@ -115,6 +123,10 @@ def sigmoid_backward(
     wrong numbers, caught only by a gradient check.
     """
     return grad_a * a * (1.0 - a)
+
+
+SIGMOID_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "σ'(z)"))
+""":func:`sigmoid_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} σ'(z_{fb})``: no sum."""
 
 
 @checked
@@ -162,9 +174,14 @@ def tanh_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} (1 − a_{fb}²)``, since ``tanh'(z) = 1 − tanh(z)²``.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} tanh'(z_{fb})`` with ``tanh'(z) = 1 − tanh(z)² = 1 − a²``, so
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} (1 − a_{fb}²)``.
     """
     return grad_a * (1.0 - a * a)
+
+
+TANH_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "tanh'(z)"))
+""":func:`tanh_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} tanh'(z_{fb})``."""
 
 
 @checked
@@ -212,8 +229,8 @@ def relu_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} [z_{fb} > 0]``. At ``z = 0`` the derivative is taken as 0, as in
-    PyTorch.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} relu'(z_{fb})`` with ``relu'(z) = [z > 0]``, 1 where ``z > 0``
+    and 0 elsewhere. At ``z = 0`` the derivative is taken as 0, as in PyTorch.
     """
     # A product with the 0/1 mask reads two arrays and writes one, where ``np.where`` also
     # reads a broadcast 0 (3-6x slower measured on mixed-sign data). ``+ 0.0`` turns the
@@ -222,6 +239,10 @@ def relu_backward(
     grad_z = grad_a * (z > 0)
     grad_z += 0.0
     return grad_z
+
+
+RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "relu'(z)"))
+""":func:`relu_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} relu'(z_{fb})``."""
 
 
 @checked
@@ -276,13 +297,17 @@ def leaky_relu_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb}`` if ``z_{fb} > 0``, else ``slope · ∂L/∂a_{fb}`` (``slope`` at
-    ``z = 0``, as in PyTorch).
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} leaky_relu'(z_{fb})`` with ``leaky_relu'(z)`` 1 where ``z > 0``
+    and ``slope`` elsewhere (``slope`` at ``z = 0``, as in PyTorch).
     """
     # grad_a · 1 is grad_a and grad_a · slope is slope · grad_a, exactly: the same bits as
     # choosing between grad_a and slope · grad_a, with one product instead of two arrays.
     scalar = grad_a.dtype.type  # slope in grad_a's precision, as ``slope * grad_a`` takes it
     return grad_a * np.where(z > 0, scalar(1.0), scalar(slope))
+
+
+LEAKY_RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "leaky_relu'(z)"))
+""":func:`leaky_relu_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} leaky_relu'(z_{fb})``."""
 
 
 @checked
@@ -330,9 +355,13 @@ def identity_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb}``.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} identity'(z_{fb})`` with ``identity'(z) = 1``: ``∂L/∂a`` itself.
     """
     return grad_a
+
+
+IDENTITY_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "identity'(z)"))
+""":func:`identity_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} identity'(z_{fb})``."""
 
 
 # --- the activation family: one table, one record, the layer contract -------------------------
@@ -394,6 +423,17 @@ ACTIVATIONS: dict[str, ElementwiseFunctions] = {
 ``explain`` and the command line consult."""
 
 assert set(ACTIVATIONS) == set(get_args(ActivationKind))
+
+ACTIVATION_SPECS: dict[str, Spec] = {
+    "sigmoid": SIGMOID_GRAD_Z,
+    "tanh": TANH_GRAD_Z,
+    "relu": RELU_GRAD_Z,
+    "leaky_relu": LEAKY_RELU_GRAD_Z,
+    "identity": IDENTITY_GRAD_Z,
+    "softmax": SOFTMAX_GRAD_Z,
+}
+"""Each activation's backward in index form (:class:`~typedbackprop.nn.specs.Spec`), by name:
+what ``explain`` shows beside it and the tests evaluate against it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,7 +550,7 @@ def activation_equations_backward(
         return [
             (
                 f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
-                "BP1, the softmax Jacobian-vector product",
+                f"BP1, einsum {SOFTMAX_GRAD_Z.equation}: the softmax vector-Jacobian product",
             )
         ]
     return [

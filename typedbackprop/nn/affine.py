@@ -12,6 +12,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "Dense",
@@ -24,6 +25,9 @@ __all__ = [
     "dense_backward",
     "dense_equations_forward",
     "dense_equations_backward",
+    "AFFINE_GRAD_W",
+    "AFFINE_GRAD_B",
+    "AFFINE_GRAD_A_PREV",
 ]
 
 
@@ -73,7 +77,7 @@ def affine_grad_params(
     Parameters
     ----------
     grad_z
-        ``∂L/∂z``, the upstream gradient (``δ`` in the backprop equations).
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
     a_prev
         The input the forward pass saw.
 
@@ -86,7 +90,9 @@ def affine_grad_params(
 
     Notes
     -----
-    Index form: ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}`` and ``∂L/∂b_o = Σ_b δ_{ob}``.
+    Index form: ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}`` and ``∂L/∂b_{o} = Σ_b δ_{ob}``: the 1-D
+    rule, upstream gradient times local gradient (``∂z_{ob}/∂W_{oi} = a_prev_{ib}`` and
+    ``∂z_{ob}/∂b_{o} = 1``), summed over the examples, which all use the same ``W`` and ``b``.
 
     Matrix form: ``∂L/∂W = δ a_prevᵀ`` and ``∂L/∂b = δ 1``. The shape argument: ``grad_W``
     must be ``(out, in)``; from ``δ: (out, batch)`` and ``a_prev: (in, batch)`` the only product
@@ -99,6 +105,14 @@ def affine_grad_params(
     return grad_W, grad_b
 
 
+AFFINE_GRAD_W = Spec("grad_W", "ob,ib->oi", ("grad_z", "a_prev"))
+"""BP4 in index form, ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``: what :func:`affine_grad_params`
+computes as ``grad_z @ a_prev.T``."""
+
+AFFINE_GRAD_B = Spec("grad_b", "ob->o", ("grad_z",))
+"""BP3 in index form, ``∂L/∂b_{o} = Σ_b δ_{ob}``: ``grad_z.sum(axis=1)``."""
+
+
 @checked
 def affine_grad_input(
     grad_z: Float[Array, "out batch"],
@@ -109,7 +123,7 @@ def affine_grad_input(
     Parameters
     ----------
     grad_z
-        ``∂L/∂z``, the upstream gradient (``δ``).
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
     W
         The weights the forward pass used.
 
@@ -120,15 +134,24 @@ def affine_grad_input(
 
     Notes
     -----
-    Index form: ``∂L/∂a_prev_{ib} = Σ_o W_{oi} δ_{ob}``.
+    Index form: ``∂L/∂a_prev_{ib} = Σ_o δ_{ob} W_{oi}``: the 1-D rule, upstream gradient times
+    local gradient (``∂z_{ob}/∂a_prev_{ib} = W_{oi}``), summed over every output ``o`` that
+    ``a_prev_{ib}`` feeds. Each term is a product of two numbers, so its order is free.
 
     Matrix form: ``∂L/∂a_prev = Wᵀ δ``. The shape argument: the result must be
-    ``(in, batch)``; the sum runs over ``out``, the axis ``W`` and ``δ`` share, so it is
-    ``(in, out) @ (out, batch)``, ``W.T @ grad_z``. This is the 1-D rule "local gradient times
-    upstream gradient" with the local gradient ``W`` transposed and written first, because
-    matrix products do not commute.
+    ``(in, batch)``; the sum runs over ``out``, the first axis of both ``δ`` and ``W``, and a
+    matrix product sums the second axis of its left factor with the first axis of its right
+    one. Only ``W`` has ``in``, the result's first axis, so ``W`` goes first, transposed:
+    ``(in, out) @ (out, batch)``, ``W.T @ grad_z``. The arguments keep the contract's order,
+    upstream gradient first, as in every backward function; the factors take the order the
+    shapes force.
     """
     return W.T @ grad_z
+
+
+AFFINE_GRAD_A_PREV = Spec("grad_a_prev", "ob,oi->ib", ("grad_z", "W"))
+"""The input gradient in index form, ``∂L/∂a_prev_{ib} = Σ_o δ_{ob} W_{oi}``: what
+:func:`affine_grad_input` computes as ``W.T @ grad_z``."""
 
 
 @checked
@@ -142,7 +165,7 @@ def affine_backward(
     Parameters
     ----------
     grad_z
-        ``∂L/∂z``, the upstream gradient (``δ``).
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
     W
         The weights the forward pass used.
     a_prev
@@ -243,7 +266,7 @@ def dense_backward(
     Parameters
     ----------
     grad_z
-        ``∂L/∂z``, the upstream gradient (``δ``).
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
     cache
         What :func:`dense_forward` saved.
 
@@ -271,7 +294,7 @@ def dense_backward_params(grad_z: Float[Array, "out batch"], cache: DenseCache) 
     Parameters
     ----------
     grad_z
-        ``∂L/∂z``, the upstream gradient (``δ``).
+        ``∂L/∂z``, the upstream gradient (``δ`` in the equations).
     cache
         What :func:`dense_forward` saved.
 
@@ -307,7 +330,7 @@ def dense_equations_forward(
 def dense_equations_backward(
     names: Names, layer: Dense, cache: DenseCache, input_gradient: bool
 ) -> list[Row]:
-    """BP4, BP3 and (unless this is the first layer) ``Wᵀ δ``, for ``explain``."""
+    """BP4, BP3 and (unless this is the first layer) ``Wᵀ δ``, for ``explain``, with their specs."""
     n, delta = names.number, names.grad_output
     batch = cache.a_prev.shape[1]
     delta_shape = shape_text((layer.W.shape[0], batch))
@@ -315,11 +338,11 @@ def dense_equations_backward(
         (
             f"grad_W{n} {shape_text(layer.W.shape)} = {delta} {delta_shape} @ {names.input}.T "
             f"{shape_text(cache.a_prev.T.shape)}",
-            "BP4: sum over batch; shaped like W",
+            f"BP4, einsum {AFFINE_GRAD_W.equation}: sum over batch; shaped like W{n}",
         ),
         (
             f"grad_b{n} {shape_text(layer.b.shape)} = {delta}.sum(axis=1)",
-            "BP3: b was broadcast along batch",
+            f"BP3, einsum {AFFINE_GRAD_B.equation}: b was broadcast along batch",
         ),
     ]
     if input_gradient:
@@ -327,7 +350,7 @@ def dense_equations_backward(
             (
                 f"{names.grad_input} {shape_text(cache.a_prev.shape)} = W{n}.T "
                 f"{shape_text(layer.W.T.shape)} @ {delta} {delta_shape}",
-                "sum over out; shaped like a",
+                f"einsum {AFFINE_GRAD_A_PREV.equation}: sum over out; shaped like {names.input}",
             )
         )
     return rows

@@ -4,8 +4,9 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked, require_finite
+from typedbackprop.nn.specs import Spec
 
-__all__ = ["softmax_forward", "softmax_backward"]
+__all__ = ["softmax_forward", "softmax_backward", "SOFTMAX_GRAD_Z"]
 
 
 @checked
@@ -67,13 +68,20 @@ def softmax_backward(
 
     Notes
     -----
-    The Jacobian of one column is ``∂a_c/∂z_k = a_c ([c = k] − a_k)``, so
-    ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} a_{cb} ([c = k] − a_{kb})
+    Index form: ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} J_{cbk}``, upstream gradient times local
+    gradient, with the Jacobian of each example ``J_{cbk} = ∂a_{cb}/∂z_{kb}
+    = a_{cb} ([c = k] − a_{kb})``. So ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} a_{cb} ([c = k] − a_{kb})
     = a_{kb} (∂L/∂a_{kb} − Σ_c a_{cb} ∂L/∂a_{cb})``. Unlike the elementwise activations the
     Jacobian is not diagonal, but it never needs to be formed: one sum over ``classes`` per
-    example does.
+    example does. That is a vector-Jacobian product: the upstream gradient times the
+    Jacobian, without the Jacobian.
     """
     weighted = grad_a * a
     grad_z: Array = grad_a - weighted.sum(axis=0)
     grad_z *= a
     return grad_z
+
+
+SOFTMAX_GRAD_Z = Spec("grad_z", "cb,cbk->kb", ("grad_a", "J"))
+""":func:`softmax_backward` in index form, ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} J_{cbk}``, with the
+Jacobian ``J_{cbk} = ∂a_{cb}/∂z_{kb} = a_{cb} ([c = k] − a_{kb})``."""
