@@ -1,5 +1,6 @@
 """Tests for typedbackprop.nn.network: Dense, forward, backward, loss_and_grads."""
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -426,3 +427,56 @@ def test_checks_off_gives_bit_identical_results(tmp_path):
     np.testing.assert_array_equal(
         np.load(out), np.concatenate([[loss]] + [g.W.ravel() for g in grads])
     )
+
+
+# --- speed-ups give the same bits --------------------------------------------------------------
+
+LOGIT_LOSSES = [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy")]
+
+
+def loss_and_grads_through_the_output_activation(layers, x, y, loss):
+    """The step as it was: forward through every layer, the loss from the last cache's ``z``."""
+    _, caches = tbp.network_forward(layers, x)
+    value, delta = tbp.LOSSES[loss].function(caches[-1].z, y)
+    grads, _ = tbp.network_backward(layers[:-1], caches[:-1], delta)
+    return value, [*grads, None]
+
+
+@pytest.mark.parametrize(("output_activation", "loss"), LOGIT_LOSSES)
+@pytest.mark.parametrize("activation", HIDDEN)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_loss_from_logits_gives_the_bits_of_running_the_output_activation(
+    activation, output_activation, loss, seed
+):
+    layers, x, y = make_network([3, 6, 4], 7, loss, seed=seed)
+    sequence = tbp.mlp(layers, activation, output_activation)
+    value, grads = tbp.network_loss_and_grads(sequence, x, y, loss)
+    want_value, want_grads = loss_and_grads_through_the_output_activation(sequence, x, y, loss)
+    assert value == want_value
+    assert len(grads) == len(want_grads)
+    for grad, want in zip(grads, want_grads, strict=True):
+        if want is None:
+            assert grad is None
+            continue
+        np.testing.assert_array_equal(grad.W, want.W)
+        np.testing.assert_array_equal(grad.b, want.b)
+
+
+@pytest.mark.parametrize(("output_activation", "loss"), LOGIT_LOSSES)
+def test_a_loss_from_logits_does_not_run_the_output_activation(
+    output_activation, loss, monkeypatch
+):
+    """Its output would be thrown away: the forward pass stops at the logits."""
+
+    def refuse(z, slope):
+        raise AssertionError(f"{output_activation} ran")
+
+    entry = tbp.ACTIVATIONS[output_activation]
+    monkeypatch.setitem(
+        tbp.ACTIVATIONS, output_activation, dataclasses.replace(entry, forward=refuse)
+    )
+    layers, x, y = make_network([3, 6, 4], 7, loss)
+    value, grads = tbp.loss_and_grads(
+        layers, x, y, activation="relu", output_activation=output_activation, loss=loss
+    )
+    assert np.isfinite(value) and len(grads) == 2

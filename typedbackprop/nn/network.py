@@ -282,26 +282,29 @@ def network_loss_and_grads(
 
     Notes
     -----
-    For a loss from logits, ``δ = ∂L/∂z`` of the last activation's input is the loss's own
-    gradient, and the backward pass starts below that activation; otherwise the whole chain
-    runs from ``∂L/∂a``.
+    For a loss from logits, the forward pass stops below the last activation: the loss takes
+    its input ``z``, the logits, and gives ``δ = ∂L/∂z`` itself, where the backward pass starts;
+    the activation's output is never needed. Otherwise the whole chain runs from ``∂L/∂a``.
     """
     entry = LOSSES.get(loss)
     if entry is None:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
-    output, caches = network_forward(layers, x, mode)
     if entry.from_logits:
-        last = caches[-1] if caches else None
-        if not isinstance(last, ActivationCache) or last.layer.name != entry.output_activation:
+        last = layers[-1] if layers else None
+        if not isinstance(last, Activation) or last.name != entry.output_activation:
             raise ValueError(
                 f"loss {loss!r} is computed from the logits of a {entry.output_activation} "
                 "output layer: the last layer must be "
                 f"Activation({entry.output_activation!r})"
             )
-        value, delta = entry.function(last.z, y)  # BP1 from logits: the loss gives ∂L/∂z_L
-        grads, _ = network_backward(layers[:-1], caches[:-1], delta)
+        # The loss reads the logits z_L, the input of that activation: the activation itself
+        # is not run (its output would be thrown away) nor backpropagated through.
+        logits, caches = network_forward(layers[:-1], x, mode)
+        value, delta = entry.function(logits, y)  # BP1 from logits: the loss gives ∂L/∂z_L
+        grads, _ = network_backward(layers[:-1], caches, delta)
         grads.append(None)
     else:
+        output, caches = network_forward(layers, x, mode)
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
     if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
@@ -499,8 +502,9 @@ def loss_and_grads(
     Notes
     -----
     The forward pass stores ``(a_prev, z, a)`` per layer. For a loss from logits, ``δ_L`` is the
-    loss's own gradient with respect to ``z_L``; otherwise BP1 applies the output activation's
-    backward to ``∂L/∂a_L``. :func:`backward` does the rest.
+    loss's own gradient with respect to ``z_L`` (and the output activation is not computed);
+    otherwise BP1 applies the output activation's backward to ``∂L/∂a_L``. :func:`backward`
+    does the rest.
     """
     check_names(activation, output_activation, loss)
     _check_layers(layers, x)
