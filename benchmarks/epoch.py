@@ -121,9 +121,7 @@ def run_worker(names: list[str], threads: int | None) -> None:
         processes.set_torch_threads(threads)
     for name in names:
         if name in PACKAGE_CONTENDERS:
-            import typedbackprop
-
-            assert typedbackprop.CHECKS_ENABLED is PACKAGE_CONTENDERS[name], name
+            processes.import_package(PACKAGE_CONTENDERS[name])
     epochs: dict[str, Any] = {}
 
     def handle(operation: str, *arguments: Any) -> Any:
@@ -184,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=512, help="width of both hidden layers")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument(
+        "--malloc-defaults", action="store_true", help="glibc's malloc settings (see processes.py)"
+    )
     parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -201,7 +202,11 @@ def main(argv: list[str] | None = None) -> None:
             SCRIPT,
             [name],
             args.threads,
-            environment(args.threads, checks=PACKAGE_CONTENDERS.get(name)),
+            environment(
+                args.threads,
+                checks=PACKAGE_CONTENDERS.get(name),
+                keep_freed_memory=not args.malloc_defaults,
+            ),
         )
         for name in names
     }
@@ -230,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     footer = (
         f"Medians over {args.rounds} rounds ({args.clock} clock), each contender in its own "
-        f"process; {processes.thread_note(args.threads)}. Machine: {processes.machine()}, load "
+        f"process; {processes.thread_note(args.threads)}; "
+        f"{processes.malloc_note(not args.malloc_defaults)}. Machine: {processes.machine()}, load "
         f"average {load_before} before and {processes.load()} after; "
         f"{processes.versions(not args.no_torch)}. Command: `{command.strip()}`"
     )

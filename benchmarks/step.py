@@ -300,9 +300,7 @@ def run_worker(names: list[str], threads: int | None) -> None:
         processes.set_torch_threads(threads)
     for name in names:
         if name in PACKAGE_CONTENDERS:
-            import typedbackprop
-
-            assert typedbackprop.CHECKS_ENABLED is PACKAGE_CONTENDERS[name], name
+            processes.import_package(PACKAGE_CONTENDERS[name])
     steps: dict[str, Step] = {}
 
     def handle(operation: str, *arguments: Any) -> Any:
@@ -346,10 +344,13 @@ def check_agreement(results: dict[str, tuple[float, Grads]]) -> None:
             np.testing.assert_allclose(grad_b, want_b, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-def start_workers(names: list[str], threads: int | None) -> dict[str, Worker]:
+def start_workers(names: list[str], threads: int | None, keep: bool) -> dict[str, Worker]:
     return {
         name: Worker(
-            SCRIPT, [name], threads, environment(threads, checks=PACKAGE_CONTENDERS.get(name))
+            SCRIPT,
+            [name],
+            threads,
+            environment(threads, checks=PACKAGE_CONTENDERS.get(name), keep_freed_memory=keep),
         )
         for name in names
     }
@@ -429,7 +430,7 @@ def step_table(results: dict[str, dict[str, list[float]]], footer: str) -> str:
 
 
 def interference(
-    network: Network, rounds: int, threads: int, block_s: float, clock: str
+    network: Network, rounds: int, threads: int, block_s: float, clock: str, keep: bool
 ) -> list[tuple[str, dict[str, float]]]:
     """The floor alone, right after PyTorch in its process, right after PyTorch in another.
 
@@ -443,17 +444,17 @@ def interference(
     set_ups = [
         (
             f"PyTorch as it starts: {default} threads, OMP_WAIT_POLICY unset (the old benchmark)",
-            environment(None, passive=False) | numpy_only,
+            environment(None, passive=False, keep_freed_memory=keep) | numpy_only,
             None,
         ),
         (
             f"PyTorch with {default} threads, OMP_WAIT_POLICY=PASSIVE",
-            environment(None, passive=True) | numpy_only,
+            environment(None, passive=True, keep_freed_memory=keep) | numpy_only,
             None,
         ),
         (
             f"PyTorch with {threads} thread(s), OMP_WAIT_POLICY=PASSIVE (this benchmark)",
-            environment(threads, passive=True),
+            environment(threads, passive=True, keep_freed_memory=keep),
             threads,
         ),
     ]
@@ -545,6 +546,9 @@ def main(argv: list[str] | None = None) -> None:
         help="wall: elapsed time; cpu: the worker's CPU time (steadier on a busy machine)",
     )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument(
+        "--malloc-defaults", action="store_true", help="glibc's malloc settings (see processes.py)"
+    )
     parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     parser.add_argument("--only", choices=list(BY_NAME), help="one network")
     parser.add_argument("--interference", action="store_true", help="show the old artifact")
@@ -558,7 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     block_s = args.block_ms / 1000
     if args.interference:
         network = BY_NAME[args.only or "medium"]
-        rows = interference(network, args.rounds, args.threads, block_s, args.clock)
+        rows = interference(
+            network, args.rounds, args.threads, block_s, args.clock, not args.malloc_defaults
+        )
         note = (
             f"NumPy's BLAS on {args.threads} thread(s) in every row "
             f"(OPENBLAS_NUM_THREADS={args.threads}); each floor block follows a PyTorch block "
@@ -573,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
         names += ["checked" if checks else "unchecked" for checks in checks_settings()]
         if not args.no_torch:
             names.append("torch")
-        workers = start_workers(names, args.threads)
+        workers = start_workers(names, args.threads, not args.malloc_defaults)
         results = {}
         try:
             for network in NETWORKS:
@@ -609,7 +615,8 @@ def footer(
     return (
         f"Medians over {args.rounds} rounds of blocks of about {args.block_ms:g} ms "
         f"({args.clock} clock), float64, "
-        f"each contender in its own process; {note or processes.thread_note(args.threads)}. "
+        f"each contender in its own process; {note or processes.thread_note(args.threads)}; "
+        f"{processes.malloc_note(not args.malloc_defaults)}. "
         f"Machine: {processes.machine()}, load average {load_before} before and "
         f"{processes.load()} after; {processes.versions(with_torch)}. "
         f"Command: `{command.strip()}`"
