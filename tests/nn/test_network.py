@@ -480,3 +480,18 @@ def test_a_loss_from_logits_does_not_run_the_output_activation(
         layers, x, y, activation="relu", output_activation=output_activation, loss=loss
     )
     assert np.isfinite(value) and len(grads) == 2
+
+
+@pytest.mark.parametrize("activation", HIDDEN)
+def test_an_identity_output_layer_is_skipped_bit_for_bit(activation):
+    """``loss_and_grads`` leaves the identity out of the sequence it runs: same bits as running
+    ``Activation("identity")`` forward and backward."""
+    layers, x, y = make_network([3, 5, 4, 2], 6, "squared_error", seed=4)
+    value, grads = tbp.loss_and_grads(layers, x, y, activation=activation)
+    sequence = tbp.mlp(layers, activation, "identity")
+    assert sequence[-1] == tbp.Activation("identity")
+    want_value, want_grads = tbp.network_loss_and_grads(sequence, x, y, "squared_error")
+    assert value == want_value
+    for grad, want in zip(grads, want_grads[0::2], strict=True):
+        np.testing.assert_array_equal(grad.W, want.W)
+        np.testing.assert_array_equal(grad.b, want.b)

@@ -24,7 +24,7 @@ from typedbackprop.checking import (
 )
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
-from typedbackprop.nn.families import Mode, family_of, parameters
+from typedbackprop.nn.families import FAMILIES, Mode, family_of, parameters
 from typedbackprop.nn.losses import LOSSES, LossName
 
 __all__ = [
@@ -185,7 +185,8 @@ def network_forward(
     caches = []
     output = cast(Array, x)  # the first layer may take integer ids (an embedding)
     for layer in layers:
-        output, cache = family_of(layer).forward(layer, output, mode)
+        family = FAMILIES.get(type(layer)) or family_of(layer)  # family_of names a stranger
+        output, cache = family.forward(layer, output, mode)
         caches.append(cache)
     return output, caches
 
@@ -228,7 +229,7 @@ def network_backward(
     grads: list[Any] = [None] * len(layers)
     grad = grad_output
     for index in reversed(range(len(layers))):
-        family = family_of(layers[index])
+        family = FAMILIES.get(type(layers[index])) or family_of(layers[index])
         if index == 0 and not input_gradient:
             if family.has_parameters:
                 if family.backward_parameters is not None:
@@ -503,8 +504,8 @@ def loss_and_grads(
     -----
     The forward pass stores ``(a_prev, z, a)`` per layer. For a loss from logits, ``δ_L`` is the
     loss's own gradient with respect to ``z_L`` (and the output activation is not computed);
-    otherwise BP1 applies the output activation's backward to ``∂L/∂a_L``. :func:`backward`
-    does the rest.
+    otherwise BP1 applies the output activation's backward to ``∂L/∂a_L`` (an identity output
+    is no layer at all: ``a_L = z_L``). :func:`backward` does the rest.
     """
     check_names(activation, output_activation, loss)
     _check_layers(layers, x)
@@ -512,10 +513,11 @@ def loss_and_grads(
         require_finite("x", x)
     entry = LOSSES[loss]
     targets = _labels(y) if entry.labels else _targets(y, x, loss)
-    value, grads = network_loss_and_grads(
-        mlp(layers, activation, output_activation), x, targets, loss
-    )
-    return value, cast(list[Dense], grads[0::2])
+    sequence = mlp(layers, activation, output_activation)
+    if output_activation == "identity":  # a_L = z_L: no layer to run forward or backward
+        sequence.pop()
+    value, grads = network_loss_and_grads(sequence, x, targets, loss)
+    return value, cast("list[Dense]", grads[0::2])
 
 
 def _labels(y: Array | IntArray) -> IntArray:
