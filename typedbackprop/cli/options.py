@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import cast, get_args
 
 from typedbackprop import LOSSES, ActivationName, LossName, OutputActivationName
+from typedbackprop.gradcheck import DEFAULT_EPS
 
 __all__ = [
     "UsageError",
@@ -38,10 +39,9 @@ class UsageError(Exception):
     """A bad argument found after parsing; reported like argparse's own errors (status 2)."""
 
 
-GRADCHECK_EPS = 1e-5
-"""The central-difference step of ``demo`` and ``gradcheck``. The error of a central difference
-is about ``h² |f‴| / 6`` from truncation plus ``ε |f| / h`` from rounding, smallest near
-``h = (3 ε)^(1/3) ≈ 7e-6`` in float64 for a loss and derivatives of unit scale."""
+GRADCHECK_EPS = DEFAULT_EPS
+"""The central-difference step of ``demo`` and ``gradcheck``: the library's one default step
+(:data:`typedbackprop.gradcheck.DEFAULT_EPS`, where that choice is explained)."""
 
 MAX_SEED = 2**32 - 1
 """The largest seed: scikit-learn's splits and data generators take seeds in ``[0, 2³²)``."""
