@@ -23,9 +23,14 @@ count for NumPy's BLAS and for PyTorch:
 - ``torch``: PyTorch CPU eager autograd, float64.
 
 If ``TYPEDBACKPROP_CHECKS`` is set, only that setting of the package is measured. Before
-anything is timed, every contender's loss and gradients are compared with the floor's. Each
-round times one block (about ``--block-ms`` of the floor's work) per contender, in an order
-rotated round by round; the table gives the median over rounds of the time per step.
+anything is timed, every contender's loss and gradients are compared with the floor's (the
+package's must equal them bit for bit). Each round times one block (about ``--block-ms`` of
+the floor's work) per contender, one contender at a time, in an order rotated round by round;
+the table gives the median over rounds of the time per step. ``--clock wall`` (the default)
+times what a user waits; ``--clock cpu`` the worker process's CPU time, which other programs
+on a busy machine do not inflate. Every worker keeps freed memory (glibc malloc settings, see
+``processes.py``), so that no contender pays page faults by the chance of its heap's history;
+``--malloc-defaults`` leaves glibc as it is.
 
 ``--interference`` shows why the contenders run apart: it times the floor alone, right after a
 PyTorch block in the same process (as the old benchmark did), and right after a PyTorch block
@@ -568,8 +573,8 @@ def main(argv: list[str] | None = None) -> None:
         note = (
             f"NumPy's BLAS on {args.threads} thread(s) in every row "
             f"(OPENBLAS_NUM_THREADS={args.threads}); each floor block follows a PyTorch block "
-            "of about the same length; 'alone' is a floor block right after another, in a "
-            "process that never imports PyTorch"
+            "of about the same length, run in the floor's process or in another; 'alone' is a "
+            "floor block right after another, in a process that never imports PyTorch"
         )
         text = interference_table(
             network, rows, footer(args, command, load_before, True, note=note)
@@ -614,8 +619,8 @@ def footer(
 ) -> str:
     return (
         f"Medians over {args.rounds} rounds of blocks of about {args.block_ms:g} ms "
-        f"({args.clock} clock), float64, "
-        f"each contender in its own process; {note or processes.thread_note(args.threads)}; "
+        f"({args.clock} clock), float64; "
+        f"{note or 'each contender in its own process; ' + processes.thread_note(args.threads)}; "
         f"{processes.malloc_note(not args.malloc_defaults)}. "
         f"Machine: {processes.machine()}, load average {load_before} before and "
         f"{processes.load()} after; {processes.versions(with_torch)}. "

@@ -88,3 +88,17 @@ def test_epoch_benchmark_runs_and_the_contenders_agree(tmp_path):
     for name in ("checked", "unchecked", "torch"):
         assert f"| {name} |" in text
     assert "784-16-16-10" in text and "300 synthetic examples" in text
+
+
+def test_overhead_benchmark_runs_and_every_step_gives_the_floors_bits(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/overhead.py", "--blocks", "2", "--markdown", str(table)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = table.read_text()
+    assert "= **unchecked**" in text and "= **checked**" in text and "question" in text
