@@ -44,10 +44,10 @@ from processes import Worker, checks_settings, environment
 SCRIPT = os.path.abspath(__file__)
 
 
-def step_times(steps: dict[str, Any], blocks: int) -> dict[str, float]:
+def step_times(steps: dict[str, Any], blocks: int, block_s: float) -> dict[str, float]:
     """Median seconds per step of each, blocks alternated."""
     single = min(processes.time_block(steps["floor"], 1) for _ in range(5))
-    repeats = max(1, round(0.01 / single))
+    repeats = max(1, round(block_s / single))
     for function in steps.values():
         processes.time_block(function, repeats, "cpu")
     samples: dict[str, list[float]] = {name: [] for name in steps}
@@ -129,7 +129,7 @@ def sequence_step(network: step.Network, params: Any, x: Any, y: Any) -> Any:
     return run
 
 
-def measure(network_name: str, blocks: int) -> dict[str, Any]:
+def measure(network_name: str, blocks: int, block_s: float) -> dict[str, Any]:
     """Every row's time and counts, in this process (whose check setting is the environment's)."""
     import typedbackprop as tbp
 
@@ -165,7 +165,7 @@ def measure(network_name: str, blocks: int) -> dict[str, Any]:
             np.testing.assert_array_equal(grad_W, want_W, err_msg=name)
             np.testing.assert_array_equal(grad_b, want_b, err_msg=name)
     return {
-        "times": step_times(steps, blocks),
+        "times": step_times(steps, blocks, block_s),
         "counts": {name: counts(function) for name, function in steps.items()},
     }
 
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--network", choices=list(step.BY_NAME), default="question")
     parser.add_argument("--blocks", type=int, default=25, help="timed blocks per step")
+    parser.add_argument("--block-ms", type=float, default=10.0, help="floor's time per block")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -232,11 +233,12 @@ def main(argv: list[str] | None = None) -> None:
     for checks in checks_settings():
         worker = Worker(SCRIPT, ["package"], 1, environment(1, checks=checks))
         try:
-            results[checks] = worker.ask("measure", args.network, args.blocks)
+            results[checks] = worker.ask("measure", args.network, args.blocks, args.block_ms / 1000)
         finally:
             worker.close()
     footer = (
-        f"Medians over {args.blocks} blocks of steps (the process's CPU clock), alternated; "
+        f"Medians over {args.blocks} blocks of about {args.block_ms:g} ms of steps "
+        "(the process's CPU clock), alternated; "
         "unchecked rows in one process, checked rows in another; each step's results equal "
         f"the floor's bit for bit; {processes.thread_note(1)}; "
         f"{processes.malloc_note(True)}. Machine: {processes.machine()}, load average "
