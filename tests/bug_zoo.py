@@ -10,10 +10,15 @@ included from this file, so the page and the tests cannot disagree.
 The ``# --8<-- [start:name]`` comments mark the sections the documentation includes.
 """
 
+import math
+
 import numpy as np
 from jaxtyping import Float
 
 from typedbackprop import Array, checked, sigmoid_forward
+from typedbackprop.nn.attention import attention_scores, attention_weights, weighted_values
+from typedbackprop.nn.dropout import DropoutCache
+from typedbackprop.nn.pooling import MaxPool2dCache, window_offset
 
 __all__ = [
     "affine_grad_params_no_transpose",
@@ -30,6 +35,13 @@ __all__ = [
     "binary_cross_entropy_with_epsilon",
     "relu_backward_float64",
     "sigmoid_backward_in_place",
+    "attention_scores_queries_first",
+    "attention_mask_after_softmax",
+    "attention_scores_unscaled",
+    "attention_backward_unscaled",
+    "maxpool2d_backward_assign",
+    "batchnorm_grad_input_no_variance_term",
+    "dropout_backward_unscaled",
 ]
 
 
@@ -197,3 +209,106 @@ def sigmoid_backward_in_place(
     a *= 1.0 - a  # BUG: saves a temporary by overwriting the cached activation with σ'(z)
     return grad_a * a
     # --8<-- [end:sigmoid_backward_in_place]
+
+
+# --8<-- [start:attention_scores_queries_first]
+@checked
+def attention_scores_queries_first(
+    q: Float[Array, "heads batch head_dim query"],
+    k: Float[Array, "heads batch head_dim key"],
+) -> Float[Array, "heads batch key query"]:
+    # BUG: the batch-first Q Kᵀ transcribed as Qᵀ K: "query key", so the softmax over axis −2
+    # that follows normalizes over the queries
+    return (q.mT @ k) * (1.0 / math.sqrt(q.shape[-2]))
+    # --8<-- [end:attention_scores_queries_first]
+
+
+# --8<-- [start:attention_mask_after_softmax]
+@checked
+def attention_mask_after_softmax(
+    q: Float[Array, "heads batch head_dim query"],
+    k: Float[Array, "heads batch head_dim key"],
+    v: Float[Array, "heads batch head_dim key"],
+) -> tuple[Float[Array, "heads batch head_dim query"], Float[Array, "heads batch key query"]]:
+    weights = attention_weights(attention_scores(q, k))
+    key, query = weights.shape[-2:]
+    future = np.arange(key)[:, np.newaxis] > np.arange(query)[np.newaxis, :]
+    weights = np.where(future, 0.0, weights)  # BUG: after the softmax: columns no longer sum to 1
+    return weighted_values(v, weights), weights
+    # --8<-- [end:attention_mask_after_softmax]
+
+
+# --8<-- [start:attention_scores_unscaled]
+@checked
+def attention_scores_unscaled(
+    q: Float[Array, "heads batch head_dim query"],
+    k: Float[Array, "heads batch head_dim key"],
+) -> Float[Array, "heads batch key query"]:
+    return k.mT @ q  # BUG: no 1/√head_dim: the scores' spread grows with head_dim
+    # --8<-- [end:attention_scores_unscaled]
+
+
+@checked
+def attention_backward_unscaled(
+    grad_output: Float[Array, "heads batch head_dim query"],
+    q: Float[Array, "heads batch head_dim query"],
+    k: Float[Array, "heads batch head_dim key"],
+    v: Float[Array, "heads batch head_dim key"],
+    weights: Float[Array, "heads batch key query"],
+) -> tuple[
+    Float[Array, "heads batch head_dim query"],
+    Float[Array, "heads batch head_dim key"],
+    Float[Array, "heads batch head_dim key"],
+]:
+    """The exact backward of attention with :func:`attention_scores_unscaled`: no 1/√D either."""
+    grad_weights = v.mT @ grad_output
+    grad_scores = weights * (grad_weights - (weights * grad_weights).sum(axis=-2, keepdims=True))
+    return k @ grad_scores, q @ grad_scores.mT, grad_output @ weights.mT
+
+
+# --8<-- [start:maxpool2d_backward_assign]
+@checked
+def maxpool2d_backward_assign(
+    grad_a: Float[Array, "channels out_height out_width batch"], cache: MaxPool2dCache
+) -> Float[Array, "channels height width batch"]:
+    layer = cache.layer
+    window, stride = layer.window, layer.stride
+    _, out_height, out_width, _ = grad_a.shape
+    grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
+    finite = math.isfinite(grad_a.sum())
+    for i in range(window):
+        for j in range(window):
+            is_max = cache.argmax == i * window + j
+            share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
+            # BUG: = keeps only the last window's share where overlapping windows share a maximum
+            grad_x[window_offset(i, j, stride, out_height, out_width)] = share
+    return grad_x
+    # --8<-- [end:maxpool2d_backward_assign]
+
+
+# --8<-- [start:batchnorm_grad_input_no_variance_term]
+@checked
+def batchnorm_grad_input_no_variance_term(
+    grad_y: Float[Array, "features batch"],
+    x_hat: Float[Array, "features batch"],
+    gamma: Float[Array, " features"],
+    inv_std: Float[Array, " features"],
+) -> Float[Array, "features batch"]:
+    batch = grad_y.shape[1]
+    grad_x: Array = grad_y * batch
+    grad_x -= grad_y.sum(axis=1)[:, np.newaxis]
+    # BUG: the path through the variance, − x̂ Σ_b ∂L/∂y x̂, is missing
+    grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
+    return grad_x
+    # --8<-- [end:batchnorm_grad_input_no_variance_term]
+
+
+# --8<-- [start:dropout_backward_unscaled]
+@checked
+def dropout_backward_unscaled(
+    grad_a: Float[Array, "*features batch"], cache: DropoutCache
+) -> Float[Array, "*features batch"]:
+    if cache.mask is None:
+        return grad_a
+    return grad_a * (cache.mask > 0)  # BUG: which values were kept, without the 1 / (1 − rate)
+    # --8<-- [end:dropout_backward_unscaled]

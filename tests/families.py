@@ -56,7 +56,200 @@ _TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
     "leaky_relu": lambda z, layer: F.leaky_relu(z, layer.slope),
     "identity": lambda z, layer: z,
     "softmax": lambda z, layer: F.softmax(z, dim=0),  # down each column: over features
+    "gelu": lambda z, layer: F.gelu(z),
+    "gelu_tanh": lambda z, layer: F.gelu(z, approximate="tanh"),
 }
+
+
+# --- the sequence families: "features seq batch", features=3, seq=4, batch=5 --------------------
+
+
+def _normal(rng: np.random.Generator, dtype: type[np.floating[Any]], *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _tokens(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> np.ndarray:
+    """(features=3, seq=4, batch=5), each token's features spread apart: no token has a
+    variance near 0, where layer norm curves too sharply for central differences."""
+    spread = np.array([-1.5, 0.0, 1.5])[:, None, None]
+    return (spread + 0.5 * rng.standard_normal((3, 4, 5))).astype(dtype)
+
+
+def _embedding(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    ids = rng.integers(0, 6, size=(4, 5))  # seq=4, batch=5
+    ids[0, :2] = 2  # a repeated id: its rows' gradients must add up
+    return tbp.Embedding(_normal(rng, dtype, 6, 3)), ids  # vocab=6, features=3
+
+
+def _positional(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.PositionalEmbedding(_normal(rng, dtype, 7, 3)), _tokens(rng, dtype)  # context=7
+
+
+def _layernorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    gain, bias = 1.0 + 0.3 * _normal(rng, dtype, 3), _normal(rng, dtype, 3)
+    return tbp.LayerNorm(gain.astype(dtype), bias), _tokens(rng, dtype)
+
+
+def _attention(causal: bool) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        heads, head_dim, features = 2, 6, 3
+
+        def weights(*shape: int) -> np.ndarray:
+            return (0.5 * _normal(rng, dtype, *shape)).astype(dtype)
+
+        layer = tbp.Attention(
+            weights(heads, head_dim, features),
+            weights(heads, head_dim),
+            weights(heads, head_dim, features),  # keys: no bias
+            weights(heads, head_dim, features),
+            weights(heads, head_dim),
+            weights(features, heads, head_dim),
+            weights(features),
+            causal,
+        )
+        return layer, _tokens(rng, dtype)
+
+    return build
+
+
+def _feedforward(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.FeedForward(  # hidden=7
+        _normal(rng, dtype, 7, 3),
+        _normal(rng, dtype, 7),
+        _normal(rng, dtype, 3, 7),
+        _normal(rng, dtype, 3),
+    )
+    return layer, _tokens(rng, dtype)
+
+
+def _block(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    attention, x = _attention(causal=True)(rng, dtype)
+    norm, _ = _layernorm(rng, dtype)
+    feedforward, _ = _feedforward(rng, dtype)
+    return tbp.TransformerBlock.of(norm, attention, norm, feedforward), x
+
+
+def _keep_last(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.KeepLast(3), _tokens(rng, dtype)
+
+
+def _token_dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.TokenDense(_normal(rng, dtype, 6, 3), _normal(rng, dtype, 6)), _tokens(rng, dtype)
+
+
+def _torch_layer_norm(
+    x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor, eps: float
+) -> torch.Tensor:
+    return F.layer_norm(x.movedim(0, -1), (x.shape[0],), gain, bias, eps).movedim(-1, 0)
+
+
+def _torch_attention(p: dict[str, torch.Tensor], x: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Self-attention with ``F.scaled_dot_product_attention`` on (batch, heads, seq, head_dim)."""
+    tokens = x.permute(2, 1, 0)  # (batch, seq, features)
+
+    def project(which: str) -> torch.Tensor:
+        projected = torch.einsum("hdf,bsf->bhsd", p[f"W_{which}"], tokens)
+        if which == "key":  # keys have no bias
+            return projected
+        return projected + p[f"b_{which}"][None, :, None, :]
+
+    out = F.scaled_dot_product_attention(
+        project("query"), project("key"), project("value"), is_causal=causal
+    )
+    return (torch.einsum("fhd,bhsd->bsf", p["W_output"], out) + p["b_output"]).permute(2, 1, 0)
+
+
+def _torch_feedforward(
+    p: dict[str, torch.Tensor], x: torch.Tensor, activation: str
+) -> torch.Tensor:
+    tokens = x.movedim(0, -1)
+    hidden = _TORCH_ACTIVATIONS[activation](F.linear(tokens, p["W_up"], p["b_up"]), None)
+    return F.linear(hidden, p["W_down"], p["b_down"]).movedim(-1, 0)
+
+
+def _torch_block(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
+    normed = _torch_layer_norm(x, p["attention_norm_gain"], p["attention_norm_bias"], layer.eps)
+    h = x + _torch_attention(p, normed, layer.causal)
+    normed = _torch_layer_norm(h, p["feedforward_norm_gain"], p["feedforward_norm_bias"], layer.eps)
+    return h + _torch_feedforward(p, normed, layer.activation)
+
+
+def _nchw(x: torch.Tensor) -> torch.Tensor:
+    """``(channels, height, width, batch)`` as PyTorch lays images out, batch first."""
+    return x.permute(3, 0, 1, 2)
+
+
+def _house(x: torch.Tensor) -> torch.Tensor:
+    """PyTorch's ``(batch, channels, height, width)`` back in the house layout, batch last."""
+    return x.permute(1, 2, 3, 0)
+
+
+def _conv2d(stride: int, padding: int) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        # out_channels=4, in_channels=3, a 3×2 kernel; images 7 high, 8 wide, batch 6: the
+        # output is 5×7 (stride 1, no padding) or 4×5 (stride 2, padding 1).
+        layer = tbp.Conv2d(
+            rng.standard_normal((4, 3, 3, 2)).astype(dtype),
+            rng.standard_normal(4).astype(dtype),
+            stride,
+            padding,
+        )
+        return layer, rng.standard_normal((3, 7, 8, 6)).astype(dtype)
+
+    return build
+
+
+def _pool(record: type, window: int, stride: int) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        # channels=2, images 7 high, 9 wide, batch 5; distinct values 1/size apart, so that no
+        # window holds a tie and no central difference moves a maximum.
+        shape = (2, 7, 9, 5)
+        size = int(np.prod(shape))
+        x = (rng.permutation(size) - size / 2).reshape(shape) / size
+        return record(window, stride), x.astype(dtype)
+
+    return build
+
+
+def _batchnorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.BatchNorm(
+        rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+    )  # features=4
+    return layer, (3.0 + 2.0 * rng.standard_normal((4, 5))).astype(dtype)  # batch=5
+
+
+def _batchnorm2d(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    layer = tbp.BatchNorm2d(
+        rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype), eps=1e-3
+    )  # channels=3
+    return layer, rng.standard_normal((3, 4, 5, 2)).astype(dtype)  # height=4, width=5, batch=2
+
+
+def _dropout(rate: float) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        return tbp.Dropout(rate), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
+
+    return build
+
+
+def _activation2d(name: str, slope: float = 0.01) -> Callable[..., tuple[Any, np.ndarray]]:
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        z = rng.standard_normal((3, 4, 5, 2))
+        z += np.where(z >= 0, 0.1, -0.1)  # |z| ≥ 0.1: a central difference cannot cross 0
+        return tbp.Activation2d(name, slope=slope), z.astype(dtype)  # type: ignore[arg-type]
+
+    return build
+
+
+def _flatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.Flatten(), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
+
+
+def _unflatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+    return tbp.Unflatten(3, 4, 5), rng.standard_normal((60, 2)).astype(dtype)
+
+
+TRAINING = tbp.Mode(training=True)
 
 
 CASES: list[FamilyCase] = [
@@ -67,12 +260,120 @@ CASES: list[FamilyCase] = [
             _activation(name),
             lambda p, z, layer: _TORCH_ACTIVATIONS[layer.name](z, layer),
         )
-        for name in ("sigmoid", "tanh", "relu", "identity", "softmax")
+        for name in ("sigmoid", "tanh", "relu", "identity", "softmax", "gelu", "gelu_tanh")
     ],
     FamilyCase(
         "activation-leaky_relu-0.2",
         _activation("leaky_relu", slope=0.2),
         lambda p, z, layer: _TORCH_ACTIVATIONS["leaky_relu"](z, layer),
+    ),
+    FamilyCase(
+        "embedding",
+        _embedding,
+        lambda p, ids, layer: F.embedding(ids, p["table"]).permute(2, 0, 1),
+    ),
+    FamilyCase(
+        "positional_embedding",
+        _positional,
+        lambda p, x, layer: x + p["table"][: x.shape[1]].T[:, :, None],
+    ),
+    FamilyCase(
+        "layernorm",
+        _layernorm,
+        lambda p, x, layer: _torch_layer_norm(x, p["gain"], p["bias"], layer.eps),
+    ),
+    FamilyCase(
+        "attention", _attention(causal=False), lambda p, x, layer: _torch_attention(p, x, False)
+    ),
+    FamilyCase(
+        "attention-causal",
+        _attention(causal=True),
+        lambda p, x, layer: _torch_attention(p, x, True),
+    ),
+    FamilyCase(
+        "feedforward", _feedforward, lambda p, x, layer: _torch_feedforward(p, x, layer.activation)
+    ),
+    FamilyCase("transformer_block", _block, _torch_block),
+    FamilyCase("keep_last", _keep_last, lambda p, x, layer: x[:, -layer.count :, :]),
+    FamilyCase(
+        "token_dense",
+        _token_dense,
+        lambda p, x, layer: F.linear(x.movedim(0, -1), p["W"], p["b"]).movedim(-1, 0),
+    ),
+    *[
+        FamilyCase(
+            f"conv2d-stride{stride}-padding{padding}",
+            _conv2d(stride, padding),
+            lambda p, x, layer: _house(
+                F.conv2d(_nchw(x), p["W"], p["b"], stride=layer.stride, padding=layer.padding)
+            ),
+        )
+        for stride, padding in [(1, 0), (2, 1)]
+    ],
+    *[
+        FamilyCase(
+            f"maxpool2d-window{window}-stride{stride}",
+            _pool(tbp.MaxPool2d, window, stride),
+            lambda p, x, layer: _house(F.max_pool2d(_nchw(x), layer.window, layer.stride)),
+        )
+        for window, stride in [(2, 2), (3, 1)]
+    ],
+    *[
+        FamilyCase(
+            f"avgpool2d-window{window}-stride{stride}",
+            _pool(tbp.AvgPool2d, window, stride),
+            lambda p, x, layer: _house(F.avg_pool2d(_nchw(x), layer.window, layer.stride)),
+        )
+        for window, stride in [(2, 2), (3, 2)]
+    ],
+    FamilyCase(
+        "batchnorm-training",
+        _batchnorm,
+        lambda p, x, layer: (
+            F.batch_norm(x.T, None, None, p["gamma"], p["beta"], training=True, eps=layer.eps).T
+        ),
+        mode=TRAINING,
+    ),
+    FamilyCase(
+        "batchnorm2d-training",
+        _batchnorm2d,
+        lambda p, x, layer: _house(
+            F.batch_norm(_nchw(x), None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
+        ),
+        mode=TRAINING,
+    ),
+    *[
+        FamilyCase(
+            f"activation2d-{name}",
+            _activation2d(name),
+            lambda p, z, layer: _house(
+                _TORCH_ACTIVATIONS[layer.name](_nchw(z), layer)
+                if layer.name != "softmax"
+                else F.softmax(_nchw(z), dim=1)  # over the channels of each pixel
+            ),
+        )
+        for name in ("relu", "tanh", "softmax")
+    ],
+    FamilyCase(
+        "activation2d-leaky_relu-0.2",
+        _activation2d("leaky_relu", slope=0.2),
+        lambda p, z, layer: F.leaky_relu(z, layer.slope),
+    ),
+    FamilyCase("flatten", _flatten, lambda p, x, layer: x.reshape(-1, x.shape[-1])),
+    FamilyCase(
+        "unflatten",
+        _unflatten,
+        lambda p, x, layer: x.reshape(layer.channels, layer.height, layer.width, x.shape[-1]),
+    ),
+    # Dropout in evaluation is the identity. In training its mask is random, drawn afresh at
+    # every call from the row's one generator, so only rate 0 (every value kept) is
+    # deterministic here; tests/nn/test_dropout.py holds each mask fixed with a seed instead.
+    FamilyCase("dropout-evaluation", _dropout(0.5), lambda p, x, layer: x),
+    FamilyCase(
+        "dropout-training-rate0",
+        _dropout(0.0),
+        lambda p, x, layer: x,
+        mode=tbp.Mode(training=True, rng=np.random.default_rng(0)),
     ),
 ]
 """Every layer family the package ships, with its settings varied where they matter."""

@@ -102,3 +102,28 @@ def test_overhead_benchmark_runs_and_every_step_gives_the_floors_bits(tmp_path):
     assert result.returncode == 0, result.stderr
     text = table.read_text()
     assert "= **unchecked**" in text and "= **checked**" in text and "question" in text
+
+
+def test_convnet_step_benchmark_runs_and_all_contenders_agree(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/convnet_step.py",
+            "--rounds",
+            "1",
+            "--batch",
+            "8",
+            "--threads",
+            "1",
+            "--markdown",
+            str(table),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = table.read_text()
+    assert "| 8 |" in text and "torch" in text and "unchecked" in text

@@ -29,6 +29,12 @@ from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
 from typedbackprop import Array, GradcheckError
+from typedbackprop.nn.attention import (
+    attention_scores,
+    attention_weights,
+    scaled_dot_product_attention_backward,
+    weighted_values,
+)
 
 Case = dict[str, Any]
 
@@ -69,6 +75,13 @@ SHAPE_CASES = {
         tbp.affine_grad_params,
         [(2, 5), (4, 5)],
         ["return value", "Float[ndarray, 'out']", "out=2", "batch=5"],
+    ),
+    # heads=2, batch=3, head_dim=4, query=5, key=6: Qᵀ K is (5, 6), "query key".
+    "attention_scores_queries_first": (
+        zoo.attention_scores_queries_first,
+        attention_scores,
+        [(2, 3, 4, 5), (2, 3, 4, 6)],
+        ["return value", "Float[ndarray, 'heads batch key query']", "query=5", "key=6"],
     ),
 }
 
@@ -177,7 +190,45 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
     z_cached = normal(rng, 3, 5)
     cache_of_wrong = tbp.sigmoid_forward(z_cached)  # one forward pass; backward reuses its cache
     cache_of_right = tbp.sigmoid_forward(z_cached)
+    q, k, v = normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5)
+
+    def attention_with(scores: Callable[[Array, Array], Array]) -> Callable[..., Array]:
+        return lambda q, k, v: weighted_values(v, attention_weights(scores(q, k)))
+
+    def attention_backward_of(forward_weights: Callable[..., Array]) -> Callable[..., Any]:
+        """The package's backward, given the weights a forward pass computed."""
+        return lambda grad, q, k, v: scaled_dot_product_attention_backward(
+            grad, q, k, v, forward_weights(q, k, v)
+        )
+
+    def right_weights(q: Array, k: Array, v: Array) -> Array:
+        return attention_weights(attention_scores(q, k))
+
+    def causal(q: Array, k: Array, v: Array) -> Array:
+        return tbp.scaled_dot_product_attention(q, k, v, causal=True)[0]
+
     return {
+        # query == key == 5, as in self-attention: Qᵀ K has the shape of Kᵀ Q.
+        "attention_scores_queries_first": {
+            "forward": attention_with(zoo.attention_scores_queries_first),
+            "right_forward": attention_with(attention_scores),
+            "wrong": attention_backward_of(
+                lambda q, k, v: attention_weights(zoo.attention_scores_queries_first(q, k))
+            ),
+            "right": attention_backward_of(right_weights),
+            "inputs": [q, k, v],
+        },
+        "attention_mask_after_softmax": {
+            "forward": lambda q, k, v: zoo.attention_mask_after_softmax(q, k, v)[0],
+            "right_forward": causal,
+            "wrong": attention_backward_of(
+                lambda q, k, v: zoo.attention_mask_after_softmax(q, k, v)[1]
+            ),
+            "right": attention_backward_of(
+                lambda q, k, v: tbp.scaled_dot_product_attention(q, k, v, causal=True)[1]
+            ),
+            "inputs": [q, k, v],
+        },
         # in == batch == 5: numpy multiplies without complaint and the shapes come out right.
         "grad_W_no_transpose": {
             "forward": tbp.affine_forward,
@@ -242,6 +293,8 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
 
 
 GRADCHECK_CASES = [
+    "attention_scores_queries_first",
+    "attention_mask_after_softmax",
     "grad_W_no_transpose",
     "grad_input_no_transpose",
     "grad_b_wrong_axis",
@@ -400,3 +453,132 @@ def test_a_float64_bias_in_a_float32_network_is_refused_by_the_network(rng):
         tbp.loss_and_grads([tbp.Dense(W, np.zeros(2))], x, y)  # np.zeros defaults to float64
     loss, grads = tbp.loss_and_grads([tbp.Dense(W, np.zeros(2, dtype=np.float32))], x, y)
     assert grads[0].W.dtype == grads[0].b.dtype == np.float32
+
+
+def test_the_mask_after_the_softmax_leaves_columns_that_do_not_sum_to_one(rng):
+    q, k, v = normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5)
+    _, wrong = zoo.attention_mask_after_softmax(q, k, v)
+    _, right = tbp.scaled_dot_product_attention(q, k, v, causal=True)
+    assert not np.allclose(wrong.sum(axis=-2), 1.0)
+    np.testing.assert_allclose(right.sum(axis=-2), 1.0, rtol=1e-15)
+    np.testing.assert_array_equal(wrong == 0, right == 0)  # the same entries are masked
+
+
+def torch_attention(q: Array, k: Array, v: Array) -> Array:
+    # torch takes (..., tokens, head_dim): each "head_dim tokens" matrix transposed at the boundary
+    out = torch.nn.functional.scaled_dot_product_attention(
+        torch.from_numpy(q).mT, torch.from_numpy(k).mT, torch.from_numpy(v).mT
+    )
+    return out.mT.numpy()
+
+
+def test_attention_without_the_scale_passes_every_check_but_the_oracle(rng):
+    q, k, v = normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 6), normal(rng, 2, 3, 4, 6)
+
+    def forward(q: Array, k: Array, v: Array) -> Array:
+        return weighted_values(v, attention_weights(zoo.attention_scores_unscaled(q, k)))
+
+    def backward(grad: Array, q: Array, k: Array, v: Array) -> tuple[Array, Array, Array]:
+        weights = attention_weights(zoo.attention_scores_unscaled(q, k))
+        return zoo.attention_backward_unscaled(grad, q, k, v, weights)
+
+    wrong = forward(q, k, v)  # shapes pass, with query ≠ key ≠ head_dim
+    assert tbp.gradcheck(forward, backward, [q, k, v]).passed  # self-consistent
+    assert not np.allclose(wrong, torch_attention(q, k, v))
+    right, _ = tbp.scaled_dot_product_attention(q, k, v)
+    np.testing.assert_allclose(right, torch_attention(q, k, v), rtol=1e-12)
+
+
+# --- Images: pooling, batch norm, dropout --------------------------------------------------------
+
+
+def distinct_images(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    """Values ``1/size`` apart: no tie, and no central difference moves a window's maximum."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) / size).reshape(shape)
+
+
+@pytest.mark.parametrize(
+    ("window", "stride", "overlap"), [(2, 2, False), (3, 3, False), (2, 1, True), (3, 2, True)]
+)
+def test_max_pooling_with_assignment_is_caught_only_where_windows_overlap(
+    rng, window, stride, overlap
+):
+    x = distinct_images(rng, (2, 7, 8, 3))
+    layer = tbp.MaxPool2d(window, stride)
+
+    def forward(x: Array) -> Array:
+        return tbp.maxpool2d_forward(layer, x)[0]
+
+    def check(backward: Callable[..., Array]) -> bool:
+        return tbp.gradcheck(
+            forward,
+            lambda grad_a, x: backward(grad_a, tbp.maxpool2d_forward(layer, x)[1]),
+            [x],
+            names=["x"],
+            raise_exception=False,
+        ).passed
+
+    assert check(zoo.maxpool2d_backward_assign) is not overlap
+    assert check(tbp.maxpool2d_backward)
+
+
+def torch_batch_norm_grad_x(gamma: Array, beta: Array, x: Array, grad_y: Array) -> Array:
+    """PyTorch's ∂L/∂x of batch norm in training, on (batch, features) data, back to ours."""
+    x_leaf = torch.tensor(x.T, requires_grad=True)
+    y = torch.nn.functional.batch_norm(
+        x_leaf, None, None, torch.tensor(gamma), torch.tensor(beta), training=True
+    )
+    y.backward(torch.tensor(grad_y.T))
+    assert x_leaf.grad is not None
+    return x_leaf.grad.numpy().T
+
+
+def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothing_else(rng):
+    gamma, beta, x = normal(rng, 3), normal(rng, 3), normal(rng, 3, 6)
+    _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
+    for grad_y, fooled in [(np.ones((3, 6)), True), (normal(rng, 3, 6), False)]:
+        wrong = zoo.batchnorm_grad_input_no_variance_term(grad_y, cache.x_hat, gamma, cache.inv_std)
+        expected = torch_batch_norm_grad_x(gamma, beta, x, grad_y)
+        # With all ones the right answer is 0 and both sides are rounding noise (~1e-16).
+        assert np.allclose(wrong, expected, rtol=1e-10, atol=1e-12) is fooled
+        right = tbp.batchnorm_backward(grad_y, cache)[1]
+        np.testing.assert_allclose(right, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(GradcheckError):
+        tbp.gradcheck(
+            lambda x: tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)[0],
+            lambda grad_y, x: zoo.batchnorm_grad_input_no_variance_term(
+                grad_y, *_normalised(gamma, beta, x)
+            ),
+            [x],
+        )
+
+
+def _normalised(gamma: Array, beta: Array, x: Array) -> tuple[Array, Array, Array]:
+    _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
+    return cache.x_hat, gamma, cache.inv_std
+
+
+def test_dropout_needs_the_same_mask_in_every_evaluation_of_the_check(rng):
+    layer, x = tbp.Dropout(0.5), normal(rng, 4, 6)
+    shared = np.random.default_rng(1)
+    setups = {
+        "fresh": lambda: tbp.Mode(training=True, rng=shared),
+        "evaluation": tbp.Mode,
+        "fixed": lambda: tbp.Mode(training=True, rng=np.random.default_rng(1)),
+    }
+
+    def passes(setup: str, backward: Callable[..., Array]) -> bool:
+        mode = setups[setup]
+        return tbp.gradcheck(
+            lambda x: tbp.dropout_forward(layer, x, mode())[0],
+            lambda grad_a, x: backward(grad_a, tbp.dropout_forward(layer, x, mode())[1]),
+            [x],
+            names=["x"],
+            raise_exception=False,
+        ).passed
+
+    right, wrong = tbp.dropout_backward, zoo.dropout_backward_unscaled
+    assert not passes("fresh", right) and not passes("fresh", wrong)  # noise: no verdict
+    assert passes("evaluation", right) and passes("evaluation", wrong)  # the identity: blind
+    assert passes("fixed", right) and not passes("fixed", wrong)  # the one that tells

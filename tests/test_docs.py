@@ -42,7 +42,21 @@ SECTION_MARKER = re.compile(r"-+8<-+[ \t]+\[[ \t]*(?:start|end)[ \t]*:")
 RAISES = re.compile(r"^# raises (?P<name>[\w.]+)", re.M)
 OUTPUT = re.compile(r'\A--8<-- "docs/snippets/output/(?P<name>[^"]+)"\s*\Z')
 
-DIMENSIONS = {"out", "in", "batch", "features", "classes"}
+DIMENSIONS = (
+    {"out", "in", "batch", "features", "classes"}
+    | {"vocab", "seq", "context", "heads", "head_dim", "query", "key", "hidden", "positions"}
+    | {  # fmt: skip
+        "channels",
+        "height",
+        "width",
+        "in_channels",
+        "out_channels",
+        "kernel_h",
+        "kernel_w",
+        "out_height",
+        "out_width",
+    }
+)  # the images' dimensions, for the convolution, pooling and batch norm pages
 
 
 @dataclass
@@ -162,7 +176,10 @@ def test_dimension_names_on_the_pages_are_the_annotations_names():
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         for annotation in re.findall(r'(?:Float|Int)\[\w+, "([^"]*)"\]', text):
-            assert set(annotation.split()) <= DIMENSIONS | {"*shape"}, (page, annotation)
+            assert set(annotation.split()) <= DIMENSIONS | {"*shape", "*positions"}, (
+                page,
+                annotation,
+            )
             checked_names += 1
         for exponent in real_space_exponents(text):
             names = re.findall(r"\\text\{(\w+)\}", exponent)

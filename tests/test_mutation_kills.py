@@ -90,7 +90,7 @@ def test_binary_cross_entropy_names_the_first_target_outside_0_1(bad):
         (
             ("relu", "identity", "mse"),
             "unknown loss 'mse'; choose one of "
-            "('squared_error', 'binary_cross_entropy', 'cross_entropy')",
+            "('squared_error', 'binary_cross_entropy', 'cross_entropy', 'token_cross_entropy')",
         ),
     ],
 )

@@ -30,6 +30,8 @@ __all__ = [
     "circles",
     "iris",
     "digits",
+    "SequenceDataset",
+    "sort_dataset",
 ]
 
 DatasetName = Literal["step", "circles", "iris", "digits"]
@@ -448,3 +450,85 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
     if name not in loaders:
         raise ValueError(f"unknown data set {name!r}; choose one of {get_args(DatasetName)}")
     return loaders[name](seed=seed)
+
+
+# --- sequences --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SequenceDataset:
+    """A sequence-to-sequence task in the house layout: one column of token ids per example.
+
+    Parameters
+    ----------
+    name
+        What the data set is called.
+    vocab
+        The number of token ids, ``0`` to ``vocab − 1``.
+    x_train, x_test
+        The input tokens, one column per example.
+    y_train, y_test
+        The answer tokens, one column per example: the targets of the last ``answer``
+        positions of the model's output.
+    """
+
+    name: str
+    vocab: int
+    x_train: Int[IntArray, "seq n_train"]
+    y_train: Int[IntArray, "answer n_train"]
+    x_test: Int[IntArray, "seq n_test"]
+    y_test: Int[IntArray, "answer n_test"]
+
+
+def sort_dataset(
+    length: int = 8, n_train: int = 10_000, n_test: int = 1_000, seed: int = 0, digits: int = 10
+) -> SequenceDataset:
+    """Sequences of digits and the same digits sorted, for a model that writes the answer.
+
+    Parameters
+    ----------
+    length
+        Digits per sequence.
+    n_train, n_test
+        How many training and test sequences; no test sequence occurs among the training ones.
+    seed
+        Seeds the draw.
+    digits
+        The number of distinct digits (the vocabulary).
+
+    Returns
+    -------
+    SequenceDataset
+        ``x`` is ``(2·length − 1, n)``: the digits, then the sorted digits but the last, as a
+        model reads them while it writes the answer (teacher forcing); ``y`` is
+        ``(length, n)``, the sorted digits. A causal model's output at input position
+        ``length − 1 + i`` is read as the ``i``-th sorted digit: it has seen every digit and
+        the ``i`` sorted ones before it.
+
+    Raises
+    ------
+    ValueError
+        If there are not ``n_train + n_test`` distinct sequences to draw.
+    """
+    total = n_train + n_test
+    if length < 1 or n_train < 1 or n_test < 1 or digits < 2 or digits**length < total:
+        raise ValueError(
+            f"cannot draw {n_train} + {n_test} distinct sequences of {length} of {digits} digits"
+        )
+    rng = np.random.default_rng(seed)
+    drawn = np.empty((0, length), dtype=np.int64)
+    while len(drawn) < total:  # distinct rows, in the order of their first draw
+        more = np.concatenate([drawn, rng.integers(0, digits, size=(2 * total, length))])
+        _, first = np.unique(more, axis=0, return_index=True)
+        drawn = more[np.sort(first)][:total]
+    answers = np.sort(drawn, axis=1)
+    inputs = np.concatenate([drawn, answers[:, :-1]], axis=1)
+    # Drawn one example per row, batch first; the house layout takes one example per column.
+    return SequenceDataset(
+        "sort",
+        digits,
+        np.ascontiguousarray(inputs[:n_train].T),
+        np.ascontiguousarray(answers[:n_train].T),
+        np.ascontiguousarray(inputs[n_train:].T),
+        np.ascontiguousarray(answers[n_train:].T),
+    )

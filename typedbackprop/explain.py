@@ -75,6 +75,9 @@ def explain_network(
         ``forward``, ``loss`` and ``backward`` sections, each operand followed by its shape.
     """
     entry = LOSSES[loss]
+    # The training pass, whose backward the page explains: batch norm with the batch's
+    # statistics, dropout with a mask (drawn from a fixed seed, so the printout repeats).
+    mode = Mode(training=True, rng=np.random.default_rng(0))
     names = _names(layers)
     rows: list[Row] = [
         (f"a0 {shape_text(x.shape)} = x {shape_text(x.shape)}", "the input, features first")
@@ -83,7 +86,7 @@ def explain_network(
     output = cast(Array, x)
     for layer, name in zip(layers, names, strict=True):  # the forward pass, layer by layer
         family = family_of(layer)
-        output, cache = family.forward(layer, output, Mode())
+        output, cache = family.forward(layer, output, mode)
         caches.append(cache)
         rows += family.equations_forward(name, layer, cache, output)
     lines = ["forward", *_table(rows)]
@@ -102,13 +105,17 @@ def explain_network(
         rows = [(f"{last.grad_input} {shape_text(output.shape)} = {gradient}", "BP1 from logits")]
     else:
         rows = [(f"{last.grad_output} {shape_text(output.shape)} = {gradient}", "dL/da")]
-    for index in reversed(range(top)):
+    # As network_backward: nothing below the lowest layer with parameters needs a gradient.
+    lowest = next((i for i, layer in enumerate(layers) if family_of(layer).has_parameters), 0)
+    for index in reversed(range(lowest, top)):
         layer = layers[index]
-        rows += family_of(layer).equations_backward(names[index], layer, caches[index], index > 0)
+        rows += family_of(layer).equations_backward(
+            names[index], layer, caches[index], index > lowest
+        )
     lines += ["", "backward (every grad_<v> has the shape of <v>)", *_table(rows)]
     lines.append(
-        f"  (no {names[0].grad_input}: nothing needs the gradient of the input, and it would "
-        "cost a product)"
+        f"  (no {names[lowest].grad_input}: nothing needs the gradient of the input, and it "
+        "would cost a product)"
     )
     return lines
 

@@ -2,19 +2,33 @@
 
 :class:`Architecture` describes a multilayer perceptron: its sizes, activations and loss.
 :func:`random_layers` is the one place the package (its command line, ``explain``, the demo)
-builds a network of random parameters.
+builds a network of random parameters. :func:`convnet` builds the convolutional network for
+the 8×8 digits, :func:`transformer` a small sequence model.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from typedbackprop.checking import Array
+from typedbackprop.nn.activation2d import Activation2d
+from typedbackprop.nn.activations import Activation, ActivationKind
 from typedbackprop.nn.affine import Dense
+from typedbackprop.nn.batchnorm import BatchNorm2d
+from typedbackprop.nn.conv import Conv2d
+from typedbackprop.nn.dropout import Dropout
+from typedbackprop.nn.embedding import Embedding, PositionalEmbedding
+from typedbackprop.nn.layernorm import LayerNorm
 from typedbackprop.nn.losses import LossName
-from typedbackprop.nn.network import ActivationName, OutputActivationName, check_names
+from typedbackprop.nn.network import ActivationName, Layer, OutputActivationName, check_names
+from typedbackprop.nn.pooling import MaxPool2d
+from typedbackprop.nn.reshape import Flatten, Unflatten
+from typedbackprop.nn.sequence import KeepLast, TokenDense
+from typedbackprop.nn.transformer import TransformerBlock
 
-__all__ = ["Architecture", "random_layers"]
+__all__ = ["Architecture", "CONVNET_TRAINING", "convnet", "random_layers", "transformer"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +92,177 @@ def random_layers(sizes: Sequence[int], rng: np.random.Generator) -> list[Dense]
         Dense(rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out))
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
     ]
+
+
+def convnet(
+    rng: np.random.Generator,
+    image: tuple[int, int, int] = (1, 8, 8),
+    classes: int = 10,
+    channels: Sequence[int] = (16, 32),
+    kernel: int = 3,
+    dropout: float = 0.0,
+) -> list[Layer]:
+    """A small convolutional network: (conv, batch norm, ReLU, 2×2 max pool) per stage, then
+    a dense layer and softmax.
+
+    Parameters
+    ----------
+    rng
+        The source of the initial weights.
+    image
+        ``(channels, height, width)`` of one input image; the network takes them flat, one
+        column of ``channels · height · width`` features per example, as the data sets give
+        them (the first layer is an :class:`~typedbackprop.nn.reshape.Unflatten`).
+    classes
+        The number of classes (the width of the softmax).
+    channels
+        The output channels of each stage's convolution; each stage halves the height and the
+        width (rounding down).
+    kernel
+        The side of the square kernels, odd; the padding ``kernel // 2`` keeps the size.
+    dropout
+        The rate of a :class:`~typedbackprop.nn.dropout.Dropout` before the dense layer; ``0``
+        leaves it out.
+
+    Returns
+    -------
+    layers
+        ``[Unflatten, (Conv2d, BatchNorm2d, Activation2d("relu"), MaxPool2d(2, 2)) per stage,
+        Flatten, (Dropout,) Dense, Activation("softmax")]``, for ``cross_entropy``. Kernels are
+        He-normal (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / in)``,
+        biases 0, batch norm's ``γ`` 1 and ``β`` 0.
+
+    Raises
+    ------
+    ValueError
+        For an even kernel, or an image that the stages would shrink to nothing.
+    """
+    if kernel % 2 != 1:
+        raise ValueError(
+            f"the kernel must be odd (padding kernel // 2 keeps the size); got {kernel}"
+        )
+    in_channels, height, width = image
+    layers: list[Layer] = [Unflatten(in_channels, height, width)]
+    for out_channels in channels:
+        fan_in = in_channels * kernel * kernel
+        W = rng.standard_normal((out_channels, in_channels, kernel, kernel)) * np.sqrt(2 / fan_in)
+        layers += [
+            Conv2d(W, np.zeros(out_channels), stride=1, padding=kernel // 2),
+            BatchNorm2d(np.ones(out_channels), np.zeros(out_channels)),
+            Activation2d("relu"),
+            MaxPool2d(2, 2),
+        ]
+        in_channels, height, width = out_channels, height // 2, width // 2
+        if min(height, width) < 1:
+            raise ValueError(f"{len(channels)} stages of 2×2 pooling shrink a {image} image away")
+    features = in_channels * height * width
+    layers.append(Flatten())
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers += [
+        Dense(rng.standard_normal((classes, features)) / np.sqrt(features), np.zeros(classes)),
+        Activation("softmax"),
+    ]
+    return layers
+
+
+CONVNET_TRAINING: dict[str, float] = {
+    "epochs": 20,
+    "batch_size": 64,
+    "learning_rate": 0.1,
+    "momentum": 0.9,
+}
+"""Training settings for :func:`convnet` on the digits: with them its test accuracy was at least
+0.98 on each of the splits of seeds 0 to 9 (0.9806 to 0.9917), in 2 to 4 s of one core each
+(``python benchmarks/convnet_step.py --train``)."""
+
+
+def transformer(
+    rng: np.random.Generator,
+    *,
+    vocab: int = 10,
+    context: int = 15,
+    answer: int = 8,
+    features: int = 64,
+    heads: int = 4,
+    hidden: int = 256,
+    blocks: int = 1,
+    activation: ActivationKind = "gelu_tanh",
+) -> list[Any]:
+    """A small causal transformer that reads ``context`` tokens and answers with the last ones.
+
+    Parameters
+    ----------
+    rng
+        The source of the random initial parameters.
+    vocab
+        Token ids ``0`` to ``vocab − 1``, in and out.
+    context
+        The longest sequence (the positions learned).
+    answer
+        How many of the last tokens the loss reads (:class:`~typedbackprop.nn.sequence.KeepLast`).
+    features
+        Each token's width; ``heads`` must divide it (``head_dim = features / heads``).
+    heads
+        Attention heads per block.
+    hidden
+        The feed-forward network's width.
+    blocks
+        Transformer blocks.
+    activation
+        The feed-forward networks' activation; GPT-2's tanh-approximate GELU by default (the
+        exact one, ``"gelu"``, costs an error function, several times the tanh).
+
+    Returns
+    -------
+    layers
+        ``[Embedding, PositionalEmbedding, TransformerBlock × blocks, LayerNorm, KeepLast,
+        TokenDense]``: ids ``(seq, batch)`` in, logits ``(vocab, answer, batch)`` out, for
+        :func:`~typedbackprop.nn.losses.token_cross_entropy`.
+
+    Notes
+    -----
+    GPT-2's initialization: weights and embeddings normal with standard deviation 0.02, the
+    projections back into the residual stream (``W_output``, ``W_down``) scaled by
+    ``1/√(2·blocks)``, biases 0, layer norms' gains 1.
+    """
+    if features % heads:
+        raise ValueError(f"heads={heads} must divide features={features}")
+    head_dim = features // heads
+
+    def normal(*shape: int, std: float = 0.02) -> Array:
+        return std * rng.standard_normal(shape)
+
+    residual = 0.02 / np.sqrt(2 * blocks)
+    layers: list[Any] = [
+        Embedding(normal(vocab, features)),
+        PositionalEmbedding(normal(context, features)),
+    ]
+    for _ in range(blocks):
+        layers.append(
+            TransformerBlock(
+                np.ones(features),
+                np.zeros(features),
+                normal(heads, head_dim, features),
+                np.zeros((heads, head_dim)),
+                normal(heads, head_dim, features),
+                normal(heads, head_dim, features),
+                np.zeros((heads, head_dim)),
+                normal(features, heads, head_dim, std=residual),
+                np.zeros(features),
+                np.ones(features),
+                np.zeros(features),
+                normal(hidden, features),
+                np.zeros(hidden),
+                normal(features, hidden, std=residual),
+                np.zeros(features),
+                causal=True,
+                activation=activation,
+            )
+        )
+    layers += [
+        LayerNorm(np.ones(features), np.zeros(features)),
+        KeepLast(answer),
+        TokenDense(normal(vocab, features), np.zeros(vocab)),
+    ]
+    return layers

@@ -28,7 +28,13 @@ from typedbackprop.nn.activations import ActivationCache
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.families import Mode, parameters
 from typedbackprop.nn.losses import LOSSES
-from typedbackprop.nn.network import Layer, mlp, network_forward, network_loss_and_grads
+from typedbackprop.nn.network import (
+    Layer,
+    initial_states,
+    mlp,
+    network_forward,
+    network_loss_and_grads,
+)
 
 __all__ = [
     "Architecture",
@@ -116,10 +122,14 @@ def _predicted_correctly(outputs: Array, y: Array | IntArray) -> Array:
 
 
 def _loss_and_output(
-    layers: Sequence[Layer], loss: str, x: Array | IntArray, y: Array | IntArray
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    states: list[Any] | None = None,
 ) -> tuple[float, Array]:
     """The loss from one forward pass in evaluation mode, and the network's output."""
-    output, caches = network_forward(layers, x, EVALUATION)
+    output, caches = network_forward(layers, x, EVALUATION, states)
     entry = LOSSES[loss]
     if entry.from_logits:
         value, _ = entry.function(cast(ActivationCache, caches[-1]).z, y)
@@ -129,7 +139,11 @@ def _loss_and_output(
 
 
 def evaluate_network(
-    layers: Sequence[Layer], loss: str, x: Array | IntArray, y: Array | IntArray
+    layers: Sequence[Layer],
+    loss: str,
+    x: Array | IntArray,
+    y: Array | IntArray,
+    states: list[Any] | None = None,
 ) -> tuple[float, float | None]:
     """The loss of any sequence of layers on ``(x, y)``, and the accuracy where there is one.
 
@@ -143,6 +157,10 @@ def evaluate_network(
         Inputs, one example per position of the last axis.
     y
         Targets or labels, as the loss takes them.
+    states
+        The layers' state (batch norm's running statistics), from
+        :func:`~typedbackprop.nn.network.initial_states` updated by training; needed by a
+        network that keeps state.
 
     Returns
     -------
@@ -152,7 +170,7 @@ def evaluate_network(
         classes (see :func:`is_classification`).
     """
     _examples(x, y)
-    value, output = _loss_and_output(layers, loss, x, y)
+    value, output = _loss_and_output(layers, loss, x, y, states)
     if not is_classification(y):
         return value, None
     return value, float(np.mean(_predicted_correctly(output, y)))
@@ -365,6 +383,7 @@ def train_network(
     y_test: Array | IntArray | None = None,
     on_epoch: Callable[[int, list[Layer], History], None] | None = None,
     train_metrics: bool = True,
+    states: list[Any] | None = None,
 ) -> tuple[list[Layer], History]:
     """Train any sequence of layers with minibatch SGD, shuffling the examples every epoch.
 
@@ -386,6 +405,11 @@ def train_network(
     train_metrics
         Whether to compute the training-set accuracy after every epoch (a forward pass over the
         whole training set); the mean training loss is recorded either way.
+    states
+        The layers' state that is not a parameter (batch norm's running statistics), one entry
+        per layer, as :func:`~typedbackprop.nn.network.initial_states` makes it: every training
+        step updates it in place, and evaluation reads it. By default the loop starts from
+        ``initial_states(layers)`` and keeps its states to itself.
 
     Returns
     -------
@@ -409,6 +433,8 @@ def train_network(
     velocities = [_zeros_like(layer) for layer in owned]
     x_rows, y_rows = _example_major(x), _example_major(y)
     mode = Mode(training=True, rng=rng)
+    if states is None:
+        states = initial_states(owned)
     history = History()
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n_examples)
@@ -420,7 +446,7 @@ def train_network(
                 for start in range(0, n_examples, batch_size):
                     batch = order[start : start + batch_size]
                     value, grads = network_loss_and_grads(
-                        owned, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode
+                        owned, _batch(x_rows, batch), _batch(y_rows, batch), loss, mode, states
                     )
                     if not math.isfinite(value):
                         raise FloatingPointError(f"the loss is {value}")
@@ -433,11 +459,11 @@ def train_network(
             ) from error
         history.loss.append(total / n_examples)
         if classes:
-            _, train_accuracy = evaluate_network(owned, loss, x, y)
+            _, train_accuracy = evaluate_network(owned, loss, x, y, states)
             history.train_accuracy.append(cast(float, train_accuracy))
         if test:
             test_loss, test_accuracy = evaluate_network(
-                owned, loss, cast(Array, x_test), cast(Array, y_test)
+                owned, loss, cast(Array, x_test), cast(Array, y_test), states
             )
             history.test_loss.append(test_loss)
             if test_accuracy is not None:

@@ -495,3 +495,31 @@ def test_an_identity_output_layer_is_skipped_bit_for_bit(activation):
     for grad, want in zip(grads, want_grads[0::2], strict=True):
         np.testing.assert_array_equal(grad.W, want.W)
         np.testing.assert_array_equal(grad.b, want.b)
+
+
+def test_a_loss_from_logits_updates_the_states_as_running_every_layer_did():
+    """Batch norm's running statistics, in training, below a softmax that is no longer run."""
+    rng = np.random.default_rng(5)
+    layers = [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        tbp.BatchNorm(rng.standard_normal(4), rng.standard_normal(4), momentum=0.25),
+        tbp.Activation("relu"),
+        tbp.Dense(rng.standard_normal((3, 4)), rng.standard_normal(3)),
+        tbp.Activation("softmax"),
+    ]
+    x, labels = rng.standard_normal((3, 6)), np.array([0, 2, 1, 1, 0, 2])
+    states, want_states = tbp.initial_states(layers), tbp.initial_states(layers)
+    value, grads = tbp.network_loss_and_grads(layers, x, labels, "cross_entropy", states=states)
+    _, caches = tbp.network_forward(layers, x, tbp.Mode(training=True), want_states)
+    want_value, delta = tbp.LOSSES["cross_entropy"].function(caches[-1].z, labels)
+    want_grads, _ = tbp.network_backward(layers[:-1], caches[:-1], delta)
+    assert value == want_value
+    assert grads[-1] is None and len(grads) == len(layers)
+    for grad, want in zip(grads[:-1], want_grads, strict=True):
+        for name, array in tbp.nn.families.parameters(want).items():
+            np.testing.assert_array_equal(getattr(grad, name), array)
+    assert states[1] is not None and states[1] is not want_states[1]
+    np.testing.assert_array_equal(states[1].mean, want_states[1].mean)
+    np.testing.assert_array_equal(states[1].var, want_states[1].var)
+    with pytest.raises(ValueError, match="5 layers but 4 states"):
+        tbp.network_loss_and_grads(layers, x, labels, "cross_entropy", states=states[:-1])

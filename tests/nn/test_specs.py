@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import typedbackprop as tbp
-from typedbackprop.nn import activations, affine, batch_first, softmax
+from typedbackprop.nn import activations, affine, batch_first, batchnorm, softmax
 from typedbackprop.nn.specs import Spec
 
 SLOPE = 0.2
@@ -131,10 +131,25 @@ CASES = [
         tbp.softmax_backward,
         _elementwise(tbp.softmax_forward, tbp.softmax_backward),
     ),
+    SpecCase(
+        batchnorm.BATCHNORM_GRAD_GAMMA,
+        batchnorm.batchnorm_grad_params,
+        lambda v: batchnorm.batchnorm_grad_params(v["grad_y"], v["x_hat"])[0],
+    ),
+    SpecCase(
+        batchnorm.BATCHNORM_GRAD_BETA,
+        batchnorm.batchnorm_grad_params,
+        lambda v: batchnorm.batchnorm_grad_params(v["grad_y"], v["x_hat"])[1],
+    ),
+    SpecCase(
+        batchnorm.BATCHNORM_GRAD_X_FIXED,
+        batchnorm.batchnorm_grad_input_fixed,
+        lambda v: batchnorm.batchnorm_grad_input_fixed(v["grad_y"], v["gamma"], v["inv_std"]),
+    ),
 ]
 IDS = [f"{case.function.__name__}-{case.spec.result}" for case in CASES]
 
-SPEC_MODULES: list[ModuleType] = [affine, activations, softmax, batch_first]
+SPEC_MODULES: list[ModuleType] = [affine, activations, softmax, batch_first, batchnorm]
 """The modules whose every Spec must have a row above (a new family adds its module here)."""
 
 

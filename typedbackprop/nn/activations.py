@@ -16,6 +16,12 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.gelu import (
+    gelu_backward,
+    gelu_forward,
+    gelu_tanh_backward,
+    gelu_tanh_forward,
+)
 from typedbackprop.nn.softmax import SOFTMAX_GRAD_Z, softmax_backward, softmax_forward
 from typedbackprop.nn.specs import Spec
 
@@ -366,7 +372,9 @@ IDENTITY_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "identity'(z)"))
 
 # --- the activation family: one table, one record, the layer contract -------------------------
 
-ActivationKind = Literal["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"]
+ActivationKind = Literal[
+    "sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax", "gelu", "gelu_tanh"
+]
 """Every activation the package has; :data:`ACTIVATIONS` holds their functions."""
 
 
@@ -417,6 +425,18 @@ ACTIVATIONS: dict[str, ElementwiseFunctions] = {
         lambda grad_a, z, a, slope: softmax_backward(grad_a, z, a),
         has_kink=False,
         acts_on="down each column",
+    ),
+    "gelu": ElementwiseFunctions(
+        lambda z, slope: gelu_forward(z),
+        lambda grad_a, z, a, slope: gelu_backward(grad_a, z, a),
+        has_kink=False,
+        acts_on="elementwise",
+    ),
+    "gelu_tanh": ElementwiseFunctions(
+        lambda z, slope: gelu_tanh_forward(z),
+        lambda grad_a, z, a, slope: gelu_tanh_backward(grad_a, z, a),
+        has_kink=False,
+        acts_on="elementwise",
     ),
 }
 """Every activation's forward and backward pass, by name: the one table the network, training,

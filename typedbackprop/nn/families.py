@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 from typedbackprop.checking import Array, record_fields
+from typedbackprop.nn.activation2d import (
+    Activation2d,
+    activation2d_backward,
+    activation2d_equations_backward,
+    activation2d_equations_forward,
+    activation2d_forward,
+)
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
@@ -30,19 +37,136 @@ from typedbackprop.nn.affine import (
     dense_equations_forward,
     dense_forward,
 )
+from typedbackprop.nn.attention import (
+    Attention,
+    attention_backward,
+    attention_equations_backward,
+    attention_equations_forward,
+    attention_forward,
+)
+from typedbackprop.nn.batchnorm import (
+    BatchNorm,
+    BatchNorm2d,
+    batchnorm2d_backward,
+    batchnorm2d_equations_backward,
+    batchnorm2d_equations_forward,
+    batchnorm2d_forward,
+    batchnorm2d_forward_eval,
+    batchnorm2d_initial_state,
+    batchnorm2d_update_state,
+    batchnorm_backward,
+    batchnorm_equations_backward,
+    batchnorm_equations_forward,
+    batchnorm_forward,
+    batchnorm_forward_eval,
+    batchnorm_initial_state,
+    batchnorm_update_state,
+)
+from typedbackprop.nn.conv import (
+    Conv2d,
+    conv2d_backward,
+    conv2d_backward_params,
+    conv2d_equations_backward,
+    conv2d_equations_forward,
+    conv2d_forward,
+)
+from typedbackprop.nn.dropout import (
+    Dropout,
+    dropout_backward,
+    dropout_equations_backward,
+    dropout_equations_forward,
+    dropout_forward,
+)
+from typedbackprop.nn.embedding import (
+    Embedding,
+    PositionalEmbedding,
+    embedding_backward,
+    embedding_equations_backward,
+    embedding_equations_forward,
+    embedding_forward,
+    positional_backward,
+    positional_equations_backward,
+    positional_equations_forward,
+    positional_forward,
+)
 from typedbackprop.nn.equations import Names, Row
+from typedbackprop.nn.layernorm import (
+    LayerNorm,
+    layernorm_backward,
+    layernorm_equations_backward,
+    layernorm_equations_forward,
+    layernorm_forward,
+)
+from typedbackprop.nn.mode import Mode
+from typedbackprop.nn.pooling import (
+    AvgPool2d,
+    MaxPool2d,
+    avgpool2d_backward,
+    avgpool2d_equations_backward,
+    avgpool2d_equations_forward,
+    avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_equations_backward,
+    maxpool2d_equations_forward,
+    maxpool2d_forward,
+)
+from typedbackprop.nn.reshape import (
+    Flatten,
+    Unflatten,
+    flatten_backward,
+    flatten_equations_backward,
+    flatten_equations_forward,
+    flatten_forward,
+    unflatten_backward,
+    unflatten_equations_backward,
+    unflatten_equations_forward,
+    unflatten_forward,
+)
+from typedbackprop.nn.sequence import (
+    KeepLast,
+    TokenDense,
+    keep_last_backward,
+    keep_last_equations_backward,
+    keep_last_equations_forward,
+    keep_last_forward,
+    token_dense_backward,
+    token_dense_equations_backward,
+    token_dense_equations_forward,
+    token_dense_forward,
+)
+from typedbackprop.nn.transformer import (
+    FeedForward,
+    TransformerBlock,
+    feedforward_backward,
+    feedforward_equations_backward,
+    feedforward_equations_forward,
+    feedforward_forward,
+    transformer_block_backward,
+    transformer_block_equations_backward,
+    transformer_block_equations_forward,
+    transformer_block_forward,
+)
 
-__all__ = ["FAMILIES", "Family", "Mode", "family_of", "parameters"]
+__all__ = ["FAMILIES", "Family", "Mode", "StateRules", "family_of", "parameters"]
 
 
 @dataclass(frozen=True, slots=True)
-class Mode:
-    """How a forward pass runs: training (batch statistics, dropout on) or evaluation."""
+class StateRules:
+    """How a family keeps state that is not a parameter, such as batch norm's running statistics.
 
-    training: bool = False
-    """True while training; layers such as dropout and batch norm act differently then."""
-    rng: np.random.Generator | None = None
-    """The source of randomness for layers that draw (dropout's masks) while training."""
+    The state of a layer is a record of its own (``BatchNormState``), apart from the parameter
+    record: training never steps it along a gradient. It travels beside the layers, one entry
+    per layer, through :func:`~typedbackprop.nn.network.network_forward`'s ``states``.
+    """
+
+    initial: Callable[[Any], Any]
+    """``layer -> state``: the state a new layer starts with."""
+    forward: Callable[[Any, Array, Mode, Any], tuple[Array, Any]]
+    """``(layer, x, mode, state) -> (output, cache)``: the forward pass that can read the state
+    (evaluation uses it; training uses the batch)."""
+    update: Callable[[Any, Any], Any]
+    """``(state, cache) -> state``: the state after a forward pass whose cache is given (a new
+    record; the old one is not modified)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +177,7 @@ class Family:
     """The family's name in checkpoints and messages (``"dense"``)."""
     record: type
     """The parameter record (``Dense``); a layer is an instance of it."""
-    forward: Callable[[Any, Array, Mode], tuple[Array, Any]]
+    forward: Callable[[Any, Any, Mode], tuple[Array, Any]]
     """``(layer, x, mode) -> (output, cache)``."""
     backward: Callable[[Array, Any], Any]
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
@@ -68,6 +192,8 @@ class Family:
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
+    state: StateRules | None = None
+    """How the family keeps state that is not a parameter; ``None`` for a family without."""
 
 
 FAMILIES: dict[type, Family] = {
@@ -92,8 +218,211 @@ FAMILIES: dict[type, Family] = {
         equations_forward=activation_equations_forward,
         equations_backward=activation_equations_backward,
     ),
+    Embedding: Family(
+        "embedding",
+        Embedding,
+        lambda layer, x, mode: embedding_forward(layer, x),
+        lambda grad, cache: (embedding_backward(grad, cache), None),  # integer ids: no gradient
+        has_parameters=True,
+        symbol="e",
+        equations_forward=embedding_equations_forward,
+        equations_backward=embedding_equations_backward,
+        backward_parameters=embedding_backward,
+    ),
+    PositionalEmbedding: Family(
+        "positional_embedding",
+        PositionalEmbedding,
+        lambda layer, x, mode: positional_forward(layer, x),
+        positional_backward,
+        has_parameters=True,
+        symbol="p",
+        equations_forward=positional_equations_forward,
+        equations_backward=positional_equations_backward,
+    ),
+    LayerNorm: Family(
+        "layernorm",
+        LayerNorm,
+        lambda layer, x, mode: layernorm_forward(layer, x),
+        layernorm_backward,
+        has_parameters=True,
+        symbol="n",
+        equations_forward=layernorm_equations_forward,
+        equations_backward=layernorm_equations_backward,
+    ),
+    Attention: Family(
+        "attention",
+        Attention,
+        lambda layer, x, mode: attention_forward(layer, x),
+        attention_backward,
+        has_parameters=True,
+        symbol="y",
+        equations_forward=attention_equations_forward,
+        equations_backward=attention_equations_backward,
+    ),
+    FeedForward: Family(
+        "feedforward",
+        FeedForward,
+        lambda layer, x, mode: feedforward_forward(layer, x),
+        feedforward_backward,
+        has_parameters=True,
+        symbol="f",
+        equations_forward=feedforward_equations_forward,
+        equations_backward=feedforward_equations_backward,
+    ),
+    TransformerBlock: Family(
+        "transformer_block",
+        TransformerBlock,
+        lambda layer, x, mode: transformer_block_forward(layer, x),
+        transformer_block_backward,
+        has_parameters=True,
+        symbol="h",
+        equations_forward=transformer_block_equations_forward,
+        equations_backward=transformer_block_equations_backward,
+    ),
+    KeepLast: Family(
+        "keep_last",
+        KeepLast,
+        lambda layer, x, mode: keep_last_forward(layer, x),
+        keep_last_backward,
+        has_parameters=False,
+        symbol="k",
+        equations_forward=keep_last_equations_forward,
+        equations_backward=keep_last_equations_backward,
+    ),
+    TokenDense: Family(
+        "token_dense",
+        TokenDense,
+        lambda layer, x, mode: token_dense_forward(layer, x),
+        token_dense_backward,
+        has_parameters=True,
+        symbol="z",
+        equations_forward=token_dense_equations_forward,
+        equations_backward=token_dense_equations_backward,
+    ),
+    Conv2d: Family(
+        "conv2d",
+        Conv2d,
+        lambda layer, x, mode: conv2d_forward(layer, x),
+        conv2d_backward,
+        has_parameters=True,
+        symbol="z",
+        equations_forward=conv2d_equations_forward,
+        equations_backward=conv2d_equations_backward,
+        backward_parameters=conv2d_backward_params,
+    ),
+    MaxPool2d: Family(
+        "maxpool2d",
+        MaxPool2d,
+        lambda layer, x, mode: maxpool2d_forward(layer, x),
+        maxpool2d_backward,
+        has_parameters=False,
+        symbol="p",
+        equations_forward=maxpool2d_equations_forward,
+        equations_backward=maxpool2d_equations_backward,
+    ),
+    AvgPool2d: Family(
+        "avgpool2d",
+        AvgPool2d,
+        lambda layer, x, mode: avgpool2d_forward(layer, x),
+        avgpool2d_backward,
+        has_parameters=False,
+        symbol="p",
+        equations_forward=avgpool2d_equations_forward,
+        equations_backward=avgpool2d_equations_backward,
+    ),
+    BatchNorm: Family(
+        "batchnorm",
+        BatchNorm,
+        lambda layer, x, mode: _without_state(batchnorm_forward, layer, x, mode),
+        batchnorm_backward,
+        has_parameters=True,
+        symbol="y",
+        equations_forward=batchnorm_equations_forward,
+        equations_backward=batchnorm_equations_backward,
+        state=StateRules(
+            batchnorm_initial_state,
+            lambda layer, x, mode, state: (
+                batchnorm_forward(layer, x)
+                if mode.training
+                else batchnorm_forward_eval(layer, x, state)
+            ),
+            batchnorm_update_state,
+        ),
+    ),
+    BatchNorm2d: Family(
+        "batchnorm2d",
+        BatchNorm2d,
+        lambda layer, x, mode: _without_state(batchnorm2d_forward, layer, x, mode),
+        batchnorm2d_backward,
+        has_parameters=True,
+        symbol="y",
+        equations_forward=batchnorm2d_equations_forward,
+        equations_backward=batchnorm2d_equations_backward,
+        state=StateRules(
+            batchnorm2d_initial_state,
+            lambda layer, x, mode, state: (
+                batchnorm2d_forward(layer, x)
+                if mode.training
+                else batchnorm2d_forward_eval(layer, x, state)
+            ),
+            batchnorm2d_update_state,
+        ),
+    ),
+    Dropout: Family(
+        "dropout",
+        Dropout,
+        dropout_forward,
+        dropout_backward,
+        has_parameters=False,
+        symbol="d",
+        equations_forward=dropout_equations_forward,
+        equations_backward=dropout_equations_backward,
+    ),
+    Activation2d: Family(
+        "activation2d",
+        Activation2d,
+        lambda layer, x, mode: activation2d_forward(layer, x),
+        activation2d_backward,
+        has_parameters=False,
+        symbol="a",
+        equations_forward=activation2d_equations_forward,
+        equations_backward=activation2d_equations_backward,
+    ),
+    Flatten: Family(
+        "flatten",
+        Flatten,
+        lambda layer, x, mode: flatten_forward(layer, x),
+        flatten_backward,
+        has_parameters=False,
+        symbol="f",
+        equations_forward=flatten_equations_forward,
+        equations_backward=flatten_equations_backward,
+    ),
+    Unflatten: Family(
+        "unflatten",
+        Unflatten,
+        lambda layer, x, mode: unflatten_forward(layer, x),
+        unflatten_backward,
+        has_parameters=False,
+        symbol="x",
+        equations_forward=unflatten_equations_forward,
+        equations_backward=unflatten_equations_backward,
+    ),
 }
 """Every layer family, by record type."""
+
+
+def _without_state(
+    training_forward: Callable[[Any, Array], tuple[Array, Any]], layer: Any, x: Array, mode: Mode
+) -> tuple[Array, Any]:
+    """A stateful family's forward when no state is given: training only."""
+    if not mode.training:
+        raise ValueError(
+            f"{type(layer).__name__} in evaluation mode normalises with its running statistics: "
+            "pass the network's states (network_forward(layers, x, mode, "
+            "states=initial_states(layers)), updated by training)"
+        )
+    return training_forward(layer, x)
 
 
 def family_of(layer: object) -> Family:

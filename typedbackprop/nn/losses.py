@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.nn.sequence import token_cross_entropy
 
 __all__ = [
     "LOSSES",
@@ -184,7 +185,7 @@ def cross_entropy(
 
 # --- the one table of losses ------------------------------------------------------------------
 
-LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy"]
+LossName = Literal["squared_error", "binary_cross_entropy", "cross_entropy", "token_cross_entropy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,14 @@ LOSSES: dict[str, LossFunction] = {
         formula="sum(logsumexp({z}, axis=0) - {z}[labels, range(batch)]) / batch",
         note="from the logits",
         gradient="(softmax({z}) - onehot(labels)) / batch",
+    ),
+    "token_cross_entropy": LossFunction(
+        token_cross_entropy,
+        output_activation=None,
+        labels=True,
+        formula="sum(logsumexp({a}, axis=0) - {a}[labels, seq, batch]) / (seq * batch)",
+        note="the network outputs logits; a mean over every token",
+        gradient="(softmax({a}, axis=0) - onehot(labels)) / (seq * batch)",
     ),
 }
 """Every loss by name: the one table the network, training, ``explain`` and the command line

@@ -39,6 +39,7 @@ __all__ = [
     "network_forward",
     "network_backward",
     "network_loss_and_grads",
+    "initial_states",
     "forward",
     "backward",
     "loss_and_grads",
@@ -161,6 +162,7 @@ def network_forward(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
     mode: Mode = TRAINING,
+    states: list[Any] | None = None,
 ) -> tuple[Float[Array, "*output"], list[Any]]:
     """Run any sequence of layers on ``x``: the output, and every layer's cache.
 
@@ -172,6 +174,12 @@ def network_forward(
         The input of the first layer.
     mode
         Training or evaluation (dropout, batch norm), and the randomness for training.
+    states
+        The state that is not a parameter (batch norm's running statistics), one entry per
+        layer (``None`` for a layer without), as :func:`initial_states` makes it. Evaluation
+        reads it; training replaces each entry by its update from this batch, in place (the
+        list is changed, the records in it are not). Without ``states``, a layer that keeps
+        state runs in training mode only.
 
     Returns
     -------
@@ -182,13 +190,41 @@ def network_forward(
     -----
     Each layer's forward, ``output, cache = <family>_forward(layer, input)``, in order.
     """
+    if states is not None and len(states) != len(layers):
+        raise ValueError(f"{len(layers)} layers but {len(states)} states")
     caches = []
     output = cast(Array, x)  # the first layer may take integer ids (an embedding)
-    for layer in layers:
+    for index, layer in enumerate(layers):
         family = FAMILIES.get(type(layer)) or family_of(layer)  # family_of names a stranger
-        output, cache = family.forward(layer, output, mode)
+        if family.state is None or states is None:
+            output, cache = family.forward(layer, output, mode)
+        else:
+            output, cache = family.state.forward(layer, output, mode, states[index])
+            if mode.training:
+                states[index] = family.state.update(states[index], cache)
         caches.append(cache)
     return output, caches
+
+
+def initial_states(layers: Sequence[Layer]) -> list[Any]:
+    """The state each layer starts with: one entry per layer, ``None`` for most.
+
+    Parameters
+    ----------
+    layers
+        The network.
+
+    Returns
+    -------
+    states
+        For a layer whose family keeps state (batch norm: running mean 0, variance 1), its
+        initial state record; ``None`` for the others. Pass it to :func:`network_forward`.
+    """
+    states: list[Any] = []
+    for layer in layers:
+        rules = family_of(layer).state
+        states.append(None if rules is None else rules.initial(layer))
+    return states
 
 
 @checked(vouches_for_inner_calls=True)
@@ -211,7 +247,8 @@ def network_backward(
         The gradient of the loss with respect to the last layer's output.
     input_gradient
         Whether to compute ``∂L/∂x`` for the first layer's input; by default it is skipped
-        (nothing needs it, and it would cost a matrix product).
+        (nothing needs it, and it would cost a matrix product), and so is every gradient below
+        the lowest layer with parameters (below a convnet's first convolution, say).
 
     Returns
     -------
@@ -228,14 +265,21 @@ def network_backward(
         raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
     grads: list[Any] = [None] * len(layers)
     grad = grad_output
+    lowest = 0  # the lowest layer whose input gradient anything needs, or that has parameters
+    if not input_gradient:
+        lowest = next(
+            (i for i, layer in enumerate(layers) if family_of(layer).has_parameters), len(layers)
+        )
+        if lowest == len(layers):
+            return grads, None
     for index in reversed(range(len(layers))):
         family = FAMILIES.get(type(layers[index])) or family_of(layers[index])
-        if index == 0 and not input_gradient:
+        if index == lowest and not input_gradient:
             if family.has_parameters:
                 if family.backward_parameters is not None:
-                    grads[0] = family.backward_parameters(grad, caches[0])
+                    grads[index] = family.backward_parameters(grad, caches[index])
                 else:
-                    grads[0] = family.backward(grad, caches[0])[0]
+                    grads[index] = family.backward(grad, caches[index])[0]
             return grads, None
         if family.has_parameters:
             grads[index], grad = family.backward(grad, caches[index])  # dense: BP4, BP3, Wᵀ δ
@@ -251,6 +295,7 @@ def network_loss_and_grads(
     y: Float[Array, "*output"] | Int[IntArray, "*labels"],
     loss: str,
     mode: Mode = TRAINING,
+    states: list[Any] | None = None,
 ) -> tuple[float, list[Any]]:
     """The loss of any sequence of layers on a batch, and its gradient for every parameter.
 
@@ -268,6 +313,8 @@ def network_loss_and_grads(
         The loss's name.
     mode
         Training (the default) or evaluation, and the randomness for training.
+    states
+        The layers' state, as for :func:`network_forward` (updated in place in training).
 
     Returns
     -------
@@ -298,14 +345,19 @@ def network_loss_and_grads(
                 "output layer: the last layer must be "
                 f"Activation({entry.output_activation!r})"
             )
+        if states is not None and len(states) != len(layers):
+            raise ValueError(f"{len(layers)} layers but {len(states)} states")
         # The loss reads the logits z_L, the input of that activation: the activation itself
         # is not run (its output would be thrown away) nor backpropagated through.
-        logits, caches = network_forward(layers[:-1], x, mode)
+        below = None if states is None else states[:-1]  # the activation keeps no state
+        logits, caches = network_forward(layers[:-1], x, mode, below)
+        if states is not None and below is not None:
+            states[:-1] = below  # what training updated, in the caller's list
         value, delta = entry.function(logits, y)  # BP1 from logits: the loss gives ∂L/∂z_L
         grads, _ = network_backward(layers[:-1], caches, delta)
         grads.append(None)
     else:
-        output, caches = network_forward(layers, x, mode)
+        output, caches = network_forward(layers, x, mode, states)
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
     if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before

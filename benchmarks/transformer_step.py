@@ -1,0 +1,190 @@
+"""Time one training step of the small transformer against PyTorch eager, on the CPU, in float64.
+
+Usage::
+
+    python benchmarks/transformer_step.py                  # 1 thread each, 3 x 30 rounds
+    python benchmarks/transformer_step.py --threads 2 --rounds 50 --repeats 5
+
+A step is the loss and every parameter's gradient on a batch of the sort task, then an AdamW
+update: :func:`typedbackprop.network_loss_and_grads` and :class:`typedbackprop.optimizers.AdamW`
+against the same model written the way nanoGPT writes it (``F.linear`` on ``(batch, seq,
+features)``, ``F.scaled_dot_product_attention``, ``loss.backward()``, ``torch.optim.AdamW``).
+Each contender runs in its own process with the same thread count (``OMP_NUM_THREADS`` and
+friends, read by NumPy's BLAS and by PyTorch at start), starting from the same parameters on
+the same batches; before timing, the two first steps' losses are compared (they must agree to
+1e-10). The two processes alternate ``--repeats`` times, so that a change in the machine's load
+hits both; the times printed are medians over every round.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+BATCH = 64
+
+
+def problem(seed: int = 0) -> tuple[list[Any], list[tuple[np.ndarray, np.ndarray]]]:
+    """The model's initial layers and the batches of every round (ids, answers)."""
+    from typedbackprop.datasets import sort_dataset
+    from typedbackprop.models import transformer
+
+    rng = np.random.default_rng(seed)
+    data = sort_dataset(seed=seed)
+    layers = transformer(rng)
+    batches = []
+    for _ in range(200):
+        chosen = rng.integers(0, data.x_train.shape[1], size=BATCH)
+        batches.append((data.x_train[:, chosen], data.y_train[:, chosen]))
+    return layers, batches
+
+
+def run_ours(rounds: int) -> dict[str, Any]:
+    import typedbackprop as tbp
+    from typedbackprop.optimizers import AdamW
+
+    layers, batches = problem()
+    optimizer = AdamW(learning_rate=3e-3)
+    state = optimizer.init(layers)
+    losses, times = [], []
+    for index in range(rounds + 1):
+        x, y = batches[index % len(batches)]
+        start = time.perf_counter()
+        loss, grads = tbp.network_loss_and_grads(layers, x, y, "token_cross_entropy")
+        layers, state = optimizer.step(layers, grads, state)
+        times.append(time.perf_counter() - start)
+        losses.append(loss)
+    return {"losses": losses[:2], "times": times[1:], "checks": tbp.CHECKS_ENABLED}
+
+
+def run_torch(rounds: int) -> dict[str, Any]:
+    import torch
+    import torch.nn.functional as F
+
+    layers, batches = problem()
+    embedding, positions, block, norm, keep, head = layers
+    heads, head_dim, features = block.W_query.shape
+
+    def tensor(value: np.ndarray, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        value = value.reshape(shape) if shape is not None else value
+        return torch.tensor(value, dtype=torch.float64, requires_grad=True)
+
+    rows = (heads * head_dim, features)
+    p = {
+        "wte": tensor(embedding.table),
+        "wpe": tensor(positions.table),
+        "ln1_w": tensor(block.attention_norm_gain),
+        "ln1_b": tensor(block.attention_norm_bias),
+        "W_q": tensor(block.W_query, rows),
+        "b_q": tensor(block.b_query, (rows[0],)),
+        "W_k": tensor(block.W_key, rows),
+        "W_v": tensor(block.W_value, rows),
+        "b_v": tensor(block.b_value, (rows[0],)),
+        "W_o": tensor(block.W_output, (features, rows[0])),
+        "b_o": tensor(block.b_output),
+        "ln2_w": tensor(block.feedforward_norm_gain),
+        "ln2_b": tensor(block.feedforward_norm_bias),
+        "W_up": tensor(block.W_up),
+        "b_up": tensor(block.b_up),
+        "W_down": tensor(block.W_down),
+        "b_down": tensor(block.b_down),
+        "lnf_w": tensor(norm.gain),
+        "lnf_b": tensor(norm.bias),
+        "W_head": tensor(head.W),
+        "b_head": tensor(head.b),
+    }
+
+    def loss_of(ids: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        batch, seq = ids.shape
+        x = p["wte"][ids] + p["wpe"][:seq]  # (batch, seq, features)
+        h = F.layer_norm(x, (features,), p["ln1_w"], p["ln1_b"])
+
+        def split(t: torch.Tensor) -> torch.Tensor:  # (batch, heads, seq, head_dim)
+            return t.view(batch, seq, heads, head_dim).transpose(1, 2)
+
+        q = split(F.linear(h, p["W_q"], p["b_q"]))
+        k = split(F.linear(h, p["W_k"]))
+        v = split(F.linear(h, p["W_v"], p["b_v"]))
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        attended = attended.transpose(1, 2).reshape(batch, seq, features)
+        x = x + F.linear(attended, p["W_o"], p["b_o"])
+        h = F.layer_norm(x, (features,), p["ln2_w"], p["ln2_b"])
+        hidden = F.gelu(F.linear(h, p["W_up"], p["b_up"]), approximate="tanh")
+        x = x + F.linear(hidden, p["W_down"], p["b_down"])
+        x = F.layer_norm(x, (features,), p["lnf_w"], p["lnf_b"])[:, -keep.count :]
+        logits = F.linear(x, p["W_head"], p["b_head"])  # (batch, answer, vocab)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), answers.reshape(-1))
+
+    optimizer = torch.optim.AdamW(list(p.values()), lr=3e-3, weight_decay=0.01)
+    inputs = [
+        (torch.tensor(x.T, dtype=torch.int64), torch.tensor(y.T, dtype=torch.int64))
+        for x, y in batches
+    ]
+    losses, times = [], []
+    for index in range(rounds + 1):
+        ids, answers = inputs[index % len(inputs)]
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of(ids, answers)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+        losses.append(float(loss))
+    return {"losses": losses[:2], "times": times[1:], "threads": torch.get_num_threads()}
+
+
+def spawn(worker: str, threads: int, rounds: int) -> dict[str, Any]:
+    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    result = subprocess.run(
+        [sys.executable, __file__, "--worker", worker, "--rounds", str(rounds)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--worker", choices=["ours", "torch"])
+    args = parser.parse_args()
+    if args.worker is not None:
+        run = run_ours if args.worker == "ours" else run_torch
+        print(json.dumps(run(args.rounds)))
+        return
+    # Alternate the two processes, so that a change in the machine's load hits both.
+    ours_times: list[float] = []
+    torch_times: list[float] = []
+    for _ in range(args.repeats):
+        ours = spawn("ours", args.threads, args.rounds)
+        theirs = spawn("torch", args.threads, args.rounds)
+        for mine, expected in zip(ours["losses"], theirs["losses"], strict=True):
+            if abs(mine - expected) > 1e-10 * abs(expected):
+                raise SystemExit(f"the losses differ: {ours['losses']} against {theirs['losses']}")
+        ours_times += ours["times"]
+        torch_times += theirs["times"]
+    ours_median, torch_median = statistics.median(ours_times), statistics.median(torch_times)
+    checks = "on" if ours["checks"] else "off"
+    print(
+        f"transformer step (sort task, batch {BATCH}, float64, {args.threads} thread(s), "
+        f"median of {args.repeats} x {args.rounds} rounds)"
+    )
+    print(f"  typedbackprop (checks {checks})  {ours_median * 1e3:8.2f} ms")
+    print(f"  PyTorch eager               {torch_median * 1e3:8.2f} ms")
+    print(f"  ratio                       {ours_median / torch_median:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

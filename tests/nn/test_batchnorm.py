@@ -1,0 +1,539 @@
+"""Tests for typedbackprop.nn.batchnorm: batch norm over features and over image channels."""
+
+import numpy as np
+import pytest
+from helpers import SEEDS, assert_close, assert_leaves_inputs_alone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jaxtyping import Float, TypeCheckError
+from torch_images import (
+    torch_batch_norm_evaluation,
+    torch_batch_norm_running,
+    torch_batch_norm_training,
+)
+
+import typedbackprop as tbp
+from typedbackprop import Array, checked
+from typedbackprop.nn.batchnorm import (
+    BatchNorm,
+    BatchNorm2d,
+    BatchNorm2dState,
+    BatchNormCache,
+    BatchNormState,
+    batchnorm2d_backward,
+    batchnorm2d_forward,
+    batchnorm2d_forward_eval,
+    batchnorm2d_initial_state,
+    batchnorm2d_update_state,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_forward_eval,
+    batchnorm_grad_input,
+    batchnorm_grad_params,
+    batchnorm_initial_state,
+    batchnorm_normalize,
+    batchnorm_running_statistics,
+    batchnorm_statistics,
+    batchnorm_update_state,
+)
+
+FLAT = (BatchNorm, BatchNormState, batchnorm_forward, batchnorm_forward_eval, batchnorm_backward)
+SPATIAL = (
+    BatchNorm2d,
+    BatchNorm2dState,
+    batchnorm2d_forward,
+    batchnorm2d_forward_eval,
+    batchnorm2d_backward,
+)
+KINDS = {"flat": FLAT, "spatial": SPATIAL}
+EPSILONS = st.sampled_from([1e-5, 1e-3, 0.1])
+
+
+@st.composite
+def flat_cases(draw):
+    """``(layer, x, state, grad_y)`` over ``"features batch"``, ``features ≠ batch ≥ 2``."""
+    features = draw(st.integers(1, 6))
+    batch = draw(st.integers(2, 7).filter(lambda n: n != features))
+    return _case(draw, BatchNorm, BatchNormState, features, (features, batch))
+
+
+@st.composite
+def spatial_cases(draw):
+    """``(layer, x, state, grad_y)`` over ``"channels height width batch"``, distinct sizes."""
+    channels = draw(st.integers(1, 5))
+    height = draw(st.integers(1, 5).filter(lambda h: h != channels))
+    width = draw(st.integers(1, 5).filter(lambda w: w not in {channels, height}))
+    batch = draw(st.integers(1, 5).filter(lambda n: n not in {channels, height, width}))
+    return _case(draw, BatchNorm2d, BatchNorm2dState, channels, (channels, height, width, batch))
+
+
+def _case(draw, record, state_record, features, shape):
+    rng = np.random.default_rng(draw(SEEDS))
+    layer = record(
+        rng.standard_normal(features),
+        rng.standard_normal(features),
+        eps=draw(EPSILONS),
+        momentum=draw(st.sampled_from([0.1, 0.5, 1.0])),
+    )
+    # Features of different means and scales, as a layer's inputs have.
+    offsets = rng.normal(0.0, 3.0, features)
+    scales = rng.uniform(0.5, 3.0, features)
+    broadcast = (slice(None),) + (np.newaxis,) * (len(shape) - 1)
+    x = offsets[broadcast] + scales[broadcast] * rng.standard_normal(shape)
+    state = state_record(rng.normal(0.0, 2.0, features), rng.uniform(0.5, 4.0, features))
+    return layer, x, state, rng.standard_normal(shape)
+
+
+def gradcheck_training(layer, x, kind):
+    record, _, forward, _, backward = KINDS[kind]
+
+    def rebuilt(gamma, beta):
+        return record(gamma, beta, layer.eps, layer.momentum)
+
+    def backward_in_order(grad_y, gamma, beta, x):
+        grads, grad_x = backward(grad_y, forward(rebuilt(gamma, beta), x)[1])
+        return grads.gamma, grads.beta, grad_x
+
+    return tbp.gradcheck(
+        lambda gamma, beta, x: forward(rebuilt(gamma, beta), x)[0],
+        backward_in_order,
+        [layer.gamma, layer.beta, x],
+    )
+
+
+# --- values by hand ---------------------------------------------------------------------------
+
+# features=2, batch=4. Feature 0: mean 2, variance 1; feature 1: mean 10, variance 13. With
+# eps = 3 the variances plus eps are 4 and 16, so 1/√(σ² + ε) is 1/2 and 1/4: exact in binary.
+X = np.array([[1.0, 3.0, 1.0, 3.0], [5.0, 9.0, 11.0, 15.0]])
+LAYER = BatchNorm(np.array([2.0, -1.0]), np.array([0.5, 1.0]), eps=3.0, momentum=0.5)
+X_HAT = np.array([[-0.5, 0.5, -0.5, 0.5], [-1.25, -0.25, 0.25, 1.25]])
+Y = np.array([[-0.5, 1.5, -0.5, 1.5], [2.25, 1.25, 0.75, -0.25]])  # γ x̂ + β
+GRAD_Y = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 4.0]])
+
+
+def test_statistics_and_normalisation_by_hand():
+    mean, var = batchnorm_statistics(X)
+    np.testing.assert_array_equal(mean, [2.0, 10.0])
+    np.testing.assert_array_equal(var, [1.0, 13.0])  # biased: divided by batch = 4
+    x_hat, inv_std = batchnorm_normalize(X, mean, var, 3.0)
+    np.testing.assert_array_equal(inv_std, [0.5, 0.25])
+    np.testing.assert_array_equal(x_hat, X_HAT)
+
+
+def test_training_forward_by_hand():
+    y, cache = batchnorm_forward(LAYER, X)
+    np.testing.assert_array_equal(y, Y)
+    assert cache.batch_statistics
+    np.testing.assert_array_equal(cache.mean, [2.0, 10.0])
+
+
+def test_training_backward_by_hand_has_three_terms():
+    _, cache = batchnorm_forward(LAYER, X)
+    grads, grad_x = batchnorm_backward(GRAD_Y, cache)
+    np.testing.assert_array_equal(grads.gamma, [-0.5, 5.0])  # Σ_b grad_y x̂: 1·(−½), 4·(5/4)
+    np.testing.assert_array_equal(grads.beta, [1.0, 4.0])  # Σ_b grad_y
+    assert (grads.eps, grads.momentum) == (3.0, 0.5)
+    # Feature 0: g = γ grad_y = (2, 0, 0, 0), mean(g) = ½, mean(g x̂) = −¼:
+    #   ½ ((2, 0, 0, 0) − ½ + ¼ x̂) = (11/16, −3/16, −5/16, −3/16).
+    # Feature 1: g = (0, 0, 0, −4), mean(g) = −1, mean(g x̂) = −5/4:
+    #   ¼ ((0, 0, 0, −4) + 1 + (5/4) x̂) = (−9/64, 11/64, 21/64, −23/64).
+    expected = np.array([[11.0, -3.0, -5.0, -3.0], [-9 / 4, 11 / 4, 21 / 4, -23 / 4]]) / 16
+    assert_close(grad_x, expected, rtol=1e-15)
+    np.testing.assert_allclose(grad_x.sum(axis=1), 0.0, atol=1e-15)  # the mean's path
+    # The same from the two functions backward is made of:
+    np.testing.assert_array_equal(batchnorm_grad_params(GRAD_Y, X_HAT)[0], grads.gamma)
+    np.testing.assert_array_equal(batchnorm_grad_params(GRAD_Y, X_HAT)[1], grads.beta)
+    inv_std = np.array([0.5, 0.25])
+    assert_close(batchnorm_grad_input(GRAD_Y, X_HAT, LAYER.gamma, inv_std), expected, rtol=1e-15)
+
+
+def test_an_all_ones_upstream_gradient_gives_a_zero_input_gradient():
+    # L = Σ y = batch Σ β does not depend on x: a test with all ones sees nothing of grad_x.
+    _, cache = batchnorm_forward(LAYER, X)
+    _, grad_x = batchnorm_backward(np.ones_like(X), cache)
+    np.testing.assert_allclose(grad_x, 0.0, atol=1e-15)
+
+
+def test_evaluation_by_hand_with_the_batch_statistics_as_running_ones():
+    state = BatchNormState(np.array([2.0, 10.0]), np.array([1.0, 13.0]))
+    y, cache = batchnorm_forward_eval(LAYER, X, state)
+    np.testing.assert_array_equal(y, Y)  # the same normalisation as training's...
+    assert not cache.batch_statistics
+    grads, grad_x = batchnorm_backward(GRAD_Y, cache)
+    # ...but the statistics are constants now: ∂L/∂x = γ grad_y / √(σ² + ε), one term.
+    np.testing.assert_array_equal(grad_x, [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -1.0]])
+    np.testing.assert_array_equal(grads.gamma, [-0.5, 5.0])
+    np.testing.assert_array_equal(grads.beta, [1.0, 4.0])
+
+
+def test_evaluation_normalises_each_example_alone():
+    state = BatchNormState(np.array([1.0, 2.0]), np.array([4.0, 0.25]))
+    layer = BatchNorm(np.array([1.0, 2.0]), np.array([0.0, -1.0]), eps=1e-5)
+    y, _ = batchnorm_forward_eval(layer, np.array([[3.0], [2.0]]), state)  # a batch of one
+    assert_close(y, [[2.0 / np.sqrt(4.0 + 1e-5)], [-1.0]], rtol=1e-15)
+
+
+def test_running_statistics_by_hand():
+    state = batchnorm_initial_state(LAYER)
+    np.testing.assert_array_equal(state.mean, [0.0, 0.0])
+    np.testing.assert_array_equal(state.var, [1.0, 1.0])
+    _, cache = batchnorm_forward(LAYER, X)
+    new = batchnorm_update_state(state, cache)
+    # momentum ½: mean ½·0 + ½·(2, 10); variance ½·1 + ½·(1, 13)·4/3, the unbiased variance
+    np.testing.assert_array_equal(new.mean, [1.0, 5.0])
+    assert_close(new.var, [7 / 6, 55 / 6], rtol=1e-15)
+    np.testing.assert_array_equal(state.mean, [0.0, 0.0])  # a new record; the old one is kept
+    mean, var = batchnorm_running_statistics(
+        np.zeros(2), np.ones(2), np.array([2.0, 10.0]), np.array([1.0, 13.0]), 4, 0.5
+    )
+    np.testing.assert_array_equal(mean, new.mean)
+    np.testing.assert_array_equal(var, new.var)
+
+
+def test_an_evaluation_pass_leaves_the_state_alone():
+    state = BatchNormState(np.array([2.0, 10.0]), np.array([1.0, 13.0]))
+    _, cache = batchnorm_forward_eval(LAYER, X, state)
+    assert batchnorm_update_state(state, cache) is state
+
+
+def test_spatial_batch_norm_is_the_flat_one_on_the_pixels_of_each_channel(rng):
+    # channels=3, height=4, width=5, batch=2: every pixel of every image is an "example".
+    layer = BatchNorm2d(rng.standard_normal(3), rng.standard_normal(3), eps=0.1, momentum=0.3)
+    flat_layer = BatchNorm(layer.gamma, layer.beta, eps=0.1, momentum=0.3)
+    x, grad_y = rng.standard_normal((3, 4, 5, 2)), rng.standard_normal((3, 4, 5, 2))
+    y, cache = batchnorm2d_forward(layer, x)
+    flat_y, flat_cache = batchnorm_forward(flat_layer, x.reshape(3, 40))
+    np.testing.assert_array_equal(y, flat_y.reshape(x.shape))
+    grads, grad_x = batchnorm2d_backward(grad_y, cache)
+    flat_grads, flat_grad_x = batchnorm_backward(grad_y.reshape(3, 40), flat_cache)
+    np.testing.assert_array_equal(grad_x, flat_grad_x.reshape(x.shape))
+    np.testing.assert_array_equal(grads.gamma, flat_grads.gamma)
+    np.testing.assert_array_equal(grads.beta, flat_grads.beta)
+    state = batchnorm2d_update_state(batchnorm2d_initial_state(layer), cache)
+    flat_state = batchnorm_update_state(batchnorm_initial_state(flat_layer), flat_cache)
+    np.testing.assert_array_equal(state.mean, flat_state.mean)
+    np.testing.assert_array_equal(state.var, flat_state.var)  # count = 4·5·2 = 40 for both
+
+
+# --- gradient checks --------------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=30)
+@given(case=flat_cases())
+def test_training_backward_passes_gradcheck(case):
+    layer, x, _, _ = case
+    assert gradcheck_training(layer, x, "flat").passed
+
+
+@settings(deadline=None, max_examples=30)
+@given(case=spatial_cases())
+def test_spatial_training_backward_passes_gradcheck(case):
+    layer, x, _, _ = case
+    if x[0].size < 2:
+        return  # one pixel per channel: refused in training (tested below)
+    assert gradcheck_training(layer, x, "spatial").passed
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(deadline=None, max_examples=20)
+@given(seed=SEEDS)
+def test_evaluation_backward_passes_gradcheck(kind, seed):
+    record, state_record, _, forward_eval, backward = KINDS[kind]
+    rng = np.random.default_rng(seed)
+    shape = (3, 4) if kind == "flat" else (3, 4, 2, 5)
+    layer = record(rng.standard_normal(3), rng.standard_normal(3), eps=0.01)
+    state = state_record(rng.standard_normal(3), rng.uniform(0.5, 2.0, 3))
+
+    def rebuilt(gamma, beta):
+        return record(gamma, beta, layer.eps, layer.momentum)
+
+    def backward_in_order(grad_y, gamma, beta, x):
+        grads, grad_x = backward(grad_y, forward_eval(rebuilt(gamma, beta), x, state)[1])
+        return grads.gamma, grads.beta, grad_x
+
+    report = tbp.gradcheck(
+        lambda gamma, beta, x: forward_eval(rebuilt(gamma, beta), x, state)[0],
+        backward_in_order,
+        [layer.gamma, layer.beta, rng.standard_normal(shape)],
+    )
+    assert report.passed
+
+
+# --- against PyTorch --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(deadline=None, max_examples=60)
+@given(data=st.data())
+def test_training_matches_torch(kind, data):
+    layer, x, state, grad_y = data.draw(flat_cases() if kind == "flat" else spatial_cases())
+    if x[0].size < 2:
+        return
+    _, _, forward, _, backward = KINDS[kind]
+    y, (grad_gamma, grad_beta, grad_x) = torch_batch_norm_training(
+        layer.gamma, layer.beta, x, grad_y, layer.eps
+    )
+    ours, cache = forward(layer, x)
+    assert_close(ours, y)
+    grads, ours_grad_x = backward(grad_y, cache)
+    assert_close(grads.gamma, grad_gamma)
+    assert_close(grads.beta, grad_beta)
+    # ∂L/∂x is a difference of three terms of size |γ| |grad_y| / √(σ² + ε). Where they nearly
+    # cancel (two values per feature: x̂ = ±1 up to ε, and ∂L/∂x is O(ε)), float64 gives it only
+    # to an absolute accuracy relative to those terms, in either implementation.
+    terms = np.max(np.abs(layer.gamma)) * np.max(cache.inv_std) * np.max(np.abs(grad_y))
+    assert_close(ours_grad_x, grad_x, atol=1e-12 * terms)
+    update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
+    new = update(state, cache)
+    mean, var = torch_batch_norm_running(x, state.mean, state.var, layer.momentum, layer.eps)
+    assert_close(new.mean, mean)
+    assert_close(new.var, var)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(deadline=None, max_examples=40)
+@given(data=st.data())
+def test_evaluation_matches_torch(kind, data):
+    layer, x, state, grad_y = data.draw(flat_cases() if kind == "flat" else spatial_cases())
+    _, _, _, forward_eval, backward = KINDS[kind]
+    y, (grad_gamma, grad_beta, grad_x) = torch_batch_norm_evaluation(
+        layer.gamma, layer.beta, x, state.mean, state.var, grad_y, layer.eps
+    )
+    ours, cache = forward_eval(layer, x, state)
+    assert_close(ours, y)
+    grads, ours_grad_x = backward(grad_y, cache)
+    assert_close(grads.gamma, grad_gamma)
+    assert_close(grads.beta, grad_beta)
+    assert_close(ours_grad_x, grad_x)
+
+
+def test_many_training_steps_track_torchs_running_statistics(rng):
+    layer = BatchNorm2d(np.ones(3), np.zeros(3), momentum=0.2)
+    state = batchnorm2d_initial_state(layer)
+    torch_mean, torch_var = state.mean, state.var
+    for step in range(5):
+        x = step + rng.standard_normal((3, 4, 5, 2)) * (1 + step)
+        state = batchnorm2d_update_state(state, batchnorm2d_forward(layer, x)[1])
+        torch_mean, torch_var = torch_batch_norm_running(x, torch_mean, torch_var, 0.2, 1e-5)
+    assert_close(state.mean, torch_mean)
+    assert_close(state.var, torch_var)
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def shape_error(call) -> str:
+    with pytest.raises(TypeCheckError) as caught:
+        call()
+    return str(caught.value)
+
+
+# features=3, batch=5
+GAMMA, BETA = np.ones(3), np.zeros(3)
+X_FLAT = np.ones((3, 5)) + np.arange(5.0)
+X_IMAGES = np.arange(3 * 4 * 6 * 5, dtype=float).reshape(3, 4, 6, 5)  # channels 3, 4×6, batch 5
+
+
+@pytest.mark.parametrize(
+    ("call", "fragments"),
+    [
+        pytest.param(
+            lambda: batchnorm_forward(BatchNorm(GAMMA, BETA), X_FLAT.T),
+            ["argument x", "features is 5", "existing value of 3"],
+            id="batch-first x",
+        ),
+        pytest.param(
+            lambda: batchnorm_backward(
+                np.ones((5, 3)), batchnorm_forward(BatchNorm(GAMMA, BETA), X_FLAT)[1]
+            ),
+            ["argument grad_y", "features is 5", "existing value of 3"],
+            id="transposed grad_y",
+        ),
+        pytest.param(
+            lambda: batchnorm_forward_eval(
+                BatchNorm(GAMMA, BETA), X_FLAT, BatchNormState(np.zeros(4), np.ones(4))
+            ),
+            ["argument state", "features is 4", "existing value of 3"],
+            id="running statistics of another layer",
+        ),
+        pytest.param(
+            lambda: batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), X_IMAGES.transpose(3, 0, 1, 2)),
+            ["argument x", "channels is 5", "existing value of 3"],
+            id="NCHW images",
+        ),
+        pytest.param(
+            lambda: batchnorm2d_backward(
+                X_IMAGES.transpose(0, 2, 1, 3),
+                batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), X_IMAGES)[1],
+            ),
+            ["argument grad_y", "height is 6", "existing value of 4"],
+            id="grad_y with height and width transposed",
+        ),
+        pytest.param(
+            lambda: batchnorm2d_forward_eval(
+                BatchNorm2d(GAMMA, BETA), X_IMAGES, BatchNorm2dState(np.zeros(2), np.ones(2))
+            ),
+            ["argument state", "channels is 2", "existing value of 3"],
+            id="spatial: running statistics of another layer",
+        ),
+    ],
+)
+def test_wrong_shapes_raise_naming_the_dimension(call, fragments):
+    message = shape_error(call)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_a_scale_and_shift_of_different_lengths_are_refused():
+    message = shape_error(lambda: batchnorm_forward(BatchNorm(np.ones(3), np.zeros(4)), X_FLAT))
+    assert "features" in message
+
+
+def test_a_backward_returning_a_transposed_gradient_is_refused_by_the_scope_of_its_cache():
+    @checked
+    def batchnorm_backward_transposed(
+        grad_y: Float[Array, "features batch"], cache: BatchNormCache
+    ) -> tuple[BatchNorm, Float[Array, "features batch"]]:
+        grads, grad_x = batchnorm_backward(grad_y, cache)
+        return grads, grad_x.T  # BUG
+
+    _, cache = batchnorm_forward(BatchNorm(GAMMA, BETA), X_FLAT)
+    message = shape_error(lambda: batchnorm_backward_transposed(np.ones((3, 5)), cache))
+    assert "the result" in message and "features is 5" in message
+
+
+@pytest.mark.parametrize(("eps", "momentum"), [(0.0, 0.1), (-1e-5, 0.1), (1e-5, -0.1), (1e-5, 1.5)])
+@pytest.mark.parametrize("record", [BatchNorm, BatchNorm2d])
+def test_bad_settings_are_refused(record, eps, momentum):
+    with pytest.raises(ValueError, match="eps must be positive and momentum in"):
+        record(GAMMA, BETA, eps=eps, momentum=momentum)
+
+
+def test_training_on_one_value_per_feature_is_refused():
+    with pytest.raises(ValueError, match="at least 2 values per feature, got 1"):
+        batchnorm_forward(BatchNorm(GAMMA, BETA), np.ones((3, 1)))
+    with pytest.raises(ValueError, match="at least 2 values per feature, got 1"):
+        batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), np.ones((3, 1, 1, 1)))
+    batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), np.arange(6.0).reshape(3, 1, 2, 1))
+
+
+# --- state in a network -----------------------------------------------------------------------
+
+
+def small_network(rng):
+    return [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        BatchNorm(rng.standard_normal(4), rng.standard_normal(4), momentum=0.25),
+        tbp.Activation("relu"),
+        tbp.Dense(rng.standard_normal((2, 4)), rng.standard_normal(2)),
+        tbp.Activation("softmax"),
+    ]
+
+
+def test_the_state_is_kept_apart_from_the_parameters(rng):
+    layers = small_network(rng)
+    states = tbp.initial_states(layers)
+    assert [type(state).__name__ for state in states] == [
+        "NoneType",
+        "BatchNormState",
+        "NoneType",
+        "NoneType",
+        "NoneType",
+    ]
+    x, labels = rng.standard_normal((3, 6)), np.array([0, 1, 1, 0, 1, 0])
+    _, grads = tbp.network_loss_and_grads(layers, x, labels, "cross_entropy", states=states)
+    assert set(tbp.nn.families.parameters(grads[1])) == {"gamma", "beta"}  # no running stats
+
+
+def test_training_updates_the_states_and_evaluation_reads_them(rng):
+    layers = small_network(rng)
+    states = tbp.initial_states(layers)
+    first = states[1]
+    x = rng.standard_normal((3, 6))
+    training = tbp.Mode(training=True)
+    _, caches = tbp.network_forward(layers, x, training, states)
+    assert states[1] is not first  # replaced in the list...
+    np.testing.assert_array_equal(first.mean, np.zeros(4))  # ...the old record untouched
+    expected = batchnorm_update_state(first, caches[1])
+    np.testing.assert_array_equal(states[1].mean, expected.mean)
+    np.testing.assert_array_equal(states[1].var, expected.var)
+    # Evaluation uses the running statistics, and changes nothing.
+    kept = states[1]
+    output, caches = tbp.network_forward(layers, x, tbp.Mode(), states)
+    assert states[1] is kept and not caches[1].batch_statistics
+    hidden = tbp.dense_forward(layers[0], x)[0]
+    np.testing.assert_array_equal(caches[1].mean, kept.mean)
+    y, _ = batchnorm_forward_eval(layers[1], hidden, kept)
+    np.testing.assert_array_equal(caches[2].z, y)
+
+
+def test_evaluation_without_states_is_refused_and_training_without_them_works(rng):
+    layers = small_network(rng)
+    x = rng.standard_normal((3, 6))
+    with pytest.raises(ValueError, match="BatchNorm in evaluation mode normalises with its"):
+        tbp.network_forward(layers, x, tbp.Mode())
+    tbp.network_forward(layers, x, tbp.Mode(training=True))
+    with pytest.raises(ValueError, match="5 layers but 4 states"):
+        tbp.network_forward(layers, x, tbp.Mode(), [None] * 4)
+
+
+def test_a_network_with_batch_norm_passes_the_gradient_check_in_training(rng):
+    layers = small_network(rng)
+    x, labels = rng.standard_normal((3, 6)), np.array([0, 1, 1, 0, 1, 0])
+    gamma, beta = layers[1].gamma, layers[1].beta
+
+    def with_parameters(gamma, beta):
+        return [*layers[:1], BatchNorm(gamma, beta, momentum=0.25), *layers[2:]]
+
+    def loss(gamma, beta):
+        return tbp.network_loss_and_grads(with_parameters(gamma, beta), x, labels, "cross_entropy")[
+            0
+        ]
+
+    def backward(_, gamma, beta):
+        grads = tbp.network_loss_and_grads(
+            with_parameters(gamma, beta), x, labels, "cross_entropy"
+        )[1]
+        return grads[1].gamma, grads[1].beta
+
+    assert tbp.gradcheck(loss, backward, [gamma, beta]).passed
+
+
+# --- purity and dtypes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nothing_is_modified(kind, rng):
+    record, state_record, forward, forward_eval, backward = KINDS[kind]
+    shape = (3, 5) if kind == "flat" else (3, 4, 6, 5)
+    layer = record(rng.standard_normal(3), rng.standard_normal(3))
+    state = state_record(rng.standard_normal(3), rng.uniform(0.5, 2.0, 3))
+    for array in (layer.gamma, layer.beta, state.mean, state.var):
+        array.flags.writeable = False
+    x, grad_y = rng.standard_normal(shape), rng.standard_normal(shape)
+    _, cache = assert_leaves_inputs_alone(lambda x: forward(layer, x), x)
+    assert_leaves_inputs_alone(lambda x: forward_eval(layer, x, state), x)
+    for name in ("x_hat", "mean", "var", "inv_std"):
+        getattr(cache, name).flags.writeable = False
+    assert_leaves_inputs_alone(lambda grad_y: backward(grad_y, cache), grad_y)
+    update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
+    update(state, cache)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_in_float32_out(kind, rng):
+    record, state_record, forward, forward_eval, backward = KINDS[kind]
+    shape = (3, 5) if kind == "flat" else (3, 4, 6, 5)
+    f32 = np.float32
+    layer = record(rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32))
+    x, grad_y = rng.standard_normal(shape).astype(f32), rng.standard_normal(shape).astype(f32)
+    initial = batchnorm_initial_state if kind == "flat" else batchnorm2d_initial_state
+    update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
+    state = initial(layer)
+    for y, cache in (forward(layer, x), forward_eval(layer, x, state)):
+        assert y.dtype == np.float32
+        grads, grad_x = backward(grad_y, cache)
+        assert grads.gamma.dtype == grads.beta.dtype == grad_x.dtype == np.float32
+        new = update(state, cache)
+        assert new.mean.dtype == new.var.dtype == np.float32

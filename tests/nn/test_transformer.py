@@ -1,0 +1,307 @@
+"""Tests for typedbackprop.nn.transformer: the per-token feed-forward network and the block."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import SEEDS, assert_close, assert_leaves_inputs_alone, vjp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jaxtyping import TypeCheckError
+from sequence_helpers import distinct_sizes, leaves, with_leaves
+from test_attention import PARAMETERS, random_attention
+
+import typedbackprop as tbp
+from typedbackprop.nn.layernorm import LayerNorm
+from typedbackprop.nn.transformer import (
+    FeedForward,
+    TransformerBlock,
+    feedforward_backward,
+    feedforward_forward,
+    transformer_block_backward,
+    transformer_block_forward,
+)
+
+
+def random_block(
+    rng, features, heads, head_dim, hidden, causal, activation="gelu", dtype=np.float64, eps=1e-5
+):
+    def norm():
+        return LayerNorm(
+            (1.0 + 0.3 * rng.standard_normal(features)).astype(dtype),
+            (0.3 * rng.standard_normal(features)).astype(dtype),
+            eps,
+        )
+
+    def normal(*shape, fan_in):
+        return (rng.standard_normal(shape) / math.sqrt(fan_in)).astype(dtype)
+
+    feedforward = FeedForward(
+        normal(hidden, features, fan_in=features),
+        normal(hidden, fan_in=4),
+        normal(features, hidden, fan_in=hidden),
+        normal(features, fan_in=4),
+        activation,
+    )
+    attention = random_attention(rng, features, heads, head_dim, causal, dtype)
+    return TransformerBlock.of(norm(), attention, norm(), feedforward)
+
+
+@st.composite
+def blocks(draw, max_size=5, eps=1e-5):
+    """``(block, x, grad_y)``: features, heads, head_dim, hidden, seq, batch all different.
+
+    At least three features: over two, layer norm's x̂ is ±1 whatever the input, and the
+    gradients through it vanish but for rounding noise; over one, x̂ is 0."""
+    sizes = draw(distinct_sizes(6, low=2, high=max_size + 5))
+    sizes.sort(key=lambda size: size == 2)  # 2 is never the number of features
+    features, heads, head_dim, hidden, seq, batch = sizes
+    rng = np.random.default_rng(draw(SEEDS))
+    block = random_block(
+        rng,
+        features,
+        heads,
+        head_dim,
+        hidden,
+        causal=draw(st.booleans()),
+        activation=draw(st.sampled_from(["gelu", "gelu_tanh", "tanh"])),
+        eps=eps,
+    )
+    shape = (features, seq, batch)
+    # Features spread over [−2, 2] under the noise: a token whose features (nearly) coincide
+    # has a (nearly) zero variance, where layer norm curves too sharply for a central
+    # difference with step 1e−6 to be accurate to 1e−7.
+    spread = np.linspace(-2.0, 2.0, features)[:, np.newaxis, np.newaxis]
+    return block, spread + rng.standard_normal(shape), rng.standard_normal(shape)
+
+
+# --- the PyTorch oracle, batch first -----------------------------------------------------------
+
+TORCH_ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
+    "tanh": torch.tanh,
+}
+
+
+def torch_block(block, x, grad_y):
+    """The block in PyTorch on ``(batch, seq, features)``: ``F.layer_norm``,
+    ``F.scaled_dot_product_attention``, ``F.linear``; the result and every gradient."""
+    paths = [path for path, _ in leaves(block)]
+
+    def run(x, *arrays):
+        p = dict(zip(paths, arrays, strict=True))
+        tokens = x.permute(2, 1, 0)
+        features = tokens.shape[-1]
+
+        def norm(h, name):
+            gain, bias = p[f"{name}_gain"], p[f"{name}_bias"]
+            return F.layer_norm(h, (features,), gain, bias, block.eps)
+
+        def project(h, which):
+            projected = torch.einsum("hdf,bsf->bhsd", p[f"W_{which}"], h)
+            return projected if which == "key" else projected + p[f"b_{which}"][None, :, None, :]
+
+        h = norm(tokens, "attention_norm")
+        attended = F.scaled_dot_product_attention(
+            project(h, "query"),
+            project(h, "key"),
+            project(h, "value"),
+            is_causal=block.causal,
+        )
+        merged = torch.einsum("fhd,bhsd->bsf", p["W_output"], attended)
+        h = tokens + merged + p["b_output"]
+        hidden = F.linear(norm(h, "feedforward_norm"), p["W_up"], p["b_up"])
+        activated = TORCH_ACTIVATIONS[block.activation](hidden)
+        y = h + F.linear(activated, p["W_down"], p["b_down"])
+        return y.permute(2, 1, 0)
+
+    arrays = [x] + [array for _, array in leaves(block)]
+    y, grads = vjp(run, arrays, grad_y)
+    return y, grads[0], dict(zip(paths, grads[1:], strict=True))
+
+
+# --- values by hand ---------------------------------------------------------------------------
+
+
+def test_feedforward_by_hand():
+    # features=1, hidden=2, the identity: y = W_down (W_up x + b_up) + b_down
+    # = [1, −1] ([2, 3] x + [1, 0]) + 0.5 = −x + 1.5, at every token.
+    layer = FeedForward(
+        np.array([[2.0], [3.0]]),
+        np.array([1.0, 0.0]),
+        np.array([[1.0, -1.0]]),
+        np.array([0.5]),
+        "identity",
+    )
+    x = np.array([[[1.0, 2.0], [3.0, -1.0], [0.0, 4.0]]])  # features=1, seq=3, batch=2
+    y, cache = feedforward_forward(layer, x)
+    np.testing.assert_array_equal(y, 1.5 - x)
+    grads, grad_x = feedforward_backward(np.ones_like(x), cache)
+    np.testing.assert_array_equal(grad_x, -np.ones_like(x))
+    np.testing.assert_array_equal(grads.b_down, [6.0])  # six tokens
+    np.testing.assert_array_equal(grads.W_up, [[x.sum()], [-x.sum()]])
+
+
+def test_a_block_whose_sublayers_output_constants_adds_them_to_every_token(rng):
+    # W_output = 0 in both sub-layers: attention adds b_output, the network its own b_output,
+    # whatever the input; the gradient flows along the residual path alone.
+    block = random_block(rng, 4, 2, 3, 5, causal=True)
+    attention = tbp.Attention(
+        **{name: getattr(block.attention, name) for name in PARAMETERS if name != "W_output"},
+        W_output=np.zeros((4, 2, 3)),
+        causal=True,
+    )
+    ff = block.feedforward
+    feedforward = FeedForward(ff.W_up, ff.b_up, np.zeros((4, 5)), ff.b_down)
+    block = TransformerBlock.of(
+        block.attention_norm, attention, block.feedforward_norm, feedforward
+    )
+    x, grad_y = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
+    y, cache = transformer_block_forward(block, x)
+    shift = (attention.b_output + feedforward.b_down)[:, None, None]
+    assert_close(y, x + shift, rtol=1e-15)
+    grads, grad_x = transformer_block_backward(grad_y, cache)
+    np.testing.assert_array_equal(grad_x, grad_y)
+    np.testing.assert_array_equal(grads.attention.b_output, grad_y.sum(axis=(1, 2)))
+    np.testing.assert_array_equal(grads.attention.W_query, np.zeros((2, 3, 4)))
+
+
+# --- gradient checks --------------------------------------------------------------------------
+
+
+# eps = 0.1 bounds each layer norm's rstd by √10: the second norm's input can have a token
+# whose features nearly coincide, where with eps = 1e−5 the function curves too sharply for a
+# central difference to be accurate to 1e−7 (the oracle test below uses eps = 1e−5).
+@settings(deadline=None, max_examples=6)
+@given(case=blocks(max_size=2, eps=0.1))
+def test_transformer_block_passes_gradcheck(case):
+    block, x, _ = case
+    arrays = [array for _, array in leaves(block)]
+
+    def forward(x, *arrays):
+        return transformer_block_forward(with_leaves(block, list(arrays)), x)[0]
+
+    def backward(grad_y, x, *arrays):
+        _, cache = transformer_block_forward(with_leaves(block, list(arrays)), x)
+        grads, grad_x = transformer_block_backward(grad_y, cache)
+        return [grad_x] + [array for _, array in leaves(grads)]
+
+    tbp.gradcheck(forward, backward, [x, *arrays], names=["x"] + [p for p, _ in leaves(block)])
+
+
+@settings(deadline=None, max_examples=15)
+@given(case=blocks(max_size=3))
+def test_feedforward_passes_gradcheck(case):
+    block, x, _ = case
+    layer = block.feedforward
+    arrays = [array for _, array in leaves(layer)]
+
+    def backward(grad_y, x, *arrays):
+        _, cache = feedforward_forward(with_leaves(layer, list(arrays)), x)
+        grads, grad_x = feedforward_backward(grad_y, cache)
+        return [grad_x] + [array for _, array in leaves(grads)]
+
+    tbp.gradcheck(
+        lambda x, *arrays: feedforward_forward(with_leaves(layer, list(arrays)), x)[0],
+        backward,
+        [x, *arrays],
+        names=["x", "W_up", "b_up", "W_down", "b_down"],
+    )
+
+
+# --- against PyTorch --------------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=40)
+@given(case=blocks())
+def test_transformer_block_matches_torch(case):
+    block, x, grad_y = case
+    y, grad_x, grads = torch_block(block, x, grad_y)
+    ours, cache = transformer_block_forward(block, x)
+    assert_close(ours, y)
+    ours_grads, ours_grad_x = transformer_block_backward(grad_y, cache)
+    assert_close(ours_grad_x, grad_x)
+    for path, value in leaves(ours_grads):
+        assert_close(value, grads[path])
+    assert ours_grads.causal == block.causal and ours_grads.eps == block.eps
+    assert ours_grads.activation == block.activation
+
+
+@settings(deadline=None, max_examples=30)
+@given(case=blocks())
+def test_the_network_runs_blocks_like_any_layer(case):
+    block, x, grad_y = case
+    output, caches = tbp.network_forward([block, block], x)
+    grads, grad_x = tbp.network_backward([block, block], caches, grad_y, input_gradient=True)
+    middle, first = transformer_block_forward(block, x)
+    expected, second = transformer_block_forward(block, middle)
+    assert_close(output, expected, rtol=0.0)
+    top, grad_middle = transformer_block_backward(grad_y, second)
+    bottom, expected_grad_x = transformer_block_backward(grad_middle, first)
+    assert_close(grad_x, expected_grad_x, rtol=0.0)
+    for (_, mine), (_, theirs) in zip(leaves(grads[0]), leaves(bottom), strict=True):
+        assert_close(mine, theirs, rtol=0.0)
+
+
+# --- wrong shapes, purity, dtypes --------------------------------------------------------------
+
+# features=5, heads=2, head_dim=3, hidden=7, seq=4, batch=6.
+BLOCK = random_block(np.random.default_rng(0), 5, 2, 3, 7, causal=True)
+X = np.random.default_rng(1).standard_normal((5, 4, 6))
+Y, CACHE = transformer_block_forward(BLOCK, X)
+GRAD_Y = np.random.default_rng(2).standard_normal(Y.shape)
+
+
+@pytest.mark.parametrize(
+    ("grad_y", "message"),
+    [
+        pytest.param(GRAD_Y.transpose(0, 2, 1), "dimension seq is 6", id="seq and batch swapped"),
+        pytest.param(GRAD_Y[:4], "dimension features is 4", id="a feature short"),
+    ],
+)
+def test_block_backward_refuses_a_gradient_not_shaped_like_the_output(grad_y, message):
+    with pytest.raises(TypeCheckError, match=f"argument grad_y: .*{message}"):
+        transformer_block_backward(grad_y, CACHE)
+    with pytest.raises(TypeCheckError, match=f"argument grad_y: .*{message}"):
+        feedforward_backward(grad_y, CACHE.feedforward)
+
+
+def test_a_block_whose_sublayers_disagree_on_features_is_refused():
+    narrow = LayerNorm(np.ones(4), np.zeros(4))
+    block = TransformerBlock.of(narrow, BLOCK.attention, BLOCK.feedforward_norm, BLOCK.feedforward)
+    with pytest.raises(
+        TypeCheckError,
+        match="argument block.W_query: the size of dimension features is 5",
+    ):
+        transformer_block_forward(block, X[:4])
+    with pytest.raises(TypeCheckError, match="block.W_query: .* features is 5 .* of 4"):
+        transformer_block_forward(block, X)  # the block's fields are checked before x
+
+
+def test_no_block_function_modifies_its_arguments():
+    arrays = [array for _, array in leaves(BLOCK)]
+    y = assert_leaves_inputs_alone(
+        lambda x, *arrays: transformer_block_forward(with_leaves(BLOCK, list(arrays)), x)[0],
+        X,
+        *arrays,
+    )
+    assert_close(y, Y, rtol=1e-15)
+
+    def backward(grad_y, x, *arrays):
+        _, cache = transformer_block_forward(with_leaves(BLOCK, list(arrays)), x)
+        return transformer_block_backward(grad_y, cache)
+
+    assert_leaves_inputs_alone(backward, GRAD_Y, X, *arrays)
+
+
+def test_float32_in_float32_out():
+    block = random_block(np.random.default_rng(0), 5, 2, 3, 7, causal=True, dtype=np.float32)
+    y, cache = transformer_block_forward(block, X.astype(np.float32))
+    assert y.dtype == np.float32
+    grads, grad_x = transformer_block_backward(GRAD_Y.astype(np.float32), cache)
+    assert grad_x.dtype == np.float32
+    assert {array.dtype for _, array in leaves(grads)} == {np.dtype(np.float32)}
+    assert_close(y, Y, rtol=1e-5)

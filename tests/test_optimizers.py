@@ -1,0 +1,250 @@
+"""Tests for typedbackprop.optimizers: SGD with momentum and AdamW, against PyTorch's."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from helpers import SEEDS, assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import typedbackprop as tbp
+from typedbackprop.nn.families import parameters
+from typedbackprop.optimizers import SGD, AdamW, AdamWState, SGDState
+
+
+def layers_of(rng, dtype=np.float64):
+    """A dense layer (out=4, in=3), an activation (no parameters) and a layer norm (4)."""
+    return [
+        tbp.Dense(rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)),
+        tbp.Activation("tanh"),
+        tbp.LayerNorm(rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)),
+    ]
+
+
+def arrays(layers):
+    return [value for layer in layers for value in parameters(layer).values()]
+
+
+def gradients(layers, rng):
+    """Gradients that depend on the parameters (a quadratic pull towards 0.3) plus noise: the
+    optimizers' state and their parameters both shape the next step."""
+    return [
+        dataclasses.replace(
+            layer,
+            **{
+                name: 2.0 * (value - 0.3) + rng.standard_normal(value.shape).astype(value.dtype)
+                for name, value in parameters(layer).items()
+            },
+        )
+        if parameters(layer)
+        else None
+        for layer in layers
+    ]
+
+
+def run_ours(optimizer, layers, steps, seed):
+    rng = np.random.default_rng(seed)
+    state = optimizer.init(layers)
+    for _ in range(steps):
+        layers, state = optimizer.step(layers, gradients(layers, rng), state)
+    return layers, state
+
+
+def run_torch(make, layers, steps, seed):
+    """The same run with a torch.optim optimizer; the gradients come from the same rule."""
+    rng = np.random.default_rng(seed)
+    leaves = [torch.tensor(value, requires_grad=True) for value in arrays(layers)]
+    optimizer = make(leaves)
+    for _ in range(steps):
+        current = [leaf.detach().numpy() for leaf in leaves]
+        grads = iter(arrays([g for g in gradients(rebuild(layers, current), rng) if g is not None]))
+        for leaf in leaves:
+            leaf.grad = torch.tensor(next(grads))
+        optimizer.step()
+    return [leaf.detach().numpy() for leaf in leaves]
+
+
+def rebuild(layers, values):
+    values = iter(values)
+    return [
+        dataclasses.replace(layer, **{name: next(values) for name in parameters(layer)})
+        for layer in layers
+    ]
+
+
+# --- values by hand ---------------------------------------------------------------------------
+
+
+def test_sgd_with_momentum_by_hand():
+    # θ = 1, g = 2, η = 0.1, μ = 0.9: v = −0.2, θ = 0.8; then v = 0.9 · (−0.2) − 0.2 = −0.38.
+    layers = [tbp.LayerNorm(np.array([1.0]), np.array([0.0]))]
+    grads = [tbp.LayerNorm(np.array([2.0]), np.array([0.0]))]
+    optimizer = SGD(learning_rate=0.1, momentum=0.9)
+    layers, state = optimizer.step(layers, grads, optimizer.init(layers))
+    assert_close(layers[0].gain, [0.8], rtol=1e-15)
+    layers, state = optimizer.step(layers, grads, state)
+    assert_close(state.velocities[0].gain, [-0.38], rtol=1e-15)
+    assert_close(layers[0].gain, [0.42], rtol=1e-15)
+
+
+def test_adamw_first_step_by_hand():
+    # Step 1: m̂ = g and v̂ = g², so θ ← θ(1 − ηλ) − η g/(|g| + eps): about η against the sign
+    # of g, whatever its size, after the decay. θ = 1, g = 2, η = 0.1, λ = 0.5.
+    layers = [tbp.LayerNorm(np.array([1.0]), np.array([-3.0]))]
+    grads = [tbp.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
+    optimizer = AdamW(learning_rate=0.1, weight_decay=0.5)
+    layers, state = optimizer.step(layers, grads, optimizer.init(layers))
+    assert_close(layers[0].gain, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
+    assert_close(layers[0].bias, [-3.0 * 0.95 + 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-15)
+    assert state.step == 1
+    assert_close(state.first_moments[0].gain, [0.1 * 2.0], rtol=1e-15)
+    assert_close(state.second_moments[0].gain, [0.001 * 4.0], rtol=1e-15)
+
+
+def test_the_state_is_typed_like_the_parameters(rng):
+    layers = layers_of(rng)
+    state = AdamW().init(layers)
+    for moments in (state.first_moments, state.second_moments):
+        assert type(moments[0]) is tbp.Dense and moments[1] is None
+        assert type(moments[2]) is tbp.LayerNorm and moments[2].eps == layers[2].eps
+        for moment, layer in zip(moments[::2], layers[::2], strict=True):
+            for name, value in parameters(layer).items():
+                assert getattr(moment, name).shape == value.shape
+                assert not getattr(moment, name).any()
+    assert type(SGD(0.1).init(layers).velocities[0]) is tbp.Dense
+
+
+# --- against PyTorch --------------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    seed=SEEDS,
+    learning_rate=st.sampled_from([1e-3, 1e-2, 0.1]),
+    betas=st.sampled_from([(0.9, 0.999), (0.8, 0.99), (0.0, 0.5)]),
+    weight_decay=st.sampled_from([0.0, 0.01, 0.3]),
+    eps=st.sampled_from([1e-8, 1e-3]),
+)
+def test_adamw_equals_torch_over_fifty_steps(seed, learning_rate, betas, weight_decay, eps):
+    layers = layers_of(np.random.default_rng(seed))
+    ours, _ = run_ours(
+        AdamW(learning_rate, betas[0], betas[1], eps, weight_decay), layers, 50, seed
+    )
+    theirs = run_torch(
+        lambda leaves: torch.optim.AdamW(
+            leaves, lr=learning_rate, betas=betas, eps=eps, weight_decay=weight_decay
+        ),
+        layers,
+        50,
+        seed,
+    )
+    for mine, expected in zip(arrays(ours), theirs, strict=True):
+        assert_close(mine, expected)
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    seed=SEEDS,
+    learning_rate=st.sampled_from([1e-2, 0.1]),
+    momentum=st.sampled_from([0.0, 0.5, 0.9]),
+)
+def test_sgd_equals_torch_over_fifty_steps(seed, learning_rate, momentum):
+    layers = layers_of(np.random.default_rng(seed))
+    ours, _ = run_ours(SGD(learning_rate, momentum), layers, 50, seed)
+    theirs = run_torch(
+        lambda leaves: torch.optim.SGD(leaves, lr=learning_rate, momentum=momentum),
+        layers,
+        50,
+        seed,
+    )
+    for mine, expected in zip(arrays(ours), theirs, strict=True):
+        assert_close(mine, expected)
+
+
+def test_sgd_equals_the_training_loops_step(rng):
+    layers = layers_of(rng)
+    grads = gradients(layers, rng)
+    optimizer = SGD(0.05, momentum=0.7)
+    state = optimizer.step(layers, gradients(layers, rng), optimizer.init(layers))[1]
+    ours, new_state = optimizer.step(layers, grads, state)
+    theirs, velocities = tbp.sgd_step(layers, grads, state.velocities, 0.05, 0.7)
+    for mine, expected in zip(arrays(ours), arrays(theirs), strict=True):
+        np.testing.assert_array_equal(mine, expected)
+    for mine, expected in zip(
+        arrays([v for v in new_state.velocities if v is not None]),
+        arrays([v for v in velocities if v is not None]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(mine, expected)
+
+
+# --- purity, dtypes, refusals -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", [SGD(0.1, momentum=0.9), AdamW(0.01)], ids=["sgd", "adamw"])
+def test_a_step_modifies_none_of_its_arguments(optimizer, rng):
+    layers = layers_of(rng)
+    state = optimizer.init(layers)
+    layers, state = optimizer.step(layers, gradients(layers, rng), state)  # a state that is not 0
+    grads = gradients(layers, rng)
+    frozen = arrays(layers) + arrays([g for g in grads if g is not None])
+    states = state.velocities if isinstance(state, SGDState) else state.first_moments
+    frozen += arrays([s for s in states if s is not None])
+    before = [value.copy() for value in frozen]
+    for value in frozen:
+        value.flags.writeable = False  # an in-place write raises at once
+    optimizer.step(layers, grads, state)
+    for value, original in zip(frozen, before, strict=True):
+        np.testing.assert_array_equal(value, original)
+
+
+@pytest.mark.parametrize("optimizer", [SGD(0.1, momentum=0.9), AdamW(0.01)], ids=["sgd", "adamw"])
+def test_float32_stays_float32(optimizer, rng):
+    layers = layers_of(rng, np.float32)
+    stepped, state = run_ours(optimizer, layers, 3, 0)
+    assert {value.dtype for value in arrays(stepped)} == {np.dtype(np.float32)}
+    moments = state.velocities if isinstance(state, SGDState) else state.second_moments
+    assert {value.dtype for value in arrays([m for m in moments if m is not None])} == {
+        np.dtype(np.float32)
+    }
+
+
+def test_a_transformer_block_steps_like_any_layer(rng):
+    from families import _block
+
+    block, _ = _block(rng, np.float64)
+    grads = gradients([block], rng)
+    stepped, state = AdamW(0.01).step([block], grads, AdamW(0.01).init([block]))
+    assert isinstance(state, AdamWState) and type(state.first_moments[0]) is tbp.TransformerBlock
+    assert stepped[0].causal == block.causal and stepped[0].activation == block.activation
+    assert len(arrays(stepped)) == len(arrays([block])) == 15
+
+
+def test_mismatched_gradients_are_refused(rng):
+    layers = layers_of(rng)
+    grads = gradients(layers, rng)
+    optimizer = AdamW()
+    state = optimizer.init(layers)
+    with pytest.raises(ValueError, match="3 layers but 2"):
+        optimizer.step(layers, grads[:2], state)
+    with pytest.raises(TypeError, match="layer 2 is a LayerNorm; its gradient is a Dense"):
+        optimizer.step(layers, [grads[0], None, grads[0]], state)
+    with pytest.raises(ValueError, match="layer 1: a gradient exactly when"):
+        optimizer.step(layers, [grads[0], grads[0], grads[2]], state)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(0.0),
+        lambda: SGD(0.1, momentum=1.0),
+        lambda: AdamW(learning_rate=-1.0),
+        lambda: AdamW(beta2=1.0),
+        lambda: AdamW(weight_decay=-0.1),
+    ],
+)
+def test_invalid_settings_are_refused(make):
+    with pytest.raises(ValueError):
+        make()

@@ -1,0 +1,26 @@
+"""The transformer's benchmark and training scripts keep working: each run once, briefly."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*arguments: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_step_benchmark_runs_and_the_two_losses_agree():
+    # The script refuses to time two steps whose losses differ by more than 1e-10.
+    output = run("benchmarks/transformer_step.py", "--rounds", "2")
+    assert "PyTorch eager" in output and "ratio" in output
+
+
+def test_the_training_script_runs_and_reports_both_accuracies():
+    output = run("benchmarks/train_sort.py", "--steps", "4", "--every", "2")
+    assert "teacher-forced test accuracy" in output and "greedy test accuracy" in output

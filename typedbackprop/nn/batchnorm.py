@@ -1,0 +1,799 @@
+"""Batch normalisation over ``"features batch"``, and over the pixels of ``"channels height width
+batch"`` images.
+
+Training normalises each feature with the mean and variance of the batch, then scales and
+shifts it: ``y = γ x̂ + β`` with ``x̂ = (x − μ) / √(σ² + ε)``. Because ``μ`` and ``σ²`` are
+functions of every example of the batch, ``∂L/∂x`` has three terms (the famous backward).
+Evaluation uses running statistics instead, fixed numbers, and its backward is one term.
+
+The running statistics are *state*, not parameters: training does not step them along a
+gradient; each training batch moves them towards its own statistics (``momentum``). They live
+in their own record, :class:`BatchNormState`, apart from the parameter record
+:class:`BatchNorm` (``γ``, ``β``), and pass through the network beside the layers (see
+:func:`~typedbackprop.nn.network.network_forward`'s ``states``).
+
+The spatial version normalises each channel over every pixel of every image: in the house
+layout ``(channels, height, width, batch)`` that is the flat version on the C-order view
+``(channels, height·width·batch)``, so it reuses the same functions.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
+
+__all__ = [
+    "BatchNorm",
+    "BatchNormState",
+    "BatchNormCache",
+    "BatchNorm2d",
+    "BatchNorm2dState",
+    "BatchNorm2dCache",
+    "batchnorm_statistics",
+    "batchnorm_normalize",
+    "batchnorm_scale_shift",
+    "batchnorm_grad_params",
+    "batchnorm_grad_input",
+    "batchnorm_grad_input_fixed",
+    "batchnorm_running_statistics",
+    "batchnorm_forward",
+    "batchnorm_forward_eval",
+    "batchnorm_backward",
+    "batchnorm_initial_state",
+    "batchnorm_update_state",
+    "batchnorm2d_forward",
+    "batchnorm2d_forward_eval",
+    "batchnorm2d_backward",
+    "batchnorm2d_initial_state",
+    "batchnorm2d_update_state",
+    "BATCHNORM_GRAD_GAMMA",
+    "BATCHNORM_GRAD_BETA",
+    "BATCHNORM_GRAD_X_FIXED",
+]
+
+
+# --- the math, over "features batch" -----------------------------------------------------------
+
+
+@checked
+def batchnorm_statistics(
+    x: Float[Array, "features batch"],
+) -> tuple[Float[Array, " features"], Float[Array, " features"]]:
+    """The mean and the (biased) variance of each feature over the batch.
+
+    Parameters
+    ----------
+    x
+        The layer's input, one column per example.
+
+    Returns
+    -------
+    mean, var
+        ``μ_f = (1/batch) Σ_b x_{fb}`` and ``σ²_f = (1/batch) Σ_b (x_{fb} − μ_f)²``.
+
+    Notes
+    -----
+    The biased variance (divided by ``batch``, not ``batch − 1``) is the one the batch is
+    normalised with, as in PyTorch; the running variance uses the unbiased one
+    (:func:`batchnorm_running_statistics`).
+    """
+    mean = x.mean(axis=1)
+    centered = x - mean[:, np.newaxis]
+    return mean, np.einsum("fb,fb->f", centered, centered) / x.shape[1]
+
+
+@checked
+def batchnorm_normalize(
+    x: Float[Array, "features batch"],
+    mean: Float[Array, " features"],
+    var: Float[Array, " features"],
+    eps: float,
+) -> tuple[Float[Array, "features batch"], Float[Array, " features"]]:
+    """``x̂ = (x − μ) / √(σ² + ε)``, and ``1 / √(σ² + ε)`` for the backward pass.
+
+    Parameters
+    ----------
+    x
+        The layer's input.
+    mean, var
+        The statistics to normalise with (the batch's in training, the running ones in
+        evaluation).
+    eps
+        Added to the variance, so that a constant feature does not divide by zero.
+
+    Returns
+    -------
+    x_hat, inv_std
+        The normalised input, and ``1 / √(σ²_f + ε)`` per feature.
+
+    Notes
+    -----
+    ``x̂_{fb} = (x_{fb} − μ_f) / √(σ²_f + ε)``; ``μ`` and ``1/√(σ² + ε)`` are broadcast along
+    ``batch`` (``[:, np.newaxis]``, as the dense layer's bias).
+    """
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = x - mean[:, np.newaxis]
+    x_hat *= inv_std[:, np.newaxis]
+    return x_hat, inv_std
+
+
+@checked
+def batchnorm_scale_shift(
+    x_hat: Float[Array, "features batch"],
+    gamma: Float[Array, " features"],
+    beta: Float[Array, " features"],
+) -> Float[Array, "features batch"]:
+    """``y = γ x̂ + β``: each normalised feature scaled and shifted by its own parameters.
+
+    Parameters
+    ----------
+    x_hat
+        The normalised input.
+    gamma, beta
+        The scale and the shift of each feature.
+
+    Returns
+    -------
+    y
+        ``y_{fb} = γ_f x̂_{fb} + β_f``; ``γ`` and ``β`` broadcast along ``batch``.
+    """
+    y = x_hat * gamma[:, np.newaxis]
+    y += beta[:, np.newaxis]
+    return y
+
+
+@checked
+def batchnorm_grad_params(
+    grad_y: Float[Array, "features batch"], x_hat: Float[Array, "features batch"]
+) -> tuple[Float[Array, " features"], Float[Array, " features"]]:
+    """Gradients of the loss with respect to ``γ`` and ``β``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    x_hat
+        The normalised input the forward pass computed.
+
+    Returns
+    -------
+    grad_gamma, grad_beta
+        ``∂L/∂γ`` and ``∂L/∂β``, one per feature.
+
+    Notes
+    -----
+    ``∂L/∂gamma_{f} = Σ_b ∂L/∂y_{fb} x_hat_{fb}`` and ``∂L/∂beta_{f} = Σ_b ∂L/∂y_{fb}``.
+    ``γ`` and ``β`` are broadcast along ``batch`` in ``y = γ x̂ + β``, so their gradients sum
+    over ``batch``, like the dense layer's bias.
+    """
+    return np.einsum("fb,fb->f", grad_y, x_hat), grad_y.sum(axis=1)
+
+
+BATCHNORM_GRAD_GAMMA = Spec("grad_gamma", "fb,fb->f", ("grad_y", "x_hat"))
+"""``∂L/∂gamma_{f} = Σ_b ∂L/∂y_{fb} x_hat_{fb}``: what :func:`batchnorm_grad_params` computes."""
+
+BATCHNORM_GRAD_BETA = Spec("grad_beta", "fb->f", ("grad_y",))
+"""``∂L/∂beta_{f} = Σ_b ∂L/∂y_{fb}``: ``grad_y.sum(axis=1)``."""
+
+
+@checked
+def batchnorm_grad_input(
+    grad_y: Float[Array, "features batch"],
+    x_hat: Float[Array, "features batch"],
+    gamma: Float[Array, " features"],
+    inv_std: Float[Array, " features"],
+) -> Float[Array, "features batch"]:
+    """``∂L/∂x`` in training, where the statistics are functions of the batch: three terms.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    x_hat
+        The normalised input.
+    gamma
+        The scale.
+    inv_std
+        ``1 / √(σ² + ε)`` of the batch.
+
+    Returns
+    -------
+    grad_x
+        ``∂L/∂x``.
+
+    Notes
+    -----
+    With ``g = ∂L/∂x̂ = γ ⊙ ∂L/∂y`` (per feature) and ``N = batch``:
+
+    ``∂L/∂x_{fb} = (1/√(σ²_f + ε)) (g_{fb} − (1/N) Σ_k g_{fk} − x̂_{fb} (1/N) Σ_k g_{fk} x̂_{fk})``.
+
+    The first term is the path through ``x_{fb}`` itself; the second the path through ``μ_f``,
+    which every example of the batch moves; the third the path through ``σ²_f``. The two sums
+    are ``∂L/∂β`` and ``∂L/∂γ`` (times ``γ``). An upstream gradient of all ones is the
+    gradient of ``L = Σ y = batch Σ_f β_f``, which does not depend on ``x`` (``x̂`` sums to
+    zero along ``batch``): its ``∂L/∂x`` is exactly zero, and a test with it cannot tell the
+    three terms from a backward that drops the variance term, or returns zeros.
+    """
+    batch = grad_y.shape[1]
+    grad_gamma, grad_beta = batchnorm_grad_params(grad_y, x_hat)
+    grad_x: Array = grad_y * batch
+    grad_x -= grad_beta[:, np.newaxis]
+    grad_x -= x_hat * grad_gamma[:, np.newaxis]
+    grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
+    return grad_x
+
+
+@checked
+def batchnorm_grad_input_fixed(
+    grad_y: Float[Array, "features batch"],
+    gamma: Float[Array, " features"],
+    inv_std: Float[Array, " features"],
+) -> Float[Array, "features batch"]:
+    """``∂L/∂x`` in evaluation, where the statistics are constants: one term.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    gamma
+        The scale.
+    inv_std
+        ``1 / √(σ² + ε)`` of the running variance.
+
+    Returns
+    -------
+    grad_x
+        ``∂L/∂x``.
+
+    Notes
+    -----
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}``, with ``inv_std_{f} = 1 / √(σ²_f + ε)``:
+    upstream gradient times local gradient, ``∂y_{fb}/∂x_{fb} = γ_f / √(σ²_f + ε)``.
+    """
+    return grad_y * (gamma * inv_std)[:, np.newaxis]
+
+
+BATCHNORM_GRAD_X_FIXED = Spec("grad_x", "fb,f,f->fb", ("grad_y", "gamma", "inv_std"))
+"""``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}``: :func:`batchnorm_grad_input_fixed`."""
+
+
+@checked
+def batchnorm_running_statistics(
+    running_mean: Float[Array, " features"],
+    running_var: Float[Array, " features"],
+    mean: Float[Array, " features"],
+    var: Float[Array, " features"],
+    count: int,
+    momentum: float,
+) -> tuple[Float[Array, " features"], Float[Array, " features"]]:
+    """The running statistics after one training batch, as PyTorch updates them.
+
+    Parameters
+    ----------
+    running_mean, running_var
+        The running statistics before the batch.
+    mean, var
+        The batch's statistics (the variance biased, as the batch was normalised with it).
+    count
+        How many values each statistic was computed from (``batch``; for images,
+        ``height · width · batch``).
+    momentum
+        How far to move towards the batch: ``0`` keeps the running statistics, ``1`` replaces
+        them.
+
+    Returns
+    -------
+    running_mean, running_var
+        ``(1 − m) μ_run + m μ`` and ``(1 − m) σ²_run + m σ² N / (N − 1)``: the variance is
+        made unbiased first, as PyTorch does.
+    """
+    unbiased = var * (count / (count - 1))
+    return (
+        (1.0 - momentum) * running_mean + momentum * mean,
+        (1.0 - momentum) * running_var + momentum * unbiased,
+    )
+
+
+def _check_settings(eps: float, momentum: float) -> None:
+    if not eps > 0 or not 0 <= momentum <= 1:
+        raise ValueError(f"eps must be positive and momentum in [0, 1]; got {eps=}, {momentum=}")
+
+
+def _check_count(count: int) -> None:
+    if count < 2:
+        raise ValueError(
+            f"batch norm in training needs at least 2 values per feature, got {count}: the "
+            "variance of one value is 0 and its unbiased estimate undefined"
+        )
+
+
+# --- the batchnorm family: "features batch" ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNorm:
+    """A batch-norm layer's parameters (or their gradients) and settings.
+
+    Parameters
+    ----------
+    gamma
+        The scale of each feature after normalisation (PyTorch's ``weight``).
+    beta
+        The shift of each feature (PyTorch's ``bias``).
+    eps
+        Added to the variance before the square root.
+    momentum
+        How far each training batch moves the running statistics towards its own.
+
+    Raises
+    ------
+    ValueError
+        For ``eps ≤ 0`` or a momentum outside ``[0, 1]``.
+    """
+
+    gamma: Float[Array, " features"]
+    beta: Float[Array, " features"]
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_settings(self.eps, self.momentum)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNormState:
+    """The running statistics of a :class:`BatchNorm` layer: state, not parameters."""
+
+    mean: Float[Array, " features"]
+    """The running mean of each feature."""
+    var: Float[Array, " features"]
+    """The running (unbiased) variance of each feature."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNormCache:
+    """What :func:`batchnorm_forward` and :func:`batchnorm_forward_eval` save for backward."""
+
+    layer: BatchNorm
+    """The parameters and settings (backward needs ``γ``)."""
+    x_hat: Float[Array, "features batch"]
+    """The normalised input."""
+    mean: Float[Array, " features"]
+    """The mean it was normalised with (the batch's, or the running one)."""
+    var: Float[Array, " features"]
+    """The variance it was normalised with (the batch's, biased, or the running one)."""
+    inv_std: Float[Array, " features"]
+    """``1 / √(var + eps)``."""
+    batch_statistics: bool
+    """Whether ``mean`` and ``var`` are the batch's (training): backward then has three terms."""
+
+
+@checked
+def batchnorm_forward(
+    layer: BatchNorm, x: Float[Array, "features batch"]
+) -> tuple[Float[Array, "features batch"], BatchNormCache]:
+    """Batch norm in training: normalise with the batch's statistics, then scale and shift.
+
+    Parameters
+    ----------
+    layer
+        ``γ``, ``β`` and the settings.
+    x
+        The layer's input, one column per example; at least two.
+
+    Returns
+    -------
+    y, cache
+        ``γ x̂ + β``, and the :class:`BatchNormCache` (its ``mean`` and ``var`` are the batch's,
+        which :func:`batchnorm_update_state` folds into the running statistics).
+
+    Raises
+    ------
+    ValueError
+        For a batch of one example.
+
+    Notes
+    -----
+    ``y_{fb} = γ_f (x_{fb} − μ_f) / √(σ²_f + ε) + β_f`` with ``μ_f`` and ``σ²_f`` the mean and
+    biased variance of feature ``f`` over the batch.
+    """
+    _check_count(x.shape[1])
+    mean, var = batchnorm_statistics(x)
+    x_hat, inv_std = batchnorm_normalize(x, mean, var, layer.eps)
+    y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
+    return y, BatchNormCache(layer, x_hat, mean, var, inv_std, batch_statistics=True)
+
+
+@checked
+def batchnorm_forward_eval(
+    layer: BatchNorm, x: Float[Array, "features batch"], state: BatchNormState
+) -> tuple[Float[Array, "features batch"], BatchNormCache]:
+    """Batch norm in evaluation: normalise with the running statistics.
+
+    Parameters
+    ----------
+    layer
+        ``γ``, ``β`` and the settings.
+    x
+        The layer's input; any number of examples, each normalised on its own.
+    state
+        The running statistics.
+
+    Returns
+    -------
+    y, cache
+        ``γ x̂ + β``, and the :class:`BatchNormCache`.
+
+    Notes
+    -----
+    ``y_{fb} = γ_f (x_{fb} − μ^run_f) / √(σ²^run_f + ε) + β_f``: an affine map of each
+    example alone.
+    """
+    x_hat, inv_std = batchnorm_normalize(x, state.mean, state.var, layer.eps)
+    y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
+    return y, BatchNormCache(layer, x_hat, state.mean, state.var, inv_std, batch_statistics=False)
+
+
+@checked
+def batchnorm_backward(
+    grad_y: Float[Array, "features batch"], cache: BatchNormCache
+) -> tuple[BatchNorm, Float[Array, "features batch"]]:
+    """Gradients of batch norm: ``(BatchNorm(grad_gamma, grad_beta), grad_x)``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    cache
+        What the forward pass saved.
+
+    Returns
+    -------
+    grads, grad_x
+        ``∂L/∂γ`` and ``∂L/∂β`` in a :class:`BatchNorm` (with the layer's settings), and
+        ``∂L/∂x``: three terms after training's forward pass
+        (:func:`batchnorm_grad_input`), one after evaluation's
+        (:func:`batchnorm_grad_input_fixed`).
+    """
+    layer = cache.layer
+    grad_gamma, grad_beta = batchnorm_grad_params(grad_y, cache.x_hat)
+    grads = BatchNorm(grad_gamma, grad_beta, layer.eps, layer.momentum)
+    if cache.batch_statistics:
+        return grads, batchnorm_grad_input(grad_y, cache.x_hat, layer.gamma, cache.inv_std)
+    return grads, batchnorm_grad_input_fixed(grad_y, layer.gamma, cache.inv_std)
+
+
+@checked
+def batchnorm_initial_state(layer: BatchNorm) -> BatchNormState:
+    """Running mean 0 and variance 1 for every feature, as PyTorch starts them.
+
+    Parameters
+    ----------
+    layer
+        The layer, for its number of features and its dtype.
+
+    Returns
+    -------
+    state
+        The initial :class:`BatchNormState`.
+    """
+    return BatchNormState(np.zeros_like(layer.gamma), np.ones_like(layer.gamma))
+
+
+@checked
+def batchnorm_update_state(state: BatchNormState, cache: BatchNormCache) -> BatchNormState:
+    """The running statistics after a training batch, from that batch's cache.
+
+    Parameters
+    ----------
+    state
+        The running statistics before the batch.
+    cache
+        What :func:`batchnorm_forward` saved for the batch.
+
+    Returns
+    -------
+    state
+        A new :class:`BatchNormState` (``state`` is not modified); after an evaluation pass,
+        ``state`` itself.
+    """
+    if not cache.batch_statistics:
+        return state
+    mean, var = batchnorm_running_statistics(
+        state.mean, state.var, cache.mean, cache.var, cache.x_hat.shape[1], cache.layer.momentum
+    )
+    return BatchNormState(mean, var)
+
+
+# --- the batchnorm2d family: "channels height width batch" -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNorm2d:
+    """A spatial batch-norm layer's parameters (or their gradients) and settings.
+
+    Parameters
+    ----------
+    gamma
+        The scale of each channel after normalisation.
+    beta
+        The shift of each channel.
+    eps
+        Added to the variance before the square root.
+    momentum
+        How far each training batch moves the running statistics towards its own.
+
+    Raises
+    ------
+    ValueError
+        For ``eps ≤ 0`` or a momentum outside ``[0, 1]``.
+    """
+
+    gamma: Float[Array, " channels"]
+    beta: Float[Array, " channels"]
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_settings(self.eps, self.momentum)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNorm2dState:
+    """The running statistics of a :class:`BatchNorm2d` layer: state, not parameters."""
+
+    mean: Float[Array, " channels"]
+    """The running mean of each channel."""
+    var: Float[Array, " channels"]
+    """The running (unbiased) variance of each channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNorm2dCache:
+    """What :func:`batchnorm2d_forward` and :func:`batchnorm2d_forward_eval` save."""
+
+    layer: BatchNorm2d
+    """The parameters and settings."""
+    x_hat: Float[Array, "channels height width batch"]
+    """The normalised input."""
+    mean: Float[Array, " channels"]
+    """The mean it was normalised with."""
+    var: Float[Array, " channels"]
+    """The variance it was normalised with."""
+    inv_std: Float[Array, " channels"]
+    """``1 / √(var + eps)``."""
+    batch_statistics: bool
+    """Whether ``mean`` and ``var`` are the batch's (training)."""
+
+
+def _pixels_as_columns(images: Array) -> Array:
+    """``(channels, height, width, batch)`` as ``(channels, height·width·batch)``: a view when
+    ``images`` is C-contiguous, a copy otherwise."""
+    return images.reshape(images.shape[0], -1)
+
+
+@checked
+def batchnorm2d_forward(
+    layer: BatchNorm2d, x: Float[Array, "channels height width batch"]
+) -> tuple[Float[Array, "channels height width batch"], BatchNorm2dCache]:
+    """Spatial batch norm in training: each channel normalised over all its pixels.
+
+    Parameters
+    ----------
+    layer
+        ``γ``, ``β`` and the settings.
+    x
+        A batch of images.
+
+    Returns
+    -------
+    y, cache
+        ``γ x̂ + β`` per channel, and the :class:`BatchNorm2dCache`.
+
+    Raises
+    ------
+    ValueError
+        For a single pixel per channel (``height · width · batch == 1``).
+
+    Notes
+    -----
+    ``y_{chwb} = γ_c (x_{chwb} − μ_c) / √(σ²_c + ε) + β_c``, ``μ_c`` and ``σ²_c`` taken over
+    ``(height, width, batch)``: the flat :func:`batchnorm_forward` on the view
+    ``(channels, height·width·batch)``, each pixel of each image one "example".
+    """
+    columns = _pixels_as_columns(x)
+    _check_count(columns.shape[1])
+    mean, var = batchnorm_statistics(columns)
+    x_hat, inv_std = batchnorm_normalize(columns, mean, var, layer.eps)
+    y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
+    cache = BatchNorm2dCache(layer, x_hat.reshape(x.shape), mean, var, inv_std, True)
+    return y.reshape(x.shape), cache
+
+
+@checked
+def batchnorm2d_forward_eval(
+    layer: BatchNorm2d, x: Float[Array, "channels height width batch"], state: BatchNorm2dState
+) -> tuple[Float[Array, "channels height width batch"], BatchNorm2dCache]:
+    """Spatial batch norm in evaluation: each channel normalised with its running statistics.
+
+    Parameters
+    ----------
+    layer
+        ``γ``, ``β`` and the settings.
+    x
+        A batch of images.
+    state
+        The running statistics.
+
+    Returns
+    -------
+    y, cache
+        ``γ x̂ + β`` per channel, and the :class:`BatchNorm2dCache`.
+    """
+    columns = _pixels_as_columns(x)
+    x_hat, inv_std = batchnorm_normalize(columns, state.mean, state.var, layer.eps)
+    y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
+    cache = BatchNorm2dCache(layer, x_hat.reshape(x.shape), state.mean, state.var, inv_std, False)
+    return y.reshape(x.shape), cache
+
+
+@checked
+def batchnorm2d_backward(
+    grad_y: Float[Array, "channels height width batch"], cache: BatchNorm2dCache
+) -> tuple[BatchNorm2d, Float[Array, "channels height width batch"]]:
+    """Gradients of spatial batch norm: ``(BatchNorm2d(grad_gamma, grad_beta), grad_x)``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    cache
+        What the forward pass saved.
+
+    Returns
+    -------
+    grads, grad_x
+        As :func:`batchnorm_backward`, on the view ``(channels, height·width·batch)``: the
+        sums over ``batch`` there are sums over every pixel of every image here.
+    """
+    layer = cache.layer
+    grad_columns = _pixels_as_columns(grad_y)
+    x_hat = _pixels_as_columns(cache.x_hat)
+    grad_gamma, grad_beta = batchnorm_grad_params(grad_columns, x_hat)
+    grads = BatchNorm2d(grad_gamma, grad_beta, layer.eps, layer.momentum)
+    if cache.batch_statistics:
+        grad_x = batchnorm_grad_input(grad_columns, x_hat, layer.gamma, cache.inv_std)
+    else:
+        grad_x = batchnorm_grad_input_fixed(grad_columns, layer.gamma, cache.inv_std)
+    return grads, grad_x.reshape(grad_y.shape)
+
+
+@checked
+def batchnorm2d_initial_state(layer: BatchNorm2d) -> BatchNorm2dState:
+    """Running mean 0 and variance 1 for every channel.
+
+    Parameters
+    ----------
+    layer
+        The layer, for its number of channels and its dtype.
+
+    Returns
+    -------
+    state
+        The initial :class:`BatchNorm2dState`.
+    """
+    return BatchNorm2dState(np.zeros_like(layer.gamma), np.ones_like(layer.gamma))
+
+
+@checked
+def batchnorm2d_update_state(state: BatchNorm2dState, cache: BatchNorm2dCache) -> BatchNorm2dState:
+    """The running statistics after a training batch, from that batch's cache.
+
+    Parameters
+    ----------
+    state
+        The running statistics before the batch.
+    cache
+        What :func:`batchnorm2d_forward` saved for the batch.
+
+    Returns
+    -------
+    state
+        A new :class:`BatchNorm2dState`; after an evaluation pass, ``state`` itself.
+    """
+    if not cache.batch_statistics:
+        return state
+    count = cache.x_hat.size // cache.x_hat.shape[0]  # height · width · batch
+    mean, var = batchnorm_running_statistics(
+        state.mean, state.var, cache.mean, cache.var, count, cache.layer.momentum
+    )
+    return BatchNorm2dState(mean, var)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def _equations_forward(
+    names: Names, x_hat: Array, output: Array, batch_statistics: bool, over: str, per: str
+) -> list[Row]:
+    n, x, y = names.number, names.input, names.output
+    x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
+    if batch_statistics:
+        rows = [
+            (f"mean{n} {stat}, var{n} {stat} = mean and variance of {x} {x_shape} over {over}", "")
+        ]
+    else:
+        rows = [(f"mean{n} {stat}, var{n} {stat} = the running statistics", "evaluation")]
+    rows += [
+        (f"x_hat{n} {x_shape} = ({x} - mean{n}) / sqrt(var{n} + eps)", per),
+        (
+            f"{y} {shape_text(output.shape)} = gamma{n} {stat} * x_hat{n} + beta{n} {stat}",
+            f"gamma and beta broadcast along {over}",
+        ),
+    ]
+    return rows
+
+
+def _equations_backward(
+    names: Names, x_hat: Array, batch_statistics: bool, input_gradient: bool, over: str
+) -> list[Row]:
+    n, grad_y = names.number, names.grad_output
+    x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
+    rows = [
+        (f"grad_gamma{n} {stat} = ({grad_y} {x_shape} * x_hat{n}).sum over {over}", ""),
+        (f"grad_beta{n} {stat} = {grad_y} {x_shape} summed over {over}", ""),
+    ]
+    if input_gradient and batch_statistics:
+        rows.append(
+            (
+                f"{names.grad_input} {x_shape} = gamma{n} / sqrt(var{n} + eps) * ({grad_y} - "
+                f"mean({grad_y}) - x_hat{n} * mean({grad_y} * x_hat{n}))",
+                f"three terms: through x, mean{n} and var{n}; means over {over}",
+            )
+        )
+    elif input_gradient:
+        rows.append(
+            (
+                f"{names.grad_input} {x_shape} = gamma{n} / sqrt(var{n} + eps) * {grad_y}",
+                "the running statistics are constants",
+            )
+        )
+    return rows
+
+
+def batchnorm_equations_forward(
+    names: Names, layer: BatchNorm, cache: BatchNormCache, output: Array
+) -> list[Row]:
+    """Batch norm's forward equations, for ``explain``."""
+    return _equations_forward(
+        names, cache.x_hat, output, cache.batch_statistics, "batch", "per feature"
+    )
+
+
+def batchnorm_equations_backward(
+    names: Names, layer: BatchNorm, cache: BatchNormCache, input_gradient: bool
+) -> list[Row]:
+    """Batch norm's backward equations, for ``explain``."""
+    return _equations_backward(names, cache.x_hat, cache.batch_statistics, input_gradient, "batch")
+
+
+def batchnorm2d_equations_forward(
+    names: Names, layer: BatchNorm2d, cache: BatchNorm2dCache, output: Array
+) -> list[Row]:
+    """Spatial batch norm's forward equations, for ``explain``."""
+    over = "height, width, batch"
+    return _equations_forward(
+        names, cache.x_hat, output, cache.batch_statistics, over, "per channel"
+    )
+
+
+def batchnorm2d_equations_backward(
+    names: Names, layer: BatchNorm2d, cache: BatchNorm2dCache, input_gradient: bool
+) -> list[Row]:
+    """Spatial batch norm's backward equations, for ``explain``."""
+    over = "height, width, batch"
+    return _equations_backward(names, cache.x_hat, cache.batch_statistics, input_gradient, over)

@@ -1,0 +1,479 @@
+"""Two-dimensional convolution as the affine layer on im2col columns.
+
+Images are features first, batch last, like every activation in typedbackprop:
+``Float[Array, "in_channels height width batch"]``. :func:`im2col` copies every window of the
+(padded) input into one column of a matrix, so the convolution is the affine layer of
+:mod:`typedbackprop.nn.affine` with ``W_col`` (the kernel, one row per output channel) as its
+weights and the window positions of every example as its batch:
+
+- forward: ``z_col = W_col columns + b 1ᵀ``;
+- the weight gradient: ``∂L/∂W_col = δ_col columnsᵀ``, for the reason the dense layer's is
+  ``δ a_prevᵀ``: each weight multiplies one entry of every column;
+- the bias gradient: ``δ_col 1``, a sum over every window position of every example;
+- the input gradient: ``∂L/∂columns = W_colᵀ δ_col``, then :func:`col2im` *sums* each column's
+  entries back into the pixels it was copied from. A pixel copied into several windows was
+  used several times, and a value used several times (broadcast) gets the sum of the gradients
+  of its uses, as the bias does over the batch.
+
+The reshapes between the image and matrix forms are C-order views in this layout, and each has
+a checked function whose annotation states both shapes.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.equations import Names, Row, shape_text
+
+__all__ = [
+    "Conv2d",
+    "Conv2dCache",
+    "conv2d_output_size",
+    "im2col",
+    "col2im",
+    "columns_as_matrix",
+    "matrix_as_columns",
+    "kernel_as_matrix",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv2d_backward_params",
+    "conv2d_equations_forward",
+    "conv2d_equations_backward",
+]
+
+
+def conv2d_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """How many window positions fit along one axis: ``(size + 2 padding − kernel) // stride + 1``.
+
+    Parameters
+    ----------
+    size
+        The input's extent along the axis (``height`` or ``width``).
+    kernel
+        The window's extent along it (``kernel_h`` or ``kernel_w``).
+    stride
+        The step between windows.
+    padding
+        Zeros added on each side.
+
+    Returns
+    -------
+    int
+        ``out_height`` or ``out_width``.
+
+    Raises
+    ------
+    ValueError
+        If the window does not fit in the padded input even once.
+    """
+    padded = size + 2 * padding
+    if kernel > padded:
+        raise ValueError(
+            f"a window of {kernel} does not fit in an input of {size} with padding {padding} "
+            f"on each side ({padded} in all)"
+        )
+    return (padded - kernel) // stride + 1
+
+
+def _padded(x: Array, padding: int) -> Array:
+    """``x`` with ``padding`` zeros on every side of each image (``x`` itself for none)."""
+    if not padding:
+        return x
+    channels, height, width, batch = x.shape
+    padded = np.zeros((channels, height + 2 * padding, width + 2 * padding, batch), x.dtype)
+    padded[:, padding : padding + height, padding : padding + width] = x  # np.pad, but cheaper
+    return padded
+
+
+@checked
+def im2col(
+    x: Float[Array, "in_channels height width batch"],
+    kernel_h: int,
+    kernel_w: int,
+    stride: int,
+    padding: int,
+) -> Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"]:
+    """Copy every window of the zero-padded input into one column.
+
+    Parameters
+    ----------
+    x
+        A batch of images.
+    kernel_h, kernel_w
+        The window's height and width.
+    stride
+        The step between windows, the same along both axes.
+    padding
+        Zeros added on every side of each image.
+
+    Returns
+    -------
+    columns
+        ``columns[c, i, j, p, q, b]`` is pixel ``(c, p·stride + i, q·stride + j)`` of the padded
+        image ``b``: the window at position ``(p, q)``, entry ``(c, i, j)`` of it. Read as a
+        matrix (:func:`columns_as_matrix`), each column is one window of one example.
+
+    Notes
+    -----
+    ``columns_{c i j p q b} = x^{pad}_{c, p s + i, q s + j, b}`` with ``s`` the stride and
+    ``x^{pad}`` the input with ``padding`` zeros on each side. One strided copy per kernel
+    offset ``(i, j)``: ``kernel_h · kernel_w`` vectorised copies, no loop over pixels.
+    """
+    in_channels, height, width, batch = x.shape
+    out_height = conv2d_output_size(height, kernel_h, stride, padding)
+    out_width = conv2d_output_size(width, kernel_w, stride, padding)
+    padded = _padded(x, padding)
+    columns = np.empty((in_channels, kernel_h, kernel_w, out_height, out_width, batch), x.dtype)
+    rows_end, cols_end = stride * (out_height - 1) + 1, stride * (out_width - 1) + 1
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            columns[:, i, j] = padded[:, i : i + rows_end : stride, j : j + cols_end : stride]
+    return columns
+
+
+@checked
+def col2im(
+    columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
+    height: int,
+    width: int,
+    stride: int,
+    padding: int,
+) -> Float[Array, "in_channels height width batch"]:
+    """Add every column back into the pixels it was copied from: the adjoint of :func:`im2col`.
+
+    Parameters
+    ----------
+    columns
+        One value per entry of every window, laid out as :func:`im2col` returns them
+        (in the backward pass, ``∂L/∂columns``).
+    height, width
+        The size of the images :func:`im2col` read.
+    stride, padding
+        The stride and padding :func:`im2col` used.
+
+    Returns
+    -------
+    image
+        ``image[c, h, w, b]`` is the sum of the entries of ``columns`` that were copied from
+        pixel ``(c, h, w)`` of example ``b``; the padding's entries are dropped.
+
+    Notes
+    -----
+    ``x_{chwb} = Σ columns_{cijpqb}`` over the ``(i, j, p, q)`` with ``p s + i = h + padding``
+    and ``q s + j = w + padding``.
+    Overlapping windows (``stride < kernel``) copy a pixel into several columns, and the sum
+    collects all of them: ``+=``, not ``=``. That is why this is the gradient of
+    :func:`im2col`: a value used several times gets the sum of its uses' gradients.
+    """
+    in_channels, kernel_h, kernel_w, out_height, out_width, batch = columns.shape
+    padded = np.zeros(
+        (in_channels, height + 2 * padding, width + 2 * padding, batch), dtype=columns.dtype
+    )
+    rows_end, cols_end = stride * (out_height - 1) + 1, stride * (out_width - 1) + 1
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            padded[:, i : i + rows_end : stride, j : j + cols_end : stride] += columns[:, i, j]
+    return padded[:, padding : padding + height, padding : padding + width]
+
+
+@checked
+def columns_as_matrix(
+    columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
+) -> Float[Array, "in_channels*kernel_h*kernel_w out_height*out_width*batch"]:
+    """The columns as a matrix: one row per kernel entry, one column per window of an example.
+
+    Parameters
+    ----------
+    columns
+        What :func:`im2col` returns.
+
+    Returns
+    -------
+    matrix
+        The same numbers (a view), the first three axes merged and the last three merged.
+    """
+    in_channels, kernel_h, kernel_w, out_height, out_width, batch = columns.shape
+    return columns.reshape(in_channels * kernel_h * kernel_w, out_height * out_width * batch)
+
+
+@checked
+def matrix_as_columns(
+    like: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
+    matrix: Float[Array, "in_channels*kernel_h*kernel_w out_height*out_width*batch"],
+) -> Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"]:
+    """Undo :func:`columns_as_matrix`: the matrix back in the shape of ``like``.
+
+    Parameters
+    ----------
+    like
+        Any array in the column layout, for its shape (the saved ``columns``). It comes first
+        because it binds the dimensions that ``matrix``'s merged sizes are computed from.
+    matrix
+        One row per kernel entry, one column per window of an example.
+
+    Returns
+    -------
+    columns
+        The same numbers (a view), in the shape of ``like``.
+    """
+    return matrix.reshape(like.shape)
+
+
+@checked
+def kernel_as_matrix(
+    W: Float[Array, "out_channels in_channels kernel_h kernel_w"],
+) -> Float[Array, "out_channels in_channels*kernel_h*kernel_w"]:
+    """The kernels as the affine layer's weights ``W_col``: one row per output channel.
+
+    Parameters
+    ----------
+    W
+        The kernels, one per pair of output and input channel.
+
+    Returns
+    -------
+    W_col
+        The same numbers (a view); row ``o`` lists kernel ``o``'s entries in the order of the
+        rows of :func:`columns_as_matrix`, ``(c, i, j)``.
+    """
+    return W.reshape(W.shape[0], -1)
+
+
+# --- the conv2d family: the layer contract over the functions above ---------------------------
+
+
+@checked
+def _check_conv2d_shapes(
+    W: Float[Array, "out_channels in_channels kernel_h kernel_w"], b: Float[Array, " out_channels"]
+) -> None:
+    """Bind ``out_channels`` across ``W`` and ``b``: the check behind :class:`Conv2d`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conv2d:
+    """A convolution layer's parameters (or their gradients: the same shapes) and settings.
+
+    Parameters
+    ----------
+    W
+        The kernels: ``W[o, c]`` is the ``kernel_h × kernel_w`` filter from input channel ``c``
+        to output channel ``o`` (the layout of PyTorch's ``Conv2d.weight``).
+    b
+        Biases, one per output channel.
+    stride
+        The step between windows, along both axes.
+    padding
+        Zeros added on every side of each image.
+
+    Raises
+    ------
+    ValueError
+        For a stride below 1 or a negative padding.
+
+    Notes
+    -----
+    Creating a ``Conv2d`` checks that ``W`` is 4-D, ``b`` 1-D, both floating point, with one
+    bias per output channel. As with PyTorch's ``conv2d``, the operation is a cross-correlation:
+    the kernel is not flipped.
+    """
+
+    W: Float[Array, "out_channels in_channels kernel_h kernel_w"]
+    b: Float[Array, " out_channels"]
+    stride: int = 1
+    padding: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stride < 1 or self.padding < 0:
+            raise ValueError(
+                f"stride must be at least 1 and padding at least 0; got stride={self.stride}, "
+                f"padding={self.padding}"
+            )
+        if CHECKS_ENABLED and not _trust.depth:
+            _check_conv2d_shapes(self.W, self.b)
+
+
+@dataclass(frozen=True, slots=True)
+class Conv2dCache:
+    """What :func:`conv2d_forward` saves for :func:`conv2d_backward`."""
+
+    layer: Conv2d
+    """The parameters and settings the forward pass used (``W_colᵀ δ_col`` needs ``W``)."""
+    x: Float[Array, "in_channels height width batch"]
+    """The input, held for its shape: ``∂L/∂x`` must have it."""
+    columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"]
+    """The input's windows (``δ_col columnsᵀ`` needs them)."""
+
+
+@checked
+def conv2d_forward(
+    layer: Conv2d, x: Float[Array, "in_channels height width batch"]
+) -> tuple[Float[Array, "out_channels out_height out_width batch"], Conv2dCache]:
+    """The convolution: the affine layer ``W_col columns + b`` on the windows of ``x``.
+
+    Parameters
+    ----------
+    layer
+        The kernels, biases, stride and padding.
+    x
+        A batch of images.
+
+    Returns
+    -------
+    z, cache
+        One image per output channel for each example, and the :class:`Conv2dCache`.
+
+    Notes
+    -----
+    Index form: ``z_{o p q b} = Σ_{c,i,j} W_{o c i j} x^{pad}_{c, p s + i, q s + j, b} + b_o``.
+
+    Matrix form: ``z_col = W_col columns + b 1ᵀ`` with ``W_col`` :
+    ``(out_channels, in_channels·kernel_h·kernel_w)`` and ``columns`` :
+    ``(in_channels·kernel_h·kernel_w, out_height·out_width·batch)``; ``z_col`` is ``z`` with
+    its last three axes merged (a view: batch is last).
+    """
+    W = layer.W
+    out_channels, _, kernel_h, kernel_w = W.shape
+    columns = im2col(x, kernel_h, kernel_w, layer.stride, layer.padding)
+    z_col = affine_forward(kernel_as_matrix(W), layer.b, columns_as_matrix(columns))
+    # (out_channels, out_height·out_width·batch) -> (out_channels, out_height, out_width, batch)
+    z = z_col.reshape(out_channels, *columns.shape[3:])
+    return z, Conv2dCache(layer, x, columns)
+
+
+@checked
+def conv2d_backward_params(
+    grad_z: Float[Array, "out_channels out_height out_width batch"], cache: Conv2dCache
+) -> Conv2d:
+    """The parameter gradients of :func:`conv2d_backward` alone, for a network's first layer.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    cache
+        What :func:`conv2d_forward` saved.
+
+    Returns
+    -------
+    grads
+        ``Conv2d(∂L/∂W, ∂L/∂b)`` with the layer's settings.
+
+    Notes
+    -----
+    ``∂L/∂W_col = δ_col columnsᵀ`` and ``∂L/∂b = δ_col 1``: :func:`affine_grad_params` on the
+    matrix forms, the sums running over ``out_height·out_width·batch``.
+    """
+    layer = cache.layer
+    delta_col = grad_z.reshape(grad_z.shape[0], -1)  # (out_channels, out_height·out_width·batch)
+    grad_W_col, grad_b = affine_grad_params(delta_col, columns_as_matrix(cache.columns))
+    return Conv2d(grad_W_col.reshape(layer.W.shape), grad_b, layer.stride, layer.padding)
+
+
+@checked
+def conv2d_backward(
+    grad_z: Float[Array, "out_channels out_height out_width batch"], cache: Conv2dCache
+) -> tuple[Conv2d, Float[Array, "in_channels height width batch"]]:
+    """Gradients of the convolution: ``(Conv2d(grad_W, grad_b), grad_x)``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    cache
+        What :func:`conv2d_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x
+        ``∂L/∂W`` and ``∂L/∂b`` in a :class:`Conv2d` (the layer's shapes and settings), and
+        ``∂L/∂x`` (the input's shape).
+
+    Notes
+    -----
+    Index form: ``∂L/∂W_{ocij} = Σ_{p,q,b} δ_{opqb} x^{pad}_{c, p s + i, q s + j, b}``,
+    ``∂L/∂b_o = Σ_{p,q,b} δ_{opqb}`` and ``∂L/∂x_{chwb} = Σ_{o,i,j,p,q} W_{ocij} δ_{opqb}`` over the
+    ``(i, j, p, q)`` with ``p s + i = h + padding`` and ``q s + j = w + padding``.
+
+    Matrix form: ``∂L/∂W_col = δ_col columnsᵀ``, ``∂L/∂b = δ_col 1``,
+    ``∂L/∂columns = W_colᵀ δ_col``, then ``∂L/∂x = col2im(∂L/∂columns)``.
+    """
+    layer = cache.layer
+    grads = conv2d_backward_params(grad_z, cache)
+    delta_col = grad_z.reshape(grad_z.shape[0], -1)  # (out_channels, out_height·out_width·batch)
+    grad_columns_matrix = affine_grad_input(delta_col, kernel_as_matrix(layer.W))  # W_colᵀ δ_col
+    grad_columns = matrix_as_columns(cache.columns, grad_columns_matrix)
+    _, height, width, _ = cache.x.shape
+    return grads, col2im(grad_columns, height, width, layer.stride, layer.padding)
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def conv2d_equations_forward(
+    names: Names, layer: Conv2d, cache: Conv2dCache, output: Array
+) -> list[Row]:
+    """The convolution's forward equations, for ``explain``: im2col, then the affine layer."""
+    n = names.number
+    out_channels, in_channels, kernel_h, kernel_w = layer.W.shape
+    columns = shape_text(columns_as_matrix(cache.columns).shape)
+    W_col = shape_text(kernel_as_matrix(layer.W).shape)
+    z_col = shape_text((out_channels, output.size // out_channels))
+    return [
+        (
+            f"columns{n} {columns} = im2col({names.input} {shape_text(cache.x.shape)}, "
+            f"{kernel_h}x{kernel_w}, stride {layer.stride}, padding {layer.padding})",
+            "a column per window of each example",
+        ),
+        (
+            f"{names.output}_col {z_col} = W{n}_col {W_col} @ columns{n} {columns} + b{n}[:, None] "
+            f"{shape_text((out_channels, 1))}",
+            "the affine layer on the columns",
+        ),
+        (
+            f"{names.output} {shape_text(output.shape)} = {names.output}_col.reshape"
+            f"{shape_text(output.shape)}",
+            "a view: batch is last",
+        ),
+    ]
+
+
+def conv2d_equations_backward(
+    names: Names, layer: Conv2d, cache: Conv2dCache, input_gradient: bool
+) -> list[Row]:
+    """The convolution's backward equations, for ``explain``: the dense layer's, on columns."""
+    n, delta = names.number, names.grad_output
+    columns_matrix = columns_as_matrix(cache.columns).shape
+    W_col = kernel_as_matrix(layer.W).shape
+    delta_col = shape_text((W_col[0], columns_matrix[1]))
+    delta_shape = (W_col[0], *cache.columns.shape[3:])  # (out_channels, out_height, ...)
+    rows = [
+        (
+            f"{delta}_col {delta_col} = {delta} {shape_text(delta_shape)}.reshape{delta_col}",
+            "a view: batch is last",
+        ),
+        (
+            f"grad_W{n} {shape_text(layer.W.shape)} = ({delta}_col {delta_col} @ columns{n}.T "
+            f"{shape_text(columns_matrix[::-1])}).reshape{shape_text(layer.W.shape)}",
+            f"sum over every window of every example; shaped like W{n}",
+        ),
+        (
+            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}_col.sum(axis=1)",
+            "b was broadcast along out_height, out_width and batch",
+        ),
+    ]
+    if input_gradient:
+        rows += [
+            (
+                f"grad_columns{n} {shape_text(columns_matrix)} = W{n}_col.T "
+                f"{shape_text(W_col[::-1])} @ {delta}_col {delta_col}",
+                "sum over out_channels; shaped like columns",
+            ),
+            (
+                f"{names.grad_input} {shape_text(cache.x.shape)} = col2im(grad_columns{n})",
+                "overlapping windows add up: +=",
+            ),
+        ]
+    return rows

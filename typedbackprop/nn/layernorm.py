@@ -1,0 +1,316 @@
+"""Layer normalization over the features of each position, and its backward pass.
+
+The input is ``"features *positions batch"``: one feature column per position, whatever the
+positions are (``"batch"`` alone for a dense network, ``"seq batch"`` for sequences: the
+variadic ``*positions`` is empty or ``seq``). Each column is normalized
+on its own, to mean 0 and variance 1 over ``features``, then scaled and shifted by a learned
+``gain`` and ``bias``. As in llm.c, forward saves each column's ``mean`` and reciprocal standard
+deviation ``rstd``, and backward rebuilds the normalized values from them.
+
+Reducing over the first axis is what makes the layout convenient: ``x.mean(axis=0)`` is
+``"*positions batch"``, and NumPy broadcasting, which aligns trailing axes, subtracts it from every
+feature row of ``x`` as it is. The per-feature ``gain`` and ``bias`` are the ones that need an
+explicit axis: :func:`_down_features` reshapes them to ``(features, 1, ..., 1)``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+from typedbackprop.nn.equations import Names, Row, shape_text
+
+__all__ = [
+    "LayerNorm",
+    "LayerNormCache",
+    "layernorm_statistics",
+    "layernorm_normalize",
+    "layernorm_grads",
+    "layernorm_forward",
+    "layernorm_backward",
+    "layernorm_equations_forward",
+    "layernorm_equations_backward",
+]
+
+
+def _down_features(values: Array, ndim: int) -> Array:
+    """A ``" features"`` vector as ``(features, 1, ..., 1)``: broadcast along every position."""
+    return values.reshape((-1,) + (1,) * (ndim - 1))
+
+
+@checked
+def layernorm_statistics(
+    x: Float[Array, " features *positions batch"], eps: float
+) -> tuple[Float[Array, "*positions batch"], Float[Array, "*positions batch"]]:
+    """The mean and the reciprocal standard deviation of each position's features.
+
+    Parameters
+    ----------
+    x
+        Features, one column per position.
+    eps
+        Added to the variance, so that a constant column does not divide by zero.
+
+    Returns
+    -------
+    mean, rstd
+        ``μ`` and ``1 / √(σ² + eps)`` of each column.
+
+    Notes
+    -----
+    ``μ_p = (1/F) Σ_f x_{fp}`` and ``σ²_p = (1/F) Σ_f (x_{fp} − μ_p)²`` with ``F = features``:
+    the biased variance, as in PyTorch's ``layer_norm``; two passes, so that no difference of
+    large squares loses the digits of a small variance.
+    """
+    mean = x.mean(axis=0)
+    centred = x - mean
+    variance = np.mean(centred * centred, axis=0)
+    return mean, 1.0 / np.sqrt(variance + eps)
+
+
+@checked
+def layernorm_normalize(
+    x: Float[Array, " features *positions batch"],
+    gain: Float[Array, " features"],
+    bias: Float[Array, " features"],
+    mean: Float[Array, "*positions batch"],
+    rstd: Float[Array, "*positions batch"],
+) -> Float[Array, " features *positions batch"]:
+    """Normalize each column with its statistics, then scale and shift: ``y = γ ⊙ x̂ + β``.
+
+    Parameters
+    ----------
+    x
+        Features, one column per position.
+    gain
+        ``γ``, one scale per feature.
+    bias
+        ``β``, one shift per feature.
+    mean, rstd
+        Each column's ``μ`` and ``1/√(σ² + eps)``, from :func:`layernorm_statistics`.
+
+    Returns
+    -------
+    y
+        The normalized features.
+
+    Notes
+    -----
+    ``x̂_{fp} = (x_{fp} − μ_p) · rstd_p`` and ``y_{fp} = γ_f x̂_{fp} + β_f``. ``μ`` and ``rstd``
+    broadcast along ``features`` by NumPy's trailing-axis rule; ``γ`` and ``β`` along every
+    position axis, once reshaped to ``(features, 1, ..., 1)``.
+    """
+    x_hat = (x - mean) * rstd
+    return x_hat * _down_features(gain, x.ndim) + _down_features(bias, x.ndim)
+
+
+@checked
+def layernorm_grads(
+    grad_y: Float[Array, " features *positions batch"],
+    x: Float[Array, " features *positions batch"],
+    gain: Float[Array, " features"],
+    mean: Float[Array, "*positions batch"],
+    rstd: Float[Array, "*positions batch"],
+) -> tuple[
+    Float[Array, " features *positions batch"], Float[Array, " features"], Float[Array, " features"]
+]:
+    """The three gradients of layer normalization: ``(grad_x, grad_gain, grad_bias)``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    x
+        The input the forward pass saw.
+    gain
+        ``γ``, the scale the forward pass used.
+    mean, rstd
+        The statistics the forward pass saved.
+
+    Returns
+    -------
+    grad_x, grad_gain, grad_bias
+        ``∂L/∂x``, ``∂L/∂γ`` and ``∂L/∂β``, each the shape of its value.
+
+    Notes
+    -----
+    With ``x̂ = (x − μ) rstd`` rebuilt from the saved statistics and ``g = γ ⊙ ∂L/∂y``, the
+    gradient of the normalized value:
+
+    ``∂L/∂γ_f = Σ_p ∂L/∂y_{fp} x̂_{fp}`` and ``∂L/∂β_f = Σ_p ∂L/∂y_{fp}``: sums over every
+    position axis, those ``γ`` and ``β`` were broadcast along.
+
+    ``∂L/∂x_{fp} = rstd_p (g_{fp} − (1/F) Σ_k g_{kp} − x̂_{fp} (1/F) Σ_k g_{kp} x̂_{kp})``:
+    a column's mean and variance depend on all its features, so each ``x_{fp}`` reaches the
+    loss through every ``x̂_{kp}`` of its column; the two means are what that adds to the
+    plain ``rstd_p g_{fp}``. They are means over ``features`` (``axis=0``), one number per
+    position, broadcast back down the column.
+    """
+    x_hat = (x - mean) * rstd
+    position_axes = tuple(range(1, x.ndim))
+    grad_gain = np.sum(grad_y * x_hat, axis=position_axes)
+    grad_bias = np.sum(grad_y, axis=position_axes)
+    g = grad_y * _down_features(gain, x.ndim)
+    grad_x = g - g.mean(axis=0)
+    grad_x -= x_hat * np.mean(g * x_hat, axis=0)
+    grad_x *= rstd
+    return grad_x, grad_gain, grad_bias
+
+
+# --- the layer-norm family ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNorm:
+    """Layer normalization's parameters (or their gradients), and its ``eps``.
+
+    Parameters
+    ----------
+    gain
+        ``γ``, one scale per feature (``1`` at initialization).
+    bias
+        ``β``, one shift per feature (``0`` at initialization).
+    eps
+        Added to each column's variance; PyTorch's default.
+    """
+
+    gain: Float[Array, " features"]
+    bias: Float[Array, " features"]
+    eps: float = 1e-5
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormCache:
+    """What :func:`layernorm_forward` saves for :func:`layernorm_backward` (llm.c's choice)."""
+
+    layer: LayerNorm
+    """The parameters (``γ`` scales the gradient) and ``eps``."""
+    x: Float[Array, " features *positions batch"]
+    """The input; backward rebuilds ``x̂`` from it."""
+    mean: Float[Array, "*positions batch"]
+    """Each column's mean ``μ``."""
+    rstd: Float[Array, "*positions batch"]
+    """Each column's ``1/√(σ² + eps)``."""
+
+
+@checked
+def layernorm_forward(
+    layer: LayerNorm, x: Float[Array, " features *positions batch"]
+) -> tuple[Float[Array, " features *positions batch"], LayerNormCache]:
+    """The layer-norm layer under the layer contract: ``y = γ ⊙ x̂ + β`` and what backward needs.
+
+    Parameters
+    ----------
+    layer
+        ``γ``, ``β`` and ``eps``.
+    x
+        Features, one column per position.
+
+    Returns
+    -------
+    y, cache
+        The normalized features, and the :class:`LayerNormCache` of ``x``, ``μ`` and ``rstd``.
+
+    Notes
+    -----
+    ``y_{fp} = γ_f (x_{fp} − μ_p) rstd_p + β_f``; see :func:`layernorm_statistics` and
+    :func:`layernorm_normalize`.
+    """
+    mean, rstd = layernorm_statistics(x, layer.eps)
+    y = layernorm_normalize(x, layer.gain, layer.bias, mean, rstd)
+    return y, LayerNormCache(layer, x, mean, rstd)
+
+
+@checked
+def layernorm_backward(
+    grad_y: Float[Array, " features *positions batch"], cache: LayerNormCache
+) -> tuple[LayerNorm, Float[Array, " features *positions batch"]]:
+    """Gradients of layer normalization: ``(LayerNorm(∂L/∂γ, ∂L/∂β), ∂L/∂x)``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    cache
+        What :func:`layernorm_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x
+        The parameter gradients in a :class:`LayerNorm` (with the layer's ``eps``), and
+        ``∂L/∂x``.
+
+    Notes
+    -----
+    See :func:`layernorm_grads` for the equations.
+    """
+    layer = cache.layer
+    grad_x, grad_gain, grad_bias = layernorm_grads(
+        grad_y, cache.x, layer.gain, cache.mean, cache.rstd
+    )
+    return LayerNorm(grad_gain, grad_bias, layer.eps), grad_x
+
+
+# --- for explain -------------------------------------------------------------------------------
+
+
+def layernorm_rows_forward(
+    x: str, y: str, gain: str, bias: str, cache: LayerNormCache, output: Array
+) -> list[Row]:
+    """Layer norm's forward equations with the given names (a block names its own norms)."""
+    positions = shape_text(cache.mean.shape)
+    broadcast = ", None" * (cache.x.ndim - 1)
+    return [
+        (
+            f"mean, rstd {positions} = {x}.mean(axis=0), 1/sqrt({x}.var(axis=0) + eps)",
+            "over features, one per position",
+        ),
+        (
+            f"{y} {shape_text(output.shape)} = {gain}[:{broadcast}] * ({x} "
+            f"{shape_text(cache.x.shape)} - mean) * rstd + {bias}[:{broadcast}]",
+            "mean and rstd broadcast down features",
+        ),
+    ]
+
+
+def layernorm_rows_backward(
+    grad_x: str | None, grad_y: str, gain: str, bias: str, cache: LayerNormCache
+) -> list[Row]:
+    """Layer norm's backward equations with the given names (``grad_x`` ``None``: skipped)."""
+    shape = shape_text(cache.x.shape)
+    axes = tuple(range(1, cache.x.ndim))
+    features = shape_text(cache.layer.gain.shape)
+    rows = [
+        (
+            f"grad_{gain} {features} = ({grad_y} * x_hat).sum(axis={axes})",
+            "sum over every position",
+        ),
+        (f"grad_{bias} {features} = {grad_y}.sum(axis={axes})", "sum over every position"),
+    ]
+    if grad_x is not None:
+        rows.append(
+            (
+                f"{grad_x} {shape} = rstd * (g - g.mean(axis=0) - x_hat * (g * x_hat)"
+                f".mean(axis=0)), g = {gain} * {grad_y} {shape}",
+                "every feature of a position moves its mean and variance",
+            )
+        )
+    return rows
+
+
+def layernorm_equations_forward(
+    names: Names, layer: LayerNorm, cache: LayerNormCache, output: Array
+) -> list[Row]:
+    """Layer norm's forward equations, for ``explain``."""
+    n = names.number
+    return layernorm_rows_forward(names.input, names.output, f"gain{n}", f"bias{n}", cache, output)
+
+
+def layernorm_equations_backward(
+    names: Names, layer: LayerNorm, cache: LayerNormCache, input_gradient: bool
+) -> list[Row]:
+    """Layer norm's backward equations, for ``explain``."""
+    n = names.number
+    grad_x = names.grad_input if input_gradient else None
+    return layernorm_rows_backward(grad_x, names.grad_output, f"gain{n}", f"bias{n}", cache)

@@ -1,0 +1,21 @@
+"""How a forward pass runs: training or evaluation, and the randomness for training.
+
+It lives in its own module so that the layer modules that read it (dropout, batch norm) and
+the table of families that imports them can both import it.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Mode"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """How a forward pass runs: training (batch statistics, dropout on) or evaluation."""
+
+    training: bool = False
+    """True while training; layers such as dropout and batch norm act differently then."""
+    rng: np.random.Generator | None = None
+    """The source of randomness for layers that draw (dropout's masks) while training."""

@@ -1,0 +1,342 @@
+"""Layers at the top of a sequence model: a dense layer at every token, and the tokens kept.
+
+A language model's last layers map each token's features to one logit per vocabulary entry,
+``"features seq batch" → "vocab seq batch"`` (:class:`TokenDense`), and its loss reads the
+positions that have a target (:class:`KeepLast`: the last ``count`` tokens, the answer of a
+sequence-to-sequence task written after its question). The loss over every kept token is
+:func:`token_cross_entropy`, in the :data:`~typedbackprop.nn.losses.LOSSES` table as
+``"token_cross_entropy"``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float, Int
+
+from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.equations import Names, Row, shape_text
+
+__all__ = [
+    "token_cross_entropy",
+    "TokenDense",
+    "TokenDenseCache",
+    "token_dense_forward",
+    "token_dense_backward",
+    "token_dense_equations_forward",
+    "token_dense_equations_backward",
+    "KeepLast",
+    "KeepLastCache",
+    "keep_last_forward",
+    "keep_last_backward",
+    "keep_last_equations_forward",
+    "keep_last_equations_backward",
+]
+
+
+@checked
+def token_cross_entropy(
+    z: Float[Array, "classes seq batch"],
+    labels: Int[IntArray, "seq batch"],
+) -> tuple[float, Float[Array, "classes seq batch"]]:
+    """Softmax cross-entropy at every token of a batch of sequences, from the logits.
+
+    Parameters
+    ----------
+    z
+        Logits, one column per token: a sequence model's output.
+    labels
+        The class of each token, an integer in ``[0, classes)``.
+
+    Returns
+    -------
+    loss
+        ``L = −(1/(seq·batch)) Σ_{s,b} log softmax(z)_{labels_{sb}, s, b}``: the mean over
+        every token.
+    grad_z
+        ``∂L/∂z``, the shape of ``z``.
+
+    Raises
+    ------
+    ValueError
+        If a label lies outside ``[0, classes)`` (the message names it and its position), or
+        a token's largest logit is NaN or infinite.
+
+    Notes
+    -----
+    :func:`~typedbackprop.nn.losses.cross_entropy` with every token a column:
+    ``log softmax(z)_{csb} = z_{csb} − m_{sb} − log Σ_k exp(z_{ksb} − m_{sb})`` with
+    ``m_{sb} = max_k z_{ksb}`` (no overflow, no ``log(0)``), and
+    ``∂L/∂z_{csb} = (softmax(z)_{csb} − [c = labels_{sb}]) / (seq·batch)``. A sequence model's
+    softmax is folded into this loss: the network outputs the logits themselves.
+    """
+    classes, seq, batch = z.shape
+    tokens = seq * batch
+    if tokens == 0:
+        raise ValueError("no tokens: a mean over 0 tokens is undefined")
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        position = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"label {labels[position]} at position (seq={position[0]}, batch={position[1]}) "
+            f"is outside [0, {classes}): the logits have {classes} classes"
+        )
+    largest = z.max(axis=0)
+    require_finite("the largest logit of each token", largest)
+    shifted: Array = z - largest
+    rows = labels[np.newaxis]  # "1 seq batch": the labelled class of each token
+    picked = np.take_along_axis(shifted, rows, axis=0)
+    np.exp(shifted, out=shifted)
+    total = shifted.sum(axis=0)
+    loss = float(np.log(total).sum() - picked.sum()) / tokens
+    shifted /= total  # now softmax(z)
+    np.put_along_axis(shifted, rows, np.take_along_axis(shifted, rows, axis=0) - 1.0, axis=0)
+    shifted /= tokens
+    return loss, shifted
+
+
+# --- the dense layer at every token ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDense:
+    """A dense layer applied to each token on its own (or its gradients).
+
+    Parameters
+    ----------
+    W
+        Weights; row ``o`` holds the weights into output unit ``o``.
+    b
+        Biases, one per output unit.
+    """
+
+    W: Float[Array, "out in"]
+    b: Float[Array, " out"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDenseCache:
+    """What :func:`token_dense_forward` saves for :func:`token_dense_backward`."""
+
+    W: Float[Array, "out in"]
+    """The weights (``grad_x = Wᵀ δ`` needs them)."""
+    x: Float[Array, "in seq batch"]
+    """The input (``grad_W = δ xᵀ`` needs it)."""
+
+
+@checked
+def token_dense_forward(
+    layer: TokenDense, x: Float[Array, "in seq batch"]
+) -> tuple[Float[Array, "out seq batch"], TokenDenseCache]:
+    """``z = W x + b`` at every token: :func:`affine_forward` with every token a column.
+
+    Parameters
+    ----------
+    layer
+        ``W`` and ``b``.
+    x
+        Features, one column per token.
+
+    Returns
+    -------
+    z, cache
+        The outputs, one column per token, and the :class:`TokenDenseCache`.
+
+    Notes
+    -----
+    ``z_{osb} = Σ_i W_{oi} x_{isb} + b_o``: ``x`` reshaped to ``(in, seq·batch)`` (a view),
+    the affine layer, and the result reshaped back.
+    """
+    features, seq, batch = x.shape
+    z = affine_forward(layer.W, layer.b, x.reshape(features, seq * batch))
+    return z.reshape(-1, seq, batch), TokenDenseCache(layer.W, x)
+
+
+@checked
+def token_dense_backward(
+    grad_z: Float[Array, "out seq batch"], cache: TokenDenseCache
+) -> tuple[TokenDense, Float[Array, "in seq batch"]]:
+    """Gradients of the token-wise dense layer: ``(TokenDense(grad_W, grad_b), grad_x)``.
+
+    Parameters
+    ----------
+    grad_z
+        ``∂L/∂z``, the upstream gradient (``δ``).
+    cache
+        What :func:`token_dense_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x
+        ``∂L/∂W`` and ``∂L/∂b``, and ``∂L/∂x``.
+
+    Notes
+    -----
+    ``∂L/∂W_{oi} = Σ_{s,b} δ_{osb} x_{isb}``, ``∂L/∂b_o = Σ_{s,b} δ_{osb}`` and
+    ``∂L/∂x_{isb} = Σ_o W_{oi} δ_{osb}``: the affine layer's ``δ xᵀ``, ``δ 1`` and ``Wᵀ δ``
+    with every token a column, so the sums over ``batch`` become sums over ``seq`` and
+    ``batch``.
+    """
+    features, seq, batch = cache.x.shape
+    delta = grad_z.reshape(-1, seq * batch)
+    grad_W, grad_b = affine_grad_params(delta, cache.x.reshape(features, seq * batch))
+    grad_x = affine_grad_input(delta, cache.W)
+    return TokenDense(grad_W, grad_b), grad_x.reshape(features, seq, batch)
+
+
+def token_dense_equations_forward(
+    names: Names, layer: TokenDense, cache: TokenDenseCache, output: Array
+) -> list[Row]:
+    """The forward equation of a token-wise dense layer, for ``explain``."""
+    n = names.number
+    return [
+        (
+            f"{names.output} {shape_text(output.shape)} = W{n} {shape_text(layer.W.shape)} @ "
+            f"{names.input} {shape_text(cache.x.shape)} + b{n}[:, None, None]",
+            "at every token: sum over in",
+        )
+    ]
+
+
+def token_dense_equations_backward(
+    names: Names, layer: TokenDense, cache: TokenDenseCache, input_gradient: bool
+) -> list[Row]:
+    """``δ xᵀ``, ``δ 1`` and ``Wᵀ δ`` summed over every token, for ``explain``."""
+    n, delta = names.number, names.grad_output
+    features, seq, batch = cache.x.shape
+    delta_shape = shape_text((layer.W.shape[0], seq, batch))
+    rows = [
+        (
+            f"grad_W{n} {shape_text(layer.W.shape)} = {delta} {delta_shape} · {names.input} "
+            f"{shape_text(cache.x.shape)}, summed over seq and batch",
+            "shaped like W",
+        ),
+        (f"grad_b{n} {shape_text(layer.b.shape)} = {delta}.sum(axis=(1, 2))", "shaped like b"),
+    ]
+    if input_gradient:
+        rows.append(
+            (
+                f"{names.grad_input} {shape_text(cache.x.shape)} = W{n}.T "
+                f"{shape_text(layer.W.T.shape)} @ {delta} {delta_shape}",
+                "at every token: sum over out",
+            )
+        )
+    return rows
+
+
+# --- the tokens the loss reads -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeepLast:
+    """Keep the last ``count`` tokens of every sequence: no parameters, one setting.
+
+    Parameters
+    ----------
+    count
+        How many tokens, from the end, pass on (at least 1).
+    """
+
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"KeepLast keeps at least one token; got count={self.count}")
+
+
+@dataclass(frozen=True, slots=True)
+class KeepLastCache:
+    """What :func:`keep_last_forward` saves: the setting, and the input for its shape."""
+
+    layer: KeepLast
+    """How many tokens were kept."""
+    x: Float[Array, "features seq batch"]
+    """The input (held, not copied: backward reads only its shape)."""
+
+
+@checked
+def keep_last_forward(
+    layer: KeepLast, x: Float[Array, "features seq batch"]
+) -> tuple[Float[Array, "features kept batch"], KeepLastCache]:
+    """The last ``count`` tokens of every sequence: ``x[:, seq − count:, :]``.
+
+    Parameters
+    ----------
+    layer
+        How many tokens to keep.
+    x
+        Features, one column per token.
+
+    Returns
+    -------
+    kept, cache
+        A view of the kept tokens' columns (``kept = count``), and the cache.
+
+    Raises
+    ------
+    ValueError
+        If the sequences are shorter than ``count``.
+    """
+    seq = x.shape[1]
+    if layer.count > seq:
+        raise ValueError(f"cannot keep the last {layer.count} tokens of a sequence of {seq}")
+    return x[:, seq - layer.count :, :], KeepLastCache(layer, x)
+
+
+@checked
+def keep_last_backward(
+    grad_kept: Float[Array, "features kept batch"], cache: KeepLastCache
+) -> Float[Array, "features seq batch"]:
+    """The gradient of the input: the kept tokens' gradients, zero for the dropped tokens.
+
+    Parameters
+    ----------
+    grad_kept
+        ``∂L/∂kept``, the upstream gradient.
+    cache
+        What :func:`keep_last_forward` saved.
+
+    Returns
+    -------
+    grad_x
+        ``∂L/∂x``, the shape of ``x``.
+
+    Notes
+    -----
+    ``∂L/∂x_{fsb} = ∂L/∂kept_{f, s − (seq − count), b}`` for the kept ``s``, and ``0`` for the
+    others: the loss never saw them.
+    """
+    seq = cache.x.shape[1]
+    grad_x = np.zeros(cache.x.shape, dtype=grad_kept.dtype)
+    grad_x[:, seq - cache.layer.count :, :] = grad_kept
+    return grad_x
+
+
+def keep_last_equations_forward(
+    names: Names, layer: KeepLast, cache: KeepLastCache, output: Array
+) -> list[Row]:
+    """The forward equation of :class:`KeepLast`, for ``explain``."""
+    seq = cache.x.shape[1]
+    return [
+        (
+            f"{names.output} {shape_text(output.shape)} = {names.input} "
+            f"{shape_text(cache.x.shape)}[:, {seq - layer.count}:, :]",
+            f"the last {layer.count} tokens: those with a target",
+        )
+    ]
+
+
+def keep_last_equations_backward(
+    names: Names, layer: KeepLast, cache: KeepLastCache, input_gradient: bool
+) -> list[Row]:
+    """The backward equation of :class:`KeepLast`, for ``explain``."""
+    if not input_gradient:
+        return []
+    seq = cache.x.shape[1]
+    return [
+        (
+            f"{names.grad_input} {shape_text(cache.x.shape)} = zeros, with "
+            f"[:, {seq - layer.count}:, :] = {names.grad_output}",
+            "the dropped tokens get no gradient",
+        )
+    ]

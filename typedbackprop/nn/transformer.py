@@ -1,0 +1,473 @@
+"""The pre-norm transformer block: attention and a feed-forward network, each on a residual path.
+
+``h = x + attention(layernorm(x))``, then ``y = h + feedforward(layernorm(h))``, on sequences
+laid out ``"features seq batch"``. The block is written with the families it is made of: its
+parameter record holds their arrays (and gives their records back), its cache holds their
+caches, and its forward and backward call their forward and backward. The feed-forward network
+is the dense layer and an activation applied to every token on its own: its functions see every
+token as a column, ``(features, seq·batch)``.
+"""
+
+from dataclasses import dataclass
+
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+from typedbackprop.nn.activations import ACTIVATIONS, ActivationKind
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.attention import (
+    Attention,
+    AttentionCache,
+    attention_backward,
+    attention_forward,
+    attention_rows_backward,
+    attention_rows_forward,
+)
+from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.layernorm import (
+    LayerNorm,
+    LayerNormCache,
+    layernorm_backward,
+    layernorm_forward,
+    layernorm_rows_backward,
+    layernorm_rows_forward,
+)
+
+__all__ = [
+    "FeedForward",
+    "FeedForwardCache",
+    "feedforward_forward",
+    "feedforward_backward",
+    "TransformerBlock",
+    "TransformerBlockCache",
+    "transformer_block_forward",
+    "transformer_block_backward",
+    "feedforward_equations_forward",
+    "feedforward_equations_backward",
+    "transformer_block_equations_forward",
+    "transformer_block_equations_backward",
+]
+
+
+# --- the feed-forward network, applied to every token ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedForward:
+    """A two-layer network applied to each token (or its gradients), and its activation.
+
+    Parameters
+    ----------
+    W_up, b_up
+        The first layer, ``features → hidden``, up to the wider hidden layer.
+    W_down, b_down
+        The second layer, ``hidden → features``, back down.
+    activation
+        The hidden layer's activation (a key of
+        :data:`~typedbackprop.nn.activations.ACTIVATIONS`).
+    """
+
+    W_up: Float[Array, "hidden features"]
+    b_up: Float[Array, " hidden"]
+    W_down: Float[Array, "features hidden"]
+    b_down: Float[Array, " features"]
+    activation: ActivationKind = "gelu"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedForwardCache:
+    """What :func:`feedforward_forward` saves for :func:`feedforward_backward`."""
+
+    layer: FeedForward
+    """The parameters and the activation."""
+    x: Float[Array, "features seq batch"]
+    """The input (the first layer's weight gradient needs it)."""
+    z: Float[Array, "hidden seq batch"]
+    """The hidden pre-activations."""
+    a: Float[Array, "hidden seq batch"]
+    """The hidden activations."""
+
+
+@checked
+def feedforward_forward(
+    layer: FeedForward, x: Float[Array, "features seq batch"]
+) -> tuple[Float[Array, "features seq batch"], FeedForwardCache]:
+    """``y = W_down f(W_up x + b_up) + b_down`` at every token.
+
+    Parameters
+    ----------
+    layer
+        The two layers and the activation.
+    x
+        Features, one column per token.
+
+    Returns
+    -------
+    y, cache
+        The output features, and the :class:`FeedForwardCache`.
+
+    Notes
+    -----
+    ``z_{hsb} = Σ_f W_up_{hf} x_{fsb} + b_up_h``, ``a = f(z)``,
+    ``y_{fsb} = Σ_h W_down_{fh} a_{hsb} + b_down_f``: :func:`affine_forward` with every
+    token a column, ``x`` reshaped to ``(features, seq·batch)``.
+    """
+    features, seq, batch = x.shape
+    hidden = layer.W_up.shape[0]
+    columns = x.reshape(features, seq * batch)  # every token a column
+    z = affine_forward(layer.W_up, layer.b_up, columns)
+    a = ACTIVATIONS[layer.activation].forward(z, 0.01)
+    y = affine_forward(layer.W_down, layer.b_down, a)
+    shape = (hidden, seq, batch)
+    return y.reshape(features, seq, batch), FeedForwardCache(
+        layer, x, z.reshape(shape), a.reshape(shape)
+    )
+
+
+@checked
+def feedforward_backward(
+    grad_y: Float[Array, "features seq batch"], cache: FeedForwardCache
+) -> tuple[FeedForward, Float[Array, "features seq batch"]]:
+    """Gradients of the feed-forward network: ``(FeedForward(grad_W_up, ...), grad_x)``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    cache
+        What :func:`feedforward_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x
+        The four parameter gradients in a :class:`FeedForward`, and ``∂L/∂x``.
+
+    Notes
+    -----
+    The affine layer's backward twice (``δ a_prevᵀ``, ``δ 1``, ``Wᵀ δ``) with the activation's
+    in between (``∂L/∂z = ∂L/∂a ⊙ f'(z)``), on ``(·, seq·batch)`` columns.
+    """
+    layer = cache.layer
+    features, seq, batch = grad_y.shape
+    hidden = layer.W_up.shape[0]
+    tokens = seq * batch
+    delta = grad_y.reshape(features, tokens)
+    z, a = cache.z.reshape(hidden, tokens), cache.a.reshape(hidden, tokens)
+    grad_W_down, grad_b_down = affine_grad_params(delta, a)
+    grad_a = affine_grad_input(delta, layer.W_down)
+    grad_z = ACTIVATIONS[layer.activation].backward(grad_a, z, a, 0.01)
+    grad_W_up, grad_b_up = affine_grad_params(grad_z, cache.x.reshape(features, tokens))
+    grad_x = affine_grad_input(grad_z, layer.W_up)
+    grads = FeedForward(grad_W_up, grad_b_up, grad_W_down, grad_b_down, layer.activation)
+    return grads, grad_x.reshape(features, seq, batch)
+
+
+# --- the block ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TransformerBlock:
+    """A pre-norm transformer block's parameters (or their gradients), and its settings.
+
+    The record is flat, one field per array, like every parameter record (training,
+    checkpoints and the gradient check see a block's arrays as they see a dense layer's); its
+    sub-layers are read back as records with :attr:`attention_norm`, :attr:`attention`,
+    :attr:`feedforward_norm` and :attr:`feedforward`, and :meth:`of` builds a block from them.
+
+    Parameters
+    ----------
+    attention_norm_gain, attention_norm_bias
+        The layer norm before attention.
+    W_query, b_query, W_key, W_value, b_value, W_output, b_output
+        Multi-head self-attention (see :class:`~typedbackprop.nn.attention.Attention`).
+    feedforward_norm_gain, feedforward_norm_bias
+        The layer norm before the feed-forward network.
+    W_up, b_up, W_down, b_down
+        The feed-forward network (see :class:`FeedForward`).
+    causal
+        Whether attention is masked to earlier tokens.
+    activation
+        The feed-forward network's activation.
+    eps
+        Both layer norms' ``eps``.
+    """
+
+    attention_norm_gain: Float[Array, " features"]
+    attention_norm_bias: Float[Array, " features"]
+    W_query: Float[Array, "heads head_dim features"]
+    b_query: Float[Array, "heads head_dim"]
+    W_key: Float[Array, "heads head_dim features"]
+    W_value: Float[Array, "heads head_dim features"]
+    b_value: Float[Array, "heads head_dim"]
+    W_output: Float[Array, "features heads head_dim"]
+    b_output: Float[Array, " features"]
+    feedforward_norm_gain: Float[Array, " features"]
+    feedforward_norm_bias: Float[Array, " features"]
+    W_up: Float[Array, "hidden features"]
+    b_up: Float[Array, " hidden"]
+    W_down: Float[Array, "features hidden"]
+    b_down: Float[Array, " features"]
+    causal: bool = True
+    activation: ActivationKind = "gelu"
+    eps: float = 1e-5
+
+    @property
+    def attention_norm(self) -> LayerNorm:
+        """The layer norm before attention, as its own record."""
+        return LayerNorm(self.attention_norm_gain, self.attention_norm_bias, self.eps)
+
+    @property
+    def attention(self) -> Attention:
+        """Attention, as its own record."""
+        return Attention(
+            self.W_query,
+            self.b_query,
+            self.W_key,
+            self.W_value,
+            self.b_value,
+            self.W_output,
+            self.b_output,
+            self.causal,
+        )
+
+    @property
+    def feedforward_norm(self) -> LayerNorm:
+        """The layer norm before the feed-forward network, as its own record."""
+        return LayerNorm(self.feedforward_norm_gain, self.feedforward_norm_bias, self.eps)
+
+    @property
+    def feedforward(self) -> FeedForward:
+        """The feed-forward network, as its own record."""
+        return FeedForward(self.W_up, self.b_up, self.W_down, self.b_down, self.activation)
+
+    @classmethod
+    def of(
+        cls,
+        attention_norm: LayerNorm,
+        attention: Attention,
+        feedforward_norm: LayerNorm,
+        feedforward: FeedForward,
+    ) -> "TransformerBlock":
+        """The block of four sub-layer records (``eps`` from the first layer norm)."""
+        return cls(
+            attention_norm.gain,
+            attention_norm.bias,
+            attention.W_query,
+            attention.b_query,
+            attention.W_key,
+            attention.W_value,
+            attention.b_value,
+            attention.W_output,
+            attention.b_output,
+            feedforward_norm.gain,
+            feedforward_norm.bias,
+            feedforward.W_up,
+            feedforward.b_up,
+            feedforward.W_down,
+            feedforward.b_down,
+            attention.causal,
+            feedforward.activation,
+            attention_norm.eps,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransformerBlockCache:
+    """What :func:`transformer_block_forward` saves: each sub-layer's own cache."""
+
+    attention_norm: LayerNormCache
+    attention: AttentionCache
+    feedforward_norm: LayerNormCache
+    feedforward: FeedForwardCache
+
+
+@checked
+def transformer_block_forward(
+    block: TransformerBlock, x: Float[Array, "features seq batch"]
+) -> tuple[Float[Array, "features seq batch"], TransformerBlockCache]:
+    """``h = x + attention(layernorm(x))``, then ``y = h + feedforward(layernorm(h))``.
+
+    Parameters
+    ----------
+    block
+        The four sub-layers.
+    x
+        Features, one column per token.
+
+    Returns
+    -------
+    y, cache
+        The block's output, and the :class:`TransformerBlockCache` of its sub-layers' caches.
+
+    Notes
+    -----
+    Each residual connection adds a sub-layer's output to its input: the sub-layers learn a
+    change to the token's features, and the gradient reaches ``x`` along the identity too.
+    """
+    normed, attention_norm = layernorm_forward(block.attention_norm, x)
+    attended, attention = attention_forward(block.attention, normed)
+    h = x + attended
+    normed, feedforward_norm = layernorm_forward(block.feedforward_norm, h)
+    fed, feedforward = feedforward_forward(block.feedforward, normed)
+    cache = TransformerBlockCache(attention_norm, attention, feedforward_norm, feedforward)
+    return h + fed, cache
+
+
+@checked
+def transformer_block_backward(
+    grad_y: Float[Array, "features seq batch"], cache: TransformerBlockCache
+) -> tuple[TransformerBlock, Float[Array, "features seq batch"]]:
+    """Gradients of the block: ``(TransformerBlock(...gradients...), grad_x)``.
+
+    Parameters
+    ----------
+    grad_y
+        ``∂L/∂y``, the upstream gradient.
+    cache
+        What :func:`transformer_block_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x
+        The sub-layers' gradients in a :class:`TransformerBlock`, and ``∂L/∂x``.
+
+    Notes
+    -----
+    ``y = h + F(h)`` gives ``∂L/∂h = ∂L/∂y + (∂F/∂h)ᵀ ∂L/∂y``: the identity path and the
+    sub-layer's backward, summed. Likewise ``h = x + A(x)`` gives ``∂L/∂x``.
+    """
+    feedforward, grad_normed = feedforward_backward(grad_y, cache.feedforward)
+    feedforward_norm, grad_h = layernorm_backward(grad_normed, cache.feedforward_norm)
+    grad_h += grad_y  # the residual path
+    attention, grad_normed = attention_backward(grad_h, cache.attention)
+    attention_norm, grad_x = layernorm_backward(grad_normed, cache.attention_norm)
+    grad_x += grad_h  # the residual path
+    grads = TransformerBlock.of(attention_norm, attention, feedforward_norm, feedforward)
+    return grads, grad_x
+
+
+# --- for explain -------------------------------------------------------------------------------
+
+
+def feedforward_rows_forward(
+    x: str, y: str, tag: str, cache: FeedForwardCache, output: Array
+) -> list[Row]:
+    """The feed-forward network's forward equations; names suffixed with ``tag``."""
+    s = shape_text
+    layer = cache.layer
+    return [
+        (
+            f"u{tag} {s(cache.z.shape)} = W_up{tag} {s(layer.W_up.shape)} @ {x} "
+            f"{s(cache.x.shape)} + b_up{tag}",
+            "at every token: sum over features",
+        ),
+        (f"g{tag} {s(cache.a.shape)} = {layer.activation}(u{tag})", "elementwise"),
+        (
+            f"{y} {s(output.shape)} = W_down{tag} {s(layer.W_down.shape)} @ g{tag} + b_down{tag}",
+            "at every token: sum over hidden",
+        ),
+    ]
+
+
+def feedforward_rows_backward(
+    grad_x: str | None, grad_y: str, tag: str, cache: FeedForwardCache
+) -> list[Row]:
+    """The feed-forward network's backward equations (``grad_x`` ``None``: left out)."""
+    s = shape_text
+    layer = cache.layer
+    rows = [
+        (
+            f"grad_W_down{tag} {s(layer.W_down.shape)} = {grad_y} · g{tag}, summed over tokens",
+            "δ aᵀ at every token",
+        ),
+        (f"grad_b_down{tag} {s(layer.b_down.shape)} = {grad_y}.sum(axis=(1, 2))", "δ 1"),
+        (
+            f"grad_u{tag} {s(cache.z.shape)} = (W_down{tag}.T @ {grad_y}) * "
+            f"{layer.activation}'(u{tag})",
+            "Wᵀ δ, then elementwise",
+        ),
+        (
+            f"grad_W_up{tag} {s(layer.W_up.shape)} = grad_u{tag} · {s(cache.x.shape)}, "
+            "summed over tokens",
+            "δ aᵀ at every token",
+        ),
+        (f"grad_b_up{tag} {s(layer.b_up.shape)} = grad_u{tag}.sum(axis=(1, 2))", "δ 1"),
+    ]
+    if grad_x is not None:
+        rows.append((f"{grad_x} {s(cache.x.shape)} = W_up{tag}.T @ grad_u{tag}", "sum over hidden"))
+    return rows
+
+
+def feedforward_equations_forward(
+    names: Names, layer: FeedForward, cache: FeedForwardCache, output: Array
+) -> list[Row]:
+    """The feed-forward network's forward equations, for ``explain``."""
+    return feedforward_rows_forward(names.input, names.output, str(names.number), cache, output)
+
+
+def feedforward_equations_backward(
+    names: Names, layer: FeedForward, cache: FeedForwardCache, input_gradient: bool
+) -> list[Row]:
+    """The feed-forward network's backward equations, for ``explain``."""
+    grad_x = names.grad_input if input_gradient else None
+    return feedforward_rows_backward(grad_x, names.grad_output, str(names.number), cache)
+
+
+def transformer_block_equations_forward(
+    names: Names, layer: TransformerBlock, cache: TransformerBlockCache, output: Array
+) -> list[Row]:
+    """The block's forward equations, each sub-layer's in turn, for ``explain``."""
+    n, x, y = names.number, names.input, names.output
+    s = shape_text(output.shape)
+    return [
+        *layernorm_rows_forward(
+            x,
+            f"xa{n}",
+            f"attention_norm_gain{n}",
+            f"attention_norm_bias{n}",
+            cache.attention_norm,
+            cache.attention.x,
+        ),
+        *attention_rows_forward(f"xa{n}", f"ya{n}", str(n), cache.attention, cache.attention.x),
+        (f"r{n} {s} = {x} + ya{n}", "the residual path around attention"),
+        *layernorm_rows_forward(
+            f"r{n}",
+            f"xf{n}",
+            f"feedforward_norm_gain{n}",
+            f"feedforward_norm_bias{n}",
+            cache.feedforward_norm,
+            cache.feedforward.x,
+        ),
+        *feedforward_rows_forward(f"xf{n}", f"yf{n}", str(n), cache.feedforward, output),
+        (f"{y} {s} = r{n} + yf{n}", "the residual path around the feed-forward network"),
+    ]
+
+
+def transformer_block_equations_backward(
+    names: Names, layer: TransformerBlock, cache: TransformerBlockCache, input_gradient: bool
+) -> list[Row]:
+    """The block's backward equations, sub-layer by sub-layer from the top, for ``explain``."""
+    n, grad_y = names.number, names.grad_output
+    s = shape_text(cache.attention.x.shape)
+    rows = [
+        *feedforward_rows_backward(f"grad_xf{n}", grad_y, str(n), cache.feedforward),
+        *layernorm_rows_backward(
+            f"grad_r{n}",
+            f"grad_xf{n}",
+            f"feedforward_norm_gain{n}",
+            f"feedforward_norm_bias{n}",
+            cache.feedforward_norm,
+        ),
+        (f"grad_r{n} {s} += {grad_y}", "the residual path: the identity's gradient"),
+        *attention_rows_backward(f"grad_xa{n}", f"grad_r{n}", str(n), cache.attention),
+        *layernorm_rows_backward(
+            names.grad_input if input_gradient else None,
+            f"grad_xa{n}",
+            f"attention_norm_gain{n}",
+            f"attention_norm_bias{n}",
+            cache.attention_norm,
+        ),
+    ]
+    if input_gradient:
+        rows.append((f"{names.grad_input} {s} += grad_r{n}", "the residual path"))
+    return rows

@@ -1,0 +1,242 @@
+"""Optimizers over any layers: gradient descent with momentum, and Adam with decoupled weight decay.
+
+An optimizer is a frozen record of its settings with two methods: ``init(layers)`` returns its
+state, and ``step(layers, grads, state)`` returns new layers and a new state. The state is
+typed like the parameters: per layer, a record of the layer's own type holding, in place of
+each parameter, that parameter's velocity (SGD) or its first and second moments (Adam), so
+every moment has its parameter's shape and dimension names. Nothing is written in place: the
+caller's layers, gradients and state are left as they were, and a step is a function of its
+arguments.
+
+Every rule below is per parameter array ``θ`` with gradient ``g = ∂L/∂θ``, elementwise.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from typedbackprop.checking import Array
+from typedbackprop.nn.families import parameters
+
+__all__ = ["SGD", "SGDState", "AdamW", "AdamWState", "OPTIMIZERS"]
+
+
+def _map(function: Callable[..., Array], layer: Any, *records: Any) -> Any:
+    """``layer`` with each parameter ``θ`` replaced by ``function(θ, r₁.θ, r₂.θ, ...)``."""
+    return dataclasses.replace(
+        layer,
+        **{
+            name: function(value, *(getattr(record, name) for record in records))
+            for name, value in parameters(layer).items()
+        },
+    )
+
+
+def _zeros(layers: Sequence[Any]) -> list[Any]:
+    """Per layer, a record of its type with zeros for every parameter (``None`` without any)."""
+    return [_map(np.zeros_like, layer) if parameters(layer) else None for layer in layers]
+
+
+def _check(layers: Sequence[Any], grads: Sequence[Any], *states: Sequence[Any]) -> None:
+    for sequence in (grads, *states):
+        if len(sequence) != len(layers):
+            raise ValueError(f"{len(layers)} layers but {len(sequence)} gradients or states")
+    for index, (layer, grad) in enumerate(zip(layers, grads, strict=True)):
+        if (grad is None) != (not parameters(layer)):
+            raise ValueError(f"layer {index}: a gradient exactly when the layer has parameters")
+        if grad is not None and type(grad) is not type(layer):
+            raise TypeError(
+                f"layer {index} is a {type(layer).__name__}; its gradient is a "
+                f"{type(grad).__name__}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SGDState:
+    """SGD's state: per layer, a record of the layer's type holding each parameter's velocity."""
+
+    velocities: list[Any]
+    """``v`` for each parameter (``None`` for a layer without parameters)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SGD:
+    """Stochastic gradient descent with (classical) momentum.
+
+    Parameters
+    ----------
+    learning_rate
+        ``η``.
+    momentum
+        ``μ`` in ``[0, 1)``; 0 gives plain gradient descent.
+
+    Notes
+    -----
+    ``v ← μ v − η g`` (``v = 0`` at the start), then ``θ ← θ + v``: PyTorch's
+    ``torch.optim.SGD(lr=η, momentum=μ)``, whose buffer is ``b = −v/η``, with a constant ``η``.
+    """
+
+    learning_rate: float
+    momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0 or not 0 <= self.momentum < 1:
+            raise ValueError(
+                f"SGD needs learning_rate > 0 and momentum in [0, 1); got {self.learning_rate}, "
+                f"{self.momentum}"
+            )
+
+    def init(self, layers: Sequence[Any]) -> SGDState:
+        """Zero velocities, one record per layer."""
+        return SGDState(_zeros(layers))
+
+    def step(
+        self, layers: Sequence[Any], grads: Sequence[Any], state: SGDState
+    ) -> tuple[list[Any], SGDState]:
+        """One step: new layers and a new state; the arguments are not modified.
+
+        Parameters
+        ----------
+        layers
+            The current parameters (any layers).
+        grads
+            ``∂L/∂θ`` per layer, records of the layers' types (``None`` without parameters).
+        state
+            From :meth:`init` or the previous step.
+
+        Returns
+        -------
+        layers, state
+            The stepped parameters and the new velocities.
+        """
+        _check(layers, grads, state.velocities)
+        new_layers: list[Any] = []
+        velocities: list[Any] = []
+        for layer, grad, velocity in zip(layers, grads, state.velocities, strict=True):
+            if grad is None:
+                new_layers.append(layer)
+                velocities.append(None)
+                continue
+            velocity = _map(lambda v, g: self.momentum * v - self.learning_rate * g, velocity, grad)
+            velocities.append(velocity)
+            new_layers.append(_map(lambda theta, v: theta + v, layer, velocity))
+        return new_layers, SGDState(velocities)
+
+
+@dataclass(frozen=True, slots=True)
+class AdamWState:
+    """Adam's state: the step count, and per layer two records of the layer's type."""
+
+    step: int
+    """How many steps have been taken (the bias corrections need it)."""
+    first_moments: list[Any]
+    """``m``, a running mean of ``g``, for each parameter."""
+    second_moments: list[Any]
+    """``v``, a running mean of ``g²``, for each parameter."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdamW:
+    """Adam with decoupled weight decay (Loshchilov and Hutter's AdamW).
+
+    Parameters
+    ----------
+    learning_rate
+        ``η``.
+    beta1, beta2
+        The decay rates of the running means of ``g`` and ``g²``.
+    eps
+        Added to ``√v̂``, so that a parameter whose gradients are all 0 does not divide by 0.
+    weight_decay
+        ``λ``: each step shrinks every parameter by the factor ``1 − ηλ``, apart from the
+        gradient.
+
+    Notes
+    -----
+    At step ``t`` (from 1), for every parameter, in this order:
+
+    - ``θ ← θ (1 − η λ)``: the decay, decoupled from the gradient (Adam with an L2 term in
+      the loss would instead divide it by ``√v̂`` like the gradient);
+    - ``m ← β₁ m + (1 − β₁) g`` and ``v ← β₂ v + (1 − β₂) g²``;
+    - ``m̂ = m / (1 − β₁ᵗ)`` and ``v̂ = v / (1 − β₂ᵗ)``: ``m`` and ``v`` start at 0, and
+      these undo that bias towards 0;
+    - ``θ ← θ − η m̂ / (√v̂ + eps)``.
+
+    This is ``torch.optim.AdamW`` with the same settings (PyTorch's defaults too), decay on
+    every parameter.
+    """
+
+    learning_rate: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0 or not self.eps > 0 or not self.weight_decay >= 0:
+            raise ValueError(
+                "AdamW needs learning_rate > 0, eps > 0 and weight_decay >= 0; got "
+                f"{self.learning_rate}, {self.eps}, {self.weight_decay}"
+            )
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"AdamW needs betas in [0, 1); got {self.beta1}, {self.beta2}")
+
+    def init(self, layers: Sequence[Any]) -> AdamWState:
+        """Step 0, zero moments: two records per layer."""
+        return AdamWState(0, _zeros(layers), _zeros(layers))
+
+    def step(
+        self, layers: Sequence[Any], grads: Sequence[Any], state: AdamWState
+    ) -> tuple[list[Any], AdamWState]:
+        """One step: new layers and a new state; the arguments are not modified.
+
+        Parameters
+        ----------
+        layers
+            The current parameters (any layers).
+        grads
+            ``∂L/∂θ`` per layer, records of the layers' types (``None`` without parameters).
+        state
+            From :meth:`init` or the previous step.
+
+        Returns
+        -------
+        layers, state
+            The stepped parameters, and the new step count and moments.
+        """
+        _check(layers, grads, state.first_moments, state.second_moments)
+        t = state.step + 1
+        step_size = self.learning_rate / (1.0 - self.beta1**t)  # η / (1 − β₁ᵗ)
+        root_correction = math.sqrt(1.0 - self.beta2**t)  # √(1 − β₂ᵗ)
+        decay = 1.0 - self.learning_rate * self.weight_decay
+        new_layers: list[Any] = []
+        firsts: list[Any] = []
+        seconds: list[Any] = []
+        for layer, grad, first, second in zip(
+            layers, grads, state.first_moments, state.second_moments, strict=True
+        ):
+            if grad is None:
+                new_layers.append(layer)
+                firsts.append(None)
+                seconds.append(None)
+                continue
+            first = _map(lambda m, g: self.beta1 * m + (1.0 - self.beta1) * g, first, grad)
+            second = _map(lambda v, g: self.beta2 * v + (1.0 - self.beta2) * (g * g), second, grad)
+
+            def update(theta: Array, m: Array, v: Array) -> Array:
+                # θ(1 − ηλ) − η m̂/(√v̂ + eps), with m̂ = m/(1 − β₁ᵗ) and √v̂ = √v/√(1 − β₂ᵗ)
+                denominator: Array = np.sqrt(v) / root_correction + self.eps
+                return theta * decay - step_size * m / denominator
+
+            new_layers.append(_map(update, layer, first, second))
+            firsts.append(first)
+            seconds.append(second)
+        return new_layers, AdamWState(t, firsts, seconds)
+
+
+OPTIMIZERS: dict[str, type[SGD] | type[AdamW]] = {"sgd": SGD, "adamw": AdamW}
+"""Every optimizer by name, for the command line and the model registry."""
