@@ -1,5 +1,6 @@
 """The benchmark scripts must keep working: run each once, briefly, and check what it prints."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ def test_step_benchmark_runs_and_all_contenders_agree(tmp_path):
             "benchmarks/step.py",
             "--rounds",
             "1",
+            "--block-ms",
+            "1",
             "--only",
             "question",
             "--markdown",
@@ -28,6 +31,77 @@ def test_step_benchmark_runs_and_all_contenders_agree(tmp_path):
     assert result.returncode == 0, result.stderr
     text = table.read_text()
     assert "| question 3-4-4-2 |" in text and "torch" in text and "unchecked" in text
+    assert "| checked ≤ 1.5× question, question 3-4-4-2 |" in text
+
+
+def test_step_benchmark_respects_the_environments_check_setting(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/step.py",
+            "--rounds",
+            "1",
+            "--block-ms",
+            "1",
+            "--only",
+            "question",
+            "--no-torch",
+            "--markdown",
+            str(table),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, TYPEDBACKPROP_CHECKS="0"),
+    )
+    assert result.returncode == 0, result.stderr
+    header = table.read_text().splitlines()[0]
+    assert "unchecked (µs)" in header and "| checked (µs)" not in header
+
+
+def test_epoch_benchmark_runs_and_the_contenders_agree(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/epoch.py",
+            "--rounds",
+            "1",
+            "--examples",
+            "300",
+            "--hidden",
+            "16",
+            "--batch",
+            "64",
+            "--markdown",
+            str(table),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = table.read_text()
+    for name in ("checked", "unchecked", "torch"):
+        assert f"| {name} |" in text
+    assert "784-16-16-10" in text and "300 synthetic examples" in text
+
+
+def test_overhead_benchmark_runs_and_every_step_gives_the_floors_bits(tmp_path):
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/overhead.py", "--blocks", "2", "--markdown", str(table)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    text = table.read_text()
+    assert "= **unchecked**" in text and "= **checked**" in text and "question" in text
 
 
 def test_convnet_step_benchmark_runs_and_all_contenders_agree(tmp_path):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
+from typedbackprop.nn.affine import dense_backward_params
 
 
 @st.composite
@@ -264,3 +265,6 @@ def test_dense_contract_agrees_with_the_affine_functions(rng):
     expected = tbp.affine_backward(grad_z, layer.W, a_prev)
     for actual, wanted in zip((grads.W, grads.b, grad_a_prev), expected, strict=True):
         np.testing.assert_array_equal(actual, wanted)
+    first_layer = dense_backward_params(grad_z, cache)  # a network's first layer: no grad_a_prev
+    np.testing.assert_array_equal(first_layer.W, grads.W)
+    np.testing.assert_array_equal(first_layer.b, grads.b)

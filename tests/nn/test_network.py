@@ -520,3 +520,99 @@ def test_checks_off_gives_bit_identical_results(tmp_path):
     np.testing.assert_array_equal(
         np.load(out), np.concatenate([[loss]] + [g.W.ravel() for g in grads])
     )
+
+
+# --- speed-ups give the same bits --------------------------------------------------------------
+
+LOGIT_LOSSES = [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy")]
+
+
+def loss_and_grads_through_the_output_activation(layers, x, y, loss):
+    """The step as it was: forward through every layer, the loss from the last cache's ``z``."""
+    _, caches = tbp.network_forward(layers, x)
+    value, delta = tbp.LOSSES[loss].function(caches[-1].z, y)
+    grads, _ = tbp.network_backward(layers[:-1], caches[:-1], delta)
+    return value, [*grads, None]
+
+
+@pytest.mark.parametrize(("output_activation", "loss"), LOGIT_LOSSES)
+@pytest.mark.parametrize("activation", HIDDEN)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_loss_from_logits_gives_the_bits_of_running_the_output_activation(
+    activation, output_activation, loss, seed
+):
+    layers, x, y = make_network([3, 6, 4], 7, loss, seed=seed)
+    sequence = tbp.mlp(layers, activation, output_activation)
+    value, grads = tbp.network_loss_and_grads(sequence, x, y, loss)
+    want_value, want_grads = loss_and_grads_through_the_output_activation(sequence, x, y, loss)
+    assert value == want_value
+    assert len(grads) == len(want_grads)
+    for grad, want in zip(grads, want_grads, strict=True):
+        if want is None:
+            assert grad is None
+            continue
+        np.testing.assert_array_equal(grad.W, want.W)
+        np.testing.assert_array_equal(grad.b, want.b)
+
+
+@pytest.mark.parametrize(("output_activation", "loss"), LOGIT_LOSSES)
+def test_a_loss_from_logits_does_not_run_the_output_activation(
+    output_activation, loss, monkeypatch
+):
+    """Its output would be thrown away: the forward pass stops at the logits."""
+
+    def refuse(z, slope):
+        raise AssertionError(f"{output_activation} ran")
+
+    entry = tbp.ACTIVATIONS[output_activation]
+    monkeypatch.setitem(
+        tbp.ACTIVATIONS, output_activation, dataclasses.replace(entry, forward=refuse)
+    )
+    layers, x, y = make_network([3, 6, 4], 7, loss)
+    value, grads = tbp.loss_and_grads(
+        layers, x, y, activation="relu", output_activation=output_activation, loss=loss
+    )
+    assert np.isfinite(value) and len(grads) == 2
+
+
+@pytest.mark.parametrize("activation", HIDDEN)
+def test_an_identity_output_layer_is_skipped_bit_for_bit(activation):
+    """``loss_and_grads`` leaves the identity out of the sequence it runs: same bits as running
+    ``Activation("identity")`` forward and backward."""
+    layers, x, y = make_network([3, 5, 4, 2], 6, "squared_error", seed=4)
+    value, grads = tbp.loss_and_grads(layers, x, y, activation=activation)
+    sequence = tbp.mlp(layers, activation, "identity")
+    assert sequence[-1] == tbp.Activation("identity")
+    want_value, want_grads = tbp.network_loss_and_grads(sequence, x, y, "squared_error")
+    assert value == want_value
+    for grad, want in zip(grads, want_grads[0::2], strict=True):
+        np.testing.assert_array_equal(grad.W, want.W)
+        np.testing.assert_array_equal(grad.b, want.b)
+
+
+def test_a_loss_from_logits_updates_the_states_as_running_every_layer_did():
+    """Batch norm's running statistics, in training, below a softmax that is no longer run."""
+    rng = np.random.default_rng(5)
+    layers = [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        tbp.BatchNorm(rng.standard_normal(4), rng.standard_normal(4), momentum=0.25),
+        tbp.Activation("relu"),
+        tbp.Dense(rng.standard_normal((3, 4)), rng.standard_normal(3)),
+        tbp.Activation("softmax"),
+    ]
+    x, labels = rng.standard_normal((3, 6)), np.array([0, 2, 1, 1, 0, 2])
+    states, want_states = tbp.initial_states(layers), tbp.initial_states(layers)
+    value, grads = tbp.network_loss_and_grads(layers, x, labels, "cross_entropy", states=states)
+    _, caches = tbp.network_forward(layers, x, tbp.Mode(training=True), want_states)
+    want_value, delta = tbp.LOSSES["cross_entropy"].function(caches[-1].z, labels)
+    want_grads, _ = tbp.network_backward(layers[:-1], caches[:-1], delta)
+    assert value == want_value
+    assert grads[-1] is None and len(grads) == len(layers)
+    for grad, want in zip(grads[:-1], want_grads, strict=True):
+        for name, array in tbp.nn.families.parameters(want).items():
+            np.testing.assert_array_equal(getattr(grad, name), array)
+    assert states[1] is not None and states[1] is not want_states[1]
+    np.testing.assert_array_equal(states[1].mean, want_states[1].mean)
+    np.testing.assert_array_equal(states[1].var, want_states[1].var)
+    with pytest.raises(ValueError, match="5 layers but 4 states"):
+        tbp.network_loss_and_grads(layers, x, labels, "cross_entropy", states=states[:-1])

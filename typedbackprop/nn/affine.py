@@ -297,8 +297,8 @@ def dense_backward(
     in the same dimension scope as ``grad_z`` and the result, so each gradient must have the
     shape of the value forward saw.
     """
-    grads = dense_backward_params(grad_z, cache)  # BP4 and BP3: δ a_prevᵀ and δ 1
-    return grads, affine_grad_input(grad_z, cache.W)  # Wᵀ δ, half of BP2 for the layer below
+    grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
+    return Dense(grad_W, grad_b), affine_grad_input(grad_z, cache.W)  # Wᵀ δ: BP2's first half
 
 
 @checked
@@ -322,7 +322,7 @@ def dense_backward_params(grad_z: Float[Array, "out batch"], cache: DenseCache) 
     Nothing needs ``∂L/∂x`` of a network's input, and it would cost a matrix product
     (``Wᵀ δ``, as many multiplications as ``δ a_prevᵀ``).
     """
-    grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
+    grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4 and BP3 alone
     return Dense(grad_W, grad_b)
 
 

@@ -25,7 +25,7 @@ from typedbackprop.checking import (
 )
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
-from typedbackprop.nn.families import Mode, family_of, parameters
+from typedbackprop.nn.families import FAMILIES, Mode, family_of, parameters
 from typedbackprop.nn.losses import LOSSES, LossName
 
 __all__ = [
@@ -227,7 +227,7 @@ def network_forward(
     caches = []
     output = cast(Array, x)  # the first layer may take integer ids (an embedding)
     for index, layer in enumerate(layers):
-        family = family_of(layer)
+        family = FAMILIES.get(type(layer)) or family_of(layer)  # family_of names a stranger
         if family.state is None or states is None:
             output, cache = family.forward(layer, output, mode)
         else:
@@ -305,7 +305,7 @@ def network_backward(
         if lowest == len(layers):
             return grads, None
     for index in reversed(range(len(layers))):
-        family = family_of(layers[index])
+        family = FAMILIES.get(type(layers[index])) or family_of(layers[index])
         if index == lowest and not input_gradient:
             if family.has_parameters:
                 if family.backward_parameters is not None:
@@ -362,26 +362,34 @@ def network_loss_and_grads(
 
     Notes
     -----
-    For a loss from logits, ``δ = ∂L/∂z`` of the last activation's input is the loss's own
-    gradient, and the backward pass starts below that activation; otherwise the whole chain
-    runs from ``∂L/∂a``.
+    For a loss from logits, the forward pass stops below the last activation: the loss takes
+    its input ``z``, the logits, and gives ``δ = ∂L/∂z`` itself, where the backward pass starts;
+    the activation's output is never needed. Otherwise the whole chain runs from ``∂L/∂a``.
     """
     entry = LOSSES.get(loss)
     if entry is None:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
-    output, caches = network_forward(layers, x, mode, states)
     if entry.from_logits:
-        last = caches[-1] if caches else None
-        if not isinstance(last, ActivationCache) or last.layer.name != entry.output_activation:
+        last = layers[-1] if layers else None
+        if not isinstance(last, Activation) or last.name != entry.output_activation:
             raise ValueError(
                 f"loss {loss!r} is computed from the logits of a {entry.output_activation} "
                 "output layer: the last layer must be "
                 f"Activation({entry.output_activation!r})"
             )
-        value, delta = entry.function(last.z, y)  # BP1 from logits: the loss gives ∂L/∂z_L
-        grads, _ = network_backward(layers[:-1], caches[:-1], delta)
+        if states is not None and len(states) != len(layers):
+            raise ValueError(f"{len(layers)} layers but {len(states)} states")
+        # The loss reads the logits z_L, the input of that activation: the activation itself
+        # is not run (its output would be thrown away) nor backpropagated through.
+        below = None if states is None else states[:-1]  # the activation keeps no state
+        logits, caches = network_forward(layers[:-1], x, mode, below)
+        if states is not None and below is not None:
+            states[:-1] = below  # what training updated, in the caller's list
+        value, delta = entry.function(logits, y)  # BP1 from logits: the loss gives ∂L/∂z_L
+        grads, _ = network_backward(layers[:-1], caches, delta)
         grads.append(None)
     else:
+        output, caches = network_forward(layers, x, mode, states)
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
     if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
@@ -579,8 +587,9 @@ def loss_and_grads(
     Notes
     -----
     The forward pass stores ``(a_prev, z, a)`` per layer. For a loss from logits, ``δ_L`` is the
-    loss's own gradient with respect to ``z_L``; otherwise BP1 applies the output activation's
-    backward to ``∂L/∂a_L``. :func:`backward` does the rest.
+    loss's own gradient with respect to ``z_L`` (and the output activation is not computed);
+    otherwise BP1 applies the output activation's backward to ``∂L/∂a_L`` (an identity output
+    is no layer at all: ``a_L = z_L``). :func:`backward` does the rest.
     """
     check_names(activation, output_activation, loss)
     _check_layers(layers, x)
@@ -588,10 +597,11 @@ def loss_and_grads(
         require_finite("x", x)
     entry = LOSSES[loss]
     targets = _labels(y) if entry.labels else _targets(y, x, loss)
-    value, grads = network_loss_and_grads(
-        mlp(layers, activation, output_activation), x, targets, loss
-    )
-    return value, cast(list[Dense], grads[0::2])
+    sequence = mlp(layers, activation, output_activation)
+    if output_activation == "identity":  # a_L = z_L: no layer to run forward or backward
+        sequence.pop()
+    value, grads = network_loss_and_grads(sequence, x, targets, loss)
+    return value, cast("list[Dense]", grads[0::2])
 
 
 def _labels(y: Array | IntArray) -> IntArray:
