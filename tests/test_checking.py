@@ -398,3 +398,20 @@ def test_a_transposed_W_gets_the_advice_first(rng):
         "W looks transposed: W is (out, in), one row per entry of b, but W has shape (3, 4)"
     )
     assert str(error.value).splitlines()[1] == "b: out is 4 here, but W bound out=3"
+
+
+def test_a_list_argument_the_body_changes_is_checked_again_after_the_call():
+    # The stock check looks at the arguments again after the body; so must a remembered call.
+    calls = []
+
+    @checked
+    def extend(values: list[Float[Array, "a b"]]) -> int:
+        calls.append(1)
+        values.append(np.ones((2, 3) if len(calls) < 4 else (2, 4)))
+        return len(values)
+
+    for _ in range(3):
+        assert extend([np.ones((2, 3))]) == 2  # the same signature each time, before the call
+    with pytest.raises(TypeCheckError, match=r"values\[1\]: b is 4 here, but values\[0\]"):
+        extend([np.ones((2, 3))])
+    assert len(calls) == 4  # and the body ran once per call

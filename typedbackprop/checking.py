@@ -558,13 +558,17 @@ def _stock_check(plan: _Plan) -> FullCheck:
     """
     state = plan.state
 
+    def walk_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        for label, value, hint in _parameter_steps(plan, _arguments(plan, args, kwargs)):
+            if label.partition("[")[0] in plan.walked:
+                _check_fully(label, value, hint)
+
     def run_body(*args: Any, **kwargs: Any) -> object:
         if plan.walked:
-            arguments = _arguments(plan, args, kwargs)
-            for label, value, hint in _parameter_steps(plan, arguments):
-                if label.partition("[")[0] in plan.walked:
-                    _check_fully(label, value, hint)
+            walk_arguments(args, kwargs)
         result = _call_body(plan, args, kwargs)
+        if plan.walked:  # as the stock check looks at the arguments again after the body
+            walk_arguments(args, kwargs)
         if plan.walk_result:
             _check_fully("result", result, plan.returns)
         return result
@@ -698,7 +702,7 @@ def _caching(
     """The wrapper that remembers, per call signature, the signature of the result that passed."""
     verified: dict[object, object] = {}
     trust, ndarray, signature = _trust, _ndarray, _signature
-    by_value = bool(plan.read_by_value)
+    by_value, mutable = bool(plan.read_by_value), bool(plan.walked)
 
     @functools.wraps(function)
     def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -713,6 +717,7 @@ def _caching(
         )
         if kwargs or None in call:
             call = _call_signature(args, kwargs, deep)
+        arguments = call
         if by_value and call is not None:
             values = _values_read(plan, args, kwargs)
             call = None if values is None else (call, values)
@@ -728,7 +733,9 @@ def _caching(
                 if type(result) is ndarray
                 else signature(result, deep)
             )
-            if returned == expected:
+            if returned == expected and (
+                not mutable or _call_signature(args, kwargs, deep) == arguments
+            ):  # (a body may change a list it was given: the stock check looks again after it)
                 return result
             result = full_check(args, kwargs, result)  # the result we have, checked in full
         else:
