@@ -920,7 +920,9 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
                 result = _call_body(plan, args, kwargs)
             finally:
                 state.replay, state.from_body = _NOTHING, None
-            returned: list[Step] = []
+            returned: list[Step] = [
+                step for step in _parameter_steps(plan, arguments) if step[0] in plan.walked
+            ]  # a list the body changed is checked again
             if plan.returns is not _NO_HINT:
                 returned.append(("result", result, plan.returns))
             for label, record in _returned_records(result, positions):
