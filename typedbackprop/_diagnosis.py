@@ -23,6 +23,7 @@ import typing
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from beartype.door import is_bearable
 from jaxtyping import AbstractArray
 
 __all__ = [
@@ -48,6 +49,7 @@ MAPPING_ORIGINS: frozenset[object] = frozenset(
     [dict, abc.Mapping, abc.MutableMapping, collections.OrderedDict, collections.defaultdict]
 )
 """The mappings, by ``typing.get_origin``, of which beartype checks one key and value."""
+
 _UNIONS: tuple[object, ...] = (typing.Union, types.UnionType)
 
 # What a disagreement is about, best first: a union reports its member that came closest.
@@ -76,9 +78,6 @@ class _Bindings:
 
     def adopt(self, other: "_Bindings") -> None:
         self.sizes, self.shapes = other.sizes, other.shapes
-
-    def names_of(self, size: int) -> list[str]:
-        return [name for name, (bound, _) in self.sizes.items() if bound == size]
 
 
 def disagreement(steps: Iterable[Step], arguments: Mapping[str, object]) -> str | None:
@@ -128,7 +127,13 @@ def _visit(label: str, value: object, hint: object, bindings: _Bindings) -> Find
         if isinstance(value, abc.Iterator):
             return None  # iterating would consume it
         return _items(label, value, args[0], bindings)
-    return None
+    try:
+        fits = is_bearable(value, typing.cast(Any, hint))  # no dimensions: only the kind
+    except Exception:
+        fits = True
+    if fits:
+        return None
+    return _KIND, f"{label}: a {type(value).__name__} here, not {getattr(hint, '__name__', hint)}"
 
 
 def _items(
