@@ -661,8 +661,10 @@ def checked(
     value; the fields of a dataclass, the items of a list; the value of a number that a
     ``{name}`` dimension reads); once a call with that signature has passed, with a result of
     signature ``r``, later calls with the same signature run ``function`` directly and compare
-    their result's signature to ``r``. Any difference sends the result already computed through
-    the full check. Functions whose hints inspect more than a signature holds (``Annotated``
+    their result's signature to ``r`` (and, for a list, dict or set argument, which the body
+    may change, the arguments' signature to the one before the call, as the stock check looks at
+    the arguments again after the body). Any difference sends the result already computed
+    through the full check. Functions whose hints inspect more than a signature holds (``Annotated``
     validators, numeric ``Literal``, protocols, ``{len(x)}``) are always checked in full.
     """
     if function is None:
