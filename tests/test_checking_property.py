@@ -299,9 +299,9 @@ def test_checked_refuses_whatever_stock_refuses_and_gives_the_oracles_verdict(ca
         expected = oracle(case, record_type, arguments, fields, result)
         where = f"call {number} of {len(case.calls)}: {hints}"
         # Only a refused value counts here. An AnnotationError says that a dimension such as
-        # a+1 read a size nothing had bound yet, and what is bound depends on which list item
-        # beartype drew (an item of size 1 for #a binds nothing) and, in a record's scope, on
-        # the fields; the oracle judges those calls.
+        # a+1 read a size nothing had bound yet, and for stock what is bound depends on which
+        # list item beartype drew (an item of size 1 for #a binds nothing); checked walks every
+        # item in order, as the oracle does, so the oracle judges those calls.
         if stock == "TypeCheckError":
             assert ours != "pass", f"stock refused, checked passed; {where}"
         assert (ours == "pass") == (expected == "pass"), (

@@ -540,38 +540,31 @@ def _explain(
 
 
 def _refusal(
-    plan: _Plan, steps: list[Step], arguments: Mapping[str, object], headline: str
+    plan: _Plan,
+    steps: list[Step],
+    arguments: Mapping[str, object],
+    headline: str,
+    bindings: str | None = None,
 ) -> TypeCheckError:
     """The error for a value the full walk refused, opening with the dimension that disagrees."""
     advice, line = _opening(plan, steps, arguments)
-    return TypeCheckError("\n".join(part for part in (advice, line, headline) if part))
+    return TypeCheckError("\n".join(part for part in (advice, line, headline, bindings) if part))
 
 
 FullCheck = Callable[[tuple[Any, ...], dict[str, Any], object], Any]
 
 
 def _stock_check(plan: _Plan) -> FullCheck:
-    """The full check: ``jaxtyped(typechecker=beartype)``, and every item of lists, dicts, sets.
+    """The full check of a function without records, lists, dicts or sets: the stock decorator.
 
-    The stock decorator wraps a stand-in body with the function's signature, which can also hand
-    back a result already computed (``replay``) so that checking it does not run the body twice.
+    ``jaxtyped(typechecker=beartype)`` wraps a stand-in body with the function's signature, which
+    can also hand back a result already computed (``replay``) so that checking it does not run
+    the body twice.
     """
     state = plan.state
 
-    def walk_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        for label, value, hint in _parameter_steps(plan, _arguments(plan, args, kwargs)):
-            if label.partition("[")[0] in plan.walked:
-                _check_fully(label, value, hint)
-
     def run_body(*args: Any, **kwargs: Any) -> object:
-        if plan.walked:
-            walk_arguments(args, kwargs)
-        result = _call_body(plan, args, kwargs)
-        if plan.walked:  # as the stock check looks at the arguments again after the body
-            walk_arguments(args, kwargs)
-        if plan.walk_result:
-            _check_fully("result", result, plan.returns)
-        return result
+        return _call_body(plan, args, kwargs)
 
     functools.update_wrapper(run_body, plan.function)
     run_body.__signature__ = plan.signature  # type: ignore[attr-defined]
@@ -585,19 +578,6 @@ def _stock_check(plan: _Plan) -> FullCheck:
             if error is not state.from_body:
                 _explain(plan, error, args, kwargs)
             raise
-        except _Refused as refused:
-            arguments = _arguments(plan, args, kwargs)
-            steps = _parameter_steps(plan, arguments)
-            where = "parameters"
-            if refused.label.startswith("result"):
-                steps.append(("result", state.result, plan.returns))
-                where = "return value"
-            headline = (
-                f"Type-check error whilst checking the {where} of {plan.name}: "
-                f"{refused.label}: {refused.reason.rstrip('.')}.\n(beartype checks one item of "
-                "a list, dict or set; typedbackprop's checked checks every item)"
-            )
-            raise _refusal(plan, steps, arguments, headline) from None
         finally:
             state.replay, state.from_body = _NOTHING, None
 
@@ -656,16 +636,20 @@ def checked(
     Notes
     -----
     The wrapper runs ``jaxtyped(typechecker=beartype)(function)`` for every call signature it
-    has not verified yet, and checks every item of list, dict and set arguments and results
-    (beartype samples one). A signature holds each argument's type, shape and dtype (a string's
-    value; the fields of a dataclass, the items of a list; the value of a number that a
-    ``{name}`` dimension reads); once a call with that signature has passed, with a result of
-    signature ``r``, later calls with the same signature run ``function`` directly and compare
-    their result's signature to ``r`` (and, for a list, dict or set argument, which the body
-    may change, the arguments' signature to the one before the call, as the stock check looks at
-    the arguments again after the body). Any difference sends the result already computed
-    through the full check. Functions whose hints inspect more than a signature holds (``Annotated``
-    validators, numeric ``Literal``, protocols, ``{len(x)}``) are always checked in full.
+    has not verified yet. A function whose hints hold lists, dicts, sets or records is checked
+    instead by walking its arguments in order in one dimension scope, every item of every list,
+    dict and set included (beartype samples one item, at random), then its result: the verdict
+    does not depend on which item a random draw would have looked at.
+
+    A signature holds each argument's type, shape and dtype (a string's value; the fields of a
+    dataclass, the items of a list; the value of a number that a ``{name}`` dimension reads);
+    once a call with that signature has passed, with a result of signature ``r``, later calls
+    with the same signature run ``function`` directly and compare their result's signature to
+    ``r`` (and, for a list, dict or set argument, which the body may change, the arguments'
+    signature to the one before the call, as the stock check looks at the arguments again after
+    the body). Any difference sends the result already computed through the full check.
+    Functions whose hints inspect more than a signature holds (``Annotated`` validators,
+    numeric ``Literal``, protocols, ``{len(x)}``) are always checked in full.
     """
     if function is None:
         return functools.partial(
@@ -685,7 +669,10 @@ def _checked(
         return stock
     records = plan.records
     deep = records is not None  # a record's verdict depends on its fields' shapes
-    full_check = _check_in_one_scope(plan, records[1]) if records else _stock_check(plan)
+    if records or plan.walked or plan.walk_result:  # every item in order, one verdict
+        full_check = _check_in_one_scope(plan, records[1] if records else ())
+    else:
+        full_check = _stock_check(plan)
     if not plan.cacheable:
 
         @functools.wraps(function)
@@ -897,8 +884,19 @@ def _scope(arguments: dict[str, Any]) -> Iterator[None]:
         pop()
 
 
+def _bindings() -> str | None:
+    """The sizes bound so far in the open dimension scope, as the stock message ends with them."""
+    get_shape_memo = getattr(_jaxtyping_storage, "get_shape_memo", None)
+    if get_shape_memo is None:
+        return None
+    single, variadic, *_ = get_shape_memo()
+    pieces = [f"{name}={size}" for name, size in single.items() if not name.startswith("~~")]
+    pieces += [f"*{name}={shape}" for name, (_, shape) in variadic.items()]
+    return f"Bound so far: {' '.join(pieces)}" if pieces else None
+
+
 def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
-    """The full check of a function that takes or returns records, in one dimension scope.
+    """The full check of a function that takes or returns records, lists, dicts or sets.
 
     The fields of record arguments are bound first (a cache carries the sizes its forward pass
     saw), then the plain arguments are checked, the body runs, the result is checked, and
@@ -916,14 +914,16 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
                     _check_fully(label, value, hint)
             except _Refused as refused:
                 headline = f"{plan.qualname}: argument {refused.label}: {refused.reason}"
-                raise _refusal(plan, steps, arguments, headline) from None
+                raise _refusal(plan, steps, arguments, headline, _bindings()) from None
             state.replay = replay
             try:
                 result = _call_body(plan, args, kwargs)
             finally:
                 state.replay, state.from_body = _NOTHING, None
             returned: list[Step] = [
-                step for step in _parameter_steps(plan, arguments) if step[0] in plan.walked
+                step
+                for step in _parameter_steps(plan, arguments)
+                if step[0].partition("[")[0] in plan.walked
             ]  # a list the body changed is checked again
             if plan.returns is not _NO_HINT:
                 returned.append(("result", result, plan.returns))
@@ -936,7 +936,7 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
             except _Refused as refused:
                 label = "the result" if refused.label == "result" else refused.label
                 headline = f"{plan.qualname}: {label}: {refused.reason}"
-                raise _refusal(plan, steps + returned, arguments, headline) from None
+                raise _refusal(plan, steps + returned, arguments, headline, _bindings()) from None
         return result
 
     return full_check
