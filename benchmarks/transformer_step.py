@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/transformer_step.py                  # 1 thread each, 3 x 30 rounds
     python benchmarks/transformer_step.py --threads 2 --rounds 50 --repeats 5
+    python benchmarks/transformer_step.py --markdown docs/snippets/benchmarks/transformer_step.md
 
 A step is the loss and every parameter's gradient on a batch of the sort task, then an AdamW
 update: :func:`typedbackprop.network_loss_and_grads` and :class:`typedbackprop.optimizers.AdamW`
@@ -26,6 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
+import processes
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 BATCH = 64
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker", choices=["ours", "torch"])
+    parser.add_argument("--markdown", metavar="FILE", help="also write the result to FILE")
     args = parser.parse_args()
     if args.worker is not None:
         run = run_ours if args.worker == "ours" else run_torch
@@ -167,6 +170,7 @@ def main() -> None:
     # Alternate the two processes, so that a change in the machine's load hits both.
     ours_times: list[float] = []
     torch_times: list[float] = []
+    load_before = processes.load()
     for _ in range(args.repeats):
         ours = spawn("ours", args.threads, args.rounds)
         theirs = spawn("torch", args.threads, args.rounds)
@@ -184,6 +188,23 @@ def main() -> None:
     print(f"  typedbackprop (checks {checks})  {ours_median * 1e3:8.2f} ms")
     print(f"  PyTorch eager               {torch_median * 1e3:8.2f} ms")
     print(f"  ratio                       {ours_median / torch_median:8.2f}x")
+    if args.markdown:
+        command = " ".join(["python", "benchmarks/transformer_step.py", *sys.argv[1:]])
+        table = [
+            "| typedbackprop, checks " + checks + " (ms) | PyTorch eager (ms) | ratio |",
+            "|---:|---:|---:|",
+            f"| {ours_median * 1e3:.2f} | {torch_median * 1e3:.2f} | "
+            f"{ours_median / torch_median:.2f} |",
+            "",
+            f"One step (loss, every gradient, AdamW update) on a batch of {BATCH} sort sequences, "
+            f"float64; medians over {args.repeats} × {args.rounds} rounds, the two processes "
+            f"alternated; {args.threads} thread(s) each ({'/'.join(THREAD_VARIABLES)}="
+            f"{args.threads}), OMP_WAIT_POLICY=PASSIVE. Machine: {processes.machine()}, "
+            f"load average {load_before} before and {processes.load()} after; "
+            f"{processes.versions(with_torch=True)}. Command: `{command}`",
+        ]
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(table) + "\n")
 
 
 if __name__ == "__main__":
