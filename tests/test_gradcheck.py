@@ -888,6 +888,61 @@ def test_a_noisy_backward_is_never_excused_as_a_kink():
     assert report.problems == ("backward is not deterministic for x",)
 
 
+def relu_crossing_two_kinks(x0, x1, h):
+    """relu over two entries near 0, stepped along ``u = (1, −1)/√2``: both kinks crossed.
+
+    Entry 0 rises through its kink and entry 1 falls through its own: the two jumps of
+    ``backward``'s derivative along ``u`` have opposite signs and cancel in a signed sum, while
+    the central difference's errors cancel only if ``x0 == x1``.
+    """
+    from typedbackprop.gradcheck import analytic, numerical
+
+    work = [np.array([[x0], [x1]])]  # features 2, batch 1
+    layout = numerical.OutputLayout(((2, 1),), False)
+    side = analytic.Analytic(relu_backward_at, work, ["z"], layout, 0.0, True)
+    u, v = np.array([[1.0], [-1.0]]) / np.sqrt(2), np.ones(2)
+
+    def evaluate(point):
+        return tbp.relu_forward(point[0]).reshape(-1), None
+
+    central = numerical.central_difference(evaluate, work, 0, u, h, None).derivative
+    exact = float(np.sum(relu_backward_at(v.reshape(2, 1), work[0]) * u))
+    return side, u, v, abs(exact - float(v @ central))
+
+
+def test_kinks_crossed_by_one_direction_do_not_cancel_each_other_out():
+    h = 1e-5
+    side, u, v, error = relu_crossing_two_kinks(0.1 * h, 0.6 * h, h)
+    assert error > 0.1  # the step crosses both kinks, and their errors do not cancel
+    signed = float(side.jump(0, u, h, v) @ u.reshape(-1))
+    assert abs(signed) < 1e-12  # a signed sum of the jumps cancels
+    assert side.is_kink(0, u, h, v, error)
+
+
+@pytest.mark.parametrize("seed", [22, 30, 49])
+def test_fast_mode_does_not_cry_wolf_where_a_direction_crosses_several_kinks(seed):
+    # Issue 12's audit: ReLU on 30×40 pre-activations of about 1e-4, so that each random
+    # direction crosses a few kinks. These seeds failed while the jumps were summed with signs.
+    z = np.random.default_rng(seed).standard_normal((30, 40)) * 1e-4
+    report = tbp.gradcheck(tbp.relu_forward, relu_backward_at, [z], fast_mode=True)
+    assert report.passed
+
+
+@pytest.mark.parametrize("seed", [22, 30, 49])
+def test_a_leak_in_relu_backward_still_fails_fast_mode_among_kinks(seed):
+    def leaky_where_relu_belongs(grad_a, z):
+        return grad_a * np.where(z > 0, 1.0, 0.001)  # the bug: a slope of 0.001 below 0
+
+    z = np.random.default_rng(seed).standard_normal((30, 40)) * 1e-4
+    report = tbp.gradcheck(
+        tbp.relu_forward, leaky_where_relu_belongs, [z], fast_mode=True, raise_exception=False
+    )
+    (check,) = report.arguments
+    assert not check.passed
+    assert z[check.worst_input_index] < -DEFAULT_EPS  # located at a kink-free entry
+    assert (check.analytic, check.numerical) == (0.001, 0.0)
+
+
 def test_a_function_not_smooth_at_the_scale_of_eps_is_a_problem_not_a_pass():
     # Computed in float32, the function steps every 1e-7 or so: every entry looks kinked.
     x = np.array([1.0, 2.0, 3.0])

@@ -196,14 +196,24 @@ class Analytic:
         True when ``backward``'s derivative along ``direction`` jumps across the step by at
         least :data:`KINK_FRACTION` of ``error`` (see :meth:`jump`), beyond what ``nondet_tol``
         lets two calls differ. A ``backward`` that is not deterministic cannot tell: never.
+
+        Along a direction array ``d`` the jump is measured as ``Σ_i |jump_i d_i|``, not
+        ``|Σ_i jump_i d_i|``: a random direction can cross several kinks (ReLU units near 0),
+        whose jumps have signs of their own and would cancel in the signed sum while the errors
+        they cause in the central difference need not. A smooth ``backward`` still has every
+        ``jump_i`` of order ``h²``, so the sum stays far below an error worth reporting.
         """
         if not self.deterministic:
             return False
         jump = self.jump(k, direction, eps, weights)
         if isinstance(direction, int):
-            along, spread = float(jump[direction]), 1.0
+            along, spread = abs(float(jump[direction])), 1.0
         else:
-            along, spread = float(jump @ direction.reshape(-1)), float(np.abs(direction).sum())
+            # Entry by entry, in absolute value: a direction that crosses several kinks jumps at
+            # each, with signs of their own, and a signed sum could cancel jumps whose errors
+            # add up (the central difference's error from each kink is at most half its jump).
+            flat = direction.reshape(-1)
+            along, spread = float(np.abs(jump * flat).sum()), float(np.abs(flat).sum())
         # Four calls' worth of nondet_tol, per unit of the weights and of the direction.
         noise = 4 * self.nondet_tol * spread * float(np.abs(weights).sum())
-        return abs(along) - noise >= KINK_FRACTION * error
+        return along - noise >= KINK_FRACTION * error
