@@ -5,6 +5,7 @@ wrong ``backward`` and check that it fails, and says where.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -374,6 +375,31 @@ def test_gradcheck_network_catches_a_wrong_gradient(rng, monkeypatch):
     )
     assert [check.passed for check in report.arguments] == [True, False, True, True]
     assert "b1" in str(report) and str(report).endswith("FAILED")
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        ("nope", "unknown loss 'nope'; choose one of"),
+        ("token_cross_entropy", "loss 'token_cross_entropy' does not take a perceptron's (out, "
+         "batch) output; gradcheck_network checks one of ('squared_error', "
+         "'binary_cross_entropy', 'cross_entropy')"),
+        ("cross_entropy", "loss 'cross_entropy' is computed from the logits of a softmax output"),
+    ],
+)  # fmt: skip
+def test_a_loss_gradcheck_network_cannot_check_is_a_value_error(rng, loss, message):
+    layers, x, y = small_network(rng)
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        tbp.gradcheck_network(layers, x, y, "tanh", "sigmoid", loss)
+
+
+def test_gradcheck_network_reads_each_loss_from_the_one_table():
+    from typedbackprop.gradcheck import network
+
+    assert not hasattr(network, "_loss_table")
+    assert network.perceptron_losses() == tuple(
+        name for name in tbp.LOSSES if name != "token_cross_entropy"
+    )
 
 
 # --- one default step, one raise_exception default ----------------------------------------------
@@ -1100,6 +1126,31 @@ def test_the_cli_prints_what_the_kinks_left_out():
     assert (
         "W1: 2 of 320 Jacobian entries skipped: the step from x - eps to x + eps crosses a kink"
         in out
+    )
+
+
+def test_the_cli_falls_back_to_fast_mode_when_the_full_check_is_too_much_work():
+    # 19,885 parameters: under gradcheck_network's 20,000, but a full check at a batch of 64 is
+    # 5.3e10 multiply-adds, over the command's limit. It used to be refused.
+    status, out = cli("gradcheck", "784,25,10", *RELU_CASE[1:])
+    assert status == 0 and out.strip().endswith("passed"), out
+    lines = out.splitlines()
+    assert lines[0] == "784-25-10, batch 64: 4 parameter arrays, 19,885 numbers; eps=1e-05"
+    assert lines[1] == (
+        "fast mode: 3 random projections and 32 random entries per array (a full check would "
+        "be 39,771 loss evaluations, about 5.3e+10 multiply-adds, more than 1e+10)"
+    )
+
+
+def test_the_cli_header_names_the_check_it_chose():
+    status, out = cli("gradcheck", *RELU_CASE, "--seed", "0")
+    assert status == 0
+    assert out.splitlines()[1] == "full check: every entry (3,477 loss evaluations)"
+    status, out = cli("gradcheck", "200,100,10", "--batch", "4")
+    assert status == 0
+    assert out.splitlines()[1] == (
+        "fast mode: 3 random projections and 32 random entries per array (more than 20,000 "
+        "parameters)"
     )
 
 

@@ -2,6 +2,8 @@
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from rich.console import Console
@@ -16,10 +18,16 @@ from typedbackprop.cli.options import (
     check_network,
     output_for,
     parameter_count,
+    plural,
     require_memory,
     seed,
 )
-from typedbackprop.gradcheck.network import loss_evaluations
+from typedbackprop.gradcheck.network import (
+    FULL_CHECK_PARAMETERS,
+    check_network_names,
+    chosen_method,
+    loss_evaluations,
+)
 from typedbackprop.recipes import RECIPES
 
 __all__ = ["MAX_WORK", "add_parser", "run"]
@@ -28,9 +36,10 @@ SUMMARY = "compare analytic and numerical gradients, per parameter"
 
 MAX_WORK = 10**10
 """At most this many multiply-adds in all: the loss evaluations ``gradcheck_network`` runs (two
-per parameter for a full check, up to 20,000 parameters; fewer, fast + sampled, above), each
-about ``parameters × batch``: 100,99,98 (20,000 parameters) at --batch 12 is 1e10 and took 5 s
-here; --batch 100, 8e10, took 2 minutes."""
+per parameter for a full check, up to 20,000 parameters; fewer, fast + sampled, above, or where
+the full check's work would pass this limit), each about ``parameters × batch``: 100,99,98
+(20,000 parameters) at --batch 12 is 1e10 and took 5 s here; --batch 100, 8e10, took 2
+minutes."""
 
 
 def _step(text: str) -> float:
@@ -72,8 +81,26 @@ def _random_problem(
     return x, rng.standard_normal((sizes[-1], batch))
 
 
-def _check_size(sizes: Sequence[int], batch: int) -> None:
-    """Refuse a check that would take hours or more memory than allowed, before starting."""
+@dataclass(frozen=True)
+class Plan:
+    """The check the command runs: ``gradcheck_network``'s method, and why."""
+
+    method: Literal["full", "fast"]
+    evaluations: int
+    """The loss evaluations it runs (``loss_evaluations``)."""
+    reason: str
+    """Why fast mode, for the header (empty for the full check)."""
+
+
+def _plan(sizes: Sequence[int], batch: int) -> Plan:
+    """The full check if its work is within :data:`MAX_WORK`, else fast mode plus samples.
+
+    ``gradcheck_network`` picks by parameter count alone (full up to
+    :data:`~typedbackprop.gradcheck.network.FULL_CHECK_PARAMETERS`); the command also weighs the
+    batch, and falls back to fast mode plus sampled entries when a full check would be too much
+    work. It refuses, before starting, a check that would take hours even so, or more memory
+    than allowed.
+    """
     count = parameter_count(sizes)
     # The data, and for each layer z, a and the gradients, one column per example.
     require_memory(
@@ -83,13 +110,25 @@ def _check_size(sizes: Sequence[int], batch: int) -> None:
     )
     pairs = zip(sizes[:-1], sizes[1:], strict=True)
     arrays = [size for n_in, n_out in pairs for size in (n_in * n_out, n_out)]
-    evaluations = loss_evaluations(arrays)  # gradcheck_network's own policy decides how many
-    work = evaluations * batch * (count + sum(sizes))
-    if work > MAX_WORK:
+    per_evaluation = batch * (count + sum(sizes))  # multiply-adds of one loss evaluation
+    full = loss_evaluations(arrays, "full")
+    if chosen_method(count, "auto") == "full" and full * per_evaluation <= MAX_WORK:
+        return Plan("full", full, "")
+    fast = loss_evaluations(arrays, "fast")  # gradcheck_network's own count decides
+    if fast * per_evaluation > MAX_WORK:
         raise UsageError(
-            f"{evaluations:,} loss evaluations of a batch of {batch:,} are about {work:.1e} "
-            f"multiply-adds, more than {MAX_WORK:.0e}: use a smaller --batch"
+            f"{fast:,} loss evaluations of a batch of {batch:,} are about "
+            f"{fast * per_evaluation:.1e} multiply-adds, more than {MAX_WORK:.0e}: use a smaller "
+            "--batch"
         )
+    if chosen_method(count, "auto") == "fast":
+        why = f"more than {FULL_CHECK_PARAMETERS:,} parameters"
+    else:
+        why = (
+            f"a full check would be {full:,} loss evaluations, about "
+            f"{full * per_evaluation:.1e} multiply-adds, more than {MAX_WORK:.0e}"
+        )
+    return Plan("fast", fast, why)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -99,18 +138,35 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return gradcheck_model(RECIPES[args.model], args.batch, args.seed, args.eps, console)
     output = output_for(args.loss, args.output_activation)
     check_network(args.sizes, output, args.loss)
-    _check_size(args.sizes, args.batch)
+    try:
+        check_network_names(args.activation, output, args.loss)
+    except ValueError as error:  # a loss argparse knows but a perceptron cannot use
+        raise UsageError(f"--loss {args.loss}: {error}") from None
+    plan = _plan(args.sizes, args.batch)
     rng = np.random.default_rng(args.seed)
     layers = init_layers(args.sizes, rng, "glorot_uniform")
     layers = [Dense(layer.W, rng.standard_normal(layer.b.shape)) for layer in layers]
     x, y = _random_problem(args.sizes, args.batch, args.loss, rng)
-    # gradcheck_network picks the check: full for a small network, fast + sampled for a large one
     report = gradcheck_network(
-        layers, x, y, args.activation, output, args.loss, eps=args.eps, raise_exception=False
+        layers, x, y, args.activation, output, args.loss, eps=args.eps, method=plan.method,
+        raise_exception=False,
+    )  # fmt: skip
+    console.print(
+        f"{'-'.join(map(str, args.sizes))}, batch {args.batch}: "
+        f"{plural(len(report.arguments), 'parameter array')}, "
+        f"{parameter_count(args.sizes):,} numbers; eps={args.eps:g}",
+        highlight=False,
     )
+    if plan.method == "full":
+        mode = f"full check: every entry ({plan.evaluations:,} loss evaluations)"
+    else:
+        mode = (
+            f"fast mode: {report.projections} random projections and {report.samples} random "
+            f"entries per array ({plan.reason})"
+        )
+    console.print(mode, highlight=False, soft_wrap=True)
     table = Table(
-        title=f"{'-'.join(map(str, args.sizes))}, batch {args.batch}, {args.activation}/{output}, "
-        f"{args.loss}: analytic against central differences (eps={args.eps:g})"
+        title=f"{args.activation}/{output}, {args.loss}: analytic against central differences"
     )
     for column in [
         "parameter",

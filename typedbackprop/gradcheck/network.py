@@ -7,8 +7,9 @@ ReLU (or leaky ReLU) hidden layer lies on: a step whose sign pattern differs fro
 unperturbed point's crossed a kink, and that entry (or projection) is left out and counted.
 """
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+import typing
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 from jaxtyping import Float
@@ -28,6 +29,9 @@ __all__ = [
     "FULL_CHECK_PARAMETERS",
     "NETWORK_SAMPLES",
     "KINKED_ACTIVATIONS",
+    "perceptron_losses",
+    "check_network_names",
+    "chosen_method",
     "loss_evaluations",
     "gradcheck_network",
 ]
@@ -40,22 +44,53 @@ NETWORK_SAMPLES: Final = 32
 KINKED_ACTIVATIONS: Final = frozenset({"relu", "leaky_relu"})
 """Hidden activations with a kink at ``z = 0``: their sign pattern is watched."""
 
-LossFunction = Callable[[Array, Any], tuple[float, Array]]
 
+def perceptron_losses() -> tuple[str, ...]:
+    """The losses of :data:`~typedbackprop.LOSSES` that take a perceptron's output.
 
-def _loss_table() -> dict[str, tuple[LossFunction, bool]]:
-    """Each loss by name: its function, and whether it takes the logits ``z`` (else ``a``)."""
+    A perceptron's output (or its logits) is ``(out, batch)``: a loss fits it when the first
+    argument of its function has two axes. ``token_cross_entropy`` takes logits
+    ``(classes, seq, batch)``, a sequence model's.
+    """
     import typedbackprop as tbp  # at call time: the network modules import this package
 
-    return {
-        "squared_error": (tbp.squared_error, False),
-        "binary_cross_entropy": (tbp.binary_cross_entropy, True),
-        "cross_entropy": (tbp.cross_entropy, True),
-    }
+    names = []
+    for name, entry in tbp.LOSSES.items():
+        first = next(iter(typing.get_type_hints(entry.function, include_extras=True).values()))
+        if len(first.dim_str.split()) == 2:
+            names.append(name)
+    return tuple(names)
 
 
-def _uses_fast_mode(count: int, method: str) -> bool:
-    return method == "fast" or (method == "auto" and count > FULL_CHECK_PARAMETERS)
+def check_network_names(activation: str, output_activation: str, loss: str) -> None:
+    """Raise ``ValueError`` for a name :func:`gradcheck_network` cannot check.
+
+    The names must be known, the loss must go with the output activation
+    (:func:`~typedbackprop.nn.network.check_names`), and the loss must take a perceptron's
+    ``(out, batch)`` output (:func:`perceptron_losses`).
+    """
+    import typedbackprop.nn.network as network  # at call time, as above
+
+    network.check_names(activation, output_activation, loss)
+    fitting = perceptron_losses()
+    if loss not in fitting:
+        raise ValueError(
+            f"loss {loss!r} does not take a perceptron's (out, batch) output; "
+            f"gradcheck_network checks one of {fitting}"
+        )
+
+
+def chosen_method(parameters: int, method: Literal["auto", "full", "fast"]) -> str:
+    """``"full"`` or ``"fast"``: what ``method`` means for a network of ``parameters``.
+
+    ``"auto"`` is the full check up to :data:`FULL_CHECK_PARAMETERS` parameters, fast mode plus
+    sampled entries above.
+    """
+    if method not in ("auto", "full", "fast"):
+        raise ValueError(f"unknown method {method!r}; choose one of ('auto', 'full', 'fast')")
+    if method == "auto":
+        return "fast" if parameters > FULL_CHECK_PARAMETERS else "full"
+    return method
 
 
 def loss_evaluations(
@@ -80,7 +115,7 @@ def loss_evaluations(
         projection and sampled entry (fast mode): what a caller needs to bound the cost before
         starting. Projection directions drawn again at a kink add two passes each.
     """
-    if not _uses_fast_mode(sum(sizes), method):
+    if chosen_method(sum(sizes), method) == "full":
         return 1 + 2 * sum(sizes)
     return 1 + sum(2 * projections + 2 * min(samples, size) for size in sizes)
 
@@ -135,6 +170,15 @@ def gradcheck_network(
     GradcheckReport
         One entry per parameter, named ``W1, b1, W2, ...`` (layers counted from 1).
 
+    Raises
+    ------
+    ValueError
+        For an unknown activation, output activation, loss or method, a loss that does not go
+        with the output activation, or a loss that does not take a perceptron's output
+        (``token_cross_entropy``: see :func:`check_network_names`).
+    TypeError
+        If a parameter is not a float64 array.
+
     Notes
     -----
     The loss is evaluated by a forward pass alone, so the check costs two forward passes per
@@ -151,12 +195,13 @@ def gradcheck_network(
     require_settings(
         eps=eps, rtol=rtol, atol=atol, nondet_tol=0.0, samples=samples, projections=projections
     )
-    fast = _uses_fast_mode(sum(array.size for array in params), method)
+    check_network_names(activation, output_activation, loss)
+    fast = chosen_method(sum(array.size for array in params), method) == "fast"
     settings = Settings(
         eps, rtol, atol, fast_mode=fast, samples=samples if fast else None,
         projections=projections, seed=seed,
     )  # fmt: skip
-    loss_function, from_logits = _loss_table()[loss]
+    entry = tbp.LOSSES[loss]
     watch_kinks = activation in KINKED_ACTIVATIONS
 
     def unpack(point: Sequence[Array]) -> list["Dense"]:
@@ -165,7 +210,7 @@ def gradcheck_network(
     def evaluate(point: list[Array]) -> tuple[Float[Array, " outputs"], Pattern]:
         caches = tbp.forward(unpack(point), x, activation, output_activation)
         top = caches[-1]
-        value, _ = loss_function(top.z if from_logits else top.a, y)
+        value, _ = entry.function(top.z if entry.from_logits else top.a, y)
         pattern = tuple(cache.z > 0 for cache in caches[:-1]) if watch_kinks else ()
         return np.array([value]), pattern
 
