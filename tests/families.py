@@ -8,6 +8,7 @@ wrongly shaped gradient then run on it. Each family's own hand-computed values l
 ``tests/nn/test_<family>.py``.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,18 @@ def _feedforward(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tup
     return layer, _tokens(rng, dtype)
 
 
+def _leaky(
+    build: Callable[..., tuple[Any, np.ndarray]], slope: float
+) -> Callable[..., tuple[Any, np.ndarray]]:
+    """``build``'s feed-forward network (or block) with a leaky ReLU of the given slope."""
+
+    def leaky(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        layer, x = build(rng, dtype)
+        return dataclasses.replace(layer, activation="leaky_relu", slope=slope), x
+
+    return leaky
+
+
 def _block(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
     attention, x = _attention(causal=True)(rng, dtype)
     norm, _ = _layernorm(rng, dtype)
@@ -159,11 +172,11 @@ def _torch_attention(p: dict[str, torch.Tensor], x: torch.Tensor, causal: bool) 
     return (torch.einsum("fhd,bhsd->bsf", p["W_output"], out) + p["b_output"]).permute(2, 1, 0)
 
 
-def _torch_feedforward(
-    p: dict[str, torch.Tensor], x: torch.Tensor, activation: str
-) -> torch.Tensor:
+def _torch_feedforward(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
+    """The feed-forward network of ``layer`` (a ``FeedForward`` or a block: its activation and
+    slope)."""
     tokens = x.movedim(0, -1)
-    hidden = _TORCH_ACTIVATIONS[activation](F.linear(tokens, p["W_up"], p["b_up"]), None)
+    hidden = _TORCH_ACTIVATIONS[layer.activation](F.linear(tokens, p["W_up"], p["b_up"]), layer)
     return F.linear(hidden, p["W_down"], p["b_down"]).movedim(-1, 0)
 
 
@@ -171,7 +184,7 @@ def _torch_block(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> tor
     normed = _torch_layer_norm(x, p["attention_norm_gain"], p["attention_norm_bias"], layer.eps)
     h = x + _torch_attention(p, normed, layer.causal)
     normed = _torch_layer_norm(h, p["feedforward_norm_gain"], p["feedforward_norm_bias"], layer.eps)
-    return h + _torch_feedforward(p, normed, layer.activation)
+    return h + _torch_feedforward(p, normed, layer)
 
 
 def _nchw(x: torch.Tensor) -> torch.Tensor:
@@ -290,10 +303,10 @@ CASES: list[FamilyCase] = [
         _attention(causal=True),
         lambda p, x, layer: _torch_attention(p, x, True),
     ),
-    FamilyCase(
-        "feedforward", _feedforward, lambda p, x, layer: _torch_feedforward(p, x, layer.activation)
-    ),
+    FamilyCase("feedforward", _feedforward, _torch_feedforward),
+    FamilyCase("feedforward-leaky_relu-0.2", _leaky(_feedforward, 0.2), _torch_feedforward),
     FamilyCase("transformer_block", _block, _torch_block),
+    FamilyCase("transformer_block-leaky_relu-0.2", _leaky(_block, 0.2), _torch_block),
     FamilyCase("keep_last", _keep_last, lambda p, x, layer: x[:, -layer.count :, :]),
     FamilyCase(
         "token_dense",

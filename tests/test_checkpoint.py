@@ -369,3 +369,58 @@ def test_the_convnet_round_trips_with_batch_norms_running_statistics(tmp_path):
     np.testing.assert_array_equal(actual, expected)
     fresh, _ = tbp.network_forward(layers, x, evaluation, tbp.initial_states(layers))
     assert not np.allclose(fresh, expected), "the statistics moved, so they had to be saved"
+
+
+def small_transformer(rng, activation="leaky_relu", slope=0.2):
+    """embedding (vocab 6, features 4), one block (heads 2, head_dim 3, hidden 5), a dense head."""
+    from typedbackprop.models import transformer
+
+    layers = transformer(rng, vocab=6, context=7, features=4, heads=2, hidden=5, answer=3)
+    return [
+        dataclasses.replace(layer, activation=activation, slope=slope)
+        if isinstance(layer, tbp.TransformerBlock)
+        else layer
+        for layer in layers
+    ]
+
+
+def test_a_leaky_relu_slope_of_the_feed_forward_network_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    layers = small_transformer(rng, slope=0.2)
+    ids = rng.integers(0, 6, size=(7, 5))  # seq=7, batch=5
+    path = tmp_path / "transformer.npz"
+    save_network(path, layers, "token_cross_entropy", model="transformer")
+    with np.load(path, allow_pickle=False) as archive:
+        record = json.loads(str(archive["meta"]))["layers"][2]
+    assert record["type"] == "TransformerBlock"
+    assert record["settings"]["activation"] == "leaky_relu"
+    assert record["settings"]["slope"] == 0.2
+    loaded = read_checkpoint(path).network
+    assert loaded[2].slope == 0.2 and loaded[2].feedforward.slope == 0.2
+    expected, _ = tbp.network_forward(layers, ids)
+    np.testing.assert_array_equal(tbp.network_forward(loaded, ids)[0], expected)
+    # The slope is read: the same parameters with the default slope compute something else.
+    default = [
+        dataclasses.replace(layer, slope=0.01) if isinstance(layer, tbp.TransformerBlock) else layer
+        for layer in loaded
+    ]
+    assert not np.allclose(tbp.network_forward(default, ids)[0], expected)
+
+
+def test_a_checkpoint_written_before_the_slope_was_a_setting_loads_with_the_default(tmp_path):
+    rng = np.random.default_rng(1)
+    layers = small_transformer(rng, slope=0.01)
+    path = tmp_path / "old.npz"
+    save_network(path, layers, "token_cross_entropy", model="transformer")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    record = json.loads(str(arrays["meta"]))
+    del record["layers"][2]["settings"]["slope"]  # as the files written before it was a setting
+    arrays["meta"] = np.array(json.dumps(record))
+    np.savez(path, **arrays)
+    loaded = read_checkpoint(path).network
+    assert (loaded[2].activation, loaded[2].slope) == ("leaky_relu", 0.01)
+    ids = rng.integers(0, 6, size=(7, 5))
+    np.testing.assert_array_equal(
+        tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]
+    )

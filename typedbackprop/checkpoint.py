@@ -289,7 +289,11 @@ def _encode(record: Any, path: str, arrays: dict[str, NDArray[Any]]) -> dict[str
 
 
 def _decode(entry: object, path: str, archive: Any, files: set[str]) -> Any:
-    """The record ``_encode`` wrote at ``path``, every array present, finite and float."""
+    """The record ``_encode`` wrote at ``path``, every array present, finite and float.
+
+    A setting the file does not hold takes the record's default: a file written before the
+    setting existed (a feed-forward network's ``slope``, 0.01) loads as it was computed then.
+    """
     types = _record_types()
     if not isinstance(entry, dict) or entry.get("type") not in types:
         raise _Unreadable(f"layer {path} is of no known family ({entry!r:.60})")

@@ -1,6 +1,8 @@
 """Tests for typedbackprop.nn.transformer: the per-token feed-forward network and the block."""
 
+import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -14,13 +16,18 @@ from sequence_helpers import distinct_sizes, leaves, with_leaves
 from test_attention import PARAMETERS, random_attention
 
 import typedbackprop as tbp
+from typedbackprop.nn.equations import Names
 from typedbackprop.nn.layernorm import LayerNorm
 from typedbackprop.nn.transformer import (
     FeedForward,
     TransformerBlock,
     feedforward_backward,
+    feedforward_equations_backward,
+    feedforward_equations_forward,
     feedforward_forward,
     transformer_block_backward,
+    transformer_block_equations_backward,
+    transformer_block_equations_forward,
     transformer_block_forward,
 )
 
@@ -80,9 +87,10 @@ def blocks(draw, max_size=5, eps=1e-5):
 # --- the PyTorch oracle, batch first -----------------------------------------------------------
 
 TORCH_ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
-    "tanh": torch.tanh,
+    "gelu": lambda z, slope: F.gelu(z),
+    "gelu_tanh": lambda z, slope: F.gelu(z, approximate="tanh"),
+    "tanh": lambda z, slope: torch.tanh(z),
+    "leaky_relu": lambda z, slope: F.leaky_relu(z, slope),
 }
 
 
@@ -114,7 +122,7 @@ def torch_block(block, x, grad_y):
         merged = torch.einsum("fhd,bhsd->bsf", p["W_output"], attended)
         h = tokens + merged + p["b_output"]
         hidden = F.linear(norm(h, "feedforward_norm"), p["W_up"], p["b_up"])
-        activated = TORCH_ACTIVATIONS[block.activation](hidden)
+        activated = TORCH_ACTIVATIONS[block.activation](hidden, block.slope)
         y = h + F.linear(activated, p["W_down"], p["b_down"])
         return y.permute(2, 1, 0)
 
@@ -143,6 +151,42 @@ def test_feedforward_by_hand():
     np.testing.assert_array_equal(grad_x, -np.ones_like(x))
     np.testing.assert_array_equal(grads.b_down, [6.0])  # six tokens
     np.testing.assert_array_equal(grads.W_up, [[x.sum()], [-x.sum()]])
+
+
+@pytest.mark.parametrize("slope", [0.5, 0.01])
+def test_feedforward_with_a_leaky_relu_slope_by_hand(slope):
+    # features=1, hidden=2: z = [2x + 1, 3x], y = a_0 − a_1 + ½. At x = −1, z = [−1, −3] is
+    # negative, a = slope · z, y = 2 slope + ½; at x = 1, z = [3, 3] and y = ½ whatever the slope.
+    layer = FeedForward(
+        np.array([[2.0], [3.0]]),
+        np.array([1.0, 0.0]),
+        np.array([[1.0, -1.0]]),
+        np.array([0.5]),
+        "leaky_relu",
+        slope,
+    )
+    x = np.array([[[-1.0, 1.0]]])  # features=1, seq=1, batch=2
+    y, cache = feedforward_forward(layer, x)
+    np.testing.assert_array_equal(y, [[[2 * slope + 0.5, 0.5]]])
+    # ∂L/∂y = 1: ∂L/∂a = W_downᵀ 1 = [1, −1], ∂L/∂z = slope · [1, −1] at x = −1 and [1, −1] at
+    # x = 1; ∂L/∂x = W_upᵀ ∂L/∂z = 2 − 3 = −1, times slope at x = −1.
+    grads, grad_x = feedforward_backward(np.ones_like(y), cache)
+    np.testing.assert_array_equal(grad_x, [[[-slope, -1.0]]])
+    np.testing.assert_array_equal(grads.b_up, [slope + 1.0, -slope - 1.0])
+    assert (grads.activation, grads.slope) == ("leaky_relu", slope)
+
+
+def test_the_slope_travels_between_the_block_and_its_feedforward_record(rng):
+    block = dataclasses.replace(
+        random_block(rng, 4, 2, 3, 5, causal=False), activation="leaky_relu", slope=0.3
+    )
+    assert block.feedforward.slope == 0.3
+    rebuilt = TransformerBlock.of(
+        block.attention_norm, block.attention, block.feedforward_norm, block.feedforward
+    )
+    assert rebuilt == block
+    assert TransformerBlock(**{**dataclasses.asdict(block), "slope": 0.01}).slope == 0.01
+    assert FeedForward(block.W_up, block.b_up, block.W_down, block.b_down).slope == 0.01
 
 
 def test_a_block_whose_sublayers_output_constants_adds_them_to_every_token(rng):
@@ -230,6 +274,23 @@ def test_transformer_block_matches_torch(case):
     assert ours_grads.activation == block.activation
 
 
+@settings(deadline=None, max_examples=20)
+@given(case=blocks(), slope=st.sampled_from([0.2, -0.3, 1.5]))
+def test_a_leaky_relu_slope_of_the_block_matches_torch_and_is_read(case, slope):
+    block, x, grad_y = case
+    block = dataclasses.replace(block, activation="leaky_relu", slope=slope)
+    y, grad_x, grads = torch_block(block, x, grad_y)
+    ours, cache = transformer_block_forward(block, x)
+    assert_close(ours, y)
+    ours_grads, ours_grad_x = transformer_block_backward(grad_y, cache)
+    assert_close(ours_grad_x, grad_x)
+    for path, value in leaves(ours_grads):
+        assert_close(value, grads[path])
+    assert ours_grads.slope == slope and cache.feedforward.layer.slope == slope
+    default, _ = transformer_block_forward(dataclasses.replace(block, slope=0.01), x)
+    assert not np.allclose(default, ours), "the slope changes the output"
+
+
 @settings(deadline=None, max_examples=30)
 @given(case=blocks())
 def test_the_network_runs_blocks_like_any_layer(case):
@@ -305,3 +366,65 @@ def test_float32_in_float32_out():
     assert grad_x.dtype == np.float32
     assert {array.dtype for _, array in leaves(grads)} == {np.dtype(np.float32)}
     assert_close(y, Y, rtol=1e-5)
+
+
+# --- explain: every operand with its name and its shape ----------------------------------------
+
+# A name explain gives a value (``u3``, ``grad_W_up3``, ``W_down3.T``, ``x2``): letters and
+# underscores, then the layer's number.
+OPERAND = re.compile(r"\b[A-Za-z_]+\d+(?:\.T)?")
+
+
+def unshaped_operands(equation: str) -> list[str]:
+    """The operands of ``equation`` that are not followed by their shape."""
+    return [
+        match.group()
+        for match in OPERAND.finditer(equation)
+        if not re.match(r" \(\d*(, \d+)*,?\)", equation[match.end() :])
+    ]
+
+
+NAMES = Names(3, "x2", "f3", "grad_x2", "grad_f3", first=False)
+
+
+@pytest.mark.parametrize(("activation", "slope"), [("gelu", 0.01), ("leaky_relu", 0.2)])
+def test_feedforward_equations_name_and_shape_every_operand(activation, slope):
+    layer = dataclasses.replace(BLOCK.feedforward, activation=activation, slope=slope)
+    output, cache = feedforward_forward(layer, X)
+    rows = [
+        *feedforward_equations_forward(NAMES, layer, cache, output),
+        *feedforward_equations_backward(NAMES, layer, cache, True),
+    ]
+    for equation, _ in rows:
+        assert not unshaped_operands(equation), equation
+    text = "\n".join(equation for equation, _ in rows)
+    # features=5, hidden=7, seq=4, batch=6
+    assert "u3 (7, 4, 6) = W_up3 (7, 5) @ x2 (5, 4, 6) + b_up3 (7,)" in text
+    assert "grad_W_up3 (7, 5) = grad_u3 (7, 4, 6) · x2 (5, 4, 6), summed over tokens" in text
+    assert "grad_x2 (5, 4, 6) = W_up3.T (5, 7) @ grad_u3 (7, 4, 6)" in text
+    if activation == "leaky_relu":  # the slope is part of the equation
+        assert "g3 (7, 4, 6) = leaky_relu(u3 (7, 4, 6), slope=0.2)" in text
+        assert "leaky_relu'(u3 (7, 4, 6), slope=0.2)" in text
+    else:
+        assert "g3 (7, 4, 6) = gelu(u3 (7, 4, 6))" in text
+
+
+def test_the_blocks_own_equations_name_and_shape_every_operand():
+    """The residual paths and the feed-forward network; layer norm's and attention's rows are
+    their own families' (tests/nn/test_layernorm.py, tests/nn/test_attention.py)."""
+    names = Names(3, "p2", "h3", "grad_p2", "grad_h3", first=False)
+    forward = transformer_block_equations_forward(names, BLOCK, CACHE, Y)
+    backward = transformer_block_equations_backward(names, BLOCK, CACHE, True)
+    feedforward = ("u3 ", "g3 ", "yf3 ", "grad_W_down3 ", "grad_b_down3 ", "grad_u3 ")
+    feedforward += ("grad_W_up3 ", "grad_b_up3 ", "grad_xf3 ")
+    own = [
+        equation
+        for equation, note in [*forward, *backward]
+        if "residual" in note or equation.startswith(feedforward)
+    ]
+    assert len(own) == 3 + 2 + 6 + 2  # feed-forward forward, residuals, its backward, residuals
+    for equation in own:
+        assert not unshaped_operands(equation), equation
+    assert "r3 (5, 4, 6) = p2 (5, 4, 6) + ya3 (5, 4, 6)" in own
+    assert "h3 (5, 4, 6) = r3 (5, 4, 6) + yf3 (5, 4, 6)" in own
+    assert "grad_p2 (5, 4, 6) += grad_r3 (5, 4, 6)" in own

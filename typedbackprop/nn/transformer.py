@@ -65,6 +65,8 @@ class FeedForward:
     activation
         The hidden layer's activation (a key of
         :data:`~typedbackprop.nn.activations.ACTIVATIONS`).
+    slope
+        Leaky ReLU's slope for negative pre-activations; the other activations ignore it.
     """
 
     W_up: Float[Array, "hidden features"]
@@ -72,6 +74,7 @@ class FeedForward:
     W_down: Float[Array, "features hidden"]
     b_down: Float[Array, " features"]
     activation: ActivationKind = "gelu"
+    slope: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,7 @@ class FeedForwardCache:
     """What :func:`feedforward_forward` saves for :func:`feedforward_backward`."""
 
     layer: FeedForward
-    """The parameters and the activation."""
+    """The parameters and the activation, with its slope."""
     x: Float[Array, "features seq batch"]
     """The input (the first layer's weight gradient needs it)."""
     z: Float[Array, "hidden seq batch"]
@@ -97,7 +100,7 @@ def feedforward_forward(
     Parameters
     ----------
     layer
-        The two layers and the activation.
+        The two layers and the activation, with its slope.
     x
         Features, one column per token.
 
@@ -116,7 +119,7 @@ def feedforward_forward(
     hidden = layer.W_up.shape[0]
     columns = x.reshape(features, seq * batch)  # every token a column
     z = affine_forward(layer.W_up, layer.b_up, columns)
-    a = ACTIVATIONS[layer.activation].forward(z, 0.01)
+    a = ACTIVATIONS[layer.activation].forward(z, layer.slope)
     y = affine_forward(layer.W_down, layer.b_down, a)
     shape = (hidden, seq, batch)
     return y.reshape(features, seq, batch), FeedForwardCache(
@@ -155,10 +158,12 @@ def feedforward_backward(
     z, a = cache.z.reshape(hidden, tokens), cache.a.reshape(hidden, tokens)
     grad_W_down, grad_b_down = affine_grad_params(delta, a)
     grad_a = affine_grad_input(delta, layer.W_down)
-    grad_z = ACTIVATIONS[layer.activation].backward(grad_a, z, a, 0.01)
+    grad_z = ACTIVATIONS[layer.activation].backward(grad_a, z, a, layer.slope)
     grad_W_up, grad_b_up = affine_grad_params(grad_z, cache.x.reshape(features, tokens))
     grad_x = affine_grad_input(grad_z, layer.W_up)
-    grads = FeedForward(grad_W_up, grad_b_up, grad_W_down, grad_b_down, layer.activation)
+    grads = FeedForward(
+        grad_W_up, grad_b_up, grad_W_down, grad_b_down, layer.activation, layer.slope
+    )
     return grads, grad_x.reshape(features, seq, batch)
 
 
@@ -190,6 +195,8 @@ class TransformerBlock:
         The feed-forward network's activation.
     eps
         Both layer norms' ``eps``.
+    slope
+        The feed-forward network's leaky ReLU slope (read only by ``"leaky_relu"``).
     """
 
     attention_norm_gain: Float[Array, " features"]
@@ -210,6 +217,7 @@ class TransformerBlock:
     causal: bool = True
     activation: ActivationKind = "gelu"
     eps: float = 1e-5
+    slope: float = 0.01
 
     @property
     def attention_norm(self) -> LayerNorm:
@@ -238,7 +246,9 @@ class TransformerBlock:
     @property
     def feedforward(self) -> FeedForward:
         """The feed-forward network, as its own record."""
-        return FeedForward(self.W_up, self.b_up, self.W_down, self.b_down, self.activation)
+        return FeedForward(
+            self.W_up, self.b_up, self.W_down, self.b_down, self.activation, self.slope
+        )
 
     @classmethod
     def of(
@@ -248,7 +258,8 @@ class TransformerBlock:
         feedforward_norm: LayerNorm,
         feedforward: FeedForward,
     ) -> "TransformerBlock":
-        """The block of four sub-layer records (``eps`` from the first layer norm)."""
+        """The block of four sub-layer records (``eps`` from the first layer norm; the
+        activation and its slope from the feed-forward network)."""
         return cls(
             attention_norm.gain,
             attention_norm.bias,
@@ -268,6 +279,7 @@ class TransformerBlock:
             attention.causal,
             feedforward.activation,
             attention_norm.eps,
+            feedforward.slope,
         )
 
 
@@ -349,52 +361,75 @@ def transformer_block_backward(
 # --- for explain -------------------------------------------------------------------------------
 
 
+def _activation_text(layer: FeedForward, argument: str, derivative: bool = False) -> str:
+    """``gelu(u3 (256, 15, 2))``, or ``leaky_relu'(u3 (256, 15, 2), slope=0.2)``: the slope is
+    shown where the activation reads it."""
+    prime = "'" if derivative else ""
+    slope = f", slope={layer.slope:g}" if layer.activation == "leaky_relu" else ""
+    return f"{layer.activation}{prime}({argument}{slope})"
+
+
 def feedforward_rows_forward(
     x: str, y: str, tag: str, cache: FeedForwardCache, output: Array
 ) -> list[Row]:
-    """The feed-forward network's forward equations; names suffixed with ``tag``."""
+    """The feed-forward network's forward equations; names suffixed with ``tag``.
+
+    Every operand is printed with its name and its shape."""
     s = shape_text
     layer = cache.layer
+    u, g = f"u{tag} {s(cache.z.shape)}", f"g{tag} {s(cache.a.shape)}"
     return [
         (
-            f"u{tag} {s(cache.z.shape)} = W_up{tag} {s(layer.W_up.shape)} @ {x} "
-            f"{s(cache.x.shape)} + b_up{tag}",
+            f"{u} = W_up{tag} {s(layer.W_up.shape)} @ {x} {s(cache.x.shape)} "
+            f"+ b_up{tag} {s(layer.b_up.shape)}",
             "at every token: sum over features",
         ),
-        (f"g{tag} {s(cache.a.shape)} = {layer.activation}(u{tag})", "elementwise"),
+        (f"{g} = {_activation_text(layer, u)}", "elementwise"),
         (
-            f"{y} {s(output.shape)} = W_down{tag} {s(layer.W_down.shape)} @ g{tag} + b_down{tag}",
+            f"{y} {s(output.shape)} = W_down{tag} {s(layer.W_down.shape)} @ {g} "
+            f"+ b_down{tag} {s(layer.b_down.shape)}",
             "at every token: sum over hidden",
         ),
     ]
 
 
 def feedforward_rows_backward(
-    grad_x: str | None, grad_y: str, tag: str, cache: FeedForwardCache
+    x: str, grad_x: str | None, grad_y: str, tag: str, cache: FeedForwardCache
 ) -> list[Row]:
-    """The feed-forward network's backward equations (``grad_x`` ``None``: left out)."""
+    """The feed-forward network's backward equations (``grad_x`` ``None``: left out).
+
+    ``x`` is the name of the network's input, which the first layer's weight gradient reads.
+    Every operand is printed with its name and its shape."""
     s = shape_text
     layer = cache.layer
+    tokens = s(cache.x.shape)
+    delta = f"{grad_y} {s(cache.x.shape)}"  # ∂L/∂y is shaped like y, and y like x
+    u, g = f"u{tag} {s(cache.z.shape)}", f"g{tag} {s(cache.a.shape)}"
+    grad_u = f"grad_u{tag} {s(cache.z.shape)}"
     rows = [
         (
-            f"grad_W_down{tag} {s(layer.W_down.shape)} = {grad_y} · g{tag}, summed over tokens",
+            f"grad_W_down{tag} {s(layer.W_down.shape)} = {delta} · {g}, summed over tokens",
             "δ aᵀ at every token",
         ),
-        (f"grad_b_down{tag} {s(layer.b_down.shape)} = {grad_y}.sum(axis=(1, 2))", "δ 1"),
+        (f"grad_b_down{tag} {s(layer.b_down.shape)} = {delta}.sum(axis=(1, 2))", "δ 1"),
         (
-            f"grad_u{tag} {s(cache.z.shape)} = (W_down{tag}.T @ {grad_y}) * "
-            f"{layer.activation}'(u{tag})",
+            f"{grad_u} = (W_down{tag}.T {s(layer.W_down.T.shape)} @ {delta}) * "
+            f"{_activation_text(layer, u, derivative=True)}",
             "Wᵀ δ, then elementwise",
         ),
         (
-            f"grad_W_up{tag} {s(layer.W_up.shape)} = grad_u{tag} · {s(cache.x.shape)}, "
-            "summed over tokens",
+            f"grad_W_up{tag} {s(layer.W_up.shape)} = {grad_u} · {x} {tokens}, summed over tokens",
             "δ aᵀ at every token",
         ),
-        (f"grad_b_up{tag} {s(layer.b_up.shape)} = grad_u{tag}.sum(axis=(1, 2))", "δ 1"),
+        (f"grad_b_up{tag} {s(layer.b_up.shape)} = {grad_u}.sum(axis=(1, 2))", "δ 1"),
     ]
     if grad_x is not None:
-        rows.append((f"{grad_x} {s(cache.x.shape)} = W_up{tag}.T @ grad_u{tag}", "sum over hidden"))
+        rows.append(
+            (
+                f"{grad_x} {tokens} = W_up{tag}.T {s(layer.W_up.T.shape)} @ {grad_u}",
+                "sum over hidden",
+            )
+        )
     return rows
 
 
@@ -410,7 +445,9 @@ def feedforward_equations_backward(
 ) -> list[Row]:
     """The feed-forward network's backward equations, for ``explain``."""
     grad_x = names.grad_input if input_gradient else None
-    return feedforward_rows_backward(grad_x, names.grad_output, str(names.number), cache)
+    return feedforward_rows_backward(
+        names.input, grad_x, names.grad_output, str(names.number), cache
+    )
 
 
 def transformer_block_equations_forward(
@@ -429,7 +466,7 @@ def transformer_block_equations_forward(
             cache.attention.x,
         ),
         *attention_rows_forward(f"xa{n}", f"ya{n}", str(n), cache.attention, cache.attention.x),
-        (f"r{n} {s} = {x} + ya{n}", "the residual path around attention"),
+        (f"r{n} {s} = {x} {s} + ya{n} {s}", "the residual path around attention"),
         *layernorm_rows_forward(
             f"r{n}",
             f"xf{n}",
@@ -439,7 +476,10 @@ def transformer_block_equations_forward(
             cache.feedforward.x,
         ),
         *feedforward_rows_forward(f"xf{n}", f"yf{n}", str(n), cache.feedforward, output),
-        (f"{y} {s} = r{n} + yf{n}", "the residual path around the feed-forward network"),
+        (
+            f"{y} {s} = r{n} {s} + yf{n} {s}",
+            "the residual path around the feed-forward network",
+        ),
     ]
 
 
@@ -450,7 +490,7 @@ def transformer_block_equations_backward(
     n, grad_y = names.number, names.grad_output
     s = shape_text(cache.attention.x.shape)
     rows = [
-        *feedforward_rows_backward(f"grad_xf{n}", grad_y, str(n), cache.feedforward),
+        *feedforward_rows_backward(f"xf{n}", f"grad_xf{n}", grad_y, str(n), cache.feedforward),
         *layernorm_rows_backward(
             f"grad_r{n}",
             f"grad_xf{n}",
@@ -458,7 +498,7 @@ def transformer_block_equations_backward(
             f"feedforward_norm_bias{n}",
             cache.feedforward_norm,
         ),
-        (f"grad_r{n} {s} += {grad_y}", "the residual path: the identity's gradient"),
+        (f"grad_r{n} {s} += {grad_y} {s}", "the residual path: the identity's gradient"),
         *attention_rows_backward(f"grad_xa{n}", f"grad_r{n}", str(n), cache.attention),
         *layernorm_rows_backward(
             names.grad_input if input_gradient else None,
@@ -469,5 +509,5 @@ def transformer_block_equations_backward(
         ),
     ]
     if input_gradient:
-        rows.append((f"{names.grad_input} {s} += grad_r{n}", "the residual path"))
+        rows.append((f"{names.grad_input} {s} += grad_r{n} {s}", "the residual path"))
     return rows
