@@ -535,6 +535,27 @@ def test_gradcheck_passes_for_every_loss(options):
     assert status == 0 and out.strip().endswith("passed") and "FAILED" not in out
 
 
+def test_gradcheck_says_a_gradient_0_on_both_sides_has_nothing_to_compare(monkeypatch):
+    right = cli.gradcheck.gradcheck_network
+
+    def every_hidden_unit_off(layers, *args, **kwargs):
+        layers = [tbp.Dense(layers[0].W, np.full(layers[0].b.shape, -100.0)), *layers[1:]]
+        return right(layers, *args, **kwargs)
+
+    monkeypatch.setattr(cli.gradcheck, "gradcheck_network", every_hidden_unit_off)
+    status, out = run("gradcheck", "3,4,2", "--activation", "relu")
+    assert status == 0
+    verdicts = {line.split()[1]: line.split("│")[-2].strip() for line in out.splitlines()
+                if line.startswith("│ ") and "(" in line}  # fmt: skip
+    assert verdicts == {
+        "W1": "0: nothing to compare",
+        "b1": "0: nothing to compare",
+        "W2": "0: nothing to compare",
+        "b2": "ok",
+    }
+    assert "b1: gradient identically 0 (analytic and numerical within atol=1e-08 of 0)" in out
+
+
 def test_train_end_to_end_through_the_console_script(tmp_path):
     result = subprocess.run(
         [str(SCRIPT), "train", "--dataset", "circles", "--epochs", "5", "--save",

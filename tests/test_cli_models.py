@@ -42,6 +42,27 @@ def test_gradcheck_checks_every_parameter_of_the_model(model):
     assert "FAILED" not in text
 
 
+def test_gradcheck_convnet_shows_every_parameter_and_says_which_gradients_are_0():
+    import numpy as np
+
+    from typedbackprop.nn.families import parameters
+    from typedbackprop.recipes import RECIPES
+
+    layers = RECIPES["convnet"].build(np.random.default_rng(0))
+    names = [f"{index}.{name}" for index, layer in enumerate(layers) for name in parameters(layer)]
+    assert names[0] == "1.W" and names[-1] == "10.b" and len(names) == 10
+    status, text = run("gradcheck", "--model", "convnet", "--batch", "2")
+    assert status == 0, text
+    rows = {line.split()[0] for line in text.splitlines()[2:] if line and line[0].isdigit()}
+    assert set(names) <= rows, text
+    # The convolutions' biases are followed by batch norm, which subtracts the mean over the
+    # batch: their gradients are 0 on both sides, and the report says so instead of "ok".
+    for bias in ("1.b", "5.b"):
+        assert f"\n{bias:<12} gradient identically 0: nothing to compare\n" in text
+        assert f"{bias}: gradient identically 0 (analytic and numerical within atol=" in text
+    assert "10.b: gradient identically 0" not in text
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

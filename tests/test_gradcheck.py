@@ -1077,6 +1077,34 @@ def test_a_large_network_with_one_wrong_gradient_entry_fails_on_that_parameter(m
     assert not report.arguments[0].projection.passed
 
 
+def test_a_gradient_that_is_0_on_both_sides_is_reported_as_nothing_to_compare():
+    # Every hidden ReLU unit is off for the whole batch: the loss does not depend on W1, b1 or
+    # W2 here, and a check of them compares 0 with 0. That passes, but says nothing.
+    layers, x, y = relu_problem((3, 4, 2), 5, seed=0)
+    layers[0] = tbp.Dense(layers[0].W, np.full(4, -100.0))
+    report = tbp.gradcheck_network(layers, x, y, "relu", "softmax", "cross_entropy")
+    assert report.passed
+    assert [check.nothing_to_compare for check in report.arguments] == [True, True, True, False]
+    text = str(report)
+    assert "\nW1           gradient identically 0: nothing to compare\n" in text
+    assert "W1 " not in text.replace("W1           gradient identically 0", "")
+    assert (
+        "b1: gradient identically 0 (analytic and numerical within atol=1e-08 of 0): the loss "
+        "does not depend on it at this point" in text
+    )
+    assert "b2: gradient identically 0" not in text
+
+
+def test_a_wrong_gradient_within_atol_of_0_still_fails_as_a_failure():
+    # Both sides within atol of 0, but apart by more than the tolerance: a failure, shown as
+    # one, not "nothing to compare".
+    x = np.array([0.3, -0.7])
+    report = tbp.gradcheck(lambda x: 9e-9 * x, lambda g, x: -9e-9 * g, [x], raise_exception=False)
+    (check,) = report.arguments
+    assert check.zero and not check.passed and not check.nothing_to_compare
+    assert "nothing to compare" not in str(report) and str(report).endswith("FAILED")
+
+
 def test_leaky_relu_kinks_are_watched_too():
     from typedbackprop.gradcheck import network
 

@@ -22,6 +22,7 @@ from typedbackprop.cli.options import (
     require_memory,
     seed,
 )
+from typedbackprop.gradcheck.compare import ArgumentCheck
 from typedbackprop.gradcheck.network import (
     FULL_CHECK_PARAMETERS,
     check_network_names,
@@ -131,6 +132,13 @@ def _plan(sizes: Sequence[int], batch: int) -> Plan:
     return Plan("fast", fast, why)
 
 
+def _verdict(argument: ArgumentCheck) -> str:
+    """``ok``, ``FAILED``, or, for a gradient that is 0 on both sides, that it shows nothing."""
+    if argument.nothing_to_compare:
+        return "0: nothing to compare"
+    return "ok" if argument.passed else "FAILED"
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Check every parameter's gradient; return 0 if all pass, 1 if one fails."""
     check_sizes_or_model(args)
@@ -185,7 +193,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"{argument.relative_error:.2e}",
             f"{argument.max_abs_error:.2e}",
             str(list(argument.worst_input_index)),
-            "ok" if argument.passed else "FAILED",
+            _verdict(argument),
         )
     console.print(table)
     for line in (*report.notes, *(f"problem: {problem}" for problem in report.problems)):

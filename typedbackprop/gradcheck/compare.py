@@ -47,6 +47,8 @@ class Projection:
     """Whether every projection is within tolerance."""
     redrawn: int = 0
     """How many directions ``u`` were drawn again because their step crossed a kink."""
+    zero: bool = False
+    """Whether every compared projection is within ``atol`` of 0, analytic and numerical."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,15 @@ class ArgumentCheck:
     """Fast mode's projections of this input, when fast mode ran."""
     worst_output: int | None = None
     """Which output holds the worst entry, for a ``forward`` that returns a tuple."""
+    zero: bool = False
+    """Whether every value compared (entries and projections) is within ``atol`` of 0, analytic
+    and numerical: the gradient is identically 0 (a bias followed by batch norm, on which the
+    loss does not depend), and the comparison, passed or not, shows nothing of substance."""
+
+    @property
+    def nothing_to_compare(self) -> bool:
+        """Whether the check passed only because both sides are 0 (see :attr:`zero`)."""
+        return self.passed and self.zero
 
 
 def within_tolerance(
@@ -99,6 +110,13 @@ def _relative_error(exact: Array, approximate: Array) -> float:
         return float("nan")
     scale = max(norms)
     return float(np.linalg.norm(exact - approximate)) / scale if scale != 0 else 0.0
+
+
+def _all_zero(exact: Array, approximate: Array, atol: float) -> bool:
+    """Whether there are values and every one is within ``atol`` of 0 on both sides."""
+    return bool(
+        exact.size and np.all(np.abs(exact) <= atol) and np.all(np.abs(approximate) <= atol)
+    )
 
 
 def _worst(difference: Array, allowed: Array) -> int:
@@ -170,6 +188,7 @@ def compare(
         checked=int(kept_exact.size),
         skipped=skipped_count,
         worst_output=output,
+        zero=_all_zero(kept_exact, kept_approximate, atol),
     )
 
 
@@ -192,6 +211,7 @@ def compare_projections(
         numerical=float(approximate[worst]),
         passed=bool(np.all(difference <= allowed)),
         redrawn=redrawn,
+        zero=_all_zero(exact, approximate, atol),
     )
 
 
@@ -237,6 +257,13 @@ class GradcheckReport:
                 lines.append(
                     f"{argument.name}: {argument.skipped} of {total} {what} entries skipped: "
                     "the step from x - eps to x + eps crosses a kink"
+                )
+            if argument.nothing_to_compare:
+                lines.append(
+                    f"{argument.name}: gradient identically 0 (analytic and numerical within "
+                    f"atol={self.atol:g} of 0): the loss does not depend on it at this point "
+                    "(a bias that batch norm follows; weights into ReLU units off for the whole "
+                    "batch); the check compared nothing of substance"
                 )
             if argument.projection is not None and argument.projection.redrawn:
                 lines.append(
@@ -288,6 +315,9 @@ class GradcheckReport:
         ]
         for argument in self.arguments:
             projection = argument.projection
+            if argument.nothing_to_compare:
+                rows.append(f"{argument.name:<12} gradient identically 0: nothing to compare")
+                continue
             if argument.method != "fast":
                 rows.append(self._entry_row(argument))
             if projection is not None:

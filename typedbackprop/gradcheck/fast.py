@@ -199,7 +199,10 @@ def fast_checks(subject: Subject, settings: Settings, full_check: FullCheck) -> 
         sampled = sampled_checks(subject, settings, rng, "fast+sampled")
         return [
             dataclasses.replace(
-                check, passed=check.passed and projection.passed, projection=projection
+                check,
+                passed=check.passed and projection.passed,
+                projection=projection,
+                zero=check.zero and (projection.zero or not projection.count),
             )
             for check, projection in zip(sampled, projections, strict=True)
         ]
@@ -210,7 +213,8 @@ def fast_checks(subject: Subject, settings: Settings, full_check: FullCheck) -> 
             checks.append(
                 ArgumentCheck(subject.names[k], projection.relative_error,
                               projection.max_abs_error, (), (), projection.analytic,
-                              projection.numerical, True, "fast", projection=projection)
+                              projection.numerical, True, "fast", projection=projection,
+                              zero=projection.zero)
             )  # fmt: skip
             continue
         size = subject.work[k].size
@@ -229,7 +233,10 @@ def fast_checks(subject: Subject, settings: Settings, full_check: FullCheck) -> 
         # Failed projections fail the input, wherever the entries locate the error; with no
         # projection compared (every direction crossed a kink), the entries decide.
         passed = located.passed and projection.passed
+        zero = located.zero and (projection.zero or not projection.count)
         checks.append(
-            dataclasses.replace(located, passed=passed, method=method, projection=projection)
+            dataclasses.replace(
+                located, passed=passed, method=method, projection=projection, zero=zero
+            )
         )
     return checks
