@@ -720,6 +720,7 @@ def batchnorm2d_update_state(state: BatchNorm2dState, cache: BatchNorm2dCache) -
 def _equations_forward(
     names: Names, x_hat: Array, output: Array, batch_statistics: bool, over: str, per: str
 ) -> list[Row]:
+    """Every operand printed with its name and its shape."""
     n, x, y = names.number, names.input, names.output
     x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
     if batch_statistics:
@@ -729,9 +730,13 @@ def _equations_forward(
     else:
         rows = [(f"mean{n} {stat}, var{n} {stat} = the running statistics", "evaluation")]
     rows += [
-        (f"x_hat{n} {x_shape} = ({x} - mean{n}) / sqrt(var{n} + eps)", per),
         (
-            f"{y} {shape_text(output.shape)} = gamma{n} {stat} * x_hat{n} + beta{n} {stat}",
+            f"x_hat{n} {x_shape} = ({x} {x_shape} - mean{n} {stat}) / sqrt(var{n} {stat} + eps)",
+            per,
+        ),
+        (
+            f"{y} {shape_text(output.shape)} = gamma{n} {stat} * x_hat{n} {x_shape} "
+            f"+ beta{n} {stat}",
             f"gamma and beta broadcast along {over}",
         ),
     ]
@@ -741,24 +746,31 @@ def _equations_forward(
 def _equations_backward(
     names: Names, x_hat: Array, batch_statistics: bool, input_gradient: bool, over: str
 ) -> list[Row]:
+    """Every operand printed with its name and its shape (the three-term line lists them after
+    the equation, which is long enough without them)."""
     n, grad_y = names.number, names.grad_output
     x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
     rows = [
-        (f"grad_gamma{n} {stat} = ({grad_y} {x_shape} * x_hat{n}).sum over {over}", ""),
+        (
+            f"grad_gamma{n} {stat} = ({grad_y} {x_shape} * x_hat{n} {x_shape}).sum over {over}",
+            "",
+        ),
         (f"grad_beta{n} {stat} = {grad_y} {x_shape} summed over {over}", ""),
     ]
     if input_gradient and batch_statistics:
         rows.append(
             (
                 f"{names.grad_input} {x_shape} = gamma{n} / sqrt(var{n} + eps) * ({grad_y} - "
-                f"mean({grad_y}) - x_hat{n} * mean({grad_y} * x_hat{n}))",
+                f"mean({grad_y}) - x_hat{n} * mean({grad_y} * x_hat{n})), with gamma{n} "
+                f"{stat}, var{n} {stat}, {grad_y} {x_shape}, x_hat{n} {x_shape}",
                 f"three terms: through x, mean{n} and var{n}; means over {over}",
             )
         )
     elif input_gradient:
         rows.append(
             (
-                f"{names.grad_input} {x_shape} = gamma{n} / sqrt(var{n} + eps) * {grad_y}",
+                f"{names.grad_input} {x_shape} = gamma{n} {stat} / sqrt(var{n} {stat} + eps) "
+                f"* {grad_y} {x_shape}",
                 "the running statistics are constants",
             )
         )
