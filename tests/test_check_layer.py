@@ -1,12 +1,17 @@
 """Tests for typedbackprop.check_layer and the hypothesis strategy typedbackprop.strategies.
 
-check_layer runs on every layer family the package ships (one row per family in FAMILIES), and
-each of its checks is shown to fail on a layer with the bug that check exists for, with a report
-that names the input and the dimension at fault.
+check_layer runs on every function the package ships in the classic form and on every layer
+family it ships (one row per family of ``typedbackprop.nn.families.FAMILIES``, through one
+adapter from the record form), and each of its checks is shown to fail on a layer with the bug
+that check exists for, with a report that names the input and the dimension at fault.
 """
 
+import dataclasses
 import subprocess
 import sys
+import typing
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +21,11 @@ from jaxtyping import Float
 
 import typedbackprop as tbp
 from typedbackprop import Array, checked
+from typedbackprop.checking import record_fields
 from typedbackprop.gradcheck import shapes
+from typedbackprop.nn import activation2d, reshape
+from typedbackprop.nn.activations import ActivationKind
+from typedbackprop.nn.families import FAMILIES
 from typedbackprop.strategies import layer_inputs
 
 
@@ -25,7 +34,7 @@ def activation_pair(forward, backward):
     return forward, lambda grad_a, z: backward(grad_a, z, forward(z))
 
 
-FAMILIES = {
+FUNCTIONS = {
     "affine": (
         tbp.affine_forward,
         lambda grad_z, W, b, a_prev: tbp.affine_backward(grad_z, W, a_prev),
@@ -36,19 +45,23 @@ FAMILIES = {
     "leaky_relu": activation_pair(tbp.leaky_relu_forward, tbp.leaky_relu_backward),
     "identity": activation_pair(tbp.identity_forward, tbp.identity_backward),
     "softmax": activation_pair(tbp.softmax_forward, tbp.softmax_backward),
+    "gelu": activation_pair(tbp.gelu_forward, tbp.gelu_backward),
+    "gelu_tanh": activation_pair(tbp.gelu_tanh_forward, tbp.gelu_tanh_backward),
     "affine, batch first": (
         tbp.affine_forward_batch_first,
         lambda grad_z, W, b, a_prev: tbp.affine_backward_batch_first(grad_z, W, a_prev),
     ),
 }
-"""Every layer family the package ships, as (forward, backward) in the classic form."""
+"""The package's functions in the classic form, ``forward(*arrays)`` and
+``backward(grad, *arrays)``. Its layer families, records and all, are checked further down, one
+row per family of :data:`typedbackprop.nn.families.FAMILIES`."""
 
 CHECKS = ["annotations", "gradients", "linearity", "purity", "determinism", "float32"]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_the_package_ships_passes_every_check(family):
-    forward, backward = FAMILIES[family]
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_in_the_classic_form_passes_every_check(function):
+    forward, backward = FUNCTIONS[function]
     report = tbp.check_layer(forward, backward)
     assert report.passed, str(report)
     assert [check.name for check in report.checks] == CHECKS
@@ -57,9 +70,9 @@ def test_every_family_the_package_ships_passes_every_check(family):
     assert report.gradients is not None and report.gradients.method == "full"
 
 
-@pytest.mark.parametrize("family", ["affine", "relu", "softmax"])
-def test_large_layers_are_checked_in_fast_mode_with_samples(family):
-    forward, backward = FAMILIES[family]
+@pytest.mark.parametrize("function", ["affine", "relu", "softmax"])
+def test_large_layers_are_checked_in_fast_mode_with_samples(function):
+    forward, backward = FUNCTIONS[function]
     sizes = {"batch": 150, "features": 140, "classes": 140, "in": 130, "out": 120}
     report = tbp.check_layer(forward, backward, sizes=sizes)
     assert report.passed, str(report)
@@ -68,7 +81,7 @@ def test_large_layers_are_checked_in_fast_mode_with_samples(family):
 
 
 def test_the_report_lists_each_check_and_the_sizes():
-    report = tbp.check_layer(*FAMILIES["affine"])
+    report = tbp.check_layer(*FUNCTIONS["affine"])
     text = str(report)
     assert text.splitlines()[0] == "check_layer affine_forward with out=4, in=3, batch=5 (seed 0)"
     assert 'W: Float[Array, "out in"] with out=4, in=3' in text
@@ -78,7 +91,7 @@ def test_the_report_lists_each_check_and_the_sizes():
 
 
 def test_given_sizes_are_kept_and_the_others_stay_distinct():
-    report = tbp.check_layer(*FAMILIES["affine"], sizes={"batch": 3})
+    report = tbp.check_layer(*FUNCTIONS["affine"], sizes={"batch": 3})
     assert dict(report.sizes) == {"batch": 3, "out": 4, "in": 5}
 
 
@@ -128,6 +141,62 @@ def test_a_checked_backward_that_refuses_its_own_result_is_reported():
     (check,) = report.checks
     assert check.detail.startswith("backward raised TypeCheckError:")
     assert "features=4" in check.detail and "batch=3" in check.detail
+
+
+def test_a_numpy_error_in_an_unannotated_backward_names_the_dimensions():
+    # grad_a_prev = W @ grad_z, the transpose missing: NumPy refuses the product (in=3 against
+    # out=4) before any gradient exists, and says only "size 4 is different from 3".
+    def grad_a_prev_without_transpose(grad_z, W, b, a_prev):
+        return grad_z @ a_prev.T, grad_z.sum(axis=1), W @ grad_z
+
+    report = tbp.check_layer(
+        tbp.affine_forward, grad_a_prev_without_transpose, raise_exception=False
+    )
+    (check,) = report.checks
+    assert check.name == "annotations" and not check.passed
+    lines = check.detail.splitlines()
+    assert lines[0].startswith("backward raised ValueError: matmul:")
+    assert lines[0].endswith("(size 4 is different from 3)")
+    assert lines[1:] == [
+        "backward was called with these arrays:",
+        "  grad_output: (out=4, batch=5)",
+        "  W: (out=4, in=3)",
+        "  b: (out=4)",
+        "  a_prev: (in=3, batch=5)",
+        "the product met in=3 (the left factor's last axis) with out=4 (the right factor's "
+        "first axis): a matrix product sums over one dimension both share",
+    ]
+    text = str(report)
+    assert "(size 4 is different from 3)  FAILED\n             backward was called with" in text
+
+
+def test_a_backward_that_changes_an_input_fails_purity_and_not_the_gradients_check():
+    # The gradients are computed before the input is changed, and right: only purity fails,
+    # where the gradient check used to blame W (the next call started from the changed a_prev).
+    def changes_a_prev_after(grad_z, W, b, a_prev):
+        gradients = tbp.affine_backward(grad_z, W, a_prev)
+        a_prev[0, 0] = 0.0
+        return gradients
+
+    report = tbp.check_layer(tbp.affine_forward, changes_a_prev_after, raise_exception=False)
+    verdicts = {check.name: check.passed for check in report.checks}
+    assert verdicts == {name: name != "purity" for name in CHECKS}, str(report)
+    assert report.checks[3].detail == "backward modified its input a_prev in place"
+
+
+def test_a_gradient_failure_that_may_follow_from_a_change_in_place_says_so():
+    def changes_a_prev_before(grad_z, W, b, a_prev):
+        a_prev[0, 0] = 0.0
+        return tbp.affine_backward(grad_z, W, a_prev)
+
+    report = tbp.check_layer(tbp.affine_forward, changes_a_prev_before, raise_exception=False)
+    gradients, purity = report.checks[1], report.checks[3]
+    assert not gradients.passed and not purity.passed
+    assert gradients.detail.startswith("gradient for W is wrong: worst entry W[out=")
+    assert gradients.detail.endswith(
+        "; this may follow from the change in place that purity reports (each call got fresh "
+        "copies, but a layer may read what it has changed)"
+    )
 
 
 def test_a_wrong_derivative_is_located_with_its_dimension_names():
@@ -306,6 +375,217 @@ def test_shape_fault_names_a_missing_dimension():
     assert message.endswith("dimension batch is missing")
 
 
+# --- every layer family in FAMILIES, through one adapter from the record form ----------------
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    """One layer of a family, as check_layer sees it through :func:`record_layer`."""
+
+    record: type
+    """The family's parameter record: its row in ``FAMILIES``."""
+    x: Any
+    """The annotation of the layer's input, or the input itself when it is integer ids (then
+    it is closed over: ids have no gradient, only the table has)."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The record's fields that are not arrays: an activation's name, a stride, a count."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Sizes the layer constrains (a kernel no larger than its input); the rest are drawn."""
+    training: bool = False
+    """Run forward in training mode (batch norm's batch statistics, dropout's mask)."""
+
+
+def input_hint(forward, name="x"):
+    """The annotation of a family forward's input, ``x`` or ``a_prev`` or ``z``."""
+    return typing.get_type_hints(forward, include_extras=True)[name]
+
+
+def record_layer(family, row):
+    """``(forward, backward, annotations)`` in check_layer's form for a layer of ``family``.
+
+    ``forward(*arrays)`` builds the record from the arrays it is given (its fields, in order)
+    and ``row.settings``, and runs the family's ``forward(layer, x, mode)`` on the last array,
+    ``x``. ``backward(grad, *arrays)`` runs that forward again for the cache, then the family's
+    ``backward(grad, cache)``, and returns the record's gradients field by field, then
+    ``grad_x``. Dropout draws its mask from ``mode.rng``, a generator seeded the same at each
+    call: one fixed mask, as a gradient check needs.
+    """
+    fields = record_fields(family.record)
+    names = [name for name, _ in fields]
+    ids = row.x if isinstance(row.x, np.ndarray) else None
+
+    def mode():
+        return tbp.Mode(training=row.training, rng=np.random.default_rng(0))
+
+    def layer_and_input(arrays):
+        values, x = (arrays, ids) if ids is not None else (arrays[:-1], arrays[-1])
+        return family.record(**dict(zip(names, values, strict=True)), **row.settings), x
+
+    def forward(*arrays):
+        layer, x = layer_and_input(arrays)
+        return family.forward(layer, x, mode())[0]
+
+    def backward(grad_output, *arrays):
+        layer, x = layer_and_input(arrays)
+        _, cache = family.forward(layer, x, mode())
+        gradients = family.backward(grad_output, cache)
+        grad_layer, grad_x = gradients if family.has_parameters else (None, gradients)
+        grads = [getattr(grad_layer, name) for name in names]
+        return grads if ids is not None else [*grads, grad_x]
+
+    forward.__name__ = f"{family.name}_forward"
+    annotations = list(fields) if ids is not None else [*fields, ("x", row.x)]
+    return forward, backward, annotations
+
+
+ACTIVATION_INPUT = input_hint(tbp.activation_forward, "z")
+IMAGES = input_hint(tbp.conv2d_forward)
+POOLED = {"height": 4, "width": 6}  # pooling windows of 2 tile them
+
+FAMILY_ROWS = {
+    "dense": FamilyRow(tbp.Dense, input_hint(tbp.dense_forward, "a_prev")),
+    **{
+        f"activation {name}": FamilyRow(tbp.Activation, ACTIVATION_INPUT, {"name": name})
+        for name in typing.get_args(ActivationKind)
+    },
+    "activation leaky_relu, slope 0.2": FamilyRow(
+        tbp.Activation, ACTIVATION_INPUT, {"name": "leaky_relu", "slope": 0.2}
+    ),
+    **{
+        f"activation2d {name}": FamilyRow(
+            tbp.Activation2d, input_hint(activation2d.activation2d_forward, "z"), {"name": name}
+        )
+        for name in ("relu", "gelu")
+    },
+    "conv2d": FamilyRow(
+        tbp.Conv2d, IMAGES, sizes={"kernel_h": 2, "kernel_w": 3, "height": 5, "width": 6}
+    ),
+    "conv2d, stride 2, padding 1": FamilyRow(
+        tbp.Conv2d,
+        IMAGES,
+        {"stride": 2, "padding": 1},
+        sizes={"kernel_h": 3, "kernel_w": 2, "height": 7, "width": 6},
+    ),  # fmt: skip
+    "maxpool2d": FamilyRow(tbp.MaxPool2d, input_hint(tbp.maxpool2d_forward), sizes=POOLED),
+    "avgpool2d": FamilyRow(tbp.AvgPool2d, input_hint(tbp.avgpool2d_forward), sizes=POOLED),
+    "batchnorm": FamilyRow(tbp.BatchNorm, input_hint(tbp.batchnorm_forward), training=True),
+    "batchnorm2d": FamilyRow(tbp.BatchNorm2d, input_hint(tbp.batchnorm2d_forward), training=True),
+    "dropout": FamilyRow(tbp.Dropout, input_hint(tbp.dropout_forward), training=True),
+    "dropout, evaluation": FamilyRow(tbp.Dropout, input_hint(tbp.dropout_forward)),
+    "layernorm": FamilyRow(tbp.LayerNorm, input_hint(tbp.layernorm_forward)),
+    "embedding": FamilyRow(tbp.Embedding, np.array([[0, 3, 4], [2, 0, 4]]), sizes={"vocab": 5}),
+    "positional_embedding": FamilyRow(
+        tbp.PositionalEmbedding, input_hint(tbp.positional_forward), sizes={"context": 7}
+    ),
+    "attention": FamilyRow(tbp.Attention, input_hint(tbp.attention_forward)),
+    "attention, causal": FamilyRow(
+        tbp.Attention, input_hint(tbp.attention_forward), {"causal": True}
+    ),
+    "feedforward": FamilyRow(tbp.FeedForward, input_hint(tbp.feedforward_forward)),
+    "transformer_block": FamilyRow(tbp.TransformerBlock, input_hint(tbp.transformer_block_forward)),
+    "token_dense": FamilyRow(tbp.TokenDense, input_hint(tbp.token_dense_forward)),
+    "keep_last": FamilyRow(tbp.KeepLast, input_hint(tbp.keep_last_forward), {"count": 2}),
+    "flatten": FamilyRow(tbp.Flatten, input_hint(reshape.flatten_forward)),
+    "unflatten": FamilyRow(
+        tbp.Unflatten,
+        input_hint(reshape.unflatten_forward),
+        {"channels": 2, "height": 3, "width": 4},
+        sizes={"features": 24},
+    ),  # fmt: skip
+}
+"""At least one row per family of ``FAMILIES``, and more where a setting changes the code that
+runs (each activation, a stride and padding, causal attention, dropout in evaluation)."""
+
+
+def test_every_family_in_the_table_of_families_has_a_row():
+    # A new family cannot be forgotten: adding it to FAMILIES fails this test until it has a
+    # row here, and with it a check_layer run.
+    assert {row.record for row in FAMILY_ROWS.values()} == set(FAMILIES)
+
+
+@pytest.mark.parametrize("name", FAMILY_ROWS)
+def test_every_layer_family_passes_every_check(name):
+    row = FAMILY_ROWS[name]
+    forward, backward, annotations = record_layer(FAMILIES[row.record], row)
+    report = tbp.check_layer(forward, backward, annotations=annotations, sizes=row.sizes)
+    assert report.passed, str(report)
+    assert [check.name for check in report.checks] == CHECKS
+    drawn = {size for name, size in report.sizes if name not in row.sizes}
+    assert len(drawn) == len(report.sizes) - len(row.sizes) and 1 not in drawn
+    # Every input's gradient was compared, and none is a 0 against 0 that shows nothing.
+    assert report.gradients.method == "full"
+    assert all(argument.checked and not argument.nothing_to_compare
+               for argument in report.gradients.arguments)  # fmt: skip
+
+
+def test_a_large_layer_of_a_family_is_checked_in_fast_mode_with_samples():
+    row = dataclasses.replace(
+        FAMILY_ROWS["conv2d"],
+        sizes={"kernel_h": 3, "kernel_w": 2, "height": 12, "width": 10, "in_channels": 8,
+               "out_channels": 6, "batch": 16},
+    )  # fmt: skip
+    forward, backward, annotations = record_layer(FAMILIES[tbp.Conv2d], row)
+    report = tbp.check_layer(forward, backward, annotations=annotations, sizes=row.sizes)
+    assert report.passed, str(report)
+    assert report.gradients.method == "fast+sampled"
+
+
+def test_the_adapter_checks_the_table_of_an_embedding_not_its_ids():
+    row = FAMILY_ROWS["embedding"]
+    _, _, annotations = record_layer(FAMILIES[row.record], row)
+    assert [name for name, _ in annotations] == ["table"]
+
+
+def test_a_family_with_a_wrong_backward_fails_through_the_adapter(monkeypatch):
+    # The adapter is not a pass-through that passes everything: a bias gradient off by a
+    # factor fails the gradients check, naming the record's field and its dimension.
+    family = FAMILIES[tbp.Dense]
+    right = family.backward
+
+    def grad_b_halved(grad_z, cache):
+        grads, grad_a_prev = right(grad_z, cache)
+        return tbp.Dense(grads.W, grads.b / 2), grad_a_prev
+
+    wrong = dataclasses.replace(family, backward=grad_b_halved)
+    forward, backward, annotations = record_layer(wrong, FAMILY_ROWS["dense"])
+    report = tbp.check_layer(forward, backward, annotations=annotations, raise_exception=False)
+    gradients = report.checks[1]
+    assert not gradients.passed
+    assert gradients.detail.startswith("gradient for b is wrong: worst entry b[out=")
+
+
+# --- sizes the layer constrains ---------------------------------------------------------------
+
+
+def test_a_forward_that_refuses_the_drawn_sizes_is_reported_with_the_sizes():
+    # conv2d's kernel must fit in its input; the distinct sizes drawn give kernel_w=6 and
+    # width=2. The error says so, by dimension, and what to pass.
+    row = FAMILY_ROWS["conv2d"]
+    forward, backward, annotations = record_layer(FAMILIES[tbp.Conv2d], row)
+    with pytest.raises(ValueError) as caught:
+        tbp.check_layer(forward, backward, annotations=annotations)
+    message = str(caught.value)
+    assert message.startswith(
+        "check_layer drew inputs with out_channels=4, in_channels=3, kernel_h=5, kernel_w=6, "
+        "height=7, width=2, batch=8, and conv2d_forward refused them: ValueError: a window of 6 "
+        "does not fit in an input of 2"
+    )
+    assert (
+        "\nsizes in this message, by the dimension check_layer drew them for: 6 is kernel_w, "
+        "2 is width\n" in message
+    )
+    assert message.endswith("check_layer(..., sizes={...}) with a size for each dimension the "
+                            "constraint involves")  # fmt: skip
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_a_size_below_1_is_refused():
+    with pytest.raises(ValueError, match="sizes gives batch=0; a size is a whole number"):
+        tbp.check_layer(*FUNCTIONS["affine"], sizes={"batch": 0})
+    with pytest.raises(ValueError, match="sizes gives out=2.5; a size is a whole number"):
+        tbp.check_layer(*FUNCTIONS["affine"], sizes={"out": 2.5})
+
+
 # --- the hypothesis strategy ------------------------------------------------------------------
 
 
@@ -318,7 +598,7 @@ def test_the_strategy_draws_distinct_sizes_and_matching_arrays(drawn):
     assert a_prev.shape == (sizes["in"], sizes["batch"]) and W.dtype == np.float64
     assert np.all(np.abs(W) <= 2.0)
     # What the strategy is for: a property test of the layer on the drawn inputs.
-    assert tbp.gradcheck(*FAMILIES["affine"], [W, b, a_prev]).passed
+    assert tbp.gradcheck(*FUNCTIONS["affine"], [W, b, a_prev]).passed
 
 
 @settings(deadline=None, max_examples=10)

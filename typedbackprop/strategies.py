@@ -26,7 +26,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from typedbackprop.checking import Array
-from typedbackprop.gradcheck.shapes import array_specs, dimension_names, shape_of
+from typedbackprop.gradcheck.shapes import (
+    array_specs,
+    dimension_names,
+    require_sizes,
+    shape_of,
+)
 
 __all__ = ["LayerInputs", "layer_inputs"]
 
@@ -73,10 +78,12 @@ def layer_inputs(
     Raises
     ------
     ValueError
-        If ``[min_size, max_size]`` holds fewer sizes than there are names to draw.
+        If ``[min_size, max_size]`` holds fewer sizes than there are names to draw, or a
+        fixed size is not a whole number of at least 1.
     """
     specs = array_specs(function, annotations)
     fixed = dict(sizes or {})
+    require_sizes(fixed)
     names = [name for name in dimension_names(specs) if name not in fixed]
     available = [size for size in range(min_size, max_size + 1) if size not in fixed.values()]
     if len(available) < len(names):

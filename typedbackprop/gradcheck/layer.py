@@ -17,12 +17,15 @@ A layer in the record form (``<family>_forward(layer, x) -> (out, cache)``) is c
 a classic-form pair around it, with ``annotations=`` listing the record's arrays and ``x``.
 """
 
+import re
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
+from typedbackprop._diagnosis import NOTE_MARK, Step, numpy_note
 from typedbackprop.checking import Array
 from typedbackprop.gradcheck.analytic import Backward, as_gradients
 from typedbackprop.gradcheck.compare import GradcheckReport
@@ -91,7 +94,9 @@ class LayerReport:
         lines = [f"check_layer {self.layer} with {sizes} (seed {self.seed})"]
         for check in self.checks:
             verdict = "ok" if check.passed else "FAILED"
-            lines.append(f"{check.name:<12} {check.detail}  {verdict}")
+            first, *rest = check.detail.splitlines() or [""]
+            lines.append(f"{check.name:<12} {first}  {verdict}")
+            lines.extend(f"{'':<12} {line}" for line in rest)  # a note on NumPy's error
         gradients_failed = any(c.name == "gradients" and not c.passed for c in self.checks)
         if self.gradients is not None and gradients_failed:
             lines.append(str(self.gradients))
@@ -121,6 +126,92 @@ def _same_grad_output(first: GradOutput, second: GradOutput) -> bool:
     firsts = first if isinstance(first, tuple) else (first,)
     seconds = second if isinstance(second, tuple) else (second,)
     return all(np.array_equal(a, b, equal_nan=True) for a, b in zip(firsts, seconds, strict=True))
+
+
+def _name_of(function: Callable[..., Any], default: str) -> str:
+    name = getattr(function, "__name__", default)
+    return default if name == "<lambda>" else name
+
+
+def _steps(
+    forward: Callable[..., Any],
+    specs: Sequence[ArraySpec],
+    inputs: Sequence[Array],
+    grad_output: object = None,
+) -> list[Step]:
+    """The arguments of a call, each with its label and annotation, for NumPy's error note.
+
+    ``grad_output`` (for a call of ``backward``) has the annotation of ``forward``'s result,
+    where ``forward`` has one.
+    """
+    steps: list[Step] = []
+    if grad_output is not None:
+        try:
+            result = typing.get_type_hints(forward, include_extras=True).get("return")
+        except Exception:  # an annotation that does not resolve: the note goes without it
+            result = None
+        steps.append(("grad_output", grad_output, result))
+    steps.extend(
+        (spec.name, value, spec.annotation) for spec, value in zip(specs, inputs, strict=True)
+    )
+    return steps
+
+
+_NUMBER = re.compile(r"(?<![\w.])(?<!operand )(?<!dimension )(?<!axis )(?<!dim )(\d+)(?![\w.])")
+"""A whole number in an error message, not one that counts operands, dimensions or axes."""
+
+
+def _sizes_named(message: str, sizes: Mapping[str, int]) -> str | None:
+    """``6 is kernel_w, 2 is width``: the numbers of ``message`` that are sizes check_layer drew.
+
+    Every dimension has a size of its own, so a size in a message names its dimension.
+    """
+    by_size: dict[int, list[str]] = {}
+    for name, size in sizes.items():
+        by_size.setdefault(size, []).append(name)
+    named = []
+    for text in dict.fromkeys(_NUMBER.findall(message)):
+        if int(text) in by_size:
+            named.append(f"{text} is {' or '.join(by_size[int(text)])}")
+    return ", ".join(named) or None
+
+
+def _raised(who: str, error: BaseException, steps: Sequence[Step], sizes: Mapping[str, int]) -> str:
+    """``ValueError: ...`` raised by ``who``, with notes naming the dimension behind each size.
+
+    A checked function of the package has already noted its own arguments' dimensions. A
+    user's backward, unannotated, gets the same note here for a NumPy shape error: the sizes
+    check_layer bound, by name, and what met what (``the product met in=3 ... with out=4``).
+    Any other message but a type-check error's (which names them itself) gets the dimension
+    of each of its numbers that is a drawn size.
+    """
+    if not any(NOTE_MARK in note for note in getattr(error, "__notes__", ())):
+        try:
+            note = numpy_note(who, steps, error)
+        except Exception:  # the note is a courtesy: never let it hide the error itself
+            note = None
+        if note is None and not isinstance(error, TypeError):  # a TypeCheckError names them
+            named = _sizes_named(str(error), sizes)
+            note = f"sizes in this message, by the dimension check_layer drew them for: {named}"
+            note = note if named else None
+        if note is not None:
+            error.add_note(note)
+    notes = "".join(f"\n{note}" for note in getattr(error, "__notes__", ()))
+    return f"{type(error).__name__}: {error}{notes}"
+
+
+def _on_copies(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` called on copies of its array arguments: what it does to them stays there.
+
+    The gradient check runs on these, so that a backward (or forward) that modifies an input
+    in place is reported once, by the purity check, and not also as wrong gradients of the
+    inputs it changed (the next call would have started from the changed values).
+    """
+
+    def on_copies(*arguments: Any) -> Any:
+        return function(*(a.copy() if isinstance(a, np.ndarray) else a for a in arguments))
+
+    return on_copies
 
 
 def _worst_place(spec: ArraySpec, difference: Array) -> str:
@@ -333,7 +424,9 @@ def check_layer(
         ``backward(grad_output, *inputs)``, returning one gradient per input.
     sizes
         Sizes for some dimension names (``{"batch": 64}``); every other name gets a distinct
-        size of its own (:data:`~typedbackprop.gradcheck.shapes.SIZES`).
+        size of its own (:data:`~typedbackprop.gradcheck.shapes.SIZES`). A layer whose sizes
+        are constrained (a convolution's kernel no larger than its input) gets them here:
+        ``{"kernel_h": 2, "kernel_w": 3, "height": 5, "width": 6}``.
     annotations
         ``(name, annotation)`` of each input, in order, to use instead of ``forward``'s (for a
         ``forward`` wrapped around a layer record).
@@ -357,6 +450,10 @@ def check_layer(
     ------
     TypeError
         If a parameter of ``forward`` without a default is not a float array.
+    ValueError
+        If a size given is below 1, or ``forward`` refuses the inputs drawn (a size its layer
+        cannot take): the message gives the sizes drawn, ``forward``'s error, and the dimension
+        each of its numbers stands for.
     LayerCheckError
         If a check fails and ``raise_exception`` is true.
 
@@ -367,18 +464,33 @@ def check_layer(
     whose step crosses one), the inputs are drawn again, up to 5 times; the report says how
     often. Each dimension name has its own size, so a transposed gradient or one summed over
     the wrong axis cannot have the right shape by coincidence, and the shape of a wrong
-    gradient names the dimension it came from.
+    gradient names the dimension it came from; so does a NumPy error in ``backward``'s body
+    (``W @ grad_z`` for ``W.T @ grad_z``), to which a note adds the dimension of each size.
+
+    The gradient check gives ``forward`` and ``backward`` fresh copies of the inputs at every
+    call: a layer that modifies an input fails the purity check, not also the gradient check
+    of the input it changed.
     """
     specs = array_specs(forward, annotations)
+    layer = _name_of(forward, "forward")
     if not specs:
-        raise TypeError(f"{getattr(forward, '__name__', 'forward')} has no float array to check")
+        raise TypeError(f"{layer} has no float array to check")
     bound = assign_sizes(specs, sizes)
     rng = np.random.default_rng(seed)
     inputs = random_inputs(specs, bound, rng)
     names = [spec.name for spec in specs]
-    layout = OutputLayout.of(forward(*_copies(inputs)))
+    try:
+        layout = OutputLayout.of(forward(*_copies(inputs)))
+    except (TypeError, ValueError, IndexError) as error:
+        drawn = ", ".join(f"{name}={size}" for name, size in bound.items())
+        raise ValueError(
+            f"check_layer drew inputs with {drawn}, and {layer} refused them: "
+            f"{_raised(layer, error, _steps(forward, specs, inputs), bound)}\n"
+            "A layer that constrains its sizes (a kernel no larger than the image, a sequence no "
+            "longer than the context) needs them given: check_layer(..., sizes={...}) with a "
+            "size for each dimension the constraint involves"
+        ) from error
     grad_output = layout.unflatten(rng.standard_normal(layout.size))  # random, never all ones
-    layer = getattr(forward, "__name__", "forward")
 
     def report_of(
         checks: list[LayerCheck], gradients: GradcheckReport | None, redraws: int
@@ -390,8 +502,10 @@ def check_layer(
 
     try:
         first = as_gradients(backward(_copy_grad_output(grad_output), *_copies(inputs)), len(specs))
-    except (TypeError, ValueError) as error:  # a checked backward refuses its own result
-        detail = f"backward raised {type(error).__name__}: {error}"
+    except (TypeError, ValueError) as error:  # a checked backward refuses its own result, or
+        # NumPy refuses a product or a broadcast in backward's body (a transpose missing)
+        raised = _raised("backward", error, _steps(forward, specs, inputs, grad_output), bound)
+        detail = f"backward raised {raised}"
         return report_of([LayerCheck("annotations", False, detail)], None, 0)
     checks = [_annotations(specs, bound, first)]
     if not checks[0].passed:
@@ -401,7 +515,8 @@ def check_layer(
     redraws = 0
     while True:
         gradients = gradcheck(
-            forward, backward, inputs, names=names, eps=eps, rtol=rtol, atol=atol,
+            _on_copies(forward), _on_copies(backward), inputs, names=names, eps=eps, rtol=rtol,
+            atol=atol,
             fast_mode=not full, samples=None if full else samples, projections=projections,
             seed=seed, raise_exception=False,
         )  # fmt: skip
@@ -413,9 +528,18 @@ def check_layer(
             break
         inputs = random_inputs(specs, bound, rng)
         redraws += 1
-    checks.append(_gradients(gradients, specs, redraws))
+    gradients_check = _gradients(gradients, specs, redraws)
+    purity = _purity(forward, backward, inputs, specs, grad_output)
+    if not gradients_check.passed and not purity.passed:
+        gradients_check = LayerCheck(
+            "gradients",
+            False,
+            f"{gradients_check.detail}; this may follow from the change in place that purity "
+            "reports (each call got fresh copies, but a layer may read what it has changed)",
+        )
+    checks.append(gradients_check)
     checks.append(_linearity(backward, inputs, specs, layout, rng))
-    checks.append(_purity(forward, backward, inputs, specs, grad_output))
+    checks.append(purity)
     checks.append(_determinism(forward, backward, inputs, specs, layout, grad_output))
     checks.append(_float32(forward, backward, inputs, specs, layout, grad_output))
     return report_of(checks, gradients, redraws)

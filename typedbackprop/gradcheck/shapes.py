@@ -24,6 +24,7 @@ __all__ = [
     "ArraySpec",
     "array_specs",
     "dimension_names",
+    "require_sizes",
     "assign_sizes",
     "shape_of",
     "describe",
@@ -153,10 +154,25 @@ def dimension_names(specs: Sequence[ArraySpec]) -> list[str]:
     return names
 
 
+def require_sizes(given: Mapping[str, int]) -> None:
+    """Raise ``ValueError`` for a given size that is not a whole number of at least 1.
+
+    A name no annotation has is left alone (one mapping can serve several layers); the report
+    lists every size used.
+    """
+    for name, size in given.items():
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+            raise ValueError(f"sizes gives {name}={size!r}; a size is a whole number of at least 1")
+
+
 def assign_sizes(
     specs: Sequence[ArraySpec], given: Mapping[str, int] | None = None
 ) -> dict[str, int]:
-    """A distinct size for every dimension name: ``given`` ones first, then :data:`SIZES`."""
+    """A distinct size for every dimension name: ``given`` ones first, then :data:`SIZES`.
+
+    Raises ``ValueError`` for a given size below 1 (:func:`require_sizes`).
+    """
+    require_sizes(given or {})
     sizes = dict(given or {})
     taken = set(sizes.values()) | {
         int(axis.name) for spec in specs for axis in spec.axes if axis.kind == "fixed"
