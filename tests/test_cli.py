@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -572,3 +573,17 @@ def test_a_module_per_command(module):
     command = getattr(cli, module)
     assert command.__name__ == f"typedbackprop.cli.{module}"
     assert callable(command.add_parser) and callable(command.run)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["explain", "3,4,2"], ["gradcheck", "3,4,2"], ["train", "--dataset", "iris"]],
+)
+def test_a_perceptron_is_offered_only_the_losses_of_one_target_per_example(argv, capsys):
+    status, _ = run(*argv, "--loss", "token_cross_entropy")
+    assert status == 2
+    assert "argument --loss: invalid choice: 'token_cross_entropy'" in capsys.readouterr().err
+    run(*argv[:1], "--help")
+    offered = re.search(r"--loss \{([\w,]+)\}", capsys.readouterr().out)[1].split(",")
+    assert offered == [name for name, entry in tbp.LOSSES.items() if entry.per_example]
+    assert offered == ["squared_error", "binary_cross_entropy", "cross_entropy"]

@@ -134,3 +134,52 @@ def test_the_command_line_passes_the_layout_through():
     assert result.returncode == 0, result.stderr
     assert "grad_W3 (4, 2) = a2.T (4, 5) @ delta3 (5, 2)" in result.stdout
     assert "batch first: W_l is (in, out)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("loss", "output", "formula", "gradient"),
+    [
+        (
+            "cross_entropy",
+            "softmax",
+            "L () = sum(logsumexp(z3, axis=1) - z3[range(batch), labels]) / batch",
+            "delta3 (5, 2) = (softmax(z3, axis=1) - onehot(labels)) / batch",
+        ),
+        (
+            "binary_cross_entropy",
+            "sigmoid",
+            "L () = " + tbp.LOSSES["binary_cross_entropy"].formula.format(z="z3"),
+            "delta3 (5, 2) = " + tbp.LOSSES["binary_cross_entropy"].gradient.format(z="z3"),
+        ),
+        (
+            "squared_error",
+            "identity",
+            "L () = " + tbp.LOSSES["squared_error"].formula.format(a="a3"),
+            "grad_a3 (5, 2) = " + tbp.LOSSES["squared_error"].gradient.format(a="a3"),
+        ),
+    ],
+)
+def test_the_loss_lines_are_the_loss_table_s_with_the_class_axis_last(
+    loss, output, formula, gradient
+):
+    text = "\n".join(explain([3, 4, 4, 2], 5, "sigmoid", output, loss, layout="batch-first"))
+    assert formula in text and gradient in text
+    if "axis" not in tbp.LOSSES[loss].formula:  # a sum over every entry: the same both ways
+        features_first = "\n".join(explain([3, 4, 4, 2], 5, "sigmoid", output, loss))
+        assert formula in features_first
+
+
+@pytest.mark.parametrize(
+    ("output", "bp1"),
+    [
+        (
+            "softmax",
+            "delta3 (5, 2) = a3 * (grad_a3 - (a3 * grad_a3).sum(axis=1, keepdims=True))   BP1, "
+            "the softmax vector-Jacobian product, along each row",
+        ),
+        ("tanh", "delta3 (5, 2) = grad_a3 (5, 2) * tanh'(z3) (5, 2)   BP1"),
+    ],
+)
+def test_bp1_follows_how_the_output_activation_acts_on_a_row(output, bp1):
+    lines = explain([3, 4, 4, 2], 5, "relu", output, "squared_error", layout="batch-first")
+    assert bp1.split() in [line.split() for line in lines]

@@ -55,3 +55,14 @@ def test_initialisation_is_seeded_and_typed():
 def test_bad_initialisation_arguments(sizes, scheme):
     with pytest.raises(ValueError):
         init_layers(sizes, np.random.default_rng(0), scheme)
+
+
+def test_every_initialisation_is_a_row_of_one_table():
+    from typing import get_args
+
+    from typedbackprop.initialize import INITIALIZATIONS, InitName
+
+    assert tuple(INITIALIZATIONS) == get_args(InitName)
+    for scheme, draw in INITIALIZATIONS.items():
+        layers = init_layers([5, 3], np.random.default_rng(4), scheme)
+        np.testing.assert_array_equal(layers[0].W, draw(np.random.default_rng(4), 5, 3))

@@ -10,6 +10,7 @@ features-first line for the same value: ``grad_W3 (2, 4) = delta3 (2, 5) @ a2.T 
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 from typedbackprop.checking import Array, IntArray
@@ -33,18 +34,49 @@ LayoutName = Literal["features-first", "batch-first"]
 
 LAYOUTS: tuple[str, ...] = get_args(LayoutName)
 
-ROW_WISE: dict[str, str] = {"elementwise": "elementwise", "down each column": "along each row"}
-"""How an activation acts on a batch-first array, from how it acts on a features-first one."""
 
-LOSS_TEXT: dict[str, tuple[str, str]] = {
-    "cross_entropy": (
-        "sum(logsumexp({z}, axis=1) - {z}[range(batch), labels]) / batch",
-        "(softmax({z}, axis=1) - onehot(labels)) / batch",
+@dataclass(frozen=True)
+class RowWise:
+    """How an activation reads batch first, by how it acts on a features-first array."""
+
+    acts: str
+    """How it acts on a batch-first array."""
+    bp1: str
+    """BP1, the output layer's ``delta``, as a format of ``delta``, ``shape``, ``grad_a``,
+    ``a``, ``z`` and ``name`` (the activation's)."""
+    bp1_note: str
+    """What ``explain`` says beside BP1."""
+
+
+ROW_WISE: dict[str, RowWise] = {
+    "elementwise": RowWise(
+        "elementwise", "{delta} {shape} = {grad_a} {shape} * {name}'({z}) {shape}", "BP1"
+    ),
+    "down each column": RowWise(
+        "along each row",
+        "{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=1, keepdims=True))",
+        "BP1, the softmax vector-Jacobian product, along each row",
     ),
 }
-"""``(formula, gradient)`` of each loss whose printed formula names an axis, batch first; the
-other losses are sums over every entry and print as :data:`~typedbackprop.nn.losses.LOSSES`
-does."""
+"""Each kind of :attr:`~typedbackprop.nn.activations.ElementwiseFunctions.acts_on` of
+:data:`~typedbackprop.nn.activations.ACTIVATIONS`, laid out batch first."""
+
+BATCH_FIRST_NOTATION: tuple[tuple[str, str], ...] = (
+    ("axis=0", "axis=1"),
+    ("[labels, range(batch)]", "[range(batch), labels]"),
+    ("softmax({z})", "softmax({z}, axis=1)"),
+)
+"""How the features-first notation of :data:`~typedbackprop.nn.losses.LOSSES`' formulas reads
+batch first: the class axis is 1, not 0, and an example's entry is ``[example, class]``. A loss
+that sums over every entry (squared error, binary cross-entropy) names no axis and reads the
+same in both layouts."""
+
+
+def _batch_first(text: str) -> str:
+    """A loss's features-first formula, in the notation of the batch-first layout."""
+    for features_first, batch_first in BATCH_FIRST_NOTATION:
+        text = text.replace(features_first, batch_first)
+    return text
 
 
 def _table(rows: list[Row]) -> list[str]:
@@ -109,14 +141,14 @@ def explain_network_batch_first(
             ),
             (
                 f"a{number} {shape_text(a.shape)} = {name}(z{number})",
-                ROW_WISE[ACTIVATIONS[name].acts_on],
+                ROW_WISE[ACTIVATIONS[name].acts_on].acts,
             ),
         ]
         saved.append((W, a_prev, z, a))
     lines = ["forward", *_table(rows)]
 
     top, z_top, a_top = f"{count}", f"z{count}", f"a{count}"
-    formula, gradient = LOSS_TEXT.get(loss, (entry.formula, entry.gradient))
+    formula, gradient = _batch_first(entry.formula), _batch_first(entry.gradient)
     target = f"labels {shape_text(y.shape)}" if entry.labels else f"y {shape_text(y.shape)}"
     note = f"{target}, {entry.note}" if entry.note else target
     lines += ["", "loss (a mean over batch: the 1/batch enters here, once)"]
@@ -137,22 +169,16 @@ def explain_network_batch_first(
         delta = _activation_backward(output_activation, grad_a, z, a)
         shape = shape_text(delta.shape)
         rows = [(f"grad_a{top} {shape} = {gradient.format(a=a_top)}", "dL/da")]
-        if output_activation == "softmax":
-            rows.append(
-                (
-                    f"delta{top} {shape} = {a_top} * (grad_a{top} - "
-                    f"({a_top} * grad_a{top}).sum(axis=1, keepdims=True))",
-                    "BP1, the softmax vector-Jacobian product, along each row",
-                )
-            )
-        else:
-            rows.append(
-                (
-                    f"delta{top} {shape} = grad_a{top} {shape} * "
-                    f"{output_activation}'(z{top}) {shape}",
-                    "BP1",
-                )
-            )
+        row_wise = ROW_WISE[ACTIVATIONS[output_activation].acts_on]
+        bp1 = row_wise.bp1.format(
+            delta=f"delta{top}",
+            shape=shape,
+            grad_a=f"grad_a{top}",
+            a=a_top,
+            z=z_top,
+            name=output_activation,
+        )
+        rows.append((bp1, row_wise.bp1_note))
     for number in range(count, 0, -1):
         W, a_prev, _, _ = saved[number - 1]
         grad_W, grad_b = affine_grad_params_batch_first(delta, a_prev)

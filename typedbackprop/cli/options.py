@@ -12,12 +12,13 @@ import sys
 from collections.abc import Sequence
 from typing import cast, get_args
 
-from typedbackprop import LOSSES, ActivationName, LossName, OutputActivationName
+from typedbackprop import LOSSES, ActivationName, OutputActivationName
 from typedbackprop.gradcheck import DEFAULT_EPS
 
 __all__ = [
     "UsageError",
     "GRADCHECK_EPS",
+    "PERCEPTRON_LOSSES",
     "MAX_SEED",
     "MAX_VALUES",
     "layer_sizes",
@@ -42,6 +43,13 @@ class UsageError(Exception):
 GRADCHECK_EPS = DEFAULT_EPS
 """The central-difference step of ``demo`` and ``gradcheck``: the library's one default step
 (:data:`typedbackprop.gradcheck.DEFAULT_EPS`, where that choice is explained)."""
+
+PERCEPTRON_LOSSES: tuple[str, ...] = tuple(
+    name for name, entry in LOSSES.items() if entry.per_example
+)
+"""The losses ``--loss`` offers a perceptron (``SIZES``, ``train --dataset``): those of
+:data:`~typedbackprop.nn.losses.LOSSES` with one target per example; a sequence model's loss
+over every token has nothing to compare with a perceptron's ``(out, batch)`` output."""
 
 MAX_SEED = 2**32 - 1
 """The largest seed: scikit-learn's splits and data generators take seeds in ``[0, 2³²)``."""
@@ -131,7 +139,7 @@ def add_network_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
     )
     parser.add_argument(
         "--loss",
-        choices=get_args(LossName),
+        choices=PERCEPTRON_LOSSES,
         default="squared_error" if defaults else None,
         help="loss" + (" (default: squared_error)" if defaults else ""),
     )

@@ -31,6 +31,7 @@ from typedbackprop.checkpoint import (
 )
 from typedbackprop.cli.models import add_model_option, train_model
 from typedbackprop.cli.options import (
+    PERCEPTRON_LOSSES,
     UsageError,
     add_network_options,
     check_network,
@@ -226,7 +227,7 @@ def _architecture(
     if LOSSES[loss].labels and data.task != "multiclass":
         raise UsageError(f"--loss {loss} needs a multiclass data set; {data.name} is binary")
     if not LOSSES[loss].labels and data.task == "multiclass":
-        takes_labels = " or ".join(name for name, entry in LOSSES.items() if entry.labels)
+        takes_labels = " or ".join(name for name in PERCEPTRON_LOSSES if LOSSES[name].labels)
         raise UsageError(f"{data.name} has integer class labels: use --loss {takes_labels}")
     sizes = (data.x_train.shape[0], *hidden, data.outputs)
     check_network(sizes, output, loss)

@@ -206,6 +206,10 @@ class LossFunction:
     gradient: str
     """The gradient the loss returns as ``explain`` prints it: ``∂L/∂z`` from logits, else
     ``∂L/∂a``."""
+    per_example: bool
+    """Whether it takes one target per example, a column ``(out, batch)`` or a label
+    ``(batch,)``, as a perceptron's output gives (the command line offers these for ``SIZES``);
+    ``False`` for a loss over every position of a sequence."""
 
     @property
     def from_logits(self) -> bool:
@@ -221,6 +225,7 @@ LOSSES: dict[str, LossFunction] = {
         formula="sum(({a} - y)**2) / 2 / batch",
         note="",
         gradient="({a} - y) / batch",
+        per_example=True,
     ),
     "binary_cross_entropy": LossFunction(
         binary_cross_entropy,
@@ -229,6 +234,7 @@ LOSSES: dict[str, LossFunction] = {
         formula="sum(max({z}, 0) - {z} * y + log1p(exp(-|{z}|))) / batch",
         note="from the logits: no log(0)",
         gradient="(sigmoid({z}) - y) / batch",
+        per_example=True,
     ),
     "cross_entropy": LossFunction(
         cross_entropy,
@@ -237,6 +243,7 @@ LOSSES: dict[str, LossFunction] = {
         formula="sum(logsumexp({z}, axis=0) - {z}[labels, range(batch)]) / batch",
         note="from the logits",
         gradient="(softmax({z}) - onehot(labels)) / batch",
+        per_example=True,
     ),
     "token_cross_entropy": LossFunction(
         token_cross_entropy,
@@ -245,6 +252,7 @@ LOSSES: dict[str, LossFunction] = {
         formula="sum(logsumexp({a}, axis=0) - {a}[labels, seq, batch]) / (seq * batch)",
         note="the network outputs logits; a mean over every token",
         gradient="(softmax({a}, axis=0) - onehot(labels)) / (seq * batch)",
+        per_example=False,
     ),
 }
 """Every loss by name: the one table the network, training, ``explain`` and the command line
