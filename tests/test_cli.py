@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from rich.console import Console
+from threadpoolctl import threadpool_info
 
 import typedbackprop as tbp
 from typedbackprop import cli
@@ -587,3 +588,41 @@ def test_a_perceptron_is_offered_only_the_losses_of_one_target_per_example(argv,
     offered = re.search(r"--loss \{([\w,]+)\}", capsys.readouterr().out)[1].split(",")
     assert offered == [name for name, entry in tbp.LOSSES.items() if entry.per_example]
     assert offered == ["squared_error", "binary_cross_entropy", "cross_entropy"]
+
+
+def test_a_run_whose_test_loss_explodes_warns_in_one_line(capsys):
+    status, out = run("train", "--dataset", "step", "--lr", "1e5", "--epochs", "5")
+    err = capsys.readouterr().err
+    assert status == 0 and out.rstrip().splitlines()[-1].startswith("test accuracy: ")
+    assert err.startswith("typedbackprop: warning: training diverged: the test loss grew from ")
+    assert err.endswith("; try a smaller --lr than 100000\n") and err.count("\n") == 1
+
+
+def test_a_run_that_learns_does_not_warn(capsys):
+    status, _ = run("train", "--dataset", "step", "--epochs", "5")
+    assert status == 0 and capsys.readouterr().err == ""
+
+
+def blas_threads_now():
+    """The BLAS libraries' thread counts, as threadpoolctl reads them."""
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize(("threads", "expected"), [([], None), (["--threads", "3"], 3)])
+def test_train_threads_limits_blas_threads_while_the_perceptron_trains(
+    monkeypatch, threads, expected
+):
+    default = blas_threads_now()
+    assert default, "NumPy's BLAS is not one threadpoolctl knows"
+    seen = []
+    real_train = cli.train.train
+
+    def train(*args, **kwargs):
+        seen.append(blas_threads_now())
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(cli.train, "train", train)
+    status, _ = run("train", "--dataset", "step", "--epochs", "1", *threads)
+    assert status == 0
+    assert seen == [default if expected is None else [expected] * len(default)]
+    assert blas_threads_now() == default

@@ -1,13 +1,17 @@
 """``--model convnet`` and ``--model transformer`` for ``explain``, ``gradcheck`` and ``train``."""
 
+import dataclasses
 import io
 import re
 
 import pytest
 from rich.console import Console
+from threadpoolctl import threadpool_info
 
+from typedbackprop import recipes
 from typedbackprop.checkpoint import read_checkpoint
 from typedbackprop.cli import main
+from typedbackprop.training import History
 
 SHAPE = re.compile(r"\((\d+(?:, \d+)*,?)?\)")
 
@@ -96,3 +100,88 @@ def test_train_transformer_sorts_the_held_out_sequences():
     assert status == 0
     accuracy = float(text.rstrip().rsplit(" ", 1)[1])
     assert accuracy >= 0.99, text
+
+
+@pytest.fixture
+def short_recipes(monkeypatch):
+    """The recipes with two transformer steps and one convnet epoch: the real commands, quick."""
+    monkeypatch.setattr(recipes, "TRANSFORMER_STEPS", 2)
+    monkeypatch.setitem(recipes.CONVNET_TRAINING, "epochs", 1)
+    for name, length in [("transformer", 2), ("convnet", 1)]:
+        monkeypatch.setitem(
+            recipes.RECIPES, name, dataclasses.replace(recipes.RECIPES[name], length=length)
+        )
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [
+        (["--dataset", "sort", "--model", "transformer"], "sort, transformer: 2 steps in "),
+        (["--dataset", "digits", "--model", "convnet"], "digits, convnet: 1 epoch in "),
+    ],
+)
+def test_train_takes_the_data_set_its_model_is_for(short_recipes, argv, first_line):
+    status, text = run("train", *argv)
+    assert status == 0, text
+    lines = text.splitlines()
+    assert lines[0].startswith(first_line) and lines[-1].startswith("test accuracy: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--dataset", "sort"],
+            "--dataset sort needs --model transformer; the perceptron (--model mlp) trains on "
+            "step, circles, iris, digits",
+        ),
+        (
+            ["train", "--dataset", "sort", "--hidden", "8"],
+            "--dataset sort needs --model transformer",
+        ),
+        (["train", "--dataset", "digits", "--model", "transformer"], "is for --dataset sort"),
+        (["train", "--dataset", "sort", "--model", "convnet"], "is for --dataset digits"),
+        (["train", "--model", "transformer", "--threads", "0"], "--threads: expected a number"),
+    ],
+)
+def test_a_data_set_without_its_model_is_a_one_line_usage_error(argv, message, capsys):
+    status, _ = run(*argv)
+    assert status == 2
+    usage, error = capsys.readouterr().err.split("error: ")
+    assert usage.startswith("usage: typedbackprop train")
+    assert message in error and error.count("\n") == 1
+
+
+def test_every_data_set_a_model_is_for_is_a_choice_of_train_dataset(capsys):
+    run("train", "--help")
+    choices = re.search(r"--dataset \{([\w,]+)\}", capsys.readouterr().out)[1].split(",")
+    assert {recipe.dataset for recipe in recipes.RECIPES.values()} <= set(choices)
+
+
+def blas_threads_now():
+    """The BLAS libraries' thread counts, as threadpoolctl reads them."""
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize(
+    ("model", "threads", "expected"),
+    [("transformer", [], 1), ("convnet", [], 1), ("transformer", ["--threads", "3"], 3)],
+)
+def test_a_recipe_trains_with_its_blas_threads_or_those_of_threads(
+    monkeypatch, model, threads, expected
+):
+    seen = []
+
+    def fit(layers, data, rng, states, progress):
+        seen.append(blas_threads_now())
+        return History()
+
+    recipe = recipes.RECIPES[model]
+    assert recipe.threads == 1
+    monkeypatch.setitem(recipes.RECIPES, model, dataclasses.replace(recipe, fit=fit))
+    before = blas_threads_now()
+    assert before, "NumPy's BLAS is not one threadpoolctl knows"
+    status, text = run("train", "--model", model, *threads)
+    assert status == 0, text
+    assert seen == [[expected] * len(before)]
+    assert blas_threads_now() == before  # restored after training

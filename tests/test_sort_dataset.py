@@ -67,3 +67,15 @@ def test_a_few_adamw_steps_lower_the_loss(rng):
         layers, state = optimizer.step(layers, grads, state)
         losses.append(loss)
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_the_sequence_data_sets_table_has_every_name_and_makes_the_same_data():
+    from typing import get_args
+
+    from typedbackprop.datasets import SEQUENCE_DATASETS, SequenceDatasetName
+
+    assert tuple(SEQUENCE_DATASETS) == get_args(SequenceDatasetName) == ("sort",)
+    made, direct = SEQUENCE_DATASETS["sort"](seed=2), sort_dataset(seed=2)
+    assert made.name == "sort"
+    np.testing.assert_array_equal(made.x_test, direct.x_test)
+    np.testing.assert_array_equal(made.y_train, direct.y_train)

@@ -31,11 +31,15 @@ __all__ = [
     "iris",
     "digits",
     "SequenceDataset",
+    "SequenceDatasetName",
+    "SEQUENCE_DATASETS",
     "sort_dataset",
 ]
 
 DatasetName = Literal["step", "circles", "iris", "digits"]
-"""The names :func:`load_dataset` accepts."""
+"""The names :func:`load_dataset` accepts: tables of features, for a perceptron."""
+SequenceDatasetName = Literal["sort"]
+"""The sequence data sets of :data:`SEQUENCE_DATASETS`: token ids, for a sequence model."""
 Task = Literal["binary", "multiclass"]
 
 
@@ -532,3 +536,9 @@ def sort_dataset(
         np.ascontiguousarray(inputs[n_train:].T),
         np.ascontiguousarray(answers[n_train:].T),
     )
+
+
+SEQUENCE_DATASETS: dict[str, Callable[..., SequenceDataset]] = {"sort": sort_dataset}
+"""Every sequence data set by name (see :data:`SequenceDatasetName`): ``make(seed=...)``."""
+
+assert set(SEQUENCE_DATASETS) == set(get_args(SequenceDatasetName))

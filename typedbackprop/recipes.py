@@ -5,19 +5,21 @@ a seed, which data set it is for, its loss, and how to train it (the settings it
 """
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from typedbackprop.checking import Array, IntArray
-from typedbackprop.datasets import load_dataset, sort_dataset
+from typedbackprop.datasets import SEQUENCE_DATASETS, load_dataset
 from typedbackprop.models import CONVNET_TRAINING, convnet, transformer
 from typedbackprop.nn.network import Layer, initial_states
 from typedbackprop.optimizers import AdamW
 from typedbackprop.training import History, train_network, train_steps, warmup_cosine
 
-__all__ = ["RECIPES", "Recipe", "RecipeData", "recipe_data"]
+__all__ = ["RECIPES", "Recipe", "RecipeData", "recipe_data", "blas_threads"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,30 @@ class Recipe:
     fit: Callable[[list[Layer], RecipeData, np.random.Generator, list[Any], Progress], History]
     """``fit(layers, data, rng, states, progress) -> history``; trains ``layers`` (a list it may
     replace in place) and ``states``."""
+    threads: int | None = None
+    """The BLAS threads its training runs with (:func:`blas_threads`); ``None``: the library's
+    default. Its matrices are small: a second thread buys nothing and, on a busy machine,
+    costs several times the CPU time in waiting threads."""
+
+
+def blas_threads(count: int | None) -> AbstractContextManager[Any]:
+    """Run the ``with`` block with at most ``count`` BLAS threads; ``None`` leaves them be.
+
+    Parameters
+    ----------
+    count
+        The most threads NumPy's BLAS (OpenBLAS, MKL, ...) may use for one product.
+
+    Returns
+    -------
+    context manager
+        :func:`threadpoolctl.threadpool_limits` for the BLAS libraries, which restores their
+        setting on leaving the block; or a context that does nothing.
+    """
+    if count is None:
+        return nullcontext()
+    limits: AbstractContextManager[Any] = threadpool_limits(limits=count, user_api="blas")
+    return limits
 
 
 def _fit_convnet(
@@ -123,6 +149,7 @@ RECIPES: dict[str, Recipe] = {
         "epoch",
         int(CONVNET_TRAINING["epochs"]),
         _fit_convnet,
+        threads=1,
     ),
     "transformer": Recipe(
         "transformer",
@@ -133,6 +160,7 @@ RECIPES: dict[str, Recipe] = {
         "step",
         TRANSFORMER_STEPS,
         _fit_transformer,
+        threads=1,
     ),
 }
 """Every model the command line's ``--model`` knows, besides the perceptron (``mlp``)."""
@@ -140,10 +168,10 @@ RECIPES: dict[str, Recipe] = {
 
 def recipe_data(recipe: Recipe, seed: int) -> RecipeData:
     """The data set ``recipe`` is for, split with ``seed``."""
-    if recipe.dataset == "sort":
-        sequences = sort_dataset(seed=seed)
+    if recipe.dataset in SEQUENCE_DATASETS:
+        sequences = SEQUENCE_DATASETS[recipe.dataset](seed=seed)
         return RecipeData(
-            "sort", sequences.x_train, sequences.y_train, sequences.x_test, sequences.y_test
+            sequences.name, sequences.x_train, sequences.y_train, sequences.x_test, sequences.y_test
         )
     data = load_dataset(recipe.dataset, seed=seed)
     return RecipeData(data.name, data.x_train, data.y_train, data.x_test, data.y_test)

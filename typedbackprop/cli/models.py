@@ -23,7 +23,14 @@ from typedbackprop.nn.families import parameters
 from typedbackprop.nn.losses import LOSSES
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.network import Layer, network_forward, network_loss_and_grads
-from typedbackprop.recipes import RECIPES, Recipe, RecipeData, fresh_states, recipe_data
+from typedbackprop.recipes import (
+    RECIPES,
+    Recipe,
+    RecipeData,
+    blas_threads,
+    fresh_states,
+    recipe_data,
+)
 from typedbackprop.training import evaluate_network
 
 __all__ = ["MODEL_CHOICES", "add_model_option", "explain_model", "gradcheck_model", "train_model"]
@@ -119,7 +126,10 @@ def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: 
 
 
 def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> int:
-    """Train the model by its recipe with a progress bar; print the test loss and accuracy."""
+    """Train the model by its recipe with a progress bar; print the test loss and accuracy.
+
+    The training runs with the recipe's BLAS threads (:attr:`Recipe.threads`), or ``--threads``.
+    """
     for option in ("hidden", "activation", "output_activation", "loss", "init", "epochs",
                    "batch_size", "lr", "momentum", "load", "plot", "animate"):  # fmt: skip
         if getattr(args, option, None) is not None:
@@ -146,13 +156,15 @@ def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> i
         disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task(recipe.units, total=recipe.length, loss="—")
-        recipe.fit(
-            layers,
-            data,
-            rng,
-            states,
-            lambda done, loss: progress.update(task, completed=done, loss=f"{loss:.4g}"),
-        )
+        threads = recipe.threads if args.threads is None else args.threads
+        with blas_threads(threads):
+            recipe.fit(
+                layers,
+                data,
+                rng,
+                states,
+                lambda done, loss: progress.update(task, completed=done, loss=f"{loss:.4g}"),
+            )
     elapsed = time.perf_counter() - started
     test_loss, test_accuracy = evaluate_network(
         layers, recipe.loss, data.x_test, data.y_test, states

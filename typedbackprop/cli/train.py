@@ -45,9 +45,9 @@ from typedbackprop.cli.options import (
     seed,
     warn,
 )
-from typedbackprop.datasets import Dataset, DatasetName
+from typedbackprop.datasets import Dataset, DatasetName, SequenceDatasetName
 from typedbackprop.plots import animate_hidden, check_image_path, plot_training, require_plotting
-from typedbackprop.recipes import RECIPES
+from typedbackprop.recipes import RECIPES, blas_threads
 from typedbackprop.training import train
 
 __all__ = ["TrainingDefaults", "DEFAULTS", "PLOT_SUFFIXES", "add_parser", "run"]
@@ -93,6 +93,10 @@ MAX_FRAMES = 40
 REGION_GRID_POINTS = 200 * 200
 """The points at which ``--plot`` evaluates a 2-D network's decision regions."""
 
+DIVERGED_GROWTH = 10.0
+"""Training that ends with a test loss this many times the untrained network's is reported as
+diverged (a warning: the numbers are printed all the same)."""
+
 
 def _non_negative_int(text: str) -> int:
     try:
@@ -137,10 +141,24 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument(
         "--dataset",
-        choices=get_args(DatasetName),
-        help="the data set (required for the perceptron; a --model brings its own)",
+        choices=(*get_args(DatasetName), *get_args(SequenceDatasetName)),
+        help="the data set (required for the perceptron; a --model brings its own: "
+        + ", ".join(f"{name}: {recipe.dataset}" for name, recipe in RECIPES.items())
+        + ")",
     )
     add_model_option(parser)
+    threads = ", ".join(
+        f"{recipe.threads} for --model {name}"
+        for name, recipe in RECIPES.items()
+        if recipe.threads is not None
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        help="BLAS threads for the matrix products while training (default: "
+        f"{threads}, whose small products gain nothing from more; the BLAS library's own "
+        "default for the perceptron)",
+    )
     parser.add_argument(
         "--hidden",
         type=hidden_sizes,
@@ -296,6 +314,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return train_model(RECIPES[args.model], args, console)
     if args.dataset is None:
         raise UsageError("--dataset is required (or a --model, which brings its own)")
+    if args.dataset not in DEFAULTS:
+        models = " or ".join(
+            f"--model {name}" for name, recipe in RECIPES.items() if recipe.dataset == args.dataset
+        )
+        raise UsageError(
+            f"--dataset {args.dataset} needs {models}; the perceptron (--model mlp) trains on "
+            + ", ".join(DEFAULTS)
+        )
     _check_arguments(args)
     defaults = DEFAULTS[args.dataset]
     checkpoint = read_checkpoint(args.load) if args.load else None
@@ -318,6 +344,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     snapshots: list[list[Dense]] = [layers]
     captions = ["epoch 0"]
     history = History()
+    untrained_loss = evaluate(layers, architecture, data.x_test, data.y_test)[0] if epochs else 0.0
+    learning_rate = args.lr or defaults.learning_rate
     started = time.perf_counter()
     if epochs > 0:
         every = max(1, epochs // MAX_FRAMES)
@@ -338,22 +366,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     snapshots.append(current)
                     captions.append(f"epoch {epoch}")
 
-            layers, history = train(
-                layers,
-                architecture,
-                data.x_train,
-                data.y_train,
-                epochs=epochs,
-                batch_size=args.batch_size or defaults.batch_size,
-                learning_rate=args.lr or defaults.learning_rate,
-                momentum=defaults.momentum if args.momentum is None else args.momentum,
-                rng=rng,
-                x_test=data.x_test,
-                y_test=data.y_test,
-                on_epoch=on_epoch,
-            )
+            with blas_threads(args.threads):
+                layers, history = train(
+                    layers,
+                    architecture,
+                    data.x_train,
+                    data.y_train,
+                    epochs=epochs,
+                    batch_size=args.batch_size or defaults.batch_size,
+                    learning_rate=learning_rate,
+                    momentum=defaults.momentum if args.momentum is None else args.momentum,
+                    rng=rng,
+                    x_test=data.x_test,
+                    y_test=data.y_test,
+                    on_epoch=on_epoch,
+                )
     elapsed = time.perf_counter() - started
     test_loss, test_accuracy = evaluate(layers, architecture, data.x_test, data.y_test)
+    if epochs and test_loss > DIVERGED_GROWTH * untrained_loss:
+        warn(
+            f"training diverged: the test loss grew from {untrained_loss:.4g} to "
+            f"{test_loss:.4g}; try a smaller --lr than {learning_rate:g}"
+        )
     if args.save:
         save_checkpoint(args.save, layers, architecture, data.split)
         console.print(f"saved {args.save}", highlight=False)
