@@ -603,6 +603,26 @@ def test_a_run_that_learns_does_not_warn(capsys):
     assert status == 0 and capsys.readouterr().err == ""
 
 
+def test_a_run_that_overflows_on_the_test_set_is_a_one_line_error(capsys):
+    status, _ = run("train", "--dataset", "iris", "--lr", "1e5", "--epochs", "5")
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith("typedbackprop: error: training diverged in epoch 4 (overflow")
+
+
+@pytest.mark.parametrize(("columns", "width"), [("80", 80), ("57", 57), (None, 120), ("x", 120)])
+def test_output_to_a_pipe_is_120_wide_unless_columns_says(monkeypatch, columns, width):
+    widths = []
+    monkeypatch.setattr(cli.demo, "run", lambda args, console: widths.append(console.width) or 0)
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # not a terminal
+    assert main(["demo"]) == 0
+    assert widths == [width]
+
+
 def blas_threads_now():
     """The BLAS libraries' thread counts, as threadpoolctl reads them."""
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]

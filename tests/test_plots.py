@@ -1,5 +1,7 @@
 """Tests for typedbackprop.plots: what each picture draws, read back from the figure."""
 
+import re
+
 import matplotlib
 import numpy as np
 import pytest
@@ -163,3 +165,57 @@ def test_class_colours_are_blue_and_red_for_two_classes():
         to_rgba("tab:blue"),
         to_rgba("tab:red"),
     ]
+
+
+def visible_ticks(axis, which):
+    """The tick positions inside the axis's limits (matplotlib also returns some outside)."""
+    low, high = getattr(axis, f"get_{which}lim")()
+    return [tick for tick in getattr(axis, f"get_{which}ticks")() if low <= tick <= high]
+
+
+@pytest.mark.parametrize(("epochs", "ticks"), [(1, [1.0]), (2, [1.0, 2.0]), (3, [1.0, 2.0, 3.0])])
+def test_a_few_epochs_get_one_whole_number_tick_each(epochs, ticks):
+    data, architecture, layers, history, _ = trained("circles", (3, 3), epochs)
+    figure = training_figure(history, layers, architecture, data)
+    figure.canvas.draw()
+    assert visible_ticks(figure.axes[0], "x") == ticks
+
+
+def test_a_loss_within_a_factor_of_ten_is_on_a_plain_axis_with_plain_labels():
+    data, architecture, layers, _, _ = trained("circles", (3, 3), 1)
+    history = History(loss=[0.1300], test_loss=[0.1265])  # the issue's one epoch
+    figure = training_figure(history, layers, architecture, data)
+    figure.canvas.draw()
+    axis = figure.axes[0]
+    assert axis.get_yscale() == "linear"
+    labels = [label.get_text() for label in axis.get_yticklabels() if label.get_text()]
+    assert labels and all(re.fullmatch(r"0\.\d+", label) for label in labels), labels
+    assert axis.yaxis.get_offset_text().get_text() == ""
+
+
+def test_a_loss_over_a_decade_or_more_is_on_a_log_axis():
+    data, architecture, layers, _, _ = trained("circles", (3, 3), 1)
+    history = History(loss=[1.0, 0.3, 0.09], test_loss=[0.9, 0.2, 0.1])
+    figure = training_figure(history, layers, architecture, data)
+    assert figure.axes[0].get_yscale() == "log"
+
+
+def test_principal_component_axes_give_each_frame_s_own_share_of_its_variance():
+    data, architecture, _, _, snapshots = trained("step", (4,), 3)
+    animation = hidden_animation(snapshots, architecture, data)
+    axis = animation.figure.axes[0]
+    hidden = [forward(layers, data.x_train, "sigmoid", "sigmoid")[-2].a for layers in snapshots]
+    final = hidden[-1] - hidden[-1].mean(axis=1, keepdims=True)
+    basis = np.linalg.svd(final, full_matrices=False)[0][:, :2]
+    pattern = r"principal component (\d) of the last frame \((\d+|<1)% of this frame's variance\)"
+    shown = []
+    for frame, h in enumerate(hidden):
+        animation.draw(frame)
+        centred = h - h.mean(axis=1, keepdims=True)
+        shares = np.sum((basis.T @ centred) ** 2, axis=1) / np.sum(centred**2)
+        for k, label in enumerate([axis.get_xlabel(), axis.get_ylabel()]):
+            number, share = re.fullmatch(pattern, label).groups()
+            assert int(number) == k + 1
+            assert share == ("<1" if 0 < shares[k] < 0.005 else f"{round(100 * shares[k])}")
+        shown.append((axis.get_xlabel(), axis.get_ylabel()))
+    assert len(set(shown)) > 1  # the shares change as the network trains

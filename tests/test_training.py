@@ -295,3 +295,18 @@ def test_architecture_refuses_a_loss_without_its_output():
     assert Architecture((2, 3, 1), "tanh", "sigmoid", "binary_cross_entropy").describe() == (
         "2-3-1 tanh/sigmoid, binary_cross_entropy"
     )
+
+
+def test_parameters_that_overflow_only_when_evaluated_after_the_epoch_are_reported():
+    # iris's defaults at --lr 1e5: each training batch stays finite through epoch 4, and the
+    # evaluation after it overflows; that is divergence too, not a warning and then NaNs.
+    data = iris(seed=0)
+    rng = np.random.default_rng(0)
+    architecture = Architecture((4, 20, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, rng, "he_normal")
+    with pytest.raises(DivergedError, match=r"diverged in epoch 4 \(overflow"):
+        train(
+            layers, architecture, data.x_train, data.y_train, epochs=5, batch_size=16,
+            learning_rate=1e5, momentum=0.9, rng=rng, x_test=data.x_test, y_test=data.y_test,
+        )  # fmt: skip
+    assert np.geterr()["over"] == "warn"

@@ -140,6 +140,11 @@ def _labels(y: NDArray[Any]) -> NDArray[Any]:
     return y if y.ndim == 1 else (y[0] > 0.5).astype(int)
 
 
+LOG_SCALE_RANGE = 10.0
+"""The loss axis is logarithmic when the largest loss is at least this many times the smallest:
+a decade or more to show; within less, its ticks read better as plain numbers."""
+
+
 def _loss_panel(axis: Any, history: History, architecture: Architecture) -> None:
     from matplotlib.ticker import MaxNLocator
 
@@ -152,11 +157,17 @@ def _loss_panel(axis: Any, history: History, architecture: Architecture) -> None
             label="test loss",
         )  # fmt: skip
     axis.set_xlabel("epoch")
-    # Epochs are whole numbers: ticks at whole numbers, in steps of 1, 2, 5 or 10 (times 10^k)
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    # Epochs are whole numbers: ticks at whole numbers, in steps of 1, 2, 5 or 10 (times 10^k),
+    # and half an epoch of room either side of a few (one epoch: the single tick 1).
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1))
+    if len(epochs) <= 30:
+        axis.set_xlim(0.5, len(epochs) + 0.5)
     axis.set_ylabel(f"{architecture.loss.replace('_', ' ')} (mean per example)")
-    if min(history.loss + history.test_loss) > 0:
+    losses = history.loss + history.test_loss
+    if min(losses) > 0 and max(losses) >= LOG_SCALE_RANGE * min(losses):
         axis.set_yscale("log")
+    else:  # within a factor of ten: plain numbers (a log axis would label 1.265×10⁻¹ ...)
+        axis.ticklabel_format(axis="y", style="plain", useOffset=False)
     axis.grid(alpha=0.3)
     handles, names = axis.get_legend_handles_labels()
     if history.test_accuracy:
@@ -357,22 +368,41 @@ class HiddenAnimation:
     frames: int
 
 
+def _share(fraction: float) -> str:
+    """``"37%"``; ``"<1%"`` for a share that rounds to 0 but is not 0."""
+    return "<1%" if 0 < fraction < 0.005 else f"{fraction:.0%}"
+
+
 def _representation(
     hidden: list[NDArray[Any]],
-) -> tuple[list[NDArray[Any]], tuple[str, ...]]:
-    """The coordinates to draw for each snapshot's hidden activations, and the axis names.
+) -> tuple[list[NDArray[Any]], list[tuple[str, ...]]]:
+    """The coordinates to draw for each snapshot's hidden activations, and its axis names.
 
     One, two or three units are drawn as they are; more are projected on the first two
-    principal components of the last snapshot (the same projection in every frame).
+    principal components of the last snapshot (the same projection in every frame), and each
+    frame's axis names say how much of that frame's variance each component holds (a direction
+    that holds most of it at the end may hold little at the start).
     """
     units = hidden[0].shape[0]
     if units <= 3:
-        return hidden, tuple(f"hidden unit {unit + 1}" for unit in range(units))
+        units_named = tuple(f"hidden unit {unit + 1}" for unit in range(units))
+        return hidden, [units_named] * len(hidden)
     final = hidden[-1] - hidden[-1].mean(axis=1, keepdims=True)
-    basis, singular, _ = np.linalg.svd(final, full_matrices=False)
-    share = singular**2 / max(float(np.sum(singular**2)), np.finfo(float).tiny)
-    projected = [basis[:, :2].T @ (h - h.mean(axis=1, keepdims=True)) for h in hidden]
-    names = tuple(f"principal component {k + 1} ({share[k]:.0%} of variance)" for k in range(2))
+    basis, _, _ = np.linalg.svd(final, full_matrices=False)
+    projected: list[NDArray[Any]] = []
+    names: list[tuple[str, ...]] = []
+    for h in hidden:
+        centred = h - h.mean(axis=1, keepdims=True)
+        coordinates = basis[:, :2].T @ centred
+        total = max(float(np.sum(centred**2)), np.finfo(float).tiny)
+        projected.append(coordinates)
+        names.append(
+            tuple(
+                f"principal component {k + 1} of the last frame "
+                f"({_share(float(np.sum(coordinates[k] ** 2)) / total)} of this frame's variance)"
+                for k in range(2)
+            )
+        )
     return projected, names
 
 
@@ -416,7 +446,8 @@ def hidden_animation(
         forward(layers, data.x_train, architecture.activation, architecture.output_activation)[-2].a
         for layers in snapshots
     ]
-    coordinates, axis_names = _representation(hidden)
+    coordinates, frame_axis_names = _representation(hidden)
+    axis_names = frame_axis_names[0]
     dimensions = len(axis_names)
     captions = labels or [f"snapshot {index}" for index in range(len(hidden))]
     classes = _labels(data.y_train)
@@ -461,10 +492,12 @@ def hidden_animation(
 
     def draw(frame: int) -> tuple[Any]:
         points = coordinates[frame]
+        axis.set_xlabel(frame_axis_names[frame][0])
         if dimensions == 1:
             scatter.set_offsets(np.column_stack([points[0], rows]))
         elif dimensions == 2:
             scatter.set_offsets(points.T)
+            axis.set_ylabel(frame_axis_names[frame][1])
         else:
             scatter._offsets3d = (points[0], points[1], points[2])
             axis.view_init(elev=20, azim=-60 + 90 * frame / max(len(coordinates) - 1, 1))
@@ -512,8 +545,9 @@ def animate_hidden(
     one column per example) as points, coloured by class with a legend of the classes: every
     unit when it has one (its value, a row per class), two, or three (in 3-D, turning slowly);
     otherwise its first two principal components at the end of training, the same projection
-    in every frame. Watching the classes pull apart is watching the network make the data
-    linearly separable for its output layer.
+    in every frame, each axis saying how much of that frame's variance it holds. Watching the
+    classes pull apart is watching the network make the data linearly separable for its output
+    layer.
     """
     pyplot = require_plotting(animation=True)
     from matplotlib.animation import FuncAnimation, PillowWriter

@@ -444,6 +444,8 @@ def train_network(
         try:
             # Overflow is the one floating-point error a sound network raises only when the
             # steps are too big: make it an exception, rather than a warning and then NaNs.
+            # The evaluations after the epoch are included: the last step can be the one that
+            # makes the parameters overflow on other examples.
             with np.errstate(over="raise", invalid="raise"):
                 for start in range(0, n_examples, batch_size):
                     batch = order[start : start + batch_size]
@@ -454,22 +456,24 @@ def train_network(
                         raise FloatingPointError(f"the loss is {value}")
                     _step_in_place(owned, grads, velocities, learning_rate, momentum)
                     total += value * len(batch)
+                history.loss.append(total / n_examples)
+                if classes:
+                    _, train_accuracy = evaluate_network(owned, loss, x, y, states)
+                    history.train_accuracy.append(cast(float, train_accuracy))
+                if test:
+                    test_loss, test_accuracy = evaluate_network(
+                        owned, loss, cast(Array, x_test), cast(Array, y_test), states
+                    )
+                    if not math.isfinite(test_loss):
+                        raise FloatingPointError(f"the test loss is {test_loss}")
+                    history.test_loss.append(test_loss)
+                    if test_accuracy is not None:
+                        history.test_accuracy.append(test_accuracy)
         except FloatingPointError as error:
             raise DivergedError(
                 f"training diverged in epoch {epoch} ({error}); try a smaller learning rate "
                 f"than {learning_rate:g}"
             ) from error
-        history.loss.append(total / n_examples)
-        if classes:
-            _, train_accuracy = evaluate_network(owned, loss, x, y, states)
-            history.train_accuracy.append(cast(float, train_accuracy))
-        if test:
-            test_loss, test_accuracy = evaluate_network(
-                owned, loss, cast(Array, x_test), cast(Array, y_test), states
-            )
-            history.test_loss.append(test_loss)
-            if test_accuracy is not None:
-                history.test_accuracy.append(test_accuracy)
         if on_epoch is not None:
             on_epoch(epoch, [_owned_copy(layer) for layer in owned], history)
     return owned, history

@@ -28,6 +28,14 @@ __all__ = ["main", "TrainingDefaults", "DEFAULTS", "demo", "explain", "gradcheck
 COMMANDS = [demo, explain, gradcheck, train]
 """The command modules, in the order ``--help`` lists them."""
 
+PIPE_WIDTH = 120
+"""The width of output to a pipe or a file, unless ``COLUMNS`` says otherwise."""
+
+
+def _columns_given() -> bool:
+    """Whether the ``COLUMNS`` environment variable gives a width (rich then uses it)."""
+    return os.environ.get("COLUMNS", "").strip().isdigit()
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -92,8 +100,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         return int(exit_.code or 0)
     if console is None:
         console = _Console()
-        if not console.is_terminal:  # a pipe or a file: no terminal width to respect
-            console = _Console(width=120)
+        if not console.is_terminal and not _columns_given():
+            console = _Console(width=PIPE_WIDTH)  # a pipe or a file: no terminal to measure
     try:
         status = int(args.run(args, console))
         console.file.flush()
