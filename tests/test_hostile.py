@@ -1,17 +1,22 @@
 """Hostile and extreme input: it works correctly or raises an error that says what is wrong.
 
 Warnings are errors in this suite (pyproject.toml), so "finite and no warning" is checked by
-every call below that does not raise.
+every call below that does not raise. The last part runs on every layer family of the table in
+``tests/families.py``: NaN input, an empty batch, read-only arrays.
 """
+
+from typing import Any
 
 import numpy as np
 import pytest
+from families import CASES, FamilyCase
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
+from typedbackprop.nn.families import parameters
 
 FLOATS = [np.float32, np.float64]
 
@@ -236,3 +241,134 @@ def test_no_public_function_writes_to_its_arguments(dtype):
     tbp.loss_and_grads(layers, a_prev, y, output_activation="sigmoid", loss="binary_cross_entropy")
     for name, value in arrays.items():
         np.testing.assert_array_equal(value, copies[name], err_msg=name)
+
+
+# --- every family, from the table in tests/families.py ------------------------------------------
+
+FAMILY_IDS = [case.name for case in CASES]
+
+REFUSES_NAN = {
+    "activation-softmax": r"largest logit of each example contains nan at index",
+    "activation2d-softmax": r"largest logit of each example contains nan at index",
+}
+"""Families that refuse a NaN input, and what their ``ValueError`` says; the others propagate it."""
+
+NAN_CROSSES_THE_CAUSAL_MASK = {
+    "attention-causal",
+    "transformer_block",
+    "transformer_block-leaky_relu-0.2",
+}
+"""Causal attention computes ``V P`` with a weight of exactly 0 for a masked (later) key, and
+``0 · NaN`` is NaN: a NaN in a later token reaches the earlier tokens of its sequence, whose
+outputs do not depend on it. Every other sequence stays finite."""
+
+
+def forward_with(case: FamilyCase, layer: Any, x: np.ndarray, where: tuple[int, ...], value: float):
+    changed = x.copy()
+    changed[where] = value
+    return tbp.FAMILIES[type(layer)].forward(layer, changed, case.mode)
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+@pytest.mark.parametrize("case", CASES, ids=FAMILY_IDS)
+def test_a_nan_input_is_refused_or_reaches_exactly_the_outputs_that_depend_on_it(case, where):
+    """NaN at the first or the last entry of ``x``: a ValueError that names it, or NaN in every
+    output that depends on that entry (those that change when it moves by ±10) and nowhere else;
+    forward and backward without a warning (warnings are errors)."""
+    rng = np.random.default_rng(0)
+    layer, x = case.build(rng, np.float64)
+    if x.dtype.kind in "iu":
+        pytest.skip("integer ids cannot be NaN")
+    index = (0 if where == "first" else -1,) * x.ndim
+    if case.name in REFUSES_NAN:
+        with pytest.raises(ValueError, match=REFUSES_NAN[case.name]):
+            forward_with(case, layer, x, index, np.nan)
+        return
+    output, cache = forward_with(case, layer, x, index, np.nan)
+    unchanged = forward_with(case, layer, x, index, x[index])[0]
+    depends = (forward_with(case, layer, x, index, x[index] + 10.0)[0] != unchanged) | (
+        forward_with(case, layer, x, index, x[index] - 10.0)[0] != unchanged
+    )
+    expected = depends.copy()
+    if case.name in NAN_CROSSES_THE_CAUSAL_MASK:
+        expected[..., index[-1]] = True  # the NaN's whole sequence (batch is the last axis)
+    np.testing.assert_array_equal(np.isnan(output), expected)
+    tbp.FAMILIES[type(layer)].backward(rng.standard_normal(output.shape), cache)
+
+
+EMPTY_BATCH_REFUSED = {
+    "batchnorm-training": "batch norm in training needs at least 2 values per feature, got 0",
+    "batchnorm2d-training": "batch norm in training needs at least 2 values per feature, got 0",
+}
+"""Families that refuse a batch of 0 examples, and what their ``ValueError`` says."""
+
+EMPTY_BATCH_UNCLEAR = {
+    "token_dense": "cannot reshape array of size 0",  # typedbackprop/nn/sequence.py
+    "flatten": "cannot reshape array of size 0",  # typedbackprop/nn/reshape.py
+}
+"""Families where an empty batch reaches NumPy's ``reshape(-1, ...)``, which cannot infer a size
+from 0 elements: the error names no dimension. Expected to fail until they say "empty batch"."""
+
+
+def empty_batch_params() -> list[Any]:
+    params = []
+    for case in CASES:
+        marks = []
+        if case.name in EMPTY_BATCH_UNCLEAR:
+            reason = f"unclear NumPy error: {EMPTY_BATCH_UNCLEAR[case.name]}"
+            marks.append(pytest.mark.xfail(strict=True, raises=ValueError, reason=reason))
+        params.append(pytest.param(case, id=case.name, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", empty_batch_params())
+def test_an_empty_batch_works_or_is_refused_clearly(case):
+    """A batch of 0: outputs and ``grad_x`` with a batch of 0 and parameter gradients of 0 (a
+    sum over no examples), or a ValueError that says why."""
+    layer, x = case.build(np.random.default_rng(0), np.float64)
+    empty = x[..., :0]  # batch is the last axis in every family
+    family = tbp.FAMILIES[type(layer)]
+    if case.name in EMPTY_BATCH_REFUSED:
+        with pytest.raises(ValueError, match=EMPTY_BATCH_REFUSED[case.name]):
+            family.forward(layer, empty, case.mode)
+        return
+    output, cache = family.forward(layer, empty, case.mode)
+    assert output.shape[-1] == 0 and output.dtype == np.float64
+    result = family.backward(np.zeros(output.shape), cache)
+    grad_x = result[1] if family.has_parameters else result
+    assert grad_x is None if x.dtype.kind in "iu" else grad_x.shape == empty.shape
+    if family.has_parameters:
+        for name, grad in parameters(result[0]).items():
+            assert grad.shape == getattr(layer, name).shape, name
+            np.testing.assert_array_equal(grad, 0.0, err_msg=name)
+
+
+@pytest.mark.parametrize("case", CASES, ids=FAMILY_IDS)
+def test_read_only_inputs_parameters_and_gradients_are_not_written_to(case):
+    """Every array a family is given, the upstream gradient included, read-only: no in-place
+    write (it would raise), nothing changed, and the results bit for bit those of writeable
+    copies."""
+    rng = np.random.default_rng(0)
+    layer, x = case.build(rng, np.float64)
+    family = tbp.FAMILIES[type(layer)]
+    output, cache = family.forward(layer, x, case.mode)
+    grad_output = rng.standard_normal(output.shape)
+    expected = family.backward(grad_output, cache)
+
+    arrays = [x, grad_output, *parameters(layer).values()]
+    before = [array.copy() for array in arrays]
+    for array in arrays:
+        array.flags.writeable = False
+    read_only_output, read_only_cache = family.forward(layer, x, case.mode)
+    result = family.backward(grad_output, read_only_cache)
+    for array, original in zip(arrays, before, strict=True):
+        np.testing.assert_array_equal(array, original)
+    np.testing.assert_array_equal(read_only_output, output)
+    if family.has_parameters:
+        for name, grad in parameters(result[0]).items():
+            np.testing.assert_array_equal(grad, getattr(expected[0], name), err_msg=name)
+        result, expected = result[1], expected[1]
+    if expected is None:  # integer ids: no gradient
+        assert result is None
+    else:
+        np.testing.assert_array_equal(result, expected)
