@@ -192,12 +192,19 @@ GRAD_X_5 = np.linspace(-1.0, 1.0, 24).reshape(3, 4, 2)
             ["features=3", "seq=2", "batch=4"],
             id="scatter: grad_x seq and batch swapped",
         ),
-        pytest.param(lambda: embedding_lookup(TABLE_5, IDS_5[0]), [], id="ids 1-D"),
     ],
 )
 def test_wrong_shapes_raise_naming_the_dimension(call, bound):
     with raises_shape_error(*bound):
         call()
+
+
+def test_ids_of_one_dimension_are_refused_naming_seq_and_batch():
+    # The table bound vocab and features; ids must be (seq, batch): one sequence is not enough.
+    with raises_shape_error("vocab=5", "features=3"):
+        embedding_lookup(TABLE_5, IDS_5[0])
+    with pytest.raises(TypeCheckError, match=r"ids\b.*\bseq batch\b"):
+        embedding_lookup(TABLE_5, IDS_5[0])
 
 
 @pytest.mark.parametrize(

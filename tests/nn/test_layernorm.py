@@ -156,8 +156,10 @@ def test_layernorm_matches_torch(case):
 
 
 def test_a_single_column_is_refused_it_needs_a_batch_axis(rng):
-    with pytest.raises(TypeCheckError, match="x"):
+    # x needs features, at least one position and batch: one column has only features.
+    with pytest.raises(TypeCheckError, match=r"x\b.*features \*positions batch") as caught:
         layernorm_forward(LayerNorm(np.ones(4), np.zeros(4)), rng.standard_normal(4))
+    assert "features=4" in str(caught.value)  # bound by the layer's gain before x was checked
 
 
 # --- wrong shapes -----------------------------------------------------------------------------
@@ -188,7 +190,7 @@ GRAD_Y_3 = np.cos(np.arange(60.0)).reshape(4, 3, 5)
         ),
         pytest.param(
             lambda: layernorm_grads(GRAD_Y_3.T, X_3, LAYER_4.gain, CACHE_3.mean, CACHE_3.rstd),
-            [],
+            ["features=5", "batch=4"],  # grad_y (5, 3, 4) bound them; x (4, 3, 5) disagrees
             id="grads: gradient batch-first",
         ),
     ],
