@@ -17,6 +17,8 @@ from jaxtyping import Float
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.gelu import (
+    GELU_GRAD_Z,
+    GELU_TANH_GRAD_Z,
     gelu_backward,
     gelu_forward,
     gelu_tanh_backward,
@@ -451,9 +453,14 @@ ACTIVATION_SPECS: dict[str, Spec] = {
     "leaky_relu": LEAKY_RELU_GRAD_Z,
     "identity": IDENTITY_GRAD_Z,
     "softmax": SOFTMAX_GRAD_Z,
+    "gelu": GELU_GRAD_Z,
+    "gelu_tanh": GELU_TANH_GRAD_Z,
 }
 """Each activation's backward in index form (:class:`~typedbackprop.nn.specs.Spec`), by name:
-what ``explain`` shows beside it and the tests evaluate against it."""
+the einsum ``explain`` prints beside the activation's backward row
+(:func:`activation_equations_backward`), and what the tests evaluate against the function."""
+
+assert set(ACTIVATION_SPECS) == set(ACTIVATIONS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from jaxtyping import Float
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "Attention",
@@ -48,6 +49,17 @@ __all__ = [
     "attention_backward",
     "attention_equations_forward",
     "attention_equations_backward",
+    "ATTENTION_GRAD_SCORES",
+    "ATTENTION_GRAD_V",
+    "ATTENTION_GRAD_WEIGHTS",
+    "ATTENTION_GRAD_Q",
+    "ATTENTION_GRAD_K",
+    "HEADS_PROJECTION_GRAD_W",
+    "HEADS_PROJECTION_GRAD_B",
+    "HEADS_PROJECTION_GRAD_X",
+    "MERGE_HEADS_GRAD_W",
+    "MERGE_HEADS_GRAD_B",
+    "MERGE_HEADS_GRAD_OUTPUT",
 ]
 
 
@@ -162,13 +174,21 @@ def attention_weights_backward(
 
     Notes
     -----
-    Per column (one query): ``∂L/∂S_{kq} = P_{kq} (∂L/∂P_{kq} − Σ_j P_{jq} ∂L/∂P_{jq})``, the
-    softmax backward of :func:`~typedbackprop.nn.softmax.softmax_backward` with the sum over
-    ``key``, axis ``-2``.
+    Index form: ``∂L/∂scores_{hbkq} = Σ_j ∂L/∂weights_{hbjq} J_{hbjqk}``, upstream gradient
+    times the softmax's Jacobian ``J_{hbjqk} = ∂P_{jq}/∂S_{kq} = P_{jq} ([j = k] − P_{kq})``
+    (per head and sequence; ``j`` and ``k`` both run over ``key``). Per column (one query)
+    the sum is ``∂L/∂S_{kq} = P_{kq} (∂L/∂P_{kq} − Σ_j P_{jq} ∂L/∂P_{jq})``, the softmax
+    backward of :func:`~typedbackprop.nn.softmax.softmax_backward` with the sum over ``key``,
+    axis ``-2``.
     """
     grad_scores: Array = grad_weights - (grad_weights * weights).sum(axis=-2, keepdims=True)
     grad_scores *= weights
     return grad_scores
+
+
+ATTENTION_GRAD_SCORES = Spec("grad_scores", "hbjq,hbjqk->hbkq", ("grad_weights", "J"))
+""":func:`attention_weights_backward` in index form, ``∂L/∂scores_{hbkq} = Σ_j
+∂L/∂weights_{hbjq} J_{hbjqk}``: the softmax's vector-Jacobian product, over ``key``."""
 
 
 @checked
@@ -264,12 +284,19 @@ def scaled_dot_product_attention_backward(
 
     Notes
     -----
-    Backward through ``O = V P``: ``∂L/∂V = ∂L/∂O Pᵀ`` (``(head_dim, query) @ (query, key)``)
-    and ``∂L/∂P = Vᵀ ∂L/∂O`` (``(key, head_dim) @ (head_dim, query)``). Through the softmax,
-    ``∂L/∂S`` by :func:`attention_weights_backward`. Through ``S = Kᵀ Q / √D``:
-    ``∂L/∂Q = K ∂L/∂S / √D`` (``(head_dim, key) @ (key, query)``) and
-    ``∂L/∂K = Q (∂L/∂S)ᵀ / √D`` (``(head_dim, query) @ (query, key)``). Each product is the
-    only one whose shape is the annotation of its result.
+    Index form, for every head ``h`` and sequence ``b``, with ``D = head_dim``. Through
+    ``O = V P``: ``∂L/∂v_{hbdk} = Σ_q ∂L/∂output_{hbdq} weights_{hbkq}`` and
+    ``∂L/∂weights_{hbkq} = Σ_d ∂L/∂output_{hbdq} v_{hbdk}``. Through the softmax over keys,
+    ``∂L/∂scores_{hbkq} = Σ_j ∂L/∂weights_{hbjq} J_{hbjqk}`` with ``J`` its Jacobian
+    (:func:`attention_weights_backward`). Through ``S = Kᵀ Q / √D``:
+    ``∂L/∂q_{hbdq} = Σ_k ∂L/∂scores_{hbkq} k_{hbdk} (1/√D)`` and
+    ``∂L/∂k_{hbdk} = Σ_q ∂L/∂scores_{hbkq} q_{hbdq} (1/√D)``.
+
+    Matrix form: ``∂L/∂V = ∂L/∂O Pᵀ`` (``(head_dim, query) @ (query, key)``) and
+    ``∂L/∂P = Vᵀ ∂L/∂O`` (``(key, head_dim) @ (head_dim, query)``); ``∂L/∂Q = K ∂L/∂S / √D``
+    (``(head_dim, key) @ (key, query)``) and ``∂L/∂K = Q (∂L/∂S)ᵀ / √D``
+    (``(head_dim, query) @ (query, key)``). Each product is the only one whose shape is the
+    annotation of its result.
     """
     grad_v = grad_output @ weights.mT
     grad_weights = v.mT @ grad_output
@@ -278,6 +305,21 @@ def scaled_dot_product_attention_backward(
     grad_q = k @ grad_scores
     grad_k = q @ grad_scores.mT
     return grad_q, grad_k, grad_v
+
+
+ATTENTION_GRAD_V = Spec("grad_v", "hbdq,hbkq->hbdk", ("grad_output", "weights"))
+"""``∂L/∂v_{hbdk} = Σ_q ∂L/∂output_{hbdq} weights_{hbkq}``: ``grad_output @ weights.mT``."""
+
+ATTENTION_GRAD_WEIGHTS = Spec("grad_weights", "hbdq,hbdk->hbkq", ("grad_output", "v"))
+"""``∂L/∂weights_{hbkq} = Σ_d ∂L/∂output_{hbdq} v_{hbdk}``: ``v.mT @ grad_output``, the
+upstream gradient of :data:`ATTENTION_GRAD_SCORES`."""
+
+ATTENTION_GRAD_Q = Spec("grad_q", "hbkq,hbdk,->hbdq", ("grad_scores", "k", "1/√D"))
+"""``∂L/∂q_{hbdq} = Σ_k ∂L/∂scores_{hbkq} k_{hbdk} (1/√D)``: ``k @ grad_scores``, the scores'
+gradient already scaled by ``1/√D``."""
+
+ATTENTION_GRAD_K = Spec("grad_k", "hbkq,hbdq,->hbdk", ("grad_scores", "q", "1/√D"))
+"""``∂L/∂k_{hbdk} = Σ_q ∂L/∂scores_{hbkq} q_{hbdq} (1/√D)``: ``q @ grad_scores.mT``."""
 
 
 # --- the projections: the affine layer at every token, in and out of the heads' layout ---------
@@ -347,9 +389,11 @@ def heads_projection_backward(
 
     Notes
     -----
-    ``∂L/∂W_{hdf} = Σ_{s,b} δ_{hbds} x_{fsb}``, ``∂L/∂b_{hd} = Σ_{s,b} δ_{hbds}`` and
-    ``∂L/∂x_{fsb} = Σ_{h,d} W_{hdf} δ_{hbds}``: the affine layer's ``δ a_prevᵀ``, ``δ 1``
-    and ``Wᵀ δ`` once ``δ`` is moved back to ``(heads·head_dim, seq·batch)``.
+    ``∂L/∂W_{hdf} = Σ_{b,s} ∂L/∂projected_{hbds} x_{fsb}``,
+    ``∂L/∂b_{hd} = Σ_{b,s} ∂L/∂projected_{hbds}`` and
+    ``∂L/∂x_{fsb} = Σ_{h,d} ∂L/∂projected_{hbds} W_{hdf}``: with ``δ`` for
+    ``∂L/∂projected``, the affine layer's ``δ a_prevᵀ``, ``δ 1`` and ``Wᵀ δ`` once ``δ`` is
+    moved back to ``(heads·head_dim, seq·batch)``.
     """
     heads, head_dim, features = W.shape
     _, seq, batch = x.shape
@@ -362,6 +406,16 @@ def heads_projection_backward(
         grad_b.reshape(heads, head_dim),
         grad_x.reshape(features, seq, batch),
     )
+
+
+HEADS_PROJECTION_GRAD_W = Spec("grad_W", "hbds,fsb->hdf", ("grad_projected", "x"))
+"""``∂L/∂W_{hdf} = Σ_{b,s} ∂L/∂projected_{hbds} x_{fsb}``: :func:`heads_projection_backward`."""
+
+HEADS_PROJECTION_GRAD_B = Spec("grad_b", "hbds->hd", ("grad_projected",))
+"""``∂L/∂b_{hd} = Σ_{b,s} ∂L/∂projected_{hbds}``: a sum over every token."""
+
+HEADS_PROJECTION_GRAD_X = Spec("grad_x", "hbds,hdf->fsb", ("grad_projected", "W"))
+"""``∂L/∂x_{fsb} = Σ_{h,d} ∂L/∂projected_{hbds} W_{hdf}``: ``Wᵀ δ`` over every head."""
 
 
 @checked
@@ -426,9 +480,9 @@ def merge_heads_backward(
 
     Notes
     -----
-    ``∂L/∂W_{fhd} = Σ_{q,b} ∂L/∂y_{fqb} O_{hbdq}``, ``∂L/∂b_f = Σ_{q,b} ∂L/∂y_{fqb}`` and
-    ``∂L/∂O_{hbdq} = Σ_f W_{fhd} ∂L/∂y_{fqb}``: the affine layer's three gradients, and the
-    forward's reshapes undone.
+    ``∂L/∂W_{fhd} = Σ_{q,b} ∂L/∂y_{fqb} output_{hbdq}``, ``∂L/∂b_{f} = Σ_{q,b} ∂L/∂y_{fqb}``
+    and ``∂L/∂output_{hbdq} = Σ_f ∂L/∂y_{fqb} W_{fhd}``: the affine layer's three gradients,
+    and the forward's reshapes undone.
     """
     features, heads, head_dim = W.shape
     _, batch, _, query = output.shape
@@ -438,6 +492,16 @@ def merge_heads_backward(
     grad_columns = affine_grad_input(delta, W.reshape(features, heads * head_dim))
     grad_output = grad_columns.reshape(heads, head_dim, query, batch).transpose(0, 3, 1, 2)
     return grad_W.reshape(features, heads, head_dim), grad_b, np.ascontiguousarray(grad_output)
+
+
+MERGE_HEADS_GRAD_W = Spec("grad_W", "fqb,hbdq->fhd", ("grad_y", "output"))
+"""``∂L/∂W_{fhd} = Σ_{q,b} ∂L/∂y_{fqb} output_{hbdq}``: :func:`merge_heads_backward`."""
+
+MERGE_HEADS_GRAD_B = Spec("grad_b", "fqb->f", ("grad_y",))
+"""``∂L/∂b_{f} = Σ_{q,b} ∂L/∂y_{fqb}``: a sum over every token."""
+
+MERGE_HEADS_GRAD_OUTPUT = Spec("grad_output", "fqb,fhd->hbdq", ("grad_y", "W"))
+"""``∂L/∂output_{hbdq} = Σ_f ∂L/∂y_{fqb} W_{fhd}``: ``Wᵀ ∂L/∂y``, back in the heads' layout."""
 
 
 # --- the attention family: multi-head self-attention -------------------------------------------

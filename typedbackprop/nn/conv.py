@@ -27,6 +27,7 @@ from jaxtyping import Float
 from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "Conv2d",
@@ -40,6 +41,9 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward",
     "conv2d_backward_params",
+    "CONV2D_GRAD_W",
+    "CONV2D_GRAD_B",
+    "CONV2D_GRAD_X",
     "conv2d_equations_forward",
     "conv2d_equations_backward",
 ]
@@ -393,9 +397,14 @@ def conv2d_backward(
 
     Notes
     -----
-    Index form: ``∂L/∂W_{ocij} = Σ_{p,q,b} δ_{opqb} x^{pad}_{c, p s + i, q s + j, b}``,
-    ``∂L/∂b_o = Σ_{p,q,b} δ_{opqb}`` and ``∂L/∂x_{chwb} = Σ_{o,i,j,p,q} W_{ocij} δ_{opqb}`` over the
-    ``(i, j, p, q)`` with ``p s + i = h + padding`` and ``q s + j = w + padding``.
+    Index form: ``∂L/∂W_{ocij} = Σ_{p,q,b} δ_{opqb} columns_{cijpqb}``, where
+    ``columns_{cijpqb} = x^{pad}_{c, p s + i, q s + j, b}`` (:func:`im2col`);
+    ``∂L/∂b_{o} = Σ_{p,q,b} δ_{opqb}``; and
+    ``∂L/∂x_{chwb} = Σ_{o,p,q,i,j} δ_{opqb} W_{ocij} R_{ihp} C_{jwq}``, where
+    ``R_{ihp} = [p s + i = h + padding]`` is 1 where kernel row ``i`` of window row ``p`` reads
+    input row ``h``, and ``C_{jwq} = [q s + j = w + padding]`` the same for columns: the local
+    gradient ``∂z_{opqb}/∂x_{chwb}`` is ``Σ_{i,j} W_{ocij} R_{ihp} C_{jwq}``, every kernel entry
+    that reads pixel ``(h, w)`` in window ``(p, q)``.
 
     Matrix form: ``∂L/∂W_col = δ_col columnsᵀ``, ``∂L/∂b = δ_col 1``,
     ``∂L/∂columns = W_colᵀ δ_col``, then ``∂L/∂x = col2im(∂L/∂columns)``.
@@ -407,6 +416,18 @@ def conv2d_backward(
     grad_columns = matrix_as_columns(cache.columns, grad_columns_matrix)
     _, height, width, _ = cache.x.shape
     return grads, col2im(grad_columns, height, width, layer.stride, layer.padding)
+
+
+CONV2D_GRAD_W = Spec("grad_W", "opqb,cijpqb->ocij", ("grad_z", "columns"))
+"""``∂L/∂W_{ocij} = Σ_{p,q,b} δ_{opqb} columns_{cijpqb}``: ``δ_col columnsᵀ``, reshaped like
+``W`` (:func:`conv2d_backward_params`)."""
+
+CONV2D_GRAD_B = Spec("grad_b", "opqb->o", ("grad_z",))
+"""``∂L/∂b_{o} = Σ_{p,q,b} δ_{opqb}``: ``δ_col 1``, a sum over every window of every example."""
+
+CONV2D_GRAD_X = Spec("grad_x", "opqb,ocij,ihp,jwq->chwb", ("grad_z", "W", "R", "C"))
+"""``∂L/∂x_{chwb} = Σ_{o,p,q,i,j} δ_{opqb} W_{ocij} R_{ihp} C_{jwq}``: ``W_colᵀ δ_col``, then
+:func:`col2im`, whose sum over the windows that read a pixel is the sum over ``p, q, i, j``."""
 
 
 # --- explain ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from jaxtyping import Float
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.mode import Mode
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "Dropout",
@@ -24,6 +25,7 @@ __all__ = [
     "dropout_mask",
     "dropout_forward",
     "dropout_backward",
+    "DROPOUT_GRAD_X",
     "dropout_equations_forward",
     "dropout_equations_backward",
 ]
@@ -149,13 +151,19 @@ def dropout_backward(
 
     Notes
     -----
-    The Jacobian of ``x ↦ x ⊙ m`` is ``diag(m)``, for the mask forward *drew*: backward must use
-    the saved mask, never a new draw. A gradient check must likewise hold the mask fixed across
-    its evaluations of forward (the same seed each time), or it differentiates noise.
+    In training, ``∂L/∂x_{…b} = ∂L/∂a_{…b} mask_{…b}``: the Jacobian of ``x ↦ x ⊙ m`` is
+    ``diag(m)``, for the mask forward *drew*: backward must use the saved mask, never a new
+    draw. A gradient check must likewise hold the mask fixed across its evaluations of forward
+    (the same seed each time), or it differentiates noise.
     """
     if cache.mask is None:
         return grad_a
     return grad_a * cache.mask
+
+
+DROPOUT_GRAD_X = Spec("grad_x", "...b,...b->...b", ("grad_a", "mask"))
+""":func:`dropout_backward` in training, in index form: ``∂L/∂x_{…b} = ∂L/∂a_{…b} mask_{…b}``,
+no sum; ``…`` is every axis before ``batch``."""
 
 
 # --- explain ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "Embedding",
@@ -22,6 +23,7 @@ __all__ = [
     "PositionalEmbeddingCache",
     "embedding_lookup",
     "embedding_scatter",
+    "EMBEDDING_GRAD_TABLE",
     "embedding_forward",
     "embedding_backward",
     "positional_forward",
@@ -102,8 +104,10 @@ def embedding_scatter(
 
     Notes
     -----
-    Index form: ``∂L/∂table_{vf} = Σ_{s,b} [ids_{sb} = v] ∂L/∂x_{fsb}``: an id that occurs
-    at several positions collects the sum of their gradients. ``grad_table[ids] += ...`` would
+    Index form: ``∂L/∂table_{vf} = Σ_{s,b} ∂L/∂x_{fsb} [ids_{sb} = v]``, with the local
+    gradient ``∂x_{fsb}/∂table_{vf} = [ids_{sb} = v]`` (1 where position ``(s, b)`` read row
+    ``v``, else 0: a one-hot of the ids): an id that occurs at several positions collects the
+    sum of their gradients. ``grad_table[ids] += ...`` would
     keep only one of them (NumPy's fancy assignment does not accumulate repeated indices);
     ``np.add.at`` does accumulate. ``grad_x.transpose(1, 2, 0)`` is ``"seq batch features"``,
     one feature row per position, lined up with ``ids``.
@@ -111,6 +115,11 @@ def embedding_scatter(
     grad_table = np.zeros((vocab, grad_x.shape[0]), dtype=grad_x.dtype)
     np.add.at(grad_table, ids, grad_x.transpose(1, 2, 0))
     return grad_table
+
+
+EMBEDDING_GRAD_TABLE = Spec("grad_table", "fsb,vsb->vf", ("grad_x", "one_hot(ids)"))
+""":func:`embedding_scatter` in index form, ``∂L/∂table_{vf} = Σ_{s,b} ∂L/∂x_{fsb}
+[ids_{sb} = v]``: the one-hot of the ids picks, for row ``v``, the positions that read it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,7 @@ def embedding_backward(
 
     Notes
     -----
-    ``∂L/∂table_{vf} = Σ_{s,b} [ids_{sb} = v] ∂L/∂x_{fsb}``; see :func:`embedding_scatter`.
+    ``∂L/∂table_{vf} = Σ_{s,b} ∂L/∂x_{fsb} [ids_{sb} = v]``; see :func:`embedding_scatter`.
     The only array argument of forward that has a gradient is the table: an integer id is
     not a point a loss can be differentiated at.
     """

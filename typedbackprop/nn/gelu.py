@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "erfc",
@@ -24,6 +25,8 @@ __all__ = [
     "gelu_backward",
     "gelu_tanh_forward",
     "gelu_tanh_backward",
+    "GELU_GRAD_Z",
+    "GELU_TANH_GRAD_Z",
 ]
 
 # Cody's coefficients, as published. erf(y) = y A(y²)/B(y²) for y ≤ 0.46875; erfc(y) =
@@ -179,8 +182,8 @@ def gelu_backward(
 
     Notes
     -----
-    The product rule on ``z Φ(z)``, with ``Φ' = φ``, the normal density
-    ``φ(z) = e^{−z²/2}/√(2π)``: ``∂L/∂z_{fb} = ∂L/∂a_{fb} (Φ(z_{fb}) + z_{fb} φ(z_{fb}))``.
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} gelu'(z_{fb})``, with ``gelu'(z) = Φ(z) + z φ(z)`` by the
+    product rule on ``z Φ(z)`` (``Φ' = φ``, the normal density ``φ(z) = e^{−z²/2}/√(2π)``).
     The derivative exceeds 1 a little for ``z`` near 1.5, and is slightly negative below
     about ``−0.75``.
     """
@@ -192,6 +195,10 @@ def gelu_backward(
     slope += normal_cdf(z)
     slope *= grad_a
     return slope
+
+
+GELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "gelu'(z)"))
+""":func:`gelu_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} gelu'(z_{fb})``: no sum."""
 
 
 def _capped(z: Array, limit: float) -> Array:
@@ -272,8 +279,8 @@ def gelu_tanh_backward(
     Notes
     -----
     With ``t = tanh u`` and ``u = √(2/π)(z + 0.044715 z³)``, the product and chain rules give
-    ``∂a/∂z = ½ (1 + t) + ½ z (1 − t²) √(2/π) (1 + 3 · 0.044715 z²)``, and
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} ∂a_{fb}/∂z_{fb}``. With ``s = 1 + t``, read off the forward's
+    ``gelu_tanh'(z) = ∂a/∂z = ½ (1 + t) + ½ z (1 − t²) √(2/π) (1 + 3 · 0.044715 z²)``, and
+    ``∂L/∂z_{fb} = ∂L/∂a_{fb} gelu_tanh'(z_{fb})``. With ``s = 1 + t``, read off the forward's
     output as ``s = 2a/z`` (``s = 1`` at ``z = 0``), ``1 − t² = s (2 − s)`` and
     ``∂a/∂z = ½ s (1 + z (2 − s) du/dz)``; ``s`` from ``a`` is also accurate where ``t`` is
     near ``−1`` and ``1 + t`` would cancel.
@@ -292,3 +299,7 @@ def gelu_tanh_backward(
     grad_z *= 0.5
     grad_z *= grad_a
     return grad_z
+
+
+GELU_TANH_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "gelu_tanh'(z)"))
+""":func:`gelu_tanh_backward` in index form, ``∂L/∂z_{fb} = ∂L/∂a_{fb} gelu_tanh'(z_{fb})``."""

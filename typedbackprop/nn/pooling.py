@@ -21,6 +21,7 @@ from jaxtyping import Float, Int
 from typedbackprop.checking import Array, IntArray, checked
 from typedbackprop.nn.conv import conv2d_output_size
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "MaxPool2d",
@@ -33,6 +34,8 @@ __all__ = [
     "maxpool2d_backward",
     "avgpool2d_forward",
     "avgpool2d_backward",
+    "MAXPOOL2D_GRAD_X",
+    "AVGPOOL2D_GRAD_X",
     "maxpool2d_equations_forward",
     "maxpool2d_equations_backward",
     "avgpool2d_equations_forward",
@@ -203,10 +206,10 @@ def maxpool2d_backward(
 
     Notes
     -----
-    ``∂a_{cpqb}/∂x_{chwb}`` is 1 for the recorded maximum of window ``(p, q)`` and 0 for the
-    rest of it, so ``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} [x_{chwb} is the maximum of (p, q)]``.
-    With overlapping windows a pixel can be the maximum of several, and the sum over ``(p, q)``
-    is the ``+=`` below.
+    The local gradient ``M_{chwpqb} = ∂a_{cpqb}/∂x_{chwb}`` is 1 where pixel ``(h, w)`` is the
+    recorded maximum of window ``(p, q)`` (of channel ``c`` of image ``b``) and 0 elsewhere,
+    so ``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} M_{chwpqb}``. With overlapping windows a pixel can
+    be the maximum of several, and the sum over ``(p, q)`` is the ``+=`` below.
     """
     layer = cache.layer
     window, stride = layer.window, layer.stride
@@ -221,6 +224,11 @@ def maxpool2d_backward(
             share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
             grad_x[window_offset(i, j, stride, out_height, out_width)] += share
     return grad_x
+
+
+MAXPOOL2D_GRAD_X = Spec("grad_x", "cpqb,chwpqb->chwb", ("grad_a", "M"))
+"""``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} M_{chwpqb}``: :func:`maxpool2d_backward`, with ``M``
+the 0/1 routing of each window's gradient to its recorded maximum."""
 
 
 # --- average pooling ------------------------------------------------------------------------
@@ -317,8 +325,11 @@ def avgpool2d_backward(
 
     Notes
     -----
-    ``∂L/∂x_{chwb} = (1 / window²) Σ_{p,q} ∂L/∂a_{cpqb}`` over the windows ``(p, q)`` that
-    contain pixel ``(h, w)``: a sum (``+=``) where windows overlap.
+    ``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} R_{hp} C_{wq} (1/window²)``, where
+    ``R_{hp} = [p s ≤ h < p s + window]`` is 1 where row ``h`` lies in window row ``p`` and
+    ``C_{wq} = [q s ≤ w < q s + window]`` the same for columns: the local gradient
+    ``∂a_{cpqb}/∂x_{chwb} = R_{hp} C_{wq} / window²``. The sum runs over the windows ``(p, q)``
+    that contain pixel ``(h, w)``: a sum (``+=``) where windows overlap.
     """
     layer = cache.layer
     window, stride = layer.window, layer.stride
@@ -329,6 +340,11 @@ def avgpool2d_backward(
         for j in range(window):
             grad_x[window_offset(i, j, stride, out_height, out_width)] += per_pixel
     return grad_x
+
+
+AVGPOOL2D_GRAD_X = Spec("grad_x", "cpqb,hp,wq,->chwb", ("grad_a", "R", "C", "1/window²"))
+"""``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} R_{hp} C_{wq} (1/window²)``: :func:`avgpool2d_backward`,
+each window's gradient shared equally by the pixels it covers."""
 
 
 # --- explain ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from jaxtyping import Float, Int
 from typedbackprop.checking import Array, IntArray, checked, require_finite
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "token_cross_entropy",
@@ -23,6 +24,9 @@ __all__ = [
     "TokenDenseCache",
     "token_dense_forward",
     "token_dense_backward",
+    "TOKEN_DENSE_GRAD_W",
+    "TOKEN_DENSE_GRAD_B",
+    "TOKEN_DENSE_GRAD_X",
     "token_dense_equations_forward",
     "token_dense_equations_backward",
     "KeepLast",
@@ -172,8 +176,8 @@ def token_dense_backward(
 
     Notes
     -----
-    ``∂L/∂W_{oi} = Σ_{s,b} δ_{osb} x_{isb}``, ``∂L/∂b_o = Σ_{s,b} δ_{osb}`` and
-    ``∂L/∂x_{isb} = Σ_o W_{oi} δ_{osb}``: the affine layer's ``δ xᵀ``, ``δ 1`` and ``Wᵀ δ``
+    ``∂L/∂W_{oi} = Σ_{s,b} δ_{osb} x_{isb}``, ``∂L/∂b_{o} = Σ_{s,b} δ_{osb}`` and
+    ``∂L/∂x_{isb} = Σ_o δ_{osb} W_{oi}``: the affine layer's ``δ xᵀ``, ``δ 1`` and ``Wᵀ δ``
     with every token a column, so the sums over ``batch`` become sums over ``seq`` and
     ``batch``.
     """
@@ -182,6 +186,16 @@ def token_dense_backward(
     grad_W, grad_b = affine_grad_params(delta, cache.x.reshape(features, seq * batch))
     grad_x = affine_grad_input(delta, cache.W)
     return TokenDense(grad_W, grad_b), grad_x.reshape(features, seq, batch)
+
+
+TOKEN_DENSE_GRAD_W = Spec("grad_W", "osb,isb->oi", ("grad_z", "x"))
+"""``∂L/∂W_{oi} = Σ_{s,b} δ_{osb} x_{isb}``: :func:`token_dense_backward`'s ``δ xᵀ``."""
+
+TOKEN_DENSE_GRAD_B = Spec("grad_b", "osb->o", ("grad_z",))
+"""``∂L/∂b_{o} = Σ_{s,b} δ_{osb}``: ``δ 1``, a sum over every token."""
+
+TOKEN_DENSE_GRAD_X = Spec("grad_x", "osb,oi->isb", ("grad_z", "W"))
+"""``∂L/∂x_{isb} = Σ_o δ_{osb} W_{oi}``: ``Wᵀ δ`` at every token."""
 
 
 def token_dense_equations_forward(

@@ -1,4 +1,4 @@
-"""Each backward's index form, written once as an einsum, where docs, ``explain`` and tests read it.
+"""The index forms of the backward passes that are einsums, each written once, as data.
 
 A backward function's docstring states its equation in index form, ``∂L/∂W_{oi} = Σ_b δ_{ob}
 a_prev_{ib}``, and its body computes it in matrix form, ``grad_z @ a_prev.T``. Nothing in Python
@@ -14,10 +14,38 @@ code.
 Every spec writes the 1-D chain rule in one order, *upstream gradient times local gradient*: the
 upstream gradient (``grad_z``, written ``δ``, or ``grad_a``) is the first operand, the local
 gradient of the forward's output with respect to the value (``a_prev``, ``W``, ``σ'(z)``) the
-second. In index form each term is a product of two numbers, so the order is free; in matrix form
-it is not, and the shapes decide it.
+rest. In index form each term is a product of numbers, so the order is free; in matrix form it
+is not, and the shapes decide it.
+
+**Which backward passes have a spec.** Those whose index form is one sum of products:
+
+- the dense layer, both layouts (:mod:`~typedbackprop.nn.affine`,
+  :mod:`~typedbackprop.nn.batch_first`), and the dense layer at every token
+  (:mod:`~typedbackprop.nn.sequence`);
+- every activation (:mod:`~typedbackprop.nn.activations`, :mod:`~typedbackprop.nn.gelu`,
+  :mod:`~typedbackprop.nn.softmax`: softmax's local gradient is its Jacobian ``J``);
+- dropout in training, and the embedding table (the ids enter as a one-hot, ``[ids_{sb} = v]``);
+- attention's products, its softmax over keys and its projections
+  (:mod:`~typedbackprop.nn.attention`);
+- the convolution (the weights' gradient on the im2col ``columns``; the input's through 0/1
+  selectors of the pixel each kernel entry of each window reads), average pooling and max
+  pooling (the window's maximum enters as a 0/1 routing array) (:mod:`~typedbackprop.nn.conv`,
+  :mod:`~typedbackprop.nn.pooling`);
+- batch norm's ``γ`` and ``β``, and its input in evaluation (:mod:`~typedbackprop.nn.batchnorm`).
+
+**Which have none, and why.** A reshape (:mod:`~typedbackprop.nn.reshape`) merges or splits
+axes, which an einsum cannot; :class:`~typedbackprop.nn.sequence.KeepLast` and the learned
+positions' table (:mod:`~typedbackprop.nn.embedding`) are a slice and a zero-padding, written as
+such. Batch norm in training and layer norm (:mod:`~typedbackprop.nn.layernorm`) have a sum of
+three terms coupling the batch (or the features) through the mean and the variance; like
+softmax's, it is one einsum with its Jacobian as the local gradient, but it is not written as a
+spec yet, and its docstring gives the three terms. The composite backward passes (a dense
+layer's, attention's, the transformer block's, the network's, an activation's or a batch norm's
+on images, which reshape and call the functions above) have no index form of their own; a
+loss's gradient starts the backward pass rather than carrying one through.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,7 +53,19 @@ import numpy as np
 
 from typedbackprop.checking import Array
 
-__all__ = ["Spec", "symbol"]
+__all__ = ["Spec", "symbol", "indices_of"]
+
+_INDEX = re.compile(r"\.\.\.|.")
+
+
+def indices_of(term: str) -> tuple[str, ...]:
+    """The indices of one einsum term, ``"...b"`` as ``("...", "b")``: one per axis or group."""
+    return tuple(_INDEX.findall(term))
+
+
+def _subscript(indices: str) -> str:
+    """``{fb}``; an einsum's ``...`` (any leading axes) is written ``…``."""
+    return "{" + indices.replace("...", "…") + "}"
 
 
 def symbol(name: str, indices: str) -> str:
@@ -34,15 +74,23 @@ def symbol(name: str, indices: str) -> str:
     ``grad_z`` is ``δ_{ob}`` (the backprop equations' name for ``∂L/∂z``, the upstream
     gradient of an affine layer's backward; a result is always written ``∂L/∂<v>``); any other
     ``grad_<v>`` is ``∂L/∂<v>_{...}``; a local derivative written as a function of ``z``, such
-    as ``σ'(z)``, takes its indices inside, ``σ'(z_{fb})``; anything else is ``<name>_{...}``.
+    as ``σ'(z)``, takes its indices inside, ``σ'(z_{fb})``; ``one_hot(ids)`` with indices
+    ``vsb`` is ``[ids_{sb} = v]``, 1 where the id at ``(s, b)`` is ``v``; a number (no indices,
+    such as ``1/√D``) is written in parentheses, ``(1/√D)``; anything else is
+    ``<name>_{...}``.
     """
+    if not indices:
+        return f"({name})"
     if name == "grad_z":
-        return f"δ_{{{indices}}}"
+        return f"δ_{_subscript(indices)}"
     if name.startswith("grad_"):
-        return f"∂L/∂{name.removeprefix('grad_')}_{{{indices}}}"
+        return f"∂L/∂{name.removeprefix('grad_')}_{_subscript(indices)}"
     if name.endswith("(z)"):
-        return f"{name.removesuffix('(z)')}(z_{{{indices}}})"
-    return f"{name}_{{{indices}}}"
+        return f"{name.removesuffix('(z)')}(z_{_subscript(indices)})"
+    if name.startswith("one_hot(") and name.endswith(")"):
+        value = name.removeprefix("one_hot(").removesuffix(")")
+        return f"[{value}_{_subscript(indices[1:])} = {indices[0]}]"
+    return f"{name}_{_subscript(indices)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +103,25 @@ class Spec:
         The gradient the spec defines, by its name in the code (``"grad_W"``).
     equation
         :func:`numpy.einsum` subscripts, one term per operand and the result's after ``->``
-        (``"ob,ib->oi"``). Each letter is the first letter of the dimension it runs over in the
-        operands' annotations (``o`` for ``out``, ``b`` for ``batch``; ``c`` and ``k`` both run
-        over ``classes``). A letter missing from the result is summed over.
+        (``"ob,ib->oi"``). Each letter stands for the dimension it runs over in the operands'
+        annotations, and is the letter the docstrings use for it: the dimension's first
+        letter where that is free (``o`` for ``out``, ``b`` for ``batch``), otherwise the
+        docstring's (``c`` for ``in_channels``, ``p`` and ``q`` for ``out_height`` and
+        ``out_width``; ``c`` and ``k`` both run over ``classes``, for a Jacobian has it
+        twice). ``...`` stands for any number of leading axes (``"*features batch"``). A
+        letter missing from the result is summed over. An empty term is a number.
     operands
         What is multiplied, upstream gradient first: names of the backward function's
-        arguments (``"grad_z"``, ``"a_prev"``), or a local derivative that the backward function
-        computes from them, written as a function of ``z`` (``"σ'(z)"``) or as ``"J"`` for a
-        Jacobian.
+        arguments or of what its cache holds (``"grad_z"``, ``"a_prev"``), or a local
+        derivative that the backward function computes from them, written as a function of
+        ``z`` (``"σ'(z)"``), as ``"J"`` for a Jacobian, as ``"one_hot(ids)"``, or by the name
+        its docstring defines (``"R"``), or a number (``"1/√D"``).
 
     Notes
     -----
     ``Spec("grad_W", "ob,ib->oi", ("grad_z", "a_prev")).index_form()`` is
-    ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``.
+    ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``; with more than one index summed, the sum is
+    written ``Σ_{p,q,b}``.
     """
 
     result: str
@@ -81,7 +135,7 @@ class Spec:
             raise ValueError(
                 f"{self.equation!r} needs one term per operand {self.operands} and a '->'"
             )
-        if not set(output) <= set("".join(terms)):
+        if not set(indices_of(output)) <= {i for term in terms for i in indices_of(term)}:
             raise ValueError(f"{self.equation!r}: every index of the result must be an input's")
 
     @property
@@ -97,16 +151,21 @@ class Spec:
     @property
     def summed(self) -> str:
         """The indices summed over, in order of appearance: ``"b"``."""
-        seen = dict.fromkeys("".join(self.terms))
-        return "".join(index for index in seen if index not in self.output)
+        seen = dict.fromkeys(index for term in self.terms for index in indices_of(term))
+        kept = set(indices_of(self.output))
+        return "".join(index for index in seen if index not in kept)
 
     def index_form(self) -> str:
         """The equation as the docstring writes it: ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``."""
-        total = f"Σ_{self.summed} " if self.summed else ""
+        summed = self.summed
+        if len(summed) > 1:
+            total = "Σ_{" + ",".join(summed) + "} "
+        else:
+            total = f"Σ_{summed} " if summed else ""
         factors = " ".join(
             symbol(name, indices) for name, indices in zip(self.operands, self.terms, strict=True)
         )
-        gradient = f"∂L/∂{self.result.removeprefix('grad_')}_{{{self.output}}}"
+        gradient = f"∂L/∂{self.result.removeprefix('grad_')}_{_subscript(self.output)}"
         return f"{gradient} = {total}{factors}"
 
     def einsum_call(self) -> str:
@@ -119,12 +178,16 @@ class Spec:
         Parameters
         ----------
         values
-            An array for every name in :attr:`operands` (the local derivatives included).
+            An array for every name in :attr:`operands` (the local derivatives included; a
+            number as a 0-d array or a float).
 
         Returns
         -------
         Array
-            The gradient the spec defines, computed index by index.
+            The gradient the spec defines, computed index by index (in the cheapest order of
+            pairwise products, which changes nothing but the rounding).
         """
-        result: Array = np.einsum(self.equation, *(values[name] for name in self.operands))
+        result: Array = np.einsum(
+            self.equation, *(values[name] for name in self.operands), optimize=True
+        )
         return result
