@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 
 import typedbackprop as tbp
 from typedbackprop.explain import explain
+from typedbackprop.nn.activations import ACTIVATION_SPECS
+from typedbackprop.nn.attention import Attention, attention_equations_backward, attention_forward
+from typedbackprop.nn.equations import Names
 
 SHAPE = r"\((\d+(?:, \d+)*,?)?\)"
 
@@ -120,9 +123,23 @@ def test_the_loss_and_bp1_lines_follow_the_loss(options, loss_line, bp1_line):
     lines = explain([3, 4, 4, 2], 5, *options)
     text = "\n".join(lines)
     assert loss_line in text and bp1_line in text
-    bp1 = [line for line in lines if line.rstrip().endswith(("BP1", "BP1 from logits"))]
+    bp1 = [line for line in lines if re.search(r"   BP1(?: from logits$|, einsum )", line)]
     assert len(bp1) == 1 and bp1_line in bp1[0]
     assert f"delta1 (4, 5) = grad_a1 (4, 5) * {options[0]}'(z1) (4, 5)" in text
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
+def test_each_activation_row_shows_its_specs_einsum(activation):
+    """The note of an activation's backward row is its spec's einsum, as ``ACTIVATION_SPECS``
+    says, the way the dense layer's rows show theirs."""
+    lines = explain([3, 4, 4, 2], 5, activation, "softmax", "squared_error")
+    spec = ACTIVATION_SPECS[activation]
+    delta1 = next(line for line in lines if line.lstrip().startswith("delta1 "))
+    assert delta1.endswith(f"BP2, einsum {spec.equation}: elementwise")
+    delta3 = next(line for line in lines if line.lstrip().startswith("delta3 "))
+    assert delta3.endswith(
+        f"BP1, einsum {ACTIVATION_SPECS['softmax'].equation}: the softmax vector-Jacobian product"
+    )
 
 
 def test_any_sequence_of_layers_is_explained_by_its_families():
@@ -140,6 +157,31 @@ def test_any_sequence_of_layers_is_explained_by_its_families():
     )
     text = "\n".join(lines)
     assert "a1 (4, 5) = leaky_relu(z1)" in text
-    assert "delta1 (4, 5) = grad_a1 (4, 5) * leaky_relu'(z1) (4, 5)   BP2, elementwise" in text
+    assert (
+        "delta1 (4, 5) = grad_a1 (4, 5) * leaky_relu'(z1) (4, 5)   BP2, einsum fb,fb->fb: "
+        "elementwise"
+    ) in text
     assert "grad_W2 (2, 4) = delta2 (2, 5) @ a1.T (5, 4)" in text
     assert "(no grad_a0:" in text
+
+
+def test_attentions_weight_rows_name_each_operand_with_its_shape():
+    """One row per projection, each operand named: ``grad_q1 (...) · a0 (...)``, not a list of
+    names followed by one shape."""
+    rng = np.random.default_rng(0)
+    heads, head_dim, features, seq, batch = 2, 3, 4, 5, 6
+    layer = Attention(
+        *(rng.normal(size=shape) for shape in [(heads, head_dim, features), (heads, head_dim)]),
+        *(rng.normal(size=shape) for shape in [(heads, head_dim, features)] * 2),
+        rng.normal(size=(heads, head_dim)),
+        rng.normal(size=(features, heads, head_dim)),
+        rng.normal(size=features),
+    )
+    _, cache = attention_forward(layer, rng.normal(size=(features, seq, batch)))
+    names = Names(1, "a0", "a1", "grad_a0", "grad_a1", first=False)
+    text = "\n".join(row for row, _ in attention_equations_backward(names, layer, cache, True))
+    for name, long in [("q", "query"), ("k", "key"), ("v", "value")]:
+        assert (
+            f"grad_W_{long}1 (2, 3, 4) = grad_{name}1 (2, 6, 3, 5) · a0 (4, 5, 6), summed over "
+            "tokens"
+        ) in text

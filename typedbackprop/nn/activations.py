@@ -570,19 +570,24 @@ def activation_equations_forward(
 def activation_equations_backward(
     names: Names, layer: Activation, cache: ActivationCache, input_gradient: bool
 ) -> list[Row]:
-    """BP1 (the output layer's) or the elementwise half of BP2, for ``explain``."""
+    """BP1 (the output layer's) or the elementwise half of BP2, for ``explain``.
+
+    The note gives the activation's einsum from :data:`ACTIVATION_SPECS`, as the dense layer's
+    rows give theirs.
+    """
     shape = shape_text(cache.z.shape)
     delta, grad_a, a = names.grad_input, names.grad_output, names.output
+    einsum = f"einsum {ACTIVATION_SPECS[layer.name].equation}"
     if names.first and layer.name == "softmax":
         return [
             (
                 f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
-                f"BP1, einsum {SOFTMAX_GRAD_Z.equation}: the softmax vector-Jacobian product",
+                f"BP1, {einsum}: the softmax vector-Jacobian product",
             )
         ]
     return [
         (
             f"{delta} {shape} = {grad_a} {shape} * {layer.name}'({names.input}) {shape}",
-            "BP1" if names.first else "BP2, elementwise",
+            f"{'BP1' if names.first else 'BP2'}, {einsum}: {ACTIVATIONS[layer.name].acts_on}",
         )
     ]

@@ -691,11 +691,16 @@ def attention_rows_forward(
 
 
 def attention_rows_backward(
-    grad_x: str | None, grad_y: str, tag: str, cache: AttentionCache
+    grad_x: str | None, grad_y: str, tag: str, cache: AttentionCache, x: str | None = None
 ) -> list[Row]:
-    """Attention's backward equations; ``grad_x`` ``None`` leaves out the input's gradient."""
+    """Attention's backward equations; ``grad_x`` ``None`` leaves out the input's gradient.
+
+    ``x`` names the input (by default the name ``grad_x`` is the gradient of, else ``x``).
+    """
     s = shape_text
     layer = cache.layer
+    if x is None:
+        x = grad_x.removeprefix("grad_") if grad_x is not None else "x"
     q, k, v, p, o = (
         s(value.shape) for value in (cache.q, cache.k, cache.v, cache.weights, cache.output)
     )
@@ -719,10 +724,13 @@ def attention_rows_backward(
             f"grad_k{tag} {k} = q{tag} @ grad_S{tag}.mT / sqrt(head_dim)",
             "(head_dim, query) @ (query, key)",
         ),
-        (
-            f"grad_W_query{tag}, grad_W_key{tag}, grad_W_value{tag} {s(layer.W_query.shape)} = "
-            f"grad_q{tag}, grad_k{tag}, grad_v{tag} · {s(cache.x.shape)}, summed over tokens",
-            "shaped like W_query",
+        *(
+            (
+                f"grad_W_{long}{tag} {s(layer.W_query.shape)} = grad_{name}{tag} {shape} · {x} "
+                f"{s(cache.x.shape)}, summed over tokens",
+                f"shaped like W_{long}",
+            )
+            for name, long, shape in [("q", "query", q), ("k", "key", k), ("v", "value", v)]
         ),
     ]
     if grad_x is not None:
@@ -748,4 +756,4 @@ def attention_equations_backward(
 ) -> list[Row]:
     """Attention's backward equations, for ``explain``."""
     grad_x = names.grad_input if input_gradient else None
-    return attention_rows_backward(grad_x, names.grad_output, str(names.number), cache)
+    return attention_rows_backward(grad_x, names.grad_output, str(names.number), cache, names.input)
