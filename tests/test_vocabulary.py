@@ -184,7 +184,8 @@ OTHER_WORDINGS = re.compile(
     r"|upstream times local"
     r"|global(?: gradient)? times local"
     r"|upstream gradient times local(?! gradient)"
-    r"|Jacobian-vector product",
+    r"|Jacobian-vector product"
+    r"|gradients? upstream(?! gradient)",  # upstream is the loss's side, not the input's
     re.I,
 )
 
@@ -209,9 +210,12 @@ def test_the_other_wordings_are_recognised():
         "local gradient times upstream gradient",
         "upstream times local",
         "global times local",
+        "every gradient upstream inherits it",  # upstream used for the input's side
+        "the gradients upstream of the loss",
     ]:
         assert OTHER_WORDINGS.search(wrong)
     assert not OTHER_WORDINGS.search("upstream gradient times local gradient")
+    assert not OTHER_WORDINGS.search("each gradient is the upstream gradient times the local")
 
 
 # --- exp's overflow limits ------------------------------------------------------------------------

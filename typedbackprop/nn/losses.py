@@ -6,10 +6,10 @@ cross-entropies, which are computed from logits so that no ``log(0)`` and no eps
 
 Where the ``1/batch`` comes from: every loss here is ``L = (1/batch) Σ_b ℓ_b``, the mean of the
 per-example losses, so each gradient is ``(1/batch)`` times the per-example gradient. The factor
-enters once, here, and every gradient upstream inherits it through the chain rule; nothing in the
-backward pass of the layers divides by ``batch`` again. (Nielsen's network.py sums per-example
-gradients instead and divides by the batch size in the update step: the same step, with the
-``1/batch`` in another place.)
+enters once, here, and every gradient the backward pass computes from this one inherits it
+through the chain rule; nothing in the backward pass of the layers divides by ``batch`` again.
+(Nielsen's network.py sums per-example gradients instead and divides by the batch size in the
+update step: the same step, with the ``1/batch`` in another place.)
 """
 
 from collections.abc import Callable
