@@ -232,11 +232,6 @@ def test_train_options_override_the_defaults():
         ),
         (["gradcheck", "100,99,98", "--batch", "5000"], "multiply-adds, more than 1e+10"),
         (
-            ["gradcheck", "3,4,2", "--loss", "token_cross_entropy"],
-            "--loss token_cross_entropy: loss 'token_cross_entropy' does not take a perceptron's "
-            "(out, batch) output",
-        ),
-        (
             ["train", "--dataset", "iris", "--hidden", "99999999999999999999"],
             "a 4-99999999999999999999-3 network on iris needs about",
         ),

@@ -397,8 +397,9 @@ def test_gradcheck_network_reads_each_loss_from_the_one_table():
     from typedbackprop.gradcheck import network
 
     assert not hasattr(network, "_loss_table")
+    assert network.perceptron_losses() == ("squared_error", "binary_cross_entropy", "cross_entropy")
     assert network.perceptron_losses() == tuple(
-        name for name in tbp.LOSSES if name != "token_cross_entropy"
+        name for name, entry in tbp.LOSSES.items() if entry.per_example
     )
 
 
@@ -1089,7 +1090,7 @@ def test_a_gradient_that_is_0_on_both_sides_is_reported_as_nothing_to_compare():
     assert "\nW1           gradient identically 0: nothing to compare\n" in text
     assert "W1 " not in text.replace("W1           gradient identically 0", "")
     assert (
-        "b1: gradient identically 0 (analytic and numerical within atol=1e-08 of 0): the loss "
+        "b1: gradient identically 0 (analytic and numerical within atol=1e-08 of 0): the output "
         "does not depend on it at this point" in text
     )
     assert "b2: gradient identically 0" not in text

@@ -25,7 +25,6 @@ from typedbackprop.cli.options import (
 from typedbackprop.gradcheck.compare import ArgumentCheck
 from typedbackprop.gradcheck.network import (
     FULL_CHECK_PARAMETERS,
-    check_network_names,
     chosen_method,
     loss_evaluations,
 )
@@ -146,10 +145,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return gradcheck_model(RECIPES[args.model], args.batch, args.seed, args.eps, console)
     output = output_for(args.loss, args.output_activation)
     check_network(args.sizes, output, args.loss)
-    try:
-        check_network_names(args.activation, output, args.loss)
-    except ValueError as error:  # a loss argparse knows but a perceptron cannot use
-        raise UsageError(f"--loss {args.loss}: {error}") from None
     plan = _plan(args.sizes, args.batch)
     rng = np.random.default_rng(args.seed)
     layers = init_layers(args.sizes, rng, "glorot_uniform")

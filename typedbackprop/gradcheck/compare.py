@@ -88,7 +88,7 @@ class ArgumentCheck:
     zero: bool = False
     """Whether every value compared (entries and projections) is within ``atol`` of 0, analytic
     and numerical: the gradient is identically 0 (a bias followed by batch norm, on which the
-    loss does not depend), and the comparison, passed or not, shows nothing of substance."""
+    output does not depend), and a comparison that passes shows nothing of substance."""
 
     @property
     def nothing_to_compare(self) -> bool:
@@ -261,7 +261,7 @@ class GradcheckReport:
             if argument.nothing_to_compare:
                 lines.append(
                     f"{argument.name}: gradient identically 0 (analytic and numerical within "
-                    f"atol={self.atol:g} of 0): the loss does not depend on it at this point "
+                    f"atol={self.atol:g} of 0): the output does not depend on it at this point "
                     "(a bias that batch norm follows; weights into ReLU units off for the whole "
                     "batch); the check compared nothing of substance"
                 )

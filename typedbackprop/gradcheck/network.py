@@ -7,7 +7,6 @@ ReLU (or leaky ReLU) hidden layer lies on: a step whose sign pattern differs fro
 unperturbed point's crossed a kink, and that entry (or projection) is left out and counted.
 """
 
-import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -48,18 +47,13 @@ KINKED_ACTIVATIONS: Final = frozenset({"relu", "leaky_relu"})
 def perceptron_losses() -> tuple[str, ...]:
     """The losses of :data:`~typedbackprop.LOSSES` that take a perceptron's output.
 
-    A perceptron's output (or its logits) is ``(out, batch)``: a loss fits it when the first
-    argument of its function has two axes. ``token_cross_entropy`` takes logits
-    ``(classes, seq, batch)``, a sequence model's.
+    Those with one target per example (``per_example``): a column of ``(out, batch)`` or a
+    label of ``(batch,)``. ``token_cross_entropy`` takes a sequence model's logits
+    ``(classes, seq, batch)``.
     """
     import typedbackprop as tbp  # at call time: the network modules import this package
 
-    names = []
-    for name, entry in tbp.LOSSES.items():
-        first = next(iter(typing.get_type_hints(entry.function, include_extras=True).values()))
-        if len(first.dim_str.split()) == 2:
-            names.append(name)
-    return tuple(names)
+    return tuple(name for name, entry in tbp.LOSSES.items() if entry.per_example)
 
 
 def check_network_names(activation: str, output_activation: str, loss: str) -> None:
