@@ -1,6 +1,17 @@
 """Tests for typedbackprop.checking: the cached check must give the stock check's verdicts."""
 
-from typing import Annotated, Literal
+from collections import ChainMap, UserList, deque
+from collections.abc import (
+    Collection,
+    Container,
+    Iterable,
+    Mapping,
+    Reversible,
+    Sequence,
+    ValuesView,
+)
+from types import MappingProxyType
+from typing import Annotated, Literal, TypeVar
 
 import numpy as np
 import pytest
@@ -431,3 +442,199 @@ def test_a_list_argument_the_body_changes_is_checked_again_after_the_call():
     with pytest.raises(TypeCheckError, match=r"values\[1\]: b is 4 here, but values\[0\]"):
         extend([np.ones((2, 3))])
     assert len(calls) == 4  # and the body ran once per call
+
+
+# --- never looser than stock, again: containers, iterables, the body ----------------------------
+
+
+def annotated(function, **hints):
+    """``function`` with these annotations (``returns`` for the result), for hints built here."""
+    function.__annotations__ = {
+        ("return" if name == "returns" else name): hint for name, hint in hints.items()
+    }
+    return function
+
+
+def verdict(function, *arguments):
+    """``"pass"``, or the name of the exception the call raised."""
+    try:
+        function(*arguments)
+    except Exception as error:
+        return type(error).__name__
+    return "pass"
+
+
+def first_and_after_a_pass(function, good, bad):
+    """The verdicts of ``checked`` on ``bad``: the first call, then after ``good`` has passed
+    (its signature remembered), a few times."""
+    ours = checked(function)
+    first = verdict(ours, *bad)
+    assert verdict(ours, *good) == "pass"
+    return [first, *(verdict(ours, *bad) for _ in range(3))]
+
+
+VECTOR, INTEGERS = np.ones(2), np.ones(2, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("hint", "container"),
+    [
+        (deque[Float[Array, " n"]], deque),
+        (Sequence[Float[Array, " n"]], UserList),
+        (
+            Mapping[str, Float[Array, " n"]],
+            lambda items: MappingProxyType(dict(zip("ab", items, strict=True))),
+        ),
+        (ValuesView[Float[Array, " n"]], lambda items: dict(enumerate(items)).values()),
+        (Iterable[Float[Array, " n"]], deque),
+    ],
+    ids=["deque", "UserList", "MappingProxyType", "ValuesView", "Iterable of a deque"],
+)
+def test_a_container_is_not_remembered_by_its_type_alone(hint, container):
+    # After one good call a deque whose items were all wrong passed: its signature was its type.
+    def count(xs):
+        return len(xs)
+
+    count = annotated(count, xs=hint, returns=int)
+    good, bad = (container([VECTOR, VECTOR]),), (container([INTEGERS, INTEGERS]),)
+    assert verdict(jaxtyped(typechecker=beartype)(count), *bad) == "TypeCheckError"
+    assert first_and_after_a_pass(count, good, bad) == ["TypeCheckError"] * 4
+
+
+@pytest.mark.parametrize("origin", [Iterable, Reversible, Container, Collection, Sequence])
+def test_every_item_is_checked_under_any_container_hint_beartype_samples(origin):
+    # beartype checks one item of a list given to Iterable[...] (Reversible, Container): a lucky
+    # first call passed and was remembered, and the list with a wrong item passed ever after.
+    def count(xs):
+        return len(xs)
+
+    count = annotated(count, xs=origin[Float[Array, " n"]], returns=int)
+    mixed = ([VECTOR, VECTOR, VECTOR, np.ones(3)],)
+    stock = jaxtyped(typechecker=beartype)(count)
+    if origin is not Collection:  # (Collection: beartype checks the first item, a good one)
+        assert "TypeCheckError" in {verdict(stock, *mixed) for _ in range(200)}
+    assert first_and_after_a_pass(count, ([VECTOR] * 4,), mixed) == ["TypeCheckError"] * 4
+    with pytest.raises(TypeCheckError, match=r"xs\[3\]: n is 3 here, but xs\[0\] bound n=2"):
+        checked(count)(*mixed)
+
+
+def test_a_chain_map_and_an_array_of_arrays_are_checked_item_by_item():
+    def count(xs):
+        return len(xs)
+
+    chained = annotated(count, xs=ChainMap[str, Float[Array, " n"]], returns=int)
+    good = (ChainMap({"a": VECTOR}, {"b": VECTOR, "c": VECTOR}),)
+    bad = (ChainMap({"a": VECTOR}, {"b": VECTOR, "c": np.ones(3)}),)
+    assert first_and_after_a_pass(chained, good, bad) == ["TypeCheckError"] * 4
+
+    def objects(*items):  # a one-dimensional array whose items are arrays
+        array = np.empty(len(items), dtype=object)
+        array[:] = list(items)
+        return (array,)
+
+    iterated = annotated(count, xs=Iterable[Float[Array, " n"]], returns=int)
+    bad = objects(INTEGERS, INTEGERS)
+    assert verdict(jaxtyped(typechecker=beartype)(iterated), *bad) == "TypeCheckError"
+    good = objects(VECTOR, VECTOR)
+    assert first_and_after_a_pass(iterated, good, bad) == ["TypeCheckError"] * 4
+
+
+def reshape_in_place(x: Float[Array, " n"], k: int) -> int:
+    if k:
+        x.shape = (1, x.size)
+    return 0
+
+
+def reshape_in_place_beside_a_list(
+    xs: list[Float[Array, " n"]], x: Float[Array, " n"], k: int
+) -> int:
+    if k:
+        x.shape = (1, x.size)
+    return len(xs)
+
+
+@pytest.mark.parametrize("function", [reshape_in_place, reshape_in_place_beside_a_list])
+def test_an_argument_the_body_reshapes_is_checked_again_after_the_body(function):
+    # The stock check looks at the arguments again after the body, with the result.
+    def call(k):
+        return (np.ones(4), k) if function is reshape_in_place else ([np.ones(4)], np.ones(4), k)
+
+    assert verdict(jaxtyped(typechecker=beartype)(function), *call(1)) == "TypeCheckError"
+    ours = checked(function)
+    assert verdict(ours, *call(1)) == "TypeCheckError"
+    assert verdict(ours, *call(0)) == "pass"
+    with pytest.raises(TypeCheckError, match=r"\Ax: 2 dimensions here, shape \(1, 4\)"):
+        ours(*call(1))
+
+
+def test_an_argument_the_body_changes_within_its_hint_still_passes():
+    @checked
+    def flatten(x: Float[Array, "..."]) -> int:
+        x.shape = (x.size,)
+        return x.size
+
+    for _ in range(3):
+        assert flatten(np.ones((2, 3))) == 6  # stock passes it too: "..." binds nothing
+
+
+def test_isinstance_in_the_body_sees_the_sizes_the_arguments_bound():
+    # Inside the stock check the body runs in the call's dimension scope: n is bound.
+    def same_n(x: Float[Array, " n"], k: int) -> int:
+        assert isinstance(np.ones(k), Float[Array, " n"])
+        return 0
+
+    def helper(k):  # a helper the body calls sees the same scope
+        return isinstance(np.ones(k), Float[Array, " n"])
+
+    def through_helper(x: Float[Array, " n"], k: int) -> int:
+        assert helper(k)
+        return 0
+
+    def reads_k(x: Float[Array, " n"], k: int) -> int:
+        assert isinstance(np.ones(k), Float[Array, " {k}"])  # {k}: the call's argument k
+        return 0
+
+    for function in (same_n, through_helper):
+        assert verdict(jaxtyped(typechecker=beartype)(function), np.ones(5), 3) == (
+            "AssertionError"
+        )
+        assert (
+            first_and_after_a_pass(function, (np.ones(5), 5), (np.ones(5), 3))
+            == ["AssertionError"] * 4
+        )
+    ours = checked(reads_k)
+    for k in (3, 3, 4):
+        assert ours(np.ones(5), k) == 0
+
+
+def test_a_size_the_body_binds_by_isinstance_is_checked_against_the_result():
+    def bind_m(x: Float[Array, " n"], k: int) -> Float[Array, " m"]:
+        assert isinstance(np.ones(k), Float[Array, " m"])  # binds m=k in the call's scope
+        return np.ones(3)
+
+    assert verdict(jaxtyped(typechecker=beartype)(bind_m), np.ones(5), 4) == "TypeCheckError"
+    assert (
+        first_and_after_a_pass(bind_m, (np.ones(5), 3), (np.ones(5), 4)) == ["TypeCheckError"] * 4
+    )
+
+
+class _PositiveMeta(type):
+    def __instancecheck__(cls, value):
+        return isinstance(value, int) and value > 0
+
+
+class Positive(metaclass=_PositiveMeta):
+    """A hint whose ``isinstance`` reads the value: the type of an int does not decide it."""
+
+
+PositiveT = TypeVar("PositiveT", bound=Positive)
+
+
+@pytest.mark.parametrize("hint", [Positive, PositiveT, Positive | None], ids=str)
+def test_a_hint_whose_isinstance_reads_the_value_is_checked_on_every_call(hint):
+    def count(k, x):
+        return 0
+
+    count = annotated(count, k=hint, x=Float[Array, " n"], returns=int)
+    assert verdict(jaxtyped(typechecker=beartype)(count), -3, VECTOR) == "TypeCheckError"
+    assert first_and_after_a_pass(count, (3, VECTOR), (-3, VECTOR)) == ["TypeCheckError"] * 4

@@ -33,6 +33,7 @@ __all__ = [
     "Step",
     "disagreement",
     "is_array_hint",
+    "mapping_hints",
     "numpy_note",
 ]
 
@@ -42,13 +43,25 @@ Step = tuple[str, object, object]
 SEQUENCE_ORIGINS: frozenset[object] = frozenset(
     [list, set, frozenset, collections.deque, abc.Sequence, abc.MutableSequence, abc.Collection]
     + [abc.Set, abc.MutableSet, abc.KeysView, abc.ValuesView]
+    + [abc.Iterable, abc.Reversible, abc.Container]
 )
-"""The containers, by ``typing.get_origin``, of which beartype checks one item (or none)."""
+"""The containers, by ``typing.get_origin``, of which beartype checks one item (or none): every
+one-argument container it knows (its sequences, "reiterables" and "quasi-iterables")."""
 
 MAPPING_ORIGINS: frozenset[object] = frozenset(
     [dict, abc.Mapping, abc.MutableMapping, collections.OrderedDict, collections.defaultdict]
+    + [collections.ChainMap, collections.Counter]
 )
-"""The mappings, by ``typing.get_origin``, of which beartype checks one key and value."""
+"""The mappings, by ``typing.get_origin``, of which beartype checks one key and value. A
+``Counter[K]`` names its keys only; beartype checks its values against ``int``."""
+
+
+def mapping_hints(origin: object, args: tuple[object, ...]) -> tuple[object, object]:
+    """The key and value hints of a mapping hint, as beartype reads them."""
+    if len(args) == 2:
+        return args[0], args[1]
+    return args[0], int if origin is collections.Counter else Any
+
 
 _UNIONS: tuple[object, ...] = (typing.Union, types.UnionType)
 
@@ -114,18 +127,18 @@ def _visit(label: str, value: object, hint: object, bindings: _Bindings) -> Find
         return _visit(label, value, args[0], bindings)
     if origin is tuple:
         return _tuple(label, value, args, bindings)
-    if args and origin in MAPPING_ORIGINS and isinstance(value, abc.Mapping):
-        key_hint, value_hint = (args + (Any,))[:2]
-        for key, item in value.items():
+    if args and origin in MAPPING_ORIGINS and isinstance(value, typing.cast(type, origin)):
+        key_hint, value_hint = mapping_hints(origin, args)
+        for key, item in typing.cast("Mapping[object, object]", value).items():
             found = _visit(f"a key of {label}", key, key_hint, bindings) or _visit(
                 f"{label}[{key!r}]", item, value_hint, bindings
             )
             if found:
                 return found
         return None
-    if args and origin in SEQUENCE_ORIGINS and isinstance(value, abc.Iterable):
-        if isinstance(value, abc.Iterator):
-            return None  # iterating would consume it
+    if args and origin in SEQUENCE_ORIGINS and isinstance(value, typing.cast(type, origin)):
+        if isinstance(value, abc.Iterator) or not isinstance(value, abc.Collection):
+            return None  # iterating might consume it
         return _items(label, value, args[0], bindings)
     try:
         fits = is_bearable(value, typing.cast(Any, hint))  # no dimensions: only the kind

@@ -10,14 +10,16 @@ variable ``TYPEDBACKPROP_CHECKS=0`` before importing typedbackprop to turn the c
 ``checked`` then returns each function unchanged and costs nothing.
 
 The check is the stock ``jaxtyped(typechecker=beartype)`` one, made stricter in one respect:
-beartype checks one sampled item of a list (a dict, a set), ``checked`` checks every item. What
-makes it cheap enough to leave on is that its verdict depends only on the *signature* of a call:
-the type, shape and dtype of each array argument, the type of each number (its value, when an
-annotation reads it: ``{size}``), the value of each string, the signatures of a list's items. A
-call whose signature has already passed, and whose result has the signature that call returned,
-is recognised by one dictionary look-up. Every new signature, and every failing one, goes
-through the full check, so a call is refused whenever the stock check would refuse it, first
-call or thousandth.
+beartype checks one sampled item of a container (a list, a dict, a set, a deque, anything given
+to ``Iterable[...]``), ``checked`` checks every item. What makes it cheap enough to leave on is
+that its verdict depends only on the *signature* of a call: the type, shape and dtype of each
+array argument, the type of each number (its value, when an annotation reads it: ``{size}``),
+the value of each string, the signatures of a list's or a tuple's items. A call whose signature
+has already passed is recognised by one dictionary look-up; its body runs in a dimension scope
+holding the sizes that signature bound (as inside the stock check), and the call passes if its
+result has the signature that call returned and its arguments still have theirs after the body.
+Every new signature, every difference and every failing call goes through the full check, so a
+call is refused whenever the stock check would refuse it, first call or thousandth.
 
 An exception that NumPy raises inside a checked function (``matmul: ... size 4 is different
 from 5``) keeps its type and gains a note naming every array argument's dimensions and, where the
@@ -37,11 +39,13 @@ import dataclasses
 import functools
 import inspect
 import math
+import operator
 import os
 import re
 import threading
 import types
 import typing
+from abc import ABCMeta
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, ParamSpec, TypeVar
 
@@ -60,6 +64,7 @@ from typedbackprop._diagnosis import (
     Step,
     disagreement,
     is_array_hint,
+    mapping_hints,
     numpy_note,
 )
 
@@ -116,12 +121,16 @@ def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
         how = _ARRAY_SUBCLASS
     elif issubclass(kind, list | tuple):
         how = _BY_ITEMS
-    elif issubclass(kind, dict | set | frozenset):
-        how = None
-    elif issubclass(kind, type):  # a class: ``type[Dense]`` looks at which one
+    elif issubclass(kind, str | type):  # a ``Literal`` reads a string; ``type[Dense]`` a class
         how = _BY_VALUE
     elif hasattr(value, "shape") and hasattr(value, "dtype"):  # a tensor of another library
         how = _ARRAY_LIKE
+    elif issubclass(kind, bytes | bytearray):  # items are ints, whatever the value
+        how = _BY_TYPE
+    elif issubclass(kind, abc.Iterable):
+        # Any other container (a dict, a set, a deque, a ``UserList``, a mapping proxy, a view,
+        # a generator): a hint may look at its items, which the type does not tell.
+        how = None
     else:
         how = tuple(getattr(kind, "__dataclass_fields__", ())) or _BY_TYPE
     _how[kind] = how
@@ -133,10 +142,11 @@ def _signature(value: object, deep: bool = False) -> object:
 
     Arrays give their shape and dtype (and their type, for a subclass); strings, booleans,
     ``None`` and classes their value (a ``Literal`` hint looks at it); other numbers their type;
-    lists and tuples (named ones too) their type and their items' signatures. A hint naming a
-    dataclass checks its type alone, so that is its signature, unless ``deep``: then the
-    signatures of its fields count too, and the signature of a ``list[Dense]`` holds every
-    ``W`` and ``b`` shape.
+    lists and tuples (named ones too) their type and their items' signatures. Other containers
+    give ``None``: a hint may look at their items (beartype samples one), which their type does
+    not tell; so does an array-like of Python objects. A hint naming a dataclass checks its type
+    alone, so that is its signature, unless ``deep``: then the signatures of its fields count
+    too, and the signature of a ``list[Dense]`` holds every ``W`` and ``b`` shape.
     """
     kind = type(value)
     if kind is _ndarray:
@@ -152,9 +162,11 @@ def _signature(value: object, deep: bool = False) -> object:
         return None if items is None else (kind, items)
     if how is _ARRAY_SUBCLASS:
         array = typing.cast("NDArray[Any]", value)
-        return (kind, array.shape, array.dtype)
+        return None if array.dtype.hasobject else (kind, array.shape, array.dtype)
     if how is _ARRAY_LIKE:
         shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        if getattr(dtype, "hasobject", False) or str(dtype) in ("object", "O"):
+            return None  # its items are any objects: ``Iterable[...]`` may look at them
         return (kind, None if shape is None else tuple(shape), str(dtype))
     if how is None:
         return None
@@ -215,13 +227,81 @@ _NOTHING: Final = object()
 _NO_HINT: Final = object()
 
 
+_Memo = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+"""What jaxtyping's dimension scope holds: the sizes bound to single dimensions, the shapes
+bound to variadic ones, the structures bound to PyTrees (the call's arguments aside)."""
+
+_memo_storage: Any = getattr(_jaxtyping_storage, "_shape_storage", None)
+_get_shape_memo: Any = getattr(_jaxtyping_storage, "get_shape_memo", None)
+
+
+def _memo_now() -> _Memo:
+    """A copy of the sizes bound in the dimension scope now open."""
+    single, variadic, pytree, _ = _get_shape_memo()
+    return dict(single), dict(variadic), dict(pytree)
+
+
+def _memo_stack() -> list[Any]:
+    """jaxtyping's stack of dimension scopes, for this thread."""
+    try:
+        stack: list[Any] = _memo_storage.memo_stack
+    except AttributeError:
+        stack = _memo_storage.memo_stack = []
+    return stack
+
+
+class _Scope(tuple[Any, ...]):
+    """The dimension scope a remembered call opens for its body: ``(plan, sizes, args, kwargs)``.
+
+    Inside the stock check the body runs in the scope its arguments bound, so an ``isinstance``
+    of a jaxtyping hint there sees their sizes. This scope holds the sizes the first call with
+    the same signature bound, and becomes a real one (copies of them, and the call's arguments
+    by name, which ``{name}`` dimensions read) only when jaxtyping unpacks it: a body that looks
+    at no scope pays for none, and leaves this object on the stack, unchanged.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Any]:
+        plan, (single, variadic, pytree), args, kwargs = self[0], self[1], self[2], self[3]
+        arguments = {} if plan is None else _arguments(plan, args, kwargs)
+        memo = (single.copy(), variadic.copy(), pytree.copy(), arguments)
+        stack = _memo_stack()
+        if stack and stack[-1] is self:
+            stack[-1] = memo
+        return iter(memo)
+
+
+def _scopes_reopen() -> bool:
+    """Whether jaxtyping reads its scopes as ``_Scope`` expects: else no verdict is remembered."""
+    if _memo_storage is None or _get_shape_memo is None:
+        return False
+    probe = _Scope((None, ({"n": 1}, {}, {}), (), {}))
+    stack = _memo_stack()
+    stack.append(probe)
+    try:
+        single = _get_shape_memo()[0]  # made real, and the real one left on the stack
+        return bool(single == {"n": 1} and stack[-1] is not probe and stack[-1][0] is single)
+    except Exception:
+        return False
+    finally:
+        stack.pop()
+
+
+_SCOPES_REOPEN: Final = _scopes_reopen()
+"""Whether a remembered call can run its body in a scope holding the sizes its signature binds
+(see ``_Scope``). Without that, every call is checked in full."""
+
+
 class _CallState(threading.local):
     """Per thread and function: a result to check without running the body again; the last
-    result the body gave (a failed result check explains it); the exception the body raised."""
+    result the body gave (a failed result check explains it); the exception the body raised;
+    the sizes bound before and after the body of the last full check that ran it."""
 
     replay: object = _NOTHING
     result: object = None
     from_body: BaseException | None = None
+    scope: tuple[_Memo, _Memo] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -239,8 +319,12 @@ class _Plan:
     returns: object
     """The return hint, or ``_NO_HINT``."""
     walked: tuple[str, ...]
-    """The parameters whose hints hold a list, dict or set: their every item is checked."""
+    """The parameters whose hints hold a container beartype samples (a list, a dict, a set,
+    ``Iterable[...]``): their every item is checked."""
     walk_result: bool
+    rechecks_arguments: bool
+    """Whether the check looks at the arguments again after the body: the stock check does when
+    there is a return hint; lists, dicts and sets are looked at again in any case."""
     cacheable: bool
     """False when a verdict may depend on more than the signature (a validator, a protocol)."""
     read_by_value: tuple[tuple[str, int | None, object], ...]
@@ -275,6 +359,7 @@ def _make_plan(function: Callable[..., Any], diagnose: Diagnose | None) -> _Plan
     read_by_value, readable = _arguments_read(every_hint, signature)
     module = getattr(function, "__module__", "<unknown>")
     qualname = getattr(function, "__qualname__", repr(function))
+    walked = tuple(name for name, hint in ordered.items() if _samples(hint))
     return _Plan(
         function=function,
         qualname=qualname,
@@ -282,9 +367,12 @@ def _make_plan(function: Callable[..., Any], diagnose: Diagnose | None) -> _Plan
         signature=signature,
         hints=ordered,
         returns=returns,
-        walked=tuple(name for name, hint in ordered.items() if _samples(hint)),
+        walked=walked,
         walk_result=returns is not _NO_HINT and _samples(returns),
-        cacheable=readable and not any(_depends_on_values(hint) for hint in every_hint),
+        rechecks_arguments=returns is not _NO_HINT or bool(walked),
+        cacheable=_SCOPES_REOPEN
+        and readable
+        and not any(_depends_on_values(hint) for hint in every_hint),
         read_by_value=read_by_value,
         records=_records_of(ordered, returns),
         diagnose=diagnose,
@@ -297,14 +385,25 @@ def _parts(hint: object, seen: frozenset[type] = frozenset()) -> Iterator[object
     yield hint
     for arg in typing.get_args(hint):
         yield from _parts(arg, seen)
+    if isinstance(hint, typing.TypeVar):  # beartype checks a value against its bound
+        for inner in (hint.__bound__, *hint.__constraints__):
+            if inner is not None:
+                yield from _parts(inner, seen)
+    supertype = getattr(hint, "__supertype__", None)  # a ``NewType``
+    if supertype is not None:
+        yield from _parts(supertype, seen)
     if isinstance(hint, type) and hint not in seen and dataclasses.is_dataclass(hint):
         for _, field_hint in record_fields(hint):
             yield from _parts(field_hint, seen | {hint})
 
 
+_TYPE_BASED_INSTANCE_CHECKS: Final = (type.__instancecheck__, ABCMeta.__instancecheck__)
+
+
 def _depends_on_values(hint: object) -> bool:
     """Whether a hint can look at more than a signature holds: ``Annotated`` validators, numeric
-    literals, protocols (an instance's own attributes)."""
+    literals, protocols (an instance's own attributes), classes whose metaclass decides
+    ``isinstance`` by its own ``__instancecheck__`` (which may read the value)."""
     for part in _parts(hint):
         origin = typing.get_origin(part)
         if origin is typing.Annotated:
@@ -314,6 +413,13 @@ def _depends_on_values(hint: object) -> bool:
         ):
             return True
         if isinstance(part, type) and getattr(part, "_is_protocol", False):
+            return True
+        if (
+            isinstance(part, type)
+            and part is not Any
+            and not is_array_hint(part)  # jaxtyping's reads a shape and a dtype: the signature
+            and type(part).__instancecheck__ not in _TYPE_BASED_INSTANCE_CHECKS
+        ):
             return True
     return False
 
@@ -362,7 +468,8 @@ _UNIONS: Final[tuple[object, ...]] = (typing.Union, types.UnionType)
 
 
 def _samples(hint: object) -> bool:
-    """Whether beartype checks only some items of a value of this hint (lists, dicts, sets)."""
+    """Whether beartype checks only some items of a value of this hint: lists, dicts, sets and
+    every other container it knows (``SEQUENCE_ORIGINS``, ``MAPPING_ORIGINS``)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return True
@@ -422,13 +529,18 @@ def _check_fully(label: str, value: object, hint: object) -> None:
         for index, (item, item_hint) in enumerate(zip(items, args, strict=True)):
             _check_fully(f"{label}[{index}]", item, item_hint)
     elif origin in MAPPING_ORIGINS:
-        key_hint, value_hint = args
+        key_hint, value_hint = mapping_hints(origin, args)
         for key, item in typing.cast("Mapping[object, object]", value).items():
             _check_fully(f"a key of {label}", key, key_hint)
             _check_fully(f"{label}[{key!r}]", item, value_hint)
-    elif not isinstance(value, abc.Iterator):  # a sequence or a set: one hint for every item
-        for index, item in enumerate(typing.cast("Iterable[object]", value)):
+    elif isinstance(value, abc.Collection) and not isinstance(value, abc.Iterator):
+        # a sequence, a set, a deque, any collection an ``Iterable[...]`` hint is given: one
+        # hint for every item (an iterator, or an iterable that is no collection, might be used
+        # up by a walk: beartype's own check decides)
+        for index, item in enumerate(value):
             _check_fully(f"{label}[{index}]", item, args[0])
+    else:
+        _check_one(label, value, hint)
 
 
 def _is_instance(value: object, origin: object) -> bool:
@@ -483,6 +595,7 @@ def _call_body(plan: _Plan, args: tuple[object, ...], kwargs: dict[str, object])
         state.replay = _NOTHING
         state.result = replay
         return replay
+    before = _memo_now() if plan.cacheable else None
     try:
         result = plan.function(*args, **kwargs)
     except ValueError as error:
@@ -493,6 +606,8 @@ def _call_body(plan: _Plan, args: tuple[object, ...], kwargs: dict[str, object])
         state.from_body = error
         raise
     state.result = result
+    if before is not None:  # a remembered call's body will run in a scope holding these sizes
+        state.scope = (before, _memo_now())
     return result
 
 
@@ -636,20 +751,26 @@ def checked(
     Notes
     -----
     The wrapper runs ``jaxtyped(typechecker=beartype)(function)`` for every call signature it
-    has not verified yet. A function whose hints hold lists, dicts, sets or records is checked
-    instead by walking its arguments in order in one dimension scope, every item of every list,
-    dict and set included (beartype samples one item, at random), then its result: the verdict
-    does not depend on which item a random draw would have looked at.
+    has not verified yet. A function whose hints hold containers (lists, dicts, sets, deques,
+    ``Iterable[...]`` and every other container beartype samples) or records is checked instead
+    by walking its arguments in order in one dimension scope, every item of every container
+    included (beartype checks one item, often at random), then the arguments again and its
+    result: the verdict does not depend on which item a random draw would have looked at.
 
     A signature holds each argument's type, shape and dtype (a string's value; the fields of a
-    dataclass, the items of a list; the value of a number that a ``{name}`` dimension reads);
-    once a call with that signature has passed, with a result of signature ``r``, later calls
-    with the same signature run ``function`` directly and compare their result's signature to
-    ``r`` (and, for a list, dict or set argument, which the body may change, the arguments'
-    signature to the one before the call, as the stock check looks at the arguments again after
-    the body). Any difference sends the result already computed through the full check.
-    Functions whose hints inspect more than a signature holds (``Annotated`` validators,
-    numeric ``Literal``, protocols, ``{len(x)}``) are always checked in full.
+    dataclass, the items of a list or a tuple; the value of a number that a ``{name}``
+    dimension reads). Other containers (dicts, sets, deques, views, any other iterable) and
+    arrays of Python objects have none: their calls are checked in full every time. Once a call
+    with some signature has passed, later calls with the same signature run ``function`` in a
+    dimension scope holding the sizes that call bound (an ``isinstance`` of a jaxtyping hint in
+    the body sees them, as inside the stock check), then compare their result's signature and
+    the sizes bound after the body with that call's, and, as the stock check looks at the
+    arguments again after the body when there is a return hint, the arguments' signature with
+    the one before the body (a body may reshape an array in place or append to a list). Any
+    difference checks the arguments again and the result in the scope the body left. Functions
+    whose hints inspect more than a signature holds (``Annotated`` validators, numeric
+    ``Literal``, protocols, classes whose metaclass overrides ``__instancecheck__``,
+    ``{len(x)}``) are always checked in full.
     """
     if function is None:
         return functools.partial(
@@ -685,13 +806,18 @@ def _checked(
     return _caching(function, plan, full_check, deep)
 
 
+_shape_and_dtype: Final = operator.attrgetter("shape", "dtype")
+
+
 def _caching(
     function: Callable[P, R], plan: _Plan, full_check: FullCheck, deep: bool
 ) -> Callable[P, R]:
-    """The wrapper that remembers, per call signature, the signature of the result that passed."""
-    verified: dict[object, object] = {}
-    trust, ndarray, signature = _trust, _ndarray, _signature
-    by_value, mutable = bool(plan.read_by_value), bool(plan.walked)
+    """The wrapper that remembers, per call signature, what the call that passed saw: the
+    signature of its result and the sizes bound before and after its body."""
+    verified: dict[object, _Remembered] = {}
+    trust, ndarray, signature, state = _trust, _ndarray, _signature, plan.state
+    by_value, rechecks, storage = bool(plan.read_by_value), plan.rechecks_arguments, _memo_storage
+    positions, shape_and_dtype = plan.records[1] if plan.records else (), _shape_and_dtype
 
     @functools.wraps(function)
     def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -710,33 +836,121 @@ def _caching(
         if by_value and call is not None:
             values = _values_read(plan, args, kwargs)
             call = None if values is None else (call, values)
-        expected = verified.get(call)  # None for a new signature (None itself is never stored)
-        if expected is not None:
-            try:
-                result = function(*args, **kwargs)
-            except ValueError as error:
-                _note_numpy_error(plan, args, kwargs, error)
-                raise
-            returned = (
-                (result.shape, result.dtype)  # type: ignore[attr-defined]
-                if type(result) is ndarray
-                else signature(result, deep)
-            )
-            if returned == expected and (
-                not mutable or _call_signature(args, kwargs, deep) == arguments
-            ):  # (a body may change a list it was given: the stock check looks again after it)
-                return result
-            result = full_check(args, kwargs, result)  # the result we have, checked in full
-        else:
+        entry = verified.get(call)  # None for a new signature (None itself is never stored)
+        if entry is None:
+            state.scope = None
             result = full_check(args, kwargs, _NOTHING)
-            returned = _signature(result, deep)
-        if call is not None and returned is not None:
-            if len(verified) >= _MAX_SIGNATURES_PER_FUNCTION:
-                verified.clear()
-            verified[call] = returned
-        return typing.cast("R", result)
+            scope, state.scope = state.scope, None
+            _remember(verified, call, arguments, _signature(result, deep), scope)
+            return typing.cast("R", result)
+        expected, before, after, arrays_only = entry
+        # The body runs in a dimension scope holding the sizes this signature bound, as it runs
+        # inside the stock check: an ``isinstance`` of a jaxtyping hint in it sees them.
+        scope = _Scope((plan, before, args, kwargs))
+        try:
+            stack = storage.memo_stack
+        except AttributeError:
+            stack = storage.memo_stack = []
+        stack.append(scope)
+        try:
+            result = function(*args, **kwargs)
+        except ValueError as error:
+            _note_numpy_error(plan, args, kwargs, error)
+            raise
+        finally:
+            memo = stack.pop()
+        returned = (
+            (result.shape, result.dtype)  # type: ignore[attr-defined]
+            if type(result) is ndarray
+            else signature(result, deep)
+        )
+        if returned == expected and (memo[:3] == after if memo is not scope else after is before):
+            if not rechecks:
+                return result
+            # The stock check looks at the arguments again after the body: unless the body
+            # changed one (reshaped an array in place, appended to a list), they pass again.
+            # (Only an exact array's signature is a pair of a shape and a dtype: equal pairs
+            # read back from the same arguments mean equal signatures.)
+            if arrays_only:
+                if tuple(map(shape_and_dtype, args)) == arguments:
+                    return result
+            elif _call_signature(args, kwargs, deep) == arguments:
+                return result
+        if memo is scope:  # the body left the scope as it found it
+            memo = (*before, None)
+        _check_after_body(plan, positions, args, kwargs, result, memo, full_check)
+        _remember(verified, call, arguments, returned, (before, memo[:3]))
+        return result
 
     return check_call
+
+
+_Remembered = tuple[object, _Memo, _Memo, bool]
+"""What a call that passed saw: its result's signature, the sizes bound before and after its
+body, and whether its arguments were all arrays, passed by position."""
+
+
+def _remember(
+    verified: dict[object, _Remembered],
+    call: object,
+    arguments: object,
+    returned: object,
+    scope: tuple[_Memo, _Memo] | None,
+) -> None:
+    """Remember that a call of signature ``call`` passed (``arguments``: its arguments' part),
+    unless a signature is unknown or holds an array of objects (whose items an
+    ``Iterable[...]`` hint may look at)."""
+    if call is None or returned is None or scope is None or _holds_objects((call, returned)):
+        return
+    before, after = scope
+    # Only an exact array has a pair of a shape and a dtype as its signature.
+    arrays_only = type(arguments) is tuple and all(
+        type(part) is tuple and len(part) == 2 and isinstance(part[1], np.dtype)
+        for part in arguments
+    )
+    if len(verified) >= _MAX_SIGNATURES_PER_FUNCTION:
+        verified.clear()
+    verified[call] = (returned, before, before if after == before else after, arrays_only)
+
+
+def _holds_objects(signature: object) -> bool:
+    if isinstance(signature, np.dtype):
+        return bool(signature.hasobject)
+    return type(signature) is tuple and any(_holds_objects(part) for part in signature)
+
+
+def _check_after_body(
+    plan: _Plan,
+    positions: tuple[int, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    result: object,
+    memo: tuple[Any, ...],
+    full_check: FullCheck,
+) -> None:
+    """The check after the body of a remembered call whose arguments, result or sizes differ
+    from what the call that passed saw: the arguments again and the result, in the scope the
+    body left (``memo``: the sizes the arguments bound, and any its ``isinstance`` bound)."""
+    arguments = _arguments(plan, args, kwargs)
+    steps = _after_body_steps(plan, arguments, result, positions)
+    stack = _memo_stack()
+    stack.append((memo[0].copy(), memo[1].copy(), memo[2].copy(), arguments))
+    try:
+        for label, value, hint in steps:
+            _check_fully(label, value, hint)
+    except _Refused as refused:
+        failure, bindings = refused, _bindings()
+    else:
+        return
+    finally:
+        stack.pop()
+    # Refused. The full check of these arguments with this result refuses it too, with the
+    # stock report, unless the body changed what it checks (or bound sizes by ``isinstance``).
+    full_check(args, kwargs, result)
+    where = "the result" if failure.label == "result" else f"{failure.label}, after the body"
+    headline = f"{plan.qualname}: {where}: {failure.reason}"
+    steps = _checked_steps(plan, arguments) + steps
+    raise _refusal(plan, steps, arguments, headline, bindings) from None
 
 
 def _vouching(function: Callable[P, R], plan: _Plan, full_check: FullCheck) -> Callable[P, R]:
@@ -895,13 +1109,36 @@ def _bindings() -> str | None:
     return f"Bound so far: {' '.join(pieces)}" if pieces else None
 
 
+def _after_body_steps(
+    plan: _Plan, arguments: Mapping[str, Any], result: object, positions: tuple[int, ...]
+) -> list[Step]:
+    """What the check visits after the body, in order, in the scope the arguments bound.
+
+    As the stock check does when there is a return hint: every argument again (the body may have
+    changed one: appended to a list, reshaped an array in place) and the result; a list, dict or
+    set argument is looked at again even without one. Then the fields of returned records.
+    """
+    again = plan.returns is not _NO_HINT
+    steps = [
+        step
+        for step in _parameter_steps(plan, arguments)
+        if again or step[0].partition("[")[0] in plan.walked
+    ]
+    if plan.returns is not _NO_HINT:
+        steps.append(("result", result, plan.returns))
+    for label, record in _returned_records(result, positions):
+        if _is_record(record):
+            steps += _record_steps(label, record)
+    return steps
+
+
 def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
     """The full check of a function that takes or returns records, lists, dicts or sets.
 
     The fields of record arguments are bound first (a cache carries the sizes its forward pass
-    saw), then the plain arguments are checked, the body runs, the result is checked, and
-    finally the fields of returned records are checked, all against the same bindings. Every
-    item of a list, dict or set is checked.
+    saw), then the plain arguments are checked, the body runs, the arguments are checked again
+    with the result (see ``_after_body_steps``), and finally the fields of returned records are
+    checked, all against the same bindings. Every item of every container is checked.
     """
     state = plan.state
 
@@ -920,16 +1157,7 @@ def _check_in_one_scope(plan: _Plan, positions: tuple[int, ...]) -> FullCheck:
                 result = _call_body(plan, args, kwargs)
             finally:
                 state.replay, state.from_body = _NOTHING, None
-            returned: list[Step] = [
-                step
-                for step in _parameter_steps(plan, arguments)
-                if step[0].partition("[")[0] in plan.walked
-            ]  # a list the body changed is checked again
-            if plan.returns is not _NO_HINT:
-                returned.append(("result", result, plan.returns))
-            for label, record in _returned_records(result, positions):
-                if _is_record(record):
-                    returned += _record_steps(label, record)
+            returned = _after_body_steps(plan, arguments, result, positions)
             try:
                 for label, value, hint in returned:
                     _check_fully(label, value, hint)
