@@ -302,26 +302,8 @@ EMPTY_BATCH_REFUSED = {
 }
 """Families that refuse a batch of 0 examples, and what their ``ValueError`` says."""
 
-EMPTY_BATCH_UNCLEAR = {
-    "token_dense": "cannot reshape array of size 0",  # typedbackprop/nn/sequence.py
-    "flatten": "cannot reshape array of size 0",  # typedbackprop/nn/reshape.py
-}
-"""Families where an empty batch reaches NumPy's ``reshape(-1, ...)``, which cannot infer a size
-from 0 elements: the error names no dimension. Expected to fail until they say "empty batch"."""
 
-
-def empty_batch_params() -> list[Any]:
-    params = []
-    for case in CASES:
-        marks = []
-        if case.name in EMPTY_BATCH_UNCLEAR:
-            reason = f"unclear NumPy error: {EMPTY_BATCH_UNCLEAR[case.name]}"
-            marks.append(pytest.mark.xfail(strict=True, raises=ValueError, reason=reason))
-        params.append(pytest.param(case, id=case.name, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("case", empty_batch_params())
+@pytest.mark.parametrize("case", CASES, ids=FAMILY_IDS)
 def test_an_empty_batch_works_or_is_refused_clearly(case):
     """A batch of 0: outputs and ``grad_x`` with a batch of 0 and parameter gradients of 0 (a
     sum over no examples), or a ValueError that says why."""

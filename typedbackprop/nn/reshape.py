@@ -8,6 +8,7 @@ is a view of a C-contiguous input (of any other, a copy). Backward reshapes the 
 moving a value does not change its gradient.
 """
 
+import math
 from dataclasses import dataclass
 
 from jaxtyping import Float
@@ -62,7 +63,8 @@ def flatten_forward(
     a, cache
         The features, and the :class:`FlattenCache`.
     """
-    return x.reshape(-1, x.shape[-1]), FlattenCache(x)
+    *image, batch = x.shape
+    return x.reshape(math.prod(image), batch), FlattenCache(x)  # sizes, not -1: batch may be 0
 
 
 @checked

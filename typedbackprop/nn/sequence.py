@@ -153,7 +153,7 @@ def token_dense_forward(
     """
     features, seq, batch = x.shape
     z = affine_forward(layer.W, layer.b, x.reshape(features, seq * batch))
-    return z.reshape(-1, seq, batch), TokenDenseCache(layer.W, x)
+    return z.reshape(layer.W.shape[0], seq, batch), TokenDenseCache(layer.W, x)
 
 
 @checked
@@ -182,7 +182,7 @@ def token_dense_backward(
     ``batch``.
     """
     features, seq, batch = cache.x.shape
-    delta = grad_z.reshape(-1, seq * batch)
+    delta = grad_z.reshape(cache.W.shape[0], seq * batch)
     grad_W, grad_b = affine_grad_params(delta, cache.x.reshape(features, seq * batch))
     grad_x = affine_grad_input(delta, cache.W)
     return TokenDense(grad_W, grad_b), grad_x.reshape(features, seq, batch)
