@@ -256,10 +256,19 @@ def test_batch_first_data_names_the_dimension():
     assert "batch=3" in str(error.value)
 
 
-def test_batch_first_data_gets_a_hint_from_the_chaining_check():
+@pytest.mark.parametrize("function", [tbp.forward, tbp.predict])
+def test_batch_first_x_alone_gets_the_hint_first(function):
+    # As loss_and_grads says it: the layout first, then what failed to chain.
     layers, x, _ = make_network([3, 4, 2], 5, "squared_error")
-    with pytest.raises(ValueError, match=r"batch-first.*x\.T"):
-        tbp.forward(layers, x.T)
+    for _ in range(2):  # a new signature, then a remembered one
+        with pytest.raises(ValueError) as error:
+            function(layers, x.T)
+        assert str(error.value).splitlines() == [
+            "x looks batch-first: layer 0 expects in=3 inputs but x has shape (5, 3); "
+            "typedbackprop takes features first, pass x.T",
+            "layers do not chain: layer 0 expects in=3 inputs but x has 5 features "
+            "(W of layer 0 has shape (4, 3))",
+        ]
 
 
 def test_layers_that_do_not_chain():

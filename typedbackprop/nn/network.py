@@ -110,19 +110,27 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
         rows, columns = layer.W.shape
         if columns != width:
             source = "x has" if index == 0 else f"layer {index - 1} gives"
-            hint = ""
-            if index == 0 and x.ndim == 2 and x.shape[1] == columns:
-                hint = "; x looks batch-first: typedbackprop takes features first, pass x.T"
-            raise ValueError(
+            message = (
                 f"layers do not chain: layer {index} expects in={columns} inputs but {source} "
-                f"{width} features (W of layer {index} has shape {layer.W.shape}){hint}"
+                f"{width} features (W of layer {index} has shape {layer.W.shape})"
             )
+            if index == 0 and x.ndim == 2 and x.shape[1] == columns:  # the layout, first
+                message = f"{_x_batch_first(columns, x)}\n{message}"
+            raise ValueError(message)
         if layer.W.dtype != dtype or layer.b.dtype != dtype:
             raise TypeError(
                 f"dtypes differ: x is {dtype} but layer {index} has W {layer.W.dtype} and "
                 f"b {layer.b.dtype}; NumPy would silently compute in the wider one"
             )
         width = rows
+
+
+def _x_batch_first(inputs: int, x: Array) -> str:
+    """The advice for an ``x`` of shape ``(batch, in)``, where the first layer takes ``in``."""
+    return (
+        f"x looks batch-first: layer 0 expects in={inputs} inputs but x has shape {x.shape}; "
+        "typedbackprop takes features first, pass x.T"
+    )
 
 
 def _batch_first_advice(arguments: Mapping[str, object]) -> str | None:
@@ -147,10 +155,7 @@ def _batch_first_advice(arguments: Mapping[str, object]) -> str | None:
         return None
     if x.shape[1] != inputs:
         return None
-    advice = (
-        f"x looks batch-first: layer 0 expects in={inputs} inputs but x has shape {x.shape}; "
-        "typedbackprop takes features first, pass x.T"
-    )
+    advice = _x_batch_first(inputs, x)
     if isinstance(y, np.ndarray) and y.shape == (x.shape[0], outputs) and outputs != x.shape[0]:
         advice += f", and y.T (y has shape {y.shape}, one row per example too)"
     return advice
