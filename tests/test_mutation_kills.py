@@ -118,9 +118,10 @@ def test_first_layer_mismatch_blames_x_without_a_batch_first_hint():
 def test_batch_first_x_gets_the_hint():
     layers, x, _ = tiny_network()
     message = (
+        "x looks batch-first: layer 0 expects in=3 inputs but x has shape (5, 3); typedbackprop "
+        "takes features first, pass x.T\n"
         "layers do not chain: layer 0 expects in=3 inputs but x has 5 features "
-        "(W of layer 0 has shape (4, 3)); x looks batch-first: typedbackprop takes features "
-        "first, pass x.T"
+        "(W of layer 0 has shape (4, 3))"
     )
     with pytest.raises(ValueError, match=whole(message)):
         tbp.predict(layers, x.T)
