@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/checks_overhead.py              # medians over 21 rounds of 20,000 calls
     python benchmarks/checks_overhead.py --rounds 5   # quicker, noisier
+    python benchmarks/checks_overhead.py --markdown docs/snippets/benchmarks/checks_overhead.md
 
 The functions are what a user writes: a two-array product with named dimensions, and a function
 of a list of eight such arrays (``checked`` reads every item of a list on every call; beartype
@@ -21,8 +22,10 @@ check on. Run it on a quiet machine: other processes inflate every column.
 """
 
 import argparse
+import os
 import platform
 import statistics
+import sys
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -72,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21, help="rounds per contender (median)")
     parser.add_argument("--number", type=int, default=20_000, help="calls per round")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     options = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -81,11 +85,16 @@ def main() -> None:
         "two arrays, W @ a_prev": (contenders(product), (W, a_prev)),
         "a list of 8 arrays, their sum": (contenders(total), (arrays,)),
     }
-    print(
-        f"python {platform.python_version()}, numpy {np.__version__}, jaxtyping "
-        f"{jaxtyping.__version__}, beartype {beartype.__version__}; {platform.machine()}; "
-        f"median of {options.rounds} rounds of {options.number} calls"
+    setting = (
+        f"Python {platform.python_version()}, NumPy {np.__version__}, jaxtyping "
+        f"{jaxtyping.__version__}, beartype {beartype.__version__}; {platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before"
     )
+    print(f"{setting}; median of {options.rounds} rounds of {options.number} calls")
+    rows = [
+        "| function | checked (µs) | stock (µs) | plain (µs) | checked − plain (µs) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     print(f"{'function':<32} {'checked':>10} {'stock':>10} {'plain':>10} {'checked - plain':>16}")
     for label, (functions, arguments) in cases.items():
         call = {
@@ -100,6 +109,20 @@ def main() -> None:
             f"{label:<32} {medians['checked']:>8.2f}µs {medians['stock']:>8.2f}µs "
             f"{medians['plain']:>8.2f}µs {medians['checked'] - medians['plain']:>14.2f}µs"
         )
+        rows.append(
+            f"| {label} | {medians['checked']:.2f} | {medians['stock']:.2f} | "
+            f"{medians['plain']:.2f} | {medians['checked'] - medians['plain']:.2f} |"
+        )
+    if options.markdown:
+        command = " ".join(["python", "benchmarks/checks_overhead.py", *sys.argv[1:]])
+        footer = (
+            f"Medians per call over {options.rounds} rounds of {options.number:,} calls, the "
+            f"three contenders alternated round by round; checked on a signature it has "
+            f"verified before. {setting}, {os.getloadavg()[0]:.1f} after. "
+            f"Command: `{command}`"
+        )
+        with open(options.markdown, "w", encoding="utf-8") as handle:
+            handle.write("\n".join([*rows, "", footer]) + "\n")
 
 
 if __name__ == "__main__":
