@@ -231,6 +231,12 @@ def test_train_options_override_the_defaults():
             "gradcheck 3,4,2 --batch 1000000000 needs about 216 GB (27,000,000,026 float64 values)",
         ),
         (["gradcheck", "100,99,98", "--batch", "5000"], "multiply-adds, more than 1e+10"),
+        (["gradcheck", "3,4,2", "--batch", "1000000000"], "use a smaller --batch"),
+        (
+            ["gradcheck", "3,99999999999999999999,2"],
+            "use smaller layer sizes (even one example would not fit)",
+        ),
+        (["gradcheck", "3,4", "--eps", "1e-300"], "argument --eps: expected a step of at least"),
         (
             ["train", "--dataset", "iris", "--hidden", "99999999999999999999"],
             "a 4-99999999999999999999-3 network on iris needs about",

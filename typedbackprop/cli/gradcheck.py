@@ -14,6 +14,7 @@ from typedbackprop.cli.explain import add_sizes_arguments, check_sizes_or_model
 from typedbackprop.cli.models import gradcheck_model
 from typedbackprop.cli.options import (
     GRADCHECK_EPS,
+    MAX_VALUES,
     UsageError,
     check_network,
     output_for,
@@ -42,6 +43,13 @@ the full check's work would pass this limit), each about ``parameters × batch``
 minutes."""
 
 
+SMALLEST_STEP = 1e-8
+"""The smallest ``--eps``. A central difference carries a rounding error of about
+``1e-16 · |L| / eps``: at 1e-8 that is already near the check's relative tolerance (1e-7) for
+small gradients, and below it the difference is mostly rounding, which the check would report
+as a failure of a correct backward."""
+
+
 def _step(text: str) -> float:
     """``--eps``: a finite step in ``(0, 1]``, small against parameters of unit scale."""
     try:
@@ -51,6 +59,11 @@ def _step(text: str) -> float:
     if not 0 < value <= 1:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(
             f"expected a positive step of at most 1 (the parameters are of unit scale), got {text}"
+        )
+    if value < SMALLEST_STEP:
+        raise argparse.ArgumentTypeError(
+            f"expected a step of at least {SMALLEST_STEP:g}, got {text}: below it a central "
+            "difference is mostly rounding error (about 1e-16 × loss / eps)"
         )
     return value
 
@@ -103,10 +116,13 @@ def _plan(sizes: Sequence[int], batch: int) -> Plan:
     """
     count = parameter_count(sizes)
     # The data, and for each layer z, a and the gradients, one column per example.
+    too_large_at_batch_1 = count + 3 * sum(sizes) > MAX_VALUES
     require_memory(
         count + 3 * sum(sizes) * batch,
         f"gradcheck {','.join(map(str, sizes))} --batch {batch}",
-        "use a smaller --batch (a few examples check the same code)",
+        "use smaller layer sizes (even one example would not fit)"
+        if too_large_at_batch_1
+        else "use a smaller --batch (a few examples check the same code)",
     )
     pairs = zip(sizes[:-1], sizes[1:], strict=True)
     arrays = [size for n_in, n_out in pairs for size in (n_in * n_out, n_out)]
