@@ -8,8 +8,9 @@ evaluate the spec with ``np.einsum`` and compare it with the function's result; 
 letters of each einsum term are the dimensions of the operand's annotation; and check that the
 function's docstring states exactly the spec's index form. The local derivatives a spec names
 (``σ'(z)``, the softmax Jacobian ``J``, the one-hot of the ids, the 0/1 arrays that say which
-pixel a window reads) are computed here from their textbook definitions, independently of the
-package.
+pixel a window reads, layer norm's ``x̂``) are computed here from their textbook definitions,
+independently of the package. A spec that is a sum of products (the normalizations' three terms)
+must fail when any product is dropped or negated.
 """
 
 import importlib
@@ -39,6 +40,7 @@ from typedbackprop.nn import (
     dropout,
     embedding,
     gelu,
+    layernorm,
     pooling,
     sequence,
     softmax,
@@ -61,8 +63,8 @@ LETTERS: dict[str, tuple[str, ...]] = {
         for name, letters in {
             "out": "o",
             "in": "i",
-            "batch": "b",
-            "features": "f",
+            "batch": "bk",  # batch norm sums over the batch with k
+            "features": "fk",  # layer norm sums over the features with k
             "classes": "ck",  # a Jacobian has it twice
             "seq": "s",
             "vocab": "v",
@@ -75,13 +77,14 @@ LETTERS: dict[str, tuple[str, ...]] = {
             "channels": "c",
             "kernel_h": "i",
             "kernel_w": "j",
-            "height": "h",
-            "width": "w",
+            "height": "hi",  # spatial batch norm sums over
+            "width": "wj",  # every pixel with i, j (and k)
             "out_height": "p",
             "out_width": "q",
         }.items()
     },
     "*features": ("...",),  # any leading axes: einsum's ellipsis
+    "*positions": ("...",),  # any middle axes: layer norm's positions
 }
 """The einsum letters each dimension may take: the letters of the docstrings' index forms."""
 
@@ -309,6 +312,18 @@ def _conv(v: Values):
     return conv.conv2d_backward(v["grad_z"], conv.Conv2dCache(layer, v["x"], v["columns"]))
 
 
+BATCHNORM: dict[str, Callable[[Values], Any]] = {
+    "1/N": lambda v: np.float64(v["grad_y"].shape[0] / v["grad_y"].size),
+}
+"""``1/N``, ``N`` the number of values each feature's (or channel's) statistics are taken over."""
+
+LAYERNORM: dict[str, Callable[[Values], Any]] = {
+    "x_hat": lambda v: (v["x"] - v["mean"]) * v["rstd"],
+    "1/F": lambda v: np.float64(1.0 / v["x"].shape[0]),
+}
+"""``x̂ = (x − μ) rstd``, rebuilt from the saved statistics, and ``1/F``, ``F = features``."""
+
+
 CONV_CASE = {
     "records": (conv.Conv2dCache, conv.Conv2d),
     "derived": CONV,
@@ -324,6 +339,15 @@ POOL_CASE = {
     "largest": 6,
 }
 ATTENTION_CASE = {"derived": ATTENTION, "prepare": _softmax_weights}
+
+
+def _batchnorm2d(v: Values):
+    layer = batchnorm.BatchNorm2d(v["gamma"], v["beta"])
+    cache = batchnorm.BatchNorm2dCache(
+        layer, v["x_hat"], v["mean"], v["var"], v["inv_std"], batch_statistics=True
+    )
+    return batchnorm.batchnorm2d_backward(v["grad_y"], cache)[1]
+
 
 CASES = [
     SpecCase(
@@ -405,6 +429,28 @@ CASES = [
         batchnorm.BATCHNORM_GRAD_BETA,
         batchnorm.batchnorm_grad_params,
         lambda v: batchnorm.batchnorm_grad_params(v["grad_y"], v["x_hat"])[1],
+    ),
+    SpecCase(
+        batchnorm.BATCHNORM_GRAD_X,
+        batchnorm.batchnorm_grad_input,
+        lambda v: batchnorm.batchnorm_grad_input(v["grad_y"], v["x_hat"], v["gamma"], v["inv_std"]),
+        derived=BATCHNORM,
+    ),
+    SpecCase(
+        batchnorm.BATCHNORM2D_GRAD_X,
+        batchnorm.batchnorm2d_backward,
+        _batchnorm2d,
+        records=(batchnorm.BatchNorm2dCache, batchnorm.BatchNorm2d),
+        derived=BATCHNORM,
+        largest=7,
+    ),
+    SpecCase(
+        layernorm.LAYERNORM_GRAD_X,
+        layernorm.layernorm_grads,
+        lambda v: layernorm.layernorm_grads(v["grad_y"], v["x"], v["gain"], v["mean"], v["rstd"])[
+            0
+        ],
+        derived=LAYERNORM,
     ),
     SpecCase(
         batchnorm.BATCHNORM_GRAD_X_FIXED,
@@ -652,7 +698,10 @@ def test_every_spec_in_the_package_has_a_row():
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_the_docstring_states_the_specs_index_form(case):
     for spec in (case.spec, *case.through):
-        assert spec.index_form() in inspect.getdoc(case.function), spec.index_form()
+        # a sum of three products is too long for one line: the docstring may wrap it
+        assert spec.index_form() in " ".join(inspect.getdoc(case.function).split()), (
+            spec.index_form()
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -668,7 +717,8 @@ def test_each_terms_letters_are_its_operands_dimensions(case):
                 assert letter in LETTERS[dimension], (name, term, dims[name])
         else:
             assert name in case.derived, f"{name} is neither an argument nor a derivative"
-            assert set(indices) <= allowed - {"..."}, (name, term)
+            # a derived operand runs over ``...`` only where an annotation has variadic axes
+            assert set(indices) <= allowed, (name, term)
     result_dims = result_dimensions(case)
     value = case.spec.result.removeprefix("grad_")
     if value in dims:  # the rule: a gradient has exactly the annotation of its value
@@ -739,6 +789,60 @@ def test_the_convolutions_comparison_has_teeth(wrong):
     assert agrees == (wrong == case.spec.equation)
 
 
+THREE_TERMS = [batchnorm.BATCHNORM_GRAD_X, batchnorm.BATCHNORM2D_GRAD_X, layernorm.LAYERNORM_GRAD_X]
+"""The normalizations' input gradients: sums of three products."""
+
+
+def _rebuilt(spec: Spec, products) -> Spec:
+    """A spec with the given ``(sign, terms, operands)`` products and ``spec``'s result."""
+    equation = " ".join(
+        ("- " if sign == "-" else "+ " if n else "") + ",".join(terms)
+        for n, (sign, terms, _) in enumerate(products)
+    )
+    operands = tuple(name for *_, names in products for name in names)
+    return Spec(spec.result, f"{equation}->{spec.output}", operands)
+
+
+def _mutants(spec: Spec) -> list[tuple[str, Spec]]:
+    """Each product dropped, each product's sign flipped, and the unchanged spec."""
+    products = spec.products
+    found = [("unchanged", _rebuilt(spec, products))]
+    for n in range(len(products)):
+        found.append((f"product {n} dropped", _rebuilt(spec, products[:n] + products[n + 1 :])))
+        flipped = ("+" if products[n][0] == "-" else "-", *products[n][1:])
+        found.append(
+            (f"product {n} negated", _rebuilt(spec, (*products[:n], flipped, *products[n + 1 :])))
+        )
+    return found
+
+
+@pytest.mark.parametrize("spec", THREE_TERMS, ids=[spec.einsum_call()[:30] for spec in THREE_TERMS])
+def test_the_three_terms_comparison_has_teeth(spec):
+    """Dropping or negating any of the three products makes the comparison fail."""
+    case = next(case for case in CASES if case.spec is spec)
+    names = free_dimensions(case)
+    sizes = case.sizes(dict(zip(names, range(2, 2 + len(names)), strict=True)))
+    values = arguments(case, sizes, np.random.default_rng(5))
+    actual = case.compute(values)
+    for label, mutant in _mutants(spec):
+        claimed = mutant.evaluate(operand_values(case, values))
+        agrees = np.allclose(claimed, actual, rtol=1e-12)
+        assert agrees == (label == "unchanged"), label
+
+
+def test_batch_norm_normalized_over_the_wrong_axis_is_caught():
+    """Layer norm's statistics (over ``features``) in batch norm's three terms: caught."""
+    case = next(case for case in CASES if case.spec is batchnorm.BATCHNORM_GRAD_X)
+    values = arguments(case, {"features": 3, "batch": 5}, np.random.default_rng(6))
+    wrong = Spec(
+        "grad_x",
+        "fb,f,f - kb,f,f, - kb,kb,fb,f,f,->fb",
+        batchnorm.BATCHNORM_GRAD_X.operands,
+    )
+    claimed = wrong.evaluate(operand_values(case, values))
+    assert not np.allclose(claimed, case.compute(values), rtol=1e-12)
+
+
 def test_index_form_and_einsum_call_render_the_spec():
     spec = affine.AFFINE_GRAD_A_PREV
     assert spec.index_form() == "∂L/∂a_prev_{ib} = Σ_o δ_{ob} W_{oi}"
@@ -760,9 +864,33 @@ def test_several_sums_a_one_hot_a_number_and_leading_axes_render_as_the_docstrin
     assert indices_of("...b") == ("...", "b")
 
 
+def test_a_sum_of_products_renders_each_product_with_its_sign_and_broadcasts_the_shorter():
+    spec = Spec("grad_x", "fb,f - fk,f,->fb", ("grad_y", "gamma", "grad_y", "gamma", "1/N"))
+    assert spec.index_form() == (
+        "∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} − Σ_k ∂L/∂y_{fk} gamma_{f} (1/N)"
+    )
+    assert spec.einsum_call() == (
+        'np.einsum("fb,f->fb", grad_y, gamma) - '
+        'np.einsum("fk,f,->f", grad_y, gamma, 1/N)[:, np.newaxis]'
+    )
+    assert spec.terms == ("fb", "f", "fk", "f", "")
+    assert spec.summed == "k"
+    grad_y, gamma = np.arange(6.0).reshape(2, 3), np.array([2.0, -1.0])
+    values = {"grad_y": grad_y, "gamma": gamma, "1/N": 1 / 3}
+    expected = gamma[:, np.newaxis] * (grad_y - grad_y.mean(axis=1, keepdims=True))
+    assert_close(spec.evaluate(values), expected, rtol=1e-15)
+    assert layernorm.LAYERNORM_GRAD_X.einsum_call().count("[np.newaxis, ..., :]") == 1
+
+
 @pytest.mark.parametrize(
     ("equation", "operands"),
-    [("ob,ib", ("grad_z", "a_prev")), ("ob->oq", ("grad_z",)), ("ob->o", ("grad_z", "a_prev"))],
+    [
+        ("ob,ib", ("grad_z", "a_prev")),
+        ("ob->oq", ("grad_z",)),
+        ("ob->o", ("grad_z", "a_prev")),
+        ("fb,f - fk,f->fb", ("grad_y", "gamma", "grad_y")),
+        ("f...b - fk->f...b", ("grad_y", "grad_y")),
+    ],
 )
 def test_a_malformed_spec_is_refused(equation, operands):
     with pytest.raises(ValueError):

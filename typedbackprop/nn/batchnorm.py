@@ -52,7 +52,9 @@ __all__ = [
     "batchnorm2d_update_state",
     "BATCHNORM_GRAD_GAMMA",
     "BATCHNORM_GRAD_BETA",
+    "BATCHNORM_GRAD_X",
     "BATCHNORM_GRAD_X_FIXED",
+    "BATCHNORM2D_GRAD_X",
 ]
 
 
@@ -207,7 +209,13 @@ def batchnorm_grad_input(
 
     Notes
     -----
-    With ``g = ∂L/∂x̂ = γ ⊙ ∂L/∂y`` (per feature) and ``N = batch``:
+    With ``N = batch`` and ``inv_std_{f} = 1/√(σ²_f + ε)``, three terms:
+
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}
+    − Σ_k ∂L/∂y_{fk} gamma_{f} inv_std_{f} (1/N)
+    − Σ_k ∂L/∂y_{fk} x_hat_{fk} x_hat_{fb} gamma_{f} inv_std_{f} (1/N)``,
+
+    or, with ``g = ∂L/∂x̂ = γ ⊙ ∂L/∂y`` (per feature), the same three terms as
 
     ``∂L/∂x_{fb} = (1/√(σ²_f + ε)) (g_{fb} − (1/N) Σ_k g_{fk} − x̂_{fb} (1/N) Σ_k g_{fk} x̂_{fk})``.
 
@@ -225,6 +233,18 @@ def batchnorm_grad_input(
     grad_x -= x_hat * grad_gamma[:, np.newaxis]
     grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
     return grad_x
+
+
+BATCHNORM_GRAD_X = Spec(
+    "grad_x",
+    "fb,f,f - fk,f,f, - fk,fk,fb,f,f,->fb",
+    (
+        *("grad_y", "gamma", "inv_std"),
+        *("grad_y", "gamma", "inv_std", "1/N"),
+        *("grad_y", "x_hat", "x_hat", "gamma", "inv_std", "1/N"),
+    ),
+)
+"""The three terms of :func:`batchnorm_grad_input`: through ``x_{fb}``, ``μ_f`` and ``σ²_f``."""
 
 
 @checked
@@ -659,6 +679,16 @@ def batchnorm2d_backward(
     grads, grad_x
         As :func:`batchnorm_backward`, on the view ``(channels, height·width·batch)``: the
         sums over ``batch`` there are sums over every pixel of every image here.
+
+    Notes
+    -----
+    After training's forward pass, with ``N = height · width · batch`` and ``i``, ``j``, ``k``
+    running over ``height``, ``width`` and ``batch`` inside the sums, the three terms of
+    :func:`batchnorm_grad_input` are
+
+    ``∂L/∂x_{chwb} = ∂L/∂y_{chwb} gamma_{c} inv_std_{c}
+    − Σ_{i,j,k} ∂L/∂y_{cijk} gamma_{c} inv_std_{c} (1/N)
+    − Σ_{i,j,k} ∂L/∂y_{cijk} x_hat_{cijk} x_hat_{chwb} gamma_{c} inv_std_{c} (1/N)``.
     """
     layer = cache.layer
     grad_columns = _pixels_as_columns(grad_y)
@@ -670,6 +700,19 @@ def batchnorm2d_backward(
     else:
         grad_x = batchnorm_grad_input_fixed(grad_columns, layer.gamma, cache.inv_std)
     return grads, grad_x.reshape(grad_y.shape)
+
+
+BATCHNORM2D_GRAD_X = Spec(
+    "grad_x",
+    "chwb,c,c - cijk,c,c, - cijk,cijk,chwb,c,c,->chwb",
+    (
+        *("grad_y", "gamma", "inv_std"),
+        *("grad_y", "gamma", "inv_std", "1/N"),
+        *("grad_y", "x_hat", "x_hat", "gamma", "inv_std", "1/N"),
+    ),
+)
+""":data:`BATCHNORM_GRAD_X` over every pixel: what :func:`batchnorm2d_backward` computes in
+training."""
 
 
 @checked

@@ -20,6 +20,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.equations import Names, Row, shape_text
+from typedbackprop.nn.specs import Spec
 
 __all__ = [
     "LayerNorm",
@@ -31,6 +32,7 @@ __all__ = [
     "layernorm_backward",
     "layernorm_equations_forward",
     "layernorm_equations_backward",
+    "LAYERNORM_GRAD_X",
 ]
 
 
@@ -145,7 +147,12 @@ def layernorm_grads(
     a column's mean and variance depend on all its features, so each ``x_{fp}`` reaches the
     loss through every ``x̂_{kp}`` of its column; the two means are what that adds to the
     plain ``rstd_p g_{fp}``. They are means over ``features`` (``axis=0``), one number per
-    position, broadcast back down the column.
+    position, broadcast back down the column. Spelled out term by term, with ``x_hat`` for
+    ``x̂`` and the positions written ``…b`` (``…`` for ``*positions``, ``b`` for ``batch``):
+
+    ``∂L/∂x_{f…b} = ∂L/∂y_{f…b} gain_{f} rstd_{…b}
+    − Σ_k ∂L/∂y_{k…b} gain_{k} rstd_{…b} (1/F)
+    − Σ_k ∂L/∂y_{k…b} gain_{k} x_hat_{k…b} x_hat_{f…b} rstd_{…b} (1/F)``.
     """
     x_hat = (x - mean) * rstd
     position_axes = tuple(range(1, x.ndim))
@@ -156,6 +163,18 @@ def layernorm_grads(
     grad_x -= x_hat * np.mean(g * x_hat, axis=0)
     grad_x *= rstd
     return grad_x, grad_gain, grad_bias
+
+
+LAYERNORM_GRAD_X = Spec(
+    "grad_x",
+    "f...b,f,...b - k...b,k,...b, - k...b,k,k...b,f...b,...b,->f...b",
+    (
+        *("grad_y", "gain", "rstd"),
+        *("grad_y", "gain", "rstd", "1/F"),
+        *("grad_y", "gain", "x_hat", "x_hat", "rstd", "1/F"),
+    ),
+)
+"""The three terms of :func:`layernorm_grads`' ``∂L/∂x``, with ``x_hat = (x − mean) rstd``."""
 
 
 # --- the layer-norm family ----------------------------------------------------------------------

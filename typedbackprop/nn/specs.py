@@ -1,4 +1,5 @@
-"""The index forms of the backward passes that are einsums, each written once, as data.
+"""The index forms of the backward passes that are einsums (or sums of einsums), each written
+once, as data.
 
 A backward function's docstring states its equation in index form, ``∂L/∂W_{oi} = Σ_b δ_{ob}
 a_prev_{ib}``, and its body computes it in matrix form, ``grad_z @ a_prev.T``. Nothing in Python
@@ -17,7 +18,8 @@ gradient of the forward's output with respect to the value (``a_prev``, ``W``, `
 rest. In index form each term is a product of numbers, so the order is free; in matrix form it
 is not, and the shapes decide it.
 
-**Which backward passes have a spec.** Those whose index form is one sum of products:
+**Which backward passes have a spec.** Those whose index form is one sum of products, or a
+sum of a few such terms:
 
 - the dense layer, both layouts (:mod:`~typedbackprop.nn.affine`,
   :mod:`~typedbackprop.nn.batch_first`), and the dense layer at every token
@@ -31,23 +33,25 @@ is not, and the shapes decide it.
   selectors of the pixel each kernel entry of each window reads), average pooling and max
   pooling (the window's maximum enters as a 0/1 routing array) (:mod:`~typedbackprop.nn.conv`,
   :mod:`~typedbackprop.nn.pooling`);
-- batch norm's ``γ`` and ``β``, and its input in evaluation (:mod:`~typedbackprop.nn.batchnorm`).
+- batch norm's ``γ`` and ``β``, its input in evaluation, and its input in training, over
+  ``features batch`` and over the pixels of images: three terms, through ``x`` itself, the mean
+  and the variance (:mod:`~typedbackprop.nn.batchnorm`);
+- layer norm's input: the same three terms over ``features`` (:mod:`~typedbackprop.nn.layernorm`).
 
-**Which have none, and why.** A reshape (:mod:`~typedbackprop.nn.reshape`) merges or splits
-axes, which an einsum cannot; :class:`~typedbackprop.nn.sequence.KeepLast` and the learned
-positions' table (:mod:`~typedbackprop.nn.embedding`) are a slice and a zero-padding, written as
-such. Batch norm in training and layer norm (:mod:`~typedbackprop.nn.layernorm`) have a sum of
-three terms coupling the batch (or the features) through the mean and the variance; like
-softmax's, it is one einsum with its Jacobian as the local gradient, but it is not written as a
-spec yet, and its docstring gives the three terms. The composite backward passes (a dense
-layer's, attention's, the transformer block's, the network's, an activation's or a batch norm's
-on images, which reshape and call the functions above) have no index form of their own; a
+**Which have none, and why.** A reshape (:mod:`~typedbackprop.nn.reshape`) merges or splits axes,
+which an einsum cannot; :class:`~typedbackprop.nn.sequence.KeepLast` and the learned positions'
+table (:mod:`~typedbackprop.nn.embedding`) are a slice and a zero-padding, written as such. Layer
+norm's ``γ`` and ``β`` sum over every position axis, however many, and an einsum cannot sum over its
+``...``. The composite backward passes (a dense layer's, attention's, the transformer block's, the
+network's, an activation's on images, and a batch norm's on images apart from its training-mode
+input gradient, which reshape and call the functions above) have no index form of their own; a
 loss's gradient starts the backward pass rather than carrying one through.
 """
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import EllipsisType
 
 import numpy as np
 
@@ -95,7 +99,7 @@ def symbol(name: str, indices: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """One gradient of a backward function, in index form, as an einsum.
+    """One gradient of a backward function, in index form, as an einsum or a sum of einsums.
 
     Parameters
     ----------
@@ -109,19 +113,24 @@ class Spec:
         docstring's (``c`` for ``in_channels``, ``p`` and ``q`` for ``out_height`` and
         ``out_width``; ``c`` and ``k`` both run over ``classes``, for a Jacobian has it
         twice). ``...`` stands for any number of leading axes (``"*features batch"``). A
-        letter missing from the result is summed over. An empty term is a number.
+        letter missing from the result is summed over. An empty term is a number. Products
+        joined by `` + `` or `` - `` are the terms of a sum (``"fb,f - fk,f,->fb"``), sharing
+        the result's indices; a product without one of them does not depend on it and is
+        broadcast along it (it must keep ``...``, though).
     operands
         What is multiplied, upstream gradient first: names of the backward function's
         arguments or of what its cache holds (``"grad_z"``, ``"a_prev"``), or a local
         derivative that the backward function computes from them, written as a function of
         ``z`` (``"σ'(z)"``), as ``"J"`` for a Jacobian, as ``"one_hot(ids)"``, or by the name
-        its docstring defines (``"R"``), or a number (``"1/√D"``).
+        its docstring defines (``"R"``, ``"x_hat"``), or a number (``"1/√D"``); for a sum, the
+        operands of each product in turn.
 
     Notes
     -----
     ``Spec("grad_W", "ob,ib->oi", ("grad_z", "a_prev")).index_form()`` is
     ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``; with more than one index summed, the sum is
-    written ``Σ_{p,q,b}``.
+    written ``Σ_{p,q,b}``. In a sum of products each product carries its own ``Σ``:
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} − Σ_k ∂L/∂y_{fk} gamma_{f} (1/N)``.
     """
 
     result: str
@@ -130,50 +139,80 @@ class Spec:
 
     def __post_init__(self) -> None:
         inputs, arrow, output = self.equation.partition("->")
-        terms = inputs.split(",")
+        terms = [term for _, product in _products(inputs) for term in product]
         if not arrow or len(terms) != len(self.operands):
             raise ValueError(
                 f"{self.equation!r} needs one term per operand {self.operands} and a '->'"
             )
-        if not set(indices_of(output)) <= {i for term in terms for i in indices_of(term)}:
+        if not set(indices_of(output.strip())) <= {i for term in terms for i in indices_of(term)}:
             raise ValueError(f"{self.equation!r}: every index of the result must be an input's")
+        for _, product in _products(inputs):
+            kept = {i for term in product for i in indices_of(term)}
+            if "..." in output and "..." not in kept:
+                raise ValueError(f"{self.equation!r}: every product must keep the result's '...'")
 
     @property
     def terms(self) -> tuple[str, ...]:
-        """The indices of each operand: ``("ob", "ib")``."""
-        return tuple(self.equation.partition("->")[0].split(","))
+        """The indices of each operand, every product's in turn: ``("ob", "ib")``."""
+        inputs = self.equation.partition("->")[0]
+        return tuple(term for _, product in _products(inputs) for term in product)
 
     @property
     def output(self) -> str:
         """The indices of the result: ``"oi"``."""
-        return self.equation.partition("->")[2]
+        return self.equation.partition("->")[2].strip()
+
+    @property
+    def products(self) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+        """Each product of the sum: its sign (``"+"`` or ``"-"``), terms and operands."""
+        found = []
+        operands = iter(self.operands)
+        for sign, product in _products(self.equation.partition("->")[0]):
+            found.append((sign, product, tuple(next(operands) for _ in product)))
+        return tuple(found)
 
     @property
     def summed(self) -> str:
         """The indices summed over, in order of appearance: ``"b"``."""
-        seen = dict.fromkeys(index for term in self.terms for index in indices_of(term))
-        kept = set(indices_of(self.output))
-        return "".join(index for index in seen if index not in kept)
+        summed = [index for _, terms, _ in self.products for index in _summed(terms, self.output)]
+        return "".join(dict.fromkeys(summed))
 
     def index_form(self) -> str:
         """The equation as the docstring writes it: ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``."""
-        summed = self.summed
-        if len(summed) > 1:
-            total = "Σ_{" + ",".join(summed) + "} "
-        else:
-            total = f"Σ_{summed} " if summed else ""
-        factors = " ".join(
-            symbol(name, indices) for name, indices in zip(self.operands, self.terms, strict=True)
-        )
         gradient = f"∂L/∂{self.result.removeprefix('grad_')}_{_subscript(self.output)}"
-        return f"{gradient} = {total}{factors}"
+        written = []
+        for n, (sign, terms, operands) in enumerate(self.products):
+            summed = _summed(terms, self.output)
+            if len(summed) > 1:
+                total = "Σ_{" + ",".join(summed) + "} "
+            else:
+                total = f"Σ_{summed[0]} " if summed else ""
+            factors = " ".join(
+                symbol(name, indices) for name, indices in zip(operands, terms, strict=True)
+            )
+            joint = ("− " if sign == "-" else "") if n == 0 else (" − " if sign == "-" else " + ")
+            written.append(f"{joint}{total}{factors}")
+        return f"{gradient} = {''.join(written)}"
 
     def einsum_call(self) -> str:
-        """The NumPy call that evaluates it: ``np.einsum("ob,ib->oi", grad_z, a_prev)``."""
-        return f'np.einsum("{self.equation}", {", ".join(self.operands)})'
+        """The NumPy call that evaluates it: ``np.einsum("ob,ib->oi", grad_z, a_prev)``.
+
+        For a sum, one call per product; a product that lacks an index of the result gets a
+        new axis there (``[:, np.newaxis]``), so that it broadcasts along that index.
+        """
+        written = []
+        for n, (sign, terms, operands) in enumerate(self.products):
+            kept = _kept(terms, self.output)
+            call = f'np.einsum("{",".join(terms)}->{kept}", {", ".join(operands)})'
+            places = _placement(self.output, kept)
+            if places is not None:
+                call += "[" + ", ".join(_place_text(place) for place in places) + "]"
+            joint = ("-" if sign == "-" else "") if n == 0 else (" - " if sign == "-" else " + ")
+            written.append(f"{joint}{call}")
+        return "".join(written)
 
     def evaluate(self, values: Mapping[str, Array]) -> Array:
-        """Evaluate the einsum with ``values[name]`` for each operand.
+        """Evaluate the einsum (each product's, summed) with ``values[name]`` for each operand.
 
         Parameters
         ----------
@@ -187,7 +226,60 @@ class Spec:
             The gradient the spec defines, computed index by index (in the cheapest order of
             pairwise products, which changes nothing but the rounding).
         """
-        result: Array = np.einsum(
-            self.equation, *(values[name] for name in self.operands), optimize=True
-        )
-        return result
+        total: Array | None = None
+        for sign, terms, operands in self.products:
+            kept = _kept(terms, self.output)
+            product: Array = np.einsum(
+                f"{','.join(terms)}->{kept}", *(values[name] for name in operands), optimize=True
+            )
+            places = _placement(self.output, kept)
+            if places is not None:
+                product = product[places]
+            if sign == "-":
+                product = -product
+            total = product if total is None else total + product
+        assert total is not None  # __post_init__ refuses an equation without a term
+        return total
+
+
+_SIGN = re.compile(r"\s*([+-])\s*")
+
+Place = slice | EllipsisType | None
+"""One entry of an index that broadcasts a product: keep an axis, keep ``...``, or add one."""
+
+
+def _place_text(place: Place) -> str:
+    return "np.newaxis" if place is None else "..." if place is Ellipsis else ":"
+
+
+def _products(inputs: str) -> list[tuple[str, tuple[str, ...]]]:
+    """``"fb,f - fk,f,"`` as ``[("+", ("fb", "f")), ("-", ("fk", "f", ""))]``."""
+    signed = inputs.strip()
+    parts = _SIGN.split(signed if signed.startswith(("+", "-")) else f"+{signed}")
+    products = (tuple(product.split(",")) for product in parts[2::2])
+    return list(zip(parts[1::2], products, strict=True))
+
+
+def _summed(terms: tuple[str, ...], output: str) -> list[str]:
+    """The indices one product sums over, in order of appearance."""
+    kept = set(indices_of(output))
+    seen = dict.fromkeys(index for term in terms for index in indices_of(term))
+    return [index for index in seen if index not in kept]
+
+
+def _kept(terms: tuple[str, ...], output: str) -> str:
+    """The result's indices that one product has, in the result's order."""
+    present = {index for term in terms for index in indices_of(term)}
+    return "".join(index for index in indices_of(output) if index in present)
+
+
+def _placement(output: str, kept: str) -> tuple[Place, ...] | None:
+    """Where a product with indices ``kept`` needs new axes to broadcast to ``output``:
+    ``(slice(None), None)`` for ``"f"`` in ``"fb"``; ``None`` when it has them all."""
+    if kept == output:
+        return None
+    have = set(indices_of(kept))
+    return tuple(
+        Ellipsis if index == "..." else slice(None) if index in have else None
+        for index in indices_of(output)
+    )
