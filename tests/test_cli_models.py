@@ -28,14 +28,77 @@ def test_explain_convnet_shows_the_im2col_columns_and_every_gradient():
     assert status == 0
     assert "columns1 (9, 192) = im2col(x0 (1, 8, 8, 3), 3x3, stride 1, padding 1)" in text
     assert "grad_W1 (16, 1, 3, 3) = (delta1_col (16, 192) @ columns1.T (192, 9))" in text
-    assert "col2im(grad_columns3)" in text
+    assert "col2im(grad_columns3 (144, 48))" in text
 
 
 def test_explain_transformer_shows_keys_by_queries():
     status, text = run("explain", "--model", "transformer", "--batch", "2")
     assert status == 0
-    assert "S3 (4, 2, 15, 15) = k3.mT @ q3 / sqrt(16)" in text
+    assert "S3 (4, 2, 15, 15) = k3.mT (4, 2, 15, 16) @ q3 (4, 2, 16, 15) / sqrt(16)" in text
     assert "z5 (10, 8, 2) = W5 (10, 64) @ k4 (64, 8, 2)" in text
+
+
+# An array's name in an equation: a layer's number ends it (``k3``, ``grad_S3``, ``W_output3``,
+# ``delta3_col``), or it is one of layer norm's unnumbered values. Not a method (``.mean``), not a
+# function (``softmax(``), not a keyword (``axis=``); ``3x3`` is no name.
+ARRAY_NAME = re.compile(
+    r"(?<![\w.'])([A-Za-z_]\w*\d(?:_col)?|x_hat|rstd|mean|g|x|labels)(?![\w(='])"
+)
+# What may stand between a name and its shape: a transpose, an index, a permutation.
+ACCESSORS = r"(?:\.T|\.mT|\[[^\]]*\]|\.transpose\([^)]*\))*"
+# Lines written by families outside attention, layer norm, the embeddings and the block (the
+# loss, the token-wise dense layer, keep-last) may still leave an operand to an earlier line.
+ELSEWHERE = {"z5", "L", "delta5", "grad_b5", "grad_n4"}
+
+
+def equations(text):
+    """Each equation of ``explain``'s forward, loss and backward sections, its note cut off."""
+    return [
+        re.split(r" {3,}", line.strip())[0]
+        for line in text.splitlines()
+        if line.startswith("  ") and "=" in line
+    ]
+
+
+def shapeless_operands(equation):
+    """The array names in ``equation`` that are never followed by their shape."""
+    return {
+        name
+        for name in ARRAY_NAME.findall(equation)
+        if not re.search(rf"(?<![\w.]){re.escape(name)}{ACCESSORS} {SHAPE.pattern}", equation)
+    }
+
+
+def test_explain_transformer_shows_the_shape_of_every_operand_on_every_line():
+    status, text = run("explain", "--model", "transformer", "--batch", "2")
+    assert status == 0
+    lines = equations(text)
+    assert len(lines) > 60
+    missing = {line: shapeless_operands(line) for line in lines if shapeless_operands(line)}
+    assert {line.split(" ")[0] for line in missing} <= ELSEWHERE, missing
+    for fragment in [  # operands that once printed without their shape
+        "mean (15, 2), rstd (15, 2) = p2 (64, 15, 2).mean(axis=0)",
+        "(p2 (64, 15, 2) - mean (15, 2)) * rstd (15, 2)",
+        "(grad_n4 (64, 15, 2) * x_hat (64, 15, 2)).sum(axis=(1, 2))",
+        "g (64, 15, 2) = gain4[:, None, None] (64, 1, 1) * grad_n4 (64, 15, 2)",
+        "P3 (4, 2, 15, 15) = softmax(S3 (4, 2, 15, 15), axis=-2)",
+        "o3 (4, 2, 16, 15) = v3 (4, 2, 16, 15) @ P3 (4, 2, 15, 15)",
+        "ya3 (64, 15, 2) = W_output3 (64, 4, 16) · o3 (4, 2, 16, 15) + b_output3 (64,)",
+        "grad_o3 (4, 2, 16, 15) = W_output3 (64, 4, 16) · grad_r3 (64, 15, 2)",
+        "grad_q3 (4, 2, 16, 15) = k3 (4, 2, 16, 15) @ grad_S3 (4, 2, 15, 15)",
+        "grad_xa3 (64, 15, 2) = W_query3 (4, 16, 64) · grad_q3 (4, 2, 16, 15) + ",
+        "grad_pos2[:15] (15, 64) = grad_p2 (64, 15, 2).sum(axis=2).T",
+        "grad_e1 (64, 15, 2) = grad_p2 (64, 15, 2)",
+        "np.add.at(grad_E1, a0 (15, 2), ",
+    ]:
+        assert fragment in text, fragment
+
+
+def test_the_shape_check_of_explain_lines_finds_a_shapeless_operand():
+    assert shapeless_operands("S3 (4, 2, 15, 15) = k3.mT @ q3 (4, 2, 16, 15) / sqrt(16)") == {"k3"}
+    assert shapeless_operands("grad_b1 (16,) = delta1_col.sum(axis=1)") == {"delta1_col"}
+    assert shapeless_operands("g (3, 5) = gain1[:, None] (3, 1) * grad_y1") == {"grad_y1"}
+    assert not shapeless_operands("columns1 (9, 192) = im2col(x0 (1, 8, 8, 3), 3x3, stride 1)")
 
 
 @pytest.mark.parametrize("model", ["convnet", "transformer"])

@@ -151,7 +151,7 @@ def test_explain_shows_every_equation_of_the_convnet_with_the_columns_shapes(rng
         "columns3 (144, 80) = im2col(p2 (16, 4, 4, 5), 3x3, stride 1, padding 1)",
         "grad_W3 (32, 16, 3, 3) = (delta3_col (32, 80) @ columns3.T (80, 144))",
         "grad_columns3 (144, 80) = W3_col.T (144, 32) @ delta3_col (32, 80)",
-        "grad_p2 (16, 4, 4, 5) = col2im(grad_columns3)",
+        "grad_p2 (16, 4, 4, 5) = col2im(grad_columns3 (144, 80))",
         "delta1 (16, 8, 8, 5) = gamma2 / sqrt(var2 + eps)",
         "grad_W1 (16, 1, 3, 3) = (delta1_col (16, 320) @ columns1.T (320, 9))",
         "(no grad_x0: nothing needs the gradient of the input",

@@ -648,42 +648,44 @@ def attention_backward(
 def attention_rows_forward(
     x: str, y: str, tag: str, cache: AttentionCache, output: Array
 ) -> list[Row]:
-    """Attention's forward equations; parameters and values are suffixed with ``tag``."""
+    """Attention's forward equations; parameters and values are suffixed with ``tag``.
+
+    Every operand is printed with its name and its shape (the scores ``S`` are shaped like the
+    weights ``P``)."""
     s = shape_text
     layer = cache.layer
+    q, v = f"q{tag} {s(cache.q.shape)}", f"v{tag} {s(cache.v.shape)}"
+    scores, weights = f"S{tag} {s(cache.weights.shape)}", f"P{tag} {s(cache.weights.shape)}"
     rows = [
         (
-            f"{name}{tag} {s(value.shape)} = W_{long}{tag} {s(weights.shape)} · {x} "
-            f"{s(cache.x.shape)}" + ("" if name == "k" else f" + b_{long}{tag}"),
+            f"{name}{tag} {s(value.shape)} = W_{long}{tag} {s(W.shape)} · {x} "
+            f"{s(cache.x.shape)}" + ("" if b is None else f" + b_{long}{tag} {s(b.shape)}"),
             f"the {plural}, moved to (heads, batch, head_dim, seq)",
         )
-        for name, long, plural, value, weights in [
-            ("q", "query", "queries", cache.q, layer.W_query),
-            ("k", "key", "keys (no bias)", cache.k, layer.W_key),
-            ("v", "value", "values", cache.v, layer.W_value),
+        for name, long, plural, value, W, b in [
+            ("q", "query", "queries", cache.q, layer.W_query, layer.b_query),
+            ("k", "key", "keys (no bias)", cache.k, layer.W_key, None),
+            ("v", "value", "values", cache.v, layer.W_value, layer.b_value),
         ]
     ]
     head_dim = cache.q.shape[2]
     rows.append(
         (
-            f"S{tag} {s(cache.weights.shape)} = k{tag}.mT @ q{tag} / sqrt({head_dim})",
+            f"{scores} = k{tag}.mT {s(cache.k.mT.shape)} @ {q} / sqrt({head_dim})",
             "Kᵀ Q: key × query, per head and sequence",
         )
     )
     if layer.causal:
-        rows.append((f"S{tag}[..., key > query] = -inf", "causal: no key after its query"))
+        rows.append((f"{scores}[..., key > query] = -inf", "causal: no key after its query"))
     rows += [
+        (f"{weights} = softmax({scores}, axis=-2)", "over key: each query's column sums to 1"),
         (
-            f"P{tag} {s(cache.weights.shape)} = softmax(S{tag}, axis=-2)",
-            "over key: each query's column sums to 1",
-        ),
-        (
-            f"o{tag} {s(cache.output.shape)} = v{tag} {s(cache.v.shape)} @ P{tag}",
+            f"o{tag} {s(cache.output.shape)} = {v} @ {weights}",
             "V P: a weighted mean of the values per query",
         ),
         (
             f"{y} {s(output.shape)} = W_output{tag} {s(layer.W_output.shape)} · o{tag} "
-            f"+ b_output{tag}",
+            f"{s(cache.output.shape)} + b_output{tag} {s(layer.b_output.shape)}",
             "sum over heads and head_dim, at every token",
         ),
     ]
@@ -696,6 +698,7 @@ def attention_rows_backward(
     """Attention's backward equations; ``grad_x`` ``None`` leaves out the input's gradient.
 
     ``x`` names the input (by default the name ``grad_x`` is the gradient of, else ``x``).
+    Every operand is printed with its name and its shape (each ``grad_<v>`` shaped like ``<v>``).
     """
     s = shape_text
     layer = cache.layer
@@ -704,40 +707,57 @@ def attention_rows_backward(
     q, k, v, p, o = (
         s(value.shape) for value in (cache.q, cache.k, cache.v, cache.weights, cache.output)
     )
+    delta = f"{grad_y} {s(cache.x.shape)}"  # ∂L/∂y is shaped like y, and y like x
+    W_output = f"W_output{tag} {s(layer.W_output.shape)}"
+    P, grad_P, grad_S = f"P{tag} {p}", f"grad_P{tag} {p}", f"grad_S{tag} {p}"
+    grad_o = f"grad_o{tag} {o}"
+    projections = [
+        ("q", "query", q, layer.W_query),
+        ("k", "key", k, layer.W_key),
+        ("v", "value", v, layer.W_value),
+    ]
     rows = [
         (
-            f"grad_W_output{tag} {s(layer.W_output.shape)} = {grad_y} · o{tag}, summed over tokens",
+            f"grad_W_output{tag} {s(layer.W_output.shape)} = {delta} · o{tag} {o}, "
+            "summed over tokens",
             "shaped like W_output",
         ),
-        (f"grad_o{tag} {o} = W_output{tag} · {grad_y}", "back to the heads' layout"),
-        (f"grad_v{tag} {v} = grad_o{tag} @ P{tag}.mT {s(cache.weights.mT.shape)}", "∂(V P)/∂V"),
-        (f"grad_P{tag} {p} = v{tag}.mT @ grad_o{tag}", "∂(V P)/∂P"),
+        (f"{grad_o} = {W_output} · {delta}", "back to the heads' layout"),
         (
-            f"grad_S{tag} {p} = P{tag} * (grad_P{tag} - (P{tag} * grad_P{tag}).sum(axis=-2))",
+            f"grad_v{tag} {v} = {grad_o} @ P{tag}.mT {s(cache.weights.mT.shape)}",
+            "∂(V P)/∂V",
+        ),
+        (f"{grad_P} = v{tag}.mT {s(cache.v.mT.shape)} @ {grad_o}", "∂(V P)/∂P"),
+        (
+            f"{grad_S} = {P} * ({grad_P} - (P{tag} * grad_P{tag}).sum(axis=-2))",
             "the softmax over key; 0 where masked",
         ),
         (
-            f"grad_q{tag} {q} = k{tag} @ grad_S{tag} / sqrt(head_dim)",
+            f"grad_q{tag} {q} = k{tag} {k} @ {grad_S} / sqrt(head_dim)",
             "(head_dim, key) @ (key, query)",
         ),
         (
-            f"grad_k{tag} {k} = q{tag} @ grad_S{tag}.mT / sqrt(head_dim)",
+            f"grad_k{tag} {k} = q{tag} {q} @ grad_S{tag}.mT {s(cache.weights.mT.shape)} "
+            "/ sqrt(head_dim)",
             "(head_dim, query) @ (query, key)",
         ),
         *(
             (
-                f"grad_W_{long}{tag} {s(layer.W_query.shape)} = grad_{name}{tag} {shape} · {x} "
+                f"grad_W_{long}{tag} {s(W.shape)} = grad_{name}{tag} {shape} · {x} "
                 f"{s(cache.x.shape)}, summed over tokens",
                 f"shaped like W_{long}",
             )
-            for name, long, shape in [("q", "query", q), ("k", "key", k), ("v", "value", v)]
+            for name, long, shape, W in projections
         ),
     ]
     if grad_x is not None:
         rows.append(
             (
-                f"{grad_x} {s(cache.x.shape)} = W_query{tag}ᵀ grad_q{tag} + W_key{tag}ᵀ "
-                f"grad_k{tag} + W_value{tag}ᵀ grad_v{tag}",
+                f"{grad_x} {s(cache.x.shape)} = "
+                + " + ".join(
+                    f"W_{long}{tag} {s(W.shape)} · grad_{name}{tag} {shape}"
+                    for name, long, shape, W in projections
+                ),
                 "x feeds all three projections",
             )
         )

@@ -454,7 +454,7 @@ def conv2d_equations_forward(
             "the affine layer on the columns",
         ),
         (
-            f"{names.output} {shape_text(output.shape)} = {names.output}_col.reshape"
+            f"{names.output} {shape_text(output.shape)} = {names.output}_col {z_col}.reshape"
             f"{shape_text(output.shape)}",
             "a view: batch is last",
         ),
@@ -481,7 +481,7 @@ def conv2d_equations_backward(
             f"sum over every window of every example; shaped like W{n}",
         ),
         (
-            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}_col.sum(axis=1)",
+            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}_col {delta_col}.sum(axis=1)",
             "b was broadcast along out_height, out_width and batch",
         ),
     ]
@@ -493,7 +493,8 @@ def conv2d_equations_backward(
                 "sum over out_channels; shaped like columns",
             ),
             (
-                f"{names.grad_input} {shape_text(cache.x.shape)} = col2im(grad_columns{n})",
+                f"{names.grad_input} {shape_text(cache.x.shape)} = col2im(grad_columns{n} "
+                f"{shape_text(columns_matrix)})",
                 "overlapping windows add up: +=",
             ),
         ]

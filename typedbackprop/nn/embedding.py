@@ -308,13 +308,13 @@ def embedding_equations_forward(
 def embedding_equations_backward(
     names: Names, layer: Embedding, cache: EmbeddingCache, input_gradient: bool
 ) -> list[Row]:
-    """The scatter-add, for ``explain``."""
+    """The scatter-add, for ``explain``, with every operand's shape."""
     n, grad = names.number, names.grad_output
     rows = shape_text((*cache.ids.shape, layer.table.shape[1]))
     return [
         (
             f"grad_E{n} {shape_text(layer.table.shape)} = zeros; np.add.at(grad_E{n}, "
-            f"{names.input}, {grad}.transpose(1, 2, 0) {rows})",
+            f"{names.input} {shape_text(cache.ids.shape)}, {grad}.transpose(1, 2, 0) {rows})",
             "a repeated id sums its tokens' gradients; ids have none",
         )
     ]
@@ -339,7 +339,9 @@ def positional_equations_backward(
     names: Names, layer: PositionalEmbedding, cache: PositionalEmbeddingCache, input_gradient: bool
 ) -> list[Row]:
     """The positions' gradient (and the identity to the input), for ``explain``."""
-    n, seq, grad = names.number, cache.x.shape[1], names.grad_output
+    n, seq = names.number, cache.x.shape[1]
+    shape = shape_text(cache.x.shape)
+    grad = f"{names.grad_output} {shape}"  # ∂L/∂y is shaped like y, and y like x
     rows = [
         (
             f"grad_pos{n}[:{seq}] {shape_text((seq, layer.table.shape[1]))} = {grad}.sum(axis=2).T",
@@ -347,7 +349,5 @@ def positional_equations_backward(
         )
     ]
     if input_gradient:
-        rows.append(
-            (f"{names.grad_input} {shape_text(cache.x.shape)} = {grad}", "the identity on x")
-        )
+        rows.append((f"{names.grad_input} {shape} = {grad}", "the identity on x"))
     return rows

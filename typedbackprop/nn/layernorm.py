@@ -277,17 +277,21 @@ def layernorm_backward(
 def layernorm_rows_forward(
     x: str, y: str, gain: str, bias: str, cache: LayerNormCache, output: Array
 ) -> list[Row]:
-    """Layer norm's forward equations with the given names (a block names its own norms)."""
-    positions = shape_text(cache.mean.shape)
+    """Layer norm's forward equations with the given names (a block names its own norms).
+
+    Every operand is printed with its name and its shape."""
+    s = shape_text
+    mean, rstd = f"mean {s(cache.mean.shape)}", f"rstd {s(cache.rstd.shape)}"
     broadcast = ", None" * (cache.x.ndim - 1)
+    down = s(_down_features(cache.layer.gain, cache.x.ndim).shape)  # (features, 1, ..., 1)
     return [
         (
-            f"mean, rstd {positions} = {x}.mean(axis=0), 1/sqrt({x}.var(axis=0) + eps)",
+            f"{mean}, {rstd} = {x} {s(cache.x.shape)}.mean(axis=0), 1/sqrt({x}.var(axis=0) + eps)",
             "over features, one per position",
         ),
         (
-            f"{y} {shape_text(output.shape)} = {gain}[:{broadcast}] * ({x} "
-            f"{shape_text(cache.x.shape)} - mean) * rstd + {bias}[:{broadcast}]",
+            f"{y} {s(output.shape)} = {gain}[:{broadcast}] {down} * ({x} {s(cache.x.shape)} "
+            f"- {mean}) * {rstd} + {bias}[:{broadcast}] {down}",
             "mean and rstd broadcast down features",
         ),
     ]
@@ -296,22 +300,33 @@ def layernorm_rows_forward(
 def layernorm_rows_backward(
     grad_x: str | None, grad_y: str, gain: str, bias: str, cache: LayerNormCache
 ) -> list[Row]:
-    """Layer norm's backward equations with the given names (``grad_x`` ``None``: skipped)."""
-    shape = shape_text(cache.x.shape)
+    """Layer norm's backward equations with the given names (``grad_x`` ``None``: skipped).
+
+    Every operand is printed with its name and its shape (``x_hat`` and ``g`` are shaped like
+    ``x``)."""
+    s = shape_text
+    shape = s(cache.x.shape)
     axes = tuple(range(1, cache.x.ndim))
-    features = shape_text(cache.layer.gain.shape)
+    features = s(cache.layer.gain.shape)
+    x_hat = f"x_hat {shape}"
+    broadcast = ", None" * (cache.x.ndim - 1)
+    down = s(_down_features(cache.layer.gain, cache.x.ndim).shape)  # (features, 1, ..., 1)
     rows = [
         (
-            f"grad_{gain} {features} = ({grad_y} * x_hat).sum(axis={axes})",
+            f"grad_{gain} {features} = ({grad_y} {shape} * {x_hat}).sum(axis={axes})",
             "sum over every position",
         ),
-        (f"grad_{bias} {features} = {grad_y}.sum(axis={axes})", "sum over every position"),
+        (
+            f"grad_{bias} {features} = {grad_y} {shape}.sum(axis={axes})",
+            "sum over every position",
+        ),
     ]
     if grad_x is not None:
         rows.append(
             (
-                f"{grad_x} {shape} = rstd * (g - g.mean(axis=0) - x_hat * (g * x_hat)"
-                f".mean(axis=0)), g = {gain} * {grad_y} {shape}",
+                f"{grad_x} {shape} = rstd {s(cache.rstd.shape)} * (g - g.mean(axis=0) - {x_hat} "
+                f"* (g * x_hat).mean(axis=0)), g {shape} = {gain}[:{broadcast}] {down} * "
+                f"{grad_y} {shape}",
                 "every feature of a position moves its mean and variance",
             )
         )

@@ -194,10 +194,12 @@ def flatten_equations_backward(
     names: Names, layer: Flatten, cache: FlattenCache, input_gradient: bool
 ) -> list[Row]:
     """Flatten's backward equation, for ``explain``."""
+    *image, batch = cache.x.shape
+    columns = shape_text((math.prod(image), batch))  # the output's shape, as forward made it
     return [
         (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output}.reshape"
-            f"{shape_text(cache.x.shape)}",
+            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output} {columns}"
+            f".reshape{shape_text(cache.x.shape)}",
             "back in the images' shape",
         )
     ]
@@ -222,8 +224,8 @@ def unflatten_equations_backward(
     """Unflatten's backward equation, for ``explain``."""
     return [
         (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output}.reshape"
-            f"{shape_text(cache.x.shape)}",
+            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output} "
+            f"{shape_text(cache.a.shape)}.reshape{shape_text(cache.x.shape)}",
             "back as columns",
         )
     ]
