@@ -128,7 +128,8 @@ def activation2d_equations_forward(
     """The forward equation of an image activation, for ``explain``."""
     return [
         (
-            f"{names.output} {shape_text(output.shape)} = {layer.name}({names.input})",
+            f"{names.output} {shape_text(output.shape)} = "
+            f"{layer.name}({names.input} {shape_text(cache.z.shape)})",
             "on every pixel: " + ACTIVATIONS[layer.name].acts_on.replace("column", "pixel"),
         )
     ]
@@ -143,14 +144,15 @@ def activation2d_equations_backward(
         grad_a, a = names.grad_output, names.output
         return [
             (
-                f"{names.grad_input} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
+                f"{names.grad_input} {shape} = {a} {shape} * ({grad_a} {shape} - "
+                f"({a} * {grad_a}).sum(axis=0))",
                 "the softmax backward over the channels of each pixel",
             )
         ]
     return [
         (
             f"{names.grad_input} {shape} = {names.grad_output} {shape} * "
-            f"{layer.name}'({names.input}) {shape}",
+            f"{layer.name}'({names.input} {shape})",
             "elementwise",
         )
     ]

@@ -206,7 +206,8 @@ def token_dense_equations_forward(
     return [
         (
             f"{names.output} {shape_text(output.shape)} = W{n} {shape_text(layer.W.shape)} @ "
-            f"{names.input} {shape_text(cache.x.shape)} + b{n}[:, None, None]",
+            f"{names.input} {shape_text(cache.x.shape)} + "
+            f"b{n}[:, None, None] {shape_text((*layer.b.shape, 1, 1))}",
             "at every token: sum over in",
         )
     ]
@@ -225,7 +226,10 @@ def token_dense_equations_backward(
             f"{shape_text(cache.x.shape)}, summed over seq and batch",
             "shaped like W",
         ),
-        (f"grad_b{n} {shape_text(layer.b.shape)} = {delta}.sum(axis=(1, 2))", "shaped like b"),
+        (
+            f"grad_b{n} {shape_text(layer.b.shape)} = {delta} {delta_shape}.sum(axis=(1, 2))",
+            "shaped like b",
+        ),
     ]
     if input_gradient:
         rows.append(
@@ -350,7 +354,8 @@ def keep_last_equations_backward(
     return [
         (
             f"{names.grad_input} {shape_text(cache.x.shape)} = zeros, with "
-            f"[:, {seq - layer.count}:, :] = {names.grad_output}",
+            f"[:, {seq - layer.count}:, :] = {names.grad_output} "
+            f"{shape_text((cache.x.shape[0], layer.count, cache.x.shape[2]))}",
             "the dropped tokens get no gradient",
         )
     ]
