@@ -49,7 +49,10 @@ def test_the_transformer_reads_ids_and_writes_logits_for_the_answer(rng):
     assert loss == pytest.approx(np.log(10.0), rel=0.05)  # small initial weights: near uniform
     assert [grad is None for grad in grads] == [False, False, False, False, True, False]
     lines = explain_network(layers, data.x_train, data.y_train, "token_cross_entropy")
-    assert any("S3 (4, 16, 15, 15) = k3.mT @ q3 / sqrt(4)" in line for line in lines)
+    assert any(
+        "S3 (4, 16, 15, 15) = k3.mT (4, 16, 15, 4) @ q3 (4, 16, 4, 15) / sqrt(4)" in line
+        for line in lines
+    )
     with pytest.raises(ValueError, match="heads=3 must divide features=16"):
         transformer(rng, features=16, heads=3)
 
