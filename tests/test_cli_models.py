@@ -46,9 +46,15 @@ ARRAY_NAME = re.compile(
 )
 # What may stand between a name and its shape: a transpose, an index, a permutation.
 ACCESSORS = r"(?:\.T|\.mT|\[[^\]]*\]|\.transpose\([^)]*\))*"
-# The loss lines name the output the line above shows with its shape, and their target's shape
-# stands in the note: the one place an operand's shape is left to another line.
-ELSEWHERE = {"L", "delta5"}
+# The lines of each model that may leave an operand's shape to the line above, by the name they
+# define. The loss lines name the output the line above shows with its shape, and their target's
+# shape stands in the note. The convnet's output softmax and last bias gradient are written as the
+# perceptron's (``a5 = softmax(z5)``, ``grad_b5 = delta5.sum(axis=1)``, the lines ``explain
+# SIZES`` prints in both layouts); batch norm's "mean and variance of" is prose, not an array.
+SHAPE_ON_THE_LINE_ABOVE = {
+    "transformer": {"L", "delta5"},
+    "convnet": {"L", "delta5", "a5", "grad_b5", "mean2", "mean4"},
+}
 
 
 def equations(text):
@@ -69,14 +75,8 @@ def shapeless_operands(equation):
     }
 
 
-def test_explain_transformer_shows_the_shape_of_every_operand_on_every_line():
-    status, text = run("explain", "--model", "transformer", "--batch", "2")
-    assert status == 0
-    lines = equations(text)
-    assert len(lines) > 60
-    missing = {line: shapeless_operands(line) for line in lines if shapeless_operands(line)}
-    assert {line.split(" ")[0] for line in missing} <= ELSEWHERE, missing
-    for fragment in [  # operands that once printed without their shape
+EXPLAIN_FRAGMENTS = {  # operands that once printed without their shape
+    "transformer": [
         "mean (15, 2), rstd (15, 2) = p2 (64, 15, 2).mean(axis=0)",
         "(p2 (64, 15, 2) - mean (15, 2)) * rstd (15, 2)",
         "(grad_n4 (64, 15, 2) * x_hat (64, 15, 2)).sum(axis=(1, 2))",
@@ -93,32 +93,23 @@ def test_explain_transformer_shows_the_shape_of_every_operand_on_every_line():
         "grad_b5 (10,) = delta5 (10, 8, 2).sum(axis=(1, 2))",
         "grad_n4 (64, 15, 2) = zeros, with [:, 7:, :] = grad_k4 (64, 8, 2)",
         "np.add.at(grad_E1, a0 (15, 2), ",
-    ]:
-        assert fragment in text, fragment
+    ],
+    "convnet": [
+        "a2 (16, 8, 8, 3) = relu(y2 (16, 8, 8, 3))",
+        "grad_y4 (32, 4, 4, 3) = grad_a4 (32, 4, 4, 3) * relu'(y4 (32, 4, 4, 3))",
+    ],
+}
 
 
-def test_explain_convnet_shows_the_shape_of_every_operand_on_every_line():
-    status, text = run("explain", "--model", "convnet", "--batch", "3")
+@pytest.mark.parametrize(("model", "batch"), [("transformer", "2"), ("convnet", "3")])
+def test_explain_shows_the_shape_of_every_operand_on_every_line(model, batch):
+    status, text = run("explain", "--model", model, "--batch", batch)
     assert status == 0
     lines = equations(text)
     assert len(lines) > 30
     missing = {line: shapeless_operands(line) for line in lines if shapeless_operands(line)}
-    # Besides the loss lines: the output softmax and the last bias gradient are written as the
-    # perceptron's (``a5 = softmax(z5)``, ``grad_b5 = delta5.sum(axis=1)``, the lines
-    # ``explain SIZES`` prints in both layouts), their operand's shape on the line above; and
-    # batch norm's "mean and variance of" is prose, not an array.
-    assert {line.split(" ")[0] for line in missing} <= {
-        "L",
-        "delta5",
-        "a5",
-        "grad_b5",
-        "mean2",
-        "mean4",
-    }
-    for fragment in [
-        "a2 (16, 8, 8, 3) = relu(y2 (16, 8, 8, 3))",
-        "grad_y4 (32, 4, 4, 3) = grad_a4 (32, 4, 4, 3) * relu'(y4 (32, 4, 4, 3))",
-    ]:
+    assert {line.split(" ")[0] for line in missing} <= SHAPE_ON_THE_LINE_ABOVE[model], missing
+    for fragment in EXPLAIN_FRAGMENTS[model]:
         assert fragment in text, fragment
 
 
