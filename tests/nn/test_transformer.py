@@ -259,10 +259,8 @@ def test_feedforward_passes_gradcheck(case):
 # --- against PyTorch --------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=40)
-@given(case=blocks())
-def test_transformer_block_matches_torch(case):
-    block, x, grad_y = case
+def assert_block_matches_torch(block, x, grad_y):
+    """The block's output, ∂L/∂x and every parameter's gradient equal PyTorch's autograd."""
     y, grad_x, grads = torch_block(block, x, grad_y)
     ours, cache = transformer_block_forward(block, x)
     assert_close(ours, y)
@@ -270,6 +268,14 @@ def test_transformer_block_matches_torch(case):
     assert_close(ours_grad_x, grad_x)
     for path, value in leaves(ours_grads):
         assert_close(value, grads[path])
+    return ours_grads, cache
+
+
+@settings(deadline=None, max_examples=40)
+@given(case=blocks())
+def test_transformer_block_matches_torch(case):
+    block, x, grad_y = case
+    ours_grads, _ = assert_block_matches_torch(block, x, grad_y)
     assert ours_grads.causal == block.causal and ours_grads.eps == block.eps
     assert ours_grads.activation == block.activation
 
@@ -279,17 +285,12 @@ def test_transformer_block_matches_torch(case):
 def test_a_leaky_relu_slope_of_the_block_matches_torch_and_is_read(case, slope):
     block, x, grad_y = case
     block = dataclasses.replace(block, activation="leaky_relu", slope=slope)
-    y, grad_x, grads = torch_block(block, x, grad_y)
-    ours, cache = transformer_block_forward(block, x)
-    assert_close(ours, y)
-    ours_grads, ours_grad_x = transformer_block_backward(grad_y, cache)
-    assert_close(ours_grad_x, grad_x)
-    for path, value in leaves(ours_grads):
-        assert_close(value, grads[path])
+    ours_grads, cache = assert_block_matches_torch(block, x, grad_y)
     assert ours_grads.slope == slope and cache.feedforward.layer.slope == slope
     # Where a hidden pre-activation is negative, the slope is read: another slope, another y.
     assert (cache.feedforward.z < 0).any()
     default, _ = transformer_block_forward(dataclasses.replace(block, slope=0.01), x)
+    ours, _ = transformer_block_forward(block, x)
     assert not np.array_equal(default, ours), "the slope changes the output"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from numpy.typing import NDArray
 
 from typedbackprop.checking import Array
@@ -97,8 +97,8 @@ class ArgumentCheck:
 
 
 def within_tolerance(
-    exact: Float[Array, "..."], approximate: Float[Array, "..."], rtol: float, atol: float
-) -> NDArray[np.bool_]:
+    exact: Float[Array, "*shape"], approximate: Float[Array, "*shape"], rtol: float, atol: float
+) -> Bool[NDArray[np.bool_], "*shape"]:
     """Entry by entry: ``|exact − approximate| ≤ atol + rtol |approximate|`` (NaN never is)."""
     result: NDArray[np.bool_] = np.abs(exact - approximate) <= atol + rtol * np.abs(approximate)
     return result
@@ -134,9 +134,9 @@ def _worst(difference: Array, allowed: Array) -> int:
 
 def compare(
     name: str,
-    exact: Float[Array, "..."],
-    approximate: Float[Array, "..."],
-    skipped: NDArray[np.bool_],
+    exact: Float[Array, "*shape"],
+    approximate: Float[Array, "*shape"],
+    skipped: Bool[NDArray[np.bool_], "*shape"],
     rtol: float,
     atol: float,
     locate: Locate,
