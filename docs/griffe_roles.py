@@ -5,6 +5,10 @@ have them. mkdocstrings does not read Sphinx roles; without this extension they 
 verbatim in the API reference. Each role becomes a cross-reference to the object's entry when
 the object is public, part of the package and documented (so that it has an entry to link to), and
 plain code otherwise (``jaxtyping.TypeCheckError``).
+
+A second extension, :class:`DoctestBlocks`, fences the docstrings' doctest examples: a run of
+``>>>`` lines is reStructuredText's doctest block, which Markdown would read as three nested
+blockquotes of run-on text.
 """
 
 import re
@@ -65,3 +69,28 @@ class SphinxRoles(griffe.Extension):
     def _replace(package: griffe.Module, scope: griffe.Object, name: str) -> str:
         target = _target(package, scope, name)
         return f"[`{name}`][{target}]" if target else f"`{name}`"
+
+
+DOCTEST = re.compile(r"^(?P<indent>[ ]*)>>> .*(?:\n(?P=indent)\S.*)*", re.M)
+"""A doctest block: a ``>>>`` line and every non-blank line after it, up to a blank line."""
+
+
+def fence_doctests(text: str) -> str:
+    """Each doctest block of ``text`` as a fenced ``pycon`` block."""
+    return DOCTEST.sub(
+        lambda match: f"{match['indent']}```pycon\n{match[0]}\n{match['indent']}```", text
+    )
+
+
+class DoctestBlocks(griffe.Extension):
+    """Fence the ``>>>`` examples of every docstring of the package as ``pycon`` code."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        pending: list[griffe.Object] = [pkg]
+        while pending:
+            scope = pending.pop()
+            if scope.docstring is not None and ">>>" in scope.docstring.value:
+                scope.docstring.value = fence_doctests(scope.docstring.value)
+            pending.extend(
+                member for member in scope.members.values() if not isinstance(member, griffe.Alias)
+            )
