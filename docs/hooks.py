@@ -116,9 +116,10 @@ def render_spec(path: str, name: str) -> str:
         [
             '!!! check "Index form, held to the code"',
             "",
-            f"    `{spec.index_form()}`, evaluated as `{spec.einsum_call()}`: `{name}`,",
-            f"    {path}, line {found[0]}. The tests evaluate it on inputs whose every dimension",
-            "    has its own size and compare it with the function, whose docstring states it.",
+            f"    `{spec.index_form()}`, evaluated as `{spec.einsum_call()}`, is stated once,",
+            f"    as `{name} = Spec(...)` at {path}, line {found[0]}. The tests evaluate it on",
+            "    inputs whose every dimension has its own size and compare it with the function,",
+            "    whose docstring states it.",
         ]
     )
 

@@ -18,6 +18,8 @@ Conventions the pages follow, which these tests enforce:
 """
 
 import contextlib
+import html
+import importlib
 import importlib.util
 import io
 import os
@@ -224,15 +226,256 @@ def test_the_source_directives_fail_loudly_on_a_missing_name_or_line():
     assert "grad_W = grad_z @ a_prev.T" in lines[number - 1]
 
 
-def test_mkdocs_build_strict_passes(tmp_path: Path):
+@dataclass
+class Site:
+    """The site as ``mkdocs build --strict`` wrote it, and what the build printed."""
+
+    path: Path
+    returncode: int
+    log: str
+
+    def page(self, name: str) -> str:
+        """The HTML of one page, ``"api/gradcheck"`` for ``api/gradcheck/index.html``."""
+        return (self.path / name / "index.html").read_text("utf-8")
+
+    def pages(self) -> list[tuple[str, str]]:
+        """Every page of the docs (not the search's or the theme's files), with its HTML."""
+        return [
+            (str(page.relative_to(self.path)), page.read_text("utf-8"))
+            for page in sorted(self.path.rglob("index.html"))
+        ]
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """One strict build for every test that reads the built pages (it takes a minute or two)."""
+    path = tmp_path_factory.mktemp("docs") / "site"
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "WARNING" not in result.stderr, result.stderr
-    assert (tmp_path / "site" / "bug-zoo" / "index.html").is_file()
+    return Site(path, result.returncode, result.stdout + result.stderr)
+
+
+def test_mkdocs_build_strict_passes(site: Site):
+    assert site.returncode == 0, site.log
+    assert "WARNING" not in site.log, site.log
+    assert (site.path / "bug-zoo" / "index.html").is_file()
+
+
+def visible_text(html_fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", html_fragment))
+
+
+CODE_BLOCK = re.compile(
+    r'<div class="(?P<language>language-\w+) highlight">(?P<block>.*?)</pre></div>', re.S
+)
+"""A highlighted code block of a built page, with its language (pygments_lang_class)."""
+
+
+def code_blocks(page_html: str) -> list[tuple[str, str]]:
+    """Each code block's language and text, without the line numbers and the anchors."""
+    blocks = []
+    for match in CODE_BLOCK.finditer(page_html):
+        code = match["block"].rsplit("<code>", 1)[-1]
+        blocks.append((match["language"], visible_text(code)))
+    return blocks
+
+
+def test_a_docstrings_doctest_example_renders_as_a_code_block_not_as_blockquotes(site: Site):
+    gradcheck = site.page("api/gradcheck")
+    examples = [code for language, code in code_blocks(gradcheck) if language == "language-pycon"]
+    assert any(">>> report.passed\nTrue" in code for code in examples), examples
+    for name, page in site.pages():
+        paragraphs = re.findall(r"<(?:p|blockquote)>(.*?)</(?:p|blockquote)>", page, re.S)
+        assert not [p for p in paragraphs if visible_text(p).lstrip().startswith(">>>")], name
+
+
+def test_the_docstrings_doctest_examples_run():
+    import doctest
+
+    modules = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in sorted((ROOT / "typedbackprop").rglob("*.py"))
+        if ">>> " in path.read_text("utf-8")
+    ]
+    assert modules  # the gradcheck module's example at least
+    for name in modules:
+        result = doctest.testmod(importlib.import_module(name), raiseonerror=False)
+        assert result.attempted > 0 and result.failed == 0, (name, result)
+
+
+MATH = re.compile(r'<(?:span|div) class="arithmatex">(.*?)</(?:span|div)>', re.S)
+
+
+def test_the_math_escapes_no_underscore_inside_text(site: Site):
+    # MathJax's \text{} is text mode without the textmacros package: `\_` would show as `\_`
+    checked_text = 0
+    for name, page in site.pages():
+        for math in MATH.findall(page):
+            for text in re.findall(r"\\text\{([^}]*)\}", html.unescape(math)):
+                assert "\\" not in text, (name, text)
+                checked_text += 1
+    assert checked_text > 50
+    assert r"\text{head_dim}" in html.unescape(site.page("derivations/attention"))
+
+
+def test_the_table_of_contents_and_the_navigation_carry_no_raw_latex(site: Site):
+    entries = 0
+    for name, page in site.pages():
+        for entry in re.findall(r'<span class="md-ellipsis">(.*?)</span>', page, re.S):
+            text = visible_text(entry)
+            assert not re.search(r"\\[(\[]|\$|\\[a-zA-Z]+", text), (name, text)
+            entries += 1
+    assert entries > 1000  # every page's navigation and contents
+    network = site.page("network")
+    assert "BP1: the output layer's δ" in network
+
+
+def test_every_page_is_listed_once_in_the_navigation(site: Site):
+    # every page's link in the navigation; the contents' links are anchors ("#..."), left out
+    targets = re.findall(r'<a href="([^"#]+)"[^>]*class="md-nav__link', site.page(""))
+    assert len(targets) > 60
+    assert not sorted({target for target in targets if targets.count(target) > 1})
+
+
+def test_the_start_page_names_the_families_not_only_dense_networks(site: Site):
+    opening = visible_text(site.page("").split("<h1", 1)[1].split("<p>", 1)[1].split("</p>")[0])
+    assert "fully connected" not in opening
+    for family in ("convolution", "pooling", "batch norm", "attention", "transformer"):
+        assert family in opening, family
+
+
+TEXT_COLUMNS_AT_1280_PX = 104
+"""How many characters of a code block's line show at a 1280 px wide window, without scrolling
+(measured in Chromium: the text column with the contents integrated into the left one)."""
+
+
+def test_code_fits_the_text_column_at_1280_px_and_output_wraps(site: Site):
+    config = (ROOT / "mkdocs.yml").read_text("utf-8")
+    assert "- toc.integrate" in config and "pygments_lang_class: true" in config
+    css = (DOCS / "stylesheets" / "extra.css").read_text("utf-8")
+    assert ".language-text pre > code" in css and "white-space: pre-wrap" in css
+    code_lines = 0
+    for name, page in site.pages():
+        if name.startswith("api/"):
+            continue  # the listings of the package's own source, shown as the file has them
+        assert "stylesheets/extra.css" in page, name
+        for language, code in code_blocks(page):
+            if language in {"language-text", "language-console"}:
+                continue  # output wraps
+            if "def deriv_squared_loss" in code:
+                continue  # the question's code, quoted as posted
+            for line in code.splitlines():
+                assert len(line) <= TEXT_COLUMNS_AT_1280_PX, (name, line)
+                code_lines += 1
+    assert code_lines > 1000
+
+
+NUMBER_WORDS = {
+    word: number
+    for number, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+        " fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+NUMBER_WORDS |= {
+    f"{tens}-{unit}" if unit else tens: 10 * t + u
+    for t, tens in ((2, "twenty"), (3, "thirty"))
+    for u, unit in enumerate(["", *"one two three four five six seven eight nine".split()])
+}
+
+
+def zoo_size() -> int:
+    """The mistakes of the bug zoo: each bug's section in the two zoo files (not the fixes)."""
+    sections = []
+    for path in ("tests/bug_zoo.py", "tests/bug_zoo_mypy.py"):
+        text = (ROOT / path).read_text("utf-8")
+        sections += re.findall(r"^\s*# --8<-- \[start:(\w+)\]", text, re.M)
+    return len([name for name in sections if not name.endswith("_fixed")])
+
+
+def test_the_number_of_classic_mistakes_in_the_prose_is_the_zoos():
+    size = zoo_size()
+    table = (DOCS / "bug-zoo.md").read_text("utf-8").split("| bug | what goes wrong |")[1]
+    rows = re.findall(r"^\| \[", table.split("\n\n")[0], re.M)
+    assert len(rows) == size  # the bug zoo page's table: one row per mistake
+    said = 0
+    for path in (ROOT / "README.md", DOCS / "index.md", DOCS / "mutation-testing.md"):
+        text = " ".join(path.read_text("utf-8").split())
+        for word in re.findall(r"([\w-]+) classic mistakes", text):
+            assert NUMBER_WORDS.get(word) == size, (path.name, word, size)
+            said += 1
+    assert said == 3
+
+
+def test_the_readmes_affine_grad_params_is_the_source_without_its_docstring():
+    hooks = load_hooks()
+    listing = hooks.render_source("typedbackprop/nn/affine.py", "affine_grad_params", "")
+    source = listing.split("\n", 1)[1].rsplit("\n```", 1)[0]
+    readme = (ROOT / "README.md").read_text("utf-8")
+    shown = [block.body for block in fences(readme) if "def affine_grad_params(" in block.body]
+    assert shown == [source]
+
+
+CITATION = re.compile(
+    r"(?P<path>typedbackprop/[\w/]+\.py), (?:line (?P<line>\d+)|lines (?P<first>\d+)–(?P<last>\d+))"
+)
+
+
+def test_every_file_and_line_the_pages_cite_is_the_line_they_show(site: Site):
+    """A citation ``path.py, line N`` heads the code of line N, or names a spec defined there."""
+    cited = 0
+    for name, page in site.pages():
+        if name.startswith("api/"):
+            continue
+        for match in CITATION.finditer(page):
+            lines = (ROOT / match["path"]).read_text("utf-8").splitlines()
+            after = visible_text(page[match.end() : match.end() + 20000])
+            if match["line"]:
+                line = lines[int(match["line"]) - 1]
+                before = visible_text(page[max(0, match.start() - 400) : match.start()])
+                spec = re.search(r"(\w+) = Spec\(\.\.\.\) at\s*$", before)
+                if spec:  # a spec's definition
+                    assert line.startswith(f"{spec[1]} = Spec("), (name, match[0], line)
+                else:  # a one-line listing: the line follows, after its line number
+                    shown = after.lstrip().removeprefix(match["line"]).strip().split("\n")[0]
+                    assert shown == line.strip(), (name, match[0], shown, line)
+            else:  # a listing: its first line is the file's
+                first = lines[int(match["first"]) - 1]
+                assert first.strip() in after[:2000], (name, match[0], first)
+            cited += 1
+    assert cited > 100
+    # no page cites a line by hand: every citation comes from a directive of docs/hooks.py
+    for page in PAGES:
+        assert not re.search(r"\.py, lines? \d", page.read_text("utf-8")), page
+
+
+QUESTION_SEED = Path("/work/shared/seeds")
+
+
+def test_the_question_page_quotes_the_questions_code_whole():
+    """The question's last revision, as the kept copy of its page has it (outside the repo)."""
+    page = (DOCS / "question.md").read_text("utf-8")
+    quoted = next(
+        block.body for block in fences(page) if "def backward(activations, targets" in block.body
+    )
+    body = quoted.split("\n", 2)
+    assert body[0] == "import numpy as np  # not in the question's listing" and body[1] == ""
+    copies = sorted(QUESTION_SEED.glob("000_*.txt"))
+    if not copies:
+        pytest.skip("the question's page is not kept in this checkout")
+    revisions = re.findall(
+        r"^(def initialize\(.*?^grads = backward\(activations, Y, parameters\))$",
+        copies[0].read_text("utf-8"),
+        re.M | re.S,
+    )
+    last = revisions[2]  # the page lists a diff, the revision before, then the last one
+    assert "axis=0, ord=2" in last
+    assert [line.strip() for line in body[2].splitlines()] == [
+        line.strip() for line in last.splitlines()
+    ]
