@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 import typedbackprop as tbp
 from typedbackprop.explain import explain
+from typedbackprop.explain.attention import attention_backward_rows
+from typedbackprop.explain.text import Names
 from typedbackprop.nn.activations import ACTIVATION_SPECS
-from typedbackprop.nn.attention import Attention, attention_equations_backward, attention_forward
-from typedbackprop.nn.equations import Names
+from typedbackprop.nn.attention import Attention, attention_forward
 
 SHAPE = r"\((\d+(?:, \d+)*,?)?\)"
 
@@ -179,7 +180,7 @@ def test_attentions_weight_rows_name_each_operand_with_its_shape():
     )
     _, cache = attention_forward(layer, rng.normal(size=(features, seq, batch)))
     names = Names(1, "a0", "a1", "grad_a0", "grad_a1", first=False)
-    text = "\n".join(row for row, _ in attention_equations_backward(names, layer, cache, True))
+    text = "\n".join(row for row, _ in attention_backward_rows(names, layer, cache))
     for name, long in [("q", "query"), ("k", "key"), ("v", "value")]:
         assert (
             f"grad_W_{long}1 (2, 3, 4) = grad_{name}1 (2, 6, 3, 5) · a0 (4, 5, 6), summed over "

@@ -16,6 +16,8 @@ from torch_images import (
 
 import typedbackprop as tbp
 from typedbackprop import Array, checked
+from typedbackprop.explain.batchnorm import batchnorm2d_backward_rows, batchnorm2d_forward_rows
+from typedbackprop.explain.text import Names
 from typedbackprop.nn.batchnorm import (
     BatchNorm,
     BatchNorm2d,
@@ -23,8 +25,6 @@ from typedbackprop.nn.batchnorm import (
     BatchNormCache,
     BatchNormState,
     batchnorm2d_backward,
-    batchnorm2d_equations_backward,
-    batchnorm2d_equations_forward,
     batchnorm2d_forward,
     batchnorm2d_forward_eval,
     batchnorm2d_initial_state,
@@ -40,7 +40,6 @@ from typedbackprop.nn.batchnorm import (
     batchnorm_statistics,
     batchnorm_update_state,
 )
-from typedbackprop.nn.equations import Names
 
 FLAT = (BatchNorm, BatchNormState, batchnorm_forward, batchnorm_forward_eval, batchnorm_backward)
 SPATIAL = (
@@ -299,8 +298,8 @@ def test_spatial_batch_norm_by_hand():
 def explain_rows(cache) -> str:
     names = Names(2, "z1", "y2", "delta1", "grad_y2", first=False)
     rows = [
-        *batchnorm2d_equations_forward(names, LAYER_2D, cache, X_IMAGE),
-        *batchnorm2d_equations_backward(names, LAYER_2D, cache, True),
+        *batchnorm2d_forward_rows(names, LAYER_2D, cache, X_IMAGE),
+        *batchnorm2d_backward_rows(names, LAYER_2D, cache),
     ]
     for equation, _ in rows:  # every operand (a name ending in a number) shows its shape
         for name in re.findall(r"\b[A-Za-z_]+\d+", equation):

@@ -15,8 +15,7 @@ from typedbackprop.cli.options import (
     positive_int,
     require_memory,
 )
-from typedbackprop.explain import explain
-from typedbackprop.explain_batch_first import LAYOUTS
+from typedbackprop.explain import LAYOUTS, explain
 from typedbackprop.recipes import RECIPES
 
 __all__ = ["add_parser", "add_sizes_arguments", "check_sizes_or_model", "run"]

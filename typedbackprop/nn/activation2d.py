@@ -13,15 +13,12 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.activations import ACTIVATIONS, ActivationKind
-from typedbackprop.nn.equations import Names, Row, shape_text
 
 __all__ = [
     "Activation2d",
     "Activation2dCache",
     "activation2d_forward",
     "activation2d_backward",
-    "activation2d_equations_forward",
-    "activation2d_equations_backward",
 ]
 
 
@@ -117,42 +114,3 @@ def activation2d_backward(
     function = ACTIVATIONS[layer.name]
     grad_z = function.backward(_columns(grad_a), _columns(cache.z), _columns(cache.a), layer.slope)
     return grad_z.reshape(grad_a.shape)
-
-
-# --- explain ----------------------------------------------------------------------------------
-
-
-def activation2d_equations_forward(
-    names: Names, layer: Activation2d, cache: Activation2dCache, output: Array
-) -> list[Row]:
-    """The forward equation of an image activation, for ``explain``."""
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = "
-            f"{layer.name}({names.input} {shape_text(cache.z.shape)})",
-            "on every pixel: " + ACTIVATIONS[layer.name].acts_on.replace("column", "pixel"),
-        )
-    ]
-
-
-def activation2d_equations_backward(
-    names: Names, layer: Activation2d, cache: Activation2dCache, input_gradient: bool
-) -> list[Row]:
-    """The backward equation of an image activation, for ``explain``."""
-    shape = shape_text(cache.z.shape)
-    if layer.name == "softmax":
-        grad_a, a = names.grad_output, names.output
-        return [
-            (
-                f"{names.grad_input} {shape} = {a} {shape} * ({grad_a} {shape} - "
-                f"({a} * {grad_a}).sum(axis=0))",
-                "the softmax backward over the channels of each pixel",
-            )
-        ]
-    return [
-        (
-            f"{names.grad_input} {shape} = {names.grad_output} {shape} * "
-            f"{layer.name}'({names.input} {shape})",
-            "elementwise",
-        )
-    ]

@@ -15,7 +15,6 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.gelu import (
     GELU_GRAD_Z,
     GELU_TANH_GRAD_Z,
@@ -45,8 +44,6 @@ __all__ = [
     "ElementwiseFunctions",
     "activation_forward",
     "activation_backward",
-    "activation_equations_forward",
-    "activation_equations_backward",
     "SIGMOID_GRAD_Z",
     "TANH_GRAD_Z",
     "RELU_GRAD_Z",
@@ -457,8 +454,8 @@ ACTIVATION_SPECS: dict[str, Spec] = {
     "gelu_tanh": GELU_TANH_GRAD_Z,
 }
 """Each activation's backward in index form (:class:`~typedbackprop.nn.specs.Spec`), by name:
-the einsum ``explain`` prints beside the activation's backward row
-(:func:`activation_equations_backward`), and what the tests evaluate against the function."""
+the einsum ``explain`` prints beside the activation's backward row, and what the tests evaluate
+against the function."""
 
 assert set(ACTIVATION_SPECS) == set(ACTIVATIONS)
 
@@ -553,41 +550,3 @@ def activation_backward(
     """
     layer = cache.layer
     return ACTIVATIONS[layer.name].backward(grad_a, cache.z, cache.a, layer.slope)
-
-
-def activation_equations_forward(
-    names: Names, layer: Activation, cache: ActivationCache, output: Array
-) -> list[Row]:
-    """The forward equation of an activation layer, for ``explain``."""
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = {layer.name}({names.input})",
-            ACTIVATIONS[layer.name].acts_on,
-        )
-    ]
-
-
-def activation_equations_backward(
-    names: Names, layer: Activation, cache: ActivationCache, input_gradient: bool
-) -> list[Row]:
-    """BP1 (the output layer's) or the elementwise half of BP2, for ``explain``.
-
-    The note gives the activation's einsum from :data:`ACTIVATION_SPECS`, as the dense layer's
-    rows give theirs.
-    """
-    shape = shape_text(cache.z.shape)
-    delta, grad_a, a = names.grad_input, names.grad_output, names.output
-    einsum = f"einsum {ACTIVATION_SPECS[layer.name].equation}"
-    if names.first and layer.name == "softmax":
-        return [
-            (
-                f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
-                f"BP1, {einsum}: the softmax vector-Jacobian product",
-            )
-        ]
-    return [
-        (
-            f"{delta} {shape} = {grad_a} {shape} * {layer.name}'({names.input}) {shape}",
-            f"{'BP1' if names.first else 'BP2'}, {einsum}: {ACTIVATIONS[layer.name].acts_on}",
-        )
-    ]

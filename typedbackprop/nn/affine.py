@@ -12,7 +12,6 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -24,8 +23,6 @@ __all__ = [
     "affine_grad_input",
     "dense_forward",
     "dense_backward",
-    "dense_equations_forward",
-    "dense_equations_backward",
     "AFFINE_GRAD_W",
     "AFFINE_GRAD_B",
     "AFFINE_GRAD_A_PREV",
@@ -324,47 +321,3 @@ def dense_backward_params(grad_z: Float[Array, "out batch"], cache: DenseCache) 
     """
     grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4 and BP3 alone
     return Dense(grad_W, grad_b)
-
-
-def dense_equations_forward(
-    names: Names, layer: Dense, cache: DenseCache, output: Array
-) -> list[Row]:
-    """The forward equation of a dense layer, for ``explain``, with every operand's shape."""
-    n = names.number
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = W{n} {shape_text(layer.W.shape)} @ "
-            f"{names.input} {shape_text(cache.a_prev.shape)} + b{n}[:, None] "
-            f"{shape_text(layer.b[:, None].shape)}",
-            "sum over in; the bias broadcasts along batch",
-        )
-    ]
-
-
-def dense_equations_backward(
-    names: Names, layer: Dense, cache: DenseCache, input_gradient: bool
-) -> list[Row]:
-    """BP4, BP3 and (unless this is the first layer) ``Wᵀ δ``, for ``explain``, with their specs."""
-    n, delta = names.number, names.grad_output
-    batch = cache.a_prev.shape[1]
-    delta_shape = shape_text((layer.W.shape[0], batch))
-    rows = [
-        (
-            f"grad_W{n} {shape_text(layer.W.shape)} = {delta} {delta_shape} @ {names.input}.T "
-            f"{shape_text(cache.a_prev.T.shape)}",
-            f"BP4, einsum {AFFINE_GRAD_W.equation}: sum over batch; shaped like W{n}",
-        ),
-        (
-            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}.sum(axis=1)",
-            f"BP3, einsum {AFFINE_GRAD_B.equation}: b was broadcast along batch",
-        ),
-    ]
-    if input_gradient:
-        rows.append(
-            (
-                f"{names.grad_input} {shape_text(cache.a_prev.shape)} = W{n}.T "
-                f"{shape_text(layer.W.T.shape)} @ {delta} {delta_shape}",
-                f"einsum {AFFINE_GRAD_A_PREV.equation}: sum over out; shaped like {names.input}",
-            )
-        )
-    return rows

@@ -28,7 +28,6 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -47,8 +46,6 @@ __all__ = [
     "merge_heads_backward",
     "attention_forward",
     "attention_backward",
-    "attention_equations_forward",
-    "attention_equations_backward",
     "ATTENTION_GRAD_SCORES",
     "ATTENTION_GRAD_V",
     "ATTENTION_GRAD_WEIGHTS",
@@ -640,140 +637,3 @@ def attention_backward(
         layer.causal,
     )
     return grads, grad_x
-
-
-# --- for explain -------------------------------------------------------------------------------
-
-
-def attention_rows_forward(
-    x: str, y: str, tag: str, cache: AttentionCache, output: Array
-) -> list[Row]:
-    """Attention's forward equations; parameters and values are suffixed with ``tag``.
-
-    Every operand is printed with its name and its shape (the scores ``S`` are shaped like the
-    weights ``P``)."""
-    s = shape_text
-    layer = cache.layer
-    q, v = f"q{tag} {s(cache.q.shape)}", f"v{tag} {s(cache.v.shape)}"
-    scores, weights = f"S{tag} {s(cache.weights.shape)}", f"P{tag} {s(cache.weights.shape)}"
-    rows = [
-        (
-            f"{name}{tag} {s(value.shape)} = W_{long}{tag} {s(W.shape)} · {x} "
-            f"{s(cache.x.shape)}" + ("" if b is None else f" + b_{long}{tag} {s(b.shape)}"),
-            f"the {plural}, moved to (heads, batch, head_dim, seq)",
-        )
-        for name, long, plural, value, W, b in [
-            ("q", "query", "queries", cache.q, layer.W_query, layer.b_query),
-            ("k", "key", "keys (no bias)", cache.k, layer.W_key, None),
-            ("v", "value", "values", cache.v, layer.W_value, layer.b_value),
-        ]
-    ]
-    head_dim = cache.q.shape[2]
-    rows.append(
-        (
-            f"{scores} = k{tag}.mT {s(cache.k.mT.shape)} @ {q} / sqrt({head_dim})",
-            "Kᵀ Q: key × query, per head and sequence",
-        )
-    )
-    if layer.causal:
-        rows.append((f"{scores}[..., key > query] = -inf", "causal: no key after its query"))
-    rows += [
-        (f"{weights} = softmax({scores}, axis=-2)", "over key: each query's column sums to 1"),
-        (
-            f"o{tag} {s(cache.output.shape)} = {v} @ {weights}",
-            "V P: a weighted mean of the values per query",
-        ),
-        (
-            f"{y} {s(output.shape)} = W_output{tag} {s(layer.W_output.shape)} · o{tag} "
-            f"{s(cache.output.shape)} + b_output{tag} {s(layer.b_output.shape)}",
-            "sum over heads and head_dim, at every token",
-        ),
-    ]
-    return rows
-
-
-def attention_rows_backward(
-    grad_x: str | None, grad_y: str, tag: str, cache: AttentionCache, x: str | None = None
-) -> list[Row]:
-    """Attention's backward equations; ``grad_x`` ``None`` leaves out the input's gradient.
-
-    ``x`` names the input (by default the name ``grad_x`` is the gradient of, else ``x``).
-    Every operand is printed with its name and its shape (each ``grad_<v>`` shaped like ``<v>``).
-    """
-    s = shape_text
-    layer = cache.layer
-    if x is None:
-        x = grad_x.removeprefix("grad_") if grad_x is not None else "x"
-    q, k, v, p, o = (
-        s(value.shape) for value in (cache.q, cache.k, cache.v, cache.weights, cache.output)
-    )
-    delta = f"{grad_y} {s(cache.x.shape)}"  # ∂L/∂y is shaped like y, and y like x
-    W_output = f"W_output{tag} {s(layer.W_output.shape)}"
-    P, grad_P, grad_S = f"P{tag} {p}", f"grad_P{tag} {p}", f"grad_S{tag} {p}"
-    grad_o = f"grad_o{tag} {o}"
-    projections = [
-        ("q", "query", q, layer.W_query),
-        ("k", "key", k, layer.W_key),
-        ("v", "value", v, layer.W_value),
-    ]
-    rows = [
-        (
-            f"grad_W_output{tag} {s(layer.W_output.shape)} = {delta} · o{tag} {o}, "
-            "summed over tokens",
-            "shaped like W_output",
-        ),
-        (f"{grad_o} = {W_output} · {delta}", "back to the heads' layout"),
-        (
-            f"grad_v{tag} {v} = {grad_o} @ P{tag}.mT {s(cache.weights.mT.shape)}",
-            "∂(V P)/∂V",
-        ),
-        (f"{grad_P} = v{tag}.mT {s(cache.v.mT.shape)} @ {grad_o}", "∂(V P)/∂P"),
-        (
-            f"{grad_S} = {P} * ({grad_P} - (P{tag} * grad_P{tag}).sum(axis=-2))",
-            "the softmax over key; 0 where masked",
-        ),
-        (
-            f"grad_q{tag} {q} = k{tag} {k} @ {grad_S} / sqrt(head_dim)",
-            "(head_dim, key) @ (key, query)",
-        ),
-        (
-            f"grad_k{tag} {k} = q{tag} {q} @ grad_S{tag}.mT {s(cache.weights.mT.shape)} "
-            "/ sqrt(head_dim)",
-            "(head_dim, query) @ (query, key)",
-        ),
-        *(
-            (
-                f"grad_W_{long}{tag} {s(W.shape)} = grad_{name}{tag} {shape} · {x} "
-                f"{s(cache.x.shape)}, summed over tokens",
-                f"shaped like W_{long}",
-            )
-            for name, long, shape, W in projections
-        ),
-    ]
-    if grad_x is not None:
-        rows.append(
-            (
-                f"{grad_x} {s(cache.x.shape)} = "
-                + " + ".join(
-                    f"W_{long}{tag} {s(W.shape)} · grad_{name}{tag} {shape}"
-                    for name, long, shape, W in projections
-                ),
-                "x feeds all three projections",
-            )
-        )
-    return rows
-
-
-def attention_equations_forward(
-    names: Names, layer: Attention, cache: AttentionCache, output: Array
-) -> list[Row]:
-    """Attention's forward equations, for ``explain``."""
-    return attention_rows_forward(names.input, names.output, str(names.number), cache, output)
-
-
-def attention_equations_backward(
-    names: Names, layer: Attention, cache: AttentionCache, input_gradient: bool
-) -> list[Row]:
-    """Attention's backward equations, for ``explain``."""
-    grad_x = names.grad_input if input_gradient else None
-    return attention_rows_backward(grad_x, names.grad_output, str(names.number), cache, names.input)

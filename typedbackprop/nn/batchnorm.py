@@ -23,7 +23,6 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -755,100 +754,3 @@ def batchnorm2d_update_state(state: BatchNorm2dState, cache: BatchNorm2dCache) -
         state.mean, state.var, cache.mean, cache.var, count, cache.layer.momentum
     )
     return BatchNorm2dState(mean, var)
-
-
-# --- explain ----------------------------------------------------------------------------------
-
-
-def _equations_forward(
-    names: Names, x_hat: Array, output: Array, batch_statistics: bool, over: str, per: str
-) -> list[Row]:
-    """Every operand printed with its name and its shape."""
-    n, x, y = names.number, names.input, names.output
-    x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
-    if batch_statistics:
-        rows = [
-            (f"mean{n} {stat}, var{n} {stat} = mean and variance of {x} {x_shape} over {over}", "")
-        ]
-    else:
-        rows = [(f"mean{n} {stat}, var{n} {stat} = the running statistics", "evaluation")]
-    rows += [
-        (
-            f"x_hat{n} {x_shape} = ({x} {x_shape} - mean{n} {stat}) / sqrt(var{n} {stat} + eps)",
-            per,
-        ),
-        (
-            f"{y} {shape_text(output.shape)} = gamma{n} {stat} * x_hat{n} {x_shape} "
-            f"+ beta{n} {stat}",
-            f"gamma and beta broadcast along {over}",
-        ),
-    ]
-    return rows
-
-
-def _equations_backward(
-    names: Names, x_hat: Array, batch_statistics: bool, input_gradient: bool, over: str
-) -> list[Row]:
-    """Every operand printed with its name and its shape (the three-term line lists them after
-    the equation, which is long enough without them)."""
-    n, grad_y = names.number, names.grad_output
-    x_shape, stat = shape_text(x_hat.shape), shape_text(x_hat.shape[:1])
-    rows = [
-        (
-            f"grad_gamma{n} {stat} = ({grad_y} {x_shape} * x_hat{n} {x_shape}).sum over {over}",
-            "",
-        ),
-        (f"grad_beta{n} {stat} = {grad_y} {x_shape} summed over {over}", ""),
-    ]
-    if input_gradient and batch_statistics:
-        rows.append(
-            (
-                f"{names.grad_input} {x_shape} = gamma{n} / sqrt(var{n} + eps) * ({grad_y} - "
-                f"mean({grad_y}) - x_hat{n} * mean({grad_y} * x_hat{n})), with gamma{n} "
-                f"{stat}, var{n} {stat}, {grad_y} {x_shape}, x_hat{n} {x_shape}",
-                f"three terms: through x, mean{n} and var{n}; means over {over}",
-            )
-        )
-    elif input_gradient:
-        rows.append(
-            (
-                f"{names.grad_input} {x_shape} = gamma{n} {stat} / sqrt(var{n} {stat} + eps) "
-                f"* {grad_y} {x_shape}",
-                "the running statistics are constants",
-            )
-        )
-    return rows
-
-
-def batchnorm_equations_forward(
-    names: Names, layer: BatchNorm, cache: BatchNormCache, output: Array
-) -> list[Row]:
-    """Batch norm's forward equations, for ``explain``."""
-    return _equations_forward(
-        names, cache.x_hat, output, cache.batch_statistics, "batch", "per feature"
-    )
-
-
-def batchnorm_equations_backward(
-    names: Names, layer: BatchNorm, cache: BatchNormCache, input_gradient: bool
-) -> list[Row]:
-    """Batch norm's backward equations, for ``explain``."""
-    return _equations_backward(names, cache.x_hat, cache.batch_statistics, input_gradient, "batch")
-
-
-def batchnorm2d_equations_forward(
-    names: Names, layer: BatchNorm2d, cache: BatchNorm2dCache, output: Array
-) -> list[Row]:
-    """Spatial batch norm's forward equations, for ``explain``."""
-    over = "height, width, batch"
-    return _equations_forward(
-        names, cache.x_hat, output, cache.batch_statistics, over, "per channel"
-    )
-
-
-def batchnorm2d_equations_backward(
-    names: Names, layer: BatchNorm2d, cache: BatchNorm2dCache, input_gradient: bool
-) -> list[Row]:
-    """Spatial batch norm's backward equations, for ``explain``."""
-    over = "height, width, batch"
-    return _equations_backward(names, cache.x_hat, cache.batch_statistics, input_gradient, over)

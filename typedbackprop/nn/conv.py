@@ -26,7 +26,6 @@ from jaxtyping import Float
 
 from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -44,8 +43,6 @@ __all__ = [
     "CONV2D_GRAD_W",
     "CONV2D_GRAD_B",
     "CONV2D_GRAD_X",
-    "conv2d_equations_forward",
-    "conv2d_equations_backward",
 ]
 
 
@@ -428,74 +425,3 @@ CONV2D_GRAD_B = Spec("grad_b", "opqb->o", ("grad_z",))
 CONV2D_GRAD_X = Spec("grad_x", "opqb,ocij,ihp,jwq->chwb", ("grad_z", "W", "R", "C"))
 """``∂L/∂x_{chwb} = Σ_{o,p,q,i,j} δ_{opqb} W_{ocij} R_{ihp} C_{jwq}``: ``W_colᵀ δ_col``, then
 :func:`col2im`, whose sum over the windows that read a pixel is the sum over ``p, q, i, j``."""
-
-
-# --- explain ----------------------------------------------------------------------------------
-
-
-def conv2d_equations_forward(
-    names: Names, layer: Conv2d, cache: Conv2dCache, output: Array
-) -> list[Row]:
-    """The convolution's forward equations, for ``explain``: im2col, then the affine layer."""
-    n = names.number
-    out_channels, in_channels, kernel_h, kernel_w = layer.W.shape
-    columns = shape_text(columns_as_matrix(cache.columns).shape)
-    W_col = shape_text(kernel_as_matrix(layer.W).shape)
-    z_col = shape_text((out_channels, output.size // out_channels))
-    return [
-        (
-            f"columns{n} {columns} = im2col({names.input} {shape_text(cache.x.shape)}, "
-            f"{kernel_h}x{kernel_w}, stride {layer.stride}, padding {layer.padding})",
-            "a column per window of each example",
-        ),
-        (
-            f"{names.output}_col {z_col} = W{n}_col {W_col} @ columns{n} {columns} + b{n}[:, None] "
-            f"{shape_text((out_channels, 1))}",
-            "the affine layer on the columns",
-        ),
-        (
-            f"{names.output} {shape_text(output.shape)} = {names.output}_col {z_col}.reshape"
-            f"{shape_text(output.shape)}",
-            "a view: batch is last",
-        ),
-    ]
-
-
-def conv2d_equations_backward(
-    names: Names, layer: Conv2d, cache: Conv2dCache, input_gradient: bool
-) -> list[Row]:
-    """The convolution's backward equations, for ``explain``: the dense layer's, on columns."""
-    n, delta = names.number, names.grad_output
-    columns_matrix = columns_as_matrix(cache.columns).shape
-    W_col = kernel_as_matrix(layer.W).shape
-    delta_col = shape_text((W_col[0], columns_matrix[1]))
-    delta_shape = (W_col[0], *cache.columns.shape[3:])  # (out_channels, out_height, ...)
-    rows = [
-        (
-            f"{delta}_col {delta_col} = {delta} {shape_text(delta_shape)}.reshape{delta_col}",
-            "a view: batch is last",
-        ),
-        (
-            f"grad_W{n} {shape_text(layer.W.shape)} = ({delta}_col {delta_col} @ columns{n}.T "
-            f"{shape_text(columns_matrix[::-1])}).reshape{shape_text(layer.W.shape)}",
-            f"sum over every window of every example; shaped like W{n}",
-        ),
-        (
-            f"grad_b{n} {shape_text(layer.b.shape)} = {delta}_col {delta_col}.sum(axis=1)",
-            "b was broadcast along out_height, out_width and batch",
-        ),
-    ]
-    if input_gradient:
-        rows += [
-            (
-                f"grad_columns{n} {shape_text(columns_matrix)} = W{n}_col.T "
-                f"{shape_text(W_col[::-1])} @ {delta}_col {delta_col}",
-                "sum over out_channels; shaped like columns",
-            ),
-            (
-                f"{names.grad_input} {shape_text(cache.x.shape)} = col2im(grad_columns{n} "
-                f"{shape_text(columns_matrix)})",
-                "overlapping windows add up: +=",
-            ),
-        ]
-    return rows

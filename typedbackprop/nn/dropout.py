@@ -15,7 +15,6 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.specs import Spec
 
@@ -26,8 +25,6 @@ __all__ = [
     "dropout_forward",
     "dropout_backward",
     "DROPOUT_GRAD_X",
-    "dropout_equations_forward",
-    "dropout_equations_backward",
 ]
 
 
@@ -164,36 +161,3 @@ def dropout_backward(
 DROPOUT_GRAD_X = Spec("grad_x", "...b,...b->...b", ("grad_a", "mask"))
 """:func:`dropout_backward` in training, in index form: ``∂L/∂x_{…b} = ∂L/∂a_{…b} mask_{…b}``,
 no sum; ``…`` is every axis before ``batch``."""
-
-
-# --- explain ----------------------------------------------------------------------------------
-
-
-def dropout_equations_forward(
-    names: Names, layer: Dropout, cache: DropoutCache, output: Array
-) -> list[Row]:
-    """Dropout's forward equation, for ``explain``."""
-    shape = shape_text(output.shape)
-    if cache.mask is None:
-        return [(f"{names.output} {shape} = {names.input}", "evaluation: the identity")]
-    return [
-        (
-            f"{names.output} {shape} = {names.input} * mask{names.number} {shape}",
-            f"mask: 0, or 1/(1 - {layer.rate:g}) with probability {1 - layer.rate:g}",
-        )
-    ]
-
-
-def dropout_equations_backward(
-    names: Names, layer: Dropout, cache: DropoutCache, input_gradient: bool
-) -> list[Row]:
-    """Dropout's backward equation, for ``explain``."""
-    shape = shape_text(cache.x.shape)
-    if cache.mask is None:
-        return [(f"{names.grad_input} {shape} = {names.grad_output}", "evaluation")]
-    return [
-        (
-            f"{names.grad_input} {shape} = {names.grad_output} * mask{names.number} {shape}",
-            "the mask forward drew",
-        )
-    ]

@@ -13,7 +13,6 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -28,10 +27,6 @@ __all__ = [
     "embedding_backward",
     "positional_forward",
     "positional_backward",
-    "embedding_equations_forward",
-    "embedding_equations_backward",
-    "positional_equations_forward",
-    "positional_equations_backward",
 ]
 
 
@@ -286,68 +281,3 @@ def positional_backward(
     grad_table = np.zeros_like(cache.table)
     grad_table[:seq] = grad_y.sum(axis=2).T
     return PositionalEmbedding(grad_table), grad_y
-
-
-# --- for explain -------------------------------------------------------------------------------
-
-
-def embedding_equations_forward(
-    names: Names, layer: Embedding, cache: EmbeddingCache, output: Array
-) -> list[Row]:
-    """The lookup, for ``explain``, with every operand's shape."""
-    n, table = names.number, layer.table
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = E{n}.T {shape_text(table.T.shape)}"
-            f"[:, {names.input} {shape_text(cache.ids.shape)}]",
-            "column (s, b) is row ids[s, b] of the table",
-        )
-    ]
-
-
-def embedding_equations_backward(
-    names: Names, layer: Embedding, cache: EmbeddingCache, input_gradient: bool
-) -> list[Row]:
-    """The scatter-add, for ``explain``, with every operand's shape."""
-    n, grad = names.number, names.grad_output
-    rows = shape_text((*cache.ids.shape, layer.table.shape[1]))
-    return [
-        (
-            f"grad_E{n} {shape_text(layer.table.shape)} = zeros; np.add.at(grad_E{n}, "
-            f"{names.input} {shape_text(cache.ids.shape)}, {grad}.transpose(1, 2, 0) {rows})",
-            "a repeated id sums its tokens' gradients; ids have none",
-        )
-    ]
-
-
-def positional_equations_forward(
-    names: Names, layer: PositionalEmbedding, cache: PositionalEmbeddingCache, output: Array
-) -> list[Row]:
-    """The added positions, for ``explain``."""
-    n, seq = names.number, cache.x.shape[1]
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = {names.input} "
-            f"{shape_text(cache.x.shape)} + pos{n}[:{seq}].T[:, :, None] "
-            f"{shape_text((layer.table.shape[1], seq, 1))}",
-            "the same vector per position in every sequence",
-        )
-    ]
-
-
-def positional_equations_backward(
-    names: Names, layer: PositionalEmbedding, cache: PositionalEmbeddingCache, input_gradient: bool
-) -> list[Row]:
-    """The positions' gradient (and the identity to the input), for ``explain``."""
-    n, seq = names.number, cache.x.shape[1]
-    shape = shape_text(cache.x.shape)
-    grad = f"{names.grad_output} {shape}"  # ∂L/∂y is shaped like y, and y like x
-    rows = [
-        (
-            f"grad_pos{n}[:{seq}] {shape_text((seq, layer.table.shape[1]))} = {grad}.sum(axis=2).T",
-            "pos was broadcast along batch; later rows stay 0",
-        )
-    ]
-    if input_gradient:
-        rows.append((f"{names.grad_input} {shape} = {grad}", "the identity on x"))
-    return rows

@@ -18,45 +18,33 @@ from typedbackprop.checking import Array, record_fields
 from typedbackprop.nn.activation2d import (
     Activation2d,
     activation2d_backward,
-    activation2d_equations_backward,
-    activation2d_equations_forward,
     activation2d_forward,
 )
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
-    activation_equations_backward,
-    activation_equations_forward,
     activation_forward,
 )
 from typedbackprop.nn.affine import (
     Dense,
     dense_backward,
     dense_backward_params,
-    dense_equations_backward,
-    dense_equations_forward,
     dense_forward,
 )
 from typedbackprop.nn.attention import (
     Attention,
     attention_backward,
-    attention_equations_backward,
-    attention_equations_forward,
     attention_forward,
 )
 from typedbackprop.nn.batchnorm import (
     BatchNorm,
     BatchNorm2d,
     batchnorm2d_backward,
-    batchnorm2d_equations_backward,
-    batchnorm2d_equations_forward,
     batchnorm2d_forward,
     batchnorm2d_forward_eval,
     batchnorm2d_initial_state,
     batchnorm2d_update_state,
     batchnorm_backward,
-    batchnorm_equations_backward,
-    batchnorm_equations_forward,
     batchnorm_forward,
     batchnorm_forward_eval,
     batchnorm_initial_state,
@@ -66,35 +54,24 @@ from typedbackprop.nn.conv import (
     Conv2d,
     conv2d_backward,
     conv2d_backward_params,
-    conv2d_equations_backward,
-    conv2d_equations_forward,
     conv2d_forward,
 )
 from typedbackprop.nn.dropout import (
     Dropout,
     dropout_backward,
-    dropout_equations_backward,
-    dropout_equations_forward,
     dropout_forward,
 )
 from typedbackprop.nn.embedding import (
     Embedding,
     PositionalEmbedding,
     embedding_backward,
-    embedding_equations_backward,
-    embedding_equations_forward,
     embedding_forward,
     positional_backward,
-    positional_equations_backward,
-    positional_equations_forward,
     positional_forward,
 )
-from typedbackprop.nn.equations import Names, Row
 from typedbackprop.nn.layernorm import (
     LayerNorm,
     layernorm_backward,
-    layernorm_equations_backward,
-    layernorm_equations_forward,
     layernorm_forward,
 )
 from typedbackprop.nn.mode import Mode
@@ -102,48 +79,32 @@ from typedbackprop.nn.pooling import (
     AvgPool2d,
     MaxPool2d,
     avgpool2d_backward,
-    avgpool2d_equations_backward,
-    avgpool2d_equations_forward,
     avgpool2d_forward,
     maxpool2d_backward,
-    maxpool2d_equations_backward,
-    maxpool2d_equations_forward,
     maxpool2d_forward,
 )
 from typedbackprop.nn.reshape import (
     Flatten,
     Unflatten,
     flatten_backward,
-    flatten_equations_backward,
-    flatten_equations_forward,
     flatten_forward,
     unflatten_backward,
-    unflatten_equations_backward,
-    unflatten_equations_forward,
     unflatten_forward,
 )
 from typedbackprop.nn.sequence import (
     KeepLast,
     TokenDense,
     keep_last_backward,
-    keep_last_equations_backward,
-    keep_last_equations_forward,
     keep_last_forward,
     token_dense_backward,
-    token_dense_equations_backward,
-    token_dense_equations_forward,
     token_dense_forward,
 )
 from typedbackprop.nn.transformer import (
     FeedForward,
     TransformerBlock,
     feedforward_backward,
-    feedforward_equations_backward,
-    feedforward_equations_forward,
     feedforward_forward,
     transformer_block_backward,
-    transformer_block_equations_backward,
-    transformer_block_equations_forward,
     transformer_block_forward,
 )
 
@@ -183,12 +144,6 @@ class Family:
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
     has_parameters: bool
     """Whether the record holds arrays that training updates."""
-    symbol: str
-    """The letter ``explain`` names the output with: ``z`` for a dense layer (``z1``)."""
-    equations_forward: Callable[[Names, Any, Any, Array], list[Row]]
-    """``(names, layer, cache, output) -> rows``: the forward equations with shapes."""
-    equations_backward: Callable[[Names, Any, Any, bool], list[Row]]
-    """``(names, layer, cache, input_gradient) -> rows``: the backward equations with shapes."""
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
@@ -203,9 +158,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: dense_forward(layer, x),
         dense_backward,
         has_parameters=True,
-        symbol="z",
-        equations_forward=dense_equations_forward,
-        equations_backward=dense_equations_backward,
         backward_parameters=dense_backward_params,
     ),
     Activation: Family(
@@ -214,9 +166,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation_forward(layer, x),
         activation_backward,
         has_parameters=False,
-        symbol="a",
-        equations_forward=activation_equations_forward,
-        equations_backward=activation_equations_backward,
     ),
     Embedding: Family(
         "embedding",
@@ -224,9 +173,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: embedding_forward(layer, x),
         lambda grad, cache: (embedding_backward(grad, cache), None),  # integer ids: no gradient
         has_parameters=True,
-        symbol="e",
-        equations_forward=embedding_equations_forward,
-        equations_backward=embedding_equations_backward,
         backward_parameters=embedding_backward,
     ),
     PositionalEmbedding: Family(
@@ -235,9 +181,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: positional_forward(layer, x),
         positional_backward,
         has_parameters=True,
-        symbol="p",
-        equations_forward=positional_equations_forward,
-        equations_backward=positional_equations_backward,
     ),
     LayerNorm: Family(
         "layernorm",
@@ -245,9 +188,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: layernorm_forward(layer, x),
         layernorm_backward,
         has_parameters=True,
-        symbol="n",
-        equations_forward=layernorm_equations_forward,
-        equations_backward=layernorm_equations_backward,
     ),
     Attention: Family(
         "attention",
@@ -255,9 +195,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: attention_forward(layer, x),
         attention_backward,
         has_parameters=True,
-        symbol="y",
-        equations_forward=attention_equations_forward,
-        equations_backward=attention_equations_backward,
     ),
     FeedForward: Family(
         "feedforward",
@@ -265,9 +202,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: feedforward_forward(layer, x),
         feedforward_backward,
         has_parameters=True,
-        symbol="f",
-        equations_forward=feedforward_equations_forward,
-        equations_backward=feedforward_equations_backward,
     ),
     TransformerBlock: Family(
         "transformer_block",
@@ -275,9 +209,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: transformer_block_forward(layer, x),
         transformer_block_backward,
         has_parameters=True,
-        symbol="h",
-        equations_forward=transformer_block_equations_forward,
-        equations_backward=transformer_block_equations_backward,
     ),
     KeepLast: Family(
         "keep_last",
@@ -285,9 +216,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: keep_last_forward(layer, x),
         keep_last_backward,
         has_parameters=False,
-        symbol="k",
-        equations_forward=keep_last_equations_forward,
-        equations_backward=keep_last_equations_backward,
     ),
     TokenDense: Family(
         "token_dense",
@@ -295,9 +223,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: token_dense_forward(layer, x),
         token_dense_backward,
         has_parameters=True,
-        symbol="z",
-        equations_forward=token_dense_equations_forward,
-        equations_backward=token_dense_equations_backward,
     ),
     Conv2d: Family(
         "conv2d",
@@ -305,9 +230,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: conv2d_forward(layer, x),
         conv2d_backward,
         has_parameters=True,
-        symbol="z",
-        equations_forward=conv2d_equations_forward,
-        equations_backward=conv2d_equations_backward,
         backward_parameters=conv2d_backward_params,
     ),
     MaxPool2d: Family(
@@ -316,9 +238,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: maxpool2d_forward(layer, x),
         maxpool2d_backward,
         has_parameters=False,
-        symbol="p",
-        equations_forward=maxpool2d_equations_forward,
-        equations_backward=maxpool2d_equations_backward,
     ),
     AvgPool2d: Family(
         "avgpool2d",
@@ -326,9 +245,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: avgpool2d_forward(layer, x),
         avgpool2d_backward,
         has_parameters=False,
-        symbol="p",
-        equations_forward=avgpool2d_equations_forward,
-        equations_backward=avgpool2d_equations_backward,
     ),
     BatchNorm: Family(
         "batchnorm",
@@ -336,9 +252,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: _without_state(batchnorm_forward, layer, x, mode),
         batchnorm_backward,
         has_parameters=True,
-        symbol="y",
-        equations_forward=batchnorm_equations_forward,
-        equations_backward=batchnorm_equations_backward,
         state=StateRules(
             batchnorm_initial_state,
             lambda layer, x, mode, state: (
@@ -355,9 +268,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: _without_state(batchnorm2d_forward, layer, x, mode),
         batchnorm2d_backward,
         has_parameters=True,
-        symbol="y",
-        equations_forward=batchnorm2d_equations_forward,
-        equations_backward=batchnorm2d_equations_backward,
         state=StateRules(
             batchnorm2d_initial_state,
             lambda layer, x, mode, state: (
@@ -374,9 +284,6 @@ FAMILIES: dict[type, Family] = {
         dropout_forward,
         dropout_backward,
         has_parameters=False,
-        symbol="d",
-        equations_forward=dropout_equations_forward,
-        equations_backward=dropout_equations_backward,
     ),
     Activation2d: Family(
         "activation2d",
@@ -384,9 +291,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: activation2d_forward(layer, x),
         activation2d_backward,
         has_parameters=False,
-        symbol="a",
-        equations_forward=activation2d_equations_forward,
-        equations_backward=activation2d_equations_backward,
     ),
     Flatten: Family(
         "flatten",
@@ -394,9 +298,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: flatten_forward(layer, x),
         flatten_backward,
         has_parameters=False,
-        symbol="f",
-        equations_forward=flatten_equations_forward,
-        equations_backward=flatten_equations_backward,
     ),
     Unflatten: Family(
         "unflatten",
@@ -404,9 +305,6 @@ FAMILIES: dict[type, Family] = {
         lambda layer, x, mode: unflatten_forward(layer, x),
         unflatten_backward,
         has_parameters=False,
-        symbol="x",
-        equations_forward=unflatten_equations_forward,
-        equations_backward=unflatten_equations_backward,
     ),
 }
 """Every layer family, by record type."""

@@ -19,7 +19,6 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -30,8 +29,6 @@ __all__ = [
     "layernorm_grads",
     "layernorm_forward",
     "layernorm_backward",
-    "layernorm_equations_forward",
-    "layernorm_equations_backward",
     "LAYERNORM_GRAD_X",
 ]
 
@@ -269,82 +266,3 @@ def layernorm_backward(
         grad_y, cache.x, layer.gain, cache.mean, cache.rstd
     )
     return LayerNorm(grad_gain, grad_bias, layer.eps), grad_x
-
-
-# --- for explain -------------------------------------------------------------------------------
-
-
-def layernorm_rows_forward(
-    x: str, y: str, gain: str, bias: str, cache: LayerNormCache, output: Array
-) -> list[Row]:
-    """Layer norm's forward equations with the given names (a block names its own norms).
-
-    Every operand is printed with its name and its shape."""
-    s = shape_text
-    mean, rstd = f"mean {s(cache.mean.shape)}", f"rstd {s(cache.rstd.shape)}"
-    broadcast = ", None" * (cache.x.ndim - 1)
-    down = s(_down_features(cache.layer.gain, cache.x.ndim).shape)  # (features, 1, ..., 1)
-    return [
-        (
-            f"{mean}, {rstd} = {x} {s(cache.x.shape)}.mean(axis=0), 1/sqrt({x}.var(axis=0) + eps)",
-            "over features, one per position",
-        ),
-        (
-            f"{y} {s(output.shape)} = {gain}[:{broadcast}] {down} * ({x} {s(cache.x.shape)} "
-            f"- {mean}) * {rstd} + {bias}[:{broadcast}] {down}",
-            "mean and rstd broadcast down features",
-        ),
-    ]
-
-
-def layernorm_rows_backward(
-    grad_x: str | None, grad_y: str, gain: str, bias: str, cache: LayerNormCache
-) -> list[Row]:
-    """Layer norm's backward equations with the given names (``grad_x`` ``None``: skipped).
-
-    Every operand is printed with its name and its shape (``x_hat`` and ``g`` are shaped like
-    ``x``)."""
-    s = shape_text
-    shape = s(cache.x.shape)
-    axes = tuple(range(1, cache.x.ndim))
-    features = s(cache.layer.gain.shape)
-    x_hat = f"x_hat {shape}"
-    broadcast = ", None" * (cache.x.ndim - 1)
-    down = s(_down_features(cache.layer.gain, cache.x.ndim).shape)  # (features, 1, ..., 1)
-    rows = [
-        (
-            f"grad_{gain} {features} = ({grad_y} {shape} * {x_hat}).sum(axis={axes})",
-            "sum over every position",
-        ),
-        (
-            f"grad_{bias} {features} = {grad_y} {shape}.sum(axis={axes})",
-            "sum over every position",
-        ),
-    ]
-    if grad_x is not None:
-        rows.append(
-            (
-                f"{grad_x} {shape} = rstd {s(cache.rstd.shape)} * (g - g.mean(axis=0) - {x_hat} "
-                f"* (g * x_hat).mean(axis=0)), g {shape} = {gain}[:{broadcast}] {down} * "
-                f"{grad_y} {shape}",
-                "every feature of a position moves its mean and variance",
-            )
-        )
-    return rows
-
-
-def layernorm_equations_forward(
-    names: Names, layer: LayerNorm, cache: LayerNormCache, output: Array
-) -> list[Row]:
-    """Layer norm's forward equations, for ``explain``."""
-    n = names.number
-    return layernorm_rows_forward(names.input, names.output, f"gain{n}", f"bias{n}", cache, output)
-
-
-def layernorm_equations_backward(
-    names: Names, layer: LayerNorm, cache: LayerNormCache, input_gradient: bool
-) -> list[Row]:
-    """Layer norm's backward equations, for ``explain``."""
-    n = names.number
-    grad_x = names.grad_input if input_gradient else None
-    return layernorm_rows_backward(grad_x, names.grad_output, f"gain{n}", f"bias{n}", cache)

@@ -20,7 +20,6 @@ from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
 from typedbackprop.nn.conv import conv2d_output_size
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -36,10 +35,6 @@ __all__ = [
     "avgpool2d_backward",
     "MAXPOOL2D_GRAD_X",
     "AVGPOOL2D_GRAD_X",
-    "maxpool2d_equations_forward",
-    "maxpool2d_equations_backward",
-    "avgpool2d_equations_forward",
-    "avgpool2d_equations_backward",
 ]
 
 
@@ -345,61 +340,3 @@ def avgpool2d_backward(
 AVGPOOL2D_GRAD_X = Spec("grad_x", "cpqb,hp,wq,->chwb", ("grad_a", "R", "C", "1/window²"))
 """``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} R_{hp} C_{wq} (1/window²)``: :func:`avgpool2d_backward`,
 each window's gradient shared equally by the pixels it covers."""
-
-
-# --- explain ----------------------------------------------------------------------------------
-
-
-def maxpool2d_equations_forward(
-    names: Names, layer: MaxPool2d, cache: MaxPool2dCache, output: Array
-) -> list[Row]:
-    """Max pooling's forward equation, for ``explain``."""
-    window, stride = layer.window, layer.stride
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = max over {window}x{window} windows, "
-            f"stride {stride}, of {names.input} {shape_text(cache.x.shape)}",
-            "per channel and example; the argmax is saved",
-        )
-    ]
-
-
-def maxpool2d_equations_backward(
-    names: Names, layer: MaxPool2d, cache: MaxPool2dCache, input_gradient: bool
-) -> list[Row]:
-    """Max pooling's backward equation, for ``explain``."""
-    return [
-        (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output} "
-            f"{shape_text(cache.argmax.shape)} added at each window's maximum",
-            "zero elsewhere; overlapping windows add up: +=",
-        )
-    ]
-
-
-def avgpool2d_equations_forward(
-    names: Names, layer: AvgPool2d, cache: AvgPool2dCache, output: Array
-) -> list[Row]:
-    """Average pooling's forward equation, for ``explain``."""
-    window, stride = layer.window, layer.stride
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = mean over {window}x{window} windows, "
-            f"stride {stride}, of {names.input} {shape_text(cache.x.shape)}",
-            "per channel and example",
-        )
-    ]
-
-
-def avgpool2d_equations_backward(
-    names: Names, layer: AvgPool2d, cache: AvgPool2dCache, input_gradient: bool
-) -> list[Row]:
-    """Average pooling's backward equation, for ``explain``."""
-    window = layer.window
-    return [
-        (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output} "
-            f"{shape_text(cache.a.shape)} / {window * window} added over each window",
-            "overlapping windows add up: +=",
-        )
-    ]

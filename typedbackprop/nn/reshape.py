@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
-from typedbackprop.nn.equations import Names, Row, shape_text
 
 __all__ = [
     "Flatten",
@@ -25,10 +24,6 @@ __all__ = [
     "flatten_backward",
     "unflatten_forward",
     "unflatten_backward",
-    "flatten_equations_forward",
-    "flatten_equations_backward",
-    "unflatten_equations_forward",
-    "unflatten_equations_backward",
 ]
 
 
@@ -172,60 +167,3 @@ def unflatten_backward(
         ``∂L/∂x``, one column per example.
     """
     return grad_a.reshape(cache.x.shape)
-
-
-# --- explain ----------------------------------------------------------------------------------
-
-
-def flatten_equations_forward(
-    names: Names, layer: Flatten, cache: FlattenCache, output: Array
-) -> list[Row]:
-    """Flatten's forward equation, for ``explain``."""
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = {names.input} "
-            f"{shape_text(cache.x.shape)}.reshape{shape_text(output.shape)}",
-            "each image one column; batch stays last",
-        )
-    ]
-
-
-def flatten_equations_backward(
-    names: Names, layer: Flatten, cache: FlattenCache, input_gradient: bool
-) -> list[Row]:
-    """Flatten's backward equation, for ``explain``."""
-    *image, batch = cache.x.shape
-    columns = shape_text((math.prod(image), batch))  # the output's shape, as forward made it
-    return [
-        (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output} {columns}"
-            f".reshape{shape_text(cache.x.shape)}",
-            "back in the images' shape",
-        )
-    ]
-
-
-def unflatten_equations_forward(
-    names: Names, layer: Unflatten, cache: UnflattenCache, output: Array
-) -> list[Row]:
-    """Unflatten's forward equation, for ``explain``."""
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = {names.input} "
-            f"{shape_text(cache.x.shape)}.reshape{shape_text(output.shape)}",
-            "each column one image",
-        )
-    ]
-
-
-def unflatten_equations_backward(
-    names: Names, layer: Unflatten, cache: UnflattenCache, input_gradient: bool
-) -> list[Row]:
-    """Unflatten's backward equation, for ``explain``."""
-    return [
-        (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = {names.grad_output} "
-            f"{shape_text(cache.a.shape)}.reshape{shape_text(cache.x.shape)}",
-            "back as columns",
-        )
-    ]

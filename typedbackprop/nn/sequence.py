@@ -15,7 +15,6 @@ from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked, require_finite
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -27,14 +26,10 @@ __all__ = [
     "TOKEN_DENSE_GRAD_W",
     "TOKEN_DENSE_GRAD_B",
     "TOKEN_DENSE_GRAD_X",
-    "token_dense_equations_forward",
-    "token_dense_equations_backward",
     "KeepLast",
     "KeepLastCache",
     "keep_last_forward",
     "keep_last_backward",
-    "keep_last_equations_forward",
-    "keep_last_equations_backward",
 ]
 
 
@@ -198,50 +193,6 @@ TOKEN_DENSE_GRAD_X = Spec("grad_x", "osb,oi->isb", ("grad_z", "W"))
 """``∂L/∂x_{isb} = Σ_o δ_{osb} W_{oi}``: ``Wᵀ δ`` at every token."""
 
 
-def token_dense_equations_forward(
-    names: Names, layer: TokenDense, cache: TokenDenseCache, output: Array
-) -> list[Row]:
-    """The forward equation of a token-wise dense layer, for ``explain``."""
-    n = names.number
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = W{n} {shape_text(layer.W.shape)} @ "
-            f"{names.input} {shape_text(cache.x.shape)} + "
-            f"b{n}[:, None, None] {shape_text((*layer.b.shape, 1, 1))}",
-            "at every token: sum over in",
-        )
-    ]
-
-
-def token_dense_equations_backward(
-    names: Names, layer: TokenDense, cache: TokenDenseCache, input_gradient: bool
-) -> list[Row]:
-    """``δ xᵀ``, ``δ 1`` and ``Wᵀ δ`` summed over every token, for ``explain``."""
-    n, delta = names.number, names.grad_output
-    features, seq, batch = cache.x.shape
-    delta_shape = shape_text((layer.W.shape[0], seq, batch))
-    rows = [
-        (
-            f"grad_W{n} {shape_text(layer.W.shape)} = {delta} {delta_shape} · {names.input} "
-            f"{shape_text(cache.x.shape)}, summed over seq and batch",
-            "shaped like W",
-        ),
-        (
-            f"grad_b{n} {shape_text(layer.b.shape)} = {delta} {delta_shape}.sum(axis=(1, 2))",
-            "shaped like b",
-        ),
-    ]
-    if input_gradient:
-        rows.append(
-            (
-                f"{names.grad_input} {shape_text(cache.x.shape)} = W{n}.T "
-                f"{shape_text(layer.W.T.shape)} @ {delta} {delta_shape}",
-                "at every token: sum over out",
-            )
-        )
-    return rows
-
-
 # --- the tokens the loss reads -----------------------------------------------------------------
 
 
@@ -328,34 +279,3 @@ def keep_last_backward(
     grad_x = np.zeros(cache.x.shape, dtype=grad_kept.dtype)
     grad_x[:, seq - cache.layer.count :, :] = grad_kept
     return grad_x
-
-
-def keep_last_equations_forward(
-    names: Names, layer: KeepLast, cache: KeepLastCache, output: Array
-) -> list[Row]:
-    """The forward equation of :class:`KeepLast`, for ``explain``."""
-    seq = cache.x.shape[1]
-    return [
-        (
-            f"{names.output} {shape_text(output.shape)} = {names.input} "
-            f"{shape_text(cache.x.shape)}[:, {seq - layer.count}:, :]",
-            f"the last {layer.count} tokens: those with a target",
-        )
-    ]
-
-
-def keep_last_equations_backward(
-    names: Names, layer: KeepLast, cache: KeepLastCache, input_gradient: bool
-) -> list[Row]:
-    """The backward equation of :class:`KeepLast`, for ``explain``."""
-    if not input_gradient:
-        return []
-    seq = cache.x.shape[1]
-    return [
-        (
-            f"{names.grad_input} {shape_text(cache.x.shape)} = zeros, with "
-            f"[:, {seq - layer.count}:, :] = {names.grad_output} "
-            f"{shape_text((cache.x.shape[0], layer.count, cache.x.shape[2]))}",
-            "the dropped tokens get no gradient",
-        )
-    ]

@@ -20,17 +20,12 @@ from typedbackprop.nn.attention import (
     AttentionCache,
     attention_backward,
     attention_forward,
-    attention_rows_backward,
-    attention_rows_forward,
 )
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.layernorm import (
     LayerNorm,
     LayerNormCache,
     layernorm_backward,
     layernorm_forward,
-    layernorm_rows_backward,
-    layernorm_rows_forward,
 )
 
 __all__ = [
@@ -42,10 +37,6 @@ __all__ = [
     "TransformerBlockCache",
     "transformer_block_forward",
     "transformer_block_backward",
-    "feedforward_equations_forward",
-    "feedforward_equations_backward",
-    "transformer_block_equations_forward",
-    "transformer_block_equations_backward",
 ]
 
 
@@ -356,158 +347,3 @@ def transformer_block_backward(
     grad_x += grad_h  # the residual path
     grads = TransformerBlock.of(attention_norm, attention, feedforward_norm, feedforward)
     return grads, grad_x
-
-
-# --- for explain -------------------------------------------------------------------------------
-
-
-def _activation_text(layer: FeedForward, argument: str, derivative: bool = False) -> str:
-    """``gelu(u3 (256, 15, 2))``, or ``leaky_relu'(u3 (256, 15, 2), slope=0.2)``: the slope is
-    shown where the activation reads it."""
-    prime = "'" if derivative else ""
-    slope = f", slope={layer.slope:g}" if layer.activation == "leaky_relu" else ""
-    return f"{layer.activation}{prime}({argument}{slope})"
-
-
-def feedforward_rows_forward(
-    x: str, y: str, tag: str, cache: FeedForwardCache, output: Array
-) -> list[Row]:
-    """The feed-forward network's forward equations; names suffixed with ``tag``.
-
-    Every operand is printed with its name and its shape."""
-    s = shape_text
-    layer = cache.layer
-    u, g = f"u{tag} {s(cache.z.shape)}", f"g{tag} {s(cache.a.shape)}"
-    return [
-        (
-            f"{u} = W_up{tag} {s(layer.W_up.shape)} @ {x} {s(cache.x.shape)} "
-            f"+ b_up{tag} {s(layer.b_up.shape)}",
-            "at every token: sum over features",
-        ),
-        (f"{g} = {_activation_text(layer, u)}", "elementwise"),
-        (
-            f"{y} {s(output.shape)} = W_down{tag} {s(layer.W_down.shape)} @ {g} "
-            f"+ b_down{tag} {s(layer.b_down.shape)}",
-            "at every token: sum over hidden",
-        ),
-    ]
-
-
-def feedforward_rows_backward(
-    x: str, grad_x: str | None, grad_y: str, tag: str, cache: FeedForwardCache
-) -> list[Row]:
-    """The feed-forward network's backward equations (``grad_x`` ``None``: left out).
-
-    ``x`` is the name of the network's input, which the first layer's weight gradient reads.
-    Every operand is printed with its name and its shape."""
-    s = shape_text
-    layer = cache.layer
-    tokens = s(cache.x.shape)
-    delta = f"{grad_y} {s(cache.x.shape)}"  # ∂L/∂y is shaped like y, and y like x
-    u, g = f"u{tag} {s(cache.z.shape)}", f"g{tag} {s(cache.a.shape)}"
-    grad_u = f"grad_u{tag} {s(cache.z.shape)}"
-    rows = [
-        (
-            f"grad_W_down{tag} {s(layer.W_down.shape)} = {delta} · {g}, summed over tokens",
-            "δ aᵀ at every token",
-        ),
-        (f"grad_b_down{tag} {s(layer.b_down.shape)} = {delta}.sum(axis=(1, 2))", "δ 1"),
-        (
-            f"{grad_u} = (W_down{tag}.T {s(layer.W_down.T.shape)} @ {delta}) * "
-            f"{_activation_text(layer, u, derivative=True)}",
-            "Wᵀ δ, then elementwise",
-        ),
-        (
-            f"grad_W_up{tag} {s(layer.W_up.shape)} = {grad_u} · {x} {tokens}, summed over tokens",
-            "δ aᵀ at every token",
-        ),
-        (f"grad_b_up{tag} {s(layer.b_up.shape)} = {grad_u}.sum(axis=(1, 2))", "δ 1"),
-    ]
-    if grad_x is not None:
-        rows.append(
-            (
-                f"{grad_x} {tokens} = W_up{tag}.T {s(layer.W_up.T.shape)} @ {grad_u}",
-                "sum over hidden",
-            )
-        )
-    return rows
-
-
-def feedforward_equations_forward(
-    names: Names, layer: FeedForward, cache: FeedForwardCache, output: Array
-) -> list[Row]:
-    """The feed-forward network's forward equations, for ``explain``."""
-    return feedforward_rows_forward(names.input, names.output, str(names.number), cache, output)
-
-
-def feedforward_equations_backward(
-    names: Names, layer: FeedForward, cache: FeedForwardCache, input_gradient: bool
-) -> list[Row]:
-    """The feed-forward network's backward equations, for ``explain``."""
-    grad_x = names.grad_input if input_gradient else None
-    return feedforward_rows_backward(
-        names.input, grad_x, names.grad_output, str(names.number), cache
-    )
-
-
-def transformer_block_equations_forward(
-    names: Names, layer: TransformerBlock, cache: TransformerBlockCache, output: Array
-) -> list[Row]:
-    """The block's forward equations, each sub-layer's in turn, for ``explain``."""
-    n, x, y = names.number, names.input, names.output
-    s = shape_text(output.shape)
-    return [
-        *layernorm_rows_forward(
-            x,
-            f"xa{n}",
-            f"attention_norm_gain{n}",
-            f"attention_norm_bias{n}",
-            cache.attention_norm,
-            cache.attention.x,
-        ),
-        *attention_rows_forward(f"xa{n}", f"ya{n}", str(n), cache.attention, cache.attention.x),
-        (f"r{n} {s} = {x} {s} + ya{n} {s}", "the residual path around attention"),
-        *layernorm_rows_forward(
-            f"r{n}",
-            f"xf{n}",
-            f"feedforward_norm_gain{n}",
-            f"feedforward_norm_bias{n}",
-            cache.feedforward_norm,
-            cache.feedforward.x,
-        ),
-        *feedforward_rows_forward(f"xf{n}", f"yf{n}", str(n), cache.feedforward, output),
-        (
-            f"{y} {s} = r{n} {s} + yf{n} {s}",
-            "the residual path around the feed-forward network",
-        ),
-    ]
-
-
-def transformer_block_equations_backward(
-    names: Names, layer: TransformerBlock, cache: TransformerBlockCache, input_gradient: bool
-) -> list[Row]:
-    """The block's backward equations, sub-layer by sub-layer from the top, for ``explain``."""
-    n, grad_y = names.number, names.grad_output
-    s = shape_text(cache.attention.x.shape)
-    rows = [
-        *feedforward_rows_backward(f"xf{n}", f"grad_xf{n}", grad_y, str(n), cache.feedforward),
-        *layernorm_rows_backward(
-            f"grad_r{n}",
-            f"grad_xf{n}",
-            f"feedforward_norm_gain{n}",
-            f"feedforward_norm_bias{n}",
-            cache.feedforward_norm,
-        ),
-        (f"grad_r{n} {s} += {grad_y} {s}", "the residual path: the identity's gradient"),
-        *attention_rows_backward(f"grad_xa{n}", f"grad_r{n}", str(n), cache.attention),
-        *layernorm_rows_backward(
-            names.grad_input if input_gradient else None,
-            f"grad_xa{n}",
-            f"attention_norm_gain{n}",
-            f"attention_norm_bias{n}",
-            cache.attention_norm,
-        ),
-    ]
-    if input_gradient:
-        rows.append((f"{names.grad_input} {s} += grad_r{n} {s}", "the residual path"))
-    return rows

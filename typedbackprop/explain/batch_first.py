@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 from typedbackprop.checking import Array, IntArray
+from typedbackprop.explain.text import Row, prose, shape_text, table
 from typedbackprop.nn.activations import ACTIVATIONS, Activation
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.batch_first import (
@@ -24,7 +25,6 @@ from typedbackprop.nn.batch_first import (
     affine_grad_input_batch_first,
     affine_grad_params_batch_first,
 )
-from typedbackprop.nn.equations import Row, shape_text
 from typedbackprop.nn.losses import LOSSES
 
 __all__ = ["LAYOUTS", "LayoutName", "explain_network_batch_first"]
@@ -79,11 +79,6 @@ def _batch_first(text: str) -> str:
     return text
 
 
-def _table(rows: list[Row]) -> list[str]:
-    width = max(len(equation) for equation, _ in rows)
-    return [f"  {equation:<{width}}   {note}".rstrip() for equation, note in rows]
-
-
 def _activation_backward(name: str, grad_a: Array, z: Array, a: Array) -> Array:
     """An activation's backward on batch-first arrays, through the features-first function."""
     layer = Activation(cast(Any, name))
@@ -97,6 +92,7 @@ def explain_network_batch_first(
     x: Array,
     y: Array | IntArray,
     loss: str,
+    width: int | None = None,
 ) -> list[str]:
     """A multilayer perceptron's equations laid out batch first, one per line, with shapes.
 
@@ -114,6 +110,8 @@ def explain_network_batch_first(
         Targets, one row per example, ``(batch, out)``, or labels ``(batch,)``.
     loss
         The loss's name.
+    width
+        The widest line (a terminal's columns); ``None`` for one line per equation.
 
     Returns
     -------
@@ -145,14 +143,14 @@ def explain_network_batch_first(
             ),
         ]
         saved.append((W, a_prev, z, a))
-    lines = ["forward", *_table(rows)]
+    lines = ["forward", *table(rows, width)]
 
     top, z_top, a_top = f"{count}", f"z{count}", f"a{count}"
     formula, gradient = _batch_first(entry.formula), _batch_first(entry.gradient)
     target = f"labels {shape_text(y.shape)}" if entry.labels else f"y {shape_text(y.shape)}"
     note = f"{target}, {entry.note}" if entry.note else target
     lines += ["", "loss (a mean over batch: the 1/batch enters here, once)"]
-    lines += _table([(f"L () = {formula.format(z=z_top, a=a_top)}", note)])
+    lines += table([(f"L () = {formula.format(z=z_top, a=a_top)}", note)], width)
 
     targets = y if entry.labels else cast(Array, y).T
     _, _, z, a = saved[-1]
@@ -214,8 +212,9 @@ def explain_network_batch_first(
                 "BP2, elementwise",
             )
         )
-    lines += ["", "backward (every grad_<v> has the shape of <v>)", *_table(rows)]
-    lines.append(
-        "  (no grad_a0: nothing needs the gradient of the input, and it would cost a product)"
+    lines += ["", "backward (every grad_<v> has the shape of <v>)", *table(rows, width)]
+    lines += prose(
+        ["  (no grad_a0: nothing needs the gradient of the input, and it would cost a product)"],
+        width,
     )
     return lines

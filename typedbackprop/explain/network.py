@@ -1,8 +1,9 @@
 """Every forward and backward equation of a network, with the concrete shape of every operand.
 
 The shapes are not computed on paper: :func:`explain_network` runs the real forward and backward
-passes on random data and asks each layer's family to describe its own equations with the arrays
-it really saw, so the printout cannot disagree with the code.
+passes on random data and asks each layer's describer (:data:`~typedbackprop.explain.describers.
+DESCRIBERS`) to tell its equations with the arrays the layer really saw, so the printout cannot
+disagree with the code.
 """
 
 from collections.abc import Sequence
@@ -11,9 +12,10 @@ from typing import Any, cast
 import numpy as np
 
 from typedbackprop.checking import Array, IntArray
-from typedbackprop.explain_batch_first import LAYOUTS, LayoutName, explain_network_batch_first
+from typedbackprop.explain.batch_first import LAYOUTS, LayoutName, explain_network_batch_first
+from typedbackprop.explain.describers import describer_of
+from typedbackprop.explain.text import Names, Row, prose, shape_text, table
 from typedbackprop.models import random_layers
-from typedbackprop.nn.equations import Names, Row, shape_text
 from typedbackprop.nn.families import Mode, family_of
 from typedbackprop.nn.losses import LOSSES
 from typedbackprop.nn.network import (
@@ -25,36 +27,39 @@ from typedbackprop.nn.network import (
     mlp,
 )
 
-__all__ = ["explain", "explain_network"]
+__all__ = ["explain", "explain_network", "layer_names"]
 
 
-def _table(rows: list[Row]) -> list[str]:
-    width = max(len(equation) for equation, _ in rows)
-    return [f"  {equation:<{width}}   {note}".rstrip() for equation, note in rows]
-
-
-def _names(layers: Sequence[Layer]) -> list[Names]:
+def layer_names(layers: Sequence[Layer]) -> list[Names]:
     """``a0 → z1 → a1 → ...``: each layer's input and output names, and their gradients'.
 
-    A layer with parameters starts a new number; a gradient of a ``z`` is a ``delta``.
+    A layer with parameters starts a new number; a gradient of a ``z`` is a ``delta``. As
+    ``network_backward`` does, the backward pass stops at the lowest layer with parameters:
+    its input's gradient, and every one below it, is not computed.
     """
 
     def grad(name: str) -> str:
         return f"delta{name[1:]}" if name.startswith("z") else f"grad_{name}"
 
+    lowest = next((i for i, layer in enumerate(layers) if family_of(layer).has_parameters), 0)
     names, number, current = [], 0, "a0"
     for index, layer in enumerate(layers):
-        family = family_of(layer)
-        number += family.has_parameters
-        output = f"{family.symbol}{number}"
+        number += family_of(layer).has_parameters
+        output = f"{describer_of(layer).symbol}{number}"
         first = index == len(layers) - 1
-        names.append(Names(number, current, output, grad(current), grad(output), first))
+        names.append(
+            Names(number, current, output, grad(current), grad(output), first, index > lowest)
+        )
         current = output
     return names
 
 
 def explain_network(
-    layers: Sequence[Layer], x: Array | IntArray, y: Array | IntArray, loss: str
+    layers: Sequence[Layer],
+    x: Array | IntArray,
+    y: Array | IntArray,
+    loss: str,
+    width: int | None = None,
 ) -> list[str]:
     """The forward pass, the loss and the backward pass of ``layers``, one equation per line.
 
@@ -68,6 +73,10 @@ def explain_network(
         Targets or labels for the loss.
     loss
         The loss's name.
+    width
+        The widest line (a terminal's columns): a note that does not fit beside its equation
+        wraps, or goes under it (see :func:`~typedbackprop.explain.text.table`); ``None`` for
+        one line per equation.
 
     Returns
     -------
@@ -78,7 +87,7 @@ def explain_network(
     # The training pass, whose backward the page explains: batch norm with the batch's
     # statistics, dropout with a mask (drawn from a fixed seed, so the printout repeats).
     mode = Mode(training=True, rng=np.random.default_rng(0))
-    names = _names(layers)
+    names = layer_names(layers)
     rows: list[Row] = [
         (f"a0 {shape_text(x.shape)} = x {shape_text(x.shape)}", "the input, features first")
     ]
@@ -88,15 +97,15 @@ def explain_network(
         family = family_of(layer)
         output, cache = family.forward(layer, output, mode)
         caches.append(cache)
-        rows += family.equations_forward(name, layer, cache, output)
-    lines = ["forward", *_table(rows)]
+        rows += describer_of(layer).forward(name, layer, cache, output)
+    lines = ["forward", *table(rows, width)]
 
     last = names[-1]
     z, a = last.input, last.output
     target = f"labels {shape_text(y.shape)}" if entry.labels else f"y {shape_text(y.shape)}"
     note = f"{target}, {entry.note}" if entry.note else target
     lines += ["", "loss (a mean over batch: the 1/batch enters here, once)"]
-    lines += _table([(f"L () = {entry.formula.format(z=z, a=a)}", note)])
+    lines += table([(f"L () = {entry.formula.format(z=z, a=a)}", note)], width)
 
     gradient = entry.gradient.format(z=z, a=a)
     top = len(layers)
@@ -109,13 +118,14 @@ def explain_network(
     lowest = next((i for i, layer in enumerate(layers) if family_of(layer).has_parameters), 0)
     for index in reversed(range(lowest, top)):
         layer = layers[index]
-        rows += family_of(layer).equations_backward(
-            names[index], layer, caches[index], index > lowest
-        )
-    lines += ["", "backward (every grad_<v> has the shape of <v>)", *_table(rows)]
-    lines.append(
-        f"  (no {names[lowest].grad_input}: nothing needs the gradient of the input, and it "
-        "would cost a product)"
+        rows += describer_of(layer).backward(names[index], layer, caches[index])
+    lines += ["", "backward (every grad_<v> has the shape of <v>)", *table(rows, width)]
+    lines += prose(
+        [
+            f"  (no {names[lowest].grad_input}: nothing needs the gradient of the input, and it "
+            "would cost a product)"
+        ],
+        width,
     )
     return lines
 
@@ -127,6 +137,7 @@ def explain(
     output_activation: OutputActivationName = "identity",
     loss: LossName = "squared_error",
     layout: LayoutName = "features-first",
+    width: int | None = None,
 ) -> list[str]:
     """A multilayer perceptron's equations, one per line, each operand followed by its shape.
 
@@ -146,6 +157,8 @@ def explain(
         ``"features-first"``, the package's (one column per example, ``W: (out, in)``), or
         ``"batch-first"`` (one row per example, ``W: (in, out)``; see
         :mod:`typedbackprop.nn.batch_first`).
+    width
+        The widest line (a terminal's columns); ``None`` for one line per equation.
 
     Returns
     -------
@@ -177,22 +190,32 @@ def explain(
     else:
         y = rng.random((sizes[-1], batch))
     architecture = "-".join(str(size) for size in sizes)
+    network = (
+        f"network {architecture}, batch {batch}: hidden {activation}, "
+        f"output {output_activation}, loss {loss}"
+    )
     if layout == "batch-first":
-        return [
-            f"network {architecture}, batch {batch}: hidden {activation}, "
-            f"output {output_activation}, loss {loss}",
+        header = [
+            network,
             "batch first: W_l is (in, out), b_l is (out,), z_l and a_l are (batch, out) of "
             "layer l: one row per example",
             "",
-            *explain_network_batch_first(
-                layers, activation, output_activation, x.T, y if LOSSES[loss].labels else y.T, loss
-            ),
         ]
-    return [
-        f"network {architecture}, batch {batch}: hidden {activation}, "
-        f"output {output_activation}, loss {loss}",
+        return prose(header, width) + explain_network_batch_first(
+            layers,
+            activation,
+            output_activation,
+            x.T,
+            y if LOSSES[loss].labels else y.T,
+            loss,
+            width,
+        )
+    header = [
+        network,
         "W_l is (out, in), b_l is (out,), z_l and a_l are (out, batch) of layer l: "
         "one column per example",
         "",
-        *explain_network(mlp(layers, activation, output_activation), x, y, loss),
     ]
+    return prose(header, width) + explain_network(
+        mlp(layers, activation, output_activation), x, y, loss, width
+    )
