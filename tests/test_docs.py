@@ -305,7 +305,7 @@ def test_the_docstrings_doctest_examples_run():
     ]
     assert modules  # the gradcheck module's example at least
     for name in modules:
-        result = doctest.testmod(importlib.import_module(name), raiseonerror=False)
+        result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
         assert result.attempted > 0 and result.failed == 0, (name, result)
 
 
@@ -408,6 +408,8 @@ def test_the_number_of_classic_mistakes_in_the_prose_is_the_zoos():
     for path in (ROOT / "README.md", DOCS / "index.md", DOCS / "mutation-testing.md"):
         text = " ".join(path.read_text("utf-8").split())
         for word in re.findall(r"([\w-]+) classic mistakes", text):
+            if word == "the":  # "list the classic mistakes"
+                continue
             assert NUMBER_WORDS.get(word) == size, (path.name, word, size)
             said += 1
     assert said == 3
