@@ -224,9 +224,10 @@ def test_scaled_dot_product_attention_passes_gradcheck(case, causal):
         _, weights = scaled_dot_product_attention(q, k, v, causal)
         return scaled_dot_product_attention_backward(grad_output, q, k, v, weights)
 
-    tbp.gradcheck(
+    report = tbp.gradcheck(
         lambda q, k, v: scaled_dot_product_attention(q, k, v, causal)[0], backward, [q, k, v]
     )
+    assert report.passed, report
 
 
 @settings(deadline=None, max_examples=15)
@@ -243,12 +244,13 @@ def test_attention_family_passes_gradcheck(case):
         )
         return [grad_x] + [getattr(grads, name) for name in PARAMETERS]
 
-    tbp.gradcheck(
+    report = tbp.gradcheck(
         forward,
         backward,
         [x] + [getattr(layer, name) for name in PARAMETERS],
         names=["x", *PARAMETERS],
     )
+    assert report.passed, report
 
 
 def rebuild(layer, parameters):

@@ -97,13 +97,14 @@ def test_positions_by_hand_add_one_row_per_position_and_sum_over_the_batch():
 @given(case=lookups())
 def test_embedding_passes_gradcheck(case):
     table, ids, _ = case
-    tbp.gradcheck(
+    report = tbp.gradcheck(
         lambda table: embedding_forward(Embedding(table), ids)[0],
         lambda grad_x, table: (
             embedding_backward(grad_x, embedding_forward(Embedding(table), ids)[1]).table
         ),
         [table],
     )
+    assert report.passed, report
 
 
 @settings(deadline=None, max_examples=25)
@@ -119,9 +120,10 @@ def test_positional_embedding_passes_gradcheck(case, context_extra):
         )
         return grads.table, grad_x
 
-    tbp.gradcheck(
+    report = tbp.gradcheck(
         lambda table, x: positional_forward(PositionalEmbedding(table), x)[0], backward, [table, x]
     )
+    assert report.passed, report
 
 
 # --- against PyTorch --------------------------------------------------------------------------

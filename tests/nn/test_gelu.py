@@ -134,7 +134,8 @@ def test_tanh_gelu_by_hand():
 @given(case=pre_activations())
 def test_gelu_passes_gradcheck(forward, backward, approximate, case):
     z, _ = case
-    tbp.gradcheck(forward, lambda grad_a, z: backward(grad_a, z, forward(z)), [z])
+    report = tbp.gradcheck(forward, lambda grad_a, z: backward(grad_a, z, forward(z)), [z])
+    assert report.passed, report
 
 
 # --- against PyTorch --------------------------------------------------------------------------

@@ -126,11 +126,12 @@ def test_a_constant_column_is_mapped_to_the_bias_with_finite_gradients():
 @given(case=normalizations())
 def test_layernorm_passes_gradcheck(case):
     x, gain, bias, _, eps = case
-    tbp.gradcheck(
+    report = tbp.gradcheck(
         lambda x, gain, bias: layernorm_forward(LayerNorm(gain, bias, eps), x)[0],
         lambda grad_y, x, gain, bias: backward_in_forward_order(grad_y, x, gain, bias, eps),
         [x, gain, bias],
     )
+    assert report.passed, report
 
 
 # --- against PyTorch --------------------------------------------------------------------------

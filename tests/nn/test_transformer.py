@@ -238,7 +238,8 @@ def test_transformer_block_passes_gradcheck(case):
         grads, grad_x = transformer_block_backward(grad_y, cache)
         return [grad_x] + [array for _, array in leaves(grads)]
 
-    tbp.gradcheck(forward, backward, [x, *arrays], names=["x"] + [p for p, _ in leaves(block)])
+    report = tbp.gradcheck(forward, backward, [x, *arrays], names=["x"] + [p for p, _ in leaves(block)])
+    assert report.passed, report
 
 
 @settings(deadline=None, max_examples=15)
@@ -253,12 +254,13 @@ def test_feedforward_passes_gradcheck(case):
         grads, grad_x = feedforward_backward(grad_y, cache)
         return [grad_x] + [array for _, array in leaves(grads)]
 
-    tbp.gradcheck(
+    report = tbp.gradcheck(
         lambda x, *arrays: feedforward_forward(with_leaves(layer, list(arrays)), x)[0],
         backward,
         [x, *arrays],
         names=["x", "W_up", "b_up", "W_down", "b_down"],
     )
+    assert report.passed, report
 
 
 # --- against PyTorch --------------------------------------------------------------------------
