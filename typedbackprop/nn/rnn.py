@@ -1,0 +1,296 @@
+"""The plain (Elman) recurrent layer with tanh, one step and a whole sequence, and their backward.
+
+One step, PyTorch's ``torch.nn.RNN`` with ``nonlinearity="tanh"``:
+
+    ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``,
+
+``x`` the step's input ``"features batch"``, ``h`` the previous state ``"hidden batch"``. Both
+biases are kept, as PyTorch keeps them (``bias_ih`` and ``bias_hh``): only their sum matters
+here, but they are PyTorch's parameters one for one.
+
+A sequence is ``"features seq batch"``, features first and batch last: ``x[:, t]`` is step
+``t``'s input, a ``"features batch"`` matrix, and the layer returns every state,
+``"hidden seq batch"``. The same cell, the same weights, runs at every step, so backpropagation
+through time (:func:`rnn_backward`) sums the weights' gradient over ``seq``, as the affine
+layer sums ``grad_b`` over ``batch``; and the state's gradient at step ``t`` has two sources: the
+loss's gradient of the output ``h_t`` itself and the gradient carried back from step ``t + 1``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+from typedbackprop.nn.activations import tanh_backward, tanh_forward
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+
+__all__ = [
+    "RNNCell",
+    "RNNCellCache",
+    "rnn_cell_forward",
+    "rnn_cell_backward",
+    "rnn_cell_add",
+    "RNN",
+    "RNNCache",
+    "rnn_forward",
+    "rnn_backward",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RNNCell:
+    """One tanh recurrent cell's parameters (or their gradients).
+
+    Parameters
+    ----------
+    W_ih
+        Input-to-hidden weights (PyTorch's ``weight_ih_l0``); row ``j`` feeds unit ``j``.
+    b_ih
+        The input map's bias (``bias_ih_l0``).
+    W_hh
+        Hidden-to-hidden weights (``weight_hh_l0``); row ``j`` feeds unit ``j``.
+    b_hh
+        The state map's bias (``bias_hh_l0``), kept apart from ``b_ih`` as PyTorch keeps it;
+        the cell only ever uses ``b_ih + b_hh``, and both get the same gradient.
+    """
+
+    W_ih: Float[Array, "hidden features"]
+    b_ih: Float[Array, " hidden"]
+    W_hh: Float[Array, "hidden hidden"]
+    b_hh: Float[Array, " hidden"]
+
+
+@dataclass(frozen=True, slots=True)
+class RNNCellCache:
+    """What :func:`rnn_cell_forward` saves for :func:`rnn_cell_backward`."""
+
+    cell: RNNCell
+    """The weights the step used (``∂L/∂x`` and ``∂L/∂h`` need them)."""
+    x: Float[Array, "features batch"]
+    """The step's input (``∂L/∂W_ih`` needs it)."""
+    h: Float[Array, "hidden batch"]
+    """The previous state (``∂L/∂W_hh`` needs it)."""
+    h_new: Float[Array, "hidden batch"]
+    """The new state, ``tanh(z)``: tanh's derivative is ``1 − h_new²``."""
+
+
+@checked
+def rnn_cell_forward(
+    cell: RNNCell, x: Float[Array, "features batch"], h: Float[Array, "hidden batch"]
+) -> tuple[Float[Array, "hidden batch"], RNNCellCache]:
+    """One step of the tanh RNN: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``.
+
+    Parameters
+    ----------
+    cell
+        The weights and the two biases.
+    x
+        The step's input, one column per example.
+    h
+        The previous state, one column per example.
+
+    Returns
+    -------
+    h_new, cache
+        The new state, and the :class:`RNNCellCache` backward needs.
+
+    Notes
+    -----
+    Index form: ``h'_{jb} = tanh(Σ_f W_ih_{jf} x_{fb} + b_ih_j + Σ_k W_hh_{jk} h_{kb} + b_hh_j)``.
+
+    Matrix form: ``z = W_ih x + b_ih 1ᵀ + W_hh h + b_hh 1ᵀ`` and ``h' = tanh(z)``: two affine
+    maps (:func:`~typedbackprop.nn.affine.affine_forward`) added, then tanh.
+    """
+    z = affine_forward(cell.W_ih, cell.b_ih, x)
+    z += affine_forward(cell.W_hh, cell.b_hh, h)
+    h_new = tanh_forward(z)
+    return h_new, RNNCellCache(cell, x, h, h_new)
+
+
+@checked
+def rnn_cell_backward(
+    grad_h_new: Float[Array, "hidden batch"], cache: RNNCellCache
+) -> tuple[RNNCell, Float[Array, "features batch"], Float[Array, "hidden batch"]]:
+    """Gradients of one RNN step: ``(RNNCell of grads, grad_x, grad_h)``.
+
+    Parameters
+    ----------
+    grad_h_new
+        ``∂L/∂h'``, the upstream gradient of the new state: in a sequence, the output's own
+        gradient plus what the next step carries back.
+    cache
+        What :func:`rnn_cell_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x, grad_h
+        ``∂L/∂W_ih``, ``∂L/∂b_ih``, ``∂L/∂W_hh``, ``∂L/∂b_hh`` in an :class:`RNNCell`, then
+        ``∂L/∂x`` and ``∂L/∂h`` (the gradient carried to the previous step).
+
+    Notes
+    -----
+    With ``δ = ∂L/∂z = ∂L/∂h' ⊙ (1 − h'²)`` (tanh's derivative, from the saved output):
+
+    ``∂L/∂W_ih_{jf} = Σ_b δ_{jb} x_{fb}``, ``∂L/∂W_hh_{jk} = Σ_b δ_{jb} h_{kb}``,
+    ``∂L/∂b_ih_j = ∂L/∂b_hh_j = Σ_b δ_{jb}``, ``∂L/∂x_{fb} = Σ_j W_ih_{jf} δ_{jb}``,
+    ``∂L/∂h_{kb} = Σ_j W_hh_{jk} δ_{jb}``.
+
+    Matrix form: ``∂L/∂W_ih = δ xᵀ``, ``(hidden, batch) @ (batch, features)``, the only
+    product that gives ``(hidden, features)``; ``∂L/∂x = W_ihᵀ δ``,
+    ``(features, hidden) @ (hidden, batch)``. ``W_hh`` is square, so its shape cannot choose
+    between ``δ hᵀ`` and ``h δᵀ``: the index form does (``j``, the unit fed, is ``δ``'s index
+    and ``W_hh``'s row), and so does ``∂L/∂h = W_hhᵀ δ``, not ``W_hh δ``.
+    """
+    delta = tanh_backward(grad_h_new, cache.h_new, cache.h_new)  # z unused: 1 − h'² is cheaper
+    grad_W_ih, grad_b_ih = affine_grad_params(delta, cache.x)
+    grad_W_hh, grad_b_hh = affine_grad_params(delta, cache.h)
+    grad_x = affine_grad_input(delta, cache.cell.W_ih)
+    grad_h = affine_grad_input(delta, cache.cell.W_hh)
+    return RNNCell(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), grad_x, grad_h
+
+
+def rnn_cell_add(first: RNNCell, second: RNNCell) -> RNNCell:
+    """Two cells' gradients added field by field: how BPTT sums a shared weight over ``seq``."""
+    return RNNCell(
+        first.W_ih + second.W_ih,
+        first.b_ih + second.b_ih,
+        first.W_hh + second.W_hh,
+        first.b_hh + second.b_hh,
+    )
+
+
+# --- the sequence layer: the cell at every step, and backpropagation through time ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class RNN:
+    """A tanh RNN layer over a sequence: one cell, whose weights every step shares.
+
+    Parameters
+    ----------
+    cell
+        The cell's weights and biases (or, as a gradient, their sums over the steps).
+    """
+
+    cell: RNNCell
+
+
+@dataclass(frozen=True, slots=True)
+class RNNCache:
+    """What :func:`rnn_forward` saves for :func:`rnn_backward`: every step's cell cache."""
+
+    layer: RNN
+    """The layer the forward pass ran."""
+    x: Float[Array, "features seq batch"]
+    """The input sequence (each step's cache holds a view of its column)."""
+    initial_state: Float[Array, "hidden batch"]
+    """The state before the first step."""
+    last_state: Float[Array, "hidden batch"]
+    """The state after the last step: ``h_{seq−1}``, or the initial state if ``seq`` is 0."""
+    steps: tuple[RNNCellCache, ...]
+    """One :class:`RNNCellCache` per step, in order."""
+
+
+@checked
+def rnn_forward(
+    layer: RNN,
+    x: Float[Array, "features seq batch"],
+    initial_state: Float[Array, "hidden batch"] | None = None,
+) -> tuple[Float[Array, "hidden seq batch"], RNNCache]:
+    """Run the cell over the sequence: every state ``h_t``, and what backward needs.
+
+    Parameters
+    ----------
+    layer
+        The cell every step uses.
+    x
+        The input sequence; ``x[:, t]`` is step ``t``'s input.
+    initial_state
+        ``h_{−1}``, the state before the first step; zeros if ``None`` (PyTorch's default).
+
+    Returns
+    -------
+    hidden_states, cache
+        ``h_t`` for every step (``hidden_states[:, t]``), and the :class:`RNNCache`, whose
+        ``last_state`` is ``h_{seq−1}``.
+
+    Notes
+    -----
+    ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)`` for ``t = 0, …, seq − 1``; see
+    :func:`rnn_cell_forward`.
+    """
+    _, seq, batch = x.shape
+    hidden = layer.cell.W_hh.shape[0]
+    first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
+    hidden_states = np.empty((hidden, seq, batch), dtype=np.result_type(x, first, layer.cell.W_hh))
+    h, steps = first, []
+    for t in range(seq):
+        h, step = rnn_cell_forward(layer.cell, x[:, t], h)
+        hidden_states[:, t] = h
+        steps.append(step)
+    return hidden_states, RNNCache(layer, x, first, h, tuple(steps))
+
+
+@checked
+def rnn_backward(
+    grad_hidden_states: Float[Array, "hidden seq batch"],
+    cache: RNNCache,
+    grad_last_state: Float[Array, "hidden batch"] | None = None,
+    truncate: int | None = None,
+) -> tuple[RNN, Float[Array, "features seq batch"], Float[Array, "hidden batch"]]:
+    """Backpropagation through time: ``(RNN of grads, grad_x, grad_initial_state)``.
+
+    Parameters
+    ----------
+    grad_hidden_states
+        ``∂L/∂h_t`` from whatever reads each state (a loss on every step, or zeros but at
+        the last): the gradient of the output alone, not yet of the later steps.
+    cache
+        What :func:`rnn_forward` saved.
+    grad_last_state
+        ``∂L/∂h_{seq−1}`` through the returned last state (a next chunk of the sequence, or a
+        classifier that reads it), added to the last step's; ``None`` is zeros.
+    truncate
+        Truncated BPTT: cut the sequence into chunks of ``truncate`` steps (from the first)
+        and carry no state gradient across a chunk's start, as a loop that detaches the state
+        every ``truncate`` steps does. ``None`` carries it all the way.
+
+    Returns
+    -------
+    grads, grad_x, grad_initial_state
+        The cell's gradients summed over the steps in an :class:`RNN`, ``∂L/∂x`` for every
+        step, and ``∂L/∂h_{−1}``.
+
+    Notes
+    -----
+    Going back from ``t = seq − 1`` to ``0``, with ``g_t`` the state gradient carried from
+    step ``t + 1`` (``g_{seq−1}`` is ``grad_last_state``):
+
+    ``∂L/∂h_t = grad_hidden_states[:, t] + g_t``: ``h_t`` reaches the loss along two paths, as
+    the step's output and as the next step's input;
+    ``(grads_t, ∂L/∂x_t, g_{t−1}) = rnn_cell_backward(∂L/∂h_t, steps[t])``;
+    ``∂L/∂W = Σ_t grads_t.W`` for each weight and bias: one ``W`` is used at every step, so
+    its gradient sums the steps' contributions, as ``∂L/∂b = Σ_b δ_{ob}`` sums over the
+    examples that share ``b``. Assigning ``grads_t`` instead of adding it keeps only step 0's.
+    """
+    hidden, seq, batch = grad_hidden_states.shape
+    if truncate is not None and truncate < 1:
+        raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
+    cell = cache.layer.cell
+    grad_cell = RNNCell(
+        *(np.zeros_like(value) for value in (cell.W_ih, cell.b_ih, cell.W_hh, cell.b_hh))
+    )
+    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    grad_state = (
+        np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
+        if grad_last_state is None
+        else grad_last_state
+    )
+    for t in reversed(range(seq)):
+        grad_h = grad_hidden_states[:, t] + grad_state  # two paths: the output, and step t + 1
+        grad_step, grad_x[:, t], grad_state = rnn_cell_backward(grad_h, cache.steps[t])
+        grad_cell = rnn_cell_add(grad_cell, grad_step)  # shared weights: Σ over seq
+        if truncate is not None and t % truncate == 0 and t > 0:
+            grad_state = np.zeros_like(grad_state)  # a chunk starts at t: h_{t−1} is a constant
+    return RNN(grad_cell), grad_x, grad_state
