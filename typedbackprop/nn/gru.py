@@ -1,0 +1,318 @@
+"""The GRU, one step and a whole sequence, and their backward, in PyTorch's equations.
+
+One step, ``torch.nn.GRU``'s, with the gates in PyTorch's order ``r, z, n``:
+
+    ``r = σ(W_ir x + b_ir + W_hr h + b_hr)``         reset gate
+    ``z = σ(W_iz x + b_iz + W_hz h + b_hz)``         update gate
+    ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``  new gate (the candidate)
+    ``h' = (1 − z) ⊙ n + z ⊙ h``.
+
+Each gate is a :class:`~typedbackprop.nn.gate.Gate` with both biases, ``b_ih`` and ``b_hh``, as
+PyTorch keeps them. For ``r`` and ``z`` only their sum matters; for ``n`` it does not: the reset
+gate multiplies ``W_hn h + b_hn``, bias included, and leaves ``W_in x + b_in`` alone, so
+``b_hn`` is a parameter of its own (this is PyTorch's form, and cuDNN's; the original paper's
+applies ``r`` to ``h`` before the product, ``W_hn (r ⊙ h)``).
+
+``z`` near 1 keeps the old state (``h' ≈ h``), and the state's gradient then passes back
+almost unchanged, ``∂L/∂h ⊇ ∂L/∂h' ⊙ z``: the GRU's path along which it does not vanish.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked
+from typedbackprop.nn.activations import (
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from typedbackprop.nn.gate import Gate, gate_add, gate_backward, gate_forward, gate_zeros_like
+
+__all__ = [
+    "GRUCell",
+    "GRUCellCache",
+    "gru_cell_forward",
+    "gru_cell_backward",
+    "gru_cell_add",
+    "GRU",
+    "GRUCache",
+    "gru_forward",
+    "gru_backward",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GRUCell:
+    """One GRU cell's parameters (or their gradients): three gates, in PyTorch's order.
+
+    Parameters
+    ----------
+    reset_gate
+        ``r``'s weights and biases (``W_ir``, ``b_ir``, ``W_hr``, ``b_hr``).
+    update_gate
+        ``z``'s (``W_iz``, ``b_iz``, ``W_hz``, ``b_hz``).
+    new_gate
+        ``n``'s, the candidate's (``W_in``, ``b_in``, ``W_hn``, ``b_hn``): ``b_hn`` sits inside
+        the reset gate's product, so it is not interchangeable with ``b_in``.
+    """
+
+    reset_gate: Gate
+    update_gate: Gate
+    new_gate: Gate
+
+
+@dataclass(frozen=True, slots=True)
+class GRUCellCache:
+    """What :func:`gru_cell_forward` saves for :func:`gru_cell_backward`."""
+
+    cell: GRUCell
+    """The weights the step used."""
+    x: Float[Array, "features batch"]
+    """The step's input."""
+    h: Float[Array, "hidden batch"]
+    """The previous state (``∂L/∂z = ∂L/∂h' ⊙ (h − n)`` needs it)."""
+    r: Float[Array, "hidden batch"]
+    """The reset gate."""
+    z: Float[Array, "hidden batch"]
+    """The update gate."""
+    n: Float[Array, "hidden batch"]
+    """The candidate."""
+    hidden_part_n: Float[Array, "hidden batch"]
+    """``W_hn h + b_hn``, what ``r`` multiplied: ``∂L/∂r`` needs it."""
+
+
+@checked
+def gru_cell_forward(
+    cell: GRUCell, x: Float[Array, "features batch"], h: Float[Array, "hidden batch"]
+) -> tuple[Float[Array, "hidden batch"], GRUCellCache]:
+    """One GRU step: ``r``, ``z``, ``n``, then ``h' = (1 − z) ⊙ n + z ⊙ h``.
+
+    Parameters
+    ----------
+    cell
+        The three gates' weights and biases.
+    x
+        The step's input, one column per example.
+    h
+        The previous state, one column per example.
+
+    Returns
+    -------
+    h_new, cache
+        The new state, and the :class:`GRUCellCache` backward needs.
+
+    Notes
+    -----
+    Index form: ``r_{jb} = σ(Σ_f W_ir_{jf} x_{fb} + b_ir_j + Σ_k W_hr_{jk} h_{kb} + b_hr_j)``
+    (``z`` alike), ``n_{jb} = tanh(Σ_f W_in_{jf} x_{fb} + b_in_j
+    + r_{jb} (Σ_k W_hn_{jk} h_{kb} + b_hn_j))``, ``h'_{jb} = (1 − z_{jb}) n_{jb} + z_{jb} h_{jb}``.
+
+    Matrix form: each gate's two affine maps (:func:`~typedbackprop.nn.gate.gate_forward`);
+    ``r`` and ``z`` add them, ``n`` scales the state's by ``r`` first; the rest is elementwise,
+    every operand ``"hidden batch"``.
+    """
+    input_part_r, hidden_part_r = gate_forward(cell.reset_gate, x, h)
+    input_part_z, hidden_part_z = gate_forward(cell.update_gate, x, h)
+    input_part_n, hidden_part_n = gate_forward(cell.new_gate, x, h)
+    r = sigmoid_forward(input_part_r + hidden_part_r)
+    z = sigmoid_forward(input_part_z + hidden_part_z)
+    n = tanh_forward(input_part_n + r * hidden_part_n)
+    h_new = (1.0 - z) * n + z * h
+    return h_new, GRUCellCache(cell, x, h, r, z, n, hidden_part_n)
+
+
+@checked
+def gru_cell_backward(
+    grad_h_new: Float[Array, "hidden batch"], cache: GRUCellCache
+) -> tuple[GRUCell, Float[Array, "features batch"], Float[Array, "hidden batch"]]:
+    """Gradients of one GRU step: ``(GRUCell of grads, grad_x, grad_h)``.
+
+    Parameters
+    ----------
+    grad_h_new
+        ``∂L/∂h'``, the upstream gradient of the new state.
+    cache
+        What :func:`gru_cell_forward` saved.
+
+    Returns
+    -------
+    grads, grad_x, grad_h
+        The three gates' gradients in a :class:`GRUCell`, ``∂L/∂x``, and ``∂L/∂h`` for the
+        previous state.
+
+    Notes
+    -----
+    Elementwise first (every operand ``"hidden batch"``): from ``h' = (1 − z) ⊙ n + z ⊙ h``,
+    ``∂L/∂n = ∂L/∂h' ⊙ (1 − z)``, ``∂L/∂z = ∂L/∂h' ⊙ (h − n)``, and the direct share of
+    ``∂L/∂h``, ``∂L/∂h' ⊙ z`` (swapping ``z`` and ``1 − z`` changes every number, no shape).
+    Through ``n``'s tanh, ``δ_n = ∂L/∂n ⊙ (1 − n²)``; its pre-activation is
+    ``input_part_n + r ⊙ hidden_part_n``, so ``∂L/∂input_part_n = δ_n``,
+    ``∂L/∂hidden_part_n = δ_n ⊙ r`` and ``∂L/∂r = δ_n ⊙ hidden_part_n``. Through the
+    sigmoids, ``δ_r = ∂L/∂r ⊙ r(1 − r)`` and ``δ_z = ∂L/∂z ⊙ z(1 − z)``.
+
+    Then each gate's two affine maps (:func:`~typedbackprop.nn.gate.gate_backward`), with
+    ``n``'s two parts getting their two different gradients: ``∂L/∂W_in = δ_n xᵀ``,
+    ``∂L/∂b_in = Σ_b δ_n``, ``∂L/∂W_hn = (δ_n ⊙ r) hᵀ``, ``∂L/∂b_hn = Σ_b δ_n ⊙ r``; and
+    ``∂L/∂x = Σ_γ W_iγᵀ δ_γ``, ``∂L/∂h = ∂L/∂h' ⊙ z + W_hrᵀ δ_r + W_hzᵀ δ_z + W_hnᵀ (δ_n ⊙ r)``.
+    """
+    grad_n = grad_h_new * (1.0 - cache.z)
+    grad_z = grad_h_new * (cache.h - cache.n)
+    delta_n = tanh_backward(grad_n, cache.n, cache.n)  # the z argument is unused: 1 − n²
+    grad_hidden_part_n = delta_n * cache.r
+    grad_r = delta_n * cache.hidden_part_n
+    delta_r = sigmoid_backward(grad_r, cache.r, cache.r)  # σ' from σ
+    delta_z = sigmoid_backward(grad_z, cache.z, cache.z)
+    cell, x, h = cache.cell, cache.x, cache.h
+    grad_reset, grad_x_r, grad_h_r = gate_backward(delta_r, delta_r, cell.reset_gate, x, h)
+    grad_update, grad_x_z, grad_h_z = gate_backward(delta_z, delta_z, cell.update_gate, x, h)
+    grad_new, grad_x_n, grad_h_n = gate_backward(delta_n, grad_hidden_part_n, cell.new_gate, x, h)
+    grad_x = grad_x_r + grad_x_z + grad_x_n  # x feeds all three gates
+    grad_h = grad_h_new * cache.z + grad_h_r + grad_h_z + grad_h_n  # and so does h, and h'
+    return GRUCell(grad_reset, grad_update, grad_new), grad_x, grad_h
+
+
+def gru_cell_add(first: GRUCell, second: GRUCell) -> GRUCell:
+    """Two cells' gradients added gate by gate: how BPTT sums the shared weights over ``seq``."""
+    return GRUCell(
+        gate_add(first.reset_gate, second.reset_gate),
+        gate_add(first.update_gate, second.update_gate),
+        gate_add(first.new_gate, second.new_gate),
+    )
+
+
+def _zeros_like(cell: GRUCell) -> GRUCell:
+    return GRUCell(
+        gate_zeros_like(cell.reset_gate),
+        gate_zeros_like(cell.update_gate),
+        gate_zeros_like(cell.new_gate),
+    )
+
+
+# --- the sequence layer: the cell at every step, and backpropagation through time ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class GRU:
+    """A GRU layer over a sequence: one cell, whose weights every step shares.
+
+    Parameters
+    ----------
+    cell
+        The cell's gates (or, as a gradient, their sums over the steps).
+    """
+
+    cell: GRUCell
+
+
+@dataclass(frozen=True, slots=True)
+class GRUCache:
+    """What :func:`gru_forward` saves for :func:`gru_backward`: every step's cell cache."""
+
+    layer: GRU
+    """The layer the forward pass ran."""
+    x: Float[Array, "features seq batch"]
+    """The input sequence (each step's cache holds a view of its column)."""
+    initial_state: Float[Array, "hidden batch"]
+    """The state before the first step."""
+    last_state: Float[Array, "hidden batch"]
+    """The state after the last step (the initial state if ``seq`` is 0)."""
+    steps: tuple[GRUCellCache, ...]
+    """One :class:`GRUCellCache` per step, in order."""
+
+
+@checked
+def gru_forward(
+    layer: GRU,
+    x: Float[Array, "features seq batch"],
+    initial_state: Float[Array, "hidden batch"] | None = None,
+) -> tuple[Float[Array, "hidden seq batch"], GRUCache]:
+    """Run the cell over the sequence: every state ``h_t``, and what backward needs.
+
+    Parameters
+    ----------
+    layer
+        The cell every step uses.
+    x
+        The input sequence; ``x[:, t]`` is step ``t``'s input.
+    initial_state
+        ``h_{−1}``; zeros if ``None`` (PyTorch's default).
+
+    Returns
+    -------
+    hidden_states, cache
+        ``h_t`` for every step, and the :class:`GRUCache`, whose ``last_state`` is
+        ``h_{seq−1}``.
+
+    Notes
+    -----
+    ``h_t = cell(x_t, h_{t−1})`` for ``t = 0, …, seq − 1``; see :func:`gru_cell_forward`.
+    """
+    _, seq, batch = x.shape
+    hidden = layer.cell.reset_gate.W_hh.shape[0]
+    first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
+    dtype = np.result_type(x, first, layer.cell.reset_gate.W_hh)
+    hidden_states = np.empty((hidden, seq, batch), dtype=dtype)
+    h, steps = first, []
+    for t in range(seq):
+        h, step = gru_cell_forward(layer.cell, x[:, t], h)
+        hidden_states[:, t] = h
+        steps.append(step)
+    return hidden_states, GRUCache(layer, x, first, h, tuple(steps))
+
+
+@checked
+def gru_backward(
+    grad_hidden_states: Float[Array, "hidden seq batch"],
+    cache: GRUCache,
+    grad_last_state: Float[Array, "hidden batch"] | None = None,
+    truncate: int | None = None,
+) -> tuple[GRU, Float[Array, "features seq batch"], Float[Array, "hidden batch"]]:
+    """Backpropagation through time: ``(GRU of grads, grad_x, grad_initial_state)``.
+
+    Parameters
+    ----------
+    grad_hidden_states
+        ``∂L/∂h_t`` from whatever reads each state: the outputs' own gradients, not yet the
+        later steps'.
+    cache
+        What :func:`gru_forward` saved.
+    grad_last_state
+        ``∂L/∂h_{seq−1}`` through the returned last state, added to the last step's; ``None``
+        is zeros.
+    truncate
+        Truncated BPTT: chunks of ``truncate`` steps from the first, no state gradient carried
+        across a chunk's start. ``None`` carries it all the way.
+
+    Returns
+    -------
+    grads, grad_x, grad_initial_state
+        The cell's gradients summed over the steps in a :class:`GRU`, ``∂L/∂x`` for every
+        step, and ``∂L/∂h_{−1}``.
+
+    Notes
+    -----
+    Going back from ``t = seq − 1`` to ``0``, with ``g_t`` the state gradient carried from
+    step ``t + 1``: ``∂L/∂h_t = grad_hidden_states[:, t] + g_t`` (two paths: the output and
+    the next step); ``(grads_t, ∂L/∂x_t, g_{t−1}) = gru_cell_backward(∂L/∂h_t, steps[t])``;
+    ``∂L/∂W = Σ_t grads_t.W`` for every weight and bias, shared by every step.
+    """
+    hidden, seq, batch = grad_hidden_states.shape
+    if truncate is not None and truncate < 1:
+        raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
+    grad_cell = _zeros_like(cache.layer.cell)
+    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    grad_state = (
+        np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
+        if grad_last_state is None
+        else grad_last_state
+    )
+    for t in reversed(range(seq)):
+        grad_h = grad_hidden_states[:, t] + grad_state  # two paths: the output, and step t + 1
+        grad_step, grad_x[:, t], grad_state = gru_cell_backward(grad_h, cache.steps[t])
+        grad_cell = gru_cell_add(grad_cell, grad_step)  # shared weights: Σ over seq
+        if truncate is not None and t % truncate == 0 and t > 0:  # a chunk starts at t
+            grad_state = np.zeros_like(grad_state)
+    return GRU(grad_cell), grad_x, grad_state
