@@ -404,9 +404,9 @@ def record_layer(family, row):
     """``(forward, backward, annotations)`` in check_layer's form for a layer of ``family``.
 
     ``forward(*arrays)`` builds the record from the arrays it is given (its fields, in order)
-    and ``row.settings``, and runs the family's ``forward(layer, x, mode)`` on the last array,
-    ``x``. ``backward(grad, *arrays)`` runs that forward again for the cache, then the family's
-    ``backward(grad, cache)``, and returns the record's gradients field by field, then
+    and ``row.settings``, and runs the family's forward (``family.run(layer, x, mode)``) on the
+    last array, ``x``. ``backward(grad, *arrays)`` runs that forward again for the cache, then
+    the family's ``backward(grad, cache)``, and returns the record's gradients field by field, then
     ``grad_x``. Dropout draws its mask from ``mode.rng``, a generator seeded the same at each
     call: one fixed mask, as a gradient check needs.
     """
@@ -423,17 +423,17 @@ def record_layer(family, row):
 
     def forward(*arrays):
         layer, x = layer_and_input(arrays)
-        return family.forward(layer, x, mode())[0]
+        return family.run(layer, x, mode())[0]
 
     def backward(grad_output, *arrays):
         layer, x = layer_and_input(arrays)
-        _, cache = family.forward(layer, x, mode())
+        _, cache = family.run(layer, x, mode())
         gradients = family.backward(grad_output, cache)
         grad_layer, grad_x = gradients if family.has_parameters else (None, gradients)
         grads = [getattr(grad_layer, name) for name in names]
         return grads if ids is not None else [*grads, grad_x]
 
-    forward.__name__ = f"{family.name}_forward"
+    forward.__name__ = family.forward.__name__
     annotations = list(fields) if ids is not None else [*fields, ("x", row.x)]
     return forward, backward, annotations
 

@@ -34,7 +34,7 @@ def parameters(layer: Any) -> dict[str, np.ndarray]:
 
 def run(case: FamilyCase, layer: Any, x: np.ndarray, grad_output: np.ndarray) -> Any:
     family = tbp.FAMILIES[type(layer)]
-    _, cache = family.forward(layer, x, case.mode)
+    _, cache = family.run(layer, x, case.mode)
     return family.backward(grad_output, cache)
 
 
@@ -62,7 +62,7 @@ def test_gradients_match_central_differences(case: FamilyCase, rng: np.random.Ge
         return dataclasses.replace(layer, **dict(zip(names, values, strict=True)))
 
     def forward(x: np.ndarray, *values: np.ndarray) -> np.ndarray:
-        return family.forward(rebuilt(values), x, case.mode)[0]
+        return family.run(rebuilt(values), x, case.mode)[0]
 
     def backward(grad_output: np.ndarray, x: np.ndarray, *values: np.ndarray) -> tuple[Any, ...]:
         grads, grad_x = split(layer, run(case, rebuilt(values), x, grad_output))
@@ -85,7 +85,7 @@ def test_gradients_match_central_differences(case: FamilyCase, rng: np.random.Ge
 def test_gradients_match_pytorch(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float64)
     family = tbp.FAMILIES[type(layer)]
-    output, _ = family.forward(layer, x, case.mode)
+    output, _ = family.run(layer, x, case.mode)
     grad_output = rng.standard_normal(output.shape)  # random: all ones hides zero-sum bugs
     grads, grad_x = split(layer, run(case, layer, x, grad_output))
 
@@ -114,7 +114,7 @@ def test_forward_and_backward_modify_nothing(case: FamilyCase, rng: np.random.Ge
     before = [array.copy() for array in arrays]
     for array in arrays:
         array.flags.writeable = False  # an in-place write raises at once
-    output, _ = tbp.FAMILIES[type(layer)].forward(layer, x, case.mode)
+    output, _ = tbp.FAMILIES[type(layer)].run(layer, x, case.mode)
     run(case, layer, x, rng.standard_normal(output.shape))
     for array, original in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(array, original)
@@ -123,7 +123,7 @@ def test_forward_and_backward_modify_nothing(case: FamilyCase, rng: np.random.Ge
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_float32_stays_float32(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float32)
-    output, _ = tbp.FAMILIES[type(layer)].forward(layer, x, case.mode)
+    output, _ = tbp.FAMILIES[type(layer)].run(layer, x, case.mode)
     grad_output = rng.standard_normal(output.shape).astype(np.float32)
     grads, grad_x = split(layer, run(case, layer, x, grad_output))
     assert output.dtype == np.float32
@@ -135,7 +135,7 @@ def test_float32_stays_float32(case: FamilyCase, rng: np.random.Generator):
 def test_wrongly_shaped_upstream_gradient_is_refused(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float64)
     family = tbp.FAMILIES[type(layer)]
-    output, cache = family.forward(layer, x, case.mode)
+    output, cache = family.run(layer, x, case.mode)
     wrong = rng.standard_normal((*output.shape[:-1], output.shape[-1] + 1))  # one more example
     with pytest.raises(TypeCheckError, match="batch"):
         family.backward(wrong, cache)
@@ -157,7 +157,7 @@ def test_backward_returning_a_misshapen_gradient_is_refused(
     if takes_ids(x):
         pytest.skip("integer ids have no gradient to misshape")
     family = tbp.FAMILIES[type(layer)]
-    output, cache = family.forward(layer, x, case.mode)
+    output, cache = family.run(layer, x, case.mode)
     correct = family.backward.__wrapped__  # type: ignore[attr-defined]
     corrupt = CORRUPTIONS[corruption]
 
@@ -183,3 +183,55 @@ def test_backward_returning_a_misshapen_gradient_is_refused(
 def test_every_family_has_a_row():
     tested = {type(case.build(np.random.default_rng(0), np.float64)[0]) for case in CASES}
     assert set(tbp.FAMILIES) <= tested, f"families without a row: {set(tbp.FAMILIES) - tested}"
+
+
+# --- the table itself: the math contract, nothing derivable stored, no adapters -----------------
+
+
+@pytest.mark.parametrize("kind", list(tbp.FAMILIES), ids=lambda kind: kind.__name__)
+def test_each_row_holds_the_modules_own_functions_and_is_keyed_by_its_record(kind):
+    family = tbp.FAMILIES[kind]
+    assert family.record is kind
+    module = inspect.getmodule(kind)
+    # forward is the module's <family>_forward itself, not a lambda around it
+    assert family.forward.__name__ != "<lambda>" and family.forward.__name__.endswith("_forward")
+    assert getattr(module, family.forward.__name__) is family.forward
+    # (layer, x), and mode after them where the row says the forward reads it
+    takes = list(inspect.signature(family.forward).parameters)
+    assert takes[2:] == (["mode"] if family.reads_mode else []), takes
+    assert not {"name", "symbol", "equations_forward", "equations_backward"} & {
+        field.name for field in dataclasses.fields(family)
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_has_parameters_is_whether_a_layer_has_arrays(case: FamilyCase):
+    layer, _ = case.build(np.random.default_rng(0), np.float64)
+    assert tbp.FAMILIES[type(layer)].has_parameters == bool(parameters(layer))
+
+
+def test_run_hands_the_mode_only_to_a_forward_that_reads_it():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4))
+    training = tbp.Mode(training=True, rng=np.random.default_rng(1))
+    dropped, cache = tbp.FAMILIES[tbp.Dropout].run(tbp.Dropout(0.5), x, training)
+    assert cache.mask is not None and np.array_equal(dropped, x * cache.mask)
+    same, cache = tbp.FAMILIES[tbp.Dropout].run(tbp.Dropout(0.5), x, tbp.Mode())
+    assert cache.mask is None and same is x
+    dense = tbp.Dense(rng.standard_normal((2, 3)), rng.standard_normal(2))
+    z, _ = tbp.FAMILIES[tbp.Dense].run(dense, x, training)
+    assert_close(z, dense.W @ x + dense.b[:, None])
+
+
+def test_run_refuses_evaluation_without_the_state_a_family_keeps():
+    rng = np.random.default_rng(0)
+    layer = tbp.BatchNorm(1.0 + rng.random(3), rng.standard_normal(3))
+    x = rng.standard_normal((3, 4))
+    family = tbp.FAMILIES[tbp.BatchNorm]
+    with pytest.raises(ValueError, match=r"^BatchNorm in evaluation mode normalises with its"):
+        family.run(layer, x, tbp.Mode())
+    state = family.state.initial(layer)  # running mean 0, variance 1
+    y, _ = family.run(layer, x, tbp.Mode(), state)
+    assert_close(y, layer.gamma[:, None] * x / np.sqrt(1.0 + layer.eps) + layer.beta[:, None])
+    trained, _ = family.run(layer, x, tbp.Mode(training=True), None)  # the batch's statistics
+    assert_close(trained.mean(axis=1), layer.beta)

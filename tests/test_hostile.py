@@ -266,7 +266,7 @@ outputs do not depend on it. Every other sequence stays finite."""
 def forward_with(case: FamilyCase, layer: Any, x: np.ndarray, where: tuple[int, ...], value: float):
     changed = x.copy()
     changed[where] = value
-    return tbp.FAMILIES[type(layer)].forward(layer, changed, case.mode)
+    return tbp.FAMILIES[type(layer)].run(layer, changed, case.mode)
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
@@ -312,9 +312,9 @@ def test_an_empty_batch_works_or_is_refused_clearly(case):
     family = tbp.FAMILIES[type(layer)]
     if case.name in EMPTY_BATCH_REFUSED:
         with pytest.raises(ValueError, match=EMPTY_BATCH_REFUSED[case.name]):
-            family.forward(layer, empty, case.mode)
+            family.run(layer, empty, case.mode)
         return
-    output, cache = family.forward(layer, empty, case.mode)
+    output, cache = family.run(layer, empty, case.mode)
     assert output.shape[-1] == 0 and output.dtype == np.float64
     result = family.backward(np.zeros(output.shape), cache)
     grad_x = result[1] if family.has_parameters else result
@@ -333,7 +333,7 @@ def test_read_only_inputs_parameters_and_gradients_are_not_written_to(case):
     rng = np.random.default_rng(0)
     layer, x = case.build(rng, np.float64)
     family = tbp.FAMILIES[type(layer)]
-    output, cache = family.forward(layer, x, case.mode)
+    output, cache = family.run(layer, x, case.mode)
     grad_output = rng.standard_normal(output.shape)
     expected = family.backward(grad_output, cache)
 
@@ -341,7 +341,7 @@ def test_read_only_inputs_parameters_and_gradients_are_not_written_to(case):
     before = [array.copy() for array in arrays]
     for array in arrays:
         array.flags.writeable = False
-    read_only_output, read_only_cache = family.forward(layer, x, case.mode)
+    read_only_output, read_only_cache = family.run(layer, x, case.mode)
     result = family.backward(grad_output, read_only_cache)
     for array, original in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(array, original)

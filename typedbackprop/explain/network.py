@@ -94,8 +94,7 @@ def explain_network(
     caches: list[Any] = []
     output = cast(Array, x)
     for layer, name in zip(layers, names, strict=True):  # the forward pass, layer by layer
-        family = family_of(layer)
-        output, cache = family.forward(layer, output, mode)
+        output, cache = family_of(layer).run(layer, output, mode)
         caches.append(cache)
         rows += describer_of(layer).forward(name, layer, cache, output)
     lines = ["forward", *table(rows, width)]

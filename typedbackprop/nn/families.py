@@ -5,7 +5,9 @@ plain fields), a cache record, and the pair ``<family>_forward(layer, x) -> (out
 ``<family>_backward(grad_output, cache)``, which returns one gradient per array argument of
 forward: ``(grad_layer, grad_x)`` for a family with parameters, ``grad_x`` alone for one without.
 The network, training, checkpoints, ``explain`` and the tests find every family here; adding a
-family means adding its module and one row to :data:`FAMILIES`.
+family means adding its module and one row to :data:`FAMILIES`. The row is the math contract
+only: how ``explain`` tells a family's equations is in
+:data:`typedbackprop.explain.describers.DESCRIBERS`.
 """
 
 from collections.abc import Callable
@@ -122,205 +124,118 @@ class StateRules:
 
     initial: Callable[[Any], Any]
     """``layer -> state``: the state a new layer starts with."""
-    forward: Callable[[Any, Array, Mode, Any], tuple[Array, Any]]
-    """``(layer, x, mode, state) -> (output, cache)``: the forward pass that can read the state
-    (evaluation uses it; training uses the batch)."""
+    evaluate: Callable[[Any, Array, Any], tuple[Array, Any]]
+    """``(layer, x, state) -> (output, cache)``: the forward pass in evaluation, which reads the
+    state (training runs the family's forward, on the batch's own statistics)."""
     update: Callable[[Any, Any], Any]
-    """``(state, cache) -> state``: the state after a forward pass whose cache is given (a new
-    record; the old one is not modified)."""
+    """``(state, cache) -> state``: the state after a training forward pass whose cache is given
+    (a new record; the old one is not modified)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """One layer family's row in :data:`FAMILIES`."""
+    """One layer family's row in :data:`FAMILIES`: its math, and nothing else.
 
-    name: str
-    """The family's name in checkpoints and messages (``"dense"``)."""
+    Every forward takes ``(layer, x)``; a family that reads the mode (dropout) takes it as the
+    keyword ``mode`` too, and says so with :attr:`reads_mode`. :meth:`run` calls it either way.
+    """
+
     record: type
-    """The parameter record (``Dense``); a layer is an instance of it."""
-    forward: Callable[[Any, Any, Mode], tuple[Array, Any]]
-    """``(layer, x, mode) -> (output, cache)``."""
+    """The parameter record (``Dense``); a layer is an instance of it, and :data:`FAMILIES` is
+    keyed by it."""
+    forward: Callable[..., tuple[Array, Any]]
+    """``(layer, x) -> (output, cache)``; ``(layer, x, mode=mode)`` where :attr:`reads_mode`."""
     backward: Callable[[Array, Any], Any]
     """``(grad_output, cache) -> (grad_layer, grad_x)``, or ``grad_x`` without parameters."""
-    has_parameters: bool
-    """Whether the record holds arrays that training updates."""
     backward_parameters: Callable[[Array, Any], Any] | None = None
     """``(grad_output, cache) -> grad_layer`` without ``grad_x``, for a network's first layer;
     ``None`` when the family has no cheaper form."""
     state: StateRules | None = None
     """How the family keeps state that is not a parameter; ``None`` for a family without."""
+    reads_mode: bool = False
+    """Whether forward takes the mode (``mode=``): dropout draws its mask from ``mode.rng``."""
+
+    @property
+    def has_parameters(self) -> bool:
+        """Whether the record holds arrays that training updates (read from its fields)."""
+        return bool(record_fields(self.record))
+
+    def run(self, layer: Any, x: Any, mode: Mode, state: Any = None) -> tuple[Array, Any]:
+        """The forward pass of ``layer`` on ``x`` in ``mode``: ``(output, cache)``.
+
+        Parameters
+        ----------
+        layer
+            A layer of this family.
+        x
+            Its input.
+        mode
+            Training or evaluation; handed to forward only where :attr:`reads_mode`.
+        state
+            The layer's state, for a family that keeps one (read in evaluation).
+
+        Raises
+        ------
+        ValueError
+            In evaluation without the state a stateful family normalises with.
+        """
+        if self.state is not None and not mode.training:
+            if state is None:
+                raise ValueError(
+                    f"{type(layer).__name__} in evaluation mode normalises with its running "
+                    "statistics: pass the network's states (network_forward(layers, x, mode, "
+                    "states=initial_states(layers)), updated by training)"
+                )
+            return self.state.evaluate(layer, x, state)
+        if self.reads_mode:
+            return self.forward(layer, x, mode=mode)
+        return self.forward(layer, x)
+
+
+def _embedding_backward(grad_e: Array, cache: Any) -> tuple[Embedding, None]:
+    """The table's gradient, and ``None`` for the input: integer ids have no gradient."""
+    return embedding_backward(grad_e, cache), None
 
 
 FAMILIES: dict[type, Family] = {
-    Dense: Family(
-        "dense",
-        Dense,
-        lambda layer, x, mode: dense_forward(layer, x),
-        dense_backward,
-        has_parameters=True,
-        backward_parameters=dense_backward_params,
-    ),
-    Activation: Family(
-        "activation",
-        Activation,
-        lambda layer, x, mode: activation_forward(layer, x),
-        activation_backward,
-        has_parameters=False,
-    ),
-    Embedding: Family(
-        "embedding",
-        Embedding,
-        lambda layer, x, mode: embedding_forward(layer, x),
-        lambda grad, cache: (embedding_backward(grad, cache), None),  # integer ids: no gradient
-        has_parameters=True,
-        backward_parameters=embedding_backward,
-    ),
-    PositionalEmbedding: Family(
-        "positional_embedding",
-        PositionalEmbedding,
-        lambda layer, x, mode: positional_forward(layer, x),
-        positional_backward,
-        has_parameters=True,
-    ),
-    LayerNorm: Family(
-        "layernorm",
-        LayerNorm,
-        lambda layer, x, mode: layernorm_forward(layer, x),
-        layernorm_backward,
-        has_parameters=True,
-    ),
-    Attention: Family(
-        "attention",
-        Attention,
-        lambda layer, x, mode: attention_forward(layer, x),
-        attention_backward,
-        has_parameters=True,
-    ),
-    FeedForward: Family(
-        "feedforward",
-        FeedForward,
-        lambda layer, x, mode: feedforward_forward(layer, x),
-        feedforward_backward,
-        has_parameters=True,
-    ),
-    TransformerBlock: Family(
-        "transformer_block",
-        TransformerBlock,
-        lambda layer, x, mode: transformer_block_forward(layer, x),
-        transformer_block_backward,
-        has_parameters=True,
-    ),
-    KeepLast: Family(
-        "keep_last",
-        KeepLast,
-        lambda layer, x, mode: keep_last_forward(layer, x),
-        keep_last_backward,
-        has_parameters=False,
-    ),
-    TokenDense: Family(
-        "token_dense",
-        TokenDense,
-        lambda layer, x, mode: token_dense_forward(layer, x),
-        token_dense_backward,
-        has_parameters=True,
-    ),
-    Conv2d: Family(
-        "conv2d",
-        Conv2d,
-        lambda layer, x, mode: conv2d_forward(layer, x),
-        conv2d_backward,
-        has_parameters=True,
-        backward_parameters=conv2d_backward_params,
-    ),
-    MaxPool2d: Family(
-        "maxpool2d",
-        MaxPool2d,
-        lambda layer, x, mode: maxpool2d_forward(layer, x),
-        maxpool2d_backward,
-        has_parameters=False,
-    ),
-    AvgPool2d: Family(
-        "avgpool2d",
-        AvgPool2d,
-        lambda layer, x, mode: avgpool2d_forward(layer, x),
-        avgpool2d_backward,
-        has_parameters=False,
-    ),
-    BatchNorm: Family(
-        "batchnorm",
-        BatchNorm,
-        lambda layer, x, mode: _without_state(batchnorm_forward, layer, x, mode),
-        batchnorm_backward,
-        has_parameters=True,
-        state=StateRules(
-            batchnorm_initial_state,
-            lambda layer, x, mode, state: (
-                batchnorm_forward(layer, x)
-                if mode.training
-                else batchnorm_forward_eval(layer, x, state)
+    family.record: family
+    for family in [
+        Family(Dense, dense_forward, dense_backward, dense_backward_params),
+        Family(Activation, activation_forward, activation_backward),
+        Family(Embedding, embedding_forward, _embedding_backward, embedding_backward),
+        Family(PositionalEmbedding, positional_forward, positional_backward),
+        Family(LayerNorm, layernorm_forward, layernorm_backward),
+        Family(Attention, attention_forward, attention_backward),
+        Family(FeedForward, feedforward_forward, feedforward_backward),
+        Family(TransformerBlock, transformer_block_forward, transformer_block_backward),
+        Family(KeepLast, keep_last_forward, keep_last_backward),
+        Family(TokenDense, token_dense_forward, token_dense_backward),
+        Family(Conv2d, conv2d_forward, conv2d_backward, conv2d_backward_params),
+        Family(MaxPool2d, maxpool2d_forward, maxpool2d_backward),
+        Family(AvgPool2d, avgpool2d_forward, avgpool2d_backward),
+        Family(
+            BatchNorm,
+            batchnorm_forward,
+            batchnorm_backward,
+            state=StateRules(
+                batchnorm_initial_state, batchnorm_forward_eval, batchnorm_update_state
             ),
-            batchnorm_update_state,
         ),
-    ),
-    BatchNorm2d: Family(
-        "batchnorm2d",
-        BatchNorm2d,
-        lambda layer, x, mode: _without_state(batchnorm2d_forward, layer, x, mode),
-        batchnorm2d_backward,
-        has_parameters=True,
-        state=StateRules(
-            batchnorm2d_initial_state,
-            lambda layer, x, mode, state: (
-                batchnorm2d_forward(layer, x)
-                if mode.training
-                else batchnorm2d_forward_eval(layer, x, state)
+        Family(
+            BatchNorm2d,
+            batchnorm2d_forward,
+            batchnorm2d_backward,
+            state=StateRules(
+                batchnorm2d_initial_state, batchnorm2d_forward_eval, batchnorm2d_update_state
             ),
-            batchnorm2d_update_state,
         ),
-    ),
-    Dropout: Family(
-        "dropout",
-        Dropout,
-        dropout_forward,
-        dropout_backward,
-        has_parameters=False,
-    ),
-    Activation2d: Family(
-        "activation2d",
-        Activation2d,
-        lambda layer, x, mode: activation2d_forward(layer, x),
-        activation2d_backward,
-        has_parameters=False,
-    ),
-    Flatten: Family(
-        "flatten",
-        Flatten,
-        lambda layer, x, mode: flatten_forward(layer, x),
-        flatten_backward,
-        has_parameters=False,
-    ),
-    Unflatten: Family(
-        "unflatten",
-        Unflatten,
-        lambda layer, x, mode: unflatten_forward(layer, x),
-        unflatten_backward,
-        has_parameters=False,
-    ),
+        Family(Dropout, dropout_forward, dropout_backward, reads_mode=True),
+        Family(Activation2d, activation2d_forward, activation2d_backward),
+        Family(Flatten, flatten_forward, flatten_backward),
+        Family(Unflatten, unflatten_forward, unflatten_backward),
+    ]
 }
 """Every layer family, by record type."""
-
-
-def _without_state(
-    training_forward: Callable[[Any, Array], tuple[Array, Any]], layer: Any, x: Array, mode: Mode
-) -> tuple[Array, Any]:
-    """A stateful family's forward when no state is given: training only."""
-    if not mode.training:
-        raise ValueError(
-            f"{type(layer).__name__} in evaluation mode normalises with its running statistics: "
-            "pass the network's states (network_forward(layers, x, mode, "
-            "states=initial_states(layers)), updated by training)"
-        )
-    return training_forward(layer, x)
 
 
 def family_of(layer: object) -> Family:

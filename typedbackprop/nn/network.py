@@ -233,12 +233,9 @@ def network_forward(
     output = cast(Array, x)  # the first layer may take integer ids (an embedding)
     for index, layer in enumerate(layers):
         family = FAMILIES.get(type(layer)) or family_of(layer)  # family_of names a stranger
-        if family.state is None or states is None:
-            output, cache = family.forward(layer, output, mode)
-        else:
-            output, cache = family.state.forward(layer, output, mode, states[index])
-            if mode.training:
-                states[index] = family.state.update(states[index], cache)
+        output, cache = family.run(layer, output, mode, None if states is None else states[index])
+        if family.state is not None and states is not None and mode.training:
+            states[index] = family.state.update(states[index], cache)
         caches.append(cache)
     return output, caches
 
