@@ -34,6 +34,7 @@ __all__ = [
     "SequenceDatasetName",
     "SEQUENCE_DATASETS",
     "sort_dataset",
+    "recall_dataset",
 ]
 
 DatasetName = Literal["step", "circles", "iris", "digits"]
@@ -194,6 +195,7 @@ def _sklearn() -> ModuleType:
     except ImportError as error:
         raise ImportError(
             'this data set needs scikit-learn, an optional extra: pip install "typedbackprop[data]"'
+            ' (in a clone of the repository: pip install -e ".[data]")'
         ) from error
     return cast(ModuleType, sklearn)
 
@@ -535,6 +537,84 @@ def sort_dataset(
         np.ascontiguousarray(answers[:n_train].T),
         np.ascontiguousarray(inputs[n_train:].T),
         np.ascontiguousarray(answers[n_train:].T),
+    )
+
+
+def recall_dataset(
+    length: int = 30,
+    n_train: int = 2_000,
+    n_test: int = 500,
+    seed: int = 0,
+    symbols: int = 8,
+    fillers: int = 1,
+) -> SequenceDataset:
+    """Sequences whose answer is their first token, seen ``length − 1`` steps before the end.
+
+    A recurrent model reads the whole sequence and answers from its last state, so it must
+    carry the first token through every later step: the task on which a plain RNN's gradient
+    vanishes and a gated one's does not.
+
+    Parameters
+    ----------
+    length
+        Tokens per sequence, the first one included.
+    n_train, n_test
+        How many training and test sequences.
+    seed
+        Seeds the draw.
+    symbols
+        The tokens the first position draws from, ids ``0`` to ``symbols − 1``: the classes.
+    fillers
+        The tokens every later position draws from, ids ``symbols`` to
+        ``symbols + fillers − 1``. With one (the default) every later position is the same
+        blank: there are only ``symbols`` distinct sequences, and the test split, drawn after the
+        training one from the same generator, repeats them; it measures the task, not unseen
+        sequences. With two or more, no test sequence is a training sequence.
+
+    Returns
+    -------
+    SequenceDataset
+        ``x`` is ``(length, n)``, the tokens; ``y`` is ``(1, n)``, the first token; ``vocab`` is
+        ``symbols + fillers``.
+
+    Raises
+    ------
+    ValueError
+        If a size is below 1 (``length`` below 2), or with ``fillers ≥ 2`` there are not
+        ``n_train + n_test`` distinct sequences to draw.
+    """
+    total = n_train + n_test
+    if length < 2 or n_train < 1 or n_test < 1 or symbols < 1 or fillers < 1:
+        raise ValueError(
+            f"recall needs length >= 2 and at least one of each of n_train, n_test, symbols and "
+            f"fillers; got length={length}, n_train={n_train}, n_test={n_test}, "
+            f"symbols={symbols}, fillers={fillers}"
+        )
+    if fillers > 1 and symbols * fillers ** (length - 1) < total:
+        raise ValueError(
+            f"cannot draw {n_train} + {n_test} distinct sequences of {length} tokens from "
+            f"{symbols} symbols and {fillers} fillers"
+        )
+    rng = np.random.default_rng(seed)
+
+    def draw(count: int) -> NDArray[np.int64]:
+        first = rng.integers(0, symbols, size=(count, 1))
+        rest = rng.integers(symbols, symbols + fillers, size=(count, length - 1))
+        return np.concatenate([first, rest], axis=1)
+
+    drawn = draw(total)
+    while fillers > 1 and len(np.unique(drawn, axis=0)) < total:  # distinct rows, first kept
+        more = np.concatenate([drawn, draw(total)])
+        _, first_seen = np.unique(more, axis=0, return_index=True)
+        drawn = more[np.sort(first_seen)][:total]
+    # Drawn one example per row, batch first; the house layout takes one example per column.
+    return SequenceDataset(
+        "recall",
+        symbols + fillers,
+        np.ascontiguousarray(drawn[:n_train].T),
+        np.ascontiguousarray(drawn[:n_train, :1].T),
+        np.ascontiguousarray(drawn[n_train:].T),
+        np.ascontiguousarray(drawn[n_train:, :1].T),
     )
 
 
