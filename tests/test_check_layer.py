@@ -121,7 +121,7 @@ def test_a_bias_gradient_not_summed_over_batch_is_named():
     report = tbp.check_layer(tbp.affine_forward, grad_b_not_summed, raise_exception=False)
     (check,) = report.checks
     assert check.detail == (
-        'gradient for b has shape (4, 5) (out=4, batch=5), but b: Float[Array, "out"] with '
+        'gradient for b has shape (4, 5) (out=4, batch=5), but b: Float[Array, " out"] with '
         "out=4: it keeps batch, which a sum over that axis would remove"
     )
 
@@ -210,8 +210,63 @@ def test_a_wrong_derivative_is_located_with_its_dimension_names():
     assert gradients.name == "gradients" and not gradients.passed
     assert gradients.detail.startswith("gradient for z is wrong: worst entry z[features=")
     assert ", batch=" in gradients.detail
-    assert "FAILED" in str(report) and "d out[" in str(report)  # the table is shown
+    assert "FAILED" in str(report) and "d output[" in str(report)  # the table is shown
     assert [check.passed for check in report.checks] == [True, False, True, True, True, True]
+
+
+def mean_squared_error(
+    a: Float[Array, "features batch"], y: Float[Array, "features batch"]
+) -> Float[Array, ""]:
+    return np.asarray(0.5 * np.sum((a - y) ** 2) / a.shape[1])
+
+
+def test_a_gradient_off_by_a_dimensions_size_names_that_dimension():
+    def without_one_over_batch(grad, a, y):
+        return grad * (a - y), grad * (y - a)  # the bug: the loss's 1/batch is missing
+
+    report = tbp.check_layer(mean_squared_error, without_one_over_batch, raise_exception=False)
+    gradients = report.checks[1]
+    assert not gradients.passed
+    assert gradients.detail.splitlines()[1] == "analytic / numerical = 3.000 everywhere: batch = 3"
+    lines = str(report).splitlines()
+    assert "             analytic / numerical = 3.000 everywhere: batch = 3" in lines
+    assert lines.count("FAILED") == 1 and lines[-1] == "FAILED"  # the verdict, said once
+
+    def divided_twice(grad, a, y):
+        return grad * (a - y) / 9, grad * (y - a) / 9  # 1/batch squared: no one dimension
+
+    detail = tbp.check_layer(mean_squared_error, divided_twice, raise_exception=False).checks[1]
+    assert detail.detail.splitlines()[1] == "analytic / numerical = 0.333 everywhere: 1/batch = 1/3"
+
+
+def test_inputs_off_by_different_factors_get_a_line_each_and_no_constant_factor_none():
+    def a_off_by_features_y_by_minus_one(grad, a, y):
+        return grad * (a - y) * 4 / 3, grad * (a - y) / 3  # y's sign flipped
+
+    report = tbp.check_layer(
+        mean_squared_error, a_off_by_features_y_by_minus_one, raise_exception=False
+    )
+    assert report.checks[1].detail.splitlines()[1:] == [
+        "a: analytic / numerical = 4.000 everywhere: features = 4",
+        "y: analytic / numerical = -1.000 everywhere",
+    ]
+
+    def squared(grad, a, y):
+        return grad * (a - y) ** 2 / 3, grad * (y - a) / 3  # not a constant factor
+
+    report = tbp.check_layer(mean_squared_error, squared, raise_exception=False)
+    assert len(report.checks[1].detail.splitlines()) == 1
+
+
+def test_a_one_dimension_annotation_keeps_its_leading_space_and_a_repeated_name_is_said_once():
+    def square(W: Float[Array, "n n"], b: Float[Array, " n"]) -> Float[Array, " n"]:
+        return W @ b
+
+    report = tbp.check_layer(square, lambda grad, W, b: (np.outer(grad, b), W.T @ grad))
+    assert report.checks[0].detail == (
+        'every gradient carries its input\'s annotation (W: Float[Array, "n n"] with n=4; '
+        'b: Float[Array, " n"] with n=4)'
+    )
 
 
 def test_a_backward_not_linear_in_grad_output_fails_although_unit_vectors_pass():

@@ -244,7 +244,7 @@ def test_a_refused_argument_says_which_dimension_disagrees_and_who_bound_it(rng)
     grad_z, a_prev = rng.standard_normal((2, 5)), rng.standard_normal((4, 4))
     with pytest.raises(TypeCheckError) as error:
         tbp.affine_grad_params(grad_z, a_prev)
-    assert first_line(error) == "a_prev: batch is 4 here, but grad_z bound batch=5"
+    assert first_line(error) == "a_prev: batch is 4 here, the size of in, but grad_z bound batch=5"
     assert "out=2" in str(error.value).splitlines()  # jaxtyping's bindings follow
 
 
@@ -252,7 +252,50 @@ def test_a_refused_tuple_result_names_its_element(rng):
     wrong = checked(affine_grad_params)
     with pytest.raises(TypeCheckError) as error:
         wrong(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
-    assert first_line(error) == "result[0]: out is 4 here, but grad_z bound out=2"
+    assert first_line(error) == "result[0]: out is 4 here, the size of in, but grad_z bound out=2"
+
+
+def test_a_wrong_size_names_every_other_dimension_of_that_size(rng):
+    # grad_b summed over the wrong axis: its (batch,) where (out,) belongs; batch is 5, out 4.
+    @checked
+    def grad_b_wrong_axis(
+        grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
+    ) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+        return grad_z @ a_prev.T, grad_z.sum(axis=0)
+
+    with pytest.raises(TypeCheckError) as error:
+        grad_b_wrong_axis(rng.standard_normal((4, 5)), rng.standard_normal((3, 5)))
+    assert (
+        first_line(error) == "result[1]: out is 5 here, the size of batch, but grad_z bound out=4"
+    )
+
+    @checked
+    def three(
+        x: Float[Array, "a b c"], y: Float[Array, " a"]
+    ) -> None:  # b and c both 6: both are named
+        pass
+
+    with pytest.raises(TypeCheckError) as error:
+        three(np.ones((2, 6, 6)), np.ones(6))
+    assert first_line(error) == "y: a is 6 here, the size of b and c, but x bound a=2"
+    with pytest.raises(TypeCheckError) as error:
+        three(np.ones((2, 6, 5)), np.ones(7))  # no dimension is 7: nothing more is said
+    assert first_line(error) == "y: a is 7 here, but x bound a=2"
+
+
+def test_a_refused_literal_lists_the_names_it_allows():
+    @checked
+    def activate(
+        z: Float[Array, "features batch"], kind: Literal["relu", "tanh"]
+    ) -> Float[Array, "features batch"]:
+        return z
+
+    with pytest.raises(TypeCheckError) as error:
+        activate(np.ones((2, 3)), "sigmoid")
+    assert first_line(error) == "kind: 'sigmoid' here, not one of 'relu', 'tanh'"
+    with pytest.raises(TypeCheckError) as error:
+        activate(np.ones((2, 3)), [1])
+    assert first_line(error) == "kind: a list here, not one of 'relu', 'tanh'"
 
 
 @pytest.mark.parametrize(
@@ -314,7 +357,7 @@ def test_an_inner_refusal_is_not_explained_again_by_the_outer_call(rng):
 
     with pytest.raises(TypeCheckError) as error:
         outer(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
-    assert first_line(error) == "a_prev: batch is 4 here, but grad_z bound batch=5"
+    assert first_line(error) == "a_prev: batch is 4 here, the size of in, but grad_z bound batch=5"
     assert "affine_grad_params" in str(error.value).splitlines()[1]
 
 
@@ -424,7 +467,7 @@ def test_a_transposed_W_gets_the_advice_first(rng):
     assert first_line(error).startswith(
         "W looks transposed: W is (out, in), one row per entry of b, but W has shape (3, 4)"
     )
-    assert str(error.value).splitlines()[1] == "b: out is 4 here, but W bound out=3"
+    assert str(error.value).splitlines()[1] == "b: out is 4 here, the size of in, but W bound out=3"
 
 
 def test_a_list_argument_the_body_changes_is_checked_again_after_the_call():

@@ -121,8 +121,22 @@ def test_a_missing_factor_of_two_fails_at_the_worst_entry():
     assert check.analytic == -3.0
     assert check.numerical == pytest.approx(-6.0, rel=1e-9)
     assert check.max_abs_error == pytest.approx(3.0, rel=1e-9)
-    assert "d out[0, 1] / d x[0, 1]" in str(caught.value)
+    assert "d output[0, 1] / d x[0, 1]" in str(caught.value)
     assert "FAILED" in str(caught.value)
+
+
+def test_a_constant_factor_is_found_on_every_entry_and_only_then():
+    x = np.array([[0.5, -3.0], [1.0, 2.0]])
+    missing_two = tbp.gradcheck(
+        squares, squares_backward_missing_the_two, [x], raise_exception=False
+    )
+    assert missing_two.arguments[0].ratio == pytest.approx(0.5, rel=1e-9)
+    not_constant = tbp.gradcheck(
+        squares, lambda grad_output, x: grad_output * x**2, [x], raise_exception=False
+    )
+    assert not not_constant.passed and not_constant.arguments[0].ratio is None
+    right = tbp.gradcheck(squares, lambda grad_output, x: 2 * grad_output * x, [x])
+    assert right.arguments[0].ratio is None  # 1 is no factor to report
 
 
 def test_without_raising_the_failing_report_is_returned():
@@ -583,7 +597,7 @@ def test_a_wrong_gradient_through_the_second_output_is_located_there(rng):
     report = tbp.gradcheck(two_outputs, sin_derivative_wrong, [x, y], raise_exception=False)
     assert [check.passed for check in report.arguments] == [False, True]
     assert report.arguments[0].worst_output == 1 and report.arguments[0].worst_output_index == ()
-    assert "d out1 / d x[" in str(report)
+    assert "d output1 / d x[" in str(report)
     with pytest.raises(TypeError, match="forward must return an array, a number, or a tuple"):
         tbp.gradcheck(lambda x: (x, (x, x)), lambda g, x: g[0], [x])
 
@@ -635,7 +649,7 @@ def test_fast_mode_fails_the_input_with_a_wrong_entry_and_locates_it(rng):
     assert W_check.method == "fast, then full"
     assert W_check.worst_input_index == (2, 1)
     assert W_check.analytic == pytest.approx(1.001 * W_check.numerical, rel=1e-6)
-    assert "d out[2, " in str(report) and "/ d W[2, 1]" in str(report)
+    assert "d output[2, " in str(report) and "/ d W[2, 1]" in str(report)
 
 
 def test_fast_mode_locates_by_sampling_when_the_full_check_is_too_costly():
@@ -680,7 +694,7 @@ def test_sampled_check_of_a_vector_output_weights_the_outputs(rng):
     W_check, b_check, a_prev_check = report.arguments
     assert report.weighted_outputs and W_check.checked == a_prev_check.checked == 5
     assert b_check.checked == 4  # b has only 4 entries: all of them
-    assert "d v^T out / d W[" in str(report)
+    assert "d v^T output / d W[" in str(report)
     wrong = tbp.gradcheck(
         tbp.affine_forward, affine_backward_with_one_wrong_entry, inputs, samples=12,
         raise_exception=False,

@@ -299,9 +299,10 @@ def test_report_table_word_for_word():
             "gradcheck (central differences, eps=1e-06; "
             "pass if |analytic - numerical| <= 1e-08 + 1e-07 |numerical|)",
             "input        rel. error max abs err  worst entry",
-            "W1             1.25e-09    3.50e-10  d out[1] / d W1[0, 2]: "
+            "W1             1.25e-09    3.50e-10  d output[1] / d W1[0, 2]: "
             "analytic 0.5, numerical 0.5000000004  ok",
-            "b1             5.00e-01    2.00e+00  d out / d b1[1]: analytic 2, numerical 4  FAILED",
+            "b1             5.00e-01    2.00e+00  d output / d b1[1]: "
+            "analytic 2, numerical 4  FAILED",
             "problem: backward is not deterministic for b1",
             "FAILED",
         ]

@@ -146,7 +146,16 @@ def _visit(label: str, value: object, hint: object, bindings: _Bindings) -> Find
         fits = True
     if fits:
         return None
-    return _KIND, f"{label}: a {type(value).__name__} here, not {getattr(hint, '__name__', hint)}"
+    if origin is typing.Literal:
+        here = repr(value) if isinstance(value, str | int | bool | None) else _a(value)
+        return _KIND, f"{label}: {here} here, not one of {', '.join(map(repr, args))}"
+    return _KIND, f"{label}: {_a(value)} here, not {getattr(hint, '__name__', hint)}"
+
+
+def _a(value: object) -> str:
+    """``a str``, ``an int``: the kind of ``value``, as a message names it."""
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
 def _items(
@@ -290,8 +299,22 @@ def _dim(label: str, dim: Any, size: int, axis: int, bindings: _Bindings) -> str
         bindings.sizes[dim.name] = (size, label)
         return None
     if bound[0] != size:
-        return f"{label}: {dim.name} is {size} here, but {bound[1]} bound {dim.name}={bound[0]}"
+        alike = _alike(dim.name, size, bindings)
+        return (
+            f"{label}: {dim.name} is {size} here{alike}, but {bound[1]} bound {dim.name}={bound[0]}"
+        )
     return None
+
+
+def _alike(name: str, size: int, bindings: _Bindings) -> str:
+    """``", the size of batch"``: the other dimensions bound to ``size`` (a transposition shows)."""
+    others = [
+        other for other, (bound, _) in bindings.sizes.items() if bound == size and other != name
+    ]
+    if not others:
+        return ""
+    listed = others[0] if len(others) == 1 else f"{', '.join(others[:-1])} and {others[-1]}"
+    return f", the size of {listed}"
 
 
 def _symbolic(label: str, expression: str, size: int, axis: int, bindings: _Bindings) -> str | None:

@@ -473,6 +473,26 @@ def test_grad_W_built_from_the_output_instead_of_the_input_is_refused(entry, mon
         call_through(entry, layers, x, y, batch)
 
 
+def test_loss_and_grads_checks_its_own_slice_of_the_gradients(monkeypatch):
+    """Its ``grads[0::2]`` (the dense layers' of dense, activation, dense, ...) is checked too:
+    a sequence laid out otherwise would hand back gradients in the wrong order, silently."""
+    from typedbackprop.nn import network
+
+    real = network.network_loss_and_grads
+
+    def dense_gradients_swapped(*args, **kwargs):
+        value, grads = real(*args, **kwargs)  # checked against the sequence: passes
+        grads[0], grads[2] = grads[2], grads[0]
+        return value, grads
+
+    layers, x, y = make_network([3, 4, 2], 17, "squared_error", seed=17)
+    monkeypatch.setattr(network, "network_loss_and_grads", dense_gradients_swapped)
+    with pytest.raises(
+        TypeError, match=r"layer 0: grad W is float64 \(2, 4\) but W is float64 \(4, 3\)"
+    ):
+        tbp.loss_and_grads(layers, x, y)
+
+
 # --- checks off ----------------------------------------------------------------------------------
 
 CHECKS_OFF_SCRIPT = textwrap.dedent(

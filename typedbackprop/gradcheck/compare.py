@@ -8,6 +8,7 @@ comparison and counted.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 from jaxtyping import Bool, Float
@@ -89,6 +90,10 @@ class ArgumentCheck:
     """Whether every value compared (entries and projections) is within ``atol`` of 0, analytic
     and numerical: the gradient is identically 0 (a bias followed by batch norm, on which the
     output does not depend), and a comparison that passes shows nothing of substance."""
+    ratio: float | None = None
+    """``analytic / numerical``, when it is one constant other than 1 on every compared entry (an
+    entry 0 on one side is 0 on both): a gradient off by a constant factor, such as a missing
+    ``1/batch`` or a flipped sign; ``None`` otherwise."""
 
     @property
     def nothing_to_compare(self) -> bool:
@@ -117,6 +122,28 @@ def _all_zero(exact: Array, approximate: Array, atol: float) -> bool:
     return bool(
         exact.size and np.all(np.abs(exact) <= atol) and np.all(np.abs(approximate) <= atol)
     )
+
+
+RATIO_RTOL: Final = 1e-6
+"""How far apart the ratios ``analytic / numerical`` of the entries may be and still be called
+one constant factor: central differences are good to about 1e-9 of an entry here."""
+
+
+def _constant_ratio(exact: Array, approximate: Array, atol: float) -> float | None:
+    """``exact / approximate`` if it is one constant (not 1) wherever they are not 0, and the
+    entries where the numerical side is 0 are 0 on the analytic side too; else ``None``."""
+    if not (np.all(np.isfinite(exact)) and np.all(np.isfinite(approximate))):
+        return None
+    nonzero = np.abs(approximate) > 10 * atol
+    if not nonzero.any():
+        return None
+    ratios = exact[nonzero] / approximate[nonzero]
+    ratio = float(np.median(ratios))
+    if ratio == 0 or not np.all(np.abs(ratios - ratio) <= RATIO_RTOL * abs(ratio)):
+        return None
+    if not np.all(np.abs(exact[~nonzero]) <= 10 * atol * max(abs(ratio), 1.0)):
+        return None
+    return None if abs(ratio - 1) <= RATIO_RTOL else ratio
 
 
 def _worst(difference: Array, allowed: Array) -> int:
@@ -189,6 +216,7 @@ def compare(
         skipped=skipped_count,
         worst_output=output,
         zero=_all_zero(kept_exact, kept_approximate, atol),
+        ratio=_constant_ratio(kept_exact, kept_approximate, atol),
     )
 
 
@@ -288,12 +316,13 @@ class GradcheckReport:
 
     def _entry_row(self, argument: ArgumentCheck) -> str:
         """The row of an entry check: its worst entry, and its own verdict."""
+        # "output", not "out": ``out`` is a dimension name (``W: "out in"``)
         if argument.worst_output is not None:
-            output = f"out{argument.worst_output}"
+            output = f"output{argument.worst_output}"
         elif self.weighted_outputs and "sampled" in argument.method:
-            output = "v^T out"
+            output = "v^T output"
         else:
-            output = "out"
+            output = "output"
         if argument.worst_output_index:
             output += str(list(argument.worst_output_index))
         where = f"d {output} / d {argument.name}{list(argument.worst_input_index)}"

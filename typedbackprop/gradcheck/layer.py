@@ -17,6 +17,7 @@ A layer in the record form (``<family>_forward(layer, x) -> (out, cache)``) is c
 a classic-form pair around it, with ``annotations=`` listing the record's arrays and ``x``.
 """
 
+import math
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ import numpy as np
 from typedbackprop._diagnosis import NOTE_MARK, Step, numpy_note
 from typedbackprop.checking import Array
 from typedbackprop.gradcheck.analytic import Backward, as_gradients
-from typedbackprop.gradcheck.compare import GradcheckReport
+from typedbackprop.gradcheck.compare import RATIO_RTOL, GradcheckReport
 from typedbackprop.gradcheck.core import DEFAULT_ATOL, DEFAULT_RTOL, gradcheck
 from typedbackprop.gradcheck.numerical import DEFAULT_EPS, GradOutput, OutputLayout
 from typedbackprop.gradcheck.shapes import (
@@ -99,7 +100,8 @@ class LayerReport:
             lines.extend(f"{'':<12} {line}" for line in rest)  # a note on NumPy's error
         gradients_failed = any(c.name == "gradients" and not c.passed for c in self.checks)
         if self.gradients is not None and gradients_failed:
-            lines.append(str(self.gradients))
+            table = str(self.gradients).splitlines()
+            lines.extend(table[:-1])  # its own last line, FAILED, is said once, below
         lines.append("passed" if self.passed else "FAILED")
         return "\n".join(lines)
 
@@ -238,7 +240,9 @@ def _annotations(
     )
 
 
-def _gradients(report: GradcheckReport, specs: Sequence[ArraySpec], redraws: int) -> LayerCheck:
+def _gradients(
+    report: GradcheckReport, specs: Sequence[ArraySpec], sizes: Mapping[str, int], redraws: int
+) -> LayerCheck:
     how = {
         "full": "every Jacobian entry matches",
         "fast+sampled": f"{report.projections} random projections and {report.samples} random "
@@ -263,7 +267,42 @@ def _gradients(report: GradcheckReport, specs: Sequence[ArraySpec], redraws: int
         else:
             faults.append(f"gradient for {argument.name} is wrong (see the table)")
     faults.extend(report.problems)
-    return LayerCheck("gradients", False, "; ".join(faults))
+    return LayerCheck("gradients", False, "\n".join(["; ".join(faults), *_factors(report, sizes)]))
+
+
+def _factors(report: GradcheckReport, sizes: Mapping[str, int]) -> list[str]:
+    """``analytic / numerical = 3.000 everywhere: batch = 3``, for gradients off by a constant.
+
+    A failed input whose every compared entry is off by one factor gets a line, with the
+    dimension whose size (or its reciprocal) that factor is: a missing ``1/batch`` shows as
+    ``batch``. One line without a name when every failed input has the same factor.
+    """
+    failed = [argument for argument in report.arguments if not argument.passed]
+    ratios = {argument.name: argument.ratio for argument in failed if argument.ratio is not None}
+    where = "everywhere" if report.method == "full" else "on every entry compared"
+    if not ratios:
+        return []
+    ratio = next(iter(ratios.values()))
+    if len(ratios) == len(failed) and all(
+        math.isclose(other, ratio, rel_tol=RATIO_RTOL) for other in ratios.values()
+    ):
+        return [f"analytic / numerical = {ratio:.3f} {where}{_factor_of(ratio, sizes)}"]
+    return [
+        f"{name}: analytic / numerical = {ratio:.3f} {where}{_factor_of(ratio, sizes)}"
+        for name, ratio in ratios.items()
+    ]
+
+
+def _factor_of(ratio: float, sizes: Mapping[str, int]) -> str:
+    """``: batch = 3`` (``: 1/batch = 1/3``, ``: -batch = -3``) for a ratio that is a size."""
+    sign = "-" if ratio < 0 else ""
+    named = []
+    for name, size in sizes.items():
+        if math.isclose(abs(ratio), size, rel_tol=RATIO_RTOL):
+            named.append(f"{sign}{name} = {sign}{size}")
+        elif math.isclose(abs(ratio), 1 / size, rel_tol=RATIO_RTOL):
+            named.append(f"{sign}1/{name} = {sign}1/{size}")
+    return f": {' or '.join(named)}" if named else ""
 
 
 def _linearity(
@@ -528,15 +567,15 @@ def check_layer(
             break
         inputs = random_inputs(specs, bound, rng)
         redraws += 1
-    gradients_check = _gradients(gradients, specs, redraws)
+    gradients_check = _gradients(gradients, specs, bound, redraws)
     purity = _purity(forward, backward, inputs, specs, grad_output)
     if not gradients_check.passed and not purity.passed:
-        gradients_check = LayerCheck(
-            "gradients",
-            False,
-            f"{gradients_check.detail}; this may follow from the change in place that purity "
-            "reports (each call got fresh copies, but a layer may read what it has changed)",
+        first, *rest = gradients_check.detail.splitlines()
+        because = (
+            f"{first}; this may follow from the change in place that purity reports (each "
+            "call got fresh copies, but a layer may read what it has changed)"
         )
+        gradients_check = LayerCheck("gradients", False, "\n".join([because, *rest]))
     checks.append(gradients_check)
     checks.append(_linearity(backward, inputs, specs, layout, rng))
     checks.append(purity)

@@ -65,7 +65,10 @@ class ArraySpec:
     def text(self) -> str:
         """The annotation as written: ``Float[Array, "out in"]``."""
         kind = getattr(self.annotation, "__name__", "Float").split("[")[0]
-        return f'{kind}[Array, "{self.annotation.dim_str}"]'
+        dims = self.annotation.dim_str
+        if dims and " " not in dims:  # one dimension is written with a leading space: " out"
+            dims = f" {dims}"
+        return f'{kind}[Array, "{dims}"]'
 
 
 def _axes(dim_str: str) -> tuple[Axis, ...]:
@@ -201,10 +204,9 @@ def shape_of(spec: ArraySpec, sizes: Mapping[str, int]) -> tuple[int, ...]:
 
 
 def describe(spec: ArraySpec, sizes: Mapping[str, int]) -> str:
-    """``W: Float[Array, "out in"] with out=4, in=3``."""
-    bound = ", ".join(
-        f"{axis.name}={sizes[axis.name]}" for axis in spec.axes if axis.kind == "named"
-    )
+    """``W: Float[Array, "out in"] with out=4, in=3`` (a name repeated, ``"n n"``, once)."""
+    named = dict.fromkeys(axis.name for axis in spec.axes if axis.kind == "named")
+    bound = ", ".join(f"{name}={sizes[name]}" for name in named)
     return f"{spec.name}: {spec.text}" + (f" with {bound}" if bound else "")
 
 

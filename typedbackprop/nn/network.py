@@ -603,7 +603,10 @@ def loss_and_grads(
     if output_activation == "identity":  # a_L = z_L: no layer to run forward or backward
         sequence.pop()
     value, grads = network_loss_and_grads(sequence, x, targets, loss)
-    return value, cast("list[Dense]", grads[0::2])
+    dense_grads = cast("list[Dense]", grads[0::2])
+    if CHECKS_ENABLED and not _trust.depth:  # each gradient matches its layer, in order
+        _check_gradients(layers, dense_grads)
+    return value, dense_grads
 
 
 def _labels(y: Array | IntArray) -> IntArray:
