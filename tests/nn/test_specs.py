@@ -63,30 +63,31 @@ LETTERS: dict[str, tuple[str, ...]] = {
         for name, letters in {
             "out": "o",
             "in": "i",
-            "batch": "bk",  # batch norm sums over the batch with k
-            "features": "fk",  # layer norm sums over the features with k
-            "classes": "ck",  # a Jacobian has it twice
+            "batch": "bB",  # a capital is the letter's second copy: batch norm's sum, b′
+            "features": "fF",  # layer norm sums over the features with f′
+            "classes": "jJ",  # a Jacobian has it twice
             "seq": "s",
             "vocab": "v",
             "heads": "h",
             "head_dim": "d",
             "query": "q",
-            "key": "kj",  # the softmax over keys' Jacobian has it twice
+            "key": "kK",  # the softmax over keys' Jacobian has it twice
             "out_channels": "o",
             "in_channels": "c",
             "channels": "c",
-            "kernel_h": "i",
-            "kernel_w": "j",
-            "height": "hi",  # spatial batch norm sums over
-            "width": "wj",  # every pixel with i, j (and k)
+            "kernel_h": "m",
+            "kernel_w": "n",
+            "height": "rR",  # spatial batch norm sums over
+            "width": "wW",  # every pixel with r′, w′ (and b′)
             "out_height": "p",
-            "out_width": "q",
+            "out_width": "u",
         }.items()
     },
     "*features": ("...",),  # any leading axes: einsum's ellipsis
     "*positions": ("...",),  # any middle axes: layer norm's positions
 }
-"""The einsum letters each dimension may take: the letters of the docstrings' index forms."""
+"""The einsum letters each dimension may take: the table of docs/conventions.md (a capital is a
+second copy); tests/test_docs.py holds this dict to that table."""
 
 
 # --- local derivatives, from their definitions -------------------------------------------------
@@ -97,7 +98,7 @@ def _sigmoid(z):
 
 
 def _softmax_jacobian(z):
-    """``J_{cbk} = ∂a_{cb}/∂z_{kb} = a_{cb} ([c = k] − a_{kb})``, from the definition."""
+    """``J_{jbj′} = ∂a_{jb}/∂z_{j′b} = a_{jb} ([j = j′] − a_{j′b})``, from the definition."""
     e = np.exp(z - z.max(axis=0))
     a = e / e.sum(axis=0)
     identity = np.eye(z.shape[0])[:, np.newaxis, :]  # [c = k], broadcast over b
@@ -136,7 +137,7 @@ ELEMENTWISE: dict[str, Callable[[Values], np.ndarray]] = {
 
 
 def _attention_jacobian(weights):
-    """``J_{hbjqk} = ∂P_{jq}/∂S_{kq} = P_{jq} ([j = k] − P_{kq})``, per head and sequence."""
+    """``J_{hbk′qk} = ∂P_{k′q}/∂S_{kq} = P_{k′q} ([k′ = k] − P_{kq})``, per head and sequence."""
     key = weights.shape[2]
     identity = np.eye(key)[:, np.newaxis, :]  # [j = k], broadcast over q
     P_k = np.swapaxes(weights, 2, 3)[:, :, np.newaxis, :, :]  # (h, b, 1, q, k): P_{kq}
@@ -768,9 +769,9 @@ def test_the_comparison_has_teeth(wrong, sizes):
 @pytest.mark.parametrize(
     "wrong",
     [
-        pytest.param("opqb,ocij,ihp,jwq->chwb", id="right spec"),
-        pytest.param("opqb,ocij,jhp,iwq->chwb", id="kernel rows and columns swapped"),
-        pytest.param("opqb,ocji,ihp,jwq->chwb", id="the kernel transposed"),
+        pytest.param("opub,ocmn,mrp,nwu->crwb", id="right spec"),
+        pytest.param("opub,ocmn,nrp,mwu->crwb", id="kernel rows and columns swapped"),
+        pytest.param("opub,ocnm,mrp,nwu->crwb", id="the kernel transposed"),
     ],
 )
 def test_the_convolutions_comparison_has_teeth(wrong):
@@ -848,11 +849,11 @@ def test_index_form_and_einsum_call_render_the_spec():
     assert spec.index_form() == "∂L/∂a_prev_{ib} = Σ_o δ_{ob} W_{oi}"
     assert spec.einsum_call() == 'np.einsum("ob,oi->ib", grad_z, W)'
     assert spec.summed == "o"
-    assert softmax.SOFTMAX_GRAD_Z.index_form() == "∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} J_{cbk}"
+    assert softmax.SOFTMAX_GRAD_Z.index_form() == "∂L/∂z_{j′b} = Σ_j ∂L/∂a_{jb} J_{jbj′}"
 
 
 def test_several_sums_a_one_hot_a_number_and_leading_axes_render_as_the_docstrings_write_them():
-    assert conv.CONV2D_GRAD_B.index_form() == "∂L/∂b_{o} = Σ_{p,q,b} δ_{opqb}"
+    assert conv.CONV2D_GRAD_B.index_form() == "∂L/∂b_{o} = Σ_{p,u,b} δ_{opub}"
     assert embedding.EMBEDDING_GRAD_TABLE.index_form() == (
         "∂L/∂table_{vf} = Σ_{s,b} ∂L/∂x_{fsb} [ids_{sb} = v]"
     )
@@ -865,16 +866,16 @@ def test_several_sums_a_one_hot_a_number_and_leading_axes_render_as_the_docstrin
 
 
 def test_a_sum_of_products_renders_each_product_with_its_sign_and_broadcasts_the_shorter():
-    spec = Spec("grad_x", "fb,f - fk,f,->fb", ("grad_y", "gamma", "grad_y", "gamma", "1/N"))
-    assert spec.index_form() == (
-        "∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} − Σ_k ∂L/∂y_{fk} gamma_{f} (1/N)"
+    spec = Spec("grad_x", "fb,f - fB,f,->fb", ("grad_y", "gamma", "grad_y", "gamma", "1/N"))
+    assert spec.index_form() == (  # a capital is its letter's second copy, written primed
+        "∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} − Σ_b′ ∂L/∂y_{fb′} gamma_{f} (1/N)"
     )
     assert spec.einsum_call() == (
         'np.einsum("fb,f->fb", grad_y, gamma) - '
-        'np.einsum("fk,f,->f", grad_y, gamma, 1/N)[:, np.newaxis]'
+        'np.einsum("fB,f,->f", grad_y, gamma, 1/N)[:, np.newaxis]'
     )
-    assert spec.terms == ("fb", "f", "fk", "f", "")
-    assert spec.summed == "k"
+    assert spec.terms == ("fb", "f", "fB", "f", "")
+    assert spec.summed == "B"
     grad_y, gamma = np.arange(6.0).reshape(2, 3), np.array([2.0, -1.0])
     values = {"grad_y": grad_y, "gamma": gamma, "1/N": 1 / 3}
     expected = gamma[:, np.newaxis] * (grad_y - grad_y.mean(axis=1, keepdims=True))

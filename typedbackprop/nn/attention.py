@@ -138,7 +138,7 @@ def attention_weights(
 
     Notes
     -----
-    ``P_{kq} = exp(S_{kq} − m_q) / Σ_j exp(S_{jq} − m_q)``, ``m_q = max_j S_{jq}``: the
+    ``P_{kq} = exp(S_{kq} − m_q) / Σ_k′ exp(S_{k′q} − m_q)``, ``m_q = max_k′ S_{k′q}``: the
     package's softmax over the ``classes`` of each example
     (:func:`~typedbackprop.nn.softmax.softmax_forward`), with keys for classes and queries for
     examples. In the stacked array ``key`` is axis ``-2``, the first axis of each matrix.
@@ -171,10 +171,10 @@ def attention_weights_backward(
 
     Notes
     -----
-    Index form: ``∂L/∂scores_{hbkq} = Σ_j ∂L/∂weights_{hbjq} J_{hbjqk}``, upstream gradient
-    times the softmax's Jacobian ``J_{hbjqk} = ∂P_{jq}/∂S_{kq} = P_{jq} ([j = k] − P_{kq})``
-    (per head and sequence; ``j`` and ``k`` both run over ``key``). Per column (one query)
-    the sum is ``∂L/∂S_{kq} = P_{kq} (∂L/∂P_{kq} − Σ_j P_{jq} ∂L/∂P_{jq})``, the softmax
+    Index form: ``∂L/∂scores_{hbkq} = Σ_k′ ∂L/∂weights_{hbk′q} J_{hbk′qk}``, upstream gradient
+    times the softmax's Jacobian ``J_{hbk′qk} = ∂P_{k′q}/∂S_{kq} = P_{k′q} ([k′ = k] − P_{kq})``
+    (per head and sequence; ``k′`` and ``k`` both run over ``key``). Per column (one query)
+    the sum is ``∂L/∂S_{kq} = P_{kq} (∂L/∂P_{kq} − Σ_k′ P_{k′q} ∂L/∂P_{k′q})``, the softmax
     backward of :func:`~typedbackprop.nn.softmax.softmax_backward` with the sum over ``key``,
     axis ``-2``.
     """
@@ -183,9 +183,9 @@ def attention_weights_backward(
     return grad_scores
 
 
-ATTENTION_GRAD_SCORES = Spec("grad_scores", "hbjq,hbjqk->hbkq", ("grad_weights", "J"))
-""":func:`attention_weights_backward` in index form, ``∂L/∂scores_{hbkq} = Σ_j
-∂L/∂weights_{hbjq} J_{hbjqk}``: the softmax's vector-Jacobian product, over ``key``."""
+ATTENTION_GRAD_SCORES = Spec("grad_scores", "hbKq,hbKqk->hbkq", ("grad_weights", "J"))
+""":func:`attention_weights_backward` in index form, ``∂L/∂scores_{hbkq} = Σ_k′
+∂L/∂weights_{hbk′q} J_{hbk′qk}``: the softmax's vector-Jacobian product, over ``key``."""
 
 
 @checked
@@ -284,7 +284,7 @@ def scaled_dot_product_attention_backward(
     Index form, for every head ``h`` and sequence ``b``, with ``D = head_dim``. Through
     ``O = V P``: ``∂L/∂v_{hbdk} = Σ_q ∂L/∂output_{hbdq} weights_{hbkq}`` and
     ``∂L/∂weights_{hbkq} = Σ_d ∂L/∂output_{hbdq} v_{hbdk}``. Through the softmax over keys,
-    ``∂L/∂scores_{hbkq} = Σ_j ∂L/∂weights_{hbjq} J_{hbjqk}`` with ``J`` its Jacobian
+    ``∂L/∂scores_{hbkq} = Σ_k′ ∂L/∂weights_{hbk′q} J_{hbk′qk}`` with ``J`` its Jacobian
     (:func:`attention_weights_backward`). Through ``S = Kᵀ Q / √D``:
     ``∂L/∂q_{hbdq} = Σ_k ∂L/∂scores_{hbkq} k_{hbdk} (1/√D)`` and
     ``∂L/∂k_{hbdk} = Σ_q ∂L/∂scores_{hbkq} q_{hbdq} (1/√D)``.

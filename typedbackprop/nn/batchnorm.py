@@ -211,12 +211,13 @@ def batchnorm_grad_input(
     With ``N = batch`` and ``inv_std_{f} = 1/√(σ²_f + ε)``, three terms:
 
     ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}
-    − Σ_k ∂L/∂y_{fk} gamma_{f} inv_std_{f} (1/N)
-    − Σ_k ∂L/∂y_{fk} x_hat_{fk} x_hat_{fb} gamma_{f} inv_std_{f} (1/N)``,
+    − Σ_b′ ∂L/∂y_{fb′} gamma_{f} inv_std_{f} (1/N)
+    − Σ_b′ ∂L/∂y_{fb′} x_hat_{fb′} x_hat_{fb} gamma_{f} inv_std_{f} (1/N)``,
 
     or, with ``g = ∂L/∂x̂ = γ ⊙ ∂L/∂y`` (per feature), the same three terms as
 
-    ``∂L/∂x_{fb} = (1/√(σ²_f + ε)) (g_{fb} − (1/N) Σ_k g_{fk} − x̂_{fb} (1/N) Σ_k g_{fk} x̂_{fk})``.
+    ``∂L/∂x_{fb} = (1/√(σ²_f + ε))
+    (g_{fb} − (1/N) Σ_b′ g_{fb′} − x̂_{fb} (1/N) Σ_b′ g_{fb′} x̂_{fb′})``.
 
     The first term is the path through ``x_{fb}`` itself; the second the path through ``μ_f``,
     which every example of the batch moves; the third the path through ``σ²_f``. The two sums
@@ -236,7 +237,7 @@ def batchnorm_grad_input(
 
 BATCHNORM_GRAD_X = Spec(
     "grad_x",
-    "fb,f,f - fk,f,f, - fk,fk,fb,f,f,->fb",
+    "fb,f,f - fB,f,f, - fB,fB,fb,f,f,->fb",
     (
         *("grad_y", "gamma", "inv_std"),
         *("grad_y", "gamma", "inv_std", "1/N"),
@@ -620,7 +621,7 @@ def batchnorm2d_forward(
 
     Notes
     -----
-    ``y_{chwb} = γ_c (x_{chwb} − μ_c) / √(σ²_c + ε) + β_c``, ``μ_c`` and ``σ²_c`` taken over
+    ``y_{crwb} = γ_c (x_{crwb} − μ_c) / √(σ²_c + ε) + β_c``, ``μ_c`` and ``σ²_c`` taken over
     ``(height, width, batch)``: the flat :func:`batchnorm_forward` on the view
     ``(channels, height·width·batch)``, each pixel of each image one "example".
     """
@@ -681,13 +682,13 @@ def batchnorm2d_backward(
 
     Notes
     -----
-    After training's forward pass, with ``N = height · width · batch`` and ``i``, ``j``, ``k``
+    After training's forward pass, with ``N = height · width · batch`` and ``r′``, ``w′``, ``b′``
     running over ``height``, ``width`` and ``batch`` inside the sums, the three terms of
     :func:`batchnorm_grad_input` are
 
-    ``∂L/∂x_{chwb} = ∂L/∂y_{chwb} gamma_{c} inv_std_{c}
-    − Σ_{i,j,k} ∂L/∂y_{cijk} gamma_{c} inv_std_{c} (1/N)
-    − Σ_{i,j,k} ∂L/∂y_{cijk} x_hat_{cijk} x_hat_{chwb} gamma_{c} inv_std_{c} (1/N)``.
+    ``∂L/∂x_{crwb} = ∂L/∂y_{crwb} gamma_{c} inv_std_{c}
+    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} gamma_{c} inv_std_{c} (1/N)
+    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} x_hat_{cr′w′b′} x_hat_{crwb} gamma_{c} inv_std_{c} (1/N)``.
     """
     layer = cache.layer
     grad_columns = _pixels_as_columns(grad_y)
@@ -703,7 +704,7 @@ def batchnorm2d_backward(
 
 BATCHNORM2D_GRAD_X = Spec(
     "grad_x",
-    "chwb,c,c - cijk,c,c, - cijk,cijk,chwb,c,c,->chwb",
+    "crwb,c,c - cRWB,c,c, - cRWB,cRWB,crwb,c,c,->crwb",
     (
         *("grad_y", "gamma", "inv_std"),
         *("grad_y", "gamma", "inv_std", "1/N"),

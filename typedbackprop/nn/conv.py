@@ -158,13 +158,13 @@ def col2im(
     Returns
     -------
     image
-        ``image[c, h, w, b]`` is the sum of the entries of ``columns`` that were copied from
-        pixel ``(c, h, w)`` of example ``b``; the padding's entries are dropped.
+        ``image[c, r, w, b]`` is the sum of the entries of ``columns`` that were copied from
+        pixel ``(c, r, w)`` of example ``b``; the padding's entries are dropped.
 
     Notes
     -----
-    ``x_{chwb} = Σ columns_{cijpqb}`` over the ``(i, j, p, q)`` with ``p s + i = h + padding``
-    and ``q s + j = w + padding``.
+    ``x_{crwb} = Σ columns_{cmnpub}`` over the ``(m, n, p, u)`` with ``p s + m = r + padding``
+    and ``u s + n = w + padding``.
     Overlapping windows (``stride < kernel``) copy a pixel into several columns, and the sum
     collects all of them: ``+=``, not ``=``. That is why this is the gradient of
     :func:`im2col`: a value used several times gets the sum of its uses' gradients.
@@ -328,7 +328,7 @@ def conv2d_forward(
 
     Notes
     -----
-    Index form: ``z_{o p q b} = Σ_{c,i,j} W_{o c i j} x^{pad}_{c, p s + i, q s + j, b} + b_o``.
+    Index form: ``z_{o p u b} = Σ_{c,m,n} W_{o c m n} x^{pad}_{c, p s + m, u s + n, b} + b_o``.
 
     Matrix form: ``z_col = W_col columns + b 1ᵀ`` with ``W_col`` :
     ``(out_channels, in_channels·kernel_h·kernel_w)`` and ``columns`` :
@@ -394,14 +394,14 @@ def conv2d_backward(
 
     Notes
     -----
-    Index form: ``∂L/∂W_{ocij} = Σ_{p,q,b} δ_{opqb} columns_{cijpqb}``, where
-    ``columns_{cijpqb} = x^{pad}_{c, p s + i, q s + j, b}`` (:func:`im2col`);
-    ``∂L/∂b_{o} = Σ_{p,q,b} δ_{opqb}``; and
-    ``∂L/∂x_{chwb} = Σ_{o,p,q,i,j} δ_{opqb} W_{ocij} R_{ihp} C_{jwq}``, where
-    ``R_{ihp} = [p s + i = h + padding]`` is 1 where kernel row ``i`` of window row ``p`` reads
-    input row ``h``, and ``C_{jwq} = [q s + j = w + padding]`` the same for columns: the local
-    gradient ``∂z_{opqb}/∂x_{chwb}`` is ``Σ_{i,j} W_{ocij} R_{ihp} C_{jwq}``, every kernel entry
-    that reads pixel ``(h, w)`` in window ``(p, q)``.
+    Index form: ``∂L/∂W_{ocmn} = Σ_{p,u,b} δ_{opub} columns_{cmnpub}``, where
+    ``columns_{cmnpub} = x^{pad}_{c, p s + m, u s + n, b}`` (:func:`im2col`);
+    ``∂L/∂b_{o} = Σ_{p,u,b} δ_{opub}``; and
+    ``∂L/∂x_{crwb} = Σ_{o,p,u,m,n} δ_{opub} W_{ocmn} R_{mrp} C_{nwu}``, where
+    ``R_{mrp} = [p s + m = r + padding]`` is 1 where kernel row ``m`` of window row ``p`` reads
+    input row ``r``, and ``C_{nwu} = [u s + n = w + padding]`` the same for columns: the local
+    gradient ``∂z_{opub}/∂x_{crwb}`` is ``Σ_{m,n} W_{ocmn} R_{mrp} C_{nwu}``, every kernel entry
+    that reads pixel ``(r, w)`` in window ``(p, u)``.
 
     Matrix form: ``∂L/∂W_col = δ_col columnsᵀ``, ``∂L/∂b = δ_col 1``,
     ``∂L/∂columns = W_colᵀ δ_col``, then ``∂L/∂x = col2im(∂L/∂columns)``.
@@ -415,13 +415,13 @@ def conv2d_backward(
     return grads, col2im(grad_columns, height, width, layer.stride, layer.padding)
 
 
-CONV2D_GRAD_W = Spec("grad_W", "opqb,cijpqb->ocij", ("grad_z", "columns"))
-"""``∂L/∂W_{ocij} = Σ_{p,q,b} δ_{opqb} columns_{cijpqb}``: ``δ_col columnsᵀ``, reshaped like
+CONV2D_GRAD_W = Spec("grad_W", "opub,cmnpub->ocmn", ("grad_z", "columns"))
+"""``∂L/∂W_{ocmn} = Σ_{p,u,b} δ_{opub} columns_{cmnpub}``: ``δ_col columnsᵀ``, reshaped like
 ``W`` (:func:`conv2d_backward_params`)."""
 
-CONV2D_GRAD_B = Spec("grad_b", "opqb->o", ("grad_z",))
-"""``∂L/∂b_{o} = Σ_{p,q,b} δ_{opqb}``: ``δ_col 1``, a sum over every window of every example."""
+CONV2D_GRAD_B = Spec("grad_b", "opub->o", ("grad_z",))
+"""``∂L/∂b_{o} = Σ_{p,u,b} δ_{opub}``: ``δ_col 1``, a sum over every window of every example."""
 
-CONV2D_GRAD_X = Spec("grad_x", "opqb,ocij,ihp,jwq->chwb", ("grad_z", "W", "R", "C"))
-"""``∂L/∂x_{chwb} = Σ_{o,p,q,i,j} δ_{opqb} W_{ocij} R_{ihp} C_{jwq}``: ``W_colᵀ δ_col``, then
-:func:`col2im`, whose sum over the windows that read a pixel is the sum over ``p, q, i, j``."""
+CONV2D_GRAD_X = Spec("grad_x", "opub,ocmn,mrp,nwu->crwb", ("grad_z", "W", "R", "C"))
+"""``∂L/∂x_{crwb} = Σ_{o,p,u,m,n} δ_{opub} W_{ocmn} R_{mrp} C_{nwu}``: ``W_colᵀ δ_col``, then
+:func:`col2im`, whose sum over the windows that read a pixel is the sum over ``p, u, m, n``."""

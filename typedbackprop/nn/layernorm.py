@@ -58,9 +58,10 @@ def layernorm_statistics(
 
     Notes
     -----
-    ``μ_p = (1/F) Σ_f x_{fp}`` and ``σ²_p = (1/F) Σ_f (x_{fp} − μ_p)²`` with ``F = features``:
-    the biased variance, as in PyTorch's ``layer_norm``; two passes, so that no difference of
-    large squares loses the digits of a small variance.
+    ``μ_{…b} = (1/F) Σ_f x_{f…b}`` and ``σ²_{…b} = (1/F) Σ_f (x_{f…b} − μ_{…b})²`` with
+    ``F = features`` and ``…b`` a column (its positions and example): the biased variance, as in
+    PyTorch's ``layer_norm``; two passes, so that no difference of large squares loses the digits
+    of a small variance.
     """
     mean = x.mean(axis=0)
     centred = x - mean
@@ -96,8 +97,8 @@ def layernorm_normalize(
 
     Notes
     -----
-    ``x̂_{fp} = (x_{fp} − μ_p) · rstd_p`` and ``y_{fp} = γ_f x̂_{fp} + β_f``. ``μ`` and ``rstd``
-    broadcast along ``features`` by NumPy's trailing-axis rule; ``γ`` and ``β`` along every
+    ``x̂_{f…b} = (x_{f…b} − μ_{…b}) · rstd_{…b}`` and ``y_{f…b} = γ_f x̂_{f…b} + β_f``. ``μ`` and
+    ``rstd`` broadcast along ``features`` by NumPy's trailing-axis rule; ``γ`` and ``β`` along every
     position axis, once reshaped to ``(features, 1, ..., 1)``.
     """
     x_hat = (x - mean) * rstd
@@ -137,19 +138,20 @@ def layernorm_grads(
     With ``x̂ = (x − μ) rstd`` rebuilt from the saved statistics and ``g = γ ⊙ ∂L/∂y``, the
     gradient of the normalized value:
 
-    ``∂L/∂γ_f = Σ_p ∂L/∂y_{fp} x̂_{fp}`` and ``∂L/∂β_f = Σ_p ∂L/∂y_{fp}``: sums over every
+    ``∂L/∂γ_f = Σ_{…b} ∂L/∂y_{f…b} x̂_{f…b}`` and ``∂L/∂β_f = Σ_{…b} ∂L/∂y_{f…b}``: sums over every
     position axis, those ``γ`` and ``β`` were broadcast along.
 
-    ``∂L/∂x_{fp} = rstd_p (g_{fp} − (1/F) Σ_k g_{kp} − x̂_{fp} (1/F) Σ_k g_{kp} x̂_{kp})``:
-    a column's mean and variance depend on all its features, so each ``x_{fp}`` reaches the
-    loss through every ``x̂_{kp}`` of its column; the two means are what that adds to the
-    plain ``rstd_p g_{fp}``. They are means over ``features`` (``axis=0``), one number per
+    ``∂L/∂x_{f…b} = rstd_{…b}
+    (g_{f…b} − (1/F) Σ_f′ g_{f′…b} − x̂_{f…b} (1/F) Σ_f′ g_{f′…b} x̂_{f′…b})``:
+    a column's mean and variance depend on all its features, so each ``x_{f…b}`` reaches the
+    loss through every ``x̂_{f′…b}`` of its column; the two means are what that adds to the
+    plain ``rstd_{…b} g_{f…b}``. They are means over ``features`` (``axis=0``), one number per
     position, broadcast back down the column. Spelled out term by term, with ``x_hat`` for
     ``x̂`` and the positions written ``…b`` (``…`` for ``*positions``, ``b`` for ``batch``):
 
     ``∂L/∂x_{f…b} = ∂L/∂y_{f…b} gain_{f} rstd_{…b}
-    − Σ_k ∂L/∂y_{k…b} gain_{k} rstd_{…b} (1/F)
-    − Σ_k ∂L/∂y_{k…b} gain_{k} x_hat_{k…b} x_hat_{f…b} rstd_{…b} (1/F)``.
+    − Σ_f′ ∂L/∂y_{f′…b} gain_{f′} rstd_{…b} (1/F)
+    − Σ_f′ ∂L/∂y_{f′…b} gain_{f′} x_hat_{f′…b} x_hat_{f…b} rstd_{…b} (1/F)``.
     """
     x_hat = (x - mean) * rstd
     position_axes = tuple(range(1, x.ndim))
@@ -164,7 +166,7 @@ def layernorm_grads(
 
 LAYERNORM_GRAD_X = Spec(
     "grad_x",
-    "f...b,f,...b - k...b,k,...b, - k...b,k,k...b,f...b,...b,->f...b",
+    "f...b,f,...b - F...b,F,...b, - F...b,F,F...b,f...b,...b,->f...b",
     (
         *("grad_y", "gain", "rstd"),
         *("grad_y", "gain", "rstd", "1/F"),
@@ -230,7 +232,7 @@ def layernorm_forward(
 
     Notes
     -----
-    ``y_{fp} = γ_f (x_{fp} − μ_p) rstd_p + β_f``; see :func:`layernorm_statistics` and
+    ``y_{f…b} = γ_f (x_{f…b} − μ_{…b}) rstd_{…b} + β_f``; see :func:`layernorm_statistics` and
     :func:`layernorm_normalize`.
     """
     mean, rstd = layernorm_statistics(x, layer.eps)

@@ -154,7 +154,7 @@ def maxpool2d_forward(
 
     Notes
     -----
-    ``a_{cpqb} = max_{i,j} x_{c, p s + i, q s + j, b}`` with ``s`` the stride.
+    ``a_{cpub} = max_{m,n} x_{c, p s + m, u s + n, b}`` with ``s`` the stride.
 
     **Ties.** Offsets are visited row by row (``(0, 0), (0, 1), ..., (1, 0), ...``) and a later
     pixel replaces the running maximum only if it is strictly larger, so the *first* maximum in
@@ -201,10 +201,10 @@ def maxpool2d_backward(
 
     Notes
     -----
-    The local gradient ``M_{chwpqb} = ∂a_{cpqb}/∂x_{chwb}`` is 1 where pixel ``(h, w)`` is the
-    recorded maximum of window ``(p, q)`` (of channel ``c`` of image ``b``) and 0 elsewhere,
-    so ``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} M_{chwpqb}``. With overlapping windows a pixel can
-    be the maximum of several, and the sum over ``(p, q)`` is the ``+=`` below.
+    The local gradient ``M_{crwpub} = ∂a_{cpub}/∂x_{crwb}`` is 1 where pixel ``(r, w)`` is the
+    recorded maximum of window ``(p, u)`` (of channel ``c`` of image ``b``) and 0 elsewhere,
+    so ``∂L/∂x_{crwb} = Σ_{p,u} ∂L/∂a_{cpub} M_{crwpub}``. With overlapping windows a pixel can
+    be the maximum of several, and the sum over ``(p, u)`` is the ``+=`` below.
     """
     layer = cache.layer
     window, stride = layer.window, layer.stride
@@ -221,8 +221,8 @@ def maxpool2d_backward(
     return grad_x
 
 
-MAXPOOL2D_GRAD_X = Spec("grad_x", "cpqb,chwpqb->chwb", ("grad_a", "M"))
-"""``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} M_{chwpqb}``: :func:`maxpool2d_backward`, with ``M``
+MAXPOOL2D_GRAD_X = Spec("grad_x", "cpub,crwpub->crwb", ("grad_a", "M"))
+"""``∂L/∂x_{crwb} = Σ_{p,u} ∂L/∂a_{cpub} M_{crwpub}``: :func:`maxpool2d_backward`, with ``M``
 the 0/1 routing of each window's gradient to its recorded maximum."""
 
 
@@ -285,7 +285,7 @@ def avgpool2d_forward(
 
     Notes
     -----
-    ``a_{cpqb} = (1 / window²) Σ_{i,j} x_{c, p s + i, q s + j, b}``.
+    ``a_{cpub} = (1 / window²) Σ_{m,n} x_{c, p s + m, u s + n, b}``.
     """
     window, stride = layer.window, layer.stride
     _, height, width, _ = x.shape
@@ -320,11 +320,11 @@ def avgpool2d_backward(
 
     Notes
     -----
-    ``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} R_{hp} C_{wq} (1/window²)``, where
-    ``R_{hp} = [p s ≤ h < p s + window]`` is 1 where row ``h`` lies in window row ``p`` and
-    ``C_{wq} = [q s ≤ w < q s + window]`` the same for columns: the local gradient
-    ``∂a_{cpqb}/∂x_{chwb} = R_{hp} C_{wq} / window²``. The sum runs over the windows ``(p, q)``
-    that contain pixel ``(h, w)``: a sum (``+=``) where windows overlap.
+    ``∂L/∂x_{crwb} = Σ_{p,u} ∂L/∂a_{cpub} R_{rp} C_{wu} (1/window²)``, where
+    ``R_{rp} = [p s ≤ r < p s + window]`` is 1 where row ``r`` lies in window row ``p`` and
+    ``C_{wu} = [u s ≤ w < u s + window]`` the same for columns: the local gradient
+    ``∂a_{cpub}/∂x_{crwb} = R_{rp} C_{wu} / window²``. The sum runs over the windows ``(p, u)``
+    that contain pixel ``(r, w)``: a sum (``+=``) where windows overlap.
     """
     layer = cache.layer
     window, stride = layer.window, layer.stride
@@ -337,6 +337,6 @@ def avgpool2d_backward(
     return grad_x
 
 
-AVGPOOL2D_GRAD_X = Spec("grad_x", "cpqb,hp,wq,->chwb", ("grad_a", "R", "C", "1/window²"))
-"""``∂L/∂x_{chwb} = Σ_{p,q} ∂L/∂a_{cpqb} R_{hp} C_{wq} (1/window²)``: :func:`avgpool2d_backward`,
+AVGPOOL2D_GRAD_X = Spec("grad_x", "cpub,rp,wu,->crwb", ("grad_a", "R", "C", "1/window²"))
+"""``∂L/∂x_{crwb} = Σ_{p,u} ∂L/∂a_{cpub} R_{rp} C_{wu} (1/window²)``: :func:`avgpool2d_backward`,
 each window's gradient shared equally by the pixels it covers."""

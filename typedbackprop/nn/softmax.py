@@ -30,7 +30,7 @@ def softmax_forward(z: Float[Array, "classes batch"]) -> Float[Array, "classes b
 
     Notes
     -----
-    ``a_{cb} = exp(z_{cb} − m_b) / Σ_k exp(z_{kb} − m_b)`` with ``m_b = max_k z_{kb}``.
+    ``a_{jb} = exp(z_{jb} − m_b) / Σ_j′ exp(z_{j′b} − m_b)`` with ``m_b = max_j′ z_{j′b}``.
     Subtracting ``m_b`` changes nothing mathematically (it cancels) but makes every exponent
     ``≤ 0``, so ``exp`` cannot overflow and the largest term is exactly 1.
     """
@@ -68,10 +68,10 @@ def softmax_backward(
 
     Notes
     -----
-    Index form: ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} J_{cbk}``, upstream gradient times local
-    gradient, with the Jacobian of each example ``J_{cbk} = ∂a_{cb}/∂z_{kb}
-    = a_{cb} ([c = k] − a_{kb})``. So ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} a_{cb} ([c = k] − a_{kb})
-    = a_{kb} (∂L/∂a_{kb} − Σ_c a_{cb} ∂L/∂a_{cb})``. Unlike the elementwise activations the
+    Index form: ``∂L/∂z_{j′b} = Σ_j ∂L/∂a_{jb} J_{jbj′}``, upstream gradient times local
+    gradient, with the Jacobian of each example ``J_{jbj′} = ∂a_{jb}/∂z_{j′b}
+    = a_{jb} ([j = j′] − a_{j′b})``. So ``∂L/∂z_{j′b} = Σ_j ∂L/∂a_{jb} a_{jb} ([j = j′] − a_{j′b})
+    = a_{j′b} (∂L/∂a_{j′b} − Σ_j a_{jb} ∂L/∂a_{jb})``. Unlike the elementwise activations the
     Jacobian is not diagonal, but it never needs to be formed: one sum over ``classes`` per
     example does. That is a vector-Jacobian product: the upstream gradient times the
     Jacobian, without the Jacobian.
@@ -82,6 +82,6 @@ def softmax_backward(
     return grad_z
 
 
-SOFTMAX_GRAD_Z = Spec("grad_z", "cb,cbk->kb", ("grad_a", "J"))
-""":func:`softmax_backward` in index form, ``∂L/∂z_{kb} = Σ_c ∂L/∂a_{cb} J_{cbk}``, with the
-Jacobian ``J_{cbk} = ∂a_{cb}/∂z_{kb} = a_{cb} ([c = k] − a_{kb})``."""
+SOFTMAX_GRAD_Z = Spec("grad_z", "jb,jbJ->Jb", ("grad_a", "J"))
+""":func:`softmax_backward` in index form, ``∂L/∂z_{j′b} = Σ_j ∂L/∂a_{jb} J_{jbj′}``, with the
+Jacobian ``J_{jbj′} = ∂a_{jb}/∂z_{j′b} = a_{jb} ([j = j′] − a_{j′b})``."""

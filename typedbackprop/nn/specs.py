@@ -67,9 +67,14 @@ def indices_of(term: str) -> tuple[str, ...]:
     return tuple(_INDEX.findall(term))
 
 
+def _index(letter: str) -> str:
+    """An index as the math writes it: a capital is its letter's second copy, ``B`` is ``b′``."""
+    return f"{letter.lower()}′" if letter.isupper() else letter
+
+
 def _subscript(indices: str) -> str:
-    """``{fb}``; an einsum's ``...`` (any leading axes) is written ``…``."""
-    return "{" + indices.replace("...", "…") + "}"
+    """``{fb}``; an einsum's ``...`` (any leading axes) is written ``…``, a capital primed."""
+    return "{" + "".join(map(_index, indices.replace("...", "…"))) + "}"
 
 
 def symbol(name: str, indices: str) -> str:
@@ -93,7 +98,7 @@ def symbol(name: str, indices: str) -> str:
         return f"{name.removesuffix('(z)')}(z_{_subscript(indices)})"
     if name.startswith("one_hot(") and name.endswith(")"):
         value = name.removeprefix("one_hot(").removesuffix(")")
-        return f"[{value}_{_subscript(indices[1:])} = {indices[0]}]"
+        return f"[{value}_{_subscript(indices[1:])} = {_index(indices[0])}]"
     return f"{name}_{_subscript(indices)}"
 
 
@@ -108,13 +113,14 @@ class Spec:
     equation
         :func:`numpy.einsum` subscripts, one term per operand and the result's after ``->``
         (``"ob,ib->oi"``). Each letter stands for the dimension it runs over in the operands'
-        annotations, and is the letter the docstrings use for it: the dimension's first
-        letter where that is free (``o`` for ``out``, ``b`` for ``batch``), otherwise the
-        docstring's (``c`` for ``in_channels``, ``p`` and ``q`` for ``out_height`` and
-        ``out_width``; ``c`` and ``k`` both run over ``classes``, for a Jacobian has it
-        twice). ``...`` stands for any number of leading axes (``"*features batch"``). A
-        letter missing from the result is summed over. An empty term is a number. Products
-        joined by `` + `` or `` - `` are the terms of a sum (``"fb,f - fk,f,->fb"``), sharing
+        annotations: the letter of the table of index letters in the docs' conventions page,
+        one dimension per letter (``o`` for ``out``, ``b`` for ``batch``, ``c`` for
+        ``channels``, ``j`` for ``classes``). A capital is a second index over its letter's
+        dimension in one product (a Jacobian has ``classes`` twice, batch norm sums over the
+        batch against the batch) and is written primed, ``B`` as ``b′``. ``...`` stands for
+        any number of leading axes (``"*features batch"``). A letter missing from the result
+        is summed over. An empty term is a number. Products joined by `` + `` or `` - `` are
+        the terms of a sum (``"fb,f - fB,f,->fb"``), sharing
         the result's indices; a product without one of them does not depend on it and is
         broadcast along it (it must keep ``...``, though).
     operands
@@ -130,7 +136,7 @@ class Spec:
     ``Spec("grad_W", "ob,ib->oi", ("grad_z", "a_prev")).index_form()`` is
     ``∂L/∂W_{oi} = Σ_b δ_{ob} a_prev_{ib}``; with more than one index summed, the sum is
     written ``Σ_{p,q,b}``. In a sum of products each product carries its own ``Σ``:
-    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} − Σ_k ∂L/∂y_{fk} gamma_{f} (1/N)``.
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} − Σ_b′ ∂L/∂y_{fb′} gamma_{f} (1/N)``.
     """
 
     result: str
@@ -184,9 +190,9 @@ class Spec:
         for n, (sign, terms, operands) in enumerate(self.products):
             summed = _summed(terms, self.output)
             if len(summed) > 1:
-                total = "Σ_{" + ",".join(summed) + "} "
+                total = "Σ_{" + ",".join(map(_index, summed)) + "} "
             else:
-                total = f"Σ_{summed[0]} " if summed else ""
+                total = f"Σ_{_index(summed[0])} " if summed else ""
             factors = " ".join(
                 symbol(name, indices) for name, indices in zip(operands, terms, strict=True)
             )
@@ -253,7 +259,7 @@ def _place_text(place: Place) -> str:
 
 
 def _products(inputs: str) -> list[tuple[str, tuple[str, ...]]]:
-    """``"fb,f - fk,f,"`` as ``[("+", ("fb", "f")), ("-", ("fk", "f", ""))]``."""
+    """``"fb,f - fB,f,"`` as ``[("+", ("fb", "f")), ("-", ("fB", "f", ""))]``."""
     signed = inputs.strip()
     parts = _SIGN.split(signed if signed.startswith(("+", "-")) else f"+{signed}")
     products = (tuple(product.split(",")) for product in parts[2::2])
