@@ -570,9 +570,9 @@ def check_layer(
     gradients_check = _gradients(gradients, specs, bound, redraws)
     purity = _purity(forward, backward, inputs, specs, grad_output)
     if not gradients_check.passed and not purity.passed:
-        first, *rest = gradients_check.detail.splitlines()
+        summary, *rest = gradients_check.detail.splitlines()
         because = (
-            f"{first}; this may follow from the change in place that purity reports (each "
+            f"{summary}; this may follow from the change in place that purity reports (each "
             "call got fresh copies, but a layer may read what it has changed)"
         )
         gradients_check = LayerCheck("gradients", False, "\n".join([because, *rest]))
