@@ -424,3 +424,43 @@ def test_a_checkpoint_written_before_the_slope_was_a_setting_loads_with_the_defa
     np.testing.assert_array_equal(
         tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "dataset"),
+    [
+        (["--dataset", "iris", "--epochs", "2"], "iris"),
+        (["--model", "convnet", "--epochs", "1"], "digits"),
+        (["--model", "transformer", "--steps", "2"], "sort"),
+    ],
+)
+def test_every_model_the_command_line_saves_reads_back_with_the_public_api(argv, dataset, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from typedbackprop.cli import main
+    from typedbackprop.recipes import RECIPES, recipe_data
+    from typedbackprop.training import evaluate_network
+
+    path = tmp_path / "net.npz"
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False, color_system=None)
+    assert main(["train", *argv, "--save", str(path)], console=console) == 0, out.getvalue()
+    printed = out.getvalue().split("test loss ")[1].split()[0]
+    assert "read_checkpoint" in tbp.__all__
+    checkpoint = tbp.read_checkpoint(path)
+    assert checkpoint.split is not None and checkpoint.split.dataset == dataset
+    if checkpoint.model is None:  # the perceptron: also its shorthand, load_checkpoint
+        layers, architecture = tbp.load_checkpoint(path)
+        assert checkpoint.architecture == architecture
+        for mine, read in zip(layers, checkpoint.layers, strict=True):
+            np.testing.assert_array_equal(mine.W, read.W)
+        data = tbp.load_dataset(dataset, seed=checkpoint.split.seed)
+    else:
+        assert checkpoint.model == argv[1] and checkpoint.loss == RECIPES[argv[1]].loss
+        data = recipe_data(RECIPES[argv[1]], seed=checkpoint.split.seed)
+    loss, _ = evaluate_network(
+        checkpoint.network, checkpoint.loss, data.x_test, data.y_test, checkpoint.states
+    )
+    assert f"{loss:.4g}" == printed  # the network the command trained, whole

@@ -3,9 +3,11 @@
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import numpy as np
@@ -431,6 +433,7 @@ def test_without_matplotlib_plots_fail_before_training(monkeypatch, capsys):
     status, out = run("train", "--dataset", "circles", "--plot", "loss.png")
     err = capsys.readouterr().err
     assert status == 1 and 'pip install "typedbackprop[plot]"' in err
+    assert 'in a clone of the repository: pip install -e ".[plot]"' in err  # both ways
     assert "Traceback" not in err and out == ""
 
 
@@ -441,6 +444,7 @@ def test_without_scikit_learn_the_error_says_what_to_install(monkeypatch, capsys
     status, _ = run("train", "--dataset", "iris")
     err = capsys.readouterr().err
     assert status == 1 and 'pip install "typedbackprop[data]"' in err and "Traceback" not in err
+    assert 'in a clone of the repository: pip install -e ".[data]"' in err  # both ways
 
 
 def test_a_diverging_run_says_so(capsys):
@@ -523,6 +527,54 @@ def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys):
     status, _ = run("train", "--dataset", "iris", "--epochs", "1")
     err = capsys.readouterr().err
     assert status == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def _has_loaded(pid, library):
+    """Whether process ``pid`` has mapped a file whose path contains ``library``."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("launcher", ["script", "module"])
+def test_ctrl_c_while_the_command_line_imports_prints_one_line_and_exits_130(launcher):
+    # A user's Ctrl-C in the first second: the package is still importing (NumPy is mapped,
+    # the command line's main has not started), seconds on a busy machine.
+    command = [str(SCRIPT)] if launcher == "script" else [sys.executable, "-m", "typedbackprop"]
+    process = subprocess.Popen(
+        [*command, "train", "--dataset", "digits"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        for _ in range(2000):
+            if _has_loaded(process.pid, "numpy") or process.poll() is not None:
+                break
+            time.sleep(0.005)
+        assert process.poll() is None, "the command ended before it was interrupted"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (process.returncode, out, err) == (130, "", "typedbackprop: interrupted\n")
+
+
+def test_the_interrupt_guard_is_for_the_command_line_alone(monkeypatch):
+    from typedbackprop import _interrupt
+
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/pytest"])
+    assert not _interrupt.is_command_line()  # a library user's process: SIGINT left alone
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "train"])
+    assert _interrupt.is_command_line()
+    monkeypatch.setattr(sys, "argv", ["-m"])
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "-X", "dev", "-m", "typedbackprop"])
+    assert _interrupt.is_command_line()
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "-m", "typedbackprop_other"])
+    assert not _interrupt.is_command_line()
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,21 @@
 
 import dataclasses
 import io
+import os
 import re
 
+import numpy as np
 import pytest
 from rich.console import Console
 from threadpoolctl import threadpool_info
 
-from typedbackprop import recipes
-from typedbackprop.checkpoint import read_checkpoint
-from typedbackprop.cli import main
+from typedbackprop import cli, recipes
+from typedbackprop.checkpoint import read_checkpoint, save_network
+from typedbackprop.cli import main, options
+from typedbackprop.cli import models as cli_models
+from typedbackprop.cli.options import MODELS, OPTION_MODELS, SCOPE_RULE
+from typedbackprop.cli.tables import COLUMNS
+from typedbackprop.models import convnet
 from typedbackprop.training import History
 
 SHAPE = re.compile(r"\((\d+(?:, \d+)*,?)?\)")
@@ -139,12 +145,12 @@ def test_gradcheck_convnet_shows_every_parameter_and_says_which_gradients_are_0(
     assert names[0] == "1.W" and names[-1] == "10.b" and len(names) == 10
     status, text = run("gradcheck", "--model", "convnet", "--batch", "2")
     assert status == 0, text
-    rows = {line.split()[0] for line in text.splitlines()[2:] if line and line[0].isdigit()}
-    assert set(names) <= rows, text
+    rows = {line.split()[1]: line for line in text.splitlines() if line.startswith("│ ")}
+    assert set(names) <= set(rows), text
     # The convolutions' biases are followed by batch norm, which subtracts the mean over the
     # batch: their gradients are 0 on both sides, and the report says so instead of "ok".
     for bias in ("1.b", "5.b"):
-        assert f"\n{bias:<12} gradient identically 0: nothing to compare\n" in text
+        assert rows[bias].split("│")[-2].strip() == "0: nothing to compare"
         assert f"{bias}: gradient identically 0 (analytic and numerical within atol=" in text
     assert "10.b: gradient identically 0" not in text
 
@@ -254,7 +260,7 @@ def test_a_recipe_trains_with_its_blas_threads_or_those_of_threads(
 ):
     seen = []
 
-    def fit(layers, data, rng, states, progress):
+    def fit(layers, data, rng, states, progress, length):
         seen.append(blas_threads_now())
         return History()
 
@@ -267,3 +273,219 @@ def test_a_recipe_trains_with_its_blas_threads_or_those_of_threads(
     assert status == 0, text
     assert seen == [[expected] * len(before)]
     assert blas_threads_now() == before  # restored after training
+
+
+# --- Checkpoints of every model: what the command line saves, it loads -----------------------
+
+SHORT = {"convnet": ["--epochs", "1"], "transformer": ["--steps", "2"]}
+"""A model's shortest real training: one epoch of the convnet, two steps of the transformer."""
+
+
+def results(text):
+    """The test loss and the test accuracy a ``train`` run printed."""
+    loss = re.search(r"test loss (\S+)", text)[1]
+    accuracy = re.search(r"test accuracy: (\S+)", text)[1]
+    return loss, accuracy
+
+
+@pytest.mark.parametrize("model", ["convnet", "transformer"])
+def test_a_saved_model_loads_back_evaluates_the_same_and_trains_on(model, tmp_path, capsys):
+    path = tmp_path / f"{model}.npz"
+    status, trained = run("train", "--model", model, *SHORT[model], "--save", str(path))
+    assert status == 0, trained
+    status, loaded = run("train", "--model", model, "--load", str(path))
+    assert status == 0, loaded
+    assert results(loaded) == results(trained)  # the same network, tested on the same split
+    assert loaded.startswith(f"{recipes.RECIPES[model].dataset}, {model}: 0 ")
+    again = tmp_path / "again.npz"
+    status, resaved = run("train", "--model", model, "--load", str(path), "--save", str(again))
+    assert status == 0 and results(resaved) == results(trained)
+    first, second = read_checkpoint(path), read_checkpoint(again)
+    assert first.model == second.model == model and first.split == second.split
+    status, further = run("train", "--model", model, "--load", str(path), *SHORT[model])
+    assert status == 0 and results(further)[0] != results(trained)[0]  # trained on from there
+    assert "warning" not in capsys.readouterr().err  # the split is recorded and agrees
+
+
+@pytest.mark.parametrize(
+    ("saved", "argv", "message"),
+    [
+        ("transformer", ["--model", "convnet"], "holds a transformer network, not --model "
+         "convnet: use --model transformer"),
+        ("convnet", ["--dataset", "digits"], "holds a convnet network, not a multilayer "
+         "perceptron: give --model convnet"),
+        ("convnet", ["--model", "convnet", "--seed", "3"], "trained and tested on the digits "
+         "split of --seed 0; --seed 3 would test it on examples it trained on"),
+        ("transformer", ["--model", "transformer", "--seed", "3"], "trained and tested on the "
+         "sort split of --seed 0"),
+    ],
+)  # fmt: skip
+def test_a_model_checkpoint_is_refused_for_another_model_or_split(
+    saved, argv, message, tmp_path, capsys
+):
+    path = tmp_path / "net.npz"
+    layers = recipes.RECIPES[saved].build(np.random.default_rng(0))
+    data = recipes.recipe_data(recipes.RECIPES[saved], seed=0)
+    split = cli_models._recorded_split(recipes.RECIPES[saved], data, seed=0)
+    save_network(path, layers, recipes.RECIPES[saved].loss, split=split, model=saved)
+    status, out = run("train", "--load", str(path), *argv)
+    err = capsys.readouterr().err
+    assert status == 2 and out == "" and message in " ".join(err.split())
+
+
+def test_a_checkpoint_of_a_model_s_name_but_other_shapes_is_refused(tmp_path, capsys):
+    path = tmp_path / "net.npz"
+    layers = convnet(np.random.default_rng(0), channels=(4, 8))
+    save_network(path, layers, "cross_entropy", model="convnet")
+    status, _ = run("train", "--model", "convnet", "--load", str(path))
+    assert status == 2 and "of other layers or shapes" in capsys.readouterr().err
+
+
+# --- One rule for options a model does not take ----------------------------------------------
+
+VALUE = {
+    "activation": "tanh",
+    "output_activation": "sigmoid",
+    "loss": "squared_error",
+    "layout": "batch-first",
+    "hidden": "3",
+    "init": "he_normal",
+    "batch_size": "4",
+    "lr": "0.1",
+    "momentum": "0.5",
+    "plot": "p.png",
+    "animate": "a.gif",
+    "epochs": "1",
+    "steps": "1",
+}
+"""A valid value of each option of OPTION_MODELS."""
+
+COMMAND_MODEL = {"explain": ["3,4"], "gradcheck": ["3,4"], "train": ["--dataset", "iris"]}
+"""What each command needs besides the option, for the perceptron (a --model brings its own)."""
+
+
+def command_options():
+    """``(command, dest, flag)`` for every option of OPTION_MODELS each command has."""
+    subcommands = next(
+        action for action in cli._parser()._actions if action.dest == "command"
+    ).choices
+    for command in COMMAND_MODEL:
+        for action in subcommands[command]._actions:
+            if action.dest in OPTION_MODELS:
+                yield command, action.dest, action.option_strings[0]
+
+
+def test_the_table_names_real_models_and_every_value_is_valid():
+    assert set(OPTION_MODELS) == set(VALUE)
+    assert all(set(models) <= set(MODELS) and models for models in OPTION_MODELS.values())
+    assert {dest for _, dest, _ in command_options()} == set(OPTION_MODELS)
+
+
+@pytest.mark.parametrize(
+    ("command", "dest", "flag", "model"),
+    [
+        (command, dest, flag, model)
+        for command, dest, flag in command_options()
+        for model in MODELS
+        if model not in OPTION_MODELS[dest]
+    ],
+)
+def test_an_option_the_model_does_not_take_is_a_usage_error(
+    command, dest, flag, model, monkeypatch, capsys
+):
+    def no_work(*args, **kwargs):
+        raise AssertionError("ran before refusing the option")
+
+    monkeypatch.setattr(cli_models, "recipe_data", no_work)
+    monkeypatch.setattr(cli_models, "read_checkpoint", no_work)
+    base = COMMAND_MODEL[command] if model == "mlp" else ["--model", model]
+    status, out = run(command, *base, flag, VALUE[dest])
+    err = capsys.readouterr().err
+    assert status == 2 and out == "", err
+    assert f"error: {flag} is for " in err and f"not --model {model}" in err
+
+
+@pytest.mark.parametrize("command", ["explain", "gradcheck", "train"])
+def test_help_states_the_rule_and_marks_each_option_with_its_models(command, capsys):
+    run(command, "--help")
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert " ".join(SCOPE_RULE.split()) in text
+    for listed, dest, flag in command_options():
+        if listed == command:
+            models = " or ".join(OPTION_MODELS[dest])
+            assert re.search(rf"{flag} \S+ .*?\(--model {models} only\)", text), (flag, text)
+
+
+@pytest.mark.parametrize("command", ["explain", "gradcheck"])
+def test_a_batch_larger_than_the_model_s_data_is_a_usage_error(command, capsys):
+    status, out = run(command, "--model", "convnet", "--batch", "100000")
+    err = capsys.readouterr().err
+    assert status == 2 and out == ""
+    assert "--batch 100000 is more than the 1,437 training examples of digits" in err
+
+
+# --- Paths checked before training, for every model ------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["convnet", "transformer"])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("t.txt", "the file name must end in .npz"), ("absent/c.npz", "there is no directory")],
+)
+def test_a_bad_save_path_is_refused_before_training(model, name, message, tmp_path, monkeypatch,
+                                                    capsys):  # fmt: skip
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking --save")
+
+    monkeypatch.setitem(
+        recipes.RECIPES, model, dataclasses.replace(recipes.RECIPES[model], fit=no_training)
+    )
+    status, out = run("train", "--model", model, "--save", str(tmp_path / name))
+    err = capsys.readouterr().err
+    assert status == 2 and out == "" and message in err
+    assert not (tmp_path / name).exists()
+
+
+# --- The gradcheck table of every model ------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["convnet", "transformer"])
+def test_gradcheck_of_a_model_prints_the_perceptron_s_table_with_aligned_columns(model):
+    status, text = run("gradcheck", "--model", model, "--batch", "2")
+    assert status == 0, text
+    rows = [line for line in text.splitlines() if line.startswith(("│", "┃"))]
+    assert rows[0].split("┃")[1:-1] == [
+        f" {name} ".ljust(len(cell))
+        for name, cell in zip(COLUMNS, rows[0].split("┃")[1:-1], strict=True)
+    ]
+    bars = {tuple(i for i, char in enumerate(row) if char in "│┃") for row in rows}
+    assert len(bars) == 1 and len(next(iter(bars))) == len(COLUMNS) + 1  # one grid for all
+
+
+# --- Threads -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("threads", "warned"), [(2, False), (3, True)])
+def test_more_threads_than_usable_cores_are_warned_of(threads, warned, monkeypatch, capsys):
+    monkeypatch.setattr(options, "usable_cores", lambda: 2)
+    recipe = recipes.RECIPES["convnet"]
+    monkeypatch.setitem(
+        recipes.RECIPES, "convnet", dataclasses.replace(recipe, fit=lambda *args: History())
+    )
+    status, _ = run("train", "--model", "convnet", "--threads", str(threads))
+    err = capsys.readouterr().err
+    assert status == 0
+    expected = f"warning: --threads {threads} is more than the 2 cores this process may use"
+    assert (expected in err) == warned, err
+
+
+def test_usable_cores_are_those_of_the_affinity_mask():
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no affinity mask on this system")
+    assert options.usable_cores() == len(os.sched_getaffinity(0)) <= os.cpu_count()
+
+
+def test_train_help_says_when_more_threads_help(capsys):
+    run("train", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "More threads help only large products" in text and "on a busy machine" in text

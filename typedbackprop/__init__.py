@@ -6,8 +6,9 @@ annotation of each gradient equals the annotation of the value it is the gradien
 equality is what decides every transpose in the backward pass.
 """
 
+import typedbackprop._interrupt  # noqa: F401  (first: Ctrl-C while the command line imports)
 from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, require_finite
-from typedbackprop.checkpoint import load_checkpoint, save_checkpoint
+from typedbackprop.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from typedbackprop.datasets import Dataset, features_first, load_dataset, split_dataset
 from typedbackprop.gradcheck import (
     ArgumentCheck,
@@ -309,6 +310,7 @@ __all__ = [
     "loss_and_grads",
     "numerical_gradient",
     "predict",
+    "read_checkpoint",
     "relu_backward",
     "relu_forward",
     "require_finite",

@@ -21,12 +21,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from typedbackprop.datasets import Dataset, SplitRecord
+from typedbackprop.datasets import SplitRecord
 from typedbackprop.models import Architecture
 from typedbackprop.nn.families import FAMILIES, family_of
 from typedbackprop.nn.network import Dense, Layer, mlp
@@ -35,6 +35,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSIONS",
     "Checkpoint",
+    "SplitData",
     "SplitMismatchError",
     "save_checkpoint",
     "save_network",
@@ -55,6 +56,21 @@ FORMAT_VERSIONS: dict[str, int] = {
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK"
+
+
+class SplitData(Protocol):
+    """Data that records its split: a :class:`~typedbackprop.datasets.Dataset`, or a recipe's
+    :class:`~typedbackprop.recipes.RecipeData`."""
+
+    @property
+    def name(self) -> str:
+        """The data set's name."""
+        ...
+
+    @property
+    def split(self) -> SplitRecord | None:
+        """How its examples were split (``None``: not recorded)."""
+        ...
 
 
 class SplitMismatchError(ValueError):
@@ -352,18 +368,23 @@ class _Unreadable(Exception):
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (any version it has written).
+    """Read a checkpoint of any network: :func:`save_checkpoint`'s or :func:`save_network`'s.
+
+    Every model the command line saves (``train --save``, whatever its ``--model``) reads back
+    with this function, as ``typedbackprop.read_checkpoint``; :func:`load_checkpoint` is the
+    perceptron's shorthand.
 
     Parameters
     ----------
     path
-        The checkpoint file.
+        The checkpoint file (any format version this package has written).
 
     Returns
     -------
     Checkpoint
-        Bit-identical parameters, the architecture they belong to, and the data split they
-        were trained on where the file records it.
+        Bit-identical parameters (:attr:`Checkpoint.network`, every layer; for a perceptron
+        also :attr:`~Checkpoint.layers` and its :attr:`~Checkpoint.architecture`), its loss,
+        model name and state, and the data split it was trained on where the file records it.
 
     Raises
     ------
@@ -582,12 +603,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[list[Dense], Architec
     if checkpoint.architecture is None:
         raise ValueError(
             f"{path} holds a {checkpoint.model or 'layered'} network, not a multilayer "
-            "perceptron: read it with read_checkpoint"
+            "perceptron: read it with typedbackprop.read_checkpoint (any network)"
         )
     return checkpoint.layers, checkpoint.architecture
 
 
-def check_split(recorded: SplitRecord | None, data: Dataset) -> str | None:
+def check_split(recorded: SplitRecord | None, data: SplitData) -> str | None:
     """Check that ``data`` is split as the checkpoint's network was trained and tested on.
 
     Parameters

@@ -65,7 +65,8 @@ def require_plotting(animation: bool = False) -> ModuleType:
     except ImportError as error:
         what = "animations need matplotlib and pillow" if animation else "plots need matplotlib"
         raise ImportError(
-            f'{what}, an optional extra: pip install "typedbackprop[plot]" ({error})'
+            f'{what}, an optional extra: pip install "typedbackprop[plot]" (in a clone of the '
+            f'repository: pip install -e ".[plot]"; {error})'
         ) from error
     return pyplot
 

@@ -13,7 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from typedbackprop.checking import Array, IntArray
-from typedbackprop.datasets import SEQUENCE_DATASETS, load_dataset
+from typedbackprop.datasets import SEQUENCE_DATASETS, SplitRecord, load_dataset
 from typedbackprop.models import CONVNET_TRAINING, convnet, transformer
 from typedbackprop.nn.network import Layer, initial_states
 from typedbackprop.optimizers import AdamW
@@ -31,6 +31,8 @@ class RecipeData:
     y_train: Array | IntArray
     x_test: Array | IntArray
     y_test: Array | IntArray
+    split: SplitRecord | None = None
+    """How the examples were split, for a checkpoint to record (``None`` if not recorded)."""
 
 
 Progress = Callable[[int, float], None]
@@ -55,9 +57,11 @@ class Recipe:
     """What its training counts: ``"epoch"`` or ``"step"``."""
     length: int
     """How many of them its training runs."""
-    fit: Callable[[list[Layer], RecipeData, np.random.Generator, list[Any], Progress], History]
-    """``fit(layers, data, rng, states, progress) -> history``; trains ``layers`` (a list it may
-    replace in place) and ``states``."""
+    fit: Callable[
+        [list[Layer], RecipeData, np.random.Generator, list[Any], Progress, int], History
+    ]
+    """``fit(layers, data, rng, states, progress, length) -> history``; trains ``layers`` (a list
+    it may replace in place) and ``states`` for ``length`` epochs or steps (:attr:`units`)."""
     threads: int | None = None
     """The BLAS threads its training runs with (:func:`blas_threads`); ``None``: the library's
     default. Its matrices are small: a second thread buys nothing and, on a busy machine,
@@ -90,13 +94,14 @@ def _fit_convnet(
     rng: np.random.Generator,
     states: list[Any],
     progress: Progress,
+    epochs: int,
 ) -> History:
     trained, history = train_network(
         layers,
         "cross_entropy",
         data.x_train,
         data.y_train,
-        epochs=int(CONVNET_TRAINING["epochs"]),
+        epochs=epochs,
         batch_size=int(CONVNET_TRAINING["batch_size"]),
         learning_rate=CONVNET_TRAINING["learning_rate"],
         momentum=CONVNET_TRAINING["momentum"],
@@ -121,14 +126,15 @@ def _fit_transformer(
     rng: np.random.Generator,
     states: list[Any],
     progress: Progress,
+    steps: int,
 ) -> History:
-    schedule = warmup_cosine(TRANSFORMER_PEAK_RATE, TRANSFORMER_STEPS)
+    schedule = warmup_cosine(TRANSFORMER_PEAK_RATE, steps)
     trained, history = train_steps(
         layers,
         "token_cross_entropy",
         data.x_train,
         data.y_train,
-        steps=TRANSFORMER_STEPS,
+        steps=steps,
         batch_size=TRANSFORMER_BATCH,
         rng=rng,
         optimizer=lambda step: AdamW(learning_rate=schedule(step), weight_decay=0.01),
@@ -174,7 +180,9 @@ def recipe_data(recipe: Recipe, seed: int) -> RecipeData:
             sequences.name, sequences.x_train, sequences.y_train, sequences.x_test, sequences.y_test
         )
     data = load_dataset(recipe.dataset, seed=seed)
-    return RecipeData(data.name, data.x_train, data.y_train, data.x_test, data.y_test)
+    return RecipeData(
+        data.name, data.x_train, data.y_train, data.x_test, data.y_test, split=data.split
+    )
 
 
 def fresh_states(layers: list[Layer]) -> list[Any]:

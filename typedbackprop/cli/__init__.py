@@ -7,7 +7,8 @@ types and the checks they share.
 Every command has ``--help``. Bad arguments print the command's usage and one line saying what
 is wrong, naming the option, and exit with status 2, before any time or memory is spent; a
 failure while running (a missing optional extra, an unreadable checkpoint, a diverging run)
-prints one line and exits with status 1; Ctrl-C exits with status 130. None of them prints a
+prints one line and exits with status 1; Ctrl-C, at any moment from the first import on, prints
+one line and exits with status 130 (:mod:`typedbackprop._interrupt`). None of them prints a
 traceback. Output cut short by its reader (``| head``) ends quietly with status 0.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from typedbackprop import __version__
+from typedbackprop import __version__, _interrupt
 from typedbackprop.cli import demo, explain, gradcheck, train
 from typedbackprop.cli.options import UsageError
 from typedbackprop.cli.train import DEFAULTS, TrainingDefaults
@@ -93,6 +94,16 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         if a check failed or the run failed, 2 for bad arguments, 130 when interrupted
         (Ctrl-C).
     """
+    try:
+        _interrupt.release()  # from here on a Ctrl-C is a KeyboardInterrupt, caught below
+        return _main(argv, console)
+    except KeyboardInterrupt:
+        print(_interrupt.INTERRUPTED, file=sys.stderr)
+        return _interrupt.STATUS
+
+
+def _main(argv: Sequence[str] | None, console: Console | None) -> int:
+    """:func:`main` but for Ctrl-C."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -119,6 +130,3 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     except MemoryError:
         print("typedbackprop: error: out of memory; try smaller layers", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("typedbackprop: interrupted", file=sys.stderr)
-        return 130

@@ -6,10 +6,14 @@ from rich.console import Console
 
 from typedbackprop.cli.models import add_model_option, explain_model
 from typedbackprop.cli.options import (
+    NETWORK_DEFAULTS,
     UsageError,
     add_network_options,
     check_network,
+    check_option_models,
+    fill_defaults,
     layer_sizes,
+    mark_option_models,
     output_for,
     parameter_count,
     positive_int,
@@ -43,19 +47,23 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--layout",
         choices=LAYOUTS,
-        default="features-first",
         help="features-first: one column per example, W (out, in), the package's; "
         "batch-first: one row per example, W (in, out) (default: features-first)",
     )
+    mark_option_models(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
 def check_sizes_or_model(args: argparse.Namespace) -> None:
-    """SIZES for the perceptron, none for another ``--model``."""
+    """SIZES for the perceptron, none for another ``--model``; no option the model does not
+    take (:data:`~typedbackprop.cli.options.OPTION_MODELS`); then the perceptron's defaults."""
+    check_option_models(args)
     if args.model == "mlp" and args.sizes is None:
         raise UsageError("give the layer SIZES (e.g. 3,4,4,2), or a --model")
     if args.model != "mlp" and args.sizes is not None:
         raise UsageError(f"--model {args.model} has its own sizes: leave SIZES out")
+    if args.model == "mlp":
+        fill_defaults(args, NETWORK_DEFAULTS | {"layout": "features-first"})
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -73,6 +81,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"explain {','.join(map(str, args.sizes))} --batch {args.batch}",
         "the shapes read the same at a smaller size",
     )
-    for line in explain(args.sizes, args.batch, args.activation, output, args.loss, args.layout):
+    lines = explain(
+        args.sizes, args.batch, args.activation, output, args.loss, args.layout, console.width
+    )  # laid out for the console's width: COLUMNS, the terminal's, or a pipe's
+    for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0

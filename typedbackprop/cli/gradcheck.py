@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from typedbackprop import LOSSES, Array, Dense, IntArray, gradcheck_network, init_layers
 from typedbackprop.cli.explain import add_sizes_arguments, check_sizes_or_model
@@ -17,13 +16,14 @@ from typedbackprop.cli.options import (
     MAX_VALUES,
     UsageError,
     check_network,
+    mark_option_models,
     output_for,
     parameter_count,
     plural,
     require_memory,
     seed,
 )
-from typedbackprop.gradcheck.compare import ArgumentCheck
+from typedbackprop.cli.tables import print_gradient_report
 from typedbackprop.gradcheck.network import (
     FULL_CHECK_PARAMETERS,
     chosen_method,
@@ -80,6 +80,7 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help=f"central-difference step (default: {GRADCHECK_EPS:g}, near the cube root "
         "of float64's machine epsilon, where truncation and rounding errors balance)",
     )
+    mark_option_models(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -147,13 +148,6 @@ def _plan(sizes: Sequence[int], batch: int) -> Plan:
     return Plan("fast", fast, why)
 
 
-def _verdict(argument: ArgumentCheck) -> str:
-    """``ok``, ``FAILED``, or, for a gradient that is 0 on both sides, that it shows nothing."""
-    if argument.nothing_to_compare:
-        return "0: nothing to compare"
-    return "ok" if argument.passed else "FAILED"
-
-
 def run(args: argparse.Namespace, console: Console) -> int:
     """Check every parameter's gradient; return 0 if all pass, 1 if one fails."""
     check_sizes_or_model(args)
@@ -184,30 +178,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"entries per array ({plan.reason})"
         )
     console.print(mode, highlight=False, soft_wrap=True)
-    table = Table(
-        title=f"{args.activation}/{output}, {args.loss}: analytic against central differences"
-    )
-    for column in [
-        "parameter",
-        "shape",
-        "relative error",
-        "max abs error",
-        "worst entry",
-        "verdict",
-    ]:
-        table.add_column(column, justify="right" if "error" in column else "left")
     shapes = [array.shape for layer in layers for array in (layer.W, layer.b)]
-    for argument, shape in zip(report.arguments, shapes, strict=True):
-        table.add_row(
-            argument.name,
-            str(shape),
-            f"{argument.relative_error:.2e}",
-            f"{argument.max_abs_error:.2e}",
-            str(list(argument.worst_input_index)),
-            _verdict(argument),
-        )
-    console.print(table)
-    for line in (*report.notes, *(f"problem: {problem}" for problem in report.problems)):
-        console.print(line, highlight=False)
-    console.print("passed" if report.passed else "FAILED", highlight=False)
+    title = f"{args.activation}/{output}, {args.loss}: analytic against central differences"
+    print_gradient_report(console, title, report, shapes)
     return 0 if report.passed else 1

@@ -7,6 +7,7 @@ with the data set, loss and training settings that go with them.
 
 import argparse
 import dataclasses
+import hashlib
 import time
 from typing import Any
 
@@ -15,8 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from typedbackprop.checking import Array, IntArray
-from typedbackprop.checkpoint import save_network
+from typedbackprop.checkpoint import Checkpoint, read_checkpoint, save_network
+from typedbackprop.cli.checkpoints import check_paths, check_recorded_split
 from typedbackprop.cli.options import UsageError, plural
+from typedbackprop.cli.tables import print_gradient_report
+from typedbackprop.datasets import SplitRecord
 from typedbackprop.explain import explain_network
 from typedbackprop.gradcheck import gradcheck
 from typedbackprop.nn.families import parameters
@@ -53,7 +57,18 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _batch(data: RecipeData, batch: int) -> tuple[Array | IntArray, Array | IntArray]:
-    """The first ``batch`` training examples (the last axis), as a model's input and targets."""
+    """The first ``batch`` training examples (the last axis), as a model's input and targets.
+
+    Raises
+    ------
+    UsageError
+        For a ``--batch`` larger than the training set: its examples would silently be fewer.
+    """
+    examples = data.x_train.shape[-1]
+    if batch > examples:
+        raise UsageError(
+            f"--batch {batch} is more than the {examples:,} training examples of {data.name}"
+        )
     return data.x_train[..., :batch], data.y_train[..., :batch]
 
 
@@ -121,61 +136,118 @@ def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: 
         + ("; fast mode with 16 sampled entries per array" if count > 2_000 else ""),
         highlight=False,
     )
-    console.print(str(report), highlight=False, markup=False, soft_wrap=True)
+    shapes = [value.shape for value in inputs]
+    print_gradient_report(console, "analytic against central differences", report, shapes)
     return 0 if report.passed else 1
 
 
+def _recorded_split(recipe: Recipe, data: RecipeData, seed: int) -> SplitRecord:
+    """How ``data`` was split, for a checkpoint: the data set's record, or for a generated
+    sequence data set (``sort``) one made here: its seed, sizes and a digest of its test
+    examples themselves (a generated set has no indices into a fixed table)."""
+    if data.split is not None:
+        return data.split
+    n_train, n_test = data.x_train.shape[-1], data.x_test.shape[-1]
+    digest = hashlib.sha256(np.ascontiguousarray(data.x_test).tobytes()).hexdigest()
+    return SplitRecord(
+        recipe.dataset, seed, n_test / (n_train + n_test), False, n_train + n_test,
+        f"sha256:{digest}",
+    )  # fmt: skip
+
+
+def _shapes(layers: list[Layer]) -> list[tuple[str, dict[str, tuple[int, ...]]]]:
+    """Each layer's type and the shapes of its parameter arrays: what a checkpoint must match."""
+    return [
+        (type(layer).__name__, {name: value.shape for name, value in parameters(layer).items()})
+        for layer in layers
+    ]
+
+
+def _check_model_checkpoint(path: str, checkpoint: Checkpoint, recipe: Recipe) -> None:
+    """Refuse a checkpoint of another model than ``recipe``'s, or of other shapes."""
+    if checkpoint.model != recipe.name:
+        held = checkpoint.model or ("perceptron" if checkpoint.architecture else "layered")
+        hint = f": use --model {checkpoint.model}" if checkpoint.model in RECIPES else ""
+        hint = hint or (": leave --model out" if checkpoint.architecture else "")
+        raise UsageError(f"{path} holds a {held} network, not --model {recipe.name}{hint}")
+    if _shapes(checkpoint.network) != _shapes(recipe.build(np.random.default_rng(0))):
+        raise UsageError(
+            f"{path} holds a {recipe.name} of other layers or shapes than --model "
+            f"{recipe.name} builds"
+        )
+
+
+def _length(recipe: Recipe, args: argparse.Namespace, loading: bool) -> int:
+    """The epochs or steps to train: ``--epochs``/``--steps``, else 0 after ``--load`` (only
+    evaluate), else the recipe's."""
+    given: int | None = getattr(args, "epochs" if recipe.units == "epoch" else "steps", None)
+    if given is not None:
+        return given
+    return 0 if loading else recipe.length
+
+
 def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> int:
-    """Train the model by its recipe with a progress bar; print the test loss and accuracy.
+    """Train the model by its recipe with a progress bar (or load it, and evaluate it or train
+    it further); print the test loss and accuracy.
 
     The training runs with the recipe's BLAS threads (:attr:`Recipe.threads`), or ``--threads``.
+    The options that do not apply to the model have been refused already
+    (:func:`~typedbackprop.cli.options.check_option_models`).
     """
-    for option in ("hidden", "activation", "output_activation", "loss", "init", "epochs",
-                   "batch_size", "lr", "momentum", "load", "plot", "animate"):  # fmt: skip
-        if getattr(args, option, None) is not None:
-            flag = "--" + option.replace("_", "-")
-            raise UsageError(
-                f"{flag} is for the perceptron (--model mlp); --model {recipe.name} trains "
-                f"with its own recipe"
-            )
     if args.dataset is not None and args.dataset != recipe.dataset:
         raise UsageError(f"--model {recipe.name} is for --dataset {recipe.dataset}")
-    seed = args.seed if args.seed is not None else 0
+    check_paths(args)
+    checkpoint = read_checkpoint(args.load) if args.load else None
+    if checkpoint is not None:
+        _check_model_checkpoint(args.load, checkpoint, recipe)
+    recorded = checkpoint.split if checkpoint is not None else None
+    seed = args.seed if args.seed is not None else (recorded.seed if recorded else 0)
     data = recipe_data(recipe, seed)
+    split = _recorded_split(recipe, data, seed)
     rng = np.random.default_rng(seed)
-    layers = recipe.build(rng)
-    states = fresh_states(layers)
+    if checkpoint is not None:
+        check_recorded_split(
+            args.load, recorded, dataclasses.replace(data, split=split), args.seed is not None
+        )
+        layers = list(checkpoint.network)
+        states = checkpoint.states if checkpoint.states is not None else fresh_states(layers)
+    else:
+        layers = recipe.build(rng)
+        states = fresh_states(layers)
+    length = _length(recipe, args, loading=checkpoint is not None)
     started = time.perf_counter()
-    with Progress(
-        TextColumn(f"training {recipe.name} on {data.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task(recipe.units, total=recipe.length, loss="—")
-        threads = recipe.threads if args.threads is None else args.threads
-        with blas_threads(threads):
-            recipe.fit(
-                layers,
-                data,
-                rng,
-                states,
-                lambda done, loss: progress.update(task, completed=done, loss=f"{loss:.4g}"),
-            )
+    if length:
+        with Progress(
+            TextColumn(f"training {recipe.name} on {data.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        ) as progress:
+            task = progress.add_task(recipe.units, total=length, loss="—")
+            threads = recipe.threads if args.threads is None else args.threads
+            with blas_threads(threads):
+                recipe.fit(
+                    layers,
+                    data,
+                    rng,
+                    states,
+                    lambda done, loss: progress.update(task, completed=done, loss=f"{loss:.4g}"),
+                    length,
+                )
     elapsed = time.perf_counter() - started
     test_loss, test_accuracy = evaluate_network(
         layers, recipe.loss, data.x_test, data.y_test, states
     )
     console.print(
-        f"{data.name}, {recipe.name}: {plural(recipe.length, recipe.units)} in {elapsed:.1f} s; "
+        f"{data.name}, {recipe.name}: {plural(length, recipe.units)} in {elapsed:.1f} s; "
         f"test loss {test_loss:.4g}",
         highlight=False,
     )
     if args.save:
-        save_network(args.save, layers, recipe.loss, model=recipe.name, states=states)
+        save_network(args.save, layers, recipe.loss, split=split, model=recipe.name, states=states)
         console.print(f"saved {args.save}", highlight=False)
     shown = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
     console.print(f"test accuracy: {shown}", highlight=False)

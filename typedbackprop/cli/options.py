@@ -8,17 +8,28 @@ arguments raises :class:`UsageError`.
 
 import argparse
 import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast, get_args
 
 from typedbackprop import LOSSES, ActivationName, OutputActivationName
 from typedbackprop.gradcheck import DEFAULT_EPS
+from typedbackprop.recipes import RECIPES
 
 __all__ = [
     "UsageError",
     "GRADCHECK_EPS",
+    "MODELS",
+    "OPTION_MODELS",
+    "SCOPE_RULE",
+    "check_option_models",
+    "mark_option_models",
+    "fill_defaults",
+    "usable_cores",
+    "check_threads",
     "PERCEPTRON_LOSSES",
+    "NETWORK_DEFAULTS",
     "MAX_SEED",
     "MAX_VALUES",
     "layer_sizes",
@@ -57,6 +68,99 @@ MAX_SEED = 2**32 - 1
 MAX_VALUES = 50_000_000
 """The most float64 values (400 MB) a command may hold at once; a larger request is refused
 with an estimate before anything is allocated, rather than killed by the system for memory."""
+
+
+MODELS: tuple[str, ...] = ("mlp", *RECIPES)
+"""Every ``--model``: the perceptron of ``SIZES`` (``mlp``), then the recipes' models."""
+
+OPTION_MODELS: dict[str, tuple[str, ...]] = {
+    "activation": ("mlp",),
+    "output_activation": ("mlp",),
+    "loss": ("mlp",),
+    "layout": ("mlp",),
+    "hidden": ("mlp",),
+    "init": ("mlp",),
+    "batch_size": ("mlp",),
+    "lr": ("mlp",),
+    "momentum": ("mlp",),
+    "plot": ("mlp",),
+    "animate": ("mlp",),
+    "epochs": ("mlp", *(name for name, recipe in RECIPES.items() if recipe.units == "epoch")),
+    "steps": tuple(name for name, recipe in RECIPES.items() if recipe.units == "step"),
+}
+"""The options (by argparse ``dest``) that apply to some models only, and those models; an
+option not listed applies to every model. The one place ``explain``, ``gradcheck`` and ``train``
+consult: :func:`check_option_models` refuses what does not apply, :func:`mark_option_models`
+says so in ``--help``. A recipe's model brings its own network, loss and training settings;
+its training is counted in epochs or in steps (:attr:`~typedbackprop.recipes.Recipe.units`)."""
+
+SCOPE_RULE = (
+    "An option marked '--model ... only' does not apply to the other models: given with "
+    "another --model it is an error (exit status 2), never silently ignored."
+)
+"""The rule of :data:`OPTION_MODELS`, as each command's ``--help`` states it."""
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _models(models: Sequence[str]) -> str:
+    """``"--model mlp"``, ``"--model mlp or convnet"``."""
+    return "--model " + " or ".join(models)
+
+
+def check_option_models(args: argparse.Namespace) -> None:
+    """Refuse an option given (not ``None``) that does not apply to ``args.model``.
+
+    Raises
+    ------
+    UsageError
+        ``--activation is for --model mlp only (the perceptron), not --model convnet``.
+    """
+    for dest, models in OPTION_MODELS.items():
+        if getattr(args, dest, None) is not None and args.model not in models:
+            who = "the perceptron (--model mlp)" if models == ("mlp",) else _models(models)
+            raise UsageError(
+                f"{_flag(dest)} is for {who} only, not --model {args.model} (an option that "
+                "does not apply to the chosen model is an error)"
+            )
+
+
+def mark_option_models(parser: argparse.ArgumentParser) -> None:
+    """End the help of each option of :data:`OPTION_MODELS` with the models it is for, and
+    state the rule in the command's epilog."""
+    for action in parser._actions:
+        models = OPTION_MODELS.get(action.dest)
+        if models is not None and action.help is not None:
+            action.help += f" ({_models(models)} only)"
+    parser.epilog = SCOPE_RULE
+
+
+def fill_defaults(args: argparse.Namespace, defaults: Mapping[str, object]) -> None:
+    """Give each option of ``defaults`` that the command has and was not given its default
+    (after :func:`check_option_models`, which must see what was given)."""
+    for dest, value in defaults.items():
+        if hasattr(args, dest) and getattr(args, dest) is None:
+            setattr(args, dest, value)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity mask where the system has one, else
+    :func:`os.cpu_count`."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None) -> None:
+    """Warn of ``--threads`` above the usable cores: the extra threads only wait their turn."""
+    cores = usable_cores()
+    if threads is not None and threads > cores:
+        warn(
+            f"--threads {threads} is more than the {plural(cores, 'core')} this process may "
+            f"use: the extra threads only wait for a core (use at most --threads {cores})"
+        )
 
 
 def _whole_numbers(text: str, what: str, example: str) -> tuple[int, ...]:
@@ -123,12 +227,18 @@ def seed(text: str) -> int:
     return value
 
 
+NETWORK_DEFAULTS: dict[str, object] = {"activation": "sigmoid", "loss": "squared_error"}
+"""``--activation`` and ``--loss`` of ``explain`` and ``gradcheck`` when not given; filled in
+by :func:`fill_defaults` after :func:`check_option_models` has seen what was given."""
+
+
 def add_network_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
-    """``--activation``, ``--output-activation`` and ``--loss``, with or without defaults."""
+    """``--activation``, ``--output-activation`` and ``--loss``; ``defaults``: their help names
+    :data:`NETWORK_DEFAULTS` (argparse's default stays ``None``, so that a model can tell an
+    option given from one left out)."""
     parser.add_argument(
         "--activation",
         choices=get_args(ActivationName),
-        default="sigmoid" if defaults else None,
         help="hidden layers' activation" + (" (default: sigmoid)" if defaults else ""),
     )
     parser.add_argument(
@@ -140,7 +250,6 @@ def add_network_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
     parser.add_argument(
         "--loss",
         choices=PERCEPTRON_LOSSES,
-        default="squared_error" if defaults else None,
         help="loss" + (" (default: squared_error)" if defaults else ""),
     )
 

@@ -22,21 +22,19 @@ from typedbackprop import (
     init_layers,
     load_dataset,
 )
-from typedbackprop.checkpoint import (
-    Checkpoint,
-    SplitMismatchError,
-    check_split,
-    read_checkpoint,
-    save_checkpoint,
-)
+from typedbackprop.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from typedbackprop.cli.checkpoints import PLOT_SUFFIXES, check_paths, check_recorded_split
 from typedbackprop.cli.models import add_model_option, train_model
 from typedbackprop.cli.options import (
     PERCEPTRON_LOSSES,
     UsageError,
     add_network_options,
     check_network,
+    check_option_models,
+    check_threads,
     finite_positive_float,
     hidden_sizes,
+    mark_option_models,
     output_for,
     parameter_count,
     plural,
@@ -46,7 +44,7 @@ from typedbackprop.cli.options import (
     warn,
 )
 from typedbackprop.datasets import Dataset, DatasetName, SequenceDatasetName
-from typedbackprop.plots import animate_hidden, check_image_path, plot_training, require_plotting
+from typedbackprop.plots import animate_hidden, plot_training, require_plotting
 from typedbackprop.recipes import RECIPES, blas_threads
 from typedbackprop.training import train
 
@@ -83,9 +81,6 @@ DEFAULTS: dict[str, TrainingDefaults] = {
                                20, 32, 0.05, 0.9),
 }  # fmt: skip
 
-
-PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
-"""The image formats ``--plot`` writes, by file name ending."""
 
 MAX_FRAMES = 40
 """``--animate`` keeps about this many snapshots of the network (and the first)."""
@@ -157,7 +152,10 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         type=positive_int,
         help="BLAS threads for the matrix products while training (default: "
         f"{threads}, whose small products gain nothing from more; the BLAS library's own "
-        "default for the perceptron)",
+        "default for the perceptron). More threads help only large products (a perceptron "
+        "with hundreds of units per layer and large batches) on cores that are otherwise "
+        "idle: on a busy machine each product waits for its slowest thread, and a run can "
+        "take ten times as long; more threads than usable cores are warned of",
     )
     parser.add_argument(
         "--hidden",
@@ -172,6 +170,11 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--epochs",
         type=_non_negative_int,
         help="passes over the training set (default: per data set; 0 with --load)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_non_negative_int,
+        help="optimizer steps (default: the recipe's; 0 with --load)",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, help="examples per step (default: per data set)"
@@ -206,9 +209,11 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--load",
         metavar="FILE.npz",
-        help="start from a checkpoint (no training unless --epochs); tested on the held-out "
-        "examples it was tested on when saved",
+        help="start from a checkpoint saved by --save, of the same --model (no training "
+        "unless --epochs or --steps); tested on the held-out examples it was tested on when "
+        "saved",
     )
+    mark_option_models(parser)
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -220,15 +225,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if given:
             options = ", ".join("--" + name.replace("_", "-") for name in given)
             raise UsageError(f"{options}: the checkpoint given to --load fixes the network")
-    try:
-        if args.plot:
-            check_image_path(args.plot, PLOT_SUFFIXES)
-        if args.animate:
-            check_image_path(args.animate, (".gif",))
-        if args.save:
-            check_image_path(args.save, (".npz",))
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    check_paths(args)
     if args.plot or args.animate:
         require_plotting(animation=bool(args.animate))  # ImportError: exit 1 with what to install
 
@@ -258,8 +255,10 @@ def _check_checkpoint(
     """Refuse a checkpoint that does not fit the data set, or was tested on other examples."""
     architecture = checkpoint.architecture
     if architecture is None:
+        hint = f": give --model {checkpoint.model}" if checkpoint.model in RECIPES else ""
         raise UsageError(
-            f"{path} holds a {checkpoint.model or 'layered'} network, not a multilayer perceptron"
+            f"{path} holds a {checkpoint.model or 'layered'} network, not a multilayer "
+            f"perceptron{hint}"
         )
     features, outputs = data.x_train.shape[0], data.outputs
     if (architecture.sizes[0], architecture.sizes[-1]) != (features, outputs):
@@ -271,20 +270,7 @@ def _check_checkpoint(
         raise UsageError(
             f"{path} was trained with {architecture.loss}, which {data.name} cannot use"
         )
-    recorded = checkpoint.split
-    try:
-        warning = check_split(recorded, data)
-    except SplitMismatchError as error:
-        if recorded is not None and data.split is not None and seed_given:
-            if recorded.seed != data.split.seed:
-                raise UsageError(
-                    f"{path} was trained and tested on the {recorded.dataset} split of --seed "
-                    f"{recorded.seed}; --seed {data.split.seed} would test it on examples it "
-                    f"trained on: leave --seed out, or give --seed {recorded.seed}"
-                ) from None
-        raise UsageError(f"{path}: {error}") from None
-    if warning is not None:
-        warn(f"{path}: {warning}")
+    check_recorded_split(path, checkpoint.split, data, seed_given)
     return architecture
 
 
@@ -310,6 +296,8 @@ def _check_memory(
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Train (or load) a network and report its test loss and accuracy; return 0."""
+    check_option_models(args)
+    check_threads(args.threads)
     if args.model != "mlp":
         return train_model(RECIPES[args.model], args, console)
     if args.dataset is None:
