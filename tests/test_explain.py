@@ -186,3 +186,188 @@ def test_attentions_weight_rows_name_each_operand_with_its_shape():
             f"grad_W_{long}1 (2, 3, 4) = grad_{name}1 (2, 6, 3, 5) · a0 (4, 5, 6), summed over "
             "tokens"
         ) in text
+
+
+# --- every parameter's gradient, and a layout that fits the terminal ---------------------------
+
+MODEL_INPUTS = {  # a batch of 3 in each model's input, and its labels
+    "convnet": lambda rng: (rng.standard_normal((64, 3)), rng.integers(0, 10, 3), "cross_entropy"),
+    "transformer": lambda rng: (
+        rng.integers(0, 10, (15, 3)),
+        rng.integers(0, 10, (8, 3)),
+        "token_cross_entropy",
+    ),
+}
+
+
+def model(name):
+    """``(layers, lines)``: a recipe's model and what explain prints for it, unwrapped."""
+    from typedbackprop.explain import explain_network
+    from typedbackprop.recipes import RECIPES
+
+    rng = np.random.default_rng(0)
+    layers = RECIPES[name].build(rng)
+    x, y, loss = MODEL_INPUTS[name](rng)
+    return layers, x, y, loss, explain_network(layers, x, y, loss)
+
+
+def gradient_shapes(lines, name):
+    """The shapes printed for ``grad_<name>``, a slice's (``grad_pos2[:15]``) as the slice of
+    what it stands for: ``[(slice_end or None, shape), ...]``."""
+    pattern = re.compile(rf"^\s*grad_{re.escape(name)}(?:\[:(\d+)\])? {SHAPE} (?:=|\+=)")
+    found = []
+    for line in lines:
+        if match := pattern.match(line):
+            shape = tuple(int(part) for part in (match.group(2) or "").split(",") if part.strip())
+            found.append((None if match.group(1) is None else int(match.group(1)), shape))
+    return found
+
+
+def expected_gradients(layers, transposed=False):
+    """``{printed name: shape}`` for every parameter array of every layer, read from the
+    records: ``grad_W3`` for field ``W`` of the third layer with parameters, ``grad_E1`` where
+    the describer names the field otherwise."""
+    from typedbackprop.explain import DESCRIBERS
+    from typedbackprop.nn.families import parameters
+
+    expected, number = {}, 0
+    for layer in layers:
+        arrays = parameters(layer)
+        number += bool(arrays)
+        for field, value in arrays.items():
+            symbol = DESCRIBERS[type(layer)].parameters.get(field, field)
+            expected[f"{symbol}{number}"] = value.T.shape if transposed else value.shape
+    return expected
+
+
+@pytest.mark.parametrize("name", ["convnet", "transformer"])
+def test_every_parameter_of_every_model_has_its_gradient_line(name):
+    layers, _, _, _, lines = model(name)
+    expected = expected_gradients(layers)
+    assert len(expected) == sum(len(tbp.nn.families.parameters(layer)) for layer in layers) > 9
+    for printed, shape in expected.items():
+        found = gradient_shapes(lines, printed)
+        assert len(found) == 1, (printed, found)
+        ((end, shown),) = found
+        assert shown == (shape if end is None else (min(end, shape[0]), *shape[1:])), printed
+
+
+@pytest.mark.parametrize("layout", ["features-first", "batch-first"])
+def test_every_parameter_of_the_perceptron_has_its_gradient_line(layout):
+    from typedbackprop.models import random_layers
+
+    sizes = [3, 6, 5, 2]
+    lines = explain(sizes, 4, "tanh", "softmax", "cross_entropy", layout)
+    layers = random_layers(sizes, np.random.default_rng(0))  # what explain builds
+    expected = expected_gradients(layers, transposed=layout == "batch-first")
+    assert len(expected) == 6
+    for printed, shape in expected.items():
+        assert gradient_shapes(lines, printed) == [(None, shape)], printed
+
+
+def test_the_transformer_shows_the_attention_biases_gradients():
+    *_, lines = model("transformer")
+    text = "\n".join(lines)
+    assert "grad_b_query3 (4, 16) = grad_q3 (4, 3, 16, 15).sum(axis=(1, 3))" in text
+    assert "grad_b_value3 (4, 16) = grad_v3 (4, 3, 16, 15).sum(axis=(1, 3))" in text
+    assert "grad_b_output3 (64,) = grad_r3 (64, 15, 3).sum(axis=(1, 2))" in text
+    assert "grad_b_key" not in text  # keys have no bias
+
+
+def words(lines):
+    """Every word of a printout, the ``#`` that marks a note under its equation left out."""
+    return [word for line in lines for word in line.split() if word != "#"]
+
+
+OUTPUTS = {
+    "perceptron": lambda width: explain([3, 4, 4, 2], 5, width=width),
+    "batch-first": lambda width: explain([3, 4, 4, 2], 5, layout="batch-first", width=width),
+    "convnet": lambda width: tbp_explain_network(model("convnet"), width),
+    "transformer": lambda width: tbp_explain_network(model("transformer"), width),
+}
+
+
+def tbp_explain_network(built, width):
+    from typedbackprop.explain import explain_network
+
+    layers, x, y, loss, _ = built
+    return explain_network(layers, x, y, loss, width=width)
+
+
+@pytest.mark.parametrize("width", [80, 100])
+@pytest.mark.parametrize("name", list(OUTPUTS))
+def test_every_line_fits_the_width_and_says_the_same_words(name, width):
+    unwrapped, wrapped = OUTPUTS[name](None), OUTPUTS[name](width)
+    assert max(len(line) for line in unwrapped) > width  # there is something to wrap
+    assert max(len(line) for line in wrapped) <= width
+    assert words(wrapped) == words(unwrapped)
+    for line in wrapped:  # a shape stays with its operand: no line opens with one
+        assert not re.match(rf"\s*{SHAPE}(?!\S)", line) or line.lstrip().startswith("(no "), line
+
+
+def test_a_table_that_fits_is_one_line_per_row_and_a_narrower_one_wraps_its_notes():
+    from typedbackprop.explain import table
+
+    rows = [("z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)", "sum over in; the bias broadcasts along batch")]
+    rows += [("a1 (4, 5) = sigmoid(z1)", "elementwise")]
+    one_line = table(rows, width=120)
+    assert one_line == table(rows) and len(one_line) == 2
+    beside = table(rows, width=70)  # the notes wrap in their column, beside the equations
+    assert beside == [
+        "  z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)   sum over in; the bias broadcasts",
+        "                                      along batch",
+        "  a1 (4, 5) = sigmoid(z1)             elementwise",
+    ]
+    under = table(rows, width=40)  # too narrow for a column: each note under its equation
+    assert under == [
+        "  z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)",
+        "      # sum over in; the bias broadcasts",
+        "      # along batch",
+        "  a1 (4, 5) = sigmoid(z1)",
+        "      # elementwise",
+    ]
+
+
+def test_a_long_equation_breaks_before_an_operator_never_inside_brackets_or_a_shape():
+    from typedbackprop.explain.text import wrap
+
+    equation = "grad_xa3 (64, 15, 3) = W_query3 (4, 16, 64) · grad_q3 (4, 3, 16, 15) + W_key3 (4, 16, 64) · grad_k3 (4, 3, 16, 15)"  # noqa: E501
+    assert wrap(equation, 60, "  ", "      ") == [
+        "  grad_xa3 (64, 15, 3) = W_query3 (4, 16, 64)",
+        "      · grad_q3 (4, 3, 16, 15) + W_key3 (4, 16, 64)",
+        "      · grad_k3 (4, 3, 16, 15)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "columns"),
+    [
+        (["--model", "transformer", "--batch", "3"], 100),
+        (["--model", "convnet", "--batch", "3"], 100),
+        (["3,4,4,2", "--batch", "5"], 100),
+        (["3,4,4,2", "--batch", "5", "--layout", "batch-first"], 72),
+        (["--model", "transformer", "--batch", "3"], 300),
+    ],
+)
+def test_the_command_lays_out_for_the_columns_it_is_given(command, columns):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-m", "typedbackprop", "explain", *command],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "dumb"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    if columns == 300:  # wide enough: one line per equation, each note beside it
+        assert not any(line.lstrip().startswith("# ") for line in lines)
+        assert any(
+            re.search(r"grad_b_query3 \(4, 16\) = .*   sum over batch", line) for line in lines
+        )

@@ -86,7 +86,7 @@ def explain_model(recipe: Recipe, batch: int, console: Console) -> int:
         highlight=False,
     )
     console.print()
-    for line in explain_network(layers, x, y, recipe.loss):
+    for line in explain_network(layers, x, y, recipe.loss, width=console.width):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
 

@@ -3,7 +3,7 @@
 A family's math lives in :mod:`typedbackprop.nn` (:data:`~typedbackprop.nn.families.FAMILIES`);
 how ``explain`` prints it lives here, one row per parameter record, consulted by
 :func:`~typedbackprop.explain.network.explain_network` for every layer it meets. A composite
-layer's describer calls its parts' describers (see :mod:`typedbackprop.explain.transformer`).
+layer's describer calls its parts' describers (see ``typedbackprop.explain.transformer``).
 """
 
 from collections.abc import Callable, Mapping

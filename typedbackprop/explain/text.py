@@ -6,6 +6,7 @@ rows of ``(equation, note)``, each operand followed by the shape of the real arr
 :func:`table` lays the rows out for a terminal of a given width.
 """
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -149,5 +150,12 @@ def prose(lines: Sequence[str], width: int | None) -> list[str]:
     wrapped: list[str] = []
     for line in lines:
         indent = line[: len(line) - len(line.lstrip())]
-        wrapped += wrap(line.lstrip(), width, indent, indent + "  ") if line else [line]
+        wrapped += textwrap.wrap(
+            line.lstrip(),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent + "  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [line]
     return wrapped
