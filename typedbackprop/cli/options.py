@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import cast, get_args
 
@@ -134,7 +135,7 @@ def mark_option_models(parser: argparse.ArgumentParser) -> None:
         models = OPTION_MODELS.get(action.dest)
         if models is not None and action.help is not None:
             action.help += f" ({_models(models)} only)"
-    parser.epilog = SCOPE_RULE
+    parser.epilog = textwrap.fill(SCOPE_RULE, 79)  # wrapped by hand: train's help is raw text
 
 
 def fill_defaults(args: argparse.Namespace, defaults: Mapping[str, object]) -> None:
