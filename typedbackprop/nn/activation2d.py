@@ -86,7 +86,7 @@ def activation2d_forward(
 
     Notes
     -----
-    ``a_{chwb} = f(z_{chwb})``; softmax: ``a_{chwb} = exp(z_{chwb}) / Σ_k exp(z_{khwb})``.
+    ``a_{crwb} = f(z_{crwb})``; softmax: ``a_{crwb} = exp(z_{crwb}) / Σ_c′ exp(z_{c′rwb})``.
     """
     a = ACTIVATIONS[layer.name].forward(_columns(z), layer.slope).reshape(z.shape)
     return a, Activation2dCache(layer, z, a)
@@ -108,7 +108,7 @@ def activation2d_backward(
     Returns
     -------
     grad_z
-        ``∂L/∂z_{chwb} = ∂L/∂a_{chwb} f'(z_{chwb})`` for the elementwise activations.
+        ``∂L/∂z_{crwb} = ∂L/∂a_{crwb} f'(z_{crwb})`` for the elementwise activations.
     """
     layer = cache.layer
     function = ACTIVATIONS[layer.name]

@@ -519,7 +519,7 @@ def activation_forward(
 
     Notes
     -----
-    ``a_{fb} = f(z_{fb})`` (softmax: ``a_{fb} = exp(z_{fb}) / Σ_k exp(z_{kb})``).
+    ``a_{fb} = f(z_{fb})`` (softmax: ``a_{fb} = exp(z_{fb}) / Σ_f′ exp(z_{f′b})``).
     """
     a = ACTIVATIONS[layer.name].forward(z, layer.slope)
     return a, ActivationCache(layer, z, a)
