@@ -148,7 +148,7 @@ def fill_defaults(args: argparse.Namespace, defaults: Mapping[str, object]) -> N
 
 def usable_cores() -> int:
     """The cores this process may run on: its affinity mask where the system has one, else
-    :func:`os.cpu_count`."""
+    ``os.cpu_count()``."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
