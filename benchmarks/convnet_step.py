@@ -203,7 +203,7 @@ def step():
             mean, var = running[index]
             h = F.batch_norm(h, mean, var, p["gamma"], p["beta"], training=True,
                              momentum=settings["momentum"], eps=settings["eps"])
-        elif kind == "Activation2d":
+        elif kind == "Activation" and settings["name"] == "relu":
             h = F.relu(h)
         elif kind == "MaxPool2d":
             h = F.max_pool2d(h, settings["window"], settings["stride"])

@@ -41,9 +41,14 @@ def _dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any
     return layer, rng.standard_normal((3, 5)).astype(dtype)  # in=3, batch=5
 
 
-def _activation(name: str, slope: float = 0.01) -> Callable[..., tuple[Any, np.ndarray]]:
+def _activation(
+    name: str, slope: float = 0.01, shape: tuple[int, ...] = (4, 5)
+) -> Callable[..., tuple[Any, np.ndarray]]:
+    """An activation on ``shape``: a matrix (features=4, batch=5), images (channels=3,
+    height=4, width=5, batch=2) or tokens (features=3, seq=4, batch=5)."""
+
     def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-        z = rng.standard_normal((4, 5))
+        z = rng.standard_normal(shape)
         z += np.where(z >= 0, 0.1, -0.1)  # |z| ≥ 0.1: a central difference cannot cross 0
         return tbp.Activation(name, slope=slope), z.astype(dtype)  # type: ignore[arg-type]
 
@@ -245,15 +250,6 @@ def _dropout(rate: float) -> Callable[..., tuple[Any, np.ndarray]]:
     return build
 
 
-def _activation2d(name: str, slope: float = 0.01) -> Callable[..., tuple[Any, np.ndarray]]:
-    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-        z = rng.standard_normal((3, 4, 5, 2))
-        z += np.where(z >= 0, 0.1, -0.1)  # |z| ≥ 0.1: a central difference cannot cross 0
-        return tbp.Activation2d(name, slope=slope), z.astype(dtype)  # type: ignore[arg-type]
-
-    return build
-
-
 def _flatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
     return tbp.Flatten(), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
 
@@ -263,6 +259,10 @@ def _unflatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple
 
 
 TRAINING = tbp.Mode(training=True)
+IMAGES = (3, 4, 5, 2)
+"""channels=3, height=4, width=5, batch=2."""
+TOKENS = (3, 4, 5)
+"""features=3, seq=4, batch=5."""
 
 
 CASES: list[FamilyCase] = [
@@ -357,8 +357,8 @@ CASES: list[FamilyCase] = [
     ),
     *[
         FamilyCase(
-            f"activation2d-{name}",
-            _activation2d(name),
+            f"activation-images-{name}",
+            _activation(name, shape=IMAGES),
             lambda p, z, layer: _house(
                 _TORCH_ACTIVATIONS[layer.name](_nchw(z), layer)
                 if layer.name != "softmax"
@@ -368,10 +368,18 @@ CASES: list[FamilyCase] = [
         for name in ("relu", "tanh", "softmax")
     ],
     FamilyCase(
-        "activation2d-leaky_relu-0.2",
-        _activation2d("leaky_relu", slope=0.2),
+        "activation-images-leaky_relu-0.2",
+        _activation("leaky_relu", slope=0.2, shape=IMAGES),
         lambda p, z, layer: F.leaky_relu(z, layer.slope),
     ),
+    *[
+        FamilyCase(
+            f"activation-tokens-{name}",
+            _activation(name, shape=TOKENS),
+            lambda p, z, layer: _TORCH_ACTIVATIONS[layer.name](z, layer),  # softmax: dim=0
+        )
+        for name in ("gelu", "softmax")
+    ],
     FamilyCase("flatten", _flatten, lambda p, x, layer: x.reshape(-1, x.shape[-1])),
     FamilyCase(
         "unflatten",

@@ -23,7 +23,7 @@ import typedbackprop as tbp
 from typedbackprop import Array, checked
 from typedbackprop.checking import record_fields
 from typedbackprop.gradcheck import shapes
-from typedbackprop.nn import activation2d, reshape
+from typedbackprop.nn import reshape
 from typedbackprop.nn.activations import ActivationKind
 from typedbackprop.nn.families import FAMILIES
 from typedbackprop.strategies import layer_inputs
@@ -494,6 +494,8 @@ def record_layer(family, row):
 
 
 ACTIVATION_INPUT = input_hint(tbp.activation_forward, "z")
+IMAGE_Z = Float[Array, "features height width batch"]
+"""An activation's input as images: its ``*positions`` are (height, width)."""
 IMAGES = input_hint(tbp.conv2d_forward)
 POOLED = {"height": 4, "width": 6}  # pooling windows of 2 tile them
 
@@ -507,10 +509,8 @@ FAMILY_ROWS = {
         tbp.Activation, ACTIVATION_INPUT, {"name": "leaky_relu", "slope": 0.2}
     ),
     **{
-        f"activation2d {name}": FamilyRow(
-            tbp.Activation2d, input_hint(activation2d.activation2d_forward, "z"), {"name": name}
-        )
-        for name in ("relu", "gelu")
+        f"activation {name} on images": FamilyRow(tbp.Activation, IMAGE_Z, {"name": name})
+        for name in ("relu", "gelu", "softmax")
     },
     "conv2d": FamilyRow(
         tbp.Conv2d, IMAGES, sizes={"kernel_h": 2, "kernel_w": 3, "height": 5, "width": 6}

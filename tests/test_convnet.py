@@ -18,7 +18,7 @@ def test_the_layers_of_the_default_convnet():
     layers = convnet(np.random.default_rng(0))
     assert [type(layer).__name__ for layer in layers] == [
         "Unflatten",
-        *["Conv2d", "BatchNorm2d", "Activation2d", "MaxPool2d"] * 2,
+        *["Conv2d", "BatchNorm2d", "Activation", "MaxPool2d"] * 2,
         "Flatten",
         "Dense",
         "Activation",
@@ -50,7 +50,7 @@ def torch_convnet_loss(layers, x, labels):
             h = F.conv2d(h, p["W"], p["b"], stride=layer.stride, padding=layer.padding)
         elif kind == "BatchNorm2d":
             h = F.batch_norm(h, None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
-        elif kind == "Activation2d":
+        elif kind == "Activation" and layer.name == "relu":
             h = F.relu(h)
         elif kind == "MaxPool2d":
             h = F.max_pool2d(h, layer.window, layer.stride)

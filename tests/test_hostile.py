@@ -249,7 +249,8 @@ FAMILY_IDS = [case.name for case in CASES]
 
 REFUSES_NAN = {
     "activation-softmax": r"largest logit of each example contains nan at index",
-    "activation2d-softmax": r"largest logit of each example contains nan at index",
+    "activation-images-softmax": r"largest logit of each example contains nan at index",
+    "activation-tokens-softmax": r"largest logit of each example contains nan at index",
 }
 """Families that refuse a NaN input, and what their ``ValueError`` says; the others propagate it."""
 

@@ -259,6 +259,14 @@ def _meta(architecture: Architecture | None, split: SplitRecord | None) -> dict[
     return meta
 
 
+_MERGED_RECORDS: dict[str, str] = {
+    "Activation2d": "Activation",
+}
+"""Record types a checkpoint may name that have since merged into another family, by their old
+name: an image activation is :class:`~typedbackprop.nn.activations.Activation` over
+``" features *positions batch"``, with the same fields, so an old file loads as the new record."""
+
+
 def _record_types() -> dict[str, type]:
     """Every record type a checkpoint may name: the families', the records they hold, and the
     state records their modules define (batch norm's running statistics)."""
@@ -282,7 +290,7 @@ def _record_types() -> dict[str, type]:
             for hint in (field.type, *getattr(field.type, "__args__", ())):
                 if isinstance(hint, type) and dataclasses.is_dataclass(hint):
                     pending.append(hint)
-    return found
+    return found | {old: found[new] for old, new in _MERGED_RECORDS.items()}
 
 
 def _encode(record: Any, path: str, arrays: dict[str, NDArray[Any]]) -> dict[str, Any]:

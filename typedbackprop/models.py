@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from typedbackprop.checking import Array
-from typedbackprop.nn.activation2d import Activation2d
 from typedbackprop.nn.activations import Activation, ActivationKind
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.batchnorm import BatchNorm2d
@@ -127,7 +126,7 @@ def convnet(
     Returns
     -------
     layers
-        ``[Unflatten, (Conv2d, BatchNorm2d, Activation2d("relu"), MaxPool2d(2, 2)) per stage,
+        ``[Unflatten, (Conv2d, BatchNorm2d, Activation("relu"), MaxPool2d(2, 2)) per stage,
         Flatten, (Dropout,) Dense, Activation("softmax")]``, for ``cross_entropy``. Kernels are
         He-normal (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / in)``,
         biases 0, batch norm's ``γ`` 1 and ``β`` 0.
@@ -149,7 +148,7 @@ def convnet(
         layers += [
             Conv2d(W, np.zeros(out_channels), stride=1, padding=kernel // 2),
             BatchNorm2d(np.ones(out_channels), np.zeros(out_channels)),
-            Activation2d("relu"),
+            Activation("relu"),
             MaxPool2d(2, 2),
         ]
         in_channels, height, width = out_channels, height // 2, width // 2

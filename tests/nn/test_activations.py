@@ -1,5 +1,7 @@
-"""Tests for typedbackprop.nn.activations: sigmoid, tanh, ReLU, leaky ReLU and the identity."""
+"""Tests for typedbackprop.nn.activations: sigmoid, tanh, ReLU, leaky ReLU and the identity,
+and the activation layer on matrices, images and tokens."""
 
+import json
 import math
 from functools import partial
 
@@ -19,6 +21,7 @@ from helpers import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
 
@@ -285,4 +288,87 @@ def test_masked_backwards_are_bit_identical_to_where(rows, columns, seed, slope,
     same_bits(
         tbp.leaky_relu_backward(grad_a, z, a, slope),
         np.where(z > 0, grad_a, slope * grad_a),
+    )
+
+
+# --- the layer on images and tokens: one family over " features *positions batch" ----------
+
+# channels=2, a 1×3 image, batch 2
+IMAGES = np.array(
+    [[[[1.0, -2.0], [-0.5, 3.0], [0.0, -1.0]]], [[[-4.0, 2.0], [5.0, -0.25], [1.5, 0.0]]]]
+)
+
+
+def test_relu_on_images_by_hand():
+    a, cache = tbp.activation_forward(tbp.Activation("relu"), IMAGES)
+    np.testing.assert_array_equal(a, np.maximum(IMAGES, 0.0))
+    grad_a = np.arange(1.0, 13.0).reshape(IMAGES.shape)
+    np.testing.assert_array_equal(tbp.activation_backward(grad_a, cache), grad_a * (IMAGES > 0))
+
+
+def test_softmax_normalises_over_the_channels_of_each_pixel():
+    a, _ = tbp.activation_forward(tbp.Activation("softmax"), IMAGES)
+    np.testing.assert_allclose(a.sum(axis=0), np.ones((1, 3, 2)), rtol=1e-15)
+    # pixel (0, 0) of example 0: channels hold 1 and −4
+    assert a[0, 0, 0, 0] == pytest.approx(1 / (1 + np.exp(-5.0)), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "shape", [(3, 4, 5, 2), (3, 6, 2)], ids=["images (channels, height, width, batch)", "tokens"]
+)
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "leaky_relu", "identity", "softmax", "gelu"])
+def test_beyond_a_matrix_it_is_the_activation_of_each_positions_column(shape, name, rng):
+    z, grad_a = rng.standard_normal(shape), rng.standard_normal(shape)
+    columns = (shape[0], int(np.prod(shape[1:])))
+    layer = tbp.Activation(name, slope=0.2)
+    a, cache = tbp.activation_forward(layer, z)
+    flat_a, flat_cache = tbp.activation_forward(layer, z.reshape(columns))
+    np.testing.assert_array_equal(a, flat_a.reshape(shape))
+    np.testing.assert_array_equal(
+        tbp.activation_backward(grad_a, cache),
+        tbp.activation_backward(grad_a.reshape(columns), flat_cache).reshape(shape),
+    )
+
+
+def test_softmax_on_images_matches_torch_over_the_channels(rng):
+    z, grad_a = rng.standard_normal((3, 4, 5, 2)), rng.standard_normal((3, 4, 5, 2))
+    a, cache = tbp.activation_forward(tbp.Activation("softmax"), z)
+    z_torch = torch.tensor(z.transpose(3, 0, 1, 2), requires_grad=True)  # (batch, channels, ...)
+    a_torch = F.softmax(z_torch, dim=1)
+    a_torch.backward(torch.tensor(grad_a.transpose(3, 0, 1, 2)))
+    assert_close(a, a_torch.detach().permute(1, 2, 3, 0))
+    assert_close(tbp.activation_backward(grad_a, cache), z_torch.grad.permute(1, 2, 3, 0))
+
+
+def test_height_and_width_swapped_are_refused():
+    _, cache = tbp.activation_forward(tbp.Activation("relu"), np.ones((3, 4, 5, 2)))
+    with pytest.raises(TypeCheckError, match=r"\*positions is \(5, 4\) here, but cache.z bound"):
+        tbp.activation_backward(np.ones((3, 5, 4, 2)), cache)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        tbp.Activation("swish")  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_naming_the_old_image_activation_loads_as_an_activation(tmp_path, rng):
+    from typedbackprop.checkpoint import save_network
+    from typedbackprop.models import convnet
+
+    layers = convnet(rng)
+    states = tbp.initial_states(layers)
+    path = tmp_path / "convnet.npz"
+    save_network(path, layers, "cross_entropy", model="convnet", states=states)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    images = [i for i, layer in enumerate(layers[:-1]) if isinstance(layer, tbp.Activation)]
+    assert images, "the convnet has activations on images"
+    for index in images:  # as a file written before the merge names them
+        meta["layers"][index]["type"] = "Activation2d"
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    checkpoint = tbp.read_checkpoint(path)
+    assert [checkpoint.network[index] for index in images] == [tbp.Activation("relu")] * len(images)
+    x, evaluation = rng.standard_normal((64, 3)), tbp.Mode(training=False)
+    np.testing.assert_array_equal(
+        tbp.network_forward(checkpoint.network, x, evaluation, checkpoint.states)[0],
+        tbp.network_forward(layers, x, evaluation, states)[0],
     )

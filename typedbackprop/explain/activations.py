@@ -1,4 +1,9 @@
-"""An activation layer's equations: ``a = f(z)``, then BP1 or the elementwise half of BP2."""
+"""An activation layer's equations: ``a = f(z)``, then BP1 or the elementwise half of BP2.
+
+One describer for every input the layer takes: after a dense layer the rows are the
+perceptron's; on images or tokens (``*positions`` not empty) each note says the function acts at
+every position, and softmax's rows run down ``features`` (an image's channels) at each one.
+"""
 
 from typedbackprop.checking import Array
 from typedbackprop.explain.text import Names, Row, shape_text
@@ -12,6 +17,14 @@ from typedbackprop.nn.activations import (
 __all__ = ["activation_forward_rows", "activation_backward_rows"]
 
 
+def _acts_on(layer: Activation, cache: ActivationCache) -> str:
+    """``elementwise`` or ``down each column``; ``at every position: ...`` beyond a matrix."""
+    acts_on = ACTIVATIONS[layer.name].acts_on
+    if cache.z.ndim == 2:
+        return acts_on
+    return "at every position: " + acts_on.replace("each column", "features")
+
+
 def activation_forward_rows(
     names: Names, layer: Activation, cache: ActivationCache, output: Array
 ) -> list[Row]:
@@ -19,7 +32,7 @@ def activation_forward_rows(
     return [
         (
             f"{names.output} {shape_text(output.shape)} = {layer.name}({names.input})",
-            ACTIVATIONS[layer.name].acts_on,
+            _acts_on(layer, cache),
         )
     ]
 
@@ -28,21 +41,23 @@ def activation_backward_rows(names: Names, layer: Activation, cache: ActivationC
     """BP1 (the output layer's) or the elementwise half of BP2.
 
     The note gives the activation's einsum from :data:`ACTIVATION_SPECS`, as the dense layer's
-    rows give theirs.
+    rows give theirs (on images or tokens, the einsum of each position's column).
     """
     shape = shape_text(cache.z.shape)
     delta, grad_a, a = names.grad_input, names.grad_output, names.output
     einsum = f"einsum {ACTIVATION_SPECS[layer.name].equation}"
-    if names.first and layer.name == "softmax":
+    step = "BP1" if names.first else "BP2"
+    if layer.name == "softmax" and (names.first or cache.z.ndim > 2):
+        where = "" if cache.z.ndim == 2 else ", at every position"
         return [
             (
                 f"{delta} {shape} = {a} * ({grad_a} - ({a} * {grad_a}).sum(axis=0))",
-                f"BP1, {einsum}: the softmax vector-Jacobian product",
+                f"{step}, {einsum}: the softmax vector-Jacobian product{where}",
             )
         ]
     return [
         (
             f"{delta} {shape} = {grad_a} {shape} * {layer.name}'({names.input}) {shape}",
-            f"{'BP1' if names.first else 'BP2'}, {einsum}: {ACTIVATIONS[layer.name].acts_on}",
+            f"{step}, {einsum}: {_acts_on(layer, cache)}",
         )
     ]

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from typedbackprop.checking import Array
-from typedbackprop.explain.activation2d import activation2d_backward_rows, activation2d_forward_rows
 from typedbackprop.explain.activations import activation_backward_rows, activation_forward_rows
 from typedbackprop.explain.affine import dense_backward_rows, dense_forward_rows
 from typedbackprop.explain.attention import attention_backward_rows, attention_forward_rows
@@ -57,7 +56,6 @@ from typedbackprop.explain.transformer import (
     transformer_block_backward_rows,
     transformer_block_forward_rows,
 )
-from typedbackprop.nn.activation2d import Activation2d
 from typedbackprop.nn.activations import Activation
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.attention import Attention
@@ -111,7 +109,6 @@ DESCRIBERS: dict[type, Describer] = {
     BatchNorm: Describer("y", batchnorm_forward_rows, batchnorm_backward_rows),
     BatchNorm2d: Describer("y", batchnorm2d_forward_rows, batchnorm2d_backward_rows),
     Dropout: Describer("d", dropout_forward_rows, dropout_backward_rows),
-    Activation2d: Describer("a", activation2d_forward_rows, activation2d_backward_rows),
     Flatten: Describer("f", flatten_forward_rows, flatten_backward_rows),
     Unflatten: Describer("x", unflatten_forward_rows, unflatten_backward_rows),
 }

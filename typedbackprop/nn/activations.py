@@ -1,10 +1,18 @@
-"""Elementwise activations ``a = f(z)`` and their backward passes.
+"""Elementwise activations ``a = f(z)`` and their backward passes, and the activation layer.
 
 Every backward function has the same signature, ``(grad_a, z, a) -> grad_z``: the upstream
 gradient, and the forward's input and output. Each uses whichever of ``z`` and ``a`` gives the
 derivative most cheaply, so a network can swap activations without changing its loop. An
 elementwise function has a diagonal Jacobian, so backward is an elementwise product,
 ``∂L/∂z = ∂L/∂a ⊙ f'(z)``, and no transpose appears.
+
+The layer, :class:`Activation`, is one family for every input it follows: a dense layer's
+``(features, batch)``, a convolution's ``(channels, height, width, batch)`` and a sequence's
+``(features, seq, batch)`` are all ``" features *positions batch"``. The functions above act on
+the C-order view ``(features, positions·batch)``: every value for the elementwise ones, down
+``features`` at each position of each example for softmax. The view is taken inside the layer,
+whose annotations keep the input's shape, so the cache, and with it the scoped check of the
+backward pass, holds every axis by name.
 """
 
 from collections.abc import Callable
@@ -462,7 +470,7 @@ assert set(ACTIVATION_SPECS) == set(ACTIVATIONS)
 
 @dataclass(frozen=True, slots=True)
 class Activation:
-    """An activation layer: no parameters, only settings.
+    """An activation layer, after a dense layer, a convolution or a sequence: only settings.
 
     Parameters
     ----------
@@ -493,16 +501,23 @@ class ActivationCache:
 
     layer: Activation
     """The activation and its settings."""
-    z: Float[Array, "features batch"]
+    z: Float[Array, " features *positions batch"]
     """The input (ReLU's backward reads it)."""
-    a: Float[Array, "features batch"]
+    a: Float[Array, " features *positions batch"]
     """The output (sigmoid's, tanh's and softmax's backward read it)."""
+
+
+def _columns(values: Array) -> Array:
+    """``(features, *positions, batch)`` as ``(features, positions·batch)``: one column per
+    position of each example, the ``"features batch"`` the functions of :data:`ACTIVATIONS`
+    take (a view: C order keeps ``features`` first)."""
+    return values if values.ndim == 2 else values.reshape(values.shape[0], -1)
 
 
 @checked
 def activation_forward(
-    layer: Activation, z: Float[Array, "features batch"]
-) -> tuple[Float[Array, "features batch"], ActivationCache]:
+    layer: Activation, z: Float[Array, " features *positions batch"]
+) -> tuple[Float[Array, " features *positions batch"], ActivationCache]:
     """The activation layer under the layer contract: ``a = f(z)`` and what backward needs.
 
     Parameters
@@ -510,7 +525,9 @@ def activation_forward(
     layer
         Which activation, with its settings.
     z
-        Pre-activations.
+        Pre-activations: ``(features, batch)`` after a dense layer, ``(channels, height,
+        width, batch)`` images after a convolution (``*positions`` is then the pixel), or
+        ``(features, seq, batch)`` tokens.
 
     Returns
     -------
@@ -519,16 +536,21 @@ def activation_forward(
 
     Notes
     -----
-    ``a_{fb} = f(z_{fb})`` (softmax: ``a_{fb} = exp(z_{fb}) / Σ_f′ exp(z_{f′b})``).
+    ``a_{f…b} = f(z_{f…b})`` at every position ``…`` of every example ``b``; softmax is the
+    one activation that is not elementwise: it runs down ``features`` (the classes, or an
+    image's channels) at each position of each example,
+    ``a_{f…b} = exp(z_{f…b}) / Σ_f′ exp(z_{f′…b})``.
     """
-    a = ACTIVATIONS[layer.name].forward(z, layer.slope)
+    a = ACTIVATIONS[layer.name].forward(_columns(z), layer.slope)
+    if a.shape != z.shape:
+        a = a.reshape(z.shape)
     return a, ActivationCache(layer, z, a)
 
 
 @checked
 def activation_backward(
-    grad_a: Float[Array, "features batch"], cache: ActivationCache
-) -> Float[Array, "features batch"]:
+    grad_a: Float[Array, " features *positions batch"], cache: ActivationCache
+) -> Float[Array, " features *positions batch"]:
     """Gradient through the activation layer: ``∂L/∂z``, shaped like the ``z`` forward saw.
 
     Parameters
@@ -545,8 +567,13 @@ def activation_backward(
 
     Notes
     -----
-    ``∂L/∂z_{fb} = ∂L/∂a_{fb} f'(z_{fb})`` for the elementwise activations; softmax's is
-    ``a_{fb} (∂L/∂a_{fb} − Σ_k a_{kb} ∂L/∂a_{kb})``.
+    ``∂L/∂z_{f…b} = ∂L/∂a_{f…b} f'(z_{f…b})`` for the elementwise activations; softmax's,
+    down ``features`` at each position of each example, is
+    ``a_{f…b} (∂L/∂a_{f…b} − Σ_f′ a_{f′…b} ∂L/∂a_{f′…b})``.
     """
     layer = cache.layer
-    return ACTIVATIONS[layer.name].backward(grad_a, cache.z, cache.a, layer.slope)
+    function = ACTIVATIONS[layer.name]
+    grad_z = function.backward(_columns(grad_a), _columns(cache.z), _columns(cache.a), layer.slope)
+    if grad_z.shape != grad_a.shape:
+        grad_z = grad_z.reshape(grad_a.shape)
+    return grad_z

@@ -17,11 +17,6 @@ from typing import Any
 import numpy as np
 
 from typedbackprop.checking import Array, record_fields
-from typedbackprop.nn.activation2d import (
-    Activation2d,
-    activation2d_backward,
-    activation2d_forward,
-)
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
@@ -230,7 +225,6 @@ FAMILIES: dict[type, Family] = {
             ),
         ),
         Family(Dropout, dropout_forward, dropout_backward, reads_mode=True),
-        Family(Activation2d, activation2d_forward, activation2d_backward),
         Family(Flatten, flatten_forward, flatten_backward),
         Family(Unflatten, unflatten_forward, unflatten_backward),
     ]
