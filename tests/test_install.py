@@ -11,6 +11,7 @@ repository against the package installed that way.
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tomllib
@@ -73,7 +74,12 @@ def mypy_in_a_users_project(python: str, project: Path) -> tuple[str, str]:
 
 
 def check_reports(correct: str, mistaken: str) -> None:
-    hint = "(an install from before pyproject's package-dir setting? reinstall: pip install -e .)"
+    if "No module named mypy" in correct:
+        hint = '(no mypy in the environment that ran it: the dev extras, pip install -e ".[dev]")'
+    else:
+        hint = (
+            "(an install from before pyproject's package-dir setting? reinstall: pip install -e .)"
+        )
     assert "Success: no issues found in 1 source file" in correct, f"{hint}\n{correct}"
     # mypy read the package's annotations: the activation names are a Literal type.
     assert 'Argument "activation" to "loss_and_grads" has incompatible type' in mistaken, mistaken
@@ -98,13 +104,38 @@ def test_mypy_in_a_users_project_sees_the_package_as_this_environment_has_it(tmp
     check_reports(*mypy_in_a_users_project(sys.executable, tmp_path))
 
 
+def site_directories() -> list[str]:
+    """The site directories of the interpreter running the suite: where its packages are.
+
+    A virtual environment's own, and the system's too where it sees them (``site`` lists both
+    then), and the user's where it reads them. The ``.pth`` files in them are not part of this
+    list: a directory named in another environment's ``.pth`` file is added to its path, but the
+    ``.pth`` files inside it are not read, so this tree's own editable install is not inherited.
+    """
+    directories = site.getsitepackages()
+    if site.ENABLE_USER_SITE:
+        directories.append(site.getusersitepackages())
+    return [directory for directory in directories if Path(directory).is_dir()]
+
+
+def run_in(
+    python: str, code: str, cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [python, "-c", code], cwd=cwd, capture_output=True, text=True, check=False, env=env
+    )
+
+
 @pytest.mark.slow
 def test_the_readmes_install_command_as_written_lets_mypy_see_the_package(tmp_path):
-    # A fresh virtual environment (seeing the system's packages, so that nothing but this
-    # package is downloaded), activated as a user would, then the README's first command's
-    # install, word for word, from the repository root.
+    # A fresh virtual environment, activated as a user would, then the README's first command's
+    # install, word for word, from the repository root. So that nothing but this package is
+    # downloaded, the new environment sees the packages of the one running the suite (where the
+    # dev extras, mypy among them, are installed): a .pth file names its site directories.
+    # Not system_site_packages: that inherits the *base* interpreter's packages, which lack
+    # mypy when the suite runs from a virtual environment.
     environment = tmp_path / "venv"
-    venv.create(environment, system_site_packages=True, with_pip=True)
+    venv.create(environment, system_site_packages=False, with_pip=True)
     scripts = environment / ("Scripts" if os.name == "nt" else "bin")
     python = str(scripts / ("python.exe" if os.name == "nt" else "python"))
     install = readme_commands()[0].split(" && ")[0]
@@ -114,20 +145,21 @@ def test_the_readmes_install_command_as_written_lets_mypy_see_the_package(tmp_pa
         "VIRTUAL_ENV": str(environment),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
+    project = tmp_path / "my_project"
+    project.mkdir()
+    purelib = run_in(python, "import sysconfig; print(sysconfig.get_path('purelib'))", project, env)
+    pth = Path(purelib.stdout.strip()) / "the_suites_packages.pth"
+    pth.write_text("\n".join(site_directories()) + "\n", "utf-8")
+    importing = "import typedbackprop; print(typedbackprop.__file__)"
+    before = run_in(python, "import mypy, numpy\n" + importing, project, env)
+    # Before the install the new environment has the suite's packages but not this one: what
+    # mypy sees below, the README's install gave it.
+    assert "No module named 'typedbackprop'" in before.stderr, before.stdout + before.stderr
     result = subprocess.run(
         install, shell=True, cwd=ROOT, capture_output=True, text=True, check=False, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    project = tmp_path / "my_project"
-    project.mkdir()
-    found = subprocess.run(
-        [python, "-c", "import typedbackprop; print(typedbackprop.__file__)"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
+    found = run_in(python, importing, project, env)
     assert Path(found.stdout.strip()) == ROOT / "typedbackprop" / "__init__.py", found.stderr
     check_reports(*mypy_in_a_users_project(python, project))
 
@@ -169,4 +201,6 @@ def test_the_docs_start_page_shows_the_readmes_commands():
     page = (ROOT / "docs" / "index.md").read_text("utf-8")
     block = re.search(r"```bash\n(.*?)```", page, re.S)
     assert block is not None
-    assert [line.split("#")[0].strip() for line in block[1].splitlines()] == readme_commands()
+    # The page may put each comment on a line of its own, above its command (it is narrower).
+    commands = [line.split("#")[0].strip() for line in block[1].splitlines()]
+    assert [command for command in commands if command] == readme_commands()
