@@ -6,7 +6,9 @@ palette, :func:`class_colours`, and names the classes in a legend.
 """
 
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +24,11 @@ from typedbackprop.training import Architecture, History
 __all__ = [
     "require_plotting",
     "check_image_path",
+    "written_atomically",
+    "figure_title",
+    "accuracy_limits",
+    "confusion_colours",
+    "robust_limits",
     "class_colours",
     "training_figure",
     "plot_training",
@@ -96,6 +103,38 @@ def check_image_path(path: str | os.PathLike[str], suffixes: tuple[str, ...]) ->
         raise ValueError(f"{target} is a directory: name a file in it")
 
 
+@contextmanager
+def written_atomically(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary name next to ``path`` to write to; renamed to ``path`` only once it is whole.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+
+    Yields
+    ------
+    Path
+        A name in the same directory, ending as ``path`` does (so that a writer that picks the
+        format by the ending picks the same one): ``.d.gif.1f2e3d4c.part.gif`` for ``d.gif``.
+
+    Notes
+    -----
+    If the block raises anything, ``KeyboardInterrupt`` (Ctrl-C) included, the temporary file is
+    removed and ``path`` is left as it was: absent, or the previous picture, never a half-written
+    one (matplotlib's movie writers write the frames grabbed so far when interrupted, which
+    makes a GIF that looks whole). The rename is ``os.replace``, atomic within a directory.
+    """
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part{target.suffix}")
+    try:
+        yield partial
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def class_colours(classes: int) -> list[Any]:
     """One colour per class: blue and red for two classes, ``tab10`` for up to ten.
 
@@ -141,14 +180,98 @@ def _labels(y: NDArray[Any]) -> NDArray[Any]:
     return y if y.ndim == 1 else (y[0] > 0.5).astype(int)
 
 
+ACTIVATION_WORDS: dict[str, str] = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "identity": "linear",
+    "softmax": "softmax",
+}
+"""How a picture names each activation of a perceptron (its code name is ``leaky_relu``)."""
+
+LOSS_WORDS: dict[str, str] = {
+    "squared_error": "squared error",
+    "binary_cross_entropy": "binary cross-entropy",
+    "cross_entropy": "cross-entropy",
+    "token_cross_entropy": "cross-entropy per token",
+}
+"""How a picture names each loss."""
+
+
+def figure_title(architecture: Architecture, data: Dataset) -> str:
+    """The network and its data set in words, as a figure in a report would caption it.
+
+    Parameters
+    ----------
+    architecture
+        The network's sizes, activations and loss.
+    data
+        The data set it was trained on.
+
+    Returns
+    -------
+    str
+        ``"Digits: 64 inputs, one hidden layer of 64 ReLU units, 10 softmax outputs;
+        cross-entropy loss"``, where :meth:`Architecture.describe` says
+        ``"64-64-10 relu/softmax, cross_entropy"``.
+    """
+    *_, outputs = architecture.sizes
+    inputs, *hidden = architecture.sizes[:-1]
+    unit = f"{ACTIVATION_WORDS[architecture.activation]} unit"
+    if not hidden:
+        layers = "no hidden layer"
+    elif len(hidden) == 1:
+        layers = f"one hidden layer of {plural(hidden[0], unit)}"
+    else:
+        sizes = ", ".join(str(size) for size in hidden[:-1])
+        layers = f"hidden layers of {sizes} and {hidden[-1]} {unit}s"
+    output = plural(outputs, f"{ACTIVATION_WORDS[architecture.output_activation]} output")
+    loss = LOSS_WORDS[architecture.loss]
+    return f"{data.name.capitalize()}: {plural(inputs, 'input')}, {layers}, {output}; {loss} loss"
+
+
 LOG_SCALE_RANGE = 10.0
 """The loss axis is logarithmic when the largest loss is at least this many times the smallest:
 a decade or more to show; within less, its ticks read better as plain numbers."""
 
+ACCURACY_MARGIN = 0.1
+"""Room above and below the accuracy curve, as a share of its range (at least one point in a
+hundred): the axis spans the accuracies reached, not 0 to 1, where 93% and 97% would touch."""
 
-def _loss_panel(axis: Any, history: History, architecture: Architecture) -> None:
+
+def accuracy_limits(accuracies: list[float]) -> tuple[float, float]:
+    """The accuracy axis's limits: the accuracies reached, with a margin, never below 0.
+
+    Parameters
+    ----------
+    accuracies
+        The test accuracy per epoch, each in ``[0, 1]``.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``: ``min - margin`` and ``max + margin``, the margin
+        :data:`ACCURACY_MARGIN` of the range or 0.01, whichever is larger; but never below 0,
+        nor more than a quarter margin above 1 (room for a curve at 100%, not a tick at 101%).
+    """
+    low, high = min(accuracies), max(accuracies)
+    margin = max(ACCURACY_MARGIN * (high - low), 0.01)
+    return max(low - margin, 0.0), min(high + margin, 1.0 + margin / 4)
+
+
+def _epoch_axis(axis: Any, epochs: int) -> None:
     from matplotlib.ticker import MaxNLocator
 
+    # Epochs are whole numbers: ticks at whole numbers, in steps of 1, 2, 5 or 10 (times 10^k),
+    # and half an epoch of room either side of a few (one epoch: the single tick 1).
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1))
+    if epochs <= 30:
+        axis.set_xlim(0.5, epochs + 0.5)
+    axis.grid(alpha=0.3)
+
+
+def _loss_panel(axis: Any, history: History, architecture: Architecture) -> None:
     epochs = np.arange(1, len(history.loss) + 1)
     marker = "o" if len(epochs) <= 30 else None  # a few epochs: show each one as a point
     axis.plot(epochs, history.loss, marker=marker, markersize=3, label="training loss")
@@ -157,35 +280,35 @@ def _loss_panel(axis: Any, history: History, architecture: Architecture) -> None
             epochs, history.test_loss, marker=marker, markersize=3, linestyle="--",
             label="test loss",
         )  # fmt: skip
-    axis.set_xlabel("epoch")
-    # Epochs are whole numbers: ticks at whole numbers, in steps of 1, 2, 5 or 10 (times 10^k),
-    # and half an epoch of room either side of a few (one epoch: the single tick 1).
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1))
-    if len(epochs) <= 30:
-        axis.set_xlim(0.5, len(epochs) + 0.5)
-    axis.set_ylabel(f"{architecture.loss.replace('_', ' ')} (mean per example)")
+    _epoch_axis(axis, len(epochs))
+    axis.set_ylabel(f"{LOSS_WORDS[architecture.loss]}\n(mean per example)")
     losses = history.loss + history.test_loss
     if min(losses) > 0 and max(losses) >= LOG_SCALE_RANGE * min(losses):
         axis.set_yscale("log")
     else:  # within a factor of ten: plain numbers (a log axis would label 1.265×10⁻¹ ...)
         axis.ticklabel_format(axis="y", style="plain", useOffset=False)
-    axis.grid(alpha=0.3)
-    handles, names = axis.get_legend_handles_labels()
-    if history.test_accuracy:
-        accuracy_axis = axis.twinx()
-        accuracy_axis.plot(
-            epochs, history.test_accuracy, marker=marker, markersize=3, color="tab:green",
-            label="test accuracy",
-        )  # fmt: skip
-        accuracy_axis.set_ylabel("test accuracy")
-        accuracy_axis.set_ylim(0, 1.02)
-        more_handles, more_names = accuracy_axis.get_legend_handles_labels()
-        handles, names = handles + more_handles, names + more_names
     # Above the panel, so that it covers no curve.
-    axis.legend(
-        handles, names, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names),
-        frameon=False,
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+
+
+def _accuracy_panel(axis: Any, history: History) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    epochs = np.arange(1, len(history.test_accuracy) + 1)
+    marker = "o" if len(epochs) <= 30 else None
+    axis.plot(
+        epochs, history.test_accuracy, marker=marker, markersize=3, color="tab:green",
+        label="test accuracy",
     )  # fmt: skip
+    _epoch_axis(axis, len(epochs))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("test accuracy")
+    low, high = accuracy_limits(history.test_accuracy)
+    axis.set_ylim(low, high)
+    # Percentages with as many decimals as the ticks' spacing needs: 92%, or 98.5% on a
+    # narrow range.
+    decimals = 0 if high - low >= 0.05 else 1 if high - low >= 0.005 else 2
+    axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
 
 
 def _regions_panel(
@@ -214,7 +337,12 @@ def _regions_panel(
     axis.set_title("decision regions, training data")
     axis.set_xlabel("$x_1$")
     axis.set_ylabel("$x_2$")
-    axis.legend(loc="best", framealpha=0.9, title="class (region: predicted)")
+    axis.set_aspect("equal")  # a circle drawn as a circle
+    _legend_beside(axis, "class\n(region: predicted)")
+
+
+JITTER = 0.05
+"""How far up or down a training point of the 1-D picture is drawn from its target, at most."""
 
 
 def _output_panel(
@@ -225,19 +353,69 @@ def _output_panel(
     inputs = np.linspace(x.min() - 0.5, x.max() + 0.5, 400)[np.newaxis, :]  # (1, points)
     outputs = predict(layers, inputs, architecture.activation, architecture.output_activation)
     labels = _labels(data.y_train)
+    # Wherever the network is right its output lies on the targets, 0 or 1: the points are
+    # spread a little up and down about their target (jittered, and said so), faint, under
+    # the line, so that both are seen.
+    spread = np.random.default_rng(0).uniform(-JITTER, JITTER, size=labels.shape)
     for label in range(data.classes):
         chosen = labels == label
         axis.scatter(
-            x[0, chosen], labels[chosen], s=6, alpha=0.5, color=colours[label],
-            label=f"training data: {data.class_name(label)}",
+            x[0, chosen], labels[chosen] + spread[chosen], s=6, alpha=0.4, color=colours[label],
+            linewidths=0, zorder=2,
+            label=f"{data.class_name(label)}: target {label}",
         )  # fmt: skip
     for unit in range(outputs.shape[0]):
         name = "network output" + (f" {unit}" if outputs.shape[0] > 1 else "")
-        axis.plot(inputs[0], outputs[unit], color="black", linewidth=1.5, label=name)
+        axis.plot(inputs[0], outputs[unit], color="black", linewidth=1.5, label=name, zorder=3)
+    axis.set_ylim(-0.1, 1.1)  # room around the targets 0 and 1, which are not on the frame
     axis.set_title("the network's output")
     axis.set_xlabel("$x$")
-    axis.set_ylabel("output; target class")
-    axis.legend(loc="upper left", framealpha=0.9)
+    axis.set_ylabel("network output; training target")
+    axis.grid(alpha=0.3)
+    _legend_beside(axis, f"training data\n(jittered ±{JITTER:g})")
+
+
+def _legend_beside(axis: Any, title: str) -> None:
+    """The legend to the right of the panel, not on it: inside, it would cover points."""
+    axis.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
+        title=title, alignment="left", markerscale=2,
+    )  # fmt: skip
+
+
+CONFUSION_FONT_SIZE = 10
+"""The size of every count in the confusion matrix, right or wrong: a single mistake is what a
+reader looks for, so it is as large as the diagonal's counts."""
+
+MISTAKE_FLOOR = 0.3
+"""The lightest shade of red a cell of mistakes gets (of the ``Reds`` colour map), so that one
+mistake among 35 is seen, not a near-white square."""
+
+
+def confusion_colours(counts: NDArray[Any]) -> NDArray[Any]:
+    """The colour of each cell of a confusion matrix: blue for right, red for mistakes.
+
+    Parameters
+    ----------
+    counts
+        ``counts[true, predicted]``, examples per pair of classes.
+
+    Returns
+    -------
+    ndarray
+        RGBA ``(classes, classes, 4)``: the diagonal in ``Blues`` by the share of its row it
+        holds; a nonzero cell off it in ``Reds``, from :data:`MISTAKE_FLOOR` up by its share;
+        an empty cell white.
+    """
+    pyplot = require_plotting()
+    totals = np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    shares = counts / totals
+    right = pyplot.get_cmap("Blues")(shares)
+    wrong = pyplot.get_cmap("Reds")(MISTAKE_FLOOR + (1 - MISTAKE_FLOOR) * shares)
+    diagonal = np.eye(len(counts), dtype=bool)[..., np.newaxis]
+    colours: NDArray[Any] = np.where(diagonal, right, wrong)
+    colours[counts == 0] = (1.0, 1.0, 1.0, 1.0)
+    return colours
 
 
 def _confusion_panel(
@@ -247,26 +425,30 @@ def _confusion_panel(
     predicted, true = _predicted_class(outputs), _labels(data.y_test)
     counts = np.zeros((data.classes, data.classes), dtype=int)
     np.add.at(counts, (true, predicted), 1)
-    totals = np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    axis.imshow(counts / totals, cmap="Blues", vmin=0, vmax=1)
-    small = data.classes > 5
+    colours = confusion_colours(counts)
+    axis.imshow(colours)
     for (row, column), count in np.ndenumerate(counts):
         if count:
-            dark = counts[row, column] / totals[row, 0] > 0.6
+            red, green, blue, _ = colours[row, column]
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # perceived brightness
             axis.text(
                 column, row, str(count), ha="center", va="center",
-                fontsize=7 if small else 10, color="white" if dark else "black",
+                fontsize=CONFUSION_FONT_SIZE, color="white" if dark else "black",
             )  # fmt: skip
     names = [data.class_name(label) for label in range(data.classes)]
-    if small:
+    if data.classes > 5:
         axis.set_xticks(range(data.classes), names)
     else:  # a few long names (iris's species): slanted, so that they do not overlap
         axis.set_xticks(range(data.classes), names, rotation=30, ha="right")
     axis.set_yticks(range(data.classes), names)
+    axis.tick_params(length=0)
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
-    share = float(np.trace(counts)) / max(int(counts.sum()), 1)
-    axis.set_title(f"test set: {int(np.trace(counts))} of {int(counts.sum())} right ({share:.3f})")
+    right, total = int(np.trace(counts)), int(counts.sum())
+    title = f"test set: {right} of {total} right ({right / max(total, 1):.1%})"
+    if right < total:
+        title += f"; {plural(total - right, 'mistake')} in red"
+    axis.set_title(title)
 
 
 LEARNED_PANELS: dict[int, Callable[[Any, list[Dense], Architecture, Dataset], None]] = {
@@ -295,21 +477,37 @@ def training_figure(
     Returns
     -------
     matplotlib.figure.Figure
-        One or two panels: the loss per epoch (only if there was an epoch), and what the
-        network learned (see :func:`plot_training`).
+        Up to three panels: the loss per epoch and below it the test accuracy per epoch (only
+        if there was an epoch), and to their right what the network learned (see
+        :func:`plot_training`). Its title is :func:`figure_title`.
     """
     pyplot = require_plotting()
     learned = LEARNED_PANELS.get(data.x_train.shape[0], _confusion_panel)
-    panels: list[Callable[[Any], None]] = []
-    if history.loss:  # nothing trained (a loaded checkpoint): no empty loss panel
-        panels.append(lambda axis: _loss_panel(axis, history, architecture))
-    panels.append(lambda axis: learned(axis, layers, architecture, data))
-    figure, axes = pyplot.subplots(
-        1, len(panels), figsize=(5.5 * len(panels), 4.8), layout="constrained", squeeze=False
-    )
-    figure.suptitle(f"{data.name}: {architecture.describe()}", fontsize=11)
-    for axis, panel in zip(axes[0], panels, strict=True):
-        panel(axis)
+    # The left column: the loss per epoch above the test accuracy per epoch (only what there
+    # is: nothing trained, a loaded checkpoint, has neither); the right: what was learned.
+    left = (["loss"] if history.loss else []) + (["accuracy"] if history.test_accuracy else [])
+    if left:
+        mosaic = [[name, "learned"] for name in left]
+        ratios = [3, 2] if len(left) == 2 else [1]
+        figure, axes = pyplot.subplot_mosaic(
+            mosaic, figsize=(11, 4.8), layout="constrained", height_ratios=ratios,
+            sharex=False,
+        )  # fmt: skip
+    else:
+        figure, axes = pyplot.subplot_mosaic(
+            [["learned"]], figsize=(5.5, 4.8), layout="constrained"
+        )
+    figure.suptitle(figure_title(architecture, data), fontsize=11)
+    if "loss" in axes:
+        _loss_panel(axes["loss"], history, architecture)
+    if "accuracy" in axes:
+        _accuracy_panel(axes["accuracy"], history)
+        if "loss" in axes:  # one epoch axis for both: its label under the lower one
+            axes["accuracy"].sharex(axes["loss"])
+            axes["loss"].tick_params(labelbottom=False)
+    if "loss" in axes and "accuracy" not in axes:
+        axes["loss"].set_xlabel("epoch")
+    learned(axes["learned"], layers, architecture, data)
     return figure
 
 
@@ -337,17 +535,25 @@ def plot_training(
 
     Notes
     -----
-    The left panel has the training and test loss per epoch (log scale), the test accuracy,
-    and whole-number epochs; with no epoch trained it is left out, rather than drawn empty.
-    The right panel shows what the network learned: for two features, the class it predicts
-    at every point of the plane (its decision regions, in the colours of the classes' points)
-    under the training points; for one feature, its output against the input; otherwise, the
-    confusion matrix of the test set (true class against predicted class).
+    The left column has the training and test loss per epoch (log scale over a decade or
+    more) and under it the test accuracy per epoch, on an axis that spans the accuracies
+    reached (:func:`accuracy_limits`), with whole-number epochs; with no epoch trained it is
+    left out, rather than drawn empty. The right panel shows what the network learned: for two
+    features, the class it predicts at every point of the plane (its decision regions, in the
+    colours of the classes' points) under the training points; for one feature, its output
+    drawn over the training points, jittered about their targets; otherwise, the confusion
+    matrix of the test set (true class against predicted class; mistakes in red, every count
+    at one readable size). Legends sit beside a panel, never on its points. The title says
+    what was trained in words (:func:`figure_title`). The file is written under a temporary
+    name and renamed once whole (:func:`written_atomically`): Ctrl-C leaves no half a file.
     """
     pyplot = require_plotting()
     figure = training_figure(history, layers, architecture, data)
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
+    try:
+        with written_atomically(path) as partial:
+            figure.savefig(partial, dpi=100)
+    finally:
+        pyplot.close(figure)
 
 
 @dataclass(frozen=True)
@@ -407,6 +613,47 @@ def _representation(
     return projected, names
 
 
+ROBUST_QUANTILE = 0.005
+"""The axes of the hidden representation span the points between this quantile and its
+complement (pooled over every frame), reaching out further only as far as :data:`ROBUST_REACH`."""
+
+ROBUST_REACH = 0.25
+"""How far past the quantiles the axes may reach to take in more points, as a share of the span
+between them: a tail is shown whole, a few outliers far away are not (they would squash the
+rest into a third of the picture)."""
+
+THREE_D_TICKS = 4
+"""At most this many ticks on each axis of the 3-D picture, so that their labels never touch."""
+
+THREE_D_LABEL_PAD = 12
+"""The room between a 3-D axis's tick labels and its name, in points."""
+
+
+def robust_limits(points: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Axis limits for ``points`` that a few outliers do not stretch.
+
+    Parameters
+    ----------
+    points
+        ``(dimensions, n)``: one row per axis, one column per point.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(low, high)``, one limit per axis: the :data:`ROBUST_QUANTILE` quantile and its
+        complement, reaching out by up to :data:`ROBUST_REACH` of the span between them where
+        there are points to take in (never past the outermost point), plus a 5% margin.
+    """
+    quantile_low, quantile_high = np.quantile(
+        points, [ROBUST_QUANTILE, 1 - ROBUST_QUANTILE], axis=1
+    )
+    reach = ROBUST_REACH * (quantile_high - quantile_low)
+    low = np.maximum(points.min(axis=1), quantile_low - reach)
+    high = np.minimum(points.max(axis=1), quantile_high + reach)
+    margin = 0.05 * (high - low) + 1e-3
+    return low - margin, high + margin
+
+
 def hidden_animation(
     snapshots: list[list[Dense]],
     architecture: Architecture,
@@ -454,42 +701,56 @@ def hidden_animation(
     classes = _labels(data.y_train)
     colours = class_colours(data.classes)
     point_colours = [colours[label] for label in classes]
-    figure = pyplot.figure(figsize=(6, 5.5), layout="constrained")
-    axis = figure.add_subplot(projection="3d" if dimensions == 3 else None)
-    everything = np.concatenate([c for c in coordinates], axis=1)
-    low, high = everything.min(axis=1), everything.max(axis=1)
-    margin = 0.05 * (high - low) + 1e-3
+    everything = np.concatenate(coordinates, axis=1)  # every frame's points: fixed axes
+    low, high = robust_limits(everything)
+    if dimensions == 3:
+        # Laid out by hand: constrained layout leaves a 3-D cube small in a corner. The cube
+        # fills the left, the legend the top right; the tick labels and axis names are kept
+        # apart by few ticks and a wide label pad.
+        figure = pyplot.figure(figsize=(6.4, 5.4))
+        axis = figure.add_axes((0.03, 0.07, 0.94, 0.77), projection="3d")
+        scatter = axis.scatter(
+            *coordinates[0], c=point_colours, s=6, depthshade=False, axlim_clip=True
+        )
+        axis.set_ylim(low[1], high[1])
+        axis.set_zlim(low[2], high[2])
+        axis.set_ylabel(axis_names[1], labelpad=THREE_D_LABEL_PAD)
+        axis.set_zlabel(axis_names[2], labelpad=THREE_D_LABEL_PAD)
+        axis.set_box_aspect(None, zoom=1.1)
+        for side in (axis.xaxis, axis.yaxis, axis.zaxis):
+            side.set_major_locator(MaxNLocator(THREE_D_TICKS))
+    else:
+        figure = pyplot.figure(figsize=(6, 5.5), layout="constrained")
+        axis = figure.add_subplot()
     if dimensions == 1:
         # One unit: its value along x, and each class on a row of its own.
         rows = classes + np.random.default_rng(0).uniform(-0.2, 0.2, size=classes.shape)
         scatter = axis.scatter(coordinates[0][0], rows, c=point_colours, s=8)
         axis.set_yticks(range(data.classes), [data.class_name(k) for k in range(data.classes)])
-        axis.set_xlim(low[0] - margin[0], high[0] + margin[0])
         axis.set_ylim(-0.5, data.classes - 0.5)
         axis.set_ylabel("class")
     elif dimensions == 2:
         scatter = axis.scatter(coordinates[0][0], coordinates[0][1], c=point_colours, s=8)
-        axis.set_xlim(low[0] - margin[0], high[0] + margin[0])
-        axis.set_ylim(low[1] - margin[1], high[1] + margin[1])
+        axis.set_ylim(low[1], high[1])
         axis.set_ylabel(axis_names[1])
-    else:
-        scatter = axis.scatter(*coordinates[0], c=point_colours, s=6, depthshade=False)
-        axis.set_xlim(low[0] - margin[0], high[0] + margin[0])
-        axis.set_ylim(low[1] - margin[1], high[1] + margin[1])
-        axis.set_zlim(low[2] - margin[2], high[2] + margin[2])
-        axis.set_ylabel(axis_names[1])
-        axis.set_zlabel(axis_names[2])
-        axis.set_box_aspect(None, zoom=0.85)  # room for the third axis's label
-        for side in (axis.xaxis, axis.yaxis, axis.zaxis):
-            side.set_major_locator(MaxNLocator(5))  # few enough that they never overlap
-    axis.set_xlabel(axis_names[0])
+    axis.set_xlim(low[0], high[0])
+    axis.set_xlabel(axis_names[0], labelpad=THREE_D_LABEL_PAD if dimensions == 3 else None)
     handles = [
         axis.scatter([], [], color=colours[label], s=20, label=data.class_name(label))
         for label in range(data.classes)
     ]
-    figure.legend(
-        handles=handles, loc="outside right upper", title="class", frameon=False,
-    )  # fmt: skip
+    if dimensions == 3:  # a row above the cube, under the title, leaving the cube the width
+        figure.legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1.0), frameon=False,
+            ncol=min(data.classes, 5), title="class", title_fontsize=9, fontsize=9,
+        )  # fmt: skip
+    else:
+        figure.legend(handles=handles, loc="outside right upper", title="class", frameon=False)
+    shown = [
+        np.all((points >= low[:, np.newaxis]) & (points <= high[:, np.newaxis]), axis=0)
+        for points in coordinates
+    ]
+    name = data.name.capitalize()
 
     def draw(frame: int) -> tuple[Any]:
         points = coordinates[frame]
@@ -502,11 +763,14 @@ def hidden_animation(
         else:
             scatter._offsets3d = (points[0], points[1], points[2])
             axis.view_init(elev=20, azim=-60 + 90 * frame / max(len(coordinates) - 1, 1))
-        axis.set_title(
-            f"{data.name}: last hidden layer ({plural(hidden[0].shape[0], 'unit')}), "
-            f"{captions[frame]}",
-            fontsize=10,
+        title = (
+            f"{name}: the last hidden layer ({plural(hidden[0].shape[0], 'unit')}), "
+            f"{captions[frame]}"
         )
+        beyond = int(np.sum(~shown[frame]))
+        if beyond:
+            title += f"\n{beyond} of {plural(points.shape[1], 'point')} lie beyond the axes"
+        axis.set_title(title, fontsize=10)
         return (scatter,)
 
     draw(0)
@@ -548,12 +812,18 @@ def animate_hidden(
     otherwise its first two principal components at the end of training, the same projection
     in every frame, each axis saying how much of that frame's variance it holds. Watching the
     classes pull apart is watching the network make the data linearly separable for its output
-    layer.
+    layer. The axes are the same in every frame, from :func:`robust_limits` over all of them,
+    so that a few outliers do not squash the rest; a frame with points beyond them says how
+    many. The GIF is written under a temporary name and renamed once every frame is in it
+    (:func:`written_atomically`): interrupted, it leaves no GIF that looks whole but is not.
     """
     pyplot = require_plotting(animation=True)
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     animation = hidden_animation(snapshots, architecture, data, labels)
     movie = FuncAnimation(animation.figure, animation.draw, frames=animation.frames, blit=False)
-    movie.save(os.fspath(path), writer=PillowWriter(fps=8))
-    pyplot.close(animation.figure)
+    try:
+        with written_atomically(path) as partial:
+            movie.save(os.fspath(partial), writer=PillowWriter(fps=8))
+    finally:
+        pyplot.close(animation.figure)
