@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import typedbackprop as tbp
+from typedbackprop.models import transformer
 from typedbackprop.nn.families import parameters
-from typedbackprop.optimizers import SGD, AdamW, AdamWState, SGDState
+from typedbackprop.optimizers import SGD, AdamW, AdamWState, SGDState, all_but_weights
 
 
 def layers_of(rng, dtype=np.float64):
@@ -89,6 +90,22 @@ def test_sgd_with_momentum_by_hand():
     assert_close(layers[0].gain, [0.42], rtol=1e-15)
 
 
+def test_sgd_in_place_by_hand():
+    # A velocity of 0.5 to start: v = 0.9 · 0.5 − 0.1 · 2 = 0.25, W = 1 + 0.25;
+    # v_b = 0.9 · 0 − 0.1 · (−1) = 0.1, b = 0 + 0.1. Written into the arrays given.
+    layer = tbp.Dense(np.array([[1.0]]), np.array([0.0]))
+    grad = tbp.Dense(np.array([[2.0]]), np.array([-1.0]))
+    state = SGDState([tbp.Dense(np.array([[0.5]]), np.array([0.0]))])
+    W, velocity = layer.W, state.velocities[0].W
+    SGD(learning_rate=0.1, momentum=0.9).step_in_place([layer], [grad], state)
+    assert layer.W is W and state.velocities[0].W is velocity  # no new arrays
+    assert_close(state.velocities[0].W, [[0.25]], rtol=1e-15)
+    assert_close(layer.W, [[1.25]], rtol=1e-15)
+    assert_close(state.velocities[0].b, [0.1], rtol=1e-15)
+    assert_close(layer.b, [0.1], rtol=1e-15)
+    np.testing.assert_array_equal(grad.W, [[2.0]])  # the gradient is only read
+
+
 def test_adamw_first_step_by_hand():
     # Step 1: m̂ = g and v̂ = g², so θ ← θ(1 − ηλ) − η g/(|g| + eps): about η against the sign
     # of g, whatever its size, after the decay. θ = 1, g = 2, η = 0.1, λ = 0.5.
@@ -101,6 +118,17 @@ def test_adamw_first_step_by_hand():
     assert state.step == 1
     assert_close(state.first_moments[0].gain, [0.1 * 2.0], rtol=1e-15)
     assert_close(state.second_moments[0].gain, [0.001 * 4.0], rtol=1e-15)
+
+
+def test_adamw_first_step_by_hand_with_the_bias_exempt():
+    # As above with λ = 0.5, but the bias is exempt: the gain decays (× 0.95), the bias does
+    # not, and both take Adam's step.
+    layers = [tbp.LayerNorm(np.array([1.0]), np.array([-3.0]))]
+    grads = [tbp.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
+    optimizer = AdamW(learning_rate=0.1, weight_decay=0.5, exempt={"bias"})
+    layers, _ = optimizer.step(layers, grads, optimizer.init(layers))
+    assert_close(layers[0].gain, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
+    assert_close(layers[0].bias, [-3.0 + 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-15)
 
 
 def test_the_state_is_typed_like_the_parameters(rng):
@@ -163,21 +191,127 @@ def test_sgd_equals_torch_over_fifty_steps(seed, learning_rate, momentum):
         assert_close(mine, expected)
 
 
-def test_sgd_equals_the_training_loops_step(rng):
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+def test_sgd_in_place_is_its_step_bit_for_bit(rng, momentum):
+    # The training loop's step (in place, on arrays it owns) and the functional step: the same
+    # arithmetic, so the same bits, over several steps with the velocity built up.
     layers = layers_of(rng)
-    grads = gradients(layers, rng)
-    optimizer = SGD(0.05, momentum=0.7)
-    state = optimizer.step(layers, gradients(layers, rng), optimizer.init(layers))[1]
-    ours, new_state = optimizer.step(layers, grads, state)
-    theirs, velocities = tbp.sgd_step(layers, grads, state.velocities, 0.05, 0.7)
-    for mine, expected in zip(arrays(ours), arrays(theirs), strict=True):
+    owned = [dataclasses.replace(layer, **{n: v.copy() for n, v in parameters(layer).items()})
+             for layer in layers]  # fmt: skip
+    optimizer = SGD(0.05, momentum)
+    state, owned_state = optimizer.init(layers), optimizer.init(owned)
+    for _ in range(5):
+        grads = gradients(layers, rng)
+        layers, state = optimizer.step(layers, grads, state)
+        optimizer.step_in_place(owned, grads, owned_state)
+    for mine, expected in zip(arrays(owned), arrays(layers), strict=True):
         np.testing.assert_array_equal(mine, expected)
-    for mine, expected in zip(
-        arrays([v for v in new_state.velocities if v is not None]),
-        arrays([v for v in velocities if v is not None]),
-        strict=True,
-    ):
+    velocities = [[v for v in s.velocities if v is not None] for s in (owned_state, state)]
+    for mine, expected in zip(arrays(velocities[0]), arrays(velocities[1]), strict=True):
         np.testing.assert_array_equal(mine, expected)
+
+
+@settings(deadline=None, max_examples=10)
+@given(seed=SEEDS, momentum=st.sampled_from([0.0, 0.9]))
+def test_sgd_in_place_equals_torch_over_fifty_steps(seed, momentum):
+    layers = layers_of(np.random.default_rng(seed))
+    owned = [dataclasses.replace(layer, **{n: v.copy() for n, v in parameters(layer).items()})
+             for layer in layers]  # fmt: skip
+    optimizer = SGD(0.1, momentum)
+    state, rng = optimizer.init(owned), np.random.default_rng(seed)
+    for _ in range(50):
+        optimizer.step_in_place(owned, gradients(owned, rng), state)
+    theirs = run_torch(
+        lambda leaves: torch.optim.SGD(leaves, lr=0.1, momentum=momentum), layers, 50, seed
+    )
+    for mine, expected in zip(arrays(owned), theirs, strict=True):
+        assert_close(mine, expected)
+
+
+# --- AdamW's exempt parameters ----------------------------------------------------------------
+
+
+def a_small_transformer(rng):
+    """The model's layers, small: embeddings, a block, a layer norm, keep-last, a dense layer.
+
+    vocab 5, context 7, answer 4, features 6, heads 2, head_dim 3, hidden 8: all different."""
+    return transformer(rng, vocab=5, context=7, answer=4, features=6, heads=2, hidden=8)
+
+
+@settings(deadline=None, max_examples=15)
+@given(
+    seed=SEEDS,
+    learning_rate=st.sampled_from([1e-3, 0.1]),
+    weight_decay=st.sampled_from([0.01, 0.3]),
+    by=st.sampled_from(["predicate", "names"]),
+)
+def test_adamw_with_exempt_parameters_equals_torch_with_two_groups(
+    seed, learning_rate, weight_decay, by
+):
+    # PyTorch users exempt biases, norm gains and embedding tables with a second parameter group
+    # whose weight_decay is 0: the same run, every parameter at a relative 1e-10, over 20 steps.
+    layers = a_small_transformer(np.random.default_rng(seed))
+    names = [(layer, name) for layer in layers for name in parameters(layer)]
+    exempt_names = {name for layer, name in names if all_but_weights(layer, name)}
+    exempt = all_but_weights if by == "predicate" else exempt_names
+    ours, _ = run_ours(
+        AdamW(learning_rate, weight_decay=weight_decay, exempt=exempt), layers, 20, seed
+    )
+
+    def two_groups(leaves):
+        spared = [all_but_weights(layer, name) for layer, name in names]
+        return torch.optim.AdamW(
+            [
+                {"params": [p for p, s in zip(leaves, spared, strict=True) if not s]},
+                {
+                    "params": [p for p, s in zip(leaves, spared, strict=True) if s],
+                    "weight_decay": 0.0,
+                },
+            ],
+            lr=learning_rate,
+            weight_decay=weight_decay,
+        )
+
+    theirs = run_torch(two_groups, layers, 20, seed)
+    for mine, expected in zip(arrays(ours), theirs, strict=True):
+        assert_close(mine, expected)
+    # Both groups are there, and the exemption is per parameter: each gradient here depends on
+    # its own parameter alone, so against a run that decays everything, every weight comes out
+    # bit for bit the same and every exempt parameter differs.
+    assert {"W", "W_query", "W_up"} <= {n for _, n in names} - exempt_names
+    assert {"b", "table", "gain", "attention_norm_bias", "b_query"} <= exempt_names
+    everything, _ = run_ours(AdamW(learning_rate, weight_decay=weight_decay), layers, 20, seed)
+    for (layer, name), mine, decayed in zip(names, arrays(ours), arrays(everything), strict=True):
+        assert np.array_equal(mine, decayed) != all_but_weights(layer, name), name
+
+
+def test_all_but_weights_spares_biases_gains_and_tables(rng):
+    layers = a_small_transformer(rng) + [tbp.BatchNorm(np.ones(3), np.zeros(3))]
+    spared = {
+        name for layer in layers for name in parameters(layer) if all_but_weights(layer, name)
+    }
+    decayed = {name for layer in layers for name in parameters(layer)} - spared
+    assert decayed == {"W", "W_query", "W_key", "W_value", "W_output", "W_up", "W_down"}
+    assert spared == {
+        "table", "b", "gain", "bias", "gamma", "beta", "b_query", "b_value", "b_output", "b_up",
+        "b_down", "attention_norm_gain", "attention_norm_bias", "feedforward_norm_gain",
+        "feedforward_norm_bias",
+    }  # fmt: skip
+
+
+def test_exempt_names_are_a_set_and_a_misspelt_one_is_refused(rng):
+    layers = layers_of(rng)
+    assert AdamW(exempt="b").exempt == frozenset({"b"})  # one name, not its letters
+    assert AdamW(exempt=["b", "gain"]) == AdamW(exempt={"gain", "b"})
+    assert hash(AdamW(exempt={"b"})) == hash(AdamW(exempt=frozenset({"b"})))
+    optimizer = AdamW(exempt={"b"})
+    assert optimizer.decays(layers[0], "W") and not optimizer.decays(layers[0], "b")
+    message = (
+        r"exempt names \['baises'\] name no parameter of these layers; their parameters are "
+        r"\['W', 'b', 'bias', 'gain'\]"
+    )
+    with pytest.raises(ValueError, match=message):
+        AdamW(exempt={"b", "baises"}).init(layers)
 
 
 # --- purity, dtypes, refusals -----------------------------------------------------------------

@@ -7,13 +7,13 @@ from jaxtyping import TypeCheckError
 import typedbackprop as tbp
 from typedbackprop.datasets import circles, iris
 from typedbackprop.initialize import init_layers
+from typedbackprop.optimizers import SGD
 from typedbackprop.training import (
     Architecture,
     DivergedError,
     accuracy,
     evaluate,
     is_classification,
-    sgd_step,
     train,
 )
 
@@ -176,36 +176,24 @@ def test_epoch_loss_is_the_size_weighted_mean_of_the_batch_losses():
     assert history.loss[0] == pytest.approx(full, rel=1e-12)
 
 
-def test_sgd_step_with_momentum_by_hand():
-    layer = tbp.Dense(np.array([[1.0]]), np.array([0.0]))
-    grad = tbp.Dense(np.array([[2.0]]), np.array([-1.0]))
-    velocity = tbp.Dense(np.array([[0.5]]), np.array([0.0]))
-    (new,), (new_velocity,) = sgd_step([layer], [grad], [velocity], learning_rate=0.1, momentum=0.9)
-    # v = 0.9·0.5 − 0.1·2 = 0.25, W = 1 + 0.25; v_b = 0.9·0 − 0.1·(−1) = 0.1, b = 0.1
-    np.testing.assert_allclose(new_velocity.W, [[0.25]])
-    np.testing.assert_allclose(new.W, [[1.25]])
-    np.testing.assert_allclose(new_velocity.b, [0.1])
-    np.testing.assert_allclose(new.b, [0.1])
-    assert layer.W[0, 0] == 1.0 and velocity.W[0, 0] == 0.5  # the inputs are untouched
-
-
-def test_momentum_matches_torch_sgd():
-    import torch
-
-    rng = np.random.default_rng(0)
-    params = [rng.normal(size=(3, 2)), rng.normal(size=3)]
-    grads = [[rng.normal(size=(3, 2)), rng.normal(size=3)] for _ in range(4)]
-    layers = [tbp.Dense(*params)]
-    velocities = [tbp.Dense(np.zeros((3, 2)), np.zeros(3))]
-    tensors = [torch.tensor(p, requires_grad=True) for p in params]
-    optimizer = torch.optim.SGD(tensors, lr=0.1, momentum=0.9)
-    for grad_W, grad_b in grads:
-        layers, velocities = sgd_step(layers, [tbp.Dense(grad_W, grad_b)], velocities, 0.1, 0.9)
-        for tensor, grad in zip(tensors, (grad_W, grad_b), strict=True):
-            tensor.grad = torch.tensor(grad)
-        optimizer.step()
-    np.testing.assert_allclose(layers[0].W, tensors[0].detach().numpy(), rtol=1e-14)
-    np.testing.assert_allclose(layers[0].b, tensors[1].detach().numpy(), rtol=1e-14)
+def test_the_loop_steps_with_the_optimizers_sgd_and_nothing_else(monkeypatch):
+    # The update rule lives in typedbackprop.optimizers only: the loop's every step is
+    # SGD.step_in_place with the loop's settings (tests/test_optimizers.py holds that step to
+    # SGD.step bit for bit, and to torch.optim.SGD), and the loop's weights are what those steps
+    # give: a step that does nothing leaves the weights as they were.
+    data = circles(n_samples=60, seed=0)
+    layers = init_layers(CIRCLES.sizes, np.random.default_rng(0))
+    steps = []
+    monkeypatch.setattr(SGD, "step_in_place", lambda self, layers, grads, state: steps.append(self))
+    trained, _ = train(
+        layers, CIRCLES, data.x_train, data.y_train,
+        epochs=2, batch_size=16, learning_rate=0.5, momentum=0.25, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    batches = -(-data.x_train.shape[1] // 16)
+    assert steps == [SGD(0.5, 0.25)] * (2 * batches)
+    for before, after in zip(layers, trained, strict=True):
+        np.testing.assert_array_equal(after.W, before.W)
+        np.testing.assert_array_equal(after.b, before.b)
 
 
 def test_accuracy_for_labels_one_hot_and_binary_targets():

@@ -162,7 +162,6 @@ from typedbackprop.training import (
     accuracy,
     evaluate,
     is_classification,
-    sgd_step,
     train,
 )
 
@@ -315,7 +314,6 @@ __all__ = [
     "relu_forward",
     "require_finite",
     "save_checkpoint",
-    "sgd_step",
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_backward",

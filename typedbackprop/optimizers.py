@@ -1,19 +1,24 @@
 """Optimizers over any layers: gradient descent with momentum, and Adam with decoupled weight decay.
 
+The one place where a parameter update is written: the training loops use these (SGD in
+:func:`~typedbackprop.training.train_network`, any of them in
+:func:`~typedbackprop.training.train_steps`).
+
 An optimizer is a frozen record of its settings with two methods: ``init(layers)`` returns its
 state, and ``step(layers, grads, state)`` returns new layers and a new state. The state is
 typed like the parameters: per layer, a record of the layer's own type holding, in place of
 each parameter, that parameter's velocity (SGD) or its first and second moments (Adam), so
-every moment has its parameter's shape and dimension names. Nothing is written in place: the
-caller's layers, gradients and state are left as they were, and a step is a function of its
-arguments.
+every moment has its parameter's shape and dimension names. ``step`` writes nothing in place:
+the caller's layers, gradients and state are left as they were, and a step is a function of
+its arguments. :meth:`SGD.step_in_place` is the same step written into arrays the caller owns,
+for a loop that keeps its own copies and wants no new arrays per step.
 
 Every rule below is per parameter array ``θ`` with gradient ``g = ∂L/∂θ``, elementwise.
 """
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +27,7 @@ import numpy as np
 from typedbackprop.checking import Array
 from typedbackprop.nn.families import parameters
 
-__all__ = ["SGD", "SGDState", "AdamW", "AdamWState", "OPTIMIZERS"]
+__all__ = ["SGD", "SGDState", "AdamW", "AdamWState", "OPTIMIZERS", "all_but_weights"]
 
 
 def _map(function: Callable[..., Array], layer: Any, *records: Any) -> Any:
@@ -126,6 +131,56 @@ class SGD:
             new_layers.append(_map(lambda theta, v: theta + v, layer, velocity))
         return new_layers, SGDState(velocities)
 
+    def step_in_place(self, layers: Sequence[Any], grads: Sequence[Any], state: SGDState) -> None:
+        """:meth:`step`, written into the arrays of ``layers`` and ``state``, which the caller owns.
+
+        ``v *= μ``, ``v -= η g``, ``θ += v``: the same arithmetic as :meth:`step`, bit for bit,
+        with no new array per step but ``η g``. The training loop
+        (:func:`~typedbackprop.training.train_network`) steps its own copies of the layers this
+        way. Unlike :meth:`step`, it does not check that ``grads`` and ``state`` match the layers
+        (``state`` must come from :meth:`init` on these layers): it is the inner loop.
+
+        Parameters
+        ----------
+        layers
+            The current parameters, overwritten with the stepped ones.
+        grads
+            ``∂L/∂θ`` per layer, records of the layers' types (``None`` without parameters).
+        state
+            From :meth:`init` on ``layers``; its velocities are overwritten with the new ones.
+        """
+        for layer, grad, velocity in zip(layers, grads, state.velocities, strict=True):
+            if grad is None:
+                continue
+            for name, theta in parameters(layer).items():
+                v = getattr(velocity, name)
+                v *= self.momentum
+                v -= self.learning_rate * getattr(grad, name)
+                theta += v
+
+
+def all_but_weights(layer: Any, name: str) -> bool:
+    """Whether the parameter ``name`` of ``layer`` is anything but a weight: for AdamW's ``exempt``.
+
+    Parameters
+    ----------
+    layer
+        The layer the parameter belongs to (not read: the names say it in every family).
+    name
+        The parameter's field name.
+
+    Returns
+    -------
+    bool
+        False for the weights, the fields named ``W`` or ``W_...`` (dense and token-wise dense
+        layers, convolution kernels, attention's projections, the feed-forward network's);
+        True for everything else: biases (``b``, ``b_query``, ``b_up``, ...), the
+        normalisations' gains and biases (``gain``, ``bias``, ``gamma``, ``beta``,
+        ``attention_norm_gain``, ...) and embedding tables (``table``). These are the
+        parameters PyTorch users put in a parameter group with ``weight_decay=0``.
+    """
+    return not (name == "W" or name.startswith("W_"))
+
 
 @dataclass(frozen=True, slots=True)
 class AdamWState:
@@ -152,8 +207,14 @@ class AdamW:
     eps
         Added to ``√v̂``, so that a parameter whose gradients are all 0 does not divide by 0.
     weight_decay
-        ``λ``: each step shrinks every parameter by the factor ``1 − ηλ``, apart from the
-        gradient.
+        ``λ``: each step shrinks every parameter that is not exempt by the factor ``1 − ηλ``,
+        apart from the gradient.
+    exempt
+        The parameters spared the decay (they still take Adam's step): a collection of field
+        names (``{"b", "gain", "bias", "table"}``, in every layer that has them; each must name
+        a parameter of the layers :meth:`init` is given), or a predicate
+        ``exempt(layer, name)`` such as :func:`all_but_weights`. Empty by default: every
+        parameter decays.
 
     Notes
     -----
@@ -166,8 +227,9 @@ class AdamW:
       these undo that bias towards 0;
     - ``θ ← θ − η m̂ / (√v̂ + eps)``.
 
-    This is ``torch.optim.AdamW`` with the same settings (PyTorch's defaults too), decay on
-    every parameter.
+    This is ``torch.optim.AdamW`` with the same settings (PyTorch's defaults too), with the
+    exempt parameters in a second parameter group whose ``weight_decay`` is 0; with none exempt,
+    one group, decay on every parameter.
     """
 
     learning_rate: float = 1e-3
@@ -175,6 +237,7 @@ class AdamW:
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.01
+    exempt: Collection[str] | Callable[[Any, str], bool] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.learning_rate > 0 or not self.eps > 0 or not self.weight_decay >= 0:
@@ -184,9 +247,33 @@ class AdamW:
             )
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"AdamW needs betas in [0, 1); got {self.beta1}, {self.beta2}")
+        if isinstance(self.exempt, str):  # one name, not its letters
+            object.__setattr__(self, "exempt", frozenset({self.exempt}))
+        elif not callable(self.exempt):  # a set given is kept as a frozenset: hashable, fixed
+            object.__setattr__(self, "exempt", frozenset(self.exempt))
+
+    def decays(self, layer: Any, name: str) -> bool:
+        """Whether the parameter ``name`` of ``layer`` is decayed (is not :attr:`exempt`)."""
+        if callable(self.exempt):
+            return not self.exempt(layer, name)
+        return name not in self.exempt
 
     def init(self, layers: Sequence[Any]) -> AdamWState:
-        """Step 0, zero moments: two records per layer."""
+        """Step 0, zero moments: two records per layer.
+
+        Raises
+        ------
+        ValueError
+            If an exempt name is the name of no parameter of ``layers`` (a misspelt name would
+            otherwise exempt nothing, silently).
+        """
+        if not callable(self.exempt):
+            names = {name for layer in layers for name in parameters(layer)}
+            if unknown := sorted(set(self.exempt) - names):
+                raise ValueError(
+                    f"AdamW's exempt names {unknown} name no parameter of these layers; their "
+                    f"parameters are {sorted(names)}"
+                )
         return AdamWState(0, _zeros(layers), _zeros(layers))
 
     def step(
@@ -226,13 +313,14 @@ class AdamW:
                 continue
             first = _map(lambda m, g: self.beta1 * m + (1.0 - self.beta1) * g, first, grad)
             second = _map(lambda v, g: self.beta2 * v + (1.0 - self.beta2) * (g * g), second, grad)
-
-            def update(theta: Array, m: Array, v: Array) -> Array:
-                # θ(1 − ηλ) − η m̂/(√v̂ + eps), with m̂ = m/(1 − β₁ᵗ) and √v̂ = √v/√(1 − β₂ᵗ)
-                denominator: Array = np.sqrt(v) / root_correction + self.eps
-                return theta * decay - step_size * m / denominator
-
-            new_layers.append(_map(update, layer, first, second))
+            stepped: dict[str, Array] = {}
+            for name, theta in parameters(layer).items():
+                # θ(1 − ηλ) − η m̂/(√v̂ + eps), with m̂ = m/(1 − β₁ᵗ) and √v̂ = √v/√(1 − β₂ᵗ);
+                # an exempt θ is not decayed
+                denominator: Array = np.sqrt(getattr(second, name)) / root_correction + self.eps
+                decayed = theta * decay if self.decays(layer, name) else theta
+                stepped[name] = decayed - step_size * getattr(first, name) / denominator
+            new_layers.append(dataclasses.replace(layer, **stepped))
             firsts.append(first)
             seconds.append(second)
         return new_layers, AdamWState(t, firsts, seconds)

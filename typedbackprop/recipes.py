@@ -16,7 +16,7 @@ from typedbackprop.checking import Array, IntArray
 from typedbackprop.datasets import SEQUENCE_DATASETS, SplitRecord, load_dataset
 from typedbackprop.models import CONVNET_TRAINING, convnet, transformer
 from typedbackprop.nn.network import Layer, initial_states
-from typedbackprop.optimizers import AdamW
+from typedbackprop.optimizers import AdamW, all_but_weights
 from typedbackprop.training import History, train_network, train_steps, warmup_cosine
 
 __all__ = ["RECIPES", "Recipe", "RecipeData", "recipe_data", "blas_threads"]
@@ -137,7 +137,11 @@ def _fit_transformer(
         steps=steps,
         batch_size=TRANSFORMER_BATCH,
         rng=rng,
-        optimizer=lambda step: AdamW(learning_rate=schedule(step), weight_decay=0.01),
+        # The decay on the weights only: biases, norm gains and embedding tables are exempt,
+        # as PyTorch users exempt them with a parameter group of their own.
+        optimizer=lambda step: AdamW(
+            learning_rate=schedule(step), weight_decay=0.01, exempt=all_but_weights
+        ),
         on_step=progress,
         states=states,
     )

@@ -1,10 +1,12 @@
 """Minibatch stochastic gradient descent over any sequence of layers.
 
 The loop owns its parameters: it copies the caller's once, then updates its copies in place
-(``v ← μ v − η g``, ``θ ← θ + v``, no new arrays per step), so the arrays a caller passed in are
-never written to, and a run is a function of its initial layers, its data and its seed
-(bit-identical on the same machine). Examples are stored example-major once, so that a minibatch
-is a row gather, and handed to the network as a features-first view.
+with :meth:`~typedbackprop.optimizers.SGD.step_in_place` (``v ← μ v − η g``, ``θ ← θ + v``, no
+new arrays per step), so the arrays a caller passed in are never written to, and a run is a
+function of its initial layers, its data and its seed (bit-identical on the same machine). Every
+update rule lives in :mod:`typedbackprop.optimizers`; this module only loops. Examples are
+stored example-major once, so that a minibatch is a row gather, and handed to the network as a
+features-first view.
 
 Where the ``1/batch`` lives: every loss is a mean over its batch, so the gradients are already
 ``(1/batch) Σ_b ∂ℓ_b/∂θ`` and the step is ``θ ← θ − η ∂L/∂θ``. Nielsen's network.py sums the
@@ -35,6 +37,7 @@ from typedbackprop.nn.network import (
     network_forward,
     network_loss_and_grads,
 )
+from typedbackprop.optimizers import SGD
 
 __all__ = [
     "Architecture",
@@ -44,7 +47,6 @@ __all__ = [
     "accuracy",
     "evaluate",
     "evaluate_network",
-    "sgd_step",
     "train",
     "train_network",
     "train_steps",
@@ -260,94 +262,12 @@ def evaluate(
     return evaluate_network(sequence, architecture.loss, x, y)
 
 
-def sgd_step(
-    layers: Sequence[Layer],
-    grads: Sequence[Any],
-    velocities: Sequence[Any],
-    learning_rate: float,
-    momentum: float = 0.0,
-) -> tuple[list[Any], list[Any]]:
-    """One step of gradient descent with (classical) momentum, returning new layers.
-
-    Parameters
-    ----------
-    layers
-        The current parameters: any layers (``None`` gradients and velocities for layers
-        without parameters).
-    grads
-        ``∂L/∂θ`` for each layer, as records of the layer's type (``Dense(∂L/∂W, ∂L/∂b)``).
-    velocities
-        The previous step's velocities (zeros at the start), records of the same types.
-    learning_rate
-        ``η``.
-    momentum
-        ``μ``; 0 gives plain gradient descent.
-
-    Returns
-    -------
-    layers, velocities
-        New records of new arrays; none of the arguments is written to.
-
-    Notes
-    -----
-    For every parameter ``θ`` (each ``W`` and ``b``): ``v ← μ v − η ∂L/∂θ``, then
-    ``θ ← θ + v``. With ``μ = 0`` this is ``θ ← θ − η ∂L/∂θ``. Each velocity has the shape of
-    its parameter, as each gradient does. :func:`train_network` does the same arithmetic in
-    place on arrays it owns.
-    """
-    new_layers: list[Any] = []
-    new_velocities: list[Any] = []
-    for layer, grad, velocity in zip(layers, grads, velocities, strict=True):
-        if grad is None:
-            new_layers.append(layer)
-            new_velocities.append(None)
-            continue
-        steps = {
-            name: momentum * getattr(velocity, name) - learning_rate * getattr(grad, name)
-            for name in parameters(layer)
-        }
-        new_velocities.append(dataclasses.replace(velocity, **steps))
-        new_layers.append(
-            dataclasses.replace(
-                layer, **{name: value + steps[name] for name, value in parameters(layer).items()}
-            )
-        )
-    return new_layers, new_velocities
-
-
 def _owned_copy(layer: Layer) -> Layer:
     """The layer with copies of its parameter arrays (the training loop updates them in place)."""
     arrays = parameters(layer)
     if not arrays:
         return layer
     return dataclasses.replace(layer, **{name: value.copy() for name, value in arrays.items()})
-
-
-def _zeros_like(layer: Layer) -> Any:
-    arrays = parameters(layer)
-    if not arrays:
-        return None
-    return dataclasses.replace(
-        layer, **{name: np.zeros_like(value) for name, value in arrays.items()}
-    )
-
-
-def _step_in_place(
-    layers: Sequence[Layer],
-    grads: Sequence[Any],
-    velocities: Sequence[Any],
-    learning_rate: float,
-    momentum: float,
-) -> None:
-    """``v ← μ v − η g`` and ``θ ← θ + v`` on arrays the loop owns: :func:`sgd_step` in place."""
-    for layer, grad, velocity in zip(layers, grads, velocities, strict=True):
-        if grad is None:
-            continue
-        for name, value in parameters(layer).items():
-            v = getattr(velocity, name)
-            v *= momentum
-            v -= learning_rate * getattr(grad, name)
-            value += v
 
 
 def _example_major(values: Array | IntArray) -> Array | IntArray:
@@ -432,7 +352,8 @@ def train_network(
         _examples(cast(Array, x_test), cast(Array, y_test))
     classes = train_metrics and is_classification(y)
     owned = [_owned_copy(layer) for layer in layers]
-    velocities = [_zeros_like(layer) for layer in owned]
+    optimizer = SGD(learning_rate, momentum)
+    sgd_state = optimizer.init(owned)
     x_rows, y_rows = _example_major(x), _example_major(y)
     mode = Mode(training=True, rng=rng)
     if states is None:
@@ -454,7 +375,7 @@ def train_network(
                     )
                     if not math.isfinite(value):
                         raise FloatingPointError(f"the loss is {value}")
-                    _step_in_place(owned, grads, velocities, learning_rate, momentum)
+                    optimizer.step_in_place(owned, grads, sgd_state)
                     total += value * len(batch)
                 history.loss.append(total / n_examples)
                 if classes:
@@ -515,7 +436,7 @@ def train(
     learning_rate
         ``η``.
     momentum
-        ``μ`` for :func:`sgd_step`, in ``[0, 1)``.
+        ``μ`` in ``[0, 1)``: the step is :class:`~typedbackprop.optimizers.SGD`'s.
     rng
         Shuffles the examples (one ``rng.permutation`` per epoch); the same seed gives
         bit-identical training.
@@ -545,7 +466,8 @@ def train(
     -----
     Each epoch visits the examples in the order ``rng.permutation(n_train)``, in consecutive
     slices of ``batch_size``. Each step is the loss and gradients of the slice, then
-    :func:`sgd_step`'s arithmetic. This is :func:`train_network` on
+    :class:`~typedbackprop.optimizers.SGD`'s step (``v ← μ v − η g``, ``θ ← θ + v``, ``v = 0``
+    at the start). This is :func:`train_network` on
     :func:`~typedbackprop.nn.network.mlp` of the layers.
     """
     _check_settings(epochs, batch_size, learning_rate, momentum)
