@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import typedbackprop as tbp  # noqa: E402
 from typedbackprop.datasets import sort_dataset  # noqa: E402
 from typedbackprop.models import transformer  # noqa: E402
-from typedbackprop.optimizers import AdamW  # noqa: E402
+from typedbackprop.optimizers import AdamW, all_but_weights  # noqa: E402
 
 
 def teacher_forced_accuracy(layers, x, y):
@@ -72,7 +72,9 @@ def main() -> None:
         # Linear warm-up over the first tenth of the steps, then a cosine decay to 0.
         warm = min(1.0, step / (0.1 * args.steps))
         rate = args.lr * warm * 0.5 * (1.0 + math.cos(math.pi * step / args.steps))
-        optimizer = AdamW(learning_rate=max(rate, 1e-12), weight_decay=0.01)
+        optimizer = AdamW(
+            learning_rate=max(rate, 1e-12), weight_decay=0.01, exempt=all_but_weights
+        )  # the recipe's decay: weights only
         layers, state = optimizer.step(layers, grads, state)
         if step % args.every == 0 or step == args.steps:
             elapsed = time.perf_counter() - start
