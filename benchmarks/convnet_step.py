@@ -100,7 +100,7 @@ def make_problem(batch: int, seed: int = 0) -> tuple[list[Any], Any, Any]:
     # Random β and γ: a γ of ones and a β of zeros would hide a swap of the two.
     layers = [
         type(layer)(rng.uniform(0.5, 1.5, layer.gamma.shape), rng.normal(0, 0.1, layer.beta.shape))
-        if type(layer).__name__ == "BatchNorm2d"
+        if type(layer).__name__ == "BatchNorm"
         else layer
         for layer in layers
     ]
@@ -184,7 +184,7 @@ params = [
 running = {
     index: (torch.zeros(p["gamma"].shape, dtype=torch.float64),
             torch.ones(p["gamma"].shape, dtype=torch.float64))
-    for index, (kind, p, _) in enumerate(params) if kind == "BatchNorm2d"
+    for index, (kind, p, _) in enumerate(params) if kind == "BatchNorm"
 }
 inputs = torch.tensor(x)
 labels = torch.tensor(y)
@@ -199,7 +199,7 @@ def step():
     for index, (kind, p, settings) in enumerate(params):
         if kind == "Conv2d":
             h = F.conv2d(h, p["W"], p["b"], stride=settings["stride"], padding=settings["padding"])
-        elif kind == "BatchNorm2d":
+        elif kind == "BatchNorm":
             mean, var = running[index]
             h = F.batch_norm(h, mean, var, p["gamma"], p["beta"], training=True,
                              momentum=settings["momentum"], eps=settings["eps"])

@@ -236,8 +236,10 @@ def _batchnorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple
     return layer, (3.0 + 2.0 * rng.standard_normal((4, 5))).astype(dtype)  # batch=5
 
 
-def _batchnorm2d(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    layer = tbp.BatchNorm2d(
+def _batchnorm_images(
+    rng: np.random.Generator, dtype: type[np.floating[Any]]
+) -> tuple[Any, np.ndarray]:
+    layer = tbp.BatchNorm(
         rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype), eps=1e-3
     )  # channels=3
     return layer, rng.standard_normal((3, 4, 5, 2)).astype(dtype)  # height=4, width=5, batch=2
@@ -348,8 +350,8 @@ CASES: list[FamilyCase] = [
         mode=TRAINING,
     ),
     FamilyCase(
-        "batchnorm2d-training",
-        _batchnorm2d,
+        "batchnorm-images-training",
+        _batchnorm_images,
         lambda p, x, layer: _house(
             F.batch_norm(_nchw(x), None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
         ),

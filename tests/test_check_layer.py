@@ -496,6 +496,8 @@ def record_layer(family, row):
 ACTIVATION_INPUT = input_hint(tbp.activation_forward, "z")
 IMAGE_Z = Float[Array, "features height width batch"]
 """An activation's input as images: its ``*positions`` are (height, width)."""
+IMAGE_X = Float[Array, "channels height width batch"]
+"""Batch norm's input as images: its ``*spatial`` axes are (height, width)."""
 IMAGES = input_hint(tbp.conv2d_forward)
 POOLED = {"height": 4, "width": 6}  # pooling windows of 2 tile them
 
@@ -524,7 +526,7 @@ FAMILY_ROWS = {
     "maxpool2d": FamilyRow(tbp.MaxPool2d, input_hint(tbp.maxpool2d_forward), sizes=POOLED),
     "avgpool2d": FamilyRow(tbp.AvgPool2d, input_hint(tbp.avgpool2d_forward), sizes=POOLED),
     "batchnorm": FamilyRow(tbp.BatchNorm, input_hint(tbp.batchnorm_forward), training=True),
-    "batchnorm2d": FamilyRow(tbp.BatchNorm2d, input_hint(tbp.batchnorm2d_forward), training=True),
+    "batchnorm on images": FamilyRow(tbp.BatchNorm, IMAGE_X, training=True),
     "dropout": FamilyRow(tbp.Dropout, input_hint(tbp.dropout_forward), training=True),
     "dropout, evaluation": FamilyRow(tbp.Dropout, input_hint(tbp.dropout_forward)),
     "layernorm": FamilyRow(tbp.LayerNorm, input_hint(tbp.layernorm_forward)),

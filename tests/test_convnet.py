@@ -18,7 +18,7 @@ def test_the_layers_of_the_default_convnet():
     layers = convnet(np.random.default_rng(0))
     assert [type(layer).__name__ for layer in layers] == [
         "Unflatten",
-        *["Conv2d", "BatchNorm2d", "Activation", "MaxPool2d"] * 2,
+        *["Conv2d", "BatchNorm", "Activation", "MaxPool2d"] * 2,
         "Flatten",
         "Dense",
         "Activation",
@@ -48,7 +48,7 @@ def torch_convnet_loss(layers, x, labels):
         kind = type(layer).__name__
         if kind == "Conv2d":
             h = F.conv2d(h, p["W"], p["b"], stride=layer.stride, padding=layer.padding)
-        elif kind == "BatchNorm2d":
+        elif kind == "BatchNorm":
             h = F.batch_norm(h, None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
         elif kind == "Activation" and layer.name == "relu":
             h = F.relu(h)
@@ -130,10 +130,10 @@ def test_training_updates_the_running_statistics_and_evaluation_uses_them():
         states=states,
     )
     assert history.test_accuracy[-1] > 0.8  # two epochs of a small network; chance is 0.1
-    assert not np.array_equal(states[2].mean, np.zeros(4))  # the first BatchNorm2d's state
+    assert not np.array_equal(states[2].mean, np.zeros(4))  # the first BatchNorm's state
     _, accuracy = evaluate_network(trained, "cross_entropy", data.x_test, data.y_test, states)
     assert accuracy == history.test_accuracy[-1]
-    with pytest.raises(ValueError, match="BatchNorm2d in evaluation mode"):
+    with pytest.raises(ValueError, match="BatchNorm in evaluation mode"):
         evaluate_network(trained, "cross_entropy", data.x_test, data.y_test)
 
 

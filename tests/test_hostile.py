@@ -299,7 +299,9 @@ def test_a_nan_input_is_refused_or_reaches_exactly_the_outputs_that_depend_on_it
 
 EMPTY_BATCH_REFUSED = {
     "batchnorm-training": "batch norm in training needs at least 2 values per feature, got 0",
-    "batchnorm2d-training": "batch norm in training needs at least 2 values per feature, got 0",
+    "batchnorm-images-training": (
+        "batch norm in training needs at least 2 values per feature, got 0"
+    ),
 }
 """Families that refuse a batch of 0 examples, and what their ``ValueError`` says."""
 

@@ -261,10 +261,14 @@ def _meta(architecture: Architecture | None, split: SplitRecord | None) -> dict[
 
 _MERGED_RECORDS: dict[str, str] = {
     "Activation2d": "Activation",
+    "BatchNorm2d": "BatchNorm",
+    "BatchNorm2dState": "BatchNormState",
 }
 """Record types a checkpoint may name that have since merged into another family, by their old
 name: an image activation is :class:`~typedbackprop.nn.activations.Activation` over
-``" features *positions batch"``, with the same fields, so an old file loads as the new record."""
+``" features *positions batch"``, spatial batch norm :class:`~typedbackprop.nn.batchnorm.BatchNorm`
+over ``"channels *spatial batch"`` (its running statistics a ``BatchNormState``), each with the
+same fields, so an old file loads as the new record."""
 
 
 def _record_types() -> dict[str, type]:

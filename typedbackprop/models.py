@@ -15,7 +15,7 @@ import numpy as np
 from typedbackprop.checking import Array
 from typedbackprop.nn.activations import Activation, ActivationKind
 from typedbackprop.nn.affine import Dense
-from typedbackprop.nn.batchnorm import BatchNorm2d
+from typedbackprop.nn.batchnorm import BatchNorm
 from typedbackprop.nn.conv import Conv2d
 from typedbackprop.nn.dropout import Dropout
 from typedbackprop.nn.embedding import Embedding, PositionalEmbedding
@@ -126,7 +126,7 @@ def convnet(
     Returns
     -------
     layers
-        ``[Unflatten, (Conv2d, BatchNorm2d, Activation("relu"), MaxPool2d(2, 2)) per stage,
+        ``[Unflatten, (Conv2d, BatchNorm, Activation("relu"), MaxPool2d(2, 2)) per stage,
         Flatten, (Dropout,) Dense, Activation("softmax")]``, for ``cross_entropy``. Kernels are
         He-normal (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / in)``,
         biases 0, batch norm's ``γ`` 1 and ``β`` 0.
@@ -147,7 +147,7 @@ def convnet(
         W = rng.standard_normal((out_channels, in_channels, kernel, kernel)) * np.sqrt(2 / fan_in)
         layers += [
             Conv2d(W, np.zeros(out_channels), stride=1, padding=kernel // 2),
-            BatchNorm2d(np.ones(out_channels), np.zeros(out_channels)),
+            BatchNorm(np.ones(out_channels), np.zeros(out_channels)),
             Activation("relu"),
             MaxPool2d(2, 2),
         ]

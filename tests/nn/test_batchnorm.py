@@ -1,5 +1,6 @@
-"""Tests for typedbackprop.nn.batchnorm: batch norm over features and over image channels."""
+"""Tests for typedbackprop.nn.batchnorm: one family over "channels *spatial batch"."""
 
+import json
 import re
 
 import numpy as np
@@ -16,19 +17,12 @@ from torch_images import (
 
 import typedbackprop as tbp
 from typedbackprop import Array, checked
-from typedbackprop.explain.batchnorm import batchnorm2d_backward_rows, batchnorm2d_forward_rows
+from typedbackprop.explain.batchnorm import batchnorm_backward_rows, batchnorm_forward_rows
 from typedbackprop.explain.text import Names
 from typedbackprop.nn.batchnorm import (
     BatchNorm,
-    BatchNorm2d,
-    BatchNorm2dState,
     BatchNormCache,
     BatchNormState,
-    batchnorm2d_backward,
-    batchnorm2d_forward,
-    batchnorm2d_forward_eval,
-    batchnorm2d_initial_state,
-    batchnorm2d_update_state,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_forward_eval,
@@ -41,15 +35,10 @@ from typedbackprop.nn.batchnorm import (
     batchnorm_update_state,
 )
 
-FLAT = (BatchNorm, BatchNormState, batchnorm_forward, batchnorm_forward_eval, batchnorm_backward)
-SPATIAL = (
-    BatchNorm2d,
-    BatchNorm2dState,
-    batchnorm2d_forward,
-    batchnorm2d_forward_eval,
-    batchnorm2d_backward,
-)
-KINDS = {"flat": FLAT, "spatial": SPATIAL}
+FAMILY = (BatchNorm, BatchNormState, batchnorm_forward, batchnorm_forward_eval, batchnorm_backward)
+KINDS = {"flat": FAMILY, "spatial": FAMILY}
+"""One family over ``"channels *spatial batch"``: the kinds differ by the inputs drawn, a dense
+layer's ``(channels, batch)`` or images ``(channels, height, width, batch)``."""
 EPSILONS = st.sampled_from([1e-5, 1e-3, 0.1])
 
 
@@ -71,7 +60,7 @@ def spatial_cases(draw):
     height = draw(st.integers(1, 5).filter(lambda h: h != channels))
     width = draw(st.integers(1, 5).filter(lambda w: w not in {channels, height}))
     batch = draw(st.integers(1, 5).filter(lambda n: n not in {channels, height, width}))
-    return _case(draw, BatchNorm2d, BatchNorm2dState, channels, (channels, height, width, batch))
+    return _case(draw, BatchNorm, BatchNormState, channels, (channels, height, width, batch))
 
 
 def _case(draw, record, state_record, features, shape):
@@ -223,18 +212,18 @@ def test_an_evaluation_pass_leaves_the_state_alone():
 
 def test_spatial_batch_norm_is_the_flat_one_on_the_pixels_of_each_channel(rng):
     # channels=3, height=4, width=5, batch=2: every pixel of every image is an "example".
-    layer = BatchNorm2d(rng.standard_normal(3), rng.standard_normal(3), eps=0.1, momentum=0.3)
+    layer = BatchNorm(rng.standard_normal(3), rng.standard_normal(3), eps=0.1, momentum=0.3)
     flat_layer = BatchNorm(layer.gamma, layer.beta, eps=0.1, momentum=0.3)
     x, grad_y = rng.standard_normal((3, 4, 5, 2)), rng.standard_normal((3, 4, 5, 2))
-    y, cache = batchnorm2d_forward(layer, x)
+    y, cache = batchnorm_forward(layer, x)
     flat_y, flat_cache = batchnorm_forward(flat_layer, x.reshape(3, 40))
     np.testing.assert_array_equal(y, flat_y.reshape(x.shape))
-    grads, grad_x = batchnorm2d_backward(grad_y, cache)
+    grads, grad_x = batchnorm_backward(grad_y, cache)
     flat_grads, flat_grad_x = batchnorm_backward(grad_y.reshape(3, 40), flat_cache)
     np.testing.assert_array_equal(grad_x, flat_grad_x.reshape(x.shape))
     np.testing.assert_array_equal(grads.gamma, flat_grads.gamma)
     np.testing.assert_array_equal(grads.beta, flat_grads.beta)
-    state = batchnorm2d_update_state(batchnorm2d_initial_state(layer), cache)
+    state = batchnorm_update_state(batchnorm_initial_state(layer), cache)
     flat_state = batchnorm_update_state(batchnorm_initial_state(flat_layer), flat_cache)
     np.testing.assert_array_equal(state.mean, flat_state.mean)
     np.testing.assert_array_equal(state.var, flat_state.var)  # count = 4·5·2 = 40 for both
@@ -250,7 +239,7 @@ X_IMAGE = np.array(
         [[0.0, -2.0], [-2.0, 0.0], [0.0, -2.0], [-2.0, 0.0]],
     ]
 )[:, :, np.newaxis, :]
-LAYER_2D = BatchNorm2d(np.array([2.0, -1.0, 0.5]), np.array([0.5, 1.0, -1.0]), eps=3.0)
+LAYER_IMAGES = BatchNorm(np.array([2.0, -1.0, 0.5]), np.array([0.5, 1.0, -1.0]), eps=3.0)
 X_HAT_IMAGE = np.array(
     [
         [[-0.5, 0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, -0.5]],
@@ -265,7 +254,7 @@ GRAD_Y_IMAGE[2, 1, 0, 0] = 2.0  # x̂ = −½
 
 
 def test_spatial_batch_norm_by_hand():
-    y, cache = batchnorm2d_forward(LAYER_2D, X_IMAGE)
+    y, cache = batchnorm_forward(LAYER_IMAGES, X_IMAGE)
     np.testing.assert_array_equal(cache.mean, [2.0, 10.0, -1.0])
     np.testing.assert_array_equal(cache.var, [1.0, 13.0, 1.0])
     np.testing.assert_array_equal(cache.inv_std, [0.5, 0.25, 0.5])
@@ -273,7 +262,7 @@ def test_spatial_batch_norm_by_hand():
     # y = γ x̂ + β per channel: 2 x̂ + ½, 1 − x̂, ½ x̂ − 1.
     expected_y = np.stack([2 * X_HAT_IMAGE[0] + 0.5, 1 - X_HAT_IMAGE[1], X_HAT_IMAGE[2] / 2 - 1])
     np.testing.assert_array_equal(y, expected_y)
-    grads, grad_x = batchnorm2d_backward(GRAD_Y_IMAGE, cache)
+    grads, grad_x = batchnorm_backward(GRAD_Y_IMAGE, cache)
     np.testing.assert_array_equal(grads.beta, [1.0, 4.0, 2.0])  # Σ grad_y per channel
     np.testing.assert_array_equal(grads.gamma, [-0.5, -1.0, -1.0])  # Σ grad_y x̂: 1·(−½), ...
     # ∂L/∂x = γ/√(σ² + ε) (grad_y − mean(grad_y) − x̂ mean(grad_y x̂)), means over 8 values:
@@ -298,8 +287,8 @@ def test_spatial_batch_norm_by_hand():
 def explain_rows(cache) -> str:
     names = Names(2, "z1", "y2", "delta1", "grad_y2", first=False)
     rows = [
-        *batchnorm2d_forward_rows(names, LAYER_2D, cache, X_IMAGE),
-        *batchnorm2d_backward_rows(names, LAYER_2D, cache),
+        *batchnorm_forward_rows(names, LAYER_IMAGES, cache, X_IMAGE),
+        *batchnorm_backward_rows(names, LAYER_IMAGES, cache),
     ]
     for equation, _ in rows:  # every operand (a name ending in a number) shows its shape
         for name in re.findall(r"\b[A-Za-z_]+\d+", equation):
@@ -308,13 +297,13 @@ def explain_rows(cache) -> str:
 
 
 def test_explain_gives_every_operand_its_shape():
-    text = explain_rows(batchnorm2d_forward(LAYER_2D, X_IMAGE)[1])
+    text = explain_rows(batchnorm_forward(LAYER_IMAGES, X_IMAGE)[1])
     assert "x_hat2 (3, 4, 1, 2) = (z1 (3, 4, 1, 2) - mean2 (3,)) / sqrt(var2 (3,) + eps)" in text
     assert "y2 (3, 4, 1, 2) = gamma2 (3,) * x_hat2 (3, 4, 1, 2) + beta2 (3,)" in text
     # The three-term line is long: its operands' shapes follow it.
     assert "with gamma2 (3,), var2 (3,), grad_y2 (3, 4, 1, 2), x_hat2 (3, 4, 1, 2)" in text
-    state = BatchNorm2dState(np.zeros(3), np.ones(3))
-    text = explain_rows(batchnorm2d_forward_eval(LAYER_2D, X_IMAGE, state)[1])
+    state = BatchNormState(np.zeros(3), np.ones(3))
+    text = explain_rows(batchnorm_forward_eval(LAYER_IMAGES, X_IMAGE, state)[1])
     assert "delta1 (3, 4, 1, 2) = gamma2 (3,) / sqrt(var2 (3,) + eps) * grad_y2 (3, 4, 1, 2)" in (
         text
     )
@@ -380,7 +369,7 @@ def test_training_matches_torch(kind, data):
     assert_close(grads.gamma, grad_gamma)
     assert_close(grads.beta, grad_beta)
     assert_close(ours_grad_x, grad_x, atol=cancellation_allowance(layer, x, cache, grad_y))
-    update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
+    update = batchnorm_update_state
     new = update(state, cache)
     mean, var = torch_batch_norm_running(x, state.mean, state.var, layer.momentum, layer.eps)
     assert_close(new.mean, mean)
@@ -405,12 +394,12 @@ def test_evaluation_matches_torch(kind, data):
 
 
 def test_many_training_steps_track_torchs_running_statistics(rng):
-    layer = BatchNorm2d(np.ones(3), np.zeros(3), momentum=0.2)
-    state = batchnorm2d_initial_state(layer)
+    layer = BatchNorm(np.ones(3), np.zeros(3), momentum=0.2)
+    state = batchnorm_initial_state(layer)
     torch_mean, torch_var = state.mean, state.var
     for step in range(5):
         x = step + rng.standard_normal((3, 4, 5, 2)) * (1 + step)
-        state = batchnorm2d_update_state(state, batchnorm2d_forward(layer, x)[1])
+        state = batchnorm_update_state(state, batchnorm_forward(layer, x)[1])
         torch_mean, torch_var = torch_batch_norm_running(x, torch_mean, torch_var, 0.2, 1e-5)
     assert_close(state.mean, torch_mean)
     assert_close(state.var, torch_var)
@@ -436,39 +425,39 @@ X_IMAGES = np.arange(3 * 4 * 6 * 5, dtype=float).reshape(3, 4, 6, 5)  # channels
     [
         pytest.param(
             lambda: batchnorm_forward(BatchNorm(GAMMA, BETA), X_FLAT.T),
-            ["argument x", "features is 5", "existing value of 3"],
+            ["argument x", "channels is 5", "existing value of 3"],
             id="batch-first x",
         ),
         pytest.param(
             lambda: batchnorm_backward(
                 np.ones((5, 3)), batchnorm_forward(BatchNorm(GAMMA, BETA), X_FLAT)[1]
             ),
-            ["argument grad_y", "features is 5", "existing value of 3"],
+            ["argument grad_y", "channels is 5", "existing value of 3"],
             id="transposed grad_y",
         ),
         pytest.param(
             lambda: batchnorm_forward_eval(
                 BatchNorm(GAMMA, BETA), X_FLAT, BatchNormState(np.zeros(4), np.ones(4))
             ),
-            ["argument state", "features is 4", "existing value of 3"],
+            ["argument state", "channels is 4", "existing value of 3"],
             id="running statistics of another layer",
         ),
         pytest.param(
-            lambda: batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), X_IMAGES.transpose(3, 0, 1, 2)),
+            lambda: batchnorm_forward(BatchNorm(GAMMA, BETA), X_IMAGES.transpose(3, 0, 1, 2)),
             ["argument x", "channels is 5", "existing value of 3"],
             id="NCHW images",
         ),
         pytest.param(
-            lambda: batchnorm2d_backward(
+            lambda: batchnorm_backward(
                 X_IMAGES.transpose(0, 2, 1, 3),
-                batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), X_IMAGES)[1],
+                batchnorm_forward(BatchNorm(GAMMA, BETA), X_IMAGES)[1],
             ),
-            ["argument grad_y", "height is 6", "existing value of 4"],
+            ["argument grad_y", "*spatial is (6, 4) here, but cache.x_hat bound *spatial=(4, 6)"],
             id="grad_y with height and width transposed",
         ),
         pytest.param(
-            lambda: batchnorm2d_forward_eval(
-                BatchNorm2d(GAMMA, BETA), X_IMAGES, BatchNorm2dState(np.zeros(2), np.ones(2))
+            lambda: batchnorm_forward_eval(
+                BatchNorm(GAMMA, BETA), X_IMAGES, BatchNormState(np.zeros(2), np.ones(2))
             ),
             ["argument state", "channels is 2", "existing value of 3"],
             id="spatial: running statistics of another layer",
@@ -483,7 +472,7 @@ def test_wrong_shapes_raise_naming_the_dimension(call, fragments):
 
 def test_a_scale_and_shift_of_different_lengths_are_refused():
     message = shape_error(lambda: batchnorm_forward(BatchNorm(np.ones(3), np.zeros(4)), X_FLAT))
-    assert "features" in message
+    assert "channels" in message
 
 
 def test_a_backward_returning_a_transposed_gradient_is_refused_by_the_scope_of_its_cache():
@@ -500,18 +489,17 @@ def test_a_backward_returning_a_transposed_gradient_is_refused_by_the_scope_of_i
 
 
 @pytest.mark.parametrize(("eps", "momentum"), [(0.0, 0.1), (-1e-5, 0.1), (1e-5, -0.1), (1e-5, 1.5)])
-@pytest.mark.parametrize("record", [BatchNorm, BatchNorm2d])
-def test_bad_settings_are_refused(record, eps, momentum):
+def test_bad_settings_are_refused(eps, momentum):
     with pytest.raises(ValueError, match="eps must be positive and momentum in"):
-        record(GAMMA, BETA, eps=eps, momentum=momentum)
+        BatchNorm(GAMMA, BETA, eps=eps, momentum=momentum)
 
 
 def test_training_on_one_value_per_feature_is_refused():
     with pytest.raises(ValueError, match="at least 2 values per feature, got 1"):
         batchnorm_forward(BatchNorm(GAMMA, BETA), np.ones((3, 1)))
     with pytest.raises(ValueError, match="at least 2 values per feature, got 1"):
-        batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), np.ones((3, 1, 1, 1)))
-    batchnorm2d_forward(BatchNorm2d(GAMMA, BETA), np.arange(6.0).reshape(3, 1, 2, 1))
+        batchnorm_forward(BatchNorm(GAMMA, BETA), np.ones((3, 1, 1, 1)))
+    batchnorm_forward(BatchNorm(GAMMA, BETA), np.arange(6.0).reshape(3, 1, 2, 1))
 
 
 # --- state in a network -----------------------------------------------------------------------
@@ -613,7 +601,7 @@ def test_nothing_is_modified(kind, rng):
     for name in ("x_hat", "mean", "var", "inv_std"):
         getattr(cache, name).flags.writeable = False
     assert_leaves_inputs_alone(lambda grad_y: backward(grad_y, cache), grad_y)
-    update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
+    update = batchnorm_update_state
     update(state, cache)
 
 
@@ -624,8 +612,8 @@ def test_float32_in_float32_out(kind, rng):
     f32 = np.float32
     layer = record(rng.standard_normal(3).astype(f32), rng.standard_normal(3).astype(f32))
     x, grad_y = rng.standard_normal(shape).astype(f32), rng.standard_normal(shape).astype(f32)
-    initial = batchnorm_initial_state if kind == "flat" else batchnorm2d_initial_state
-    update = batchnorm_update_state if kind == "flat" else batchnorm2d_update_state
+    initial = batchnorm_initial_state
+    update = batchnorm_update_state
     state = initial(layer)
     for y, cache in (forward(layer, x), forward_eval(layer, x, state)):
         assert y.dtype == np.float32
@@ -633,3 +621,36 @@ def test_float32_in_float32_out(kind, rng):
         assert grads.gamma.dtype == grads.beta.dtype == grad_x.dtype == np.float32
         new = update(state, cache)
         assert new.mean.dtype == new.var.dtype == np.float32
+
+
+def test_a_checkpoint_naming_the_old_spatial_batch_norm_loads_as_a_batch_norm(tmp_path, rng):
+    from typedbackprop.checkpoint import save_network
+    from typedbackprop.models import convnet
+
+    layers = convnet(rng)
+    states = tbp.initial_states(layers)
+    x = rng.standard_normal((64, 7))
+    tbp.network_forward(layers, x, tbp.Mode(training=True), states)  # moves the statistics
+    path = tmp_path / "convnet.npz"
+    save_network(path, layers, "cross_entropy", model="convnet", states=states)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    spatial = [i for i, layer in enumerate(layers) if isinstance(layer, BatchNorm)]
+    assert spatial, "the convnet normalises its images"
+    for index in spatial:  # as a file written before the merge names them
+        meta["layers"][index]["type"] = "BatchNorm2d"
+        meta["states"][index]["type"] = "BatchNorm2dState"
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    checkpoint = tbp.read_checkpoint(path)
+    assert checkpoint.states is not None
+    for index in spatial:
+        assert type(checkpoint.network[index]) is BatchNorm
+        assert type(checkpoint.states[index]) is BatchNormState
+        np.testing.assert_array_equal(checkpoint.states[index].var, states[index].var)
+    evaluation = tbp.Mode(training=False)
+    np.testing.assert_array_equal(
+        tbp.network_forward(checkpoint.network, x, evaluation, checkpoint.states)[0],
+        tbp.network_forward(layers, x, evaluation, states)[0],
+    )

@@ -27,9 +27,11 @@ import pytest
 from helpers import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jaxtyping import Float
 
 import typedbackprop as tbp
 import typedbackprop.nn
+from typedbackprop import Array
 from typedbackprop.nn import (
     activations,
     affine,
@@ -342,12 +344,41 @@ POOL_CASE = {
 ATTENTION_CASE = {"derived": ATTENTION, "prepare": _softmax_weights}
 
 
-def _batchnorm2d(v: Values):
-    layer = batchnorm.BatchNorm2d(v["gamma"], v["beta"])
-    cache = batchnorm.BatchNorm2dCache(
-        layer, v["x_hat"], v["mean"], v["var"], v["inv_std"], batch_statistics=True
+def batchnorm_backward_on_images(
+    grad_y: Float[Array, "channels height width batch"],
+    x_hat: Float[Array, "channels height width batch"],
+    gamma: Float[Array, " channels"],
+    inv_std: Float[Array, " channels"],
+) -> Float[Array, "channels height width batch"]:
+    """:func:`~typedbackprop.nn.batchnorm.batchnorm_backward`'s ``grad_x`` after training, on
+    images: the one batch-norm family takes ``"channels *spatial batch"``, whose variadic group
+    an einsum cannot sum in one term and keep in another, so the spec names the pixel's axes.
+
+    Returns
+    -------
+    grad_x
+        ``∂L/∂x``.
+    """
+    cache = batchnorm.BatchNormCache(
+        batchnorm.BatchNorm(gamma, np.zeros_like(gamma)),
+        x_hat,
+        np.zeros_like(gamma),
+        np.ones_like(gamma),
+        inv_std,
+        batch_statistics=True,
     )
-    return batchnorm.batchnorm2d_backward(v["grad_y"], cache)[1]
+    return batchnorm.batchnorm_backward(grad_y, cache)[1]
+
+
+batchnorm_backward_on_images.__doc__ = (
+    f"{batchnorm_backward_on_images.__doc__}\n    Notes\n    -----\n"
+    f"    {batchnorm.BATCHNORM_IMAGES_GRAD_X.index_form()}\n"
+)
+
+
+def test_batchnorm_backward_states_the_index_form_on_images():
+    docstring = " ".join((inspect.getdoc(batchnorm.batchnorm_backward) or "").split())
+    assert batchnorm.BATCHNORM_IMAGES_GRAD_X.index_form() in docstring
 
 
 CASES = [
@@ -438,10 +469,9 @@ CASES = [
         derived=BATCHNORM,
     ),
     SpecCase(
-        batchnorm.BATCHNORM2D_GRAD_X,
-        batchnorm.batchnorm2d_backward,
-        _batchnorm2d,
-        records=(batchnorm.BatchNorm2dCache, batchnorm.BatchNorm2d),
+        batchnorm.BATCHNORM_IMAGES_GRAD_X,
+        batchnorm_backward_on_images,
+        lambda v: batchnorm_backward_on_images(v["grad_y"], v["x_hat"], v["gamma"], v["inv_std"]),
         derived=BATCHNORM,
         largest=7,
     ),
@@ -790,7 +820,11 @@ def test_the_convolutions_comparison_has_teeth(wrong):
     assert agrees == (wrong == case.spec.equation)
 
 
-THREE_TERMS = [batchnorm.BATCHNORM_GRAD_X, batchnorm.BATCHNORM2D_GRAD_X, layernorm.LAYERNORM_GRAD_X]
+THREE_TERMS = [
+    batchnorm.BATCHNORM_GRAD_X,
+    batchnorm.BATCHNORM_IMAGES_GRAD_X,
+    layernorm.LAYERNORM_GRAD_X,
+]
 """The normalizations' input gradients: sums of three products."""
 
 

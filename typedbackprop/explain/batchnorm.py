@@ -1,18 +1,11 @@
-"""Batch norm's equations, dense (over the batch) and spatial (over every pixel of the batch)."""
+"""Batch norm's equations: over the batch after a dense layer, over every pixel of the batch on
+images; one describer, whose words follow the input's axes."""
 
 from typedbackprop.checking import Array
 from typedbackprop.explain.text import Names, Row, shape_text
-from typedbackprop.nn.batchnorm import BatchNorm, BatchNorm2d, BatchNorm2dCache, BatchNormCache
+from typedbackprop.nn.batchnorm import BatchNorm, BatchNormCache
 
-__all__ = [
-    "batchnorm_forward_rows",
-    "batchnorm_backward_rows",
-    "batchnorm2d_forward_rows",
-    "batchnorm2d_backward_rows",
-]
-
-OVER_PIXELS = "height, width, batch"
-"""What spatial batch norm's statistics are taken over."""
+__all__ = ["batchnorm_forward_rows", "batchnorm_backward_rows"]
 
 
 def _forward_rows(
@@ -71,29 +64,25 @@ def _backward_rows(names: Names, x_hat: Array, batch_statistics: bool, over: str
     return rows
 
 
+def _over(x_hat: Array) -> tuple[str, str]:
+    """What the statistics are taken over, and what each has one of: ``("batch", "per
+    feature")`` after a dense layer, ``("height, width, batch", "per channel")`` on images (and
+    ``"every axis but channels"`` on any other rank)."""
+    if x_hat.ndim == 2:
+        return "batch", "per feature"
+    if x_hat.ndim == 4:
+        return "height, width, batch", "per channel"
+    return "every axis but channels", "per channel"
+
+
 def batchnorm_forward_rows(
     names: Names, layer: BatchNorm, cache: BatchNormCache, output: Array
 ) -> list[Row]:
     """Batch norm's forward equations."""
-    return _forward_rows(names, cache.x_hat, output, cache.batch_statistics, "batch", "per feature")
+    over, per = _over(cache.x_hat)
+    return _forward_rows(names, cache.x_hat, output, cache.batch_statistics, over, per)
 
 
 def batchnorm_backward_rows(names: Names, layer: BatchNorm, cache: BatchNormCache) -> list[Row]:
     """Batch norm's backward equations."""
-    return _backward_rows(names, cache.x_hat, cache.batch_statistics, "batch")
-
-
-def batchnorm2d_forward_rows(
-    names: Names, layer: BatchNorm2d, cache: BatchNorm2dCache, output: Array
-) -> list[Row]:
-    """Spatial batch norm's forward equations."""
-    return _forward_rows(
-        names, cache.x_hat, output, cache.batch_statistics, OVER_PIXELS, "per channel"
-    )
-
-
-def batchnorm2d_backward_rows(
-    names: Names, layer: BatchNorm2d, cache: BatchNorm2dCache
-) -> list[Row]:
-    """Spatial batch norm's backward equations."""
-    return _backward_rows(names, cache.x_hat, cache.batch_statistics, OVER_PIXELS)
+    return _backward_rows(names, cache.x_hat, cache.batch_statistics, _over(cache.x_hat)[0])

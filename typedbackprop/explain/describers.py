@@ -15,8 +15,6 @@ from typedbackprop.explain.activations import activation_backward_rows, activati
 from typedbackprop.explain.affine import dense_backward_rows, dense_forward_rows
 from typedbackprop.explain.attention import attention_backward_rows, attention_forward_rows
 from typedbackprop.explain.batchnorm import (
-    batchnorm2d_backward_rows,
-    batchnorm2d_forward_rows,
     batchnorm_backward_rows,
     batchnorm_forward_rows,
 )
@@ -59,7 +57,7 @@ from typedbackprop.explain.transformer import (
 from typedbackprop.nn.activations import Activation
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.attention import Attention
-from typedbackprop.nn.batchnorm import BatchNorm, BatchNorm2d
+from typedbackprop.nn.batchnorm import BatchNorm
 from typedbackprop.nn.conv import Conv2d
 from typedbackprop.nn.dropout import Dropout
 from typedbackprop.nn.embedding import Embedding, PositionalEmbedding
@@ -107,7 +105,6 @@ DESCRIBERS: dict[type, Describer] = {
     MaxPool2d: Describer("p", maxpool2d_forward_rows, maxpool2d_backward_rows),
     AvgPool2d: Describer("p", avgpool2d_forward_rows, avgpool2d_backward_rows),
     BatchNorm: Describer("y", batchnorm_forward_rows, batchnorm_backward_rows),
-    BatchNorm2d: Describer("y", batchnorm2d_forward_rows, batchnorm2d_backward_rows),
     Dropout: Describer("d", dropout_forward_rows, dropout_backward_rows),
     Flatten: Describer("f", flatten_forward_rows, flatten_backward_rows),
     Unflatten: Describer("x", unflatten_forward_rows, unflatten_backward_rows),

@@ -1,7 +1,6 @@
-"""Batch normalisation over ``"features batch"``, and over the pixels of ``"channels height width
-batch"`` images.
+"""Batch normalisation over ``"channels *spatial batch"``: a dense layer's outputs, or images.
 
-Training normalises each feature with the mean and variance of the batch, then scales and
+Training normalises each channel with the mean and variance of the batch, then scales and
 shifts it: ``y = γ x̂ + β`` with ``x̂ = (x − μ) / √(σ² + ε)``. Because ``μ`` and ``σ²`` are
 functions of every example of the batch, ``∂L/∂x`` has three terms (the famous backward).
 Evaluation uses running statistics instead, fixed numbers, and its backward is one term.
@@ -12,9 +11,11 @@ in their own record, :class:`BatchNormState`, apart from the parameter record
 :class:`BatchNorm` (``γ``, ``β``), and pass through the network beside the layers (see
 :func:`~typedbackprop.nn.network.network_forward`'s ``states``).
 
-The spatial version normalises each channel over every pixel of every image: in the house
-layout ``(channels, height, width, batch)`` that is the flat version on the C-order view
-``(channels, height·width·batch)``, so it reuses the same functions.
+One family for both: the statistics are taken over every axis but ``channels``. After a dense
+layer the input is ``(channels, batch)`` (no ``*spatial`` axes, each feature a channel); on
+images, ``(channels, height, width, batch)``, each channel is normalised over every pixel of
+every image. In C order that is the math below, written over ``"features batch"``, on the view
+``(channels, height·width·batch)``.
 """
 
 from dataclasses import dataclass
@@ -29,9 +30,6 @@ __all__ = [
     "BatchNorm",
     "BatchNormState",
     "BatchNormCache",
-    "BatchNorm2d",
-    "BatchNorm2dState",
-    "BatchNorm2dCache",
     "batchnorm_statistics",
     "batchnorm_normalize",
     "batchnorm_scale_shift",
@@ -44,16 +42,11 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_initial_state",
     "batchnorm_update_state",
-    "batchnorm2d_forward",
-    "batchnorm2d_forward_eval",
-    "batchnorm2d_backward",
-    "batchnorm2d_initial_state",
-    "batchnorm2d_update_state",
     "BATCHNORM_GRAD_GAMMA",
     "BATCHNORM_GRAD_BETA",
     "BATCHNORM_GRAD_X",
     "BATCHNORM_GRAD_X_FIXED",
-    "BATCHNORM2D_GRAD_X",
+    "BATCHNORM_IMAGES_GRAD_X",
 ]
 
 
@@ -331,19 +324,20 @@ def _check_count(count: int) -> None:
         )
 
 
-# --- the batchnorm family: "features batch" ---------------------------------------------------
+# --- the batchnorm family: "channels *spatial batch" ---------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class BatchNorm:
-    """A batch-norm layer's parameters (or their gradients) and settings.
+    """A batch-norm layer's parameters (or their gradients) and settings, dense or spatial.
 
     Parameters
     ----------
     gamma
-        The scale of each feature after normalisation (PyTorch's ``weight``).
+        The scale of each channel after normalisation (PyTorch's ``weight``); a dense layer's
+        outputs are its channels.
     beta
-        The shift of each feature (PyTorch's ``bias``).
+        The shift of each channel (PyTorch's ``bias``).
     eps
         Added to the variance before the square root.
     momentum
@@ -355,8 +349,8 @@ class BatchNorm:
         For ``eps ≤ 0`` or a momentum outside ``[0, 1]``.
     """
 
-    gamma: Float[Array, " features"]
-    beta: Float[Array, " features"]
+    gamma: Float[Array, " channels"]
+    beta: Float[Array, " channels"]
     eps: float = 1e-5
     momentum: float = 0.1
 
@@ -368,10 +362,10 @@ class BatchNorm:
 class BatchNormState:
     """The running statistics of a :class:`BatchNorm` layer: state, not parameters."""
 
-    mean: Float[Array, " features"]
-    """The running mean of each feature."""
-    var: Float[Array, " features"]
-    """The running (unbiased) variance of each feature."""
+    mean: Float[Array, " channels"]
+    """The running mean of each channel."""
+    var: Float[Array, " channels"]
+    """The running (unbiased) variance of each channel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,22 +374,29 @@ class BatchNormCache:
 
     layer: BatchNorm
     """The parameters and settings (backward needs ``γ``)."""
-    x_hat: Float[Array, "features batch"]
+    x_hat: Float[Array, "channels *spatial batch"]
     """The normalised input."""
-    mean: Float[Array, " features"]
+    mean: Float[Array, " channels"]
     """The mean it was normalised with (the batch's, or the running one)."""
-    var: Float[Array, " features"]
+    var: Float[Array, " channels"]
     """The variance it was normalised with (the batch's, biased, or the running one)."""
-    inv_std: Float[Array, " features"]
+    inv_std: Float[Array, " channels"]
     """``1 / √(var + eps)``."""
     batch_statistics: bool
     """Whether ``mean`` and ``var`` are the batch's (training): backward then has three terms."""
 
 
+def _columns(values: Array) -> Array:
+    """``(channels, *spatial, batch)`` as ``(channels, spatial·batch)``: every value of a
+    channel in its row, the ``"features batch"`` of the math above (a view when ``values`` is
+    C-contiguous, a copy otherwise; the array itself without ``*spatial``)."""
+    return values if values.ndim == 2 else values.reshape(values.shape[0], -1)
+
+
 @checked
 def batchnorm_forward(
-    layer: BatchNorm, x: Float[Array, "features batch"]
-) -> tuple[Float[Array, "features batch"], BatchNormCache]:
+    layer: BatchNorm, x: Float[Array, "channels *spatial batch"]
+) -> tuple[Float[Array, "channels *spatial batch"], BatchNormCache]:
     """Batch norm in training: normalise with the batch's statistics, then scale and shift.
 
     Parameters
@@ -403,7 +404,8 @@ def batchnorm_forward(
     layer
         ``γ``, ``β`` and the settings.
     x
-        The layer's input, one column per example; at least two.
+        The layer's input: ``(channels, batch)`` after a dense layer (no ``*spatial`` axes),
+        ``(channels, height, width, batch)`` images after a convolution.
 
     Returns
     -------
@@ -414,24 +416,28 @@ def batchnorm_forward(
     Raises
     ------
     ValueError
-        For a batch of one example.
+        For a single value per channel (one example, and one pixel if images).
 
     Notes
     -----
-    ``y_{fb} = γ_f (x_{fb} − μ_f) / √(σ²_f + ε) + β_f`` with ``μ_f`` and ``σ²_f`` the mean and
-    biased variance of feature ``f`` over the batch.
+    ``y_{c…b} = γ_c (x_{c…b} − μ_c) / √(σ²_c + ε) + β_c`` with ``μ_c`` and ``σ²_c`` the mean and
+    biased variance of channel ``c`` over every other axis: ``…b``, each pixel of each image
+    (or each example) one value. That is the math above on the C-order view
+    ``(channels, spatial·batch)``.
     """
-    _check_count(x.shape[1])
-    mean, var = batchnorm_statistics(x)
-    x_hat, inv_std = batchnorm_normalize(x, mean, var, layer.eps)
+    columns = _columns(x)
+    _check_count(columns.shape[1])
+    mean, var = batchnorm_statistics(columns)
+    x_hat, inv_std = batchnorm_normalize(columns, mean, var, layer.eps)
     y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
-    return y, BatchNormCache(layer, x_hat, mean, var, inv_std, batch_statistics=True)
+    cache = BatchNormCache(layer, x_hat.reshape(x.shape), mean, var, inv_std, True)
+    return y.reshape(x.shape), cache
 
 
 @checked
 def batchnorm_forward_eval(
-    layer: BatchNorm, x: Float[Array, "features batch"], state: BatchNormState
-) -> tuple[Float[Array, "features batch"], BatchNormCache]:
+    layer: BatchNorm, x: Float[Array, "channels *spatial batch"], state: BatchNormState
+) -> tuple[Float[Array, "channels *spatial batch"], BatchNormCache]:
     """Batch norm in evaluation: normalise with the running statistics.
 
     Parameters
@@ -450,18 +456,20 @@ def batchnorm_forward_eval(
 
     Notes
     -----
-    ``y_{fb} = γ_f (x_{fb} − μ^run_f) / √(σ²^run_f + ε) + β_f``: an affine map of each
-    example alone.
+    ``y_{c…b} = γ_c (x_{c…b} − μ^run_c) / √(σ²^run_c + ε) + β_c``: an affine map of each
+    value alone.
     """
-    x_hat, inv_std = batchnorm_normalize(x, state.mean, state.var, layer.eps)
+    columns = _columns(x)
+    x_hat, inv_std = batchnorm_normalize(columns, state.mean, state.var, layer.eps)
     y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
-    return y, BatchNormCache(layer, x_hat, state.mean, state.var, inv_std, batch_statistics=False)
+    cache = BatchNormCache(layer, x_hat.reshape(x.shape), state.mean, state.var, inv_std, False)
+    return y.reshape(x.shape), cache
 
 
 @checked
 def batchnorm_backward(
-    grad_y: Float[Array, "features batch"], cache: BatchNormCache
-) -> tuple[BatchNorm, Float[Array, "features batch"]]:
+    grad_y: Float[Array, "channels *spatial batch"], cache: BatchNormCache
+) -> tuple[BatchNorm, Float[Array, "channels *spatial batch"]]:
     """Gradients of batch norm: ``(BatchNorm(grad_gamma, grad_beta), grad_x)``.
 
     Parameters
@@ -477,24 +485,53 @@ def batchnorm_backward(
         ``∂L/∂γ`` and ``∂L/∂β`` in a :class:`BatchNorm` (with the layer's settings), and
         ``∂L/∂x``: three terms after training's forward pass
         (:func:`batchnorm_grad_input`), one after evaluation's
-        (:func:`batchnorm_grad_input_fixed`).
+        (:func:`batchnorm_grad_input_fixed`), on the view ``(channels, spatial·batch)``: the
+        sums over ``batch`` there are sums over every pixel of every image here.
+
+    Notes
+    -----
+    On images, after training's forward pass, with ``N = height · width · batch`` and ``r′``,
+    ``w′``, ``b′`` running over ``height``, ``width`` and ``batch`` inside the sums, the three
+    terms of :func:`batchnorm_grad_input` are
+
+    ``∂L/∂x_{crwb} = ∂L/∂y_{crwb} gamma_{c} inv_std_{c}
+    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} gamma_{c} inv_std_{c} (1/N)
+    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} x_hat_{cr′w′b′} x_hat_{crwb} gamma_{c} inv_std_{c} (1/N)``.
     """
     layer = cache.layer
-    grad_gamma, grad_beta = batchnorm_grad_params(grad_y, cache.x_hat)
+    grad_columns = _columns(grad_y)
+    x_hat = _columns(cache.x_hat)
+    grad_gamma, grad_beta = batchnorm_grad_params(grad_columns, x_hat)
     grads = BatchNorm(grad_gamma, grad_beta, layer.eps, layer.momentum)
     if cache.batch_statistics:
-        return grads, batchnorm_grad_input(grad_y, cache.x_hat, layer.gamma, cache.inv_std)
-    return grads, batchnorm_grad_input_fixed(grad_y, layer.gamma, cache.inv_std)
+        grad_x = batchnorm_grad_input(grad_columns, x_hat, layer.gamma, cache.inv_std)
+    else:
+        grad_x = batchnorm_grad_input_fixed(grad_columns, layer.gamma, cache.inv_std)
+    return grads, grad_x.reshape(grad_y.shape)
+
+
+BATCHNORM_IMAGES_GRAD_X = Spec(
+    "grad_x",
+    "crwb,c,c - cRWB,c,c, - cRWB,cRWB,crwb,c,c,->crwb",
+    (
+        *("grad_y", "gamma", "inv_std"),
+        *("grad_y", "gamma", "inv_std", "1/N"),
+        *("grad_y", "x_hat", "x_hat", "gamma", "inv_std", "1/N"),
+    ),
+)
+""":data:`BATCHNORM_GRAD_X` over every pixel: what :func:`batchnorm_backward` computes in
+training on images (an einsum cannot sum a variadic group in one term and keep it in another,
+so the spatial axes are written out)."""
 
 
 @checked
 def batchnorm_initial_state(layer: BatchNorm) -> BatchNormState:
-    """Running mean 0 and variance 1 for every feature, as PyTorch starts them.
+    """Running mean 0 and variance 1 for every channel, as PyTorch starts them.
 
     Parameters
     ----------
     layer
-        The layer, for its number of features and its dtype.
+        The layer, for its number of channels and its dtype.
 
     Returns
     -------
@@ -523,235 +560,8 @@ def batchnorm_update_state(state: BatchNormState, cache: BatchNormCache) -> Batc
     """
     if not cache.batch_statistics:
         return state
-    mean, var = batchnorm_running_statistics(
-        state.mean, state.var, cache.mean, cache.var, cache.x_hat.shape[1], cache.layer.momentum
-    )
-    return BatchNormState(mean, var)
-
-
-# --- the batchnorm2d family: "channels height width batch" -------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BatchNorm2d:
-    """A spatial batch-norm layer's parameters (or their gradients) and settings.
-
-    Parameters
-    ----------
-    gamma
-        The scale of each channel after normalisation.
-    beta
-        The shift of each channel.
-    eps
-        Added to the variance before the square root.
-    momentum
-        How far each training batch moves the running statistics towards its own.
-
-    Raises
-    ------
-    ValueError
-        For ``eps ≤ 0`` or a momentum outside ``[0, 1]``.
-    """
-
-    gamma: Float[Array, " channels"]
-    beta: Float[Array, " channels"]
-    eps: float = 1e-5
-    momentum: float = 0.1
-
-    def __post_init__(self) -> None:
-        _check_settings(self.eps, self.momentum)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchNorm2dState:
-    """The running statistics of a :class:`BatchNorm2d` layer: state, not parameters."""
-
-    mean: Float[Array, " channels"]
-    """The running mean of each channel."""
-    var: Float[Array, " channels"]
-    """The running (unbiased) variance of each channel."""
-
-
-@dataclass(frozen=True, slots=True)
-class BatchNorm2dCache:
-    """What :func:`batchnorm2d_forward` and :func:`batchnorm2d_forward_eval` save."""
-
-    layer: BatchNorm2d
-    """The parameters and settings."""
-    x_hat: Float[Array, "channels height width batch"]
-    """The normalised input."""
-    mean: Float[Array, " channels"]
-    """The mean it was normalised with."""
-    var: Float[Array, " channels"]
-    """The variance it was normalised with."""
-    inv_std: Float[Array, " channels"]
-    """``1 / √(var + eps)``."""
-    batch_statistics: bool
-    """Whether ``mean`` and ``var`` are the batch's (training)."""
-
-
-def _pixels_as_columns(images: Array) -> Array:
-    """``(channels, height, width, batch)`` as ``(channels, height·width·batch)``: a view when
-    ``images`` is C-contiguous, a copy otherwise."""
-    return images.reshape(images.shape[0], -1)
-
-
-@checked
-def batchnorm2d_forward(
-    layer: BatchNorm2d, x: Float[Array, "channels height width batch"]
-) -> tuple[Float[Array, "channels height width batch"], BatchNorm2dCache]:
-    """Spatial batch norm in training: each channel normalised over all its pixels.
-
-    Parameters
-    ----------
-    layer
-        ``γ``, ``β`` and the settings.
-    x
-        A batch of images.
-
-    Returns
-    -------
-    y, cache
-        ``γ x̂ + β`` per channel, and the :class:`BatchNorm2dCache`.
-
-    Raises
-    ------
-    ValueError
-        For a single pixel per channel (``height · width · batch == 1``).
-
-    Notes
-    -----
-    ``y_{crwb} = γ_c (x_{crwb} − μ_c) / √(σ²_c + ε) + β_c``, ``μ_c`` and ``σ²_c`` taken over
-    ``(height, width, batch)``: the flat :func:`batchnorm_forward` on the view
-    ``(channels, height·width·batch)``, each pixel of each image one "example".
-    """
-    columns = _pixels_as_columns(x)
-    _check_count(columns.shape[1])
-    mean, var = batchnorm_statistics(columns)
-    x_hat, inv_std = batchnorm_normalize(columns, mean, var, layer.eps)
-    y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
-    cache = BatchNorm2dCache(layer, x_hat.reshape(x.shape), mean, var, inv_std, True)
-    return y.reshape(x.shape), cache
-
-
-@checked
-def batchnorm2d_forward_eval(
-    layer: BatchNorm2d, x: Float[Array, "channels height width batch"], state: BatchNorm2dState
-) -> tuple[Float[Array, "channels height width batch"], BatchNorm2dCache]:
-    """Spatial batch norm in evaluation: each channel normalised with its running statistics.
-
-    Parameters
-    ----------
-    layer
-        ``γ``, ``β`` and the settings.
-    x
-        A batch of images.
-    state
-        The running statistics.
-
-    Returns
-    -------
-    y, cache
-        ``γ x̂ + β`` per channel, and the :class:`BatchNorm2dCache`.
-    """
-    columns = _pixels_as_columns(x)
-    x_hat, inv_std = batchnorm_normalize(columns, state.mean, state.var, layer.eps)
-    y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
-    cache = BatchNorm2dCache(layer, x_hat.reshape(x.shape), state.mean, state.var, inv_std, False)
-    return y.reshape(x.shape), cache
-
-
-@checked
-def batchnorm2d_backward(
-    grad_y: Float[Array, "channels height width batch"], cache: BatchNorm2dCache
-) -> tuple[BatchNorm2d, Float[Array, "channels height width batch"]]:
-    """Gradients of spatial batch norm: ``(BatchNorm2d(grad_gamma, grad_beta), grad_x)``.
-
-    Parameters
-    ----------
-    grad_y
-        ``∂L/∂y``, the upstream gradient.
-    cache
-        What the forward pass saved.
-
-    Returns
-    -------
-    grads, grad_x
-        As :func:`batchnorm_backward`, on the view ``(channels, height·width·batch)``: the
-        sums over ``batch`` there are sums over every pixel of every image here.
-
-    Notes
-    -----
-    After training's forward pass, with ``N = height · width · batch`` and ``r′``, ``w′``, ``b′``
-    running over ``height``, ``width`` and ``batch`` inside the sums, the three terms of
-    :func:`batchnorm_grad_input` are
-
-    ``∂L/∂x_{crwb} = ∂L/∂y_{crwb} gamma_{c} inv_std_{c}
-    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} gamma_{c} inv_std_{c} (1/N)
-    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} x_hat_{cr′w′b′} x_hat_{crwb} gamma_{c} inv_std_{c} (1/N)``.
-    """
-    layer = cache.layer
-    grad_columns = _pixels_as_columns(grad_y)
-    x_hat = _pixels_as_columns(cache.x_hat)
-    grad_gamma, grad_beta = batchnorm_grad_params(grad_columns, x_hat)
-    grads = BatchNorm2d(grad_gamma, grad_beta, layer.eps, layer.momentum)
-    if cache.batch_statistics:
-        grad_x = batchnorm_grad_input(grad_columns, x_hat, layer.gamma, cache.inv_std)
-    else:
-        grad_x = batchnorm_grad_input_fixed(grad_columns, layer.gamma, cache.inv_std)
-    return grads, grad_x.reshape(grad_y.shape)
-
-
-BATCHNORM2D_GRAD_X = Spec(
-    "grad_x",
-    "crwb,c,c - cRWB,c,c, - cRWB,cRWB,crwb,c,c,->crwb",
-    (
-        *("grad_y", "gamma", "inv_std"),
-        *("grad_y", "gamma", "inv_std", "1/N"),
-        *("grad_y", "x_hat", "x_hat", "gamma", "inv_std", "1/N"),
-    ),
-)
-""":data:`BATCHNORM_GRAD_X` over every pixel: what :func:`batchnorm2d_backward` computes in
-training."""
-
-
-@checked
-def batchnorm2d_initial_state(layer: BatchNorm2d) -> BatchNorm2dState:
-    """Running mean 0 and variance 1 for every channel.
-
-    Parameters
-    ----------
-    layer
-        The layer, for its number of channels and its dtype.
-
-    Returns
-    -------
-    state
-        The initial :class:`BatchNorm2dState`.
-    """
-    return BatchNorm2dState(np.zeros_like(layer.gamma), np.ones_like(layer.gamma))
-
-
-@checked
-def batchnorm2d_update_state(state: BatchNorm2dState, cache: BatchNorm2dCache) -> BatchNorm2dState:
-    """The running statistics after a training batch, from that batch's cache.
-
-    Parameters
-    ----------
-    state
-        The running statistics before the batch.
-    cache
-        What :func:`batchnorm2d_forward` saved for the batch.
-
-    Returns
-    -------
-    state
-        A new :class:`BatchNorm2dState`; after an evaluation pass, ``state`` itself.
-    """
-    if not cache.batch_statistics:
-        return state
-    count = cache.x_hat.size // cache.x_hat.shape[0]  # height · width · batch
+    count = cache.x_hat.size // cache.x_hat.shape[0]  # every value of a channel: N
     mean, var = batchnorm_running_statistics(
         state.mean, state.var, cache.mean, cache.var, count, cache.layer.momentum
     )
-    return BatchNorm2dState(mean, var)
+    return BatchNormState(mean, var)

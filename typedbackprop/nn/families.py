@@ -35,12 +35,6 @@ from typedbackprop.nn.attention import (
 )
 from typedbackprop.nn.batchnorm import (
     BatchNorm,
-    BatchNorm2d,
-    batchnorm2d_backward,
-    batchnorm2d_forward,
-    batchnorm2d_forward_eval,
-    batchnorm2d_initial_state,
-    batchnorm2d_update_state,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_forward_eval,
@@ -214,14 +208,6 @@ FAMILIES: dict[type, Family] = {
             batchnorm_backward,
             state=StateRules(
                 batchnorm_initial_state, batchnorm_forward_eval, batchnorm_update_state
-            ),
-        ),
-        Family(
-            BatchNorm2d,
-            batchnorm2d_forward,
-            batchnorm2d_backward,
-            state=StateRules(
-                batchnorm2d_initial_state, batchnorm2d_forward_eval, batchnorm2d_update_state
             ),
         ),
         Family(Dropout, dropout_forward, dropout_backward, reads_mode=True),
