@@ -22,7 +22,6 @@ from typedbackprop.gradcheck import (
     numerical_gradient,
 )
 from typedbackprop.initialize import InitName, init_layers
-from typedbackprop.nn.activation2d import Activation2d, Activation2dCache
 from typedbackprop.nn.activations import (
     ACTIVATIONS,
     Activation,
@@ -65,14 +64,8 @@ from typedbackprop.nn.batch_first import (
 )
 from typedbackprop.nn.batchnorm import (
     BatchNorm,
-    BatchNorm2d,
-    BatchNorm2dCache,
-    BatchNorm2dState,
     BatchNormCache,
     BatchNormState,
-    batchnorm2d_backward,
-    batchnorm2d_forward,
-    batchnorm2d_forward_eval,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_forward_eval,
@@ -224,20 +217,12 @@ __all__ = [
     "conv2d_forward",
     "im2col",
     "BatchNorm",
-    "BatchNorm2d",
-    "BatchNorm2dCache",
-    "BatchNorm2dState",
     "BatchNormCache",
     "BatchNormState",
-    "batchnorm2d_backward",
-    "batchnorm2d_forward",
-    "batchnorm2d_forward_eval",
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_forward_eval",
     "StateRules",
-    "Activation2d",
-    "Activation2dCache",
     "Flatten",
     "FlattenCache",
     "Unflatten",
