@@ -57,9 +57,7 @@ class Recipe:
     """What its training counts: ``"epoch"`` or ``"step"``."""
     length: int
     """How many of them its training runs."""
-    fit: Callable[
-        [list[Layer], RecipeData, np.random.Generator, list[Any], Progress, int], History
-    ]
+    fit: Callable[[list[Layer], RecipeData, np.random.Generator, list[Any], Progress, int], History]
     """``fit(layers, data, rng, states, progress, length) -> history``; trains ``layers`` (a list
     it may replace in place) and ``states`` for ``length`` epochs or steps (:attr:`units`)."""
     threads: int | None = None

@@ -238,7 +238,9 @@ def test_transformer_block_passes_gradcheck(case):
         grads, grad_x = transformer_block_backward(grad_y, cache)
         return [grad_x] + [array for _, array in leaves(grads)]
 
-    report = tbp.gradcheck(forward, backward, [x, *arrays], names=["x"] + [p for p, _ in leaves(block)])
+    report = tbp.gradcheck(
+        forward, backward, [x, *arrays], names=["x"] + [p for p, _ in leaves(block)]
+    )
     assert report.passed, report
 
 
