@@ -17,8 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from typedbackprop.datasets import Dataset
+from typedbackprop.checking import Array
+from typedbackprop.datasets import Dataset, recall_dataset
+from typedbackprop.nn.gate import Gate
+from typedbackprop.nn.gru import GRU, GRUCell, gru_cell_backward, gru_forward
+from typedbackprop.nn.lstm import LSTM, LSTMCell, lstm_cell_backward, lstm_forward
 from typedbackprop.nn.network import Dense, forward, predict
+from typedbackprop.nn.rnn import RNN, RNNCell, rnn_cell_backward, rnn_forward
 from typedbackprop.training import Architecture, History
 
 __all__ = [
@@ -35,6 +40,13 @@ __all__ = [
     "HiddenAnimation",
     "hidden_animation",
     "animate_hidden",
+    "Recurrent",
+    "state_gradients",
+    "state_gradient_norms",
+    "recurrent_at_initialisation",
+    "vanishing_gradient_example",
+    "vanishing_gradient_figure",
+    "plot_vanishing_gradient",
 ]
 
 BINARY_COLOURS = ("tab:blue", "tab:red")
@@ -827,3 +839,219 @@ def animate_hidden(
             movie.save(os.fspath(partial), writer=PillowWriter(fps=8))
     finally:
         pyplot.close(animation.figure)
+
+
+# --- The vanishing gradient: ‖∂L/∂h_t‖ against t, for the recurrent layers ----------------------
+
+Recurrent = RNN | LSTM | GRU
+"""A recurrent sequence layer: the tanh RNN, the LSTM or the GRU."""
+
+
+def _rnn_step_back(grad_state: tuple[Array, ...], step: Any) -> tuple[Array, ...]:
+    return (rnn_cell_backward(grad_state[0], step)[2],)
+
+
+def _lstm_step_back(grad_state: tuple[Array, ...], step: Any) -> tuple[Array, ...]:
+    grad_h, grad_c = lstm_cell_backward((grad_state[0], grad_state[1]), step)[2]
+    return grad_h, grad_c
+
+
+def _gru_step_back(grad_state: tuple[Array, ...], step: Any) -> tuple[Array, ...]:
+    return (gru_cell_backward(grad_state[0], step)[2],)
+
+
+RECURRENT_STEPS: dict[type, tuple[Callable[..., Any], Callable[..., tuple[Array, ...]], int]] = {
+    RNN: (rnn_forward, _rnn_step_back, 1),
+    LSTM: (lstm_forward, _lstm_step_back, 2),
+    GRU: (gru_forward, _gru_step_back, 1),
+}
+"""Each recurrent layer's forward pass, one step of its backward pass (the cell's backward,
+returning the previous state's gradient), and how many arrays its state holds."""
+
+
+def state_gradients(layer: Recurrent, x: Array, grad_last_state: Array) -> list[Array]:
+    """``∂L/∂h_t`` for every step ``t``, for a loss that reads the last hidden state alone.
+
+    Parameters
+    ----------
+    layer
+        An :class:`~typedbackprop.nn.rnn.RNN`, :class:`~typedbackprop.nn.lstm.LSTM` or
+        :class:`~typedbackprop.nn.gru.GRU`.
+    x
+        The input sequence, ``"features seq batch"``.
+    grad_last_state
+        ``∂L/∂h_{seq−1}``, ``"hidden batch"``: the loss reads no other output (for the LSTM,
+        not the last cell state either).
+
+    Returns
+    -------
+    list of arrays
+        ``∂L/∂h_t`` for ``t = 0, …, seq − 1``, each ``"hidden batch"``.
+
+    Notes
+    -----
+    The loop of the layer's backward pass (:func:`~typedbackprop.nn.rnn.rnn_backward` and its
+    twins) with no gradient on the outputs but the last: each step's cell backward carries
+    ``∂L/∂h_t`` to ``∂L/∂h_{t−1}`` (the LSTM's carries ``∂L/∂c_t`` too, from 0 at the last
+    step), so the list is what that loop holds in ``grad_state`` step after step. For the tanh
+    RNN ``∂L/∂h_{t−1} = W_hhᵀ ((1 − h_t²) ⊙ ∂L/∂h_t)``: a product of ``seq − 1 − t`` such
+    Jacobians, whose norm shrinks geometrically when they contract.
+    """
+    forward, step_back, arrays = RECURRENT_STEPS[type(layer)]
+    _, cache = forward(layer, x)
+    grad_state = (grad_last_state, *(np.zeros_like(grad_last_state) for _ in range(arrays - 1)))
+    grads = [grad_last_state]
+    for t in reversed(range(1, x.shape[1])):
+        grad_state = step_back(grad_state, cache.steps[t])
+        grads.append(grad_state[0])
+    return grads[::-1]
+
+
+def state_gradient_norms(layer: Recurrent, x: Array, grad_last_state: Array) -> NDArray[Any]:
+    """``‖∂L/∂h_t‖`` (the Frobenius norm over hidden and batch) for ``t = 0, …, seq − 1``; see
+    :func:`state_gradients`."""
+    return np.array([np.linalg.norm(grad) for grad in state_gradients(layer, x, grad_last_state)])
+
+
+def recurrent_at_initialisation(
+    kind: str, features: int, hidden: int, rng: np.random.Generator, forget_bias: float = 0.0
+) -> Recurrent:
+    """A fresh ``"rnn"``, ``"lstm"`` or ``"gru"`` layer, initialised as PyTorch initialises one.
+
+    Parameters
+    ----------
+    kind
+        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    features, hidden
+        The sizes of the input and of the state.
+    rng
+        Draws the weights.
+    forget_bias
+        Added to the LSTM forget gate's ``b_ih`` (so to ``b_if + b_hf``); ignored otherwise.
+
+    Returns
+    -------
+    RNN, LSTM or GRU
+        Every weight and bias drawn uniformly from ``[−1/√hidden, 1/√hidden]``, as
+        ``torch.nn.RNN``, ``LSTM`` and ``GRU`` draw theirs.
+    """
+    bound = 1.0 / np.sqrt(hidden)
+
+    def gate(bias: float = 0.0) -> Gate:
+        W_ih, b_ih, W_hh, b_hh = (
+            rng.uniform(-bound, bound, size)
+            for size in ((hidden, features), hidden, (hidden, hidden), hidden)
+        )
+        return Gate(W_ih, b_ih + bias, W_hh, b_hh)
+
+    if kind == "rnn":
+        only = gate()
+        return RNN(RNNCell(only.W_ih, only.b_ih, only.W_hh, only.b_hh))
+    if kind == "lstm":
+        return LSTM(LSTMCell(gate(), gate(forget_bias), gate(), gate()))
+    if kind == "gru":
+        return GRU(GRUCell(gate(), gate(), gate()))
+    raise ValueError(f"unknown recurrent layer {kind!r}: rnn, lstm or gru")
+
+
+def vanishing_gradient_example(
+    seq: int = 30, hidden: int = 32, batch: int = 16, seed: int = 0
+) -> tuple[dict[str, Recurrent], Array, Array]:
+    """The layers, input and last-state gradient of the docs' figure of the vanishing gradient.
+
+    Parameters
+    ----------
+    seq, hidden, batch
+        The recall task's sequence length, the state's size, and how many sequences.
+    seed
+        Seeds the data, the weights and the gradient.
+
+    Returns
+    -------
+    layers, x, grad_last_state
+        A tanh RNN, a GRU and an LSTM at PyTorch's initialisation, and two LSTMs with a
+        forget-gate bias of 1 and 3 (:func:`recurrent_at_initialisation`), by their label;
+        ``batch`` recall sequences (:func:`~typedbackprop.datasets.recall_dataset`) one-hot,
+        ``"vocab seq batch"``; and a random ``∂L/∂h_{seq−1}`` of norm 1, the gradient of the loss
+        ``L = Σ grad_last_state ⊙ h_{seq−1}``, which reads the last state alone.
+    """
+    rng = np.random.default_rng(seed)
+    data = recall_dataset(length=seq, n_train=batch, n_test=1, seed=seed)
+    vocab = data.vocab
+    x = np.eye(vocab)[data.x_train].transpose(2, 0, 1)  # (seq, batch) ids -> (vocab, seq, batch)
+    layers = {
+        "tanh RNN": recurrent_at_initialisation("rnn", vocab, hidden, rng),
+        "GRU": recurrent_at_initialisation("gru", vocab, hidden, rng),
+        "LSTM, forget bias 0": recurrent_at_initialisation("lstm", vocab, hidden, rng),
+        "LSTM, forget bias 1": recurrent_at_initialisation("lstm", vocab, hidden, rng, 1.0),
+        "LSTM, forget bias 3": recurrent_at_initialisation("lstm", vocab, hidden, rng, 3.0),
+    }
+    grad_last_state = rng.standard_normal((hidden, batch))
+    return layers, x, grad_last_state / np.linalg.norm(grad_last_state)
+
+
+def vanishing_gradient_figure(norms: dict[str, NDArray[Any]]) -> Any:
+    """The figure :func:`plot_vanishing_gradient` writes (a matplotlib ``Figure``; close it).
+
+    Parameters
+    ----------
+    norms
+        ``‖∂L/∂h_t‖`` for ``t = 0, …, seq − 1`` (:func:`state_gradient_norms`), by the line's
+        label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel: a line per model against the step ``t`` on a log scale, the legend beside it.
+    """
+    pyplot = require_plotting()
+    figure, axis = pyplot.subplots(figsize=(9, 4.8), layout="constrained")
+    seq = max(len(values) for values in norms.values())
+    for label, values in norms.items():
+        axis.plot(np.arange(len(values)), values, marker="o", markersize=3, label=label)
+    axis.set_yscale("log")
+    axis.set_xlabel("step t")
+    axis.set_ylabel(r"$\|\partial L / \partial h_t\|$ (log scale)")
+    axis.set_xlim(-0.5, seq - 0.5)
+    axis.grid(alpha=0.3, which="major")
+    axis.set_title(
+        f"How much gradient reaches the state $h_t$ from a loss on the last step (t = {seq - 1}), "
+        "at initialisation",
+        fontsize=11,
+    )
+    _legend_beside(axis, "model")
+    return figure
+
+
+def plot_vanishing_gradient(
+    path: str | os.PathLike[str], layers: dict[str, Recurrent], x: Array, grad_last_state: Array
+) -> None:
+    """Draw ``‖∂L/∂h_t‖`` against ``t`` for each layer, on a log scale, to an image file.
+
+    Parameters
+    ----------
+    path
+        The image file to write; its ending picks the format (PNG, PDF, SVG, ...).
+    layers
+        Recurrent layers by their legend's label, all with the same ``hidden``: the same
+        ``grad_last_state`` starts every line.
+    x
+        The input sequence, ``"features seq batch"``.
+    grad_last_state
+        ``∂L/∂h_{seq−1}``: the loss reads the last state alone.
+
+    Notes
+    -----
+    Each line is :func:`state_gradient_norms`: how much of the loss's gradient reaches step
+    ``t``, the signal by which the weights learn what the input at ``t`` should leave in the
+    state. Written under a temporary name and renamed once whole (:func:`written_atomically`).
+    """
+    pyplot = require_plotting()
+    figure = vanishing_gradient_figure(
+        {label: state_gradient_norms(layer, x, grad_last_state) for label, layer in layers.items()}
+    )
+    try:
+        with written_atomically(path) as partial:
+            figure.savefig(partial, dpi=100)
+    finally:
+        pyplot.close(figure)
