@@ -1,14 +1,22 @@
-"""The one table of layer families that drives the cross-cutting tests (tests/test_families.py).
+"""The one table of layer families that drives every cross-cutting test of a family.
 
 Each row builds a layer and an input whose every dimension has a distinct size (so a transposed
-axis or a wrong sum axis cannot pass), and says how PyTorch computes the same forward pass (the
-independent oracle, in float64, on tensors laid out features first like ours). A new family is
-tested by adding one row: the gradient check, the oracle, purity, dtypes and the refusal of a
-wrongly shaped gradient then run on it. Each family's own hand-computed values live in
-``tests/nn/test_<family>.py``.
+axis or a wrong sum axis cannot pass), says how PyTorch computes the same forward pass (the
+independent oracle, in float64, on tensors laid out features first like ours), and what
+``check_layer`` needs beyond the built layer (an input annotation with named axes, sizes the
+layer constrains). A new family is tested by adding one row here:
+
+- ``tests/test_families.py``: the gradient check, the PyTorch oracle, purity, float32 kept, the
+  refusal of a wrongly shaped gradient, and every family of ``FAMILIES`` having a row;
+- ``tests/test_check_layer.py``: ``check_layer`` with every one of its checks, on the row's
+  record and settings, at sizes it draws;
+- ``tests/test_hostile.py``: NaN input, an empty batch, read-only arrays.
+
+Each family's own hand-computed values live in ``tests/nn/test_<family>.py``.
 """
 
 import dataclasses
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +24,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from jaxtyping import Float
 
 import typedbackprop as tbp
+from typedbackprop import Array
+from typedbackprop.nn.activations import ActivationKind
+
+SEED = 0
+"""The seed of the generator a training row's :attr:`FamilyCase.mode` draws from (dropout's
+mask): every call gets a fresh generator with this seed, so every call draws the same mask."""
 
 
 @dataclass(frozen=True)
 class FamilyCase:
-    """One row: a layer family, how to build a test point, and PyTorch's forward pass."""
+    """One row: a layer family, how to build a test point, PyTorch's forward pass, and what
+    ``check_layer`` needs beyond the built layer."""
 
     name: str
     """The test id."""
@@ -30,8 +46,22 @@ class FamilyCase:
     """``(rng, dtype) -> (layer, x)``: distinct sizes per dimension, clear of any kink."""
     torch_forward: Callable[[dict[str, torch.Tensor], torch.Tensor, Any], torch.Tensor]
     """``(parameters, x, layer) -> output``: the parameters by field name, as float64 tensors."""
-    mode: tbp.Mode = field(default_factory=tbp.Mode)
-    """The mode forward runs in."""
+    training: bool = False
+    """Whether forward runs in training (batch statistics, dropout's mask) or evaluation."""
+    check_input: Any = None
+    """The annotation ``check_layer`` draws the input by, where the family's forward annotates
+    it with a variadic group (``"features *positions batch"``) and the row wants named axes
+    (``"features height width batch"`` for images); ``None``: forward's own annotation."""
+    check_sizes: dict[str, int] = field(default_factory=dict)
+    """Sizes the layer constrains, for ``check_layer`` (a kernel that fits its image, the
+    features an ``Unflatten`` splits); it draws every other size, distinct."""
+
+    @property
+    def mode(self) -> tbp.Mode:
+        """The mode forward runs in; in training, with a fresh generator seeded :data:`SEED`."""
+        if not self.training:
+            return tbp.Mode()
+        return tbp.Mode(training=True, rng=np.random.default_rng(SEED))
 
 
 def _dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
@@ -260,11 +290,23 @@ def _unflatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple
     return tbp.Unflatten(3, 4, 5), rng.standard_normal((60, 2)).astype(dtype)
 
 
-TRAINING = tbp.Mode(training=True)
 IMAGES = (3, 4, 5, 2)
 """channels=3, height=4, width=5, batch=2."""
 TOKENS = (3, 4, 5)
 """features=3, seq=4, batch=5."""
+IMAGE_Z = Float[Array, "features height width batch"]
+"""An activation's input as images, for check_layer: its ``*positions`` are (height, width)."""
+TOKEN_Z = Float[Array, "features seq batch"]
+"""An activation's input as tokens, for check_layer: its ``*positions`` are the sequence."""
+IMAGE_X = Float[Array, "channels height width batch"]
+"""Batch norm's input as images, for check_layer: its ``*spatial`` axes are (height, width)."""
+
+
+def _torch_dropout(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
+    """Inverted dropout with the mask its docstring states, ``[u ≥ rate] / (1 − rate)``, ``u``
+    drawn by ``rng.random(x.shape)`` from the row's generator (seeded :data:`SEED`)."""
+    u = np.random.default_rng(SEED).random(tuple(x.shape))
+    return x * torch.tensor(u >= layer.rate, dtype=x.dtype) / (1.0 - layer.rate)
 
 
 CASES: list[FamilyCase] = [
@@ -275,7 +317,7 @@ CASES: list[FamilyCase] = [
             _activation(name),
             lambda p, z, layer: _TORCH_ACTIVATIONS[layer.name](z, layer),
         )
-        for name in ("sigmoid", "tanh", "relu", "identity", "softmax", "gelu", "gelu_tanh")
+        for name in typing.get_args(ActivationKind)  # every activation the family knows
     ],
     FamilyCase(
         "activation-leaky_relu-0.2",
@@ -286,11 +328,13 @@ CASES: list[FamilyCase] = [
         "embedding",
         _embedding,
         lambda p, ids, layer: F.embedding(ids, p["table"]).permute(2, 0, 1),
+        check_sizes={"vocab": 6},  # the ids the row draws are below 6
     ),
     FamilyCase(
         "positional_embedding",
         _positional,
         lambda p, x, layer: x + p["table"][: x.shape[1]].T[:, :, None],
+        check_sizes={"context": 7},  # at least as long as any sequence
     ),
     FamilyCase(
         "layernorm",
@@ -309,7 +353,12 @@ CASES: list[FamilyCase] = [
     FamilyCase("feedforward-leaky_relu-0.2", _leaky(_feedforward, 0.2), _torch_feedforward),
     FamilyCase("transformer_block", _block, _torch_block),
     FamilyCase("transformer_block-leaky_relu-0.2", _leaky(_block, 0.2), _torch_block),
-    FamilyCase("keep_last", _keep_last, lambda p, x, layer: x[:, -layer.count :, :]),
+    FamilyCase(
+        "keep_last",
+        _keep_last,
+        lambda p, x, layer: x[:, -layer.count :, :],
+        check_sizes={"seq": 4},  # it keeps 3
+    ),
     FamilyCase(
         "token_dense",
         _token_dense,
@@ -322,6 +371,7 @@ CASES: list[FamilyCase] = [
             lambda p, x, layer: _house(
                 F.conv2d(_nchw(x), p["W"], p["b"], stride=layer.stride, padding=layer.padding)
             ),
+            check_sizes={"kernel_h": 3, "kernel_w": 2, "height": 7, "width": 8},  # as built
         )
         for stride, padding in [(1, 0), (2, 1)]
     ],
@@ -330,6 +380,7 @@ CASES: list[FamilyCase] = [
             f"maxpool2d-window{window}-stride{stride}",
             _pool(tbp.MaxPool2d, window, stride),
             lambda p, x, layer: _house(F.max_pool2d(_nchw(x), layer.window, layer.stride)),
+            check_sizes={"height": 7, "width": 9},  # as built
         )
         for window, stride in [(2, 2), (3, 1)]
     ],
@@ -338,6 +389,7 @@ CASES: list[FamilyCase] = [
             f"avgpool2d-window{window}-stride{stride}",
             _pool(tbp.AvgPool2d, window, stride),
             lambda p, x, layer: _house(F.avg_pool2d(_nchw(x), layer.window, layer.stride)),
+            check_sizes={"height": 7, "width": 9},  # as built
         )
         for window, stride in [(2, 2), (3, 2)]
     ],
@@ -347,7 +399,7 @@ CASES: list[FamilyCase] = [
         lambda p, x, layer: (
             F.batch_norm(x.T, None, None, p["gamma"], p["beta"], training=True, eps=layer.eps).T
         ),
-        mode=TRAINING,
+        training=True,
     ),
     FamilyCase(
         "batchnorm-images-training",
@@ -355,7 +407,8 @@ CASES: list[FamilyCase] = [
         lambda p, x, layer: _house(
             F.batch_norm(_nchw(x), None, None, p["gamma"], p["beta"], training=True, eps=layer.eps)
         ),
-        mode=TRAINING,
+        training=True,
+        check_input=IMAGE_X,
     ),
     *[
         FamilyCase(
@@ -366,19 +419,22 @@ CASES: list[FamilyCase] = [
                 if layer.name != "softmax"
                 else F.softmax(_nchw(z), dim=1)  # over the channels of each pixel
             ),
+            check_input=IMAGE_Z,
         )
-        for name in ("relu", "tanh", "softmax")
+        for name in ("relu", "tanh", "gelu", "softmax")
     ],
     FamilyCase(
         "activation-images-leaky_relu-0.2",
         _activation("leaky_relu", slope=0.2, shape=IMAGES),
         lambda p, z, layer: F.leaky_relu(z, layer.slope),
+        check_input=IMAGE_Z,
     ),
     *[
         FamilyCase(
             f"activation-tokens-{name}",
             _activation(name, shape=TOKENS),
             lambda p, z, layer: _TORCH_ACTIVATIONS[layer.name](z, layer),  # softmax: dim=0
+            check_input=TOKEN_Z,
         )
         for name in ("gelu", "softmax")
     ],
@@ -387,16 +443,15 @@ CASES: list[FamilyCase] = [
         "unflatten",
         _unflatten,
         lambda p, x, layer: x.reshape(layer.channels, layer.height, layer.width, x.shape[-1]),
+        check_sizes={"features": 60},  # 3 · 4 · 5, as built
     ),
-    # Dropout in evaluation is the identity. In training its mask is random, drawn afresh at
-    # every call from the row's one generator, so only rate 0 (every value kept) is
-    # deterministic here; tests/nn/test_dropout.py holds each mask fixed with a seed instead.
+    # Dropout in evaluation is the identity. In training, every call of a row's mode gets a
+    # fresh generator seeded SEED, so every call draws one mask: the gradient checks compare
+    # like with like, and the oracle draws the same uniform numbers. tests/nn/test_dropout.py
+    # holds masks by hand.
     FamilyCase("dropout-evaluation", _dropout(0.5), lambda p, x, layer: x),
-    FamilyCase(
-        "dropout-training-rate0",
-        _dropout(0.0),
-        lambda p, x, layer: x,
-        mode=tbp.Mode(training=True, rng=np.random.default_rng(0)),
-    ),
+    FamilyCase("dropout-training", _dropout(0.5), _torch_dropout, training=True),
+    FamilyCase("dropout-training-rate0", _dropout(0.0), lambda p, x, layer: x, training=True),
 ]
-"""Every layer family the package ships, with its settings varied where they matter."""
+"""Every layer family the package ships, with its settings varied where they matter (each
+activation, a stride and padding, causal attention, dropout in training and evaluation)."""

@@ -1,20 +1,20 @@
 """Tests for typedbackprop.check_layer and the hypothesis strategy typedbackprop.strategies.
 
 check_layer runs on every function the package ships in the classic form and on every layer
-family it ships (one row per family of ``typedbackprop.nn.families.FAMILIES``, through one
+family it ships (each row of the one table of families, ``tests/families.py``, through one
 adapter from the record form), and each of its checks is shown to fail on a layer with the bug
 that check exists for, with a report that names the input and the dimension at fault.
 """
 
 import dataclasses
+import inspect
 import subprocess
 import sys
 import typing
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pytest
+from families import CASES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jaxtyping import Float
@@ -23,8 +23,6 @@ import typedbackprop as tbp
 from typedbackprop import Array, checked
 from typedbackprop.checking import record_fields
 from typedbackprop.gradcheck import shapes
-from typedbackprop.nn import reshape
-from typedbackprop.nn.activations import ActivationKind
 from typedbackprop.nn.families import FAMILIES
 from typedbackprop.strategies import layer_inputs
 
@@ -54,7 +52,7 @@ FUNCTIONS = {
 }
 """The package's functions in the classic form, ``forward(*arrays)`` and
 ``backward(grad, *arrays)``. Its layer families, records and all, are checked further down, one
-row per family of :data:`typedbackprop.nn.families.FAMILIES`."""
+run per row of the table of families in ``tests/families.py``."""
 
 CHECKS = ["annotations", "gradients", "linearity", "purity", "determinism", "float32"]
 
@@ -431,165 +429,114 @@ def test_shape_fault_names_a_missing_dimension():
 
 
 # --- every layer family in FAMILIES, through one adapter from the record form ----------------
+#
+# One check_layer run per row of the table of families (tests/families.py), whose rows also
+# drive the PyTorch oracle, purity, dtypes and hostile input: a new family is checked here by
+# its row there.
+
+CASE = {case.name: case for case in CASES}
 
 
-@dataclass(frozen=True)
-class FamilyRow:
-    """One layer of a family, as check_layer sees it through :func:`record_layer`."""
-
-    record: type
-    """The family's parameter record: its row in ``FAMILIES``."""
-    x: Any
-    """The annotation of the layer's input, or the input itself when it is integer ids (then
-    it is closed over: ids have no gradient, only the table has)."""
-    settings: dict[str, Any] = field(default_factory=dict)
-    """The record's fields that are not arrays: an activation's name, a stride, a count."""
-    sizes: dict[str, int] = field(default_factory=dict)
-    """Sizes the layer constrains (a kernel no larger than its input); the rest are drawn."""
-    training: bool = False
-    """Run forward in training mode (batch norm's batch statistics, dropout's mask)."""
-
-
-def input_hint(forward, name="x"):
-    """The annotation of a family forward's input, ``x`` or ``a_prev`` or ``z``."""
+def input_hint(forward):
+    """The annotation of a family forward's input (``x``, ``a_prev``, ``z``: its second
+    parameter, after the layer)."""
+    name = list(inspect.signature(forward).parameters)[1]
     return typing.get_type_hints(forward, include_extras=True)[name]
 
 
-def record_layer(family, row):
-    """``(forward, backward, annotations)`` in check_layer's form for a layer of ``family``.
+def record_layer(family, case):
+    """``(forward, backward, annotations)`` in check_layer's form for the layer of ``case``.
 
+    The case's built layer gives the record and its settings (every field that is not an
+    array: an activation's name, a stride, a count); check_layer draws the arrays. The input is
+    drawn by ``case.check_input`` or forward's own annotation, unless it is integer ids: then
+    the case's ids are closed over (ids have no gradient, only the table has).
     ``forward(*arrays)`` builds the record from the arrays it is given (its fields, in order)
-    and ``row.settings``, and runs the family's forward (``family.run(layer, x, mode)``) on the
-    last array, ``x``. ``backward(grad, *arrays)`` runs that forward again for the cache, then
-    the family's ``backward(grad, cache)``, and returns the record's gradients field by field, then
-    ``grad_x``. Dropout draws its mask from ``mode.rng``, a generator seeded the same at each
+    and the settings, and runs the family's forward (``family.run(layer, x, mode)``) on the last
+    array, ``x``. ``backward(grad, *arrays)`` runs that forward again for the cache, then the
+    family's ``backward(grad, cache)``, and returns the record's gradients field by field, then
+    ``grad_x``. The case's mode draws dropout's mask from a generator seeded the same at each
     call: one fixed mask, as a gradient check needs.
     """
+    built, built_x = case.build(np.random.default_rng(0), np.float64)
     fields = record_fields(family.record)
     names = [name for name, _ in fields]
-    ids = row.x if isinstance(row.x, np.ndarray) else None
-
-    def mode():
-        return tbp.Mode(training=row.training, rng=np.random.default_rng(0))
+    settings = {
+        field.name: getattr(built, field.name)
+        for field in dataclasses.fields(built)
+        if field.name not in names
+    }
+    ids = built_x if built_x.dtype.kind in "iu" else None
+    x_hint = case.check_input if case.check_input is not None else input_hint(family.forward)
 
     def layer_and_input(arrays):
         values, x = (arrays, ids) if ids is not None else (arrays[:-1], arrays[-1])
-        return family.record(**dict(zip(names, values, strict=True)), **row.settings), x
+        return family.record(**dict(zip(names, values, strict=True)), **settings), x
 
     def forward(*arrays):
         layer, x = layer_and_input(arrays)
-        return family.run(layer, x, mode())[0]
+        return family.run(layer, x, case.mode)[0]
 
     def backward(grad_output, *arrays):
         layer, x = layer_and_input(arrays)
-        _, cache = family.run(layer, x, mode())
+        _, cache = family.run(layer, x, case.mode)
         gradients = family.backward(grad_output, cache)
         grad_layer, grad_x = gradients if family.has_parameters else (None, gradients)
         grads = [getattr(grad_layer, name) for name in names]
         return grads if ids is not None else [*grads, grad_x]
 
     forward.__name__ = family.forward.__name__
-    annotations = list(fields) if ids is not None else [*fields, ("x", row.x)]
+    annotations = list(fields) if ids is not None else [*fields, ("x", x_hint)]
     return forward, backward, annotations
 
 
-ACTIVATION_INPUT = input_hint(tbp.activation_forward, "z")
-IMAGE_Z = Float[Array, "features height width batch"]
-"""An activation's input as images: its ``*positions`` are (height, width)."""
-IMAGE_X = Float[Array, "channels height width batch"]
-"""Batch norm's input as images: its ``*spatial`` axes are (height, width)."""
-IMAGES = input_hint(tbp.conv2d_forward)
-POOLED = {"height": 4, "width": 6}  # pooling windows of 2 tile them
-
-FAMILY_ROWS = {
-    "dense": FamilyRow(tbp.Dense, input_hint(tbp.dense_forward, "a_prev")),
-    **{
-        f"activation {name}": FamilyRow(tbp.Activation, ACTIVATION_INPUT, {"name": name})
-        for name in typing.get_args(ActivationKind)
-    },
-    "activation leaky_relu, slope 0.2": FamilyRow(
-        tbp.Activation, ACTIVATION_INPUT, {"name": "leaky_relu", "slope": 0.2}
-    ),
-    **{
-        f"activation {name} on images": FamilyRow(tbp.Activation, IMAGE_Z, {"name": name})
-        for name in ("relu", "gelu", "softmax")
-    },
-    "conv2d": FamilyRow(
-        tbp.Conv2d, IMAGES, sizes={"kernel_h": 2, "kernel_w": 3, "height": 5, "width": 6}
-    ),
-    "conv2d, stride 2, padding 1": FamilyRow(
-        tbp.Conv2d,
-        IMAGES,
-        {"stride": 2, "padding": 1},
-        sizes={"kernel_h": 3, "kernel_w": 2, "height": 7, "width": 6},
-    ),  # fmt: skip
-    "maxpool2d": FamilyRow(tbp.MaxPool2d, input_hint(tbp.maxpool2d_forward), sizes=POOLED),
-    "avgpool2d": FamilyRow(tbp.AvgPool2d, input_hint(tbp.avgpool2d_forward), sizes=POOLED),
-    "batchnorm": FamilyRow(tbp.BatchNorm, input_hint(tbp.batchnorm_forward), training=True),
-    "batchnorm on images": FamilyRow(tbp.BatchNorm, IMAGE_X, training=True),
-    "dropout": FamilyRow(tbp.Dropout, input_hint(tbp.dropout_forward), training=True),
-    "dropout, evaluation": FamilyRow(tbp.Dropout, input_hint(tbp.dropout_forward)),
-    "layernorm": FamilyRow(tbp.LayerNorm, input_hint(tbp.layernorm_forward)),
-    "embedding": FamilyRow(tbp.Embedding, np.array([[0, 3, 4], [2, 0, 4]]), sizes={"vocab": 5}),
-    "positional_embedding": FamilyRow(
-        tbp.PositionalEmbedding, input_hint(tbp.positional_forward), sizes={"context": 7}
-    ),
-    "attention": FamilyRow(tbp.Attention, input_hint(tbp.attention_forward)),
-    "attention, causal": FamilyRow(
-        tbp.Attention, input_hint(tbp.attention_forward), {"causal": True}
-    ),
-    "feedforward": FamilyRow(tbp.FeedForward, input_hint(tbp.feedforward_forward)),
-    "transformer_block": FamilyRow(tbp.TransformerBlock, input_hint(tbp.transformer_block_forward)),
-    "token_dense": FamilyRow(tbp.TokenDense, input_hint(tbp.token_dense_forward)),
-    "keep_last": FamilyRow(tbp.KeepLast, input_hint(tbp.keep_last_forward), {"count": 2}),
-    "flatten": FamilyRow(tbp.Flatten, input_hint(reshape.flatten_forward)),
-    "unflatten": FamilyRow(
-        tbp.Unflatten,
-        input_hint(reshape.unflatten_forward),
-        {"channels": 2, "height": 3, "width": 4},
-        sizes={"features": 24},
-    ),  # fmt: skip
-}
-"""At least one row per family of ``FAMILIES``, and more where a setting changes the code that
-runs (each activation, a stride and padding, causal attention, dropout in evaluation)."""
+def family_case(name):
+    """``(family, case)`` for the row ``name`` of the table of families."""
+    case = CASE[name]
+    return FAMILIES[type(case.build(np.random.default_rng(0), np.float64)[0])], case
 
 
-def test_every_family_in_the_table_of_families_has_a_row():
-    # A new family cannot be forgotten: adding it to FAMILIES fails this test until it has a
-    # row here, and with it a check_layer run.
-    assert {row.record for row in FAMILY_ROWS.values()} == set(FAMILIES)
-
-
-@pytest.mark.parametrize("name", FAMILY_ROWS)
+@pytest.mark.parametrize("name", CASE)
 def test_every_layer_family_passes_every_check(name):
-    row = FAMILY_ROWS[name]
-    forward, backward, annotations = record_layer(FAMILIES[row.record], row)
-    report = tbp.check_layer(forward, backward, annotations=annotations, sizes=row.sizes)
+    family, case = family_case(name)
+    forward, backward, annotations = record_layer(family, case)
+    report = tbp.check_layer(forward, backward, annotations=annotations, sizes=case.check_sizes)
     assert report.passed, str(report)
     assert [check.name for check in report.checks] == CHECKS
-    drawn = {size for name, size in report.sizes if name not in row.sizes}
-    assert len(drawn) == len(report.sizes) - len(row.sizes) and 1 not in drawn
+    drawn = {size for name, size in report.sizes if name not in case.check_sizes}
+    assert len(drawn) == len(report.sizes) - len(case.check_sizes) and 1 not in drawn
     # Every input's gradient was compared, and none is a 0 against 0 that shows nothing.
     assert report.gradients.method == "full"
     assert all(argument.checked and not argument.nothing_to_compare
                for argument in report.gradients.arguments)  # fmt: skip
 
 
+def test_the_adapter_keeps_the_rows_settings_and_its_training_mode():
+    # What a row varies reaches check_layer: the row's stride, and dropout's training mask.
+    family, case = family_case("conv2d-stride2-padding1")
+    forward, _, annotations = record_layer(family, case)
+    arrays = [np.ones((4, 3, 3, 2)), np.zeros(4), np.ones((3, 7, 8, 6))]
+    assert [name for name, _ in annotations] == ["W", "b", "x"]
+    assert forward(*arrays).shape == (4, 4, 5, 6)  # stride 2, padding 1: a 4×5 output
+    family, case = family_case("dropout-training")
+    forward, _, _ = record_layer(family, case)
+    dropped = forward(np.ones((3, 4)))
+    assert set(np.unique(dropped)) == {0.0, 2.0}  # kept values scaled by 1 / (1 − 0.5)
+    np.testing.assert_array_equal(forward(np.ones((3, 4))), dropped)  # one mask every call
+
+
 def test_a_large_layer_of_a_family_is_checked_in_fast_mode_with_samples():
-    row = dataclasses.replace(
-        FAMILY_ROWS["conv2d"],
-        sizes={"kernel_h": 3, "kernel_w": 2, "height": 12, "width": 10, "in_channels": 8,
-               "out_channels": 6, "batch": 16},
-    )  # fmt: skip
-    forward, backward, annotations = record_layer(FAMILIES[tbp.Conv2d], row)
-    report = tbp.check_layer(forward, backward, annotations=annotations, sizes=row.sizes)
+    family, case = family_case("conv2d-stride1-padding0")
+    sizes = {"kernel_h": 3, "kernel_w": 2, "height": 12, "width": 10, "in_channels": 8,
+             "out_channels": 6, "batch": 16}  # fmt: skip
+    forward, backward, annotations = record_layer(family, case)
+    report = tbp.check_layer(forward, backward, annotations=annotations, sizes=sizes)
     assert report.passed, str(report)
     assert report.gradients.method == "fast+sampled"
 
 
 def test_the_adapter_checks_the_table_of_an_embedding_not_its_ids():
-    row = FAMILY_ROWS["embedding"]
-    _, _, annotations = record_layer(FAMILIES[row.record], row)
+    _, _, annotations = record_layer(*family_case("embedding"))
     assert [name for name, _ in annotations] == ["table"]
 
 
@@ -604,7 +551,7 @@ def test_a_family_with_a_wrong_backward_fails_through_the_adapter(monkeypatch):
         return tbp.Dense(grads.W, grads.b / 2), grad_a_prev
 
     wrong = dataclasses.replace(family, backward=grad_b_halved)
-    forward, backward, annotations = record_layer(wrong, FAMILY_ROWS["dense"])
+    forward, backward, annotations = record_layer(wrong, CASE["dense"])
     report = tbp.check_layer(forward, backward, annotations=annotations, raise_exception=False)
     gradients = report.checks[1]
     assert not gradients.passed
@@ -617,8 +564,7 @@ def test_a_family_with_a_wrong_backward_fails_through_the_adapter(monkeypatch):
 def test_a_forward_that_refuses_the_drawn_sizes_is_reported_with_the_sizes():
     # conv2d's kernel must fit in its input; the distinct sizes drawn give kernel_w=6 and
     # width=2. The error says so, by dimension, and what to pass.
-    row = FAMILY_ROWS["conv2d"]
-    forward, backward, annotations = record_layer(FAMILIES[tbp.Conv2d], row)
+    forward, backward, annotations = record_layer(*family_case("conv2d-stride1-padding0"))
     with pytest.raises(ValueError) as caught:
         tbp.check_layer(forward, backward, annotations=annotations)
     message = str(caught.value)

@@ -1,4 +1,4 @@
-"""Cross-cutting tests of every layer family, driven by the table in ``tests/families.py``.
+"""Cross-cutting tests of every layer family, driven by the one table in ``tests/families.py``.
 
 Per family: the full Jacobian against central differences (tbp.gradcheck); PyTorch's gradients
 for a random upstream gradient at relative error ≤ 1e-10; no input or parameter modified; float32
@@ -180,9 +180,14 @@ def test_backward_returning_a_misshapen_gradient_is_refused(
         checked(misshapen)(rng.standard_normal(output.shape), cache)
 
 
-def test_every_family_has_a_row():
+def test_every_family_has_a_row_and_every_row_a_family():
+    # A new family cannot be forgotten: adding it to FAMILIES fails this test until
+    # tests/families.py has a row for it, and with it every test driven by that table
+    # (here, check_layer's in test_check_layer.py, hostile input in test_hostile.py).
     tested = {type(case.build(np.random.default_rng(0), np.float64)[0]) for case in CASES}
     assert set(tbp.FAMILIES) <= tested, f"families without a row: {set(tbp.FAMILIES) - tested}"
+    assert tested <= set(tbp.FAMILIES), f"rows of no family: {tested - set(tbp.FAMILIES)}"
+    assert len(IDS) == len(set(IDS)), "two rows with one name"
 
 
 # --- the table itself: the math contract, nothing derivable stored, no adapters -----------------

@@ -263,6 +263,10 @@ NAN_CROSSES_THE_CAUSAL_MASK = {
 ``0 · NaN`` is NaN: a NaN in a later token reaches the earlier tokens of its sequence, whose
 outputs do not depend on it. Every other sequence stays finite."""
 
+NAN_KEPT_WHERE_DROPPED = {"dropout-training"}
+"""Dropout multiplies by its mask, and ``0 · NaN`` is NaN (as in PyTorch's dropout): a NaN the
+mask drops stays NaN at its own place, although that output does not depend on it."""
+
 
 def forward_with(case: FamilyCase, layer: Any, x: np.ndarray, where: tuple[int, ...], value: float):
     changed = x.copy()
@@ -293,6 +297,8 @@ def test_a_nan_input_is_refused_or_reaches_exactly_the_outputs_that_depend_on_it
     expected = depends.copy()
     if case.name in NAN_CROSSES_THE_CAUSAL_MASK:
         expected[..., index[-1]] = True  # the NaN's whole sequence (batch is the last axis)
+    if case.name in NAN_KEPT_WHERE_DROPPED:
+        expected[index] = True
     np.testing.assert_array_equal(np.isnan(output), expected)
     tbp.FAMILIES[type(layer)].backward(rng.standard_normal(output.shape), cache)
 
