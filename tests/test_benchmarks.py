@@ -145,3 +145,31 @@ def test_checks_overhead_benchmark_runs_and_prints_the_three_columns():
         "a list of 8 arrays, their sum",
     ]
     assert all(row.count("µs") == 4 for row in rows)
+
+
+def test_lstm_step_benchmark_runs_and_the_two_losses_agree(tmp_path):
+    # The script refuses to time two steps whose losses differ by more than 1e-10.
+    table = tmp_path / "table.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/lstm_step.py",
+            "--hidden",
+            "12",
+            "--rounds",
+            "1",
+            "--repeats",
+            "1",
+            "--markdown",
+            str(table),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LSTM step (recall, hidden 12," in result.stdout and "PyTorch eager" in result.stdout
+    text = table.read_text()
+    assert "LSTM with 12 hidden units" in text
+    assert "Command: `python benchmarks/lstm_step.py --hidden 12" in text
