@@ -35,6 +35,17 @@ from typedbackprop.explain.pooling import (
     maxpool2d_backward_rows,
     maxpool2d_forward_rows,
 )
+from typedbackprop.explain.recurrent import (
+    GRU_NAMES,
+    LSTM_NAMES,
+    RNN_NAMES,
+    gru_backward_rows,
+    gru_forward_rows,
+    lstm_backward_rows,
+    lstm_forward_rows,
+    rnn_backward_rows,
+    rnn_forward_rows,
+)
 from typedbackprop.explain.reshape import (
     flatten_backward_rows,
     flatten_forward_rows,
@@ -61,9 +72,12 @@ from typedbackprop.nn.batchnorm import BatchNorm
 from typedbackprop.nn.conv import Conv2d
 from typedbackprop.nn.dropout import Dropout
 from typedbackprop.nn.embedding import Embedding, PositionalEmbedding
+from typedbackprop.nn.gru import GRU
 from typedbackprop.nn.layernorm import LayerNorm
+from typedbackprop.nn.lstm import LSTM
 from typedbackprop.nn.pooling import AvgPool2d, MaxPool2d
 from typedbackprop.nn.reshape import Flatten, Unflatten
+from typedbackprop.nn.rnn import RNN
 from typedbackprop.nn.sequence import KeepLast, TokenDense
 from typedbackprop.nn.transformer import FeedForward, TransformerBlock
 
@@ -108,6 +122,9 @@ DESCRIBERS: dict[type, Describer] = {
     Dropout: Describer("d", dropout_forward_rows, dropout_backward_rows),
     Flatten: Describer("f", flatten_forward_rows, flatten_backward_rows),
     Unflatten: Describer("x", unflatten_forward_rows, unflatten_backward_rows),
+    RNN: Describer("h", rnn_forward_rows, rnn_backward_rows, RNN_NAMES),
+    LSTM: Describer("h", lstm_forward_rows, lstm_backward_rows, LSTM_NAMES),
+    GRU: Describer("h", gru_forward_rows, gru_backward_rows, GRU_NAMES),
 }
 """Every family's describer, by parameter record type (the keys of
 :data:`~typedbackprop.nn.families.FAMILIES`)."""
