@@ -1,5 +1,8 @@
 """Tests for typedbackprop.checking: the cached check must give the stock check's verdicts."""
 
+import re
+import subprocess
+import sys
 from collections import ChainMap, UserList, deque
 from collections.abc import (
     Collection,
@@ -10,9 +13,11 @@ from collections.abc import (
     Sequence,
     ValuesView,
 )
+from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal, TypeVar
 
+import jaxtyping
 import numpy as np
 import pytest
 from beartype import beartype
@@ -20,7 +25,14 @@ from beartype.vale import Is
 from jaxtyping import Float, TypeCheckError, jaxtyped
 
 import typedbackprop as tbp
-from typedbackprop.checking import Array, checked
+from typedbackprop import checking
+from typedbackprop.checking import (
+    Array,
+    checked,
+    diagnosis,
+    full_checks,
+    jaxtyping_adapter,
+)
 
 
 def matmul(
@@ -681,3 +693,88 @@ def test_a_hint_whose_isinstance_reads_the_value_is_checked_on_every_call(hint):
     count = annotated(count, k=hint, x=Float[Array, " n"], returns=int)
     assert verdict(jaxtyped(typechecker=beartype)(count), -3, VECTOR) == "TypeCheckError"
     assert first_and_after_a_pass(count, (3, VECTOR), (-3, VECTOR)) == ["TypeCheckError"] * 4
+
+
+# --- the fast path and the jaxtyping adapter ------------------------------------------------------
+
+
+def test_the_cached_fast_path_is_in_use_so_a_jaxtyping_upgrade_cannot_silently_cost_8x():
+    written = jaxtyping_adapter.JAXTYPING_WRITTEN_FOR
+    assert jaxtyping_adapter.JAXTYPING_VERSION_KNOWN, (
+        f"jaxtyping {jaxtyping.__version__} is not a version typedbackprop's adapter was written "
+        f"for ({', '.join(written)}): every checked call now takes the full check, about 8x "
+        "slower. Check typedbackprop/checking/jaxtyping_adapter.py against this jaxtyping, then "
+        "add its version to JAXTYPING_WRITTEN_FOR and to the bound in pyproject.toml"
+    )
+    assert jaxtyping_adapter.SCOPES_REOPEN, (
+        f"jaxtyping {jaxtyping.__version__}'s memo stack is not what the adapter expects: "
+        "every checked call takes the full check"
+    )
+    product = checked(matmul)
+    W, a_prev = np.ones((4, 3)), np.ones((3, 5))
+    for _ in range(100):
+        product(W, a_prev)
+    assert full_checks(product) == 1  # the first call; the other 99 were remembered
+    product(W, np.ones((3, 6)))
+    assert full_checks(product) == 2  # a new signature is checked in full
+    assert full_checks(tbp.affine_forward) is not None  # the package's own functions too
+
+
+def test_the_adapter_refuses_the_fast_path_on_a_jaxtyping_it_was_not_written_for():
+    assert jaxtyping_adapter.written_for("0.3.11") and jaxtyping_adapter.written_for("0.3")
+    assert not jaxtyping_adapter.written_for("0.4.0")
+    assert not jaxtyping_adapter.written_for("1.3.0")
+    script = (
+        "import jaxtyping, numpy as np\n"
+        "jaxtyping.__version__ = '0.4.0'\n"
+        "from jaxtyping import Float\n"
+        "from typedbackprop.checking import Array, checked, full_checks, jaxtyping_adapter\n"
+        "assert not jaxtyping_adapter.SCOPES_REOPEN\n"
+        "@checked\n"
+        "def double(x: Float[Array, ' n']) -> Float[Array, ' n']:\n"
+        "    return 2 * x\n"
+        "double(np.ones(3)); double(np.ones(3))\n"
+        "assert full_checks(double) is None  # every call checked in full, none remembered\n"
+        "try:\n"
+        "    double(np.ones((3, 1)))\n"
+        "except TypeError:\n"
+        "    print('refused')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout == "refused\n", done.stderr
+
+
+def test_jaxtypings_private_modules_are_used_by_the_adapter_alone():
+    package = Path(checking.__file__).parent
+    users = sorted(
+        path.name
+        for path in package.rglob("*.py")
+        if re.search(
+            r"jaxtyping\._|from jaxtyping\.\w+ import|import jaxtyping\.", path.read_text()
+        )
+    )
+    assert users == ["jaxtyping_adapter.py"]
+    elsewhere = [
+        str(path.relative_to(package.parent.parent))
+        for path in package.parent.rglob("*.py")
+        if package not in path.parents and "jaxtyping._" in path.read_text()
+    ]
+    assert elsewhere == []
+
+
+def test_diagnosis_asks_jaxtyping_whether_each_array_fits(monkeypatch):
+    asked = []
+    real_fits = jaxtyping_adapter.fits
+
+    def spy(value, hint, *rest):
+        asked.append(hint)
+        return real_fits(value, hint, *rest)
+
+    monkeypatch.setattr(jaxtyping_adapter, "fits", spy)
+    W_hint, a_prev_hint = Float[Array, "out in"], Float[Array, "in batch"]
+    steps = [("W", np.ones((4, 3)), W_hint), ("a_prev", np.ones((2, 5)), a_prev_hint)]
+    line = diagnosis.disagreement(steps, {})
+    assert asked == [W_hint, a_prev_hint]  # jaxtyping's verdict on each, then the wording
+    assert line == "a_prev: in is 2 here, but W bound in=3"

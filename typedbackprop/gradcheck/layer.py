@@ -26,8 +26,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from typedbackprop._diagnosis import NOTE_MARK, Step, numpy_note
 from typedbackprop.checking import Array
+from typedbackprop.checking.diagnosis import NOTE_MARK, Step, numpy_note
 from typedbackprop.gradcheck.analytic import Backward, as_gradients
 from typedbackprop.gradcheck.compare import RATIO_RTOL, GradcheckReport
 from typedbackprop.gradcheck.core import DEFAULT_ATOL, DEFAULT_RTOL, gradcheck

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
+from typedbackprop.checking import CHECKS_ENABLED, Array, checked, trust
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -229,7 +229,7 @@ class Dense:
     if CHECKS_ENABLED:  # with checks off, creating a Dense costs no call at all
 
         def __post_init__(self) -> None:
-            if not _trust.depth:  # inside a vouched-for call, this shape check passed before
+            if not trust.depth:  # inside a vouched-for call, this shape check passed before
                 _check_dense_shapes(self.W, self.b)
 
 

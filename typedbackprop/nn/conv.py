@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, _trust, checked
+from typedbackprop.checking import CHECKS_ENABLED, Array, checked, trust
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.specs import Spec
 
@@ -292,7 +292,7 @@ class Conv2d:
                 f"stride must be at least 1 and padding at least 0; got stride={self.stride}, "
                 f"padding={self.padding}"
             )
-        if CHECKS_ENABLED and not _trust.depth:
+        if CHECKS_ENABLED and not trust.depth:
             _check_conv2d_shapes(self.W, self.b)
 
 

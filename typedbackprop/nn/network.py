@@ -19,9 +19,9 @@ from typedbackprop.checking import (
     CHECKS_ENABLED,
     Array,
     IntArray,
-    _trust,
     checked,
     require_finite,
+    trust,
 )
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
@@ -394,7 +394,7 @@ def network_loss_and_grads(
         output, caches = network_forward(layers, x, mode, states)
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
-    if CHECKS_ENABLED and not _trust.depth:  # a vouched-for call passed this check before
+    if CHECKS_ENABLED and not trust.depth:  # a vouched-for call passed this check before
         _check_gradients(layers, grads)
     return value, grads
 
@@ -537,7 +537,7 @@ def backward(
         ]
     grads, _ = network_backward(sequence, contract_caches[:-1], delta_output)
     dense_grads = cast(list[Dense], grads[0::2])
-    if CHECKS_ENABLED and not _trust.depth:
+    if CHECKS_ENABLED and not trust.depth:
         _check_gradients(layers, dense_grads)
     return dense_grads
 
@@ -604,7 +604,7 @@ def loss_and_grads(
         sequence.pop()
     value, grads = network_loss_and_grads(sequence, x, targets, loss)
     dense_grads = cast("list[Dense]", grads[0::2])
-    if CHECKS_ENABLED and not _trust.depth:  # each gradient matches its layer, in order
+    if CHECKS_ENABLED and not trust.depth:  # each gradient matches its layer, in order
         _check_gradients(layers, dense_grads)
     return value, dense_grads
 

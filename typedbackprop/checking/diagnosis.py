@@ -10,9 +10,12 @@ so nothing here is on the path of a call that passes. Two kinds of failure get w
   with its named dimensions (``grad_z: (out=2, batch=5)``), and, when NumPy's message gives the
   sizes, the dimensions that failed to meet.
 
-Both read the annotations the way jaxtyping checks them (named, fixed, broadcastable ``#name``,
-variadic ``*name`` and symbolic dimensions such as ``n-1`` or ``{size}``), walking the values in
-the order the check visits them, and remembering which value bound each name.
+Both walk the values in the order the check visits them, remembering which value bound each
+name. Whether an array fits is jaxtyping's answer (asked through
+:mod:`~typedbackprop.checking.jaxtyping_adapter`, in a scope holding the sizes bound so far);
+only the wording of a refusal reads the annotation here, axis by axis (named, fixed,
+broadcastable ``#name``, variadic ``*name`` and symbolic dimensions such as ``n-1`` or
+``{size}``).
 """
 
 import collections
@@ -25,6 +28,8 @@ from typing import Any
 
 from beartype.door import is_bearable
 from jaxtyping import AbstractArray
+
+from typedbackprop.checking import jaxtyping_adapter
 
 __all__ = [
     "MAPPING_ORIGINS",
@@ -220,13 +225,35 @@ def _dtype_name(value: Any) -> str:
 
 
 def _dtype_fits(value: Any, hint: type[AbstractArray]) -> bool:
-    dtypes = hint.dtypes
-    if not isinstance(dtypes, list | tuple):
-        return True  # any dtype (``Shaped``)
-    name = _dtype_name(value)
-    return any(
-        name == wanted if isinstance(wanted, str) else bool(wanted.match(name)) for wanted in dtypes
-    )
+    """Whether jaxtyping takes ``value``'s dtype for ``hint``'s (asked with any shape)."""
+    try:
+        return isinstance(value, hint.dtype[hint.array_type, "..."])
+    except Exception:  # a hint jaxtyping cannot rebuild: let the shape decide
+        return True
+
+
+def _jaxtyping_fits(label: str, value: object, hint: type, bindings: _Bindings) -> bool | None:
+    """Ask jaxtyping whether ``value`` fits ``hint`` given the sizes bound so far.
+
+    When it does, the sizes it bound (jaxtyping's own rules: broadcasting, ``*name``,
+    ``{size}``) join ``bindings`` as bound by ``label``. ``None`` if jaxtyping cannot answer.
+    """
+    sizes = {name: size for name, (size, _) in bindings.sizes.items()}
+    shapes = {name: (broadcast, shape) for name, (broadcast, shape, _) in bindings.shapes.items()}
+    try:
+        fits, sizes_after, shapes_after = jaxtyping_adapter.fits(
+            value, hint, sizes, shapes, bindings.arguments
+        )
+    except Exception:  # an annotation jaxtyping refuses: its own error says why
+        return None
+    if fits:
+        for name, size in sizes_after.items():
+            if name not in bindings.sizes and not name.startswith("~"):
+                bindings.sizes[name] = (size, label)
+        for name, (broadcast, shape) in shapes_after.items():
+            source = bindings.shapes[name][2] if name in bindings.shapes else label
+            bindings.shapes[name] = (broadcast, shape, source)
+    return fits
 
 
 def _array(
@@ -247,6 +274,8 @@ def _array(
             _DTYPE,
             f"{label}: {_dtype_name(array)} here, the annotation asks for {hint.dtype.__name__}",
         )
+    if _jaxtyping_fits(label, value, hint, bindings):
+        return None  # jaxtyping's verdict; what follows only words a refusal
     shape = tuple(int(size) for size in array.shape)
     dims, variadic = hint.dims, hint.index_variadic
     if variadic is None:

@@ -1,0 +1,356 @@
+"""The signature cache: a call whose signature has passed is recognised by one look-up.
+
+A verdict of the full check depends only on the *signature* of a call: the type, shape and dtype
+of each array argument, the type of each number (its value, when an annotation reads it), the
+value of each string, the signatures of a list's or a tuple's items. :func:`caching` remembers,
+per signature, what the call that passed saw (its result's signature, the sizes bound before and
+after its body) and runs a later call of that signature in a scope holding those sizes;
+:func:`vouching` lets a call whose signature passed run its inner checked calls unchecked.
+"""
+
+import collections.abc as abc
+import functools
+import operator
+import threading
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any, Final, ParamSpec, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from typedbackprop.checking.full import FullCheck, check_after_body, note_numpy_error
+from typedbackprop.checking.jaxtyping_adapter import Memo, ReopenedScope, storage
+from typedbackprop.checking.plan import NOTHING, Plan
+
+__all__ = [
+    "MAX_SIGNATURES_PER_FUNCTION",
+    "FullChecks",
+    "Trust",
+    "call_signature",
+    "caching",
+    "full_checks",
+    "signature_of",
+    "trust",
+    "values_read",
+    "vouching",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+MAX_SIGNATURES_PER_FUNCTION: Final = 1024
+
+_ndarray = np.ndarray
+
+
+# --- signatures: what a verdict can depend on --------------------------------------------------
+
+# How the signature of a value of each type is formed: by value, by type, from its items (lists
+# and tuples), from its fields (dataclasses: a tuple of field names), from its shape and dtype
+# (array-likes), or not at all (``None``: dicts and sets, whose contents may matter and are not
+# cheap to summarise). Learned per type.
+_BY_VALUE, _BY_TYPE, _BY_ITEMS = "value", "type", "items"
+_ARRAY_SUBCLASS, _ARRAY_LIKE = "array subclass", "array-like"
+_how: dict[type, str | tuple[str, ...] | None] = {
+    str: _BY_VALUE,
+    bool: _BY_VALUE,
+    type(None): _BY_VALUE,
+    int: _BY_TYPE,
+    float: _BY_TYPE,
+    list: _BY_ITEMS,
+    tuple: _BY_ITEMS,
+}
+
+
+def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
+    how: str | tuple[str, ...] | None
+    if issubclass(kind, _ndarray):
+        how = _ARRAY_SUBCLASS
+    elif issubclass(kind, list | tuple):
+        how = _BY_ITEMS
+    elif issubclass(kind, str | type):  # a ``Literal`` reads a string; ``type[Dense]`` a class
+        how = _BY_VALUE
+    elif hasattr(value, "shape") and hasattr(value, "dtype"):  # a tensor of another library
+        how = _ARRAY_LIKE
+    elif issubclass(kind, bytes | bytearray):  # items are ints, whatever the value
+        how = _BY_TYPE
+    elif issubclass(kind, abc.Iterable):
+        # Any other container (a dict, a set, a deque, a ``UserList``, a mapping proxy, a view,
+        # a generator): a hint may look at its items, which the type does not tell.
+        how = None
+    else:
+        how = tuple(getattr(kind, "__dataclass_fields__", ())) or _BY_TYPE
+    _how[kind] = how
+    return how
+
+
+def signature_of(value: object, deep: bool = False) -> object:
+    """What a check of ``value`` can depend on, or ``None`` if that is not known.
+
+    Arrays give their shape and dtype (and their type, for a subclass); strings, booleans,
+    ``None`` and classes their value (a ``Literal`` hint looks at it); other numbers their type;
+    lists and tuples (named ones too) their type and their items' signatures. Other containers
+    give ``None``: a hint may look at their items (beartype samples one), which their type does
+    not tell; so does an array-like of Python objects. A hint naming a dataclass checks its type
+    alone, so that is its signature, unless ``deep``: then the signatures of its fields count
+    too, and the signature of a ``list[Dense]`` holds every ``W`` and ``b`` shape.
+    """
+    kind = type(value)
+    if kind is _ndarray:
+        array = typing.cast("NDArray[Any]", value)
+        return (array.shape, array.dtype)
+    how = _how[kind] if kind in _how else _learn_how(kind, value)
+    if how is _BY_VALUE:
+        return (kind, value)
+    if how is _BY_TYPE:
+        return kind
+    if how is _BY_ITEMS:
+        items = _signatures(typing.cast("list[object]", value), deep)
+        return None if items is None else (kind, items)
+    if how is _ARRAY_SUBCLASS:
+        array = typing.cast("NDArray[Any]", value)
+        return None if array.dtype.hasobject else (kind, array.shape, array.dtype)
+    if how is _ARRAY_LIKE:
+        shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        if getattr(dtype, "hasobject", False) or str(dtype) in ("object", "O"):
+            return None  # its items are any objects: ``Iterable[...]`` may look at them
+        return (kind, None if shape is None else tuple(shape), str(dtype))
+    if how is None:
+        return None
+    if not deep:
+        return kind
+    items = _signatures([getattr(value, name) for name in how], deep)
+    return None if items is None else (kind, items)
+
+
+def _signatures(values: Iterable[object], deep: bool) -> tuple[object, ...] | None:
+    """The signature of each value (arrays inline, the common case), or ``None`` if any is."""
+    signatures = tuple(
+        [
+            (value.shape, value.dtype) if type(value) is _ndarray else signature_of(value, deep)
+            for value in values
+        ]
+    )
+    return None if None in signatures else signatures
+
+
+def call_signature(args: tuple[object, ...], kwargs: dict[str, object], deep: bool) -> object:
+    positional = _signatures(args, deep)
+    if not kwargs or positional is None:
+        return positional
+    keywords = _signatures(kwargs.values(), deep)
+    return None if keywords is None else (positional, tuple(kwargs), keywords)
+
+
+_SCALARS: Final = (int, float, complex, bool, str, type(None))
+
+
+def values_read(plan: "Plan", args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+    """The values of the arguments a ``{name}`` dimension reads, or ``None`` if not scalars."""
+    values = []
+    for name, position, default in plan.read_by_value:
+        if position is not None and position < len(args):
+            value = args[position]
+        else:
+            value = kwargs.get(name, default)
+        if type(value) not in _SCALARS:
+            return None
+        values.append((type(value), value))
+    return tuple(values)
+
+
+class FullChecks:
+    """How many calls of one checked function took the full check (the rest were remembered)."""
+
+    __slots__ = ("full",)
+
+    def __init__(self) -> None:
+        self.full = 0
+
+
+def full_checks(function: Callable[..., Any]) -> int | None:
+    """How many calls of a :func:`~typedbackprop.checking.checked` function were checked in full.
+
+    A call whose signature passed before is not: it takes the cached path. ``None`` for a
+    function whose every call is checked in full (hints that read more than a signature holds,
+    or a jaxtyping this package's adapter was not written for), and for one not checked at all.
+
+    Parameters
+    ----------
+    function
+        What ``checked`` returned.
+
+    Returns
+    -------
+    int or None
+        The count, or ``None`` where no call is remembered.
+    """
+    counts = getattr(function, "__full_checks__", None)
+    return counts.full if isinstance(counts, FullChecks) else None
+
+
+class Trust(threading.local):
+    """Per thread: how many calls up the stack vouch for the checks of every call below them."""
+
+    depth = 0
+
+
+trust = Trust()
+"""While ``trust.depth`` is above 0 (inside a call made ``vouches_for_inner_calls``, on a signature
+that passed before), checked functions and records checked at construction skip their checks:
+they would see what passed before. Code that checks by hand (a network's gradients against its
+layers) skips with them: ``if CHECKS_ENABLED and not trust.depth``."""
+
+
+_shape_and_dtype: Final = operator.attrgetter("shape", "dtype")
+
+
+def caching(
+    function: Callable[P, R], plan: Plan, full_check: FullCheck, deep: bool
+) -> Callable[P, R]:
+    """The wrapper that remembers, per call signature, what the call that passed saw: the
+    signature of its result and the sizes bound before and after its body."""
+    verified: dict[object, _Remembered] = {}
+    depth, ndarray, signature, state = trust, _ndarray, signature_of, plan.state
+    by_value, rechecks, memo = bool(plan.read_by_value), plan.rechecks_arguments, storage
+    counts = FullChecks()
+    positions, shape_and_dtype = plan.records[1] if plan.records else (), _shape_and_dtype
+
+    @functools.wraps(function)
+    def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if depth.depth:
+            return function(*args, **kwargs)
+        # call_signature(args, kwargs, deep), inlined for the common call: arrays, by position
+        call: Any = tuple(
+            [
+                (value.shape, value.dtype) if type(value) is ndarray else signature(value, deep)
+                for value in args
+            ]
+        )
+        if kwargs or None in call:
+            call = call_signature(args, kwargs, deep)
+        arguments = call
+        if by_value and call is not None:
+            values = values_read(plan, args, kwargs)
+            call = None if values is None else (call, values)
+        entry = verified.get(call)  # None for a new signature (None itself is never stored)
+        if entry is None:
+            counts.full += 1
+            state.scope = None
+            result = full_check(args, kwargs, NOTHING)
+            scope, state.scope = state.scope, None
+            _remember(verified, call, arguments, signature_of(result, deep), scope)
+            return typing.cast("R", result)
+        expected, before, after, arrays_only = entry
+        # The body runs in a dimension scope holding the sizes this signature bound, as it runs
+        # inside the stock check: an ``isinstance`` of a jaxtyping hint in it sees them.
+        scope = ReopenedScope((plan, before, args, kwargs))
+        try:
+            stack = memo.memo_stack
+        except AttributeError:
+            stack = memo.memo_stack = []
+        stack.append(scope)
+        try:
+            result = function(*args, **kwargs)
+        except ValueError as error:
+            note_numpy_error(plan, args, kwargs, error)
+            raise
+        finally:
+            left = stack.pop()
+        returned = (
+            (result.shape, result.dtype)  # type: ignore[attr-defined]
+            if type(result) is ndarray
+            else signature(result, deep)
+        )
+        if returned == expected and (left[:3] == after if left is not scope else after is before):
+            if not rechecks:
+                return result
+            # The stock check looks at the arguments again after the body: unless the body
+            # changed one (reshaped an array in place, appended to a list), they pass again.
+            # (Only an exact array's signature is a pair of a shape and a dtype: equal pairs
+            # read back from the same arguments mean equal signatures.)
+            if arrays_only:
+                if tuple(map(shape_and_dtype, args)) == arguments:
+                    return result
+            elif call_signature(args, kwargs, deep) == arguments:
+                return result
+        if left is scope:  # the body left the scope as it found it
+            left = (*before, None)
+        counts.full += 1
+        check_after_body(plan, positions, args, kwargs, result, left, full_check)
+        _remember(verified, call, arguments, returned, (before, left[:3]))
+        return result
+
+    check_call.__full_checks__ = counts  # type: ignore[attr-defined]
+    return check_call
+
+
+_Remembered = tuple[object, Memo, Memo, bool]
+"""What a call that passed saw: its result's signature, the sizes bound before and after its
+body, and whether its arguments were all arrays, passed by position."""
+
+
+def _remember(
+    verified: dict[object, _Remembered],
+    call: object,
+    arguments: object,
+    returned: object,
+    scope: tuple[Memo, Memo] | None,
+) -> None:
+    """Remember that a call of signature ``call`` passed (``arguments``: its arguments' part),
+    unless a signature is unknown or holds an array of objects (whose items an
+    ``Iterable[...]`` hint may look at)."""
+    if call is None or returned is None or scope is None or _holds_objects((call, returned)):
+        return
+    before, after = scope
+    # Only an exact array has a pair of a shape and a dtype as its signature.
+    arrays_only = type(arguments) is tuple and all(
+        type(part) is tuple and len(part) == 2 and isinstance(part[1], np.dtype)
+        for part in arguments
+    )
+    if len(verified) >= MAX_SIGNATURES_PER_FUNCTION:
+        verified.clear()
+    verified[call] = (returned, before, before if after == before else after, arrays_only)
+
+
+def _holds_objects(signature: object) -> bool:
+    if isinstance(signature, np.dtype):
+        return bool(signature.hasobject)
+    return type(signature) is tuple and any(_holds_objects(part) for part in signature)
+
+
+def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Callable[P, R]:
+    """The wrapper for ``vouches_for_inner_calls``: a signature that passed runs unchecked."""
+    passed: set[object] = set()
+    depth = trust
+    by_value = bool(plan.read_by_value)
+    counts = FullChecks()
+
+    @functools.wraps(function)
+    def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if depth.depth:
+            return function(*args, **kwargs)
+        call = call_signature(args, kwargs, deep=True)
+        if by_value and call is not None:
+            values = values_read(plan, args, kwargs)
+            call = None if values is None else (call, values)
+        if call is not None and call in passed:
+            # A call with this signature passed, every check inside it included, and the
+            # signatures inside it (the result's too) follow from this one: all pass again.
+            depth.depth += 1
+            try:
+                return function(*args, **kwargs)
+            finally:
+                depth.depth -= 1
+        counts.full += 1
+        result = full_check(args, kwargs, NOTHING)
+        if call is not None:
+            if len(passed) >= MAX_SIGNATURES_PER_FUNCTION:
+                passed.clear()
+            passed.add(call)
+        return typing.cast("R", result)
+
+    check_outer_call.__full_checks__ = counts  # type: ignore[attr-defined]
+    return check_outer_call
