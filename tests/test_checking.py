@@ -1,5 +1,6 @@
 """Tests for typedbackprop.checking: the cached check must give the stock check's verdicts."""
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from typedbackprop import checking
 from typedbackprop.checking import (
     Array,
     checked,
+    checked_record,
     diagnosis,
     full_checks,
     jaxtyping_adapter,
@@ -778,3 +780,43 @@ def test_diagnosis_asks_jaxtyping_whether_each_array_fits(monkeypatch):
     line = diagnosis.disagreement(steps, {})
     assert asked == [W_hint, a_prev_hint]  # jaxtyping's verdict on each, then the wording
     assert line == "a_prev: in is 2 here, but W bound in=3"
+
+
+# --- records checked at construction --------------------------------------------------------------
+
+
+def test_a_record_is_checked_at_construction_as_one_call_of_its_fields(rng):
+    with pytest.raises(TypeCheckError) as error:
+        tbp.Conv2d(rng.standard_normal((2, 3, 2, 2)), np.zeros(3))
+    assert (
+        first_line(error) == "b: out_channels is 3 here, the size of in_channels, but W bound "
+        "out_channels=2"
+    )
+    assert "checking the parameters of typedbackprop.nn.conv.Conv2d" in str(error.value)
+    with pytest.raises(ValueError, match="stride must be at least 1"):  # its settings first
+        tbp.Conv2d(rng.standard_normal((2, 3, 2, 2)), np.zeros(3), stride=0)
+
+    @checked_record()
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Scale:
+        gain: Float[Array, " features"]
+        shift: Float[Array, " features"]
+        note: str = "settings are not looked at"
+
+    Scale(np.ones(3), np.zeros(3))
+    with pytest.raises(TypeCheckError, match="shift: features is 4 here, but gain bound"):
+        Scale(np.ones(3), np.zeros(4))
+
+
+def test_the_families_that_check_their_records_at_construction_do_it_one_way():
+    nn = Path(tbp.nn.__file__).parent
+    by_hand = [
+        path.name
+        for path in nn.glob("*.py")
+        if re.search(r"def _check_\w*shapes", path.read_text())
+    ]
+    assert by_hand == []  # no record binds its arrays' dimensions through a function of its own
+    checked_at_construction = {
+        kind.__name__ for kind in tbp.FAMILIES if getattr(kind, "__checked_record__", False)
+    }
+    assert checked_at_construction == {"Conv2d", "Dense"}

@@ -43,6 +43,8 @@ The package, one concern a module:
 - :mod:`~typedbackprop.checking.full`: the full check of a call;
 - :mod:`~typedbackprop.checking.walk`: the container walk, every item in order;
 - :mod:`~typedbackprop.checking.records`: records' fields in the scope of a call;
+- :mod:`~typedbackprop.checking.construction`: ``checked_record``, records checked at
+  construction;
 - :mod:`~typedbackprop.checking.diagnosis`: a refusal told in dimension names;
 - :mod:`~typedbackprop.checking.jaxtyping_adapter`: the one module that uses jaxtyping's private
   internals, with the versions it was written for.
@@ -50,6 +52,7 @@ The package, one concern a module:
 
 from typedbackprop.checking.arrays import CHECKS_ENABLED, Array, IntArray, require_finite
 from typedbackprop.checking.cache import full_checks, trust
+from typedbackprop.checking.construction import checked_record
 from typedbackprop.checking.decorator import checked
 from typedbackprop.checking.records import record_fields
 
@@ -57,6 +60,7 @@ __all__ = [
     "Array",
     "IntArray",
     "CHECKS_ENABLED",
+    "checked_record",
     "checked",
     "full_checks",
     "record_fields",

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, checked, trust
+from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -200,13 +201,9 @@ def _transposed_W_advice(arguments: Mapping[str, object]) -> str | None:
     )
 
 
-@checked(diagnose=_transposed_W_advice)
-def _check_dense_shapes(W: Float[Array, "out in"], b: Float[Array, " out"]) -> None:
-    """Bind ``out`` across ``W`` and ``b``: the check behind :class:`Dense`."""
-
-
+@checked_record(diagnose=_transposed_W_advice)
 @dataclass(frozen=True, slots=True)
-class Dense:
+class Dense(Layer):
     """One fully connected layer's parameters (or their gradients: the same shapes).
 
     Parameters
@@ -225,12 +222,6 @@ class Dense:
 
     W: Float[Array, "out in"]
     b: Float[Array, " out"]
-
-    if CHECKS_ENABLED:  # with checks off, creating a Dense costs no call at all
-
-        def __post_init__(self) -> None:
-            if not trust.depth:  # inside a vouched-for call, this shape check passed before
-                _check_dense_shapes(self.W, self.b)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, checked, trust
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -246,15 +247,9 @@ def kernel_as_matrix(
 # --- the conv2d family: the layer contract over the functions above ---------------------------
 
 
-@checked
-def _check_conv2d_shapes(
-    W: Float[Array, "out_channels in_channels kernel_h kernel_w"], b: Float[Array, " out_channels"]
-) -> None:
-    """Bind ``out_channels`` across ``W`` and ``b``: the check behind :class:`Conv2d`."""
-
-
+@checked_record()
 @dataclass(frozen=True, slots=True)
-class Conv2d:
+class Conv2d(Layer):
     """A convolution layer's parameters (or their gradients: the same shapes) and settings.
 
     Parameters
@@ -292,8 +287,6 @@ class Conv2d:
                 f"stride must be at least 1 and padding at least 0; got stride={self.stride}, "
                 f"padding={self.padding}"
             )
-        if CHECKS_ENABLED and not trust.depth:
-            _check_conv2d_shapes(self.W, self.b)
 
 
 @dataclass(frozen=True, slots=True)
