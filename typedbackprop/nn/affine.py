@@ -12,7 +12,6 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked, checked_record
-from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -203,7 +202,7 @@ def _transposed_W_advice(arguments: Mapping[str, object]) -> str | None:
 
 @checked_record(diagnose=_transposed_W_advice)
 @dataclass(frozen=True, slots=True)
-class Dense(Layer):
+class Dense:
     """One fully connected layer's parameters (or their gradients: the same shapes).
 
     Parameters
