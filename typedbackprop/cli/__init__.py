@@ -20,13 +20,22 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from typedbackprop import __version__, _interrupt
-from typedbackprop.cli import demo, explain, gradcheck, train
+from typedbackprop.cli import check_shapes, demo, explain, gradcheck, train
 from typedbackprop.cli.options import UsageError
 from typedbackprop.cli.train import DEFAULTS, TrainingDefaults
 
-__all__ = ["main", "TrainingDefaults", "DEFAULTS", "demo", "explain", "gradcheck", "train"]
+__all__ = [
+    "main",
+    "TrainingDefaults",
+    "DEFAULTS",
+    "demo",
+    "explain",
+    "gradcheck",
+    "train",
+    "check_shapes",
+]
 
-COMMANDS = [demo, explain, gradcheck, train]
+COMMANDS = [demo, explain, gradcheck, train, check_shapes]
 """The command modules, in the order ``--help`` lists them."""
 
 PIPE_WIDTH = 120
