@@ -31,6 +31,7 @@ from typedbackprop.nn.gelu import (
     gelu_tanh_backward,
     gelu_tanh_forward,
 )
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.softmax import SOFTMAX_GRAD_Z, softmax_backward, softmax_forward
 from typedbackprop.nn.specs import Spec
 
@@ -469,7 +470,7 @@ assert set(ACTIVATION_SPECS) == set(ACTIVATIONS)
 
 
 @dataclass(frozen=True, slots=True)
-class Activation:
+class Activation(Layer):
     """An activation layer, after a dense layer, a convolution or a sequence: only settings.
 
     Parameters

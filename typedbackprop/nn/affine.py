@@ -12,6 +12,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -202,7 +203,7 @@ def _transposed_W_advice(arguments: Mapping[str, object]) -> str | None:
 
 @checked_record(diagnose=_transposed_W_advice)
 @dataclass(frozen=True, slots=True)
-class Dense:
+class Dense(Layer):
     """One fully connected layer's parameters (or their gradients: the same shapes).
 
     Parameters

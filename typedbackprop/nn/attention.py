@@ -28,6 +28,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -505,7 +506,7 @@ MERGE_HEADS_GRAD_OUTPUT = Spec("grad_output", "fqb,fhd->hbdq", ("grad_y", "W"))
 
 
 @dataclass(frozen=True, slots=True)
-class Attention:
+class Attention(Layer):
     """Multi-head self-attention's parameters (or their gradients) and its mask setting.
 
     Parameters

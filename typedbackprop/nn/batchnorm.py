@@ -24,6 +24,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -328,7 +329,7 @@ def _check_count(count: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchNorm:
+class BatchNorm(Layer):
     """A batch-norm layer's parameters (or their gradients) and settings, dense or spatial.
 
     Parameters

@@ -26,6 +26,7 @@ from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -248,7 +249,7 @@ def kernel_as_matrix(
 
 @checked_record()
 @dataclass(frozen=True, slots=True)
-class Conv2d:
+class Conv2d(Layer):
     """A convolution layer's parameters (or their gradients: the same shapes) and settings.
 
     Parameters

@@ -15,6 +15,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.specs import Spec
 
@@ -29,7 +30,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class Dropout:
+class Dropout(Layer):
     """A dropout layer: settings only.
 
     Parameters

@@ -13,6 +13,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -118,7 +119,7 @@ EMBEDDING_GRAD_TABLE = Spec("grad_table", "fsb,vsb->vf", ("grad_x", "one_hot(ids
 
 
 @dataclass(frozen=True, slots=True)
-class Embedding:
+class Embedding(Layer):
     """A table of learned features, one row per token id (or the table's gradient).
 
     Parameters
@@ -196,7 +197,7 @@ def embedding_backward(
 
 
 @dataclass(frozen=True, slots=True)
-class PositionalEmbedding:
+class PositionalEmbedding(Layer):
     """A learned vector per position, added to every sequence (or its gradient).
 
     Parameters

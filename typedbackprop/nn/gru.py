@@ -30,6 +30,7 @@ from typedbackprop.nn.activations import (
     tanh_forward,
 )
 from typedbackprop.nn.gate import Gate, gate_add, gate_backward, gate_forward, gate_zeros_like
+from typedbackprop.nn.layer import Layer
 
 __all__ = [
     "GRUCell",
@@ -195,7 +196,7 @@ def _zeros_like(cell: GRUCell) -> GRUCell:
 
 
 @dataclass(frozen=True, slots=True)
-class GRU:
+class GRU(Layer):
     """A GRU layer over a sequence: one cell, whose weights every step shares.
 
     Parameters

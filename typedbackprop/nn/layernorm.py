@@ -19,6 +19,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -180,7 +181,7 @@ LAYERNORM_GRAD_X = Spec(
 
 
 @dataclass(frozen=True, slots=True)
-class LayerNorm:
+class LayerNorm(Layer):
     """Layer normalization's parameters (or their gradients), and its ``eps``.
 
     Parameters

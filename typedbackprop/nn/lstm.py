@@ -32,6 +32,7 @@ from typedbackprop.nn.activations import (
     tanh_forward,
 )
 from typedbackprop.nn.gate import Gate, gate_add, gate_backward, gate_forward, gate_zeros_like
+from typedbackprop.nn.layer import Layer
 
 __all__ = [
     "LSTMCell",
@@ -233,7 +234,7 @@ def _zeros_like(cell: LSTMCell) -> LSTMCell:
 
 
 @dataclass(frozen=True, slots=True)
-class LSTM:
+class LSTM(Layer):
     """An LSTM layer over a sequence: one cell, whose weights every step shares.
 
     Parameters

@@ -20,6 +20,7 @@ from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked
 from typedbackprop.nn.conv import conv2d_output_size
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -98,7 +99,7 @@ def _check_window(window: int, stride: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class MaxPool2d:
+class MaxPool2d(Layer):
     """A max-pooling layer: settings only.
 
     Parameters
@@ -230,7 +231,7 @@ the 0/1 routing of each window's gradient to its recorded maximum."""
 
 
 @dataclass(frozen=True, slots=True)
-class AvgPool2d:
+class AvgPool2d(Layer):
     """An average-pooling layer: settings only.
 
     Parameters

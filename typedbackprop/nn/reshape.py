@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked
+from typedbackprop.nn.layer import Layer
 
 __all__ = [
     "Flatten",
@@ -28,7 +29,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class Flatten:
+class Flatten(Layer):
     """A layer that makes each image of a batch one column of features: no settings."""
 
 
@@ -84,7 +85,7 @@ def flatten_backward(
 
 
 @dataclass(frozen=True, slots=True)
-class Unflatten:
+class Unflatten(Layer):
     """A layer that makes each column of features an image: the data sets' images arrive flat.
 
     Parameters

@@ -24,6 +24,7 @@ from jaxtyping import Float
 from typedbackprop.checking import Array, checked
 from typedbackprop.nn.activations import tanh_backward, tanh_forward
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.layer import Layer
 
 __all__ = [
     "RNNCell",
@@ -164,7 +165,7 @@ def rnn_cell_add(first: RNNCell, second: RNNCell) -> RNNCell:
 
 
 @dataclass(frozen=True, slots=True)
-class RNN:
+class RNN(Layer):
     """A tanh RNN layer over a sequence: one cell, whose weights every step shares.
 
     Parameters

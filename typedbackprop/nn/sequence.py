@@ -15,6 +15,7 @@ from jaxtyping import Float, Int
 
 from typedbackprop.checking import Array, IntArray, checked, require_finite
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -98,7 +99,7 @@ def token_cross_entropy(
 
 
 @dataclass(frozen=True, slots=True)
-class TokenDense:
+class TokenDense(Layer):
     """A dense layer applied to each token on its own (or its gradients).
 
     Parameters
@@ -197,7 +198,7 @@ TOKEN_DENSE_GRAD_X = Spec("grad_x", "osb,oi->isb", ("grad_z", "W"))
 
 
 @dataclass(frozen=True, slots=True)
-class KeepLast:
+class KeepLast(Layer):
     """Keep the last ``count`` tokens of every sequence: no parameters, one setting.
 
     Parameters
