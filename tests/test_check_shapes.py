@@ -1,0 +1,253 @@
+"""``typedbackprop check-shapes``: Pyrefly's shape checking by dimension name.
+
+The files checked are written here, in a user's form: ``@checked`` over
+``@static_jaxtyping("out batch inp")``, arrays ``Float[np.ndarray, "..."]``. Each Pyrefly run
+costs a second or two, so the bugs share one run and each is asserted at its own line.
+"""
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from typedbackprop import cli
+from typedbackprop.cli import check_shapes, main
+
+AFFINE = """\
+import numpy as np
+from jaxtyping import Float
+from shape_extensions import static_jaxtyping
+
+from typedbackprop import checked
+
+
+@checked
+@static_jaxtyping("out batch inp")
+def affine_forward(
+    W: Float[np.ndarray, "out inp"],
+    b: Float[np.ndarray, " out"],
+    a_prev: Float[np.ndarray, "inp batch"],
+) -> Float[np.ndarray, "out batch"]:
+    z = W @ a_prev
+    z += b[:, np.newaxis]
+    return z
+
+
+@checked
+@static_jaxtyping("out batch inp")
+def affine_grad_params(
+    grad_z: Float[np.ndarray, "out batch"],
+    a_prev: Float[np.ndarray, "inp batch"],
+) -> tuple[Float[np.ndarray, "out inp"], Float[np.ndarray, " out"]]:
+    grad_W = grad_z @ a_prev.T
+    return grad_W, grad_z.sum(axis=1)
+
+
+@checked(vouches_for_inner_calls=True)
+@static_jaxtyping("out batch inp")
+def affine_grad_input(
+    grad_z: Float[np.ndarray, "out batch"],
+    W: Float[np.ndarray, "out inp"],
+) -> Float[np.ndarray, "inp batch"]:
+    return W.T @ grad_z
+"""
+
+BUGS = {
+    # name: (correct line, buggy line, Pyrefly's message for it)
+    "grad_W": (  # the question's bug: its finding names out, batch and inp
+        "grad_W = grad_z @ a_prev.T",
+        "grad_W = grad_z @ a_prev",
+        "`@` is not supported between `ndarray[[out, batch]]` and `ndarray[[inp, batch]]`",
+    ),
+    "grad_input": (
+        "return W.T @ grad_z",
+        "return W @ grad_z",
+        "`@` is not supported between `ndarray[[out, inp]]` and `ndarray[[out, batch]]`",
+    ),
+    "bias": (
+        "z += b[:, np.newaxis]",
+        "z += b",
+        "`+=` is not supported between `ndarray[[out, batch]]` and `ndarray[[out]]`",
+    ),
+}
+
+CALLER = """\
+import numpy as np
+from jaxtyping import Float
+from shape_extensions import static_jaxtyping
+
+from affine import affine_grad_input
+
+
+@static_jaxtyping("hidden batch features")
+def backward_through(
+    delta: Float[np.ndarray, "hidden batch"], W: Float[np.ndarray, "hidden features"]
+) -> Float[np.ndarray, "batch features"]:
+    return affine_grad_input(delta, W)
+"""
+"""A caller whose declared result is the transpose of what the checked function returns."""
+
+
+def run(*argv):
+    """Run the command line in-process; return (status, stdout text)."""
+    out = io.StringIO()
+    status = main(list(argv), console=Console(file=out, width=200, color_system=None))
+    return status, out.getvalue()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stubs():
+    """The shape stubs in the cache, installed once if missing (as the command does)."""
+    return check_shapes.ensure_stubs()
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    (number,) = [n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line]
+    return number
+
+
+def test_a_correct_file_is_clean(tmp_path):
+    path = write(tmp_path, "affine.py", AFFINE)
+    status, out = run("check-shapes", str(path))
+    assert status == 0, out
+    assert "no shape errors: 1 file, 3 functions declaring dimensions" in out
+
+
+def test_each_bug_is_reported_by_name_at_its_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = {}
+    for name, (correct, buggy, _) in BUGS.items():
+        assert AFFINE.count(correct) == 1
+        paths[name] = write(tmp_path / name, "affine.py", AFFINE.replace(correct, buggy))
+    status, out = run("check-shapes", *map(str, paths.values()))
+    assert status == 1, out
+    for name, (_, buggy, message) in BUGS.items():
+        where = f"{name}/affine.py:{line_of(paths[name], buggy)}:"
+        (finding,) = [line for line in out.splitlines() if line.startswith(where)]
+        assert message in finding, out
+    assert out.splitlines()[-1] == "3 findings in 3 of 3 files"
+
+
+def test_checked_keeps_the_signature_pyrefly_reads(tmp_path):
+    """A call through ``@checked(...)`` is checked against the dimensions it declares."""
+    write(tmp_path, "affine.py", AFFINE)
+    caller = write(tmp_path, "caller.py", CALLER)
+    status, out = run("check-shapes", str(caller))
+    assert status == 1, out
+    expected = (
+        f"caller.py:{line_of(caller, 'return affine_grad_input')}:12: Returned type "
+        "`ndarray[[features, batch]]` is not assignable to declared return type "
+        "`ndarray[[batch, features]]` [bad-return]"
+    )
+    assert expected in out
+
+
+def test_the_package_math_is_clean():
+    status, out = run("check-shapes")
+    assert status == 0, out
+    assert out.startswith("no shape errors: ")
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path, capsys):
+    missing = tmp_path / "nowhere.py"
+    status, out = run("check-shapes", str(missing))
+    assert status == 2
+    assert out == ""
+    assert f"error: no such file or folder: {missing}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "empty"])
+def test_a_path_with_nothing_to_check_is_a_usage_error(tmp_path, capsys, name):
+    path = tmp_path / name
+    if name == "empty":
+        path.mkdir()
+    else:
+        path.write_text("not python")
+    assert run("check-shapes", str(path))[0] == 2
+    assert str(path) in capsys.readouterr().err
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    return err
+
+
+def test_stubs_that_may_not_be_installed_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(check_shapes.NO_INSTALL_VARIABLE, "1")
+    status, out = run("check-shapes", str(write(tmp_path, "affine.py", AFFINE)))
+    assert status == 1 and out == ""
+    err = one_line_error(capsys)
+    assert err.startswith("typedbackprop: error: the shape stubs are not in ")
+    assert check_shapes.NO_INSTALL_VARIABLE in err
+    assert "pip install --no-deps --ignore-requires-python --target " in err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unwritable_cache_is_one_line(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.delenv(check_shapes.NO_INSTALL_VARIABLE, raising=False)
+    status, _ = run("check-shapes", str(write(tmp_path, "affine.py", AFFINE)))
+    assert status == 1
+    err = one_line_error(capsys)
+    assert "cannot write the shape stubs' cache folder" in err and "XDG_CACHE_HOME" in err
+
+
+FAKE_PIP = """\
+import pathlib, sys
+target = pathlib.Path(sys.argv[1])
+if sys.argv[2] == "fail":
+    (target / "numpy-stubs").mkdir()
+    sys.exit("ERROR: No matching distribution found for pyrefly-numpy-stubs")
+(target / "numpy-stubs").mkdir()
+(target / "numpy-stubs" / "__init__.pyi").write_text("")
+(target / "shape_extensions").mkdir()
+(target / "shape_extensions" / "__init__.py").write_text("")
+"""
+
+
+@pytest.mark.parametrize("outcome", ["ok", "fail"])
+def test_the_install_is_renamed_into_place_or_leaves_nothing(tmp_path, monkeypatch, outcome):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(check_shapes.NO_INSTALL_VARIABLE, raising=False)
+    fake = write(tmp_path, "fake_pip.py", FAKE_PIP)
+    monkeypatch.setattr(
+        check_shapes, "_install_command", lambda target: [sys.executable, fake, target, outcome]
+    )
+    folder = check_shapes.stubs_folder()
+    if outcome == "ok":
+        assert check_shapes.ensure_stubs() == folder
+        assert (folder / "numpy-stubs" / "__init__.pyi").is_file()
+    else:
+        with pytest.raises(OSError, match="No matching distribution") as error:
+            check_shapes.ensure_stubs()
+        assert "\n" not in str(error.value)
+        assert not folder.exists()
+    assert [path.name for path in folder.parent.iterdir()] == [folder.name] * (outcome == "ok")
+
+
+def test_stubs_pyrefly_does_not_use_are_an_error_not_a_clean_result(tmp_path, monkeypatch, capsys):
+    """Shape stubs that Pyrefly does not read would make every file 'clean': the run says so."""
+    write(tmp_path / "hollow" / "numpy-stubs", "__init__.pyi", "")
+    write(tmp_path / "hollow" / "shape_extensions", "__init__.py", "")
+    monkeypatch.setattr(check_shapes, "stubs_folder", lambda: tmp_path / "hollow")
+    status, out = run("check-shapes", str(write(tmp_path, "affine.py", AFFINE)))
+    assert status == 1 and out == ""
+    assert "did not check shapes: a known shape error went unreported" in one_line_error(capsys)
+
+
+def test_a_module_with_add_parser_and_run():
+    assert cli.check_shapes is check_shapes and check_shapes in cli.COMMANDS
+    assert callable(check_shapes.add_parser) and callable(check_shapes.run)
