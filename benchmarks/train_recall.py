@@ -179,6 +179,36 @@ def clip_by_global_norm(grads: RecallModel, max_norm: float) -> RecallModel:
     return map_leaves(lambda g: g * (max_norm / norm), grads)
 
 
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+"""PyTorch's Adam defaults."""
+
+
+def adam_step(
+    model: RecallModel,
+    grads: RecallModel,
+    first_moment: RecallModel,
+    second_moment: RecallModel,
+    step: int,
+    learning_rate: float,
+) -> tuple[RecallModel, RecallModel, RecallModel]:
+    """One bias-corrected Adam step (PyTorch's ``torch.optim.Adam``) over every leaf.
+
+    Written here over ``leaves``/``map_leaves`` until ``optimizers.AdamW`` walks nested
+    records; then this becomes ``AdamW(learning_rate, weight_decay=0)``.
+    ``θ ← θ − lr · m̂ / (√v̂ + ε)``, ``m̂ = m / (1 − β₁ᵗ)``, ``v̂ = v / (1 − β₂ᵗ)``.
+    """
+    first_moment = map_leaves(lambda m, g: BETA1 * m + (1 - BETA1) * g, first_moment, grads)
+    second_moment = map_leaves(lambda v, g: BETA2 * v + (1 - BETA2) * g * g, second_moment, grads)
+    correction1, correction2 = 1 - BETA1**step, 1 - BETA2**step
+    model = map_leaves(
+        lambda p, m, v: p - learning_rate * (m / correction1) / (np.sqrt(v / correction2) + EPS),
+        model,
+        first_moment,
+        second_moment,
+    )
+    return model, first_moment, second_moment
+
+
 def accuracy(model: RecallModel, tokens: np.ndarray, labels: np.ndarray, args: Any) -> float:
     x = None if model.embedding is not None else one_hot(tokens, args.vocab)
     logits, _ = forward(model, tokens, x, args)
@@ -217,10 +247,6 @@ def main() -> None:
     x_train = None if args.embed else one_hot(data.x_train, data.vocab)
     y_train, y_test = data.y_train[0], data.y_test[0]
 
-    # Adam written here over the model's leaves until optimizers.AdamW walks nested records
-    # (PyTorch's Adam: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected); then this becomes AdamW with
-    # weight_decay=0.
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
     first_moment = map_leaves(np.zeros_like, model)
     second_moment = map_leaves(np.zeros_like, model)
 
@@ -235,16 +261,8 @@ def main() -> None:
         grads = backward(model, grad_logits, saved, args)
         if args.clip:
             grads = clip_by_global_norm(grads, args.clip)
-        first_moment = map_leaves(lambda m, g: beta1 * m + (1 - beta1) * g, first_moment, grads)
-        second_moment = map_leaves(
-            lambda v, g: beta2 * v + (1 - beta2) * g * g, second_moment, grads
-        )
-        rate = args.lr * np.sqrt(1 - beta2**step) / (1 - beta1**step)
-        model = map_leaves(
-            lambda p, m, v: p - rate * m / (np.sqrt(v) + eps * np.sqrt(1 - beta2**step)),
-            model,
-            first_moment,
-            second_moment,
+        model, first_moment, second_moment = adam_step(
+            model, grads, first_moment, second_moment, step, args.lr
         )
         if step % args.every == 0 or step == args.steps:
             cpu = time.process_time() - cpu_start
