@@ -16,9 +16,14 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop import Array, checked, sigmoid_forward
+from typedbackprop.nn.activations import sigmoid_backward, tanh_backward
 from typedbackprop.nn.attention import attention_scores, attention_weights, weighted_values
 from typedbackprop.nn.dropout import DropoutCache
+from typedbackprop.nn.gate import gate_backward
+from typedbackprop.nn.gru import GRUCell, GRUCellCache
+from typedbackprop.nn.lstm import LSTMCell, LSTMCellCache
 from typedbackprop.nn.pooling import MaxPool2dCache, window_offset
+from typedbackprop.nn.rnn import RNN, RNNCache, RNNCell, rnn_cell_add, rnn_cell_backward
 
 __all__ = [
     "affine_grad_params_no_transpose",
@@ -42,6 +47,10 @@ __all__ = [
     "maxpool2d_backward_assign",
     "batchnorm_grad_input_no_variance_term",
     "dropout_backward_unscaled",
+    "rnn_backward_assign",
+    "rnn_backward_no_carry",
+    "lstm_cell_backward_forget_with_c_new",
+    "gru_cell_backward_z_swapped",
 ]
 
 
@@ -312,3 +321,105 @@ def dropout_backward_unscaled(
         return grad_a
     return grad_a * (cache.mask > 0)  # BUG: which values were kept, without the 1 / (1 − rate)
     # --8<-- [end:dropout_backward_unscaled]
+
+
+# --8<-- [start:rnn_backward_assign]
+@checked
+def rnn_backward_assign(
+    grad_hidden_states: Float[Array, "hidden seq batch"], cache: RNNCache
+) -> tuple[RNN, Float[Array, "features seq batch"], Float[Array, "hidden batch"]]:
+    hidden, seq, batch = grad_hidden_states.shape
+    cell = cache.layer.cell
+    grad_cell = RNNCell(
+        *(np.zeros_like(value) for value in (cell.W_ih, cell.b_ih, cell.W_hh, cell.b_hh))
+    )
+    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    grad_state = np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
+    for t in reversed(range(seq)):
+        grad_h = grad_hidden_states[:, t] + grad_state
+        grad_step, grad_x[:, t], grad_state = rnn_cell_backward(grad_h, cache.steps[t])
+        grad_cell = grad_step  # BUG: = keeps step 0's gradient alone; the weights need Σ over seq
+    return RNN(grad_cell), grad_x, grad_state
+    # --8<-- [end:rnn_backward_assign]
+
+
+# --8<-- [start:rnn_backward_no_carry]
+@checked
+def rnn_backward_no_carry(
+    grad_hidden_states: Float[Array, "hidden seq batch"], cache: RNNCache
+) -> tuple[RNN, Float[Array, "features seq batch"], Float[Array, "hidden batch"]]:
+    hidden, seq, batch = grad_hidden_states.shape
+    cell = cache.layer.cell
+    grad_cell = RNNCell(
+        *(np.zeros_like(value) for value in (cell.W_ih, cell.b_ih, cell.W_hh, cell.b_hh))
+    )
+    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    grad_state = np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
+    for t in reversed(range(seq)):
+        grad_h = grad_hidden_states[:, t]  # BUG: the path through step t + 1, grad_state, dropped
+        grad_step, grad_x[:, t], grad_state = rnn_cell_backward(grad_h, cache.steps[t])
+        grad_cell = rnn_cell_add(grad_cell, grad_step)
+    return RNN(grad_cell), grad_x, grad_state
+    # --8<-- [end:rnn_backward_no_carry]
+
+
+# --8<-- [start:lstm_cell_backward_forget_with_c_new]
+@checked
+def lstm_cell_backward_forget_with_c_new(
+    grad_new_state: tuple[Float[Array, "hidden batch"], Float[Array, "hidden batch"]],
+    cache: LSTMCellCache,
+) -> tuple[
+    LSTMCell,
+    Float[Array, "features batch"],
+    tuple[Float[Array, "hidden batch"], Float[Array, "hidden batch"]],
+]:
+    grad_h_new, grad_c_new = grad_new_state
+    grad_o = grad_h_new * cache.tanh_c_new
+    grad_c_total = grad_c_new + tanh_backward(
+        grad_h_new * cache.o, cache.tanh_c_new, cache.tanh_c_new
+    )
+    c_new = cache.f * cache.c + cache.i * cache.g
+    grad_f = grad_c_total * c_new  # BUG: f multiplied c_{t-1}, the previous cell state, not c_t
+    grad_i = grad_c_total * cache.g
+    grad_g = grad_c_total * cache.i
+    grad_c = grad_c_total * cache.f
+    deltas = (
+        sigmoid_backward(grad_i, cache.i, cache.i),
+        sigmoid_backward(grad_f, cache.f, cache.f),
+        tanh_backward(grad_g, cache.g, cache.g),
+        sigmoid_backward(grad_o, cache.o, cache.o),
+    )
+    cell = cache.cell
+    gates = (cell.input_gate, cell.forget_gate, cell.cell_gate, cell.output_gate)
+    grads = []
+    grad_x = np.zeros_like(cache.x, dtype=np.result_type(cache.x, grad_h_new))
+    grad_h = np.zeros_like(cache.h, dtype=np.result_type(cache.h, grad_h_new))
+    for gate, delta in zip(gates, deltas, strict=True):
+        grad_gate, grad_x_gate, grad_h_gate = gate_backward(delta, delta, gate, cache.x, cache.h)
+        grads.append(grad_gate)
+        grad_x += grad_x_gate
+        grad_h += grad_h_gate
+    return LSTMCell(*grads), grad_x, (grad_h, grad_c)
+    # --8<-- [end:lstm_cell_backward_forget_with_c_new]
+
+
+# --8<-- [start:gru_cell_backward_z_swapped]
+@checked
+def gru_cell_backward_z_swapped(
+    grad_h_new: Float[Array, "hidden batch"], cache: GRUCellCache
+) -> tuple[GRUCell, Float[Array, "features batch"], Float[Array, "hidden batch"]]:
+    grad_n = grad_h_new * cache.z  # BUG: h' = (1 − z) ⊙ n + z ⊙ h: n's factor is 1 − z
+    grad_z = grad_h_new * (cache.h - cache.n)
+    delta_n = tanh_backward(grad_n, cache.n, cache.n)
+    grad_hidden_part_n = delta_n * cache.r
+    grad_r = delta_n * cache.hidden_part_n
+    delta_r = sigmoid_backward(grad_r, cache.r, cache.r)
+    delta_z = sigmoid_backward(grad_z, cache.z, cache.z)
+    cell, x, h = cache.cell, cache.x, cache.h
+    grad_reset, grad_x_r, grad_h_r = gate_backward(delta_r, delta_r, cell.reset_gate, x, h)
+    grad_update, grad_x_z, grad_h_z = gate_backward(delta_z, delta_z, cell.update_gate, x, h)
+    grad_new, grad_x_n, grad_h_n = gate_backward(delta_n, grad_hidden_part_n, cell.new_gate, x, h)
+    grad_x = grad_x_r + grad_x_z + grad_x_n
+    grad_h = grad_h_new * (1.0 - cache.z) + grad_h_r + grad_h_z + grad_h_n  # BUG: h's is z
+    return GRUCell(grad_reset, grad_update, grad_new), grad_x, grad_h
+    # --8<-- [end:gru_cell_backward_z_swapped]

@@ -591,3 +591,167 @@ def test_dropout_needs_the_same_mask_in_every_evaluation_of_the_check(rng):
     assert not passes("fresh", right) and not passes("fresh", wrong)  # noise: no verdict
     assert passes("evaluation", right) and passes("evaluation", wrong)  # the identity: blind
     assert passes("fixed", right) and not passes("fixed", wrong)  # the one that tells
+
+
+# --- Recurrent layers: backpropagation through time ----------------------------------------------
+# features 3, hidden 4, seq 5, batch 2: every dimension its own size, so a sum over the wrong
+# axis could not pass the shape check; these bugs keep every shape and only the gradient check
+# (or PyTorch) sees them.
+
+
+def recurrent_case(rng: np.random.Generator) -> tuple[Any, Array, Array]:
+    from typedbackprop.nn.rnn import RNNCell
+
+    cell = RNNCell(normal(rng, 4, 3), normal(rng, 4), normal(rng, 4, 4) * 0.5, normal(rng, 4))
+    return cell, normal(rng, 3, 5, 2), normal(rng, 4, 5, 2)
+
+
+def rnn_gradcheck(backward: Callable[..., Any], rng: np.random.Generator) -> bool:
+    """Whether ``backward`` (the RNN's, as ``backward(grad_hidden_states, cache)``) passes the
+    float64 gradient check of every weight, bias and input, over a 5-step sequence."""
+    from typedbackprop.nn.rnn import RNN, RNNCell, rnn_forward
+
+    cell, x, _ = recurrent_case(rng)
+
+    def forward(W_ih: Array, b_ih: Array, W_hh: Array, b_hh: Array, x: Array) -> Array:
+        return rnn_forward(RNN(RNNCell(W_ih, b_ih, W_hh, b_hh)), x)[0]
+
+    def gradients(grad: Array, *arrays: Array) -> tuple[Array, ...]:
+        grads, grad_x, _ = backward(grad, rnn_forward(RNN(RNNCell(*arrays[:4])), arrays[4])[1])
+        return grads.cell.W_ih, grads.cell.b_ih, grads.cell.W_hh, grads.cell.b_hh, grad_x
+
+    arrays = [cell.W_ih, cell.b_ih, cell.W_hh, cell.b_hh, x]
+    return tbp.gradcheck(forward, gradients, arrays, raise_exception=False).passed
+
+
+def right_rnn_backward(grad_hidden_states: Array, cache: Any) -> Any:
+    from typedbackprop.nn.rnn import rnn_backward
+
+    return rnn_backward(grad_hidden_states, cache)
+
+
+@pytest.mark.parametrize("wrong", [zoo.rnn_backward_assign, zoo.rnn_backward_no_carry])
+def test_bptt_without_the_sum_or_the_carried_gradient_fails_the_gradient_check(wrong, rng):
+    assert not rnn_gradcheck(wrong, rng)
+    assert rnn_gradcheck(right_rnn_backward, rng)
+
+
+def test_bptt_with_assignment_keeps_step_zeros_gradient_alone(rng):
+    from typedbackprop.nn.rnn import RNN, rnn_backward, rnn_cell_backward, rnn_forward
+
+    cell, x, grad_hidden_states = recurrent_case(rng)
+    _, cache = rnn_forward(RNN(cell), x)
+    wrong, _, _ = zoo.rnn_backward_assign(grad_hidden_states, cache)
+    right, _, _ = rnn_backward(grad_hidden_states, cache)
+    # The loop runs from the last step to step 0, so = leaves step 0's share: the cell's
+    # gradient at step 0, with the gradient step 1 carried back to it.
+    _, _, carried = rnn_cell_backward(
+        grad_hidden_states[:, 1] + rnn_backward(grad_hidden_states[:, 2:], _suffix(cache, 2))[2],
+        cache.steps[1],
+    )
+    step_zero, _, _ = rnn_cell_backward(grad_hidden_states[:, 0] + carried, cache.steps[0])
+    np.testing.assert_allclose(wrong.cell.W_hh, step_zero.W_hh, rtol=1e-12)
+    assert not np.allclose(wrong.cell.W_hh, right.cell.W_hh)
+
+
+def _suffix(cache: Any, start: int) -> Any:
+    """The cache of the same forward pass from step ``start`` on (its state at ``start − 1``)."""
+    from typedbackprop.nn.rnn import RNNCache
+
+    steps = cache.steps[start:]
+    return RNNCache(cache.layer, cache.x[:, start:], steps[0].h, cache.last_state, steps)
+
+
+def test_bptt_without_the_carried_gradient_is_right_at_the_last_step_alone(rng):
+    from typedbackprop.nn.rnn import RNN, rnn_forward
+
+    cell, x, grad_hidden_states = recurrent_case(rng)
+    _, cache = rnn_forward(RNN(cell), x)
+    _, wrong, _ = zoo.rnn_backward_no_carry(grad_hidden_states, cache)
+    _, right, _ = right_rnn_backward(grad_hidden_states, cache)  # held to torch.nn.RNN elsewhere
+    # At the last step nothing is carried yet: the two agree there and nowhere else.
+    np.testing.assert_allclose(wrong[:, -1], right[:, -1], rtol=1e-12)
+    for t in range(4):
+        assert not np.allclose(wrong[:, t], right[:, t], rtol=1e-3), t
+
+
+def lstm_cell_gradcheck(backward: Callable[..., Any], rng: np.random.Generator) -> bool:
+    """Whether the LSTM cell's ``backward`` passes the gradient check of every gate's
+    parameters, the input and the previous state ``(h, c)``."""
+    from dataclasses import fields
+
+    from typedbackprop.nn.gate import Gate
+    from typedbackprop.nn.lstm import LSTMCell, lstm_cell_forward
+
+    gates = [
+        Gate(normal(rng, 4, 3), normal(rng, 4), normal(rng, 4, 4), normal(rng, 4)) for _ in "ifgo"
+    ]
+    flat = [getattr(gate, field.name) for gate in gates for field in fields(Gate)]
+
+    def cell_of(arrays: tuple[Array, ...]) -> Any:
+        return LSTMCell(*(Gate(*arrays[4 * k : 4 * k + 4]) for k in range(4)))
+
+    def forward(*arrays: Array) -> tuple[Array, Array]:
+        return lstm_cell_forward(cell_of(arrays[:16]), arrays[16], (arrays[17], arrays[18]))[0]
+
+    def gradients(grad: tuple[Array, Array], *arrays: Array) -> tuple[Array, ...]:
+        _, cache = lstm_cell_forward(cell_of(arrays[:16]), arrays[16], (arrays[17], arrays[18]))
+        grads, grad_x, (grad_h, grad_c) = backward(grad, cache)
+        gate_grads = [getattr(grads, field.name) for field in fields(grads)]
+        return (
+            *(getattr(g, field.name) for g in gate_grads for field in fields(Gate)),
+            grad_x,
+            grad_h,
+            grad_c,
+        )
+
+    arrays = [*flat, normal(rng, 3, 2), normal(rng, 4, 2), normal(rng, 4, 2)]
+    return tbp.gradcheck(forward, gradients, arrays, raise_exception=False).passed
+
+
+def test_the_forget_gates_derivative_with_the_new_cell_state_fails_the_gradient_check(rng):
+    from typedbackprop.nn.lstm import lstm_cell_backward
+
+    assert not lstm_cell_gradcheck(zoo.lstm_cell_backward_forget_with_c_new, rng)
+    assert lstm_cell_gradcheck(lstm_cell_backward, rng)
+
+
+def gru_cell_gradcheck(backward: Callable[..., Any], rng: np.random.Generator) -> bool:
+    """Whether the GRU cell's ``backward`` passes the gradient check of every gate's
+    parameters, the input and the previous state."""
+    from dataclasses import fields
+
+    from typedbackprop.nn.gate import Gate
+    from typedbackprop.nn.gru import GRUCell, gru_cell_forward
+
+    gates = [
+        Gate(normal(rng, 4, 3), normal(rng, 4), normal(rng, 4, 4), normal(rng, 4)) for _ in "rzn"
+    ]
+    flat = [getattr(gate, field.name) for gate in gates for field in fields(Gate)]
+
+    def cell_of(arrays: tuple[Array, ...]) -> Any:
+        return GRUCell(*(Gate(*arrays[4 * k : 4 * k + 4]) for k in range(3)))
+
+    def forward(*arrays: Array) -> Array:
+        return gru_cell_forward(cell_of(arrays[:12]), arrays[12], arrays[13])[0]
+
+    def gradients(grad: Array, *arrays: Array) -> tuple[Array, ...]:
+        grads, grad_x, grad_h = backward(
+            grad, gru_cell_forward(cell_of(arrays[:12]), arrays[12], arrays[13])[1]
+        )
+        gate_grads = [getattr(grads, field.name) for field in fields(grads)]
+        return (
+            *(getattr(g, field.name) for g in gate_grads for field in fields(Gate)),
+            grad_x,
+            grad_h,
+        )
+
+    arrays = [*flat, normal(rng, 3, 2), normal(rng, 4, 2)]
+    return tbp.gradcheck(forward, gradients, arrays, raise_exception=False).passed
+
+
+def test_the_grus_z_and_one_minus_z_swapped_fail_the_gradient_check(rng):
+    from typedbackprop.nn.gru import gru_cell_backward
+
+    assert not gru_cell_gradcheck(zoo.gru_cell_backward_z_swapped, rng)
+    assert gru_cell_gradcheck(gru_cell_backward, rng)
