@@ -1,7 +1,5 @@
 """Tests for typedbackprop.optimizers: SGD with momentum and AdamW, against PyTorch's."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +9,9 @@ from hypothesis import strategies as st
 
 import typedbackprop as tbp
 from typedbackprop.models import transformer
-from typedbackprop.nn.families import parameters
+from typedbackprop.nn.gate import Gate
+from typedbackprop.nn.lstm import LSTM, LSTMCell
+from typedbackprop.nn.tree import leaves, map_leaves, replace_leaves
 from typedbackprop.optimizers import SGD, AdamW, AdamWState, SGDState, all_but_weights
 
 
@@ -24,25 +24,36 @@ def layers_of(rng, dtype=np.float64):
     ]
 
 
+def an_lstm(rng, dtype=np.float64):
+    """A layer made of layers: an LSTM (hidden=2, features=5) whose cell holds four gates."""
+
+    def gate():
+        return Gate(*(rng.standard_normal(shape).astype(dtype) for shape in [(2, 5), 2, (2, 2), 2]))
+
+    return LSTM(LSTMCell(gate(), gate(), gate(), gate()))
+
+
 def arrays(layers):
-    return [value for layer in layers for value in parameters(layer).values()]
+    return [value for layer in layers for value in leaves(layer).values()]
+
+
+def field_names(layers):
+    """``(layer, name)`` per parameter, ``name`` the last part of its path: what exempt reads."""
+    return [(layer, path.rpartition(".")[2]) for layer in layers for path in leaves(layer)]
+
+
+def owned_copies(layers):
+    return [map_leaves(np.copy, layer) for layer in layers]
 
 
 def gradients(layers, rng):
     """Gradients that depend on the parameters (a quadratic pull towards 0.3) plus noise: the
     optimizers' state and their parameters both shape the next step."""
-    return [
-        dataclasses.replace(
-            layer,
-            **{
-                name: 2.0 * (value - 0.3) + rng.standard_normal(value.shape).astype(value.dtype)
-                for name, value in parameters(layer).items()
-            },
-        )
-        if parameters(layer)
-        else None
-        for layer in layers
-    ]
+
+    def pull(value):
+        return 2.0 * (value - 0.3) + rng.standard_normal(value.shape).astype(value.dtype)
+
+    return [map_leaves(pull, layer) if leaves(layer) else None for layer in layers]
 
 
 def run_ours(optimizer, layers, steps, seed):
@@ -70,8 +81,7 @@ def run_torch(make, layers, steps, seed):
 def rebuild(layers, values):
     values = iter(values)
     return [
-        dataclasses.replace(layer, **{name: next(values) for name in parameters(layer)})
-        for layer in layers
+        replace_leaves(layer, {path: next(values) for path in leaves(layer)}) for layer in layers
     ]
 
 
@@ -138,9 +148,9 @@ def test_the_state_is_typed_like_the_parameters(rng):
         assert type(moments[0]) is tbp.Dense and moments[1] is None
         assert type(moments[2]) is tbp.LayerNorm and moments[2].eps == layers[2].eps
         for moment, layer in zip(moments[::2], layers[::2], strict=True):
-            for name, value in parameters(layer).items():
-                assert getattr(moment, name).shape == value.shape
-                assert not getattr(moment, name).any()
+            for path, value in leaves(layer).items():
+                assert leaves(moment)[path].shape == value.shape
+                assert not leaves(moment)[path].any()
     assert type(SGD(0.1).init(layers).velocities[0]) is tbp.Dense
 
 
@@ -194,10 +204,10 @@ def test_sgd_equals_torch_over_fifty_steps(seed, learning_rate, momentum):
 @pytest.mark.parametrize("momentum", [0.0, 0.7])
 def test_sgd_in_place_is_its_step_bit_for_bit(rng, momentum):
     # The training loop's step (in place, on arrays it owns) and the functional step: the same
-    # arithmetic, so the same bits, over several steps with the velocity built up.
-    layers = layers_of(rng)
-    owned = [dataclasses.replace(layer, **{n: v.copy() for n, v in parameters(layer).items()})
-             for layer in layers]  # fmt: skip
+    # arithmetic, so the same bits, over several steps with the velocity built up; a layer made
+    # of layers (the LSTM's gates) too.
+    layers = [*layers_of(rng), an_lstm(rng)]
+    owned = owned_copies(layers)
     optimizer = SGD(0.05, momentum)
     state, owned_state = optimizer.init(layers), optimizer.init(owned)
     for _ in range(5):
@@ -215,8 +225,7 @@ def test_sgd_in_place_is_its_step_bit_for_bit(rng, momentum):
 @given(seed=SEEDS, momentum=st.sampled_from([0.0, 0.9]))
 def test_sgd_in_place_equals_torch_over_fifty_steps(seed, momentum):
     layers = layers_of(np.random.default_rng(seed))
-    owned = [dataclasses.replace(layer, **{n: v.copy() for n, v in parameters(layer).items()})
-             for layer in layers]  # fmt: skip
+    owned = owned_copies(layers)
     optimizer = SGD(0.1, momentum)
     state, rng = optimizer.init(owned), np.random.default_rng(seed)
     for _ in range(50):
@@ -226,6 +235,57 @@ def test_sgd_in_place_equals_torch_over_fifty_steps(seed, momentum):
     )
     for mine, expected in zip(arrays(owned), theirs, strict=True):
         assert_close(mine, expected)
+
+
+@pytest.mark.parametrize("which", ["sgd", "adamw", "adamw, the biases exempt"])
+def test_a_layer_made_of_layers_has_every_array_stepped_as_torch_does(which, rng):
+    # An LSTM's arrays sit two records deep (cell.forget_gate.W_hh): each one is stepped as
+    # torch steps the same tensor, over 20 steps; biases exempt by name are found in every gate.
+    layers = [*layers_of(rng), an_lstm(rng)]
+    exempt = {"b_ih", "b_hh"} if which.endswith("exempt") else set()
+    optimizer = SGD(0.1, momentum=0.9) if which == "sgd" else AdamW(0.01, exempt=exempt)
+
+    def theirs(params):
+        if which == "sgd":
+            return torch.optim.SGD(params, lr=0.1, momentum=0.9)
+        spared = [name in exempt for _, name in field_names(layers)]
+        return torch.optim.AdamW(
+            [
+                {"params": [p for p, s in zip(params, spared, strict=True) if not s]},
+                {
+                    "params": [p for p, s in zip(params, spared, strict=True) if s],
+                    "weight_decay": 0.0,
+                },
+            ],
+            lr=0.01,
+        )
+
+    ours, state = run_ours(optimizer, layers, 20, seed=3)
+    expected = run_torch(theirs, layers, 20, seed=3)
+    assert len(arrays(ours)) == len(expected) == 4 + 16
+    assert type(ours[-1].cell.output_gate) is Gate
+    for mine, wanted in zip(arrays(ours), expected, strict=True):
+        assert_close(mine, wanted)
+    moments = state.velocities if isinstance(state, SGDState) else state.first_moments
+    assert type(moments[-1]) is LSTM and type(moments[-1].cell.input_gate) is Gate
+
+
+def test_exempt_is_decided_by_the_record_that_holds_the_parameter(rng):
+    # A predicate is given the gate that holds cell.forget_gate.b_hh and the field's name, as
+    # all_but_weights is given the dense layer and "b"; exempt names match in every gate.
+    seen = []
+
+    def exempt(layer, name):
+        seen.append((type(layer), name))
+        return False
+
+    lstm = an_lstm(rng)
+    assert AdamW(exempt=exempt).decays(lstm, "cell.forget_gate.b_hh")
+    assert seen == [(Gate, "b_hh")]
+    by_name = AdamW(exempt={"b_hh"})
+    by_name.init([lstm])  # a name inside the gates is a parameter's name: not refused
+    assert not by_name.decays(lstm, "cell.input_gate.b_hh")
+    assert by_name.decays(lstm, "cell.input_gate.b_ih")
 
 
 # --- AdamW's exempt parameters ----------------------------------------------------------------
@@ -251,7 +311,7 @@ def test_adamw_with_exempt_parameters_equals_torch_with_two_groups(
     # PyTorch users exempt biases, norm gains and embedding tables with a second parameter group
     # whose weight_decay is 0: the same run, every parameter at a relative 1e-10, over 20 steps.
     layers = a_small_transformer(np.random.default_rng(seed))
-    names = [(layer, name) for layer in layers for name in parameters(layer)]
+    names = field_names(layers)
     exempt_names = {name for layer, name in names if all_but_weights(layer, name)}
     exempt = all_but_weights if by == "predicate" else exempt_names
     ours, _ = run_ours(
@@ -287,10 +347,8 @@ def test_adamw_with_exempt_parameters_equals_torch_with_two_groups(
 
 def test_all_but_weights_spares_biases_gains_and_tables(rng):
     layers = a_small_transformer(rng) + [tbp.BatchNorm(np.ones(3), np.zeros(3))]
-    spared = {
-        name for layer in layers for name in parameters(layer) if all_but_weights(layer, name)
-    }
-    decayed = {name for layer in layers for name in parameters(layer)} - spared
+    spared = {name for layer, name in field_names(layers) if all_but_weights(layer, name)}
+    decayed = {name for _, name in field_names(layers)} - spared
     assert decayed == {"W", "W_query", "W_key", "W_value", "W_output", "W_up", "W_down"}
     assert spared == {
         "table", "b", "gain", "bias", "gamma", "beta", "b_query", "b_value", "b_output", "b_up",

@@ -16,7 +16,6 @@ for a loop that keeps its own copies and wants no new arrays per step.
 Every rule below is per parameter array ``θ`` with gradient ``g = ∂L/∂θ``, elementwise.
 """
 
-import dataclasses
 import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -25,25 +24,24 @@ from typing import Any
 import numpy as np
 
 from typedbackprop.checking import Array
-from typedbackprop.nn.families import parameters
+from typedbackprop.nn.tree import leaves, map_leaves, replace_leaves
 
 __all__ = ["SGD", "SGDState", "AdamW", "AdamWState", "OPTIMIZERS", "all_but_weights"]
 
 
-def _map(function: Callable[..., Array], layer: Any, *records: Any) -> Any:
-    """``layer`` with each parameter ``θ`` replaced by ``function(θ, r₁.θ, r₂.θ, ...)``."""
-    return dataclasses.replace(
-        layer,
-        **{
-            name: function(value, *(getattr(record, name) for record in records))
-            for name, value in parameters(layer).items()
-        },
-    )
-
-
 def _zeros(layers: Sequence[Any]) -> list[Any]:
     """Per layer, a record of its type with zeros for every parameter (``None`` without any)."""
-    return [_map(np.zeros_like, layer) if parameters(layer) else None for layer in layers]
+    return [map_leaves(np.zeros_like, layer) if leaves(layer) else None for layer in layers]
+
+
+def _holder(layer: Any, path: str) -> tuple[Any, str]:
+    """The record that holds the parameter at ``path`` of ``layer`` (the layer itself, or one
+    of the layers it is made of), and the parameter's field name there."""
+    *through, name = path.split(".")
+    holder = layer
+    for step in through:
+        holder = holder[int(step)] if isinstance(holder, tuple) else getattr(holder, step)
+    return holder, name
 
 
 def _check(layers: Sequence[Any], grads: Sequence[Any], *states: Sequence[Any]) -> None:
@@ -51,7 +49,7 @@ def _check(layers: Sequence[Any], grads: Sequence[Any], *states: Sequence[Any]) 
         if len(sequence) != len(layers):
             raise ValueError(f"{len(layers)} layers but {len(sequence)} gradients or states")
     for index, (layer, grad) in enumerate(zip(layers, grads, strict=True)):
-        if (grad is None) != (not parameters(layer)):
+        if (grad is None) != (not leaves(layer)):
             raise ValueError(f"layer {index}: a gradient exactly when the layer has parameters")
         if grad is not None and type(grad) is not type(layer):
             raise TypeError(
@@ -126,9 +124,11 @@ class SGD:
                 new_layers.append(layer)
                 velocities.append(None)
                 continue
-            velocity = _map(lambda v, g: self.momentum * v - self.learning_rate * g, velocity, grad)
+            velocity = map_leaves(
+                lambda v, g: self.momentum * v - self.learning_rate * g, velocity, grad
+            )
             velocities.append(velocity)
-            new_layers.append(_map(lambda theta, v: theta + v, layer, velocity))
+            new_layers.append(map_leaves(lambda theta, v: theta + v, layer, velocity))
         return new_layers, SGDState(velocities)
 
     def step_in_place(self, layers: Sequence[Any], grads: Sequence[Any], state: SGDState) -> None:
@@ -152,10 +152,11 @@ class SGD:
         for layer, grad, velocity in zip(layers, grads, state.velocities, strict=True):
             if grad is None:
                 continue
-            for name, theta in parameters(layer).items():
-                v = getattr(velocity, name)
+            gradients, velocities = leaves(grad), leaves(velocity)
+            for path, theta in leaves(layer).items():
+                v = velocities[path]
                 v *= self.momentum
-                v -= self.learning_rate * getattr(grad, name)
+                v -= self.learning_rate * gradients[path]
                 theta += v
 
 
@@ -165,9 +166,10 @@ def all_but_weights(layer: Any, name: str) -> bool:
     Parameters
     ----------
     layer
-        The layer the parameter belongs to (not read: the names say it in every family).
+        The record the parameter belongs to (not read: the names say it in every family).
     name
-        The parameter's field name.
+        The parameter's field name in that record (the last part of its path: ``W_query``
+        for a block's ``attention.W_query``).
 
     Returns
     -------
@@ -175,8 +177,8 @@ def all_but_weights(layer: Any, name: str) -> bool:
         False for the weights, the fields named ``W`` or ``W_...`` (dense and token-wise dense
         layers, convolution kernels, attention's projections, the feed-forward network's);
         True for everything else: biases (``b``, ``b_query``, ``b_up``, ...), the
-        normalisations' gains and biases (``gain``, ``bias``, ``gamma``, ``beta``,
-        ``attention_norm_gain``, ...) and embedding tables (``table``). These are the
+        normalisations' gains and biases (``gain``, ``bias``, ``gamma``, ``beta``, in a
+        transformer block's layer norms too) and embedding tables (``table``). These are the
         parameters PyTorch users put in a parameter group with ``weight_decay=0``.
     """
     return not (name == "W" or name.startswith("W_"))
@@ -211,9 +213,12 @@ class AdamW:
         apart from the gradient.
     exempt
         The parameters spared the decay (they still take Adam's step): a collection of field
-        names (``{"b", "gain", "bias", "table"}``, in every layer that has them; each must name
-        a parameter of the layers :meth:`init` is given), or a predicate
-        ``exempt(layer, name)`` such as :func:`all_but_weights`. Empty by default: every
+        names (``{"b", "gain", "bias", "table"}``, in every layer that has them, the layers a
+        layer is made of included; each must name a parameter of the layers :meth:`init` is
+        given), or a predicate ``exempt(layer, name)`` such as :func:`all_but_weights`. Either
+        way a parameter is named by its field in the record that holds it, the last part of
+        its path (``gain`` for a transformer block's ``attention_norm.gain``), and the
+        predicate is given that record (the block's ``LayerNorm``). Empty by default: every
         parameter decays.
 
     Notes
@@ -252,10 +257,15 @@ class AdamW:
         elif not callable(self.exempt):  # a set given is kept as a frozenset: hashable, fixed
             object.__setattr__(self, "exempt", frozenset(self.exempt))
 
-    def decays(self, layer: Any, name: str) -> bool:
-        """Whether the parameter ``name`` of ``layer`` is decayed (is not :attr:`exempt`)."""
+    def decays(self, layer: Any, path: str) -> bool:
+        """Whether the parameter at ``path`` of ``layer`` is decayed (is not :attr:`exempt`).
+
+        ``path`` is the parameter's dotted path (``"W"``, ``"attention.W_query"``); the
+        exemption is decided by its field name in the record that holds it.
+        """
+        holder, name = _holder(layer, path)
         if callable(self.exempt):
-            return not self.exempt(layer, name)
+            return not self.exempt(holder, name)
         return name not in self.exempt
 
     def init(self, layers: Sequence[Any]) -> AdamWState:
@@ -268,7 +278,7 @@ class AdamW:
             otherwise exempt nothing, silently).
         """
         if not callable(self.exempt):
-            names = {name for layer in layers for name in parameters(layer)}
+            names = {path.rpartition(".")[2] for layer in layers for path in leaves(layer)}
             if unknown := sorted(set(self.exempt) - names):
                 raise ValueError(
                     f"AdamW's exempt names {unknown} name no parameter of these layers; their "
@@ -311,16 +321,19 @@ class AdamW:
                 firsts.append(None)
                 seconds.append(None)
                 continue
-            first = _map(lambda m, g: self.beta1 * m + (1.0 - self.beta1) * g, first, grad)
-            second = _map(lambda v, g: self.beta2 * v + (1.0 - self.beta2) * (g * g), second, grad)
+            first = map_leaves(lambda m, g: self.beta1 * m + (1.0 - self.beta1) * g, first, grad)
+            second = map_leaves(
+                lambda v, g: self.beta2 * v + (1.0 - self.beta2) * (g * g), second, grad
+            )
+            means, squares = leaves(first), leaves(second)
             stepped: dict[str, Array] = {}
-            for name, theta in parameters(layer).items():
+            for path, theta in leaves(layer).items():
                 # θ(1 − ηλ) − η m̂/(√v̂ + eps), with m̂ = m/(1 − β₁ᵗ) and √v̂ = √v/√(1 − β₂ᵗ);
                 # an exempt θ is not decayed
-                denominator: Array = np.sqrt(getattr(second, name)) / root_correction + self.eps
-                decayed = theta * decay if self.decays(layer, name) else theta
-                stepped[name] = decayed - step_size * getattr(first, name) / denominator
-            new_layers.append(dataclasses.replace(layer, **stepped))
+                denominator: Array = np.sqrt(squares[path]) / root_correction + self.eps
+                decayed = theta * decay if self.decays(layer, path) else theta
+                stepped[path] = decayed - step_size * means[path] / denominator
+            new_layers.append(replace_leaves(layer, stepped))
             firsts.append(first)
             seconds.append(second)
         return new_layers, AdamWState(t, firsts, seconds)

@@ -15,7 +15,6 @@ in the update rather than in the loss (``tests/test_training.py`` checks that th
 same weights).
 """
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from typedbackprop.checking import Array, IntArray, checked
 from typedbackprop.models import Architecture
 from typedbackprop.nn.activations import ActivationCache
 from typedbackprop.nn.affine import Dense
-from typedbackprop.nn.families import Mode, parameters
+from typedbackprop.nn.families import Mode
 from typedbackprop.nn.losses import LOSSES
 from typedbackprop.nn.network import (
     Layer,
@@ -37,6 +36,7 @@ from typedbackprop.nn.network import (
     network_forward,
     network_loss_and_grads,
 )
+from typedbackprop.nn.tree import leaves, map_leaves
 from typedbackprop.optimizers import SGD
 
 __all__ = [
@@ -264,10 +264,9 @@ def evaluate(
 
 def _owned_copy(layer: Layer) -> Layer:
     """The layer with copies of its parameter arrays (the training loop updates them in place)."""
-    arrays = parameters(layer)
-    if not arrays:
+    if not leaves(layer):
         return layer
-    return dataclasses.replace(layer, **{name: value.copy() for name, value in arrays.items()})
+    return map_leaves(lambda value: value.copy(), layer)
 
 
 def _example_major(values: Array | IntArray) -> Array | IntArray:

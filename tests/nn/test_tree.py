@@ -8,7 +8,7 @@ import pytest
 import typedbackprop as tbp
 from typedbackprop.nn.gate import Gate
 from typedbackprop.nn.lstm import LSTM, LSTMCell
-from typedbackprop.nn.tree import leaves, map_leaves
+from typedbackprop.nn.tree import leaves, map_leaves, replace_leaves
 
 
 def gate(rng: np.random.Generator, hidden: int, features: int) -> Gate:
@@ -75,3 +75,18 @@ def test_map_leaves_refuses_a_record_of_another_type(lstm, rng):
     dense = tbp.Dense(rng.normal(size=(4, 3)), rng.normal(size=4))
     with pytest.raises(TypeError, match="map_leaves over a LSTM was given a Dense"):
         map_leaves(lambda a, b: a, lstm, dense)
+
+
+def test_replace_leaves_replaces_the_arrays_at_the_paths_given_and_keeps_the_others(lstm, rng):
+    new = rng.normal(size=lstm.cell.cell_gate.b_hh.shape)
+    replaced = replace_leaves(lstm, {"cell.cell_gate.b_hh": new})
+    assert type(replaced) is LSTM and replaced.cell.cell_gate.b_hh is new
+    for path, value in leaves(replaced).items():
+        if path != "cell.cell_gate.b_hh":
+            assert value is leaves(lstm)[path], path
+    assert lstm.cell.cell_gate.b_hh is not new  # the argument is left alone
+
+
+def test_replace_leaves_refuses_a_path_that_names_no_array(lstm, rng):
+    with pytest.raises(KeyError, match=r"\['cell.cell_gate.b'\] name no array of the LSTM"):
+        replace_leaves(lstm, {"cell.cell_gate.b": rng.normal(size=3)})

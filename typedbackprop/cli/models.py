@@ -23,10 +23,10 @@ from typedbackprop.cli.tables import print_gradient_report
 from typedbackprop.datasets import SplitRecord
 from typedbackprop.explain import explain_network
 from typedbackprop.gradcheck import gradcheck
-from typedbackprop.nn.families import parameters
 from typedbackprop.nn.losses import LOSSES
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.network import Layer, network_forward, network_loss_and_grads
+from typedbackprop.nn.tree import leaves, replace_leaves
 from typedbackprop.recipes import (
     RECIPES,
     Recipe,
@@ -103,28 +103,32 @@ def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: 
     """Check every parameter of the model against central differences; 0 if all pass."""
     layers = recipe.build(np.random.default_rng(seed))
     x, y = _batch(recipe_data(recipe, seed=seed), batch)
-    where = [(index, name) for index, layer in enumerate(layers) for name in parameters(layer)]
-    inputs = [getattr(layers[index], name) for index, name in where]
+    where = [(index, path) for index, layer in enumerate(layers) for path in leaves(layer)]
+    inputs = [leaves(layers[index])[path] for index, path in where]
 
     def rebuilt(values: tuple[Array, ...]) -> list[Layer]:
-        current = list(layers)
-        for (index, name), value in zip(where, values, strict=True):
-            current[index] = dataclasses.replace(current[index], **{name: value})
-        return current
+        arrays: list[dict[str, Array]] = [{} for _ in layers]
+        for (index, path), value in zip(where, values, strict=True):
+            arrays[index][path] = value
+        return [
+            replace_leaves(layer, changed) if changed else layer
+            for layer, changed in zip(layers, arrays, strict=True)
+        ]
 
     def forward(*values: Array) -> float:
         return _loss(rebuilt(values), x, y, recipe.loss)
 
     def backward(grad_output: Any, *values: Array) -> tuple[Array, ...]:
         _, grads = network_loss_and_grads(rebuilt(values), x, y, recipe.loss)
-        return tuple(grad_output * getattr(grads[index], name) for index, name in where)
+        by_layer = [leaves(grad) for grad in grads]
+        return tuple(grad_output * by_layer[index][path] for index, path in where)
 
     count = sum(value.size for value in inputs)
     report = gradcheck(
         forward,
         backward,
         inputs,
-        names=[f"{index}.{name}" for index, name in where],
+        names=[f"{index}.{path}" for index, path in where],
         eps=eps,
         fast_mode=count > 2_000,
         samples=16 if count > 2_000 else None,
@@ -158,7 +162,7 @@ def _recorded_split(recipe: Recipe, data: RecipeData, seed: int) -> SplitRecord:
 def _shapes(layers: list[Layer]) -> list[tuple[str, dict[str, tuple[int, ...]]]]:
     """Each layer's type and the shapes of its parameter arrays: what a checkpoint must match."""
     return [
-        (type(layer).__name__, {name: value.shape for name, value in parameters(layer).items()})
+        (type(layer).__name__, {path: value.shape for path, value in leaves(layer).items()})
         for layer in layers
     ]
 

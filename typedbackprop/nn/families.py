@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from typedbackprop.checking import Array, record_fields
 from typedbackprop.nn.activations import (
     Activation,
@@ -98,6 +96,7 @@ from typedbackprop.nn.transformer import (
     transformer_block_backward,
     transformer_block_forward,
 )
+from typedbackprop.nn.tree import leaves
 
 __all__ = ["FAMILIES", "Family", "Mode", "StateRules", "family_of", "parameters"]
 
@@ -228,7 +227,7 @@ def family_of(layer: object) -> Family:
 
 
 def parameters(layer: object) -> dict[str, Array]:
-    """A layer's parameter arrays by field name, in declaration order (empty without any).
+    """A layer's parameter arrays by dotted path, in declaration order (empty without any).
 
     Parameters
     ----------
@@ -238,10 +237,9 @@ def parameters(layer: object) -> dict[str, Array]:
     Returns
     -------
     dict
-        ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`.
+        ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`; for a layer
+        made of layers, the path through its parts (``"attention.W_query"`` in a
+        :class:`~typedbackprop.nn.transformer.TransformerBlock`), as
+        :func:`~typedbackprop.nn.tree.leaves` walks them.
     """
-    return {
-        name: value
-        for name, _ in record_fields(type(layer))
-        if isinstance(value := getattr(layer, name), np.ndarray)
-    }
+    return leaves(layer)

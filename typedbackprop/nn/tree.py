@@ -3,24 +3,25 @@
 A composite layer is made of layers: a transformer block's record holds its layer norms, its
 attention and its feed-forward network; a recurrent layer's record holds its cell. The tools
 that treat every parameter alike (the optimizers, training, checkpoints, gradient checks) see a
-layer through the two helpers here, so they never need to know how it is composed:
+layer through the helpers here, so they never need to know how it is composed:
 
 - :func:`leaves`: every array of a record, by its dotted path (``"attention.W_query"``);
-- :func:`map_leaves`: the record of the same type with every array replaced.
+- :func:`map_leaves`: the record of the same type with every array replaced;
+- :func:`replace_leaves`: the record with the arrays at some paths replaced.
 
 A field is walked when it holds an array, a record, or a tuple of those; anything else (a slope,
 a stride, an activation's name) is a setting and is kept as it is.
 """
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 
 from typedbackprop.checking import Array
 
-__all__ = ["leaves", "map_leaves"]
+__all__ = ["leaves", "map_leaves", "replace_leaves"]
 
 RecordT = TypeVar("RecordT")
 
@@ -29,16 +30,19 @@ def _is_record(value: object) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
 def _walk(value: object, path: str) -> Iterator[tuple[str, Array]]:
     if isinstance(value, np.ndarray):
         yield path, value
     elif _is_record(value):
         for field in dataclasses.fields(value):  # type: ignore[arg-type]
-            inner = f"{path}.{field.name}" if path else field.name
-            yield from _walk(getattr(value, field.name), inner)
+            yield from _walk(getattr(value, field.name), _join(path, field.name))
     elif isinstance(value, tuple):
         for index, item in enumerate(value):
-            yield from _walk(item, f"{path}.{index}" if path else str(index))
+            yield from _walk(item, _join(path, str(index)))
 
 
 def leaves(record: object) -> dict[str, Array]:
@@ -60,16 +64,20 @@ def leaves(record: object) -> dict[str, Array]:
 
 
 def _rebuild(function: Callable[..., Array], value: Any, others: tuple[Any, ...], path: str) -> Any:
+    """``value`` rebuilt with each array ``θ`` at ``path`` replaced by
+    ``function(path, θ, *others at path)``."""
     if isinstance(value, np.ndarray):
-        return function(value, *others)
+        return function(path, value, *others)
     if _is_record(value):
         changes = {}
         for field in dataclasses.fields(value):
             inner = getattr(value, field.name)
             if isinstance(inner, np.ndarray | tuple) or _is_record(inner):
-                where = f"{path}.{field.name}" if path else field.name
                 changes[field.name] = _rebuild(
-                    function, inner, tuple(getattr(other, field.name) for other in others), where
+                    function,
+                    inner,
+                    tuple(getattr(other, field.name) for other in others),
+                    _join(path, field.name),
                 )
         return dataclasses.replace(value, **changes)
     if isinstance(value, tuple):
@@ -77,7 +85,9 @@ def _rebuild(function: Callable[..., Array], value: Any, others: tuple[Any, ...]
             if not isinstance(other, tuple) or len(other) != len(value):
                 raise ValueError(f"{path or 'the record'}: tuples of different lengths")
         return tuple(
-            _rebuild(function, item, tuple(other[index] for other in others), f"{path}.{index}")
+            _rebuild(
+                function, item, tuple(other[index] for other in others), _join(path, str(index))
+            )
             for index, item in enumerate(value)
         )
     return value
@@ -107,4 +117,37 @@ def map_leaves(function: Callable[..., Array], record: RecordT, *others: Any) ->
             raise TypeError(
                 f"map_leaves over a {type(record).__name__} was given a {type(other).__name__}"
             )
-    return _rebuild(function, record, others, "")  # type: ignore[no-any-return]
+    return _rebuild(  # type: ignore[no-any-return]
+        lambda _, value, *at_path: function(value, *at_path), record, others, ""
+    )
+
+
+def replace_leaves(record: RecordT, arrays: Mapping[str, Array]) -> RecordT:
+    """``record`` with the arrays at some of its paths replaced, the others kept.
+
+    Parameters
+    ----------
+    record
+        A parameter record, possibly holding records.
+    arrays
+        New arrays by dotted path, as :func:`leaves` names them (``{"attention.W_query": ...}``).
+
+    Returns
+    -------
+    record
+        A new record of the same type (nested records rebuilt too); ``record`` itself is not
+        modified.
+
+    Raises
+    ------
+    KeyError
+        If a path names no array of ``record``.
+    """
+    if unknown := sorted(set(arrays) - set(leaves(record))):
+        raise KeyError(
+            f"{unknown} name no array of the {type(record).__name__}; its arrays are "
+            f"{list(leaves(record))}"
+        )
+    return _rebuild(  # type: ignore[no-any-return]
+        lambda path, value: arrays.get(path, value), record, (), ""
+    )
