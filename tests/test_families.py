@@ -190,6 +190,14 @@ def test_every_family_has_a_row_and_every_row_a_family():
     assert len(IDS) == len(set(IDS)), "two rows with one name"
 
 
+def test_every_family_has_a_describer_for_explain():
+    # explain tells each layer's equations by its record's row of DESCRIBERS: a family without
+    # one would run in a network and fail in `typedbackprop explain`.
+    from typedbackprop.explain import DESCRIBERS
+
+    assert set(tbp.FAMILIES) <= set(DESCRIBERS), set(tbp.FAMILIES) - set(DESCRIBERS)
+
+
 # --- the table itself: the math contract, nothing derivable stored, no adapters -----------------
 
 

@@ -67,6 +67,14 @@ def test_every_family_has_an_api_page_in_the_nav(record):
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=IDS)
+def test_every_family_module_is_in_the_api_index(record):
+    index = (DOCS / "api" / "index.md").read_text("utf-8")
+    for page in api_pages(record.__module__):
+        link = f"[`{record.__module__}`]({page.removeprefix('api/')})"
+        assert link in index, f"docs/api/index.md has no row {link}"
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=IDS)
 def test_every_family_has_a_derivation_page_in_the_nav(record):
     pages = derivation_pages(record)
     assert pages, (
