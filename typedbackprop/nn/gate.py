@@ -12,10 +12,13 @@ by its reset gate first, ``tanh(input_part + r ⊙ hidden_part)``, and there ``b
 different parameter from ``b_ih``. Keeping both everywhere gives PyTorch's parameters exactly.
 
 The weights are shared by every time step. Within one step, :func:`gate_backward` is the affine
-layer's backward twice; across the steps, a sequence layer sums what it returns (see
-:func:`gate_add`), as ``grad_b`` sums over ``batch``.
+layer's backward twice; across the steps, the gradient of a shared weight sums over ``seq``
+(see :func:`gate_add`), as ``grad_b`` sums over ``batch``. A sequence layer computes that sum
+the way cuDNN and PyTorch do: with the gates' rows stacked (``_stacked``, PyTorch's
+``weight_ih_l0``) and one product over every step's ``(seq·batch)`` columns.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,3 +160,25 @@ def gate_add(first: Gate, second: Gate) -> Gate:
         first.W_hh + second.W_hh,
         first.b_hh + second.b_hh,
     )
+
+
+def _stacked(gates: Sequence[Gate]) -> Gate:
+    """The gates' rows stacked, first gate first: one :class:`Gate` whose ``W_ih`` is
+    ``(k·hidden, features)``, ``W_hh`` ``(k·hidden, hidden)`` and biases ``(k·hidden,)``.
+
+    This is PyTorch's storage (``weight_ih_l0`` holds ``W_ii; W_if; W_ig; W_io``): row ``j``
+    still feeds one unit of one gate, so ``W_ih x`` computes every gate's input map in one
+    product. The sequence layers use it inside their loops; the records keep a gate per field.
+    """
+    return Gate(
+        np.concatenate([gate.W_ih for gate in gates]),
+        np.concatenate([gate.b_ih for gate in gates]),
+        np.concatenate([gate.W_hh for gate in gates]),
+        np.concatenate([gate.b_hh for gate in gates]),
+    )
+
+
+def _split(stack: Gate, count: int) -> tuple[Gate, ...]:
+    """The inverse of ``_stacked``: ``count`` gates, each ``hidden`` rows of ``stack``."""
+    parts = [np.split(value, count) for value in (stack.W_ih, stack.b_ih, stack.W_hh, stack.b_hh)]
+    return tuple(Gate(*fields) for fields in zip(*parts, strict=True))

@@ -31,7 +31,15 @@ from typedbackprop.nn.activations import (
     tanh_backward,
     tanh_forward,
 )
-from typedbackprop.nn.gate import Gate, gate_add, gate_backward, gate_forward, gate_zeros_like
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.gate import (
+    Gate,
+    _split,
+    _stacked,
+    gate_add,
+    gate_backward,
+    gate_forward,
+)
 from typedbackprop.nn.layer import Layer
 
 __all__ = [
@@ -221,15 +229,6 @@ def lstm_cell_add(first: LSTMCell, second: LSTMCell) -> LSTMCell:
     )
 
 
-def _zeros_like(cell: LSTMCell) -> LSTMCell:
-    return LSTMCell(
-        gate_zeros_like(cell.input_gate),
-        gate_zeros_like(cell.forget_gate),
-        gate_zeros_like(cell.cell_gate),
-        gate_zeros_like(cell.output_gate),
-    )
-
-
 # --- the sequence layer: the cell at every step, and backpropagation through time ---------------
 
 
@@ -262,7 +261,7 @@ class LSTMCache:
     """One :class:`LSTMCellCache` per step, in order."""
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def lstm_forward(
     layer: LSTM, x: Float[Array, "features seq batch"], initial_state: State | None = None
 ) -> tuple[Float[Array, "hidden seq batch"], LSTMCache]:
@@ -286,27 +285,49 @@ def lstm_forward(
 
     Notes
     -----
-    ``(h_t, c_t) = cell(x_t, (h_{t−1}, c_{t−1}))`` for ``t = 0, …, seq − 1``; see
-    :func:`lstm_cell_forward`.
+    ``(h_t, c_t) = cell(x_t, (h_{t−1}, c_{t−1}))`` for ``t = 0, …, seq − 1``: the equations
+    of :func:`lstm_cell_forward`, computed as cuDNN and PyTorch compute them. The four gates'
+    rows are stacked in PyTorch's order ``i, f, g, o`` (``W_ih`` becomes
+    ``(4·hidden, features)``, PyTorch's ``weight_ih_l0``), and the input maps, which do not
+    depend on the recurrence, are one product before the loop:
+    ``W_ih x_t + b_ih + b_hh`` for every ``t`` at once is the affine map of the
+    ``(features, seq·batch)`` columns. The loop is left with the state's product,
+    ``(4·hidden, hidden) @ (hidden, batch)``, and the elementwise rest. Each step's
+    :class:`LSTMCellCache` is the cell's own, so :func:`lstm_cell_backward` reads it.
     """
-    _, seq, batch = x.shape
-    hidden = layer.cell.input_gate.W_hh.shape[0]
+    features, seq, batch = x.shape
+    cell = layer.cell
+    hidden = cell.input_gate.W_hh.shape[0]
     if initial_state is None:
         initial_state = (
             np.zeros((hidden, batch), dtype=x.dtype),
             np.zeros((hidden, batch), dtype=x.dtype),
         )
-    dtype = np.result_type(x, *initial_state, layer.cell.input_gate.W_hh)
+    stack = _stacked(_gates(cell))  # rows i, f, g, o; each "hidden" rows of one gate
+    # W_ih x_t + b_ih + b_hh for every step: one affine map over the seq·batch columns (only the
+    # biases' sum matters in an LSTM, so both join here). (4·hidden, seq·batch) → (.., seq, batch)
+    input_parts = affine_forward(
+        stack.W_ih, stack.b_ih + stack.b_hh, x.reshape(features, seq * batch)
+    ).reshape(4 * hidden, seq, batch)
+    dtype = np.result_type(input_parts, *initial_state, stack.W_hh)
     hidden_states = np.empty((hidden, seq, batch), dtype=dtype)
-    state, steps = initial_state, []
+    (h, c), steps = initial_state, []
     for t in range(seq):
-        state, step = lstm_cell_forward(layer.cell, x[:, t], state)
-        hidden_states[:, t] = state[0]
-        steps.append(step)
-    return hidden_states, LSTMCache(layer, x, initial_state, state, tuple(steps))
+        preactivation = stack.W_hh @ h  # W_hγ h for the four gates γ: (4·hidden, batch)
+        preactivation += input_parts[:, t]  # + W_iγ x_t + b_iγ + b_hγ
+        i = sigmoid_forward(preactivation[:hidden])
+        f = sigmoid_forward(preactivation[hidden : 2 * hidden])
+        g = tanh_forward(preactivation[2 * hidden : 3 * hidden])
+        o = sigmoid_forward(preactivation[3 * hidden :])
+        c_new = f * c + i * g
+        tanh_c_new = tanh_forward(c_new)
+        steps.append(LSTMCellCache(cell, x[:, t], h, c, i, f, g, o, tanh_c_new))
+        h, c = o * tanh_c_new, c_new
+        hidden_states[:, t] = h
+    return hidden_states, LSTMCache(layer, x, initial_state, (h, c), tuple(steps))
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def lstm_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"],
     cache: LSTMCache,
@@ -341,27 +362,63 @@ def lstm_backward(
     gradients carried from step ``t + 1``:
 
     ``∂L/∂h_t = grad_hidden_states[:, t] + g_t`` (two paths: the output and the next step),
-    ``∂L/∂c_t = k_t`` (the cell state is no output: one path, the next step's);
-    ``(grads_t, ∂L/∂x_t, (g_{t−1}, k_{t−1})) = lstm_cell_backward((∂L/∂h_t, ∂L/∂c_t), steps[t])``;
-    ``∂L/∂W = Σ_t grads_t.W`` for every weight and bias, shared by every step.
+    ``∂L/∂c_t = k_t`` (the cell state is no output: one path, the next step's); then
+    :func:`lstm_cell_backward`'s equations give the four gates' ``δ_γ,t`` and the carried
+    ``k_{t−1} = ∂L/∂c_t ⊙ f_t`` and ``g_{t−1} = Σ_γ W_hγᵀ δ_γ,t``, one product with the gates
+    stacked. Only that product is needed inside the loop: every other product reads ``δ``, not
+    the recurrence, so it runs once after the loop over the ``(seq·batch)`` columns.
+
+    The weights are shared by every step, so their gradients sum over ``seq`` as a bias's
+    sums over ``batch``: ``∂L/∂W_iγ = Σ_t δ_γ,t x_tᵀ``, ``∂L/∂W_hγ = Σ_t δ_γ,t h_{t−1}ᵀ``,
+    ``∂L/∂b_iγ = ∂L/∂b_hγ = Σ_t Σ_b δ_γ,t``, which are the affine layer's gradients of the
+    ``(seq·batch)`` columns (:func:`~typedbackprop.nn.affine.affine_grad_params`): each is
+    ONE product, a sum over ``batch`` and ``seq`` at once. And ``∂L/∂x_t = Σ_γ W_iγᵀ δ_γ,t``
+    for every ``t`` is one product too.
     """
     hidden, seq, batch = grad_hidden_states.shape
     if truncate is not None and truncate < 1:
         raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
-    grad_cell = _zeros_like(cache.layer.cell)
-    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    features = cache.x.shape[0]
+    stack = _stacked(_gates(cache.layer.cell))  # rows i, f, g, o, as in lstm_forward
     if grad_last_state is None:
         grad_last_state = (
             np.zeros((hidden, batch), dtype=grad_hidden_states.dtype),
             np.zeros((hidden, batch), dtype=grad_hidden_states.dtype),
         )
     grad_h_next, grad_c = grad_last_state
+    # δ_γ,t for the four gates and every step: (4·hidden, seq, batch), rows i, f, g, o.
+    dtype = np.result_type(grad_hidden_states, *grad_last_state, stack.W_hh)
+    deltas = np.empty((4 * hidden, seq, batch), dtype=dtype)
     for t in reversed(range(seq)):
+        step = cache.steps[t]
         grad_h = grad_hidden_states[:, t] + grad_h_next  # two paths: the output, and step t + 1
-        grad_step, grad_x[:, t], (grad_h_next, grad_c) = lstm_cell_backward(
-            (grad_h, grad_c), cache.steps[t]
-        )
-        grad_cell = lstm_cell_add(grad_cell, grad_step)  # shared weights: Σ over seq
+        # ∂L/∂c' in total: the carried k_t, and through h' = o ⊙ tanh(c')
+        grad_c_total = grad_c + tanh_backward(grad_h * step.o, step.tanh_c_new, step.tanh_c_new)
+        delta = deltas[:, t]  # δ_γ = ∂L/∂γ ⊙ φ'(·), φ' from the gate's value (z unused)
+        delta[:hidden] = sigmoid_backward(grad_c_total * step.g, step.i, step.i)  # ∂L/∂i = ⋯ ⊙ g
+        delta[hidden : 2 * hidden] = sigmoid_backward(grad_c_total * step.c, step.f, step.f)
+        delta[2 * hidden : 3 * hidden] = tanh_backward(grad_c_total * step.i, step.g, step.g)
+        delta[3 * hidden :] = sigmoid_backward(grad_h * step.tanh_c_new, step.o, step.o)
+        grad_c = grad_c_total * step.f  # k_{t−1}: the cell-state path, f alone
+        grad_h_next = affine_grad_input(delta, stack.W_hh)  # g_{t−1} = Σ_γ W_hγᵀ δ_γ
         if truncate is not None and t % truncate == 0 and t > 0:  # a chunk starts at t
             grad_h_next, grad_c = np.zeros_like(grad_h_next), np.zeros_like(grad_c)
-    return LSTM(grad_cell), grad_x, (grad_h_next, grad_c)
+    # The shared weights: Σ over seq, as a bias's Σ over batch, one product over the columns.
+    deltas_columns = deltas.reshape(4 * hidden, seq * batch)
+    grad_W_ih, grad_b_ih = affine_grad_params(deltas_columns, cache.x.reshape(features, -1))
+    grad_W_hh, grad_b_hh = affine_grad_params(deltas_columns, _previous_states(cache, hidden))
+    grad_x = affine_grad_input(deltas_columns, stack.W_ih).reshape(features, seq, batch)
+    grads = _split(Gate(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), 4)
+    return LSTM(LSTMCell(*grads)), grad_x, (grad_h_next, grad_c)
+
+
+def _gates(cell: LSTMCell) -> tuple[Gate, Gate, Gate, Gate]:
+    """The four gates in PyTorch's order ``i, f, g, o``: the order of their stacked rows."""
+    return (cell.input_gate, cell.forget_gate, cell.cell_gate, cell.output_gate)
+
+
+def _previous_states(cache: LSTMCache, hidden: int) -> Array:
+    """``h_{t−1}`` for every step as ``(hidden, seq·batch)`` columns: what ``W_hh`` read."""
+    if not cache.steps:
+        return np.zeros((hidden, 0), dtype=cache.initial_state[0].dtype)
+    return np.stack([step.h for step in cache.steps], axis=1).reshape(hidden, -1)

@@ -193,7 +193,7 @@ class RNNCache:
     """One :class:`RNNCellCache` per step, in order."""
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def rnn_forward(
     layer: RNN,
     x: Float[Array, "features seq batch"],
@@ -218,22 +218,36 @@ def rnn_forward(
 
     Notes
     -----
-    ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)`` for ``t = 0, …, seq − 1``; see
-    :func:`rnn_cell_forward`.
+    ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)`` for ``t = 0, …, seq − 1``: the
+    equation of :func:`rnn_cell_forward`, computed as cuDNN and PyTorch compute it. The input
+    map does not depend on the recurrence, so ``W_ih x_t + b_ih + b_hh`` for every ``t`` is one
+    product before the loop, the affine map of the ``(features, seq·batch)`` columns; the loop
+    is left with ``W_hh h_{t−1}`` and tanh. Each step's :class:`RNNCellCache` is the cell's
+    own, so :func:`rnn_cell_backward` reads it.
     """
-    _, seq, batch = x.shape
-    hidden = layer.cell.W_hh.shape[0]
+    features, seq, batch = x.shape
+    cell = layer.cell
+    hidden = cell.W_hh.shape[0]
     first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
-    hidden_states = np.empty((hidden, seq, batch), dtype=np.result_type(x, first, layer.cell.W_hh))
+    # W_ih x_t + b_ih + b_hh for every step: one affine map over the seq·batch columns (only the
+    # biases' sum matters here, so both join now). (hidden, seq·batch) → (hidden, seq, batch)
+    input_parts = affine_forward(
+        cell.W_ih, cell.b_ih + cell.b_hh, x.reshape(features, seq * batch)
+    ).reshape(hidden, seq, batch)
+    hidden_states = np.empty(
+        (hidden, seq, batch), dtype=np.result_type(input_parts, first, cell.W_hh)
+    )
     h, steps = first, []
     for t in range(seq):
-        h, step = rnn_cell_forward(layer.cell, x[:, t], h)
-        hidden_states[:, t] = h
-        steps.append(step)
+        z = cell.W_hh @ h  # W_hh h_{t−1}
+        z += input_parts[:, t]  # + W_ih x_t + b_ih + b_hh
+        h_new = tanh_forward(z)
+        steps.append(RNNCellCache(cell, x[:, t], h, h_new))
+        hidden_states[:, t] = h = h_new
     return hidden_states, RNNCache(layer, x, first, h, tuple(steps))
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def rnn_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"],
     cache: RNNCache,
@@ -269,29 +283,50 @@ def rnn_backward(
     step ``t + 1`` (``g_{seq−1}`` is ``grad_last_state``):
 
     ``∂L/∂h_t = grad_hidden_states[:, t] + g_t``: ``h_t`` reaches the loss along two paths, as
-    the step's output and as the next step's input;
-    ``(grads_t, ∂L/∂x_t, g_{t−1}) = rnn_cell_backward(∂L/∂h_t, steps[t])``;
-    ``∂L/∂W = Σ_t grads_t.W`` for each weight and bias: one ``W`` is used at every step, so
-    its gradient sums the steps' contributions, as ``∂L/∂b = Σ_b δ_{ob}`` sums over the
-    examples that share ``b``. Assigning ``grads_t`` instead of adding it keeps only step 0's.
+    the step's output and as the next step's input; then, as in :func:`rnn_cell_backward`,
+    ``δ_t = ∂L/∂h_t ⊙ (1 − h_t²)`` and ``g_{t−1} = W_hhᵀ δ_t``. That product is all the loop
+    needs: the others read ``δ``, not the recurrence, and run once after it.
+
+    ``∂L/∂W = Σ_t (∂L/∂W at step t)`` for each weight and bias: one ``W`` is used at every
+    step, so its gradient sums the steps' contributions, as ``∂L/∂b = Σ_b δ_{ob}`` sums over
+    the examples that share ``b``. With ``δ`` as ``(hidden, seq·batch)`` columns the two sums
+    are one: ``∂L/∂W_ih = Σ_t δ_t x_tᵀ``, ``∂L/∂W_hh = Σ_t δ_t h_{t−1}ᵀ`` and
+    ``∂L/∂b_ih = ∂L/∂b_hh = Σ_t Σ_b δ_t`` are the affine layer's gradients of those columns
+    (:func:`~typedbackprop.nn.affine.affine_grad_params`), ONE product each, and
+    ``∂L/∂x_t = W_ihᵀ δ_t`` for every ``t`` is one product too. Keeping a single step's
+    contribution instead of the sum (assigning, not adding) keeps only step 0's.
     """
     hidden, seq, batch = grad_hidden_states.shape
     if truncate is not None and truncate < 1:
         raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
-    cell = cache.layer.cell
-    grad_cell = RNNCell(
-        *(np.zeros_like(value) for value in (cell.W_ih, cell.b_ih, cell.W_hh, cell.b_hh))
-    )
-    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    cell, features = cache.layer.cell, cache.x.shape[0]
     grad_state = (
         np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
         if grad_last_state is None
         else grad_last_state
     )
+    # δ_t for every step: (hidden, seq, batch)
+    deltas = np.empty(
+        (hidden, seq, batch), dtype=np.result_type(grad_hidden_states, grad_state, cell.W_hh)
+    )
     for t in reversed(range(seq)):
+        step = cache.steps[t]
         grad_h = grad_hidden_states[:, t] + grad_state  # two paths: the output, and step t + 1
-        grad_step, grad_x[:, t], grad_state = rnn_cell_backward(grad_h, cache.steps[t])
-        grad_cell = rnn_cell_add(grad_cell, grad_step)  # shared weights: Σ over seq
+        delta = deltas[:, t]
+        delta[...] = tanh_backward(grad_h, step.h_new, step.h_new)  # δ_t = ∂L/∂h_t ⊙ (1 − h_t²)
+        grad_state = affine_grad_input(delta, cell.W_hh)  # g_{t−1} = W_hhᵀ δ_t
         if truncate is not None and t % truncate == 0 and t > 0:
             grad_state = np.zeros_like(grad_state)  # a chunk starts at t: h_{t−1} is a constant
-    return RNN(grad_cell), grad_x, grad_state
+    # The shared weights: Σ over seq, as a bias's Σ over batch, one product over the columns.
+    deltas_columns = deltas.reshape(hidden, seq * batch)
+    grad_W_ih, grad_b_ih = affine_grad_params(deltas_columns, cache.x.reshape(features, -1))
+    grad_W_hh, grad_b_hh = affine_grad_params(deltas_columns, _previous_states(cache, hidden))
+    grad_x = affine_grad_input(deltas_columns, cell.W_ih).reshape(features, seq, batch)
+    return RNN(RNNCell(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh)), grad_x, grad_state
+
+
+def _previous_states(cache: RNNCache, hidden: int) -> Array:
+    """``h_{t−1}`` for every step as ``(hidden, seq·batch)`` columns: what ``W_hh`` read."""
+    if not cache.steps:
+        return np.zeros((hidden, 0), dtype=cache.initial_state.dtype)
+    return np.stack([step.h for step in cache.steps], axis=1).reshape(hidden, -1)
