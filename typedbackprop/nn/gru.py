@@ -29,7 +29,8 @@ from typedbackprop.nn.activations import (
     tanh_backward,
     tanh_forward,
 )
-from typedbackprop.nn.gate import Gate, gate_add, gate_backward, gate_forward, gate_zeros_like
+from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.gate import Gate, _split, _stacked, gate_add, gate_backward, gate_forward
 from typedbackprop.nn.layer import Layer
 
 __all__ = [
@@ -184,14 +185,6 @@ def gru_cell_add(first: GRUCell, second: GRUCell) -> GRUCell:
     )
 
 
-def _zeros_like(cell: GRUCell) -> GRUCell:
-    return GRUCell(
-        gate_zeros_like(cell.reset_gate),
-        gate_zeros_like(cell.update_gate),
-        gate_zeros_like(cell.new_gate),
-    )
-
-
 # --- the sequence layer: the cell at every step, and backpropagation through time ---------------
 
 
@@ -224,7 +217,7 @@ class GRUCache:
     """One :class:`GRUCellCache` per step, in order."""
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def gru_forward(
     layer: GRU,
     x: Float[Array, "features seq batch"],
@@ -249,22 +242,43 @@ def gru_forward(
 
     Notes
     -----
-    ``h_t = cell(x_t, h_{t−1})`` for ``t = 0, …, seq − 1``; see :func:`gru_cell_forward`.
+    ``h_t = cell(x_t, h_{t−1})`` for ``t = 0, …, seq − 1``: the equations of
+    :func:`gru_cell_forward`, computed as cuDNN and PyTorch compute them. The three gates'
+    rows are stacked in PyTorch's order ``r, z, n`` (``W_ih`` becomes ``(3·hidden, features)``,
+    PyTorch's ``weight_ih_l0``), and the input maps, which do not depend on the recurrence, are
+    one product before the loop: ``W_ih x_t + b_ih`` for every ``t`` at once is the affine map of
+    the ``(features, seq·batch)`` columns. The loop is left with the state's affine map,
+    ``W_hh h + b_hh``, ``(3·hidden, hidden) @ (hidden, batch)``, and the elementwise rest. The
+    biases stay apart: ``r`` multiplies ``W_hn h + b_hn`` and not ``b_in``. Each step's
+    :class:`GRUCellCache` is the cell's own, so :func:`gru_cell_backward` reads it.
     """
-    _, seq, batch = x.shape
-    hidden = layer.cell.reset_gate.W_hh.shape[0]
+    features, seq, batch = x.shape
+    cell = layer.cell
+    hidden = cell.reset_gate.W_hh.shape[0]
     first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
-    dtype = np.result_type(x, first, layer.cell.reset_gate.W_hh)
+    stack = _stacked(_gates(cell))  # rows r, z, n; each "hidden" rows of one gate
+    # W_iγ x_t + b_iγ for every step: one affine map over the seq·batch columns.
+    # (3·hidden, seq·batch) → (3·hidden, seq, batch)
+    input_parts = affine_forward(stack.W_ih, stack.b_ih, x.reshape(features, seq * batch)).reshape(
+        3 * hidden, seq, batch
+    )
+    dtype = np.result_type(input_parts, first, stack.W_hh)
     hidden_states = np.empty((hidden, seq, batch), dtype=dtype)
     h, steps = first, []
+    r_rows, z_rows, n_rows = (slice(k * hidden, (k + 1) * hidden) for k in range(3))
     for t in range(seq):
-        h, step = gru_cell_forward(layer.cell, x[:, t], h)
+        hidden_parts = affine_forward(stack.W_hh, stack.b_hh, h)  # W_hγ h + b_hγ, γ = r, z, n
+        r = sigmoid_forward(input_parts[r_rows, t] + hidden_parts[r_rows])
+        z = sigmoid_forward(input_parts[z_rows, t] + hidden_parts[z_rows])
+        hidden_part_n = hidden_parts[n_rows]
+        n = tanh_forward(input_parts[n_rows, t] + r * hidden_part_n)
+        steps.append(GRUCellCache(cell, x[:, t], h, r, z, n, hidden_part_n))
+        h = (1.0 - z) * n + z * h
         hidden_states[:, t] = h
-        steps.append(step)
     return hidden_states, GRUCache(layer, x, first, h, tuple(steps))
 
 
-@checked
+@checked(vouches_for_inner_calls=True)
 def gru_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"],
     cache: GRUCache,
@@ -297,23 +311,67 @@ def gru_backward(
     -----
     Going back from ``t = seq − 1`` to ``0``, with ``g_t`` the state gradient carried from
     step ``t + 1``: ``∂L/∂h_t = grad_hidden_states[:, t] + g_t`` (two paths: the output and
-    the next step); ``(grads_t, ∂L/∂x_t, g_{t−1}) = gru_cell_backward(∂L/∂h_t, steps[t])``;
-    ``∂L/∂W = Σ_t grads_t.W`` for every weight and bias, shared by every step.
+    the next step); then :func:`gru_cell_backward`'s equations give ``δ_r``, ``δ_z``, ``δ_n``
+    and the carried ``g_{t−1} = ∂L/∂h_t ⊙ z + W_hrᵀ δ_r + W_hzᵀ δ_z + W_hnᵀ (δ_n ⊙ r)``, one
+    product with the gates stacked. The input map's gradients are ``(δ_r, δ_z, δ_n)``, the state
+    map's ``(δ_r, δ_z, δ_n ⊙ r)``: they differ in ``n``'s rows alone.
+
+    The weights are shared by every step, so their gradients sum over ``seq`` as a bias's sums
+    over ``batch``: ``∂L/∂W_iγ = Σ_t δ_γ,t x_tᵀ``, ``∂L/∂W_hγ = Σ_t (state map's δ_γ,t) h_{t−1}ᵀ``
+    and the biases ``Σ_t Σ_b`` of the same, which are the affine layer's gradients of the
+    ``(seq·batch)`` columns (:func:`~typedbackprop.nn.affine.affine_grad_params`): ONE product
+    each, after the loop. ``∂L/∂x_t = Σ_γ W_iγᵀ δ_γ,t`` for every ``t`` is one product too.
     """
     hidden, seq, batch = grad_hidden_states.shape
     if truncate is not None and truncate < 1:
         raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
-    grad_cell = _zeros_like(cache.layer.cell)
-    grad_x = np.empty(cache.x.shape, dtype=np.result_type(cache.x, grad_hidden_states))
+    features = cache.x.shape[0]
+    stack = _stacked(_gates(cache.layer.cell))  # rows r, z, n, as in gru_forward
     grad_state = (
         np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
         if grad_last_state is None
         else grad_last_state
     )
+    # The gradients of every step's two affine maps, (3·hidden, seq, batch), rows r, z, n: the
+    # input map's (δ_r, δ_z, δ_n) and the state map's (δ_r, δ_z, δ_n ⊙ r).
+    dtype = np.result_type(grad_hidden_states, grad_state, stack.W_hh)
+    grad_input_parts = np.empty((3 * hidden, seq, batch), dtype=dtype)
+    grad_hidden_parts = np.empty((3 * hidden, seq, batch), dtype=dtype)
+    r_rows, z_rows, n_rows = (slice(k * hidden, (k + 1) * hidden) for k in range(3))
     for t in reversed(range(seq)):
+        step = cache.steps[t]
         grad_h = grad_hidden_states[:, t] + grad_state  # two paths: the output, and step t + 1
-        grad_step, grad_x[:, t], grad_state = gru_cell_backward(grad_h, cache.steps[t])
-        grad_cell = gru_cell_add(grad_cell, grad_step)  # shared weights: Σ over seq
+        # ∂L/∂n = ∂L/∂h' ⊙ (1 − z), then δ_n = ∂L/∂n ⊙ (1 − n²)
+        delta_n = tanh_backward(grad_h * (1.0 - step.z), step.n, step.n)
+        grad_hidden_part_n = delta_n * step.r  # the state map of n was scaled by r
+        grad_input_parts[n_rows, t] = delta_n
+        grad_hidden_parts[n_rows, t] = grad_hidden_part_n
+        # δ_r = (δ_n ⊙ (W_hn h + b_hn)) ⊙ σ'; δ_z = (∂L/∂h' ⊙ (h − n)) ⊙ σ'
+        delta_r = sigmoid_backward(delta_n * step.hidden_part_n, step.r, step.r)
+        delta_z = sigmoid_backward(grad_h * (step.h - step.n), step.z, step.z)
+        grad_input_parts[r_rows, t] = grad_hidden_parts[r_rows, t] = delta_r
+        grad_input_parts[z_rows, t] = grad_hidden_parts[z_rows, t] = delta_z
+        # g_{t−1} = ∂L/∂h' ⊙ z + Σ_γ W_hγᵀ (state map's δ_γ)
+        grad_state = grad_h * step.z + affine_grad_input(grad_hidden_parts[:, t], stack.W_hh)
         if truncate is not None and t % truncate == 0 and t > 0:  # a chunk starts at t
             grad_state = np.zeros_like(grad_state)
-    return GRU(grad_cell), grad_x, grad_state
+    # The shared weights: Σ over seq, as a bias's Σ over batch, one product over the columns.
+    grad_input_columns = grad_input_parts.reshape(3 * hidden, seq * batch)
+    grad_hidden_columns = grad_hidden_parts.reshape(3 * hidden, seq * batch)
+    grad_W_ih, grad_b_ih = affine_grad_params(grad_input_columns, cache.x.reshape(features, -1))
+    grad_W_hh, grad_b_hh = affine_grad_params(grad_hidden_columns, _previous_states(cache, hidden))
+    grad_x = affine_grad_input(grad_input_columns, stack.W_ih).reshape(features, seq, batch)
+    grads = _split(Gate(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), 3)
+    return GRU(GRUCell(*grads)), grad_x, grad_state
+
+
+def _gates(cell: GRUCell) -> tuple[Gate, Gate, Gate]:
+    """The three gates in PyTorch's order ``r, z, n``: the order of their stacked rows."""
+    return (cell.reset_gate, cell.update_gate, cell.new_gate)
+
+
+def _previous_states(cache: GRUCache, hidden: int) -> Array:
+    """``h_{t−1}`` for every step as ``(hidden, seq·batch)`` columns: what ``W_hh`` read."""
+    if not cache.steps:
+        return np.zeros((hidden, 0), dtype=cache.initial_state.dtype)
+    return np.stack([step.h for step in cache.steps], axis=1).reshape(hidden, -1)
