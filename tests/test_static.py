@@ -34,3 +34,21 @@ def test_the_users_code_runs():
     import typecheck_api
 
     typecheck_api.test_user_code()
+
+
+def test_mypy_reports_each_misuse_of_the_network_api_and_nothing_else():
+    path = "tests/typecheck_api_errors.py"
+    result = run(sys.executable, "-m", "mypy", "--strict", "--no-error-summary", path)
+    reported = {
+        (int(line.split(":")[1]), line.rsplit("[", 1)[1].rstrip("]"))
+        for line in result.stdout.splitlines()
+        if ": error:" in line
+    }
+    lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
+    expected = {
+        (number, line.rsplit("# mypy: ", 1)[1].strip())
+        for number, line in enumerate(lines, start=1)
+        if "# mypy: " in line
+    }
+    assert len(expected) == 3
+    assert reported == expected, result.stdout + result.stderr

@@ -51,3 +51,23 @@ def test_user_code() -> None:
         and grad_b.shape == (4,)
         and grad_a_prev.shape == x.shape
     )
+
+
+def mixed_network_step(rng: np.random.Generator) -> float:
+    """A network of several families, as a list display: mypy types it ``list[Layer]``."""
+    layers = [
+        tbp.Dense(rng.normal(size=(4, 3)), np.zeros(4)),
+        tbp.Activation("leaky_relu", slope=0.2),
+        tbp.Dense(rng.normal(size=(2, 4)), np.zeros(2)),
+        tbp.Activation("softmax"),
+    ]
+    x, labels = rng.normal(size=(3, 5)), np.array([0, 1, 1, 0, 1])
+    loss, grads = tbp.network_loss_and_grads(layers, x, labels, "cross_entropy")
+    first = grads[0]
+    assert isinstance(first, tbp.Dense) and first.W.shape == (4, 3)
+    assert grads[1] is None  # an activation has no parameters
+    return loss
+
+
+def test_a_mixed_network() -> None:
+    assert mixed_network_step(np.random.default_rng(0)) > 0.0

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from typedbackprop.checking import Array, IntArray
 from typedbackprop.datasets import SEQUENCE_DATASETS, SplitRecord, load_dataset
 from typedbackprop.models import CONVNET_TRAINING, convnet, transformer
+from typedbackprop.nn.losses import LossName
 from typedbackprop.nn.network import Layer, initial_states
 from typedbackprop.optimizers import AdamW, all_but_weights
 from typedbackprop.training import History, train_network, train_steps, warmup_cosine
@@ -49,7 +50,7 @@ class Recipe:
     """One line on what the model is."""
     dataset: str
     """The data set it is built for."""
-    loss: str
+    loss: LossName
     """The loss it is trained with."""
     build: Callable[[np.random.Generator], list[Layer]]
     """Its layers, initialised from a generator."""

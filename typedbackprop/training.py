@@ -28,7 +28,7 @@ from typedbackprop.models import Architecture
 from typedbackprop.nn.activations import ActivationCache
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.families import Mode
-from typedbackprop.nn.losses import LOSSES
+from typedbackprop.nn.losses import LOSSES, LossName
 from typedbackprop.nn.network import (
     Layer,
     initial_states,
@@ -127,7 +127,7 @@ def _predicted_correctly(outputs: Array, y: Array | IntArray) -> Array:
 
 def _loss_and_output(
     layers: Sequence[Layer],
-    loss: str,
+    loss: LossName,
     x: Array | IntArray,
     y: Array | IntArray,
     states: list[Any] | None = None,
@@ -144,7 +144,7 @@ def _loss_and_output(
 
 def evaluate_network(
     layers: Sequence[Layer],
-    loss: str,
+    loss: LossName,
     x: Array | IntArray,
     y: Array | IntArray,
     states: list[Any] | None = None,
@@ -291,7 +291,7 @@ def _check_settings(epochs: int, batch_size: int, learning_rate: float, momentum
 
 def train_network(
     layers: Sequence[Layer],
-    loss: str,
+    loss: LossName,
     x: Array | IntArray,
     y: Array | IntArray,
     *,
@@ -526,7 +526,7 @@ def warmup_cosine(peak: float, steps: int, warmup: float = 0.1) -> Callable[[int
 
 def train_steps(
     layers: Sequence[Layer],
-    loss: str,
+    loss: LossName,
     x: Array | IntArray,
     y: Array | IntArray,
     *,

@@ -23,7 +23,7 @@ from typedbackprop.cli.tables import print_gradient_report
 from typedbackprop.datasets import SplitRecord
 from typedbackprop.explain import explain_network
 from typedbackprop.gradcheck import gradcheck
-from typedbackprop.nn.losses import LOSSES
+from typedbackprop.nn.losses import LOSSES, LossName
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.network import Layer, network_forward, network_loss_and_grads
 from typedbackprop.nn.tree import leaves, replace_leaves
@@ -91,7 +91,7 @@ def explain_model(recipe: Recipe, batch: int, console: Console) -> int:
     return 0
 
 
-def _loss(layers: list[Layer], x: Array | IntArray, y: Array | IntArray, loss: str) -> float:
+def _loss(layers: list[Layer], x: Array | IntArray, y: Array | IntArray, loss: LossName) -> float:
     """The loss from one forward pass in training mode (batch statistics), no backward pass."""
     output, caches = network_forward(layers, x, TRAINING)
     entry = LOSSES[loss]

@@ -26,6 +26,7 @@ from typedbackprop.checking import (
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
 from typedbackprop.nn.families import FAMILIES, Mode, family_of, parameters
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.losses import LOSSES, LossName
 
 __all__ = [
@@ -50,9 +51,6 @@ __all__ = [
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OutputActivationName = Literal["identity", "sigmoid", "tanh", "softmax"]
 
-Layer = Any
-"""A layer: an instance of a parameter record in :data:`~typedbackprop.nn.families.FAMILIES`
-(:class:`Dense`, :class:`~typedbackprop.nn.activations.Activation`, ...)."""
 
 TRAINING = Mode(training=True)
 """The mode of a training step with no randomness (no dropout)."""
@@ -268,7 +266,7 @@ def network_backward(
     grad_output: Float[Array, "*output"],
     *,
     input_gradient: bool = False,
-) -> tuple[list[Any], Float[Array, "*input"] | None]:
+) -> tuple[list[Layer | None], Float[Array, "*input"] | None]:
     """Backpropagate ``∂L/∂output`` through any sequence of layers.
 
     Parameters
@@ -297,7 +295,7 @@ def network_backward(
     """
     if len(caches) != len(layers):
         raise ValueError(f"{len(layers)} layers but {len(caches)} caches")
-    grads: list[Any] = [None] * len(layers)
+    grads: list[Layer | None] = [None] * len(layers)
     grad = grad_output
     lowest = 0  # the lowest layer whose input gradient anything needs, or that has parameters
     if not input_gradient:
@@ -327,10 +325,10 @@ def network_loss_and_grads(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
     y: Float[Array, "*output"] | Int[IntArray, "*labels"],
-    loss: str,
+    loss: LossName,
     mode: Mode = TRAINING,
     states: list[Any] | None = None,
-) -> tuple[float, list[Any]]:
+) -> tuple[float, list[Layer | None]]:
     """The loss of any sequence of layers on a batch, and its gradient for every parameter.
 
     Parameters
@@ -411,8 +409,9 @@ def _check_gradients(layers: Sequence[Layer], grads: Sequence[Any]) -> None:
                 f"the gradient of layer {index} is a {type(grad).__name__}, "
                 f"not a {type(layer).__name__}"
             )
+        gradients = parameters(grad)
         for name, value in parameters(layer).items():
-            gradient = getattr(grad, name)
+            gradient = gradients[name]
             if gradient.shape != value.shape or gradient.dtype != value.dtype:
                 raise TypeError(
                     f"layer {index}: grad {name} is {gradient.dtype} {gradient.shape} but "
