@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/lstm_step.py                  # hidden 32, 1 thread each, 3 x 30 rounds
     python benchmarks/lstm_step.py --hidden 64 --threads 2 --rounds 50 --repeats 5
+    python benchmarks/lstm_step.py --checks off     # typedbackprop with TYPEDBACKPROP_CHECKS=0
     python benchmarks/lstm_step.py --markdown docs/snippets/benchmarks/lstm_step.md
 
 The model reads a batch of recall sequences (:func:`typedbackprop.datasets.recall_dataset`, 30
@@ -129,13 +130,13 @@ def run_torch(hidden: int, rounds: int) -> dict[str, Any]:
     return {"losses": losses[:2], "times": times[1:], "threads": torch.get_num_threads()}
 
 
-def spawn(worker: str, threads: int, hidden: int, rounds: int) -> dict[str, Any]:
+def spawn(worker: str, threads: int, hidden: int, rounds: int, checks: bool) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", worker, "--hidden", str(hidden)]
     result = subprocess.run(
         [*command, "--rounds", str(rounds)],
         capture_output=True,
         text=True,
-        env=processes.environment(threads),
+        env=processes.environment(threads, checks=checks),
         check=True,
     )
     return json.loads(result.stdout.splitlines()[-1])
@@ -147,6 +148,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--checks",
+        choices=["on", "off"],
+        default="on",
+        help="typedbackprop's shape checks (TYPEDBACKPROP_CHECKS in its worker; default on)",
+    )
     parser.add_argument("--worker", choices=["ours", "torch"])
     parser.add_argument("--markdown", metavar="FILE", help="also write the result to FILE")
     args = parser.parse_args()
@@ -158,8 +165,9 @@ def main() -> None:
     torch_times: list[float] = []
     load_before = processes.load()
     for _ in range(args.repeats):  # alternate, so that a change in the load hits both
-        ours = spawn("ours", args.threads, args.hidden, args.rounds)
-        theirs = spawn("torch", args.threads, args.hidden, args.rounds)
+        checks_on = args.checks == "on"
+        ours = spawn("ours", args.threads, args.hidden, args.rounds, checks_on)
+        theirs = spawn("torch", args.threads, args.hidden, args.rounds, checks_on)
         for mine, expected in zip(ours["losses"], theirs["losses"], strict=True):
             if abs(mine - expected) > 1e-10 * abs(expected):
                 raise SystemExit(f"the losses differ: {ours['losses']} against {theirs['losses']}")
