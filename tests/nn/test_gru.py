@@ -104,6 +104,35 @@ def test_the_weight_gradient_sums_the_steps(rng):
     assert_close(grads.cell.new_gate.W_hh, total, rtol=1e-14)
 
 
+def test_each_steps_cache_is_the_cells_own(rng):
+    # The layer runs the fused form (the gates stacked, every step's input map one product before
+    # the loop); what it saves at each step must still be what the cell's own forward saves.
+    cell = random_cell(rng, 3, 4, 0.5)
+    x = rng.standard_normal((3, 5, 2))
+    hidden_states, cache = gru_forward(GRU(cell), x)
+    h = cache.initial_state
+    for t in range(5):
+        h, expected = gru_cell_forward(cell, x[:, t], h)
+        for name in ("x", "h", "r", "z", "n", "hidden_part_n"):
+            assert_close(getattr(cache.steps[t], name), getattr(expected, name), rtol=1e-14)
+        assert_close(hidden_states[:, t], h, rtol=1e-14)
+    assert_close(cache.last_state, h, rtol=1e-14)
+
+
+def test_a_sequence_of_no_steps_passes_the_state_through(rng):
+    cell = random_cell(rng, 3, 4, 0.5)
+    h0, grad_last = rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    hidden_states, cache = gru_forward(GRU(cell), np.zeros((3, 0, 2)), h0)
+    assert hidden_states.shape == (4, 0, 2)
+    np.testing.assert_array_equal(cache.last_state, h0)
+    grads, grad_x, grad_h0 = gru_backward(np.zeros((4, 0, 2)), cache, grad_last)
+    np.testing.assert_array_equal(grad_h0, grad_last)
+    assert grad_x.shape == (3, 0, 2)
+    for gate in gates_of(grads.cell):
+        assert gate.W_ih.shape == (4, 3) and gate.W_hh.shape == (4, 4) and gate.b_ih.shape == (4,)
+        assert not (gate.W_ih.any() or gate.W_hh.any() or gate.b_ih.any() or gate.b_hh.any())
+
+
 # --- gradient checks --------------------------------------------------------------------------
 
 

@@ -181,6 +181,21 @@ def test_truncation_cuts_the_carried_gradient_only(rng):
     assert grad_h0.shape == (4, 2)
 
 
+def test_each_steps_cache_is_the_cells_own(rng):
+    # The layer runs the fused form (every step's input map one product before the loop); what
+    # it saves at each step must still be what the cell's own forward saves.
+    cell = cell_of(random_gate(rng, 3, 4, 0.5))
+    x = rng.standard_normal((3, 5, 2))
+    hidden_states, cache = rnn_forward(RNN(cell), x)
+    h = cache.initial_state
+    for t in range(5):
+        h, expected = rnn_cell_forward(cell, x[:, t], h)
+        for name in ("x", "h", "h_new"):
+            assert_close(getattr(cache.steps[t], name), getattr(expected, name), rtol=1e-14)
+        assert_close(hidden_states[:, t], h, rtol=1e-14)
+    assert_close(cache.last_state, h, rtol=1e-14)
+
+
 def test_a_sequence_of_no_steps_passes_the_state_through(rng):
     cell = cell_of(random_gate(rng, 3, 4, 0.5))
     h0, grad_last = rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
