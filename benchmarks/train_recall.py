@@ -1,6 +1,6 @@
 """Train a recurrent model on the recall task with Adam; print test accuracy, CPU and wall time.
 
-    python benchmarks/train_recall.py --model lstm [--hidden 32] [--lr 1e-2] [--steps N] ...
+    python benchmarks/train_recall.py --model lstm [--hidden 32] [--lr 5e-3] [--steps N] ...
 
 The task is :func:`~typedbackprop.datasets.recall_dataset` with its defaults: 8 symbols, the
 first token of 30, the other 29 one blank; the answer is the first token. The model is the
@@ -15,15 +15,25 @@ Every ``--every`` steps it prints the loss of the step's batch, the accuracy on 
 split, the CPU time and the wall time since the start, the CPU time per step, and the load
 average (the machine may be shared: the CPU time per step is the number to compare).
 
-Why the LSTM needs ``--forget-bias`` (its default here is 5, PyTorch's is a uniform draw near
-0): the answer must be carried through 29 steps in the cell state ``c``, and both the value and
-the gradient pass from one step to the next multiplied by the forget gate alone,
-``∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f_t``. At PyTorch's initialisation ``f ≈ σ(0) = 0.5``: after 29 steps
-the first token's trace, and its gradient, are scaled by ``0.5²⁹ ≈ 2·10⁻⁹``; the loss sits at
-``log 8`` and Adam has nothing to follow. A forget-gate bias ``b`` starts ``f ≈ σ(b)``:
-``σ(1)²⁹ ≈ 10⁻⁴`` (still lost), ``σ(3)²⁹ ≈ 0.24``, ``σ(5)²⁹ ≈ 0.82``. The chrono
-initialisation (Tallec and Ollivier, 2018; ``--chrono 30``) draws ``b_f = log U(1, T − 1)``
-and ``b_i = −b_f``, so each unit starts with its own memory span up to ``T`` steps.
+Defaults (hidden 32, batch 32, Adam at lr 5e-3, one-hot input, the last state, PyTorch's
+initialisation except the LSTM's forget-gate bias, 5): the GRU and the LSTM reach test
+accuracy 1.0 in a few hundred steps on every seed tried; the tanh RNN on most seeds, and on the
+others it stalls on a plateau (some symbols merged), which ``--clip 1`` rescues on some.
+
+Why the LSTM needs ``--forget-bias`` (PyTorch's draw puts it near 0): the answer must be carried
+through 29 steps in the cell state ``c``, and both the value and its gradient pass from one step
+to the next multiplied by the forget gate alone, ``c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t`` and
+``∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f_t``. At PyTorch's initialisation ``f ≈ σ(0) = 0.5``, and
+``0.5²⁹ ≈ 2·10⁻⁹``: the first token's trace in ``c_29`` is bounded by that (``|i ⊙ g| < 1``, so
+no step size can write it larger), the readout cannot tell the symbols apart, the loss sits at
+``log 8`` and the gradient that would open the forget gate is itself carried by that trace. A
+forget-gate bias ``b`` starts ``f ≈ σ(b)``: ``σ(1)²⁹ ≈ 10⁻⁴`` (still lost), ``σ(3)²⁹ ≈ 0.24``,
+``σ(5)²⁹ ≈ 0.82``: the memory is open from the first step and training only has to write the
+token in and read it out. The chrono initialisation (Tallec and Ollivier, 2018;
+``--chrono 30``) draws ``b_f = log U(1, T − 1)`` and ``b_i = −b_f``, a memory span per unit
+up to ``T`` steps, and works as well. An orthogonal ``W_hh`` does not help (the cell-state path
+has no weight matrix); a mean over ``seq`` as the readout does (``h_0`` then reaches the loss
+in one step) but changes the task.
 """
 
 import argparse
@@ -219,7 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(GATES), default="lstm")
     parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
