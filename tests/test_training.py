@@ -298,3 +298,158 @@ def test_parameters_that_overflow_only_when_evaluated_after_the_epoch_are_report
             learning_rate=1e5, momentum=0.9, rng=rng, x_test=data.x_test, y_test=data.y_test,
         )  # fmt: skip
     assert np.geterr()["over"] == "warn"
+
+
+def _counting_forward(monkeypatch):
+    """Count the forward passes training makes, and keep the outputs of those in training mode."""
+    import typedbackprop.training as training
+
+    calls, outputs = [], []
+    original = training.network_forward
+
+    def counted(layers, x, mode=training.EVALUATION, states=None):
+        output, caches = original(layers, x, mode, states)
+        calls.append(x.shape[-1])
+        if mode.training:
+            outputs.append(output)
+        return output, caches
+
+    monkeypatch.setattr(training, "network_forward", counted)
+    return calls, outputs
+
+
+def test_running_metrics_are_the_batch_size_weighted_means_of_the_batches_as_trained(
+    monkeypatch,
+):
+    data = iris(seed=3)
+    n_train = data.x_train.shape[1]
+    assert n_train % 16 != 0  # a short last batch, weighted by its size
+    architecture = Architecture((4, 6, 3), "tanh", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, np.random.default_rng(3))
+    _, outputs = _counting_forward(monkeypatch)
+    _, history = train(
+        layers, architecture, data.x_train, data.y_train,
+        epochs=2, batch_size=16, learning_rate=0.2, momentum=0.5, rng=np.random.default_rng(4),
+    )  # fmt: skip
+    order_rng = np.random.default_rng(4)  # the loop draws one permutation per epoch, nothing else
+    batches = -(-n_train // 16)
+    assert len(outputs) == 2 * batches
+    for epoch in range(2):
+        order = order_rng.permutation(n_train)
+        losses, accuracies, sizes = [], [], []
+        for index, start in enumerate(range(0, n_train, 16)):
+            labels = data.y_train[order[start : start + 16]]
+            probabilities = outputs[epoch * batches + index]  # softmax output, (classes, batch)
+            picked = probabilities[labels, np.arange(len(labels))]
+            losses.append(-np.mean(np.log(picked)))
+            accuracies.append(np.mean(np.argmax(probabilities, axis=0) == labels))
+            sizes.append(len(labels))
+        assert history.loss[epoch] == pytest.approx(np.average(losses, weights=sizes), rel=1e-12)
+        assert history.train_accuracy[epoch] == pytest.approx(
+            np.average(accuracies, weights=sizes), rel=1e-12
+        )
+    assert history.train_loss == []  # the exact training loss only when asked for
+    assert 0.3 < history.train_accuracy[0] < history.train_accuracy[1]  # it learns
+
+
+@pytest.mark.parametrize(
+    ("train_metrics", "extra"), [("running", 0), (True, 0), (False, 0), ("exact", 1)]
+)
+def test_only_the_exact_training_metrics_cost_a_forward_pass_over_the_training_set(
+    monkeypatch, train_metrics, extra
+):
+    data = iris(seed=0)
+    n_train, n_test = data.x_train.shape[1], data.x_test.shape[1]
+    architecture = Architecture((4, 5, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, np.random.default_rng(0), "he_normal")
+    calls, _ = _counting_forward(monkeypatch)
+    _, history = train(
+        layers, architecture, data.x_train, data.y_train,
+        epochs=3, batch_size=32, learning_rate=0.05, rng=np.random.default_rng(0),
+        x_test=data.x_test, y_test=data.y_test, train_metrics=train_metrics,
+    )  # fmt: skip
+    batches = [len(range(start, min(start + 32, n_train))) for start in range(0, n_train, 32)]
+    per_epoch = [*batches, *([n_train] * extra), n_test]  # the steps, the exact pass, the test
+    assert calls == per_epoch * 3
+    assert len(history.train_accuracy) == (0 if train_metrics is False else 3)
+    assert len(history.train_loss) == 3 * extra
+
+
+def test_the_exact_training_metrics_are_the_training_sets_after_each_epoch():
+    data = iris(seed=2)
+    architecture = Architecture((4, 7, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, np.random.default_rng(2), "he_normal")
+    snapshots = []
+    _, history = train(
+        layers, architecture, data.x_train, data.y_train,
+        epochs=3, batch_size=20, learning_rate=0.05, momentum=0.9, rng=np.random.default_rng(2),
+        train_metrics="exact", on_epoch=lambda epoch, layers, history: snapshots.append(layers),
+    )  # fmt: skip
+    assert len(history.train_loss) == len(history.train_accuracy) == len(snapshots) == 3
+    for epoch, snapshot in enumerate(snapshots):
+        loss, accuracy_after = evaluate(snapshot, architecture, data.x_train, data.y_train)
+        assert history.train_loss[epoch] == loss and history.train_accuracy[epoch] == accuracy_after
+    assert history.train_loss[-1] < history.loss[0]
+    with pytest.raises(TypeCheckError):  # neither "running", "exact" nor a bool
+        train(
+            layers, architecture, data.x_train, data.y_train, epochs=1, batch_size=20,
+            learning_rate=0.05, rng=np.random.default_rng(2), train_metrics="all",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ["features-first", "example-major"])
+def test_training_gathers_batches_without_copying_the_data_set(layout):
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    features, examples = 64, 12_000
+    x_rows = rng.standard_normal((examples, features))  # one row per example, as data arrives
+    x = np.ascontiguousarray(x_rows.T) if layout == "features-first" else x_rows.T
+    y = rng.integers(0, 3, size=examples)
+    for array in (x, x_rows, y):
+        array.flags.writeable = False
+    architecture = Architecture((features, 5, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, rng, "he_normal")
+    train(  # once, so that the measured run's growth is the loop's own
+        layers, architecture, x[:, :200], y[:200],
+        epochs=1, batch_size=100, learning_rate=0.01, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    tracemalloc.start()
+    try:
+        _, history = train(
+            layers, architecture, x, y,
+            epochs=1, batch_size=100, learning_rate=0.01, rng=np.random.default_rng(0),
+        )  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert x.nbytes == 6_144_000
+    assert peak < x.nbytes / 8  # a minibatch is 51,200 bytes; a copy of the set would be all of x
+    assert len(history.train_accuracy) == 1
+
+
+def test_the_data_sets_layout_changes_no_step():
+    data = iris(seed=4)
+    architecture = Architecture((4, 6, 3), "relu", "softmax", "cross_entropy")
+    layers = init_layers(architecture.sizes, np.random.default_rng(4), "he_normal")
+    example_major = np.ascontiguousarray(data.x_train.T).T  # the same values, examples outermost
+    assert example_major.strides[1] > example_major.strides[0] and data.x_train.flags.c_contiguous
+    runs = [
+        train(
+            layers,
+            architecture,
+            x,
+            data.y_train,
+            epochs=3,
+            batch_size=16,
+            learning_rate=0.1,
+            momentum=0.9,
+            rng=np.random.default_rng(4),
+        )  # fmt: skip
+        for x in (data.x_train, example_major)
+    ]
+    (first, first_history), (second, second_history) = runs
+    np.testing.assert_allclose(first_history.loss, second_history.loss, rtol=1e-12)
+    assert first_history.train_accuracy == second_history.train_accuracy
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_allclose(a.W, b.W, rtol=1e-12, atol=1e-14)
