@@ -17,13 +17,16 @@ in the same order (``rng.permutation`` from the same seed) and applies the same 
 
 Contenders, each in its own process with the same thread count (see ``processes.py``):
 
-- ``checked`` / ``unchecked``: ``typedbackprop.train(..., train_metrics=False)`` with checks on
-  or off (only the environment's setting if ``TYPEDBACKPROP_CHECKS`` is set). The inputs are
-  stored example-major, as a data set arrives, and handed to ``train`` as their transpose, a
-  features-first view, so ``train`` gathers each batch's rows without copying the data set;
-- ``torch``: a PyTorch CPU eager loop over the same example-major tensor: row gather,
+- ``checked`` / ``unchecked``: ``typedbackprop.train`` called as a user calls it, with checks
+  on or off (only the environment's setting if ``TYPEDBACKPROP_CHECKS`` is set): its default
+  training metrics (the running accuracy), on inputs as ``load_dataset`` gives them, features
+  first and C-contiguous (``features_first`` of the example-major array, made before timing);
+- ``torch``: a PyTorch CPU eager loop over the example-major tensor: row gather,
   ``linear``/``relu``, ``cross_entropy``, ``backward``, and the same update in place under
   ``no_grad``.
+
+Every worker runs with glibc's malloc as it comes, as a user's process does;
+``--keep-freed-memory`` tunes it as ``processes.MALLOC_SETTINGS`` says, for every contender.
 
 Before timing, the trained weights and the epoch's mean loss must agree between contenders.
 Each round times one epoch per contender, from the initial weights, in a rotated order.
@@ -62,12 +65,13 @@ def package_epoch(sizes: tuple[int, ...], x_rows: Any, labels: Any, params: Any,
 
     architecture = tbp.Architecture(sizes, "relu", "softmax", "cross_entropy")
     layers = [tbp.Dense(W, b) for W, b in params]
+    x = tbp.features_first(x_rows)  # (in, examples), C-contiguous: load_dataset's layout
 
     def epoch() -> tuple[float, list[Any]]:
         trained, history = tbp.train(
-            layers, architecture, x_rows.T, labels,
+            layers, architecture, x, labels,
             epochs=1, batch_size=batch, learning_rate=LEARNING_RATE, momentum=MOMENTUM,
-            rng=np.random.default_rng(1), train_metrics=False,
+            rng=np.random.default_rng(1),
         )  # fmt: skip
         return history.loss[0], [(layer.W, layer.b) for layer in trained]
 
@@ -183,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument(
-        "--malloc-defaults", action="store_true", help="glibc's malloc settings (see processes.py)"
+        "--keep-freed-memory",
+        action="store_true",
+        help="tune glibc's malloc to keep freed memory, for every contender (see processes.py)",
     )
     parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -205,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
             environment(
                 args.threads,
                 checks=PACKAGE_CONTENDERS.get(name),
-                keep_freed_memory=not args.malloc_defaults,
+                keep_freed_memory=args.keep_freed_memory,
             ),
         )
         for name in names
@@ -231,12 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     description = (
         f"One epoch of {'-'.join(map(str, sizes))} (ReLU, softmax cross-entropy), "
         f"{args.examples:,} synthetic examples, batch {args.batch} ({steps} steps), SGD with "
-        f"momentum {MOMENTUM}, float64; typedbackprop's `train(..., train_metrics=False)`."
+        f"momentum {MOMENTUM}, float64; typedbackprop's `train()` as a user calls it (running "
+        "training metrics, features-first inputs as `load_dataset` gives them)."
     )
     footer = (
         f"Medians over {args.rounds} rounds ({args.clock} clock), each contender in its own "
         f"process; {processes.thread_note(args.threads)}; "
-        f"{processes.malloc_note(not args.malloc_defaults)}. Machine: {processes.machine()}, load "
+        f"{processes.malloc_note(args.keep_freed_memory)}. Machine: {processes.machine()}, load "
         f"average {load_before} before and {processes.load()} after; "
         f"{processes.versions(not args.no_torch)}. Command: `{command.strip()}`"
     )

@@ -88,6 +88,9 @@ def test_epoch_benchmark_runs_and_the_contenders_agree(tmp_path):
     for name in ("checked", "unchecked", "torch"):
         assert f"| {name} |" in text
     assert "784-16-16-10" in text and "300 synthetic examples" in text
+    # train() as the README's user calls it: default metrics, glibc as it comes
+    assert "`train()` as a user calls it" in text and "train_metrics=False" not in text
+    assert "glibc malloc's default settings" in text
 
 
 def test_overhead_benchmark_runs_and_every_step_gives_the_floors_bits(tmp_path):
