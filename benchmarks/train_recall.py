@@ -46,6 +46,7 @@ import time
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -73,8 +74,16 @@ from typedbackprop.nn.tree import leaves, map_leaves  # noqa: E402
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 """Gates per cell: the LSTM's ``i, f, g, o``, the GRU's ``r, z, n``, the RNN's one unit."""
 
-FORWARD = {"rnn": rnn_forward, "gru": gru_forward, "lstm": lstm_forward}
-BACKWARD = {"rnn": rnn_backward, "gru": gru_backward, "lstm": lstm_backward}
+FORWARD: dict[str, Callable[..., Any]] = {
+    "rnn": rnn_forward,
+    "gru": gru_forward,
+    "lstm": lstm_forward,
+}
+BACKWARD: dict[str, Callable[..., Any]] = {
+    "rnn": rnn_backward,
+    "gru": gru_backward,
+    "lstm": lstm_backward,
+}
 
 FORGET_BIAS_DEFAULT = {"lstm": 5.0}
 """The LSTM's forget-gate bias unless ``--forget-bias`` says otherwise (see the module's text)."""
@@ -149,10 +158,13 @@ def forward(
     model: RecallModel, tokens: np.ndarray, x_one_hot: Array | None, args: argparse.Namespace
 ) -> tuple[Array, Any]:
     """The logits ``"classes batch"``, and what :func:`backward` needs."""
+    x: Array
     if model.embedding is not None:
         x, embedding_cache = embedding_forward(model.embedding, tokens)
-    else:
+    elif x_one_hot is not None:
         x, embedding_cache = x_one_hot, None
+    else:
+        raise ValueError("without an embedding the model reads the one-hot tokens: pass them")
     hidden_states, recurrent_cache = FORWARD[args.model](model.recurrent, x)
     if args.readout == "last":
         read = hidden_states[:, -1]
