@@ -72,7 +72,7 @@ def run_torch(rounds: int) -> dict[str, Any]:
 
     layers, batches = problem()
     embedding, positions, block, norm, keep, head = layers
-    heads, head_dim, features = block.W_query.shape
+    heads, head_dim, features = block.attention.W_query.shape
 
     def tensor(value: np.ndarray, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         value = value.reshape(shape) if shape is not None else value
@@ -82,21 +82,21 @@ def run_torch(rounds: int) -> dict[str, Any]:
     p = {
         "wte": tensor(embedding.table),
         "wpe": tensor(positions.table),
-        "ln1_w": tensor(block.attention_norm_gain),
-        "ln1_b": tensor(block.attention_norm_bias),
-        "W_q": tensor(block.W_query, rows),
-        "b_q": tensor(block.b_query, (rows[0],)),
-        "W_k": tensor(block.W_key, rows),
-        "W_v": tensor(block.W_value, rows),
-        "b_v": tensor(block.b_value, (rows[0],)),
-        "W_o": tensor(block.W_output, (features, rows[0])),
-        "b_o": tensor(block.b_output),
-        "ln2_w": tensor(block.feedforward_norm_gain),
-        "ln2_b": tensor(block.feedforward_norm_bias),
-        "W_up": tensor(block.W_up),
-        "b_up": tensor(block.b_up),
-        "W_down": tensor(block.W_down),
-        "b_down": tensor(block.b_down),
+        "ln1_w": tensor(block.attention_norm.gain),
+        "ln1_b": tensor(block.attention_norm.bias),
+        "W_q": tensor(block.attention.W_query, rows),
+        "b_q": tensor(block.attention.b_query, (rows[0],)),
+        "W_k": tensor(block.attention.W_key, rows),
+        "W_v": tensor(block.attention.W_value, rows),
+        "b_v": tensor(block.attention.b_value, (rows[0],)),
+        "W_o": tensor(block.attention.W_output, (features, rows[0])),
+        "b_o": tensor(block.attention.b_output),
+        "ln2_w": tensor(block.feedforward_norm.gain),
+        "ln2_b": tensor(block.feedforward_norm.bias),
+        "W_up": tensor(block.feedforward.W_up),
+        "b_up": tensor(block.feedforward.b_up),
+        "W_down": tensor(block.feedforward.W_down),
+        "b_down": tensor(block.feedforward.b_down),
         "lnf_w": tensor(norm.gain),
         "lnf_b": tensor(norm.bias),
         "W_head": tensor(head.W),

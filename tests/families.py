@@ -161,10 +161,15 @@ def _feedforward(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tup
 def _leaky(
     build: Callable[..., tuple[Any, np.ndarray]], slope: float
 ) -> Callable[..., tuple[Any, np.ndarray]]:
-    """``build``'s feed-forward network (or block) with a leaky ReLU of the given slope."""
+    """``build``'s feed-forward network (or block's) with a leaky ReLU of the given slope."""
 
     def leaky(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
         layer, x = build(rng, dtype)
+        if isinstance(layer, tbp.TransformerBlock):
+            feedforward = dataclasses.replace(
+                layer.feedforward, activation="leaky_relu", slope=slope
+            )
+            return dataclasses.replace(layer, feedforward=feedforward), x
         return dataclasses.replace(layer, activation="leaky_relu", slope=slope), x
 
     return leaky
@@ -174,7 +179,7 @@ def _block(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any
     attention, x = _attention(causal=True)(rng, dtype)
     norm, _ = _layernorm(rng, dtype)
     feedforward, _ = _feedforward(rng, dtype)
-    return tbp.TransformerBlock.of(norm, attention, norm, feedforward), x
+    return tbp.TransformerBlock(norm, attention, norm, feedforward), x
 
 
 def _keep_last(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
@@ -208,18 +213,27 @@ def _torch_attention(p: dict[str, torch.Tensor], x: torch.Tensor, causal: bool) 
 
 
 def _torch_feedforward(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
-    """The feed-forward network of ``layer`` (a ``FeedForward`` or a block: its activation and
-    slope)."""
+    """The feed-forward network of ``layer`` (a ``FeedForward``: its activation and slope)."""
     tokens = x.movedim(0, -1)
     hidden = _TORCH_ACTIVATIONS[layer.activation](F.linear(tokens, p["W_up"], p["b_up"]), layer)
     return F.linear(hidden, p["W_down"], p["b_down"]).movedim(-1, 0)
 
 
+def _part(p: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """The tensors of the block's part ``name``, by their field in it (``attention.W_query``
+    as ``W_query``)."""
+    return {
+        path.removeprefix(f"{name}."): t for path, t in p.items() if path.startswith(f"{name}.")
+    }
+
+
 def _torch_block(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
-    normed = _torch_layer_norm(x, p["attention_norm_gain"], p["attention_norm_bias"], layer.eps)
-    h = x + _torch_attention(p, normed, layer.causal)
-    normed = _torch_layer_norm(h, p["feedforward_norm_gain"], p["feedforward_norm_bias"], layer.eps)
-    return h + _torch_feedforward(p, normed, layer)
+    norm = _part(p, "attention_norm")
+    normed = _torch_layer_norm(x, norm["gain"], norm["bias"], layer.attention_norm.eps)
+    h = x + _torch_attention(_part(p, "attention"), normed, layer.attention.causal)
+    norm = _part(p, "feedforward_norm")
+    normed = _torch_layer_norm(h, norm["gain"], norm["bias"], layer.feedforward_norm.eps)
+    return h + _torch_feedforward(_part(p, "feedforward"), normed, layer.feedforward)
 
 
 def _nchw(x: torch.Tensor) -> torch.Tensor:

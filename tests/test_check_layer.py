@@ -24,6 +24,7 @@ from typedbackprop import Array, checked
 from typedbackprop.checking import record_fields
 from typedbackprop.gradcheck import shapes
 from typedbackprop.nn.families import FAMILIES
+from typedbackprop.nn.tree import leaves, replace_leaves
 from typedbackprop.strategies import layer_inputs
 
 
@@ -444,6 +445,16 @@ def input_hint(forward):
     return typing.get_type_hints(forward, include_extras=True)[name]
 
 
+def array_fields(kind, prefix=""):
+    """``(path, annotation)`` of every array of a record type, through the records it holds
+    (a transformer block's ``attention.W_query``), as :func:`leaves` names them."""
+    for name, hint in record_fields(kind):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            yield from array_fields(hint, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", hint
+
+
 def record_layer(family, case):
     """``(forward, backward, annotations)`` in check_layer's form for the layer of ``case``.
 
@@ -451,27 +462,22 @@ def record_layer(family, case):
     array: an activation's name, a stride, a count); check_layer draws the arrays. The input is
     drawn by ``case.check_input`` or forward's own annotation, unless it is integer ids: then
     the case's ids are closed over (ids have no gradient, only the table has).
-    ``forward(*arrays)`` builds the record from the arrays it is given (its fields, in order)
-    and the settings, and runs the family's forward (``family.run(layer, x, mode)``) on the last
-    array, ``x``. ``backward(grad, *arrays)`` runs that forward again for the cache, then the
-    family's ``backward(grad, cache)``, and returns the record's gradients field by field, then
-    ``grad_x``. The case's mode draws dropout's mask from a generator seeded the same at each
-    call: one fixed mask, as a gradient check needs.
+    ``forward(*arrays)`` builds the record from the arrays it is given (its arrays by path, in
+    order: :func:`array_fields`) and the built layer's settings, and runs the family's forward
+    (``family.run(layer, x, mode)``) on the last array, ``x``. ``backward(grad, *arrays)`` runs
+    that forward again for the cache, then the family's ``backward(grad, cache)``, and returns
+    the record's gradients path by path, then ``grad_x``. The case's mode draws dropout's mask
+    from a generator seeded the same at each call: one fixed mask, as a gradient check needs.
     """
     built, built_x = case.build(np.random.default_rng(0), np.float64)
-    fields = record_fields(family.record)
+    fields = list(array_fields(family.record))
     names = [name for name, _ in fields]
-    settings = {
-        field.name: getattr(built, field.name)
-        for field in dataclasses.fields(built)
-        if field.name not in names
-    }
     ids = built_x if built_x.dtype.kind in "iu" else None
     x_hint = case.check_input if case.check_input is not None else input_hint(family.forward)
 
     def layer_and_input(arrays):
         values, x = (arrays, ids) if ids is not None else (arrays[:-1], arrays[-1])
-        return family.record(**dict(zip(names, values, strict=True)), **settings), x
+        return replace_leaves(built, dict(zip(names, values, strict=True))), x
 
     def forward(*arrays):
         layer, x = layer_and_input(arrays)
@@ -482,7 +488,7 @@ def record_layer(family, case):
         _, cache = family.run(layer, x, case.mode)
         gradients = family.backward(grad_output, cache)
         grad_layer, grad_x = gradients if family.has_parameters else (None, gradients)
-        grads = [getattr(grad_layer, name) for name in names]
+        grads = [leaves(grad_layer)[name] for name in names]
         return grads if ids is not None else [*grads, grad_x]
 
     forward.__name__ = family.forward.__name__

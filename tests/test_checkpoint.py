@@ -376,12 +376,16 @@ def small_transformer(rng, activation="leaky_relu", slope=0.2):
     from typedbackprop.models import transformer
 
     layers = transformer(rng, vocab=6, context=7, features=4, heads=2, hidden=5, answer=3)
-    return [
-        dataclasses.replace(layer, activation=activation, slope=slope)
-        if isinstance(layer, tbp.TransformerBlock)
-        else layer
-        for layer in layers
-    ]
+    return [with_feedforward(layer, activation=activation, slope=slope) for layer in layers]
+
+
+def with_feedforward(layer, **settings):
+    """A block with its feed-forward network's ``settings`` changed; another layer as it is."""
+    if not isinstance(layer, tbp.TransformerBlock):
+        return layer
+    return dataclasses.replace(
+        layer, feedforward=dataclasses.replace(layer.feedforward, **settings)
+    )
 
 
 def test_a_leaky_relu_slope_of_the_feed_forward_network_round_trips(tmp_path):
@@ -393,17 +397,15 @@ def test_a_leaky_relu_slope_of_the_feed_forward_network_round_trips(tmp_path):
     with np.load(path, allow_pickle=False) as archive:
         record = json.loads(str(archive["meta"]))["layers"][2]
     assert record["type"] == "TransformerBlock"
-    assert record["settings"]["activation"] == "leaky_relu"
-    assert record["settings"]["slope"] == 0.2
+    assert record["records"]["feedforward"]["type"] == "FeedForward"
+    assert record["records"]["feedforward"]["settings"]["activation"] == "leaky_relu"
+    assert record["records"]["feedforward"]["settings"]["slope"] == 0.2
     loaded = read_checkpoint(path).network
-    assert loaded[2].slope == 0.2 and loaded[2].feedforward.slope == 0.2
+    assert loaded[2].feedforward.slope == 0.2
     expected, _ = tbp.network_forward(layers, ids)
     np.testing.assert_array_equal(tbp.network_forward(loaded, ids)[0], expected)
     # The slope is read: the same parameters with the default slope compute something else.
-    default = [
-        dataclasses.replace(layer, slope=0.01) if isinstance(layer, tbp.TransformerBlock) else layer
-        for layer in loaded
-    ]
+    default = [with_feedforward(layer, slope=0.01) for layer in loaded]
     assert not np.allclose(tbp.network_forward(default, ids)[0], expected)
 
 
@@ -415,11 +417,12 @@ def test_a_checkpoint_written_before_the_slope_was_a_setting_loads_with_the_defa
     with np.load(path, allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     record = json.loads(str(arrays["meta"]))
-    del record["layers"][2]["settings"]["slope"]  # as the files written before it was a setting
+    # as the files written before it was a setting
+    del record["layers"][2]["records"]["feedforward"]["settings"]["slope"]
     arrays["meta"] = np.array(json.dumps(record))
     np.savez(path, **arrays)
     loaded = read_checkpoint(path).network
-    assert (loaded[2].activation, loaded[2].slope) == ("leaky_relu", 0.01)
+    assert (loaded[2].feedforward.activation, loaded[2].feedforward.slope) == ("leaky_relu", 0.01)
     ids = rng.integers(0, 6, size=(7, 5))
     np.testing.assert_array_equal(
         tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]

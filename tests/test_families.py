@@ -18,18 +18,16 @@ from helpers import assert_close
 from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
-from typedbackprop.checking import checked, record_fields
+from typedbackprop.checking import checked
+from typedbackprop.nn.tree import leaves, replace_leaves
 
 IDS = [case.name for case in CASES]
 
 
 def parameters(layer: Any) -> dict[str, np.ndarray]:
-    """The layer's parameter arrays by field name (none for a family without parameters)."""
-    return {
-        name: getattr(layer, name)
-        for name, _ in record_fields(type(layer))
-        if isinstance(getattr(layer, name), np.ndarray)
-    }
+    """The layer's parameter arrays by dotted path (``attention.W_query`` in a block's
+    attention), none for a family without parameters."""
+    return leaves(layer)
 
 
 def run(case: FamilyCase, layer: Any, x: np.ndarray, grad_output: np.ndarray) -> Any:
@@ -59,7 +57,7 @@ def test_gradients_match_central_differences(case: FamilyCase, rng: np.random.Ge
     family = tbp.FAMILIES[type(layer)]
 
     def rebuilt(values: tuple[np.ndarray, ...]) -> Any:
-        return dataclasses.replace(layer, **dict(zip(names, values, strict=True)))
+        return replace_leaves(layer, dict(zip(names, values, strict=True)))
 
     def forward(x: np.ndarray, *values: np.ndarray) -> np.ndarray:
         return family.run(rebuilt(values), x, case.mode)[0]

@@ -339,7 +339,7 @@ def test_adamw_with_exempt_parameters_equals_torch_with_two_groups(
     # its own parameter alone, so against a run that decays everything, every weight comes out
     # bit for bit the same and every exempt parameter differs.
     assert {"W", "W_query", "W_up"} <= {n for _, n in names} - exempt_names
-    assert {"b", "table", "gain", "attention_norm_bias", "b_query"} <= exempt_names
+    assert {"b", "table", "gain", "bias", "b_query"} <= exempt_names
     everything, _ = run_ours(AdamW(learning_rate, weight_decay=weight_decay), layers, 20, seed)
     for (layer, name), mine, decayed in zip(names, arrays(ours), arrays(everything), strict=True):
         assert np.array_equal(mine, decayed) != all_but_weights(layer, name), name
@@ -352,8 +352,7 @@ def test_all_but_weights_spares_biases_gains_and_tables(rng):
     assert decayed == {"W", "W_query", "W_key", "W_value", "W_output", "W_up", "W_down"}
     assert spared == {
         "table", "b", "gain", "bias", "gamma", "beta", "b_query", "b_value", "b_output", "b_up",
-        "b_down", "attention_norm_gain", "attention_norm_bias", "feedforward_norm_gain",
-        "feedforward_norm_bias",
+        "b_down",
     }  # fmt: skip
 
 
@@ -410,7 +409,9 @@ def test_a_transformer_block_steps_like_any_layer(rng):
     grads = gradients([block], rng)
     stepped, state = AdamW(0.01).step([block], grads, AdamW(0.01).init([block]))
     assert isinstance(state, AdamWState) and type(state.first_moments[0]) is tbp.TransformerBlock
-    assert stepped[0].causal == block.causal and stepped[0].activation == block.activation
+    assert stepped[0].attention.causal == block.attention.causal
+    assert stepped[0].feedforward.activation == block.feedforward.activation
+    assert type(state.first_moments[0].attention_norm) is tbp.LayerNorm
     assert len(arrays(stepped)) == len(arrays([block])) == 15
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from typedbackprop.checking import Array
 from typedbackprop.nn.activations import Activation, ActivationKind
 from typedbackprop.nn.affine import Dense
+from typedbackprop.nn.attention import Attention
 from typedbackprop.nn.batchnorm import BatchNorm
 from typedbackprop.nn.conv import Conv2d
 from typedbackprop.nn.dropout import Dropout
@@ -25,7 +26,7 @@ from typedbackprop.nn.network import ActivationName, Layer, OutputActivationName
 from typedbackprop.nn.pooling import MaxPool2d
 from typedbackprop.nn.reshape import Flatten, Unflatten
 from typedbackprop.nn.sequence import KeepLast, TokenDense
-from typedbackprop.nn.transformer import TransformerBlock
+from typedbackprop.nn.transformer import FeedForward, TransformerBlock
 
 __all__ = ["Architecture", "CONVNET_TRAINING", "convnet", "random_layers", "transformer"]
 
@@ -240,23 +241,25 @@ def transformer(
     for _ in range(blocks):
         layers.append(
             TransformerBlock(
-                np.ones(features),
-                np.zeros(features),
-                normal(heads, head_dim, features),
-                np.zeros((heads, head_dim)),
-                normal(heads, head_dim, features),
-                normal(heads, head_dim, features),
-                np.zeros((heads, head_dim)),
-                normal(features, heads, head_dim, std=residual),
-                np.zeros(features),
-                np.ones(features),
-                np.zeros(features),
-                normal(hidden, features),
-                np.zeros(hidden),
-                normal(features, hidden, std=residual),
-                np.zeros(features),
-                causal=True,
-                activation=activation,
+                LayerNorm(np.ones(features), np.zeros(features)),
+                Attention(
+                    normal(heads, head_dim, features),
+                    np.zeros((heads, head_dim)),
+                    normal(heads, head_dim, features),
+                    normal(heads, head_dim, features),
+                    np.zeros((heads, head_dim)),
+                    normal(features, heads, head_dim, std=residual),
+                    np.zeros(features),
+                    causal=True,
+                ),
+                LayerNorm(np.ones(features), np.zeros(features)),
+                FeedForward(
+                    normal(hidden, features),
+                    np.zeros(hidden),
+                    normal(features, hidden, std=residual),
+                    np.zeros(features),
+                    activation=activation,
+                ),
             )
         )
     layers += [

@@ -23,7 +23,8 @@ from typedbackprop.explain.transformer import (
     transformer_block_backward_rows,
     transformer_block_forward_rows,
 )
-from typedbackprop.nn.layernorm import LayerNorm
+from typedbackprop.nn.attention import Attention, attention_forward
+from typedbackprop.nn.layernorm import LayerNorm, layernorm_forward
 from typedbackprop.nn.transformer import (
     FeedForward,
     TransformerBlock,
@@ -55,7 +56,7 @@ def random_block(
         activation,
     )
     attention = random_attention(rng, features, heads, head_dim, causal, dtype)
-    return TransformerBlock.of(norm(), attention, norm(), feedforward)
+    return TransformerBlock(norm(), attention, norm(), feedforward)
 
 
 @st.composite
@@ -107,25 +108,29 @@ def torch_block(block, x, grad_y):
         features = tokens.shape[-1]
 
         def norm(h, name):
-            gain, bias = p[f"{name}_gain"], p[f"{name}_bias"]
-            return F.layer_norm(h, (features,), gain, bias, block.eps)
+            gain, bias = p[f"{name}.gain"], p[f"{name}.bias"]
+            return F.layer_norm(h, (features,), gain, bias, getattr(block, name).eps)
 
         def project(h, which):
-            projected = torch.einsum("hdf,bsf->bhsd", p[f"W_{which}"], h)
-            return projected if which == "key" else projected + p[f"b_{which}"][None, :, None, :]
+            projected = torch.einsum("hdf,bsf->bhsd", p[f"attention.W_{which}"], h)
+            if which == "key":
+                return projected
+            return projected + p[f"attention.b_{which}"][None, :, None, :]
 
         h = norm(tokens, "attention_norm")
         attended = F.scaled_dot_product_attention(
             project(h, "query"),
             project(h, "key"),
             project(h, "value"),
-            is_causal=block.causal,
+            is_causal=block.attention.causal,
         )
-        merged = torch.einsum("fhd,bhsd->bsf", p["W_output"], attended)
-        h = tokens + merged + p["b_output"]
-        hidden = F.linear(norm(h, "feedforward_norm"), p["W_up"], p["b_up"])
-        activated = TORCH_ACTIVATIONS[block.activation](hidden, block.slope)
-        y = h + F.linear(activated, p["W_down"], p["b_down"])
+        merged = torch.einsum("fhd,bhsd->bsf", p["attention.W_output"], attended)
+        h = tokens + merged + p["attention.b_output"]
+        normed = norm(h, "feedforward_norm")
+        hidden = F.linear(normed, p["feedforward.W_up"], p["feedforward.b_up"])
+        ff = block.feedforward
+        activated = TORCH_ACTIVATIONS[ff.activation](hidden, ff.slope)
+        y = h + F.linear(activated, p["feedforward.W_down"], p["feedforward.b_down"])
         return y.permute(2, 1, 0)
 
     arrays = [x] + [array for _, array in leaves(block)]
@@ -181,17 +186,37 @@ def test_feedforward_with_a_leaky_relu_slope_by_hand(slope):
     assert (grads.activation, grads.slope) == ("leaky_relu", slope)
 
 
-def test_the_slope_travels_between_the_block_and_its_feedforward_record(rng):
-    block = dataclasses.replace(
-        random_block(rng, 4, 2, 3, 5, causal=False), activation="leaky_relu", slope=0.3
+def with_feedforward(block, **settings):
+    """``block`` with its feed-forward network's ``settings`` (or arrays) changed."""
+    return dataclasses.replace(
+        block, feedforward=dataclasses.replace(block.feedforward, **settings)
     )
-    assert block.feedforward.slope == 0.3
-    rebuilt = TransformerBlock.of(
-        block.attention_norm, block.attention, block.feedforward_norm, block.feedforward
-    )
-    assert rebuilt == block
-    assert TransformerBlock(**{**dataclasses.asdict(block), "slope": 0.01}).slope == 0.01
-    assert FeedForward(block.W_up, block.b_up, block.W_down, block.b_down).slope == 0.01
+
+
+def test_the_block_is_its_parts_forwards_on_two_residual_paths(rng):
+    # The block holds its four parts' records and no setting of its own (causal, the
+    # activation, its slope and each eps are the parts'); its forward is theirs, composed by
+    # hand here, bit for bit, and its backward gives each part's gradient in a part's record.
+    block = random_block(rng, 4, 2, 3, 5, causal=True, activation="leaky_relu")
+    block = with_feedforward(block, slope=0.3)
+    assert [field.name for field in dataclasses.fields(block)] == [
+        "attention_norm", "attention", "feedforward_norm", "feedforward",
+    ]  # fmt: skip
+    x = rng.standard_normal((4, 3, 2))  # features=4, seq=3, batch=2
+    normed, _ = layernorm_forward(block.attention_norm, x)
+    h = x + attention_forward(block.attention, normed)[0]
+    normed, _ = layernorm_forward(block.feedforward_norm, h)
+    expected = h + feedforward_forward(block.feedforward, normed)[0]
+    y, cache = transformer_block_forward(block, x)
+    np.testing.assert_array_equal(y, expected)
+    assert cache.feedforward.layer.slope == 0.3 and cache.attention.layer.causal
+    grads, _ = transformer_block_backward(rng.standard_normal(y.shape), cache)
+    assert type(grads) is TransformerBlock
+    assert [type(part) for part in (grads.attention_norm, grads.attention)] == [
+        LayerNorm, Attention,
+    ]  # fmt: skip
+    assert (grads.feedforward.activation, grads.feedforward.slope) == ("leaky_relu", 0.3)
+    assert [path for path, _ in leaves(grads)] == [path for path, _ in leaves(block)]
 
 
 def test_a_block_whose_sublayers_output_constants_adds_them_to_every_token(rng):
@@ -205,9 +230,7 @@ def test_a_block_whose_sublayers_output_constants_adds_them_to_every_token(rng):
     )
     ff = block.feedforward
     feedforward = FeedForward(ff.W_up, ff.b_up, np.zeros((4, 5)), ff.b_down)
-    block = TransformerBlock.of(
-        block.attention_norm, attention, block.feedforward_norm, feedforward
-    )
+    block = TransformerBlock(block.attention_norm, attention, block.feedforward_norm, feedforward)
     x, grad_y = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
     y, cache = transformer_block_forward(block, x)
     shift = (attention.b_output + feedforward.b_down)[:, None, None]
@@ -285,26 +308,27 @@ def assert_block_matches_torch(block, x, grad_y):
 def test_transformer_block_matches_torch(case):
     block, x, grad_y = case
     ours_grads, _ = assert_block_matches_torch(block, x, grad_y)
-    assert ours_grads.causal == block.causal and ours_grads.eps == block.eps
-    assert ours_grads.activation == block.activation
+    assert ours_grads.attention.causal == block.attention.causal
+    assert ours_grads.attention_norm.eps == block.attention_norm.eps
+    assert ours_grads.feedforward.activation == block.feedforward.activation
 
 
 @settings(deadline=None, max_examples=20)
 @given(case=blocks(), slope=st.sampled_from([0.2, -0.3, 1.5]))
 def test_a_leaky_relu_slope_of_the_block_matches_torch_and_is_read(case, slope):
     block, x, grad_y = case
-    block = dataclasses.replace(block, activation="leaky_relu", slope=slope)
+    block = with_feedforward(block, activation="leaky_relu", slope=slope)
     # Hidden unit 0's bias is lowered by 1 more than its pre-activation's largest value, so that
     # unit is negative (by about 1) at every token, whatever the draw: the slope is read.
     _, cache = transformer_block_forward(block, x)
-    b_up = block.b_up.copy()
+    b_up = block.feedforward.b_up.copy()
     b_up[0] -= cache.feedforward.z[0].max() + 1.0
-    block = dataclasses.replace(block, b_up=b_up)
+    block = with_feedforward(block, b_up=b_up)
     ours_grads, cache = assert_block_matches_torch(block, x, grad_y)
-    assert ours_grads.slope == slope and cache.feedforward.layer.slope == slope
+    assert ours_grads.feedforward.slope == slope and cache.feedforward.layer.slope == slope
     # Where a hidden pre-activation is negative, the slope is read: another slope, another y.
     assert (cache.feedforward.z[0] < 0).all()
-    default, _ = transformer_block_forward(dataclasses.replace(block, slope=0.01), x)
+    default, _ = transformer_block_forward(with_feedforward(block, slope=0.01), x)
     ours, _ = transformer_block_forward(block, x)
     assert not np.array_equal(default, ours), "the slope changes the output"
 
@@ -350,13 +374,16 @@ def test_block_backward_refuses_a_gradient_not_shaped_like_the_output(grad_y, me
 
 def test_a_block_whose_sublayers_disagree_on_features_is_refused():
     narrow = LayerNorm(np.ones(4), np.zeros(4))
-    block = TransformerBlock.of(narrow, BLOCK.attention, BLOCK.feedforward_norm, BLOCK.feedforward)
+    block = TransformerBlock(narrow, BLOCK.attention, BLOCK.feedforward_norm, BLOCK.feedforward)
+    # The message names the part and the field by their path in the block, and the part that
+    # bound the size first.
     with pytest.raises(
         TypeCheckError,
-        match="argument block.W_query: the size of dimension features is 5",
+        match="block.attention.W_query: features is 5 here, but block.attention_norm.gain bound "
+        "features=4",
     ):
         transformer_block_forward(block, X[:4])
-    with pytest.raises(TypeCheckError, match="block.W_query: .* features is 5 .* of 4"):
+    with pytest.raises(TypeCheckError, match="block.attention.W_query: .* features is 5 .* of 4"):
         transformer_block_forward(block, X)  # the block's fields are checked before x
 
 

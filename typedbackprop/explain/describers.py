@@ -60,6 +60,7 @@ from typedbackprop.explain.sequence import (
 )
 from typedbackprop.explain.text import Names, Row
 from typedbackprop.explain.transformer import (
+    TRANSFORMER_BLOCK_NAMES,
     feedforward_backward_rows,
     feedforward_forward_rows,
     transformer_block_backward_rows,
@@ -111,7 +112,10 @@ DESCRIBERS: dict[type, Describer] = {
     Attention: Describer("y", attention_forward_rows, attention_backward_rows),
     FeedForward: Describer("f", feedforward_forward_rows, feedforward_backward_rows),
     TransformerBlock: Describer(
-        "h", transformer_block_forward_rows, transformer_block_backward_rows
+        "h",
+        transformer_block_forward_rows,
+        transformer_block_backward_rows,
+        TRANSFORMER_BLOCK_NAMES,
     ),
     KeepLast: Describer("k", keep_last_forward_rows, keep_last_backward_rows),
     TokenDense: Describer("z", token_dense_forward_rows, token_dense_backward_rows),

@@ -2,10 +2,12 @@
 
 The block names its parts' values itself (``xa3`` into attention, ``r3`` after the first
 residual, ``xf3`` into the feed-forward network) and hands each part its :class:`Names`: the
-layer norms' parameters carry their place in the block (``attention_norm_gain3``).
+layer norms' parameters carry their place in the block (``attention_norm_gain3`` for the
+record's ``attention_norm.gain``); attention's and the feed-forward network's keep their own
+names (``W_query3`` for ``attention.W_query``), which no other part shares.
 """
 
-from typedbackprop.checking import Array
+from typedbackprop.checking import Array, record_fields
 from typedbackprop.explain.attention import attention_backward_rows, attention_forward_rows
 from typedbackprop.explain.layernorm import layernorm_backward_rows, layernorm_forward_rows
 from typedbackprop.explain.text import Names, Row, shape_text
@@ -17,6 +19,7 @@ from typedbackprop.nn.transformer import (
 )
 
 __all__ = [
+    "TRANSFORMER_BLOCK_NAMES",
     "feedforward_forward_rows",
     "feedforward_backward_rows",
     "transformer_block_forward_rows",
@@ -97,6 +100,24 @@ def feedforward_backward_rows(
     return rows
 
 
+_PREFIXES = {
+    "attention_norm": "attention_norm_",
+    "attention": "",
+    "feedforward_norm": "feedforward_norm_",
+    "feedforward": "",
+}
+"""What a part's parameters are prefixed with in the equations, by the part's field."""
+
+TRANSFORMER_BLOCK_NAMES = {
+    f"{part}.{name}": f"{_PREFIXES[part]}{name}"
+    for part, kind in record_fields(TransformerBlock)
+    if isinstance(kind, type)
+    for name, _ in record_fields(kind)
+}
+"""The block's parameters in the equations (``attention_norm_gain``, ``W_query``), by their
+path in the record (``attention_norm.gain``, ``attention.W_query``)."""
+
+
 def _parts(names: Names) -> tuple[Names, Names, Names, Names]:
     """The names the block gives its attention norm, attention, feed-forward norm and
     feed-forward network."""
@@ -109,10 +130,12 @@ def _parts(names: Names) -> tuple[Names, Names, Names, Names]:
             names.grad_input,
             f"grad_xa{n}",
             input_gradient=names.input_gradient,
-            prefix="attention_norm_",
+            prefix=_PREFIXES["attention_norm"],
         ),
         Names(n, f"xa{n}", f"ya{n}", f"grad_xa{n}", f"grad_r{n}"),
-        Names(n, f"r{n}", f"xf{n}", f"grad_r{n}", f"grad_xf{n}", prefix="feedforward_norm_"),
+        Names(
+            n, f"r{n}", f"xf{n}", f"grad_r{n}", f"grad_xf{n}", prefix=_PREFIXES["feedforward_norm"]
+        ),
         Names(n, f"xf{n}", f"yf{n}", f"grad_xf{n}", names.grad_output),
     )
 

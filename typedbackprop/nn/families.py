@@ -239,7 +239,7 @@ def parameters(layer: object) -> dict[str, Array]:
     dict
         ``{"W": ..., "b": ...}`` for a :class:`~typedbackprop.nn.affine.Dense`; for a layer
         made of layers, the path through its parts (``"attention.W_query"`` in a
-        :class:`~typedbackprop.nn.transformer.TransformerBlock`), as
-        :func:`~typedbackprop.nn.tree.leaves` walks them.
+        :class:`~typedbackprop.nn.transformer.TransformerBlock`), as ``nn.tree.leaves`` walks
+        them.
     """
     return leaves(layer)

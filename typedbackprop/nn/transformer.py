@@ -1,11 +1,10 @@
 """The pre-norm transformer block: attention and a feed-forward network, each on a residual path.
 
 ``h = x + attention(layernorm(x))``, then ``y = h + feedforward(layernorm(h))``, on sequences
-laid out ``"features seq batch"``. The block is written with the families it is made of: its
-parameter record holds their arrays (and gives their records back), its cache holds their
-caches, and its forward and backward call their forward and backward. The feed-forward network
-is the dense layer and an activation applied to every token on its own: its functions see every
-token as a column, ``(features, seq·batch)``.
+laid out ``"features seq batch"``. The block is made of layers: its parameter record holds
+its parts' records, its cache holds their caches, and its forward and backward call their
+forward and backward. The feed-forward network is the dense layer and an activation applied to
+every token on its own: its functions see every token as a column, ``(features, seq·batch)``.
 """
 
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typedbackprop.nn.attention import (
     attention_backward,
     attention_forward,
 )
+from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.layernorm import (
     LayerNorm,
     LayerNormCache,
@@ -44,7 +44,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class FeedForward:
+class FeedForward(Layer):
     """A two-layer network applied to each token (or its gradients), and its activation.
 
     Parameters
@@ -162,116 +162,29 @@ def feedforward_backward(
 
 
 @dataclass(frozen=True, slots=True)
-class TransformerBlock:
-    """A pre-norm transformer block's parameters (or their gradients), and its settings.
+class TransformerBlock(Layer):
+    """A pre-norm transformer block: the records of the four layers it is made of.
 
-    The record is flat, one field per array, like every parameter record (training,
-    checkpoints and the gradient check see a block's arrays as they see a dense layer's); its
-    sub-layers are read back as records with :attr:`attention_norm`, :attr:`attention`,
-    :attr:`feedforward_norm` and :attr:`feedforward`, and :meth:`of` builds a block from them.
+    The same record holds the block's gradients, each part's in its part's record. Its settings
+    are its parts' own: whether attention is causal is ``attention.causal``, the activation and
+    its slope are ``feedforward``'s, and each layer norm has its ``eps``.
 
     Parameters
     ----------
-    attention_norm_gain, attention_norm_bias
+    attention_norm
         The layer norm before attention.
-    W_query, b_query, W_key, W_value, b_value, W_output, b_output
+    attention
         Multi-head self-attention (see :class:`~typedbackprop.nn.attention.Attention`).
-    feedforward_norm_gain, feedforward_norm_bias
+    feedforward_norm
         The layer norm before the feed-forward network.
-    W_up, b_up, W_down, b_down
+    feedforward
         The feed-forward network (see :class:`FeedForward`).
-    causal
-        Whether attention is masked to earlier tokens.
-    activation
-        The feed-forward network's activation.
-    eps
-        Both layer norms' ``eps``.
-    slope
-        The feed-forward network's leaky ReLU slope (read only by ``"leaky_relu"``).
     """
 
-    attention_norm_gain: Float[Array, " features"]
-    attention_norm_bias: Float[Array, " features"]
-    W_query: Float[Array, "heads head_dim features"]
-    b_query: Float[Array, "heads head_dim"]
-    W_key: Float[Array, "heads head_dim features"]
-    W_value: Float[Array, "heads head_dim features"]
-    b_value: Float[Array, "heads head_dim"]
-    W_output: Float[Array, "features heads head_dim"]
-    b_output: Float[Array, " features"]
-    feedforward_norm_gain: Float[Array, " features"]
-    feedforward_norm_bias: Float[Array, " features"]
-    W_up: Float[Array, "hidden features"]
-    b_up: Float[Array, " hidden"]
-    W_down: Float[Array, "features hidden"]
-    b_down: Float[Array, " features"]
-    causal: bool = True
-    activation: ActivationKind = "gelu"
-    eps: float = 1e-5
-    slope: float = 0.01
-
-    @property
-    def attention_norm(self) -> LayerNorm:
-        """The layer norm before attention, as its own record."""
-        return LayerNorm(self.attention_norm_gain, self.attention_norm_bias, self.eps)
-
-    @property
-    def attention(self) -> Attention:
-        """Attention, as its own record."""
-        return Attention(
-            self.W_query,
-            self.b_query,
-            self.W_key,
-            self.W_value,
-            self.b_value,
-            self.W_output,
-            self.b_output,
-            self.causal,
-        )
-
-    @property
-    def feedforward_norm(self) -> LayerNorm:
-        """The layer norm before the feed-forward network, as its own record."""
-        return LayerNorm(self.feedforward_norm_gain, self.feedforward_norm_bias, self.eps)
-
-    @property
-    def feedforward(self) -> FeedForward:
-        """The feed-forward network, as its own record."""
-        return FeedForward(
-            self.W_up, self.b_up, self.W_down, self.b_down, self.activation, self.slope
-        )
-
-    @classmethod
-    def of(
-        cls,
-        attention_norm: LayerNorm,
-        attention: Attention,
-        feedforward_norm: LayerNorm,
-        feedforward: FeedForward,
-    ) -> "TransformerBlock":
-        """The block of four sub-layer records (``eps`` from the first layer norm; the
-        activation and its slope from the feed-forward network)."""
-        return cls(
-            attention_norm.gain,
-            attention_norm.bias,
-            attention.W_query,
-            attention.b_query,
-            attention.W_key,
-            attention.W_value,
-            attention.b_value,
-            attention.W_output,
-            attention.b_output,
-            feedforward_norm.gain,
-            feedforward_norm.bias,
-            feedforward.W_up,
-            feedforward.b_up,
-            feedforward.W_down,
-            feedforward.b_down,
-            attention.causal,
-            feedforward.activation,
-            attention_norm.eps,
-            feedforward.slope,
-        )
+    attention_norm: LayerNorm
+    attention: Attention
+    feedforward_norm: LayerNorm
+    feedforward: FeedForward
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,5 +258,4 @@ def transformer_block_backward(
     attention, grad_normed = attention_backward(grad_h, cache.attention)
     attention_norm, grad_x = layernorm_backward(grad_normed, cache.attention_norm)
     grad_x += grad_h  # the residual path
-    grads = TransformerBlock.of(attention_norm, attention, feedforward_norm, feedforward)
-    return grads, grad_x
+    return TransformerBlock(attention_norm, attention, feedforward_norm, feedforward), grad_x
