@@ -20,6 +20,7 @@ from typedbackprop.checkpoint import (
 )
 from typedbackprop.datasets import iris
 from typedbackprop.initialize import init_layers
+from typedbackprop.nn.tree import leaves
 from typedbackprop.training import Architecture
 
 ARCHITECTURE = Architecture((4, 5, 3), "tanh", "softmax", "cross_entropy")
@@ -427,6 +428,81 @@ def test_a_checkpoint_written_before_the_slope_was_a_setting_loads_with_the_defa
     np.testing.assert_array_equal(
         tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]
     )
+
+
+FLAT_BLOCK_FIELDS = {
+    "attention_norm": {"gain": "attention_norm_gain", "bias": "attention_norm_bias"},
+    "attention": {
+        name: name
+        for name in ("W_query", "b_query", "W_key", "W_value", "b_value", "W_output", "b_output")
+    },
+    "feedforward_norm": {"gain": "feedforward_norm_gain", "bias": "feedforward_norm_bias"},
+    "feedforward": {name: name for name in ("W_up", "b_up", "W_down", "b_down")},
+}
+"""The transformer block as files held it before it was made of layers: one record of 15 arrays,
+by its part and field now."""
+
+
+def write_flat_block_file(path, layers, settings):
+    """``layers`` saved as the writer did before the block was made of layers: the block's entry
+    a ``TransformerBlock`` with ``settings`` and no records, its 15 arrays at its top level
+    (``2.attention_norm_gain``, ``2.W_query``), each other layer as the writer writes it now."""
+    save_network(path, layers, "token_cross_entropy", model="transformer")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, tbp.TransformerBlock):
+            continue
+        meta["layers"][index] = {"type": "TransformerBlock", "settings": settings, "records": {}}
+        for part, fields in FLAT_BLOCK_FIELDS.items():
+            for field, old in fields.items():
+                arrays[f"{index}.{old}"] = arrays.pop(f"{index}.{part}.{field}")
+    assert "2.W_query" in arrays and not any(name.startswith("2.attention.") for name in arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+def test_a_checkpoint_of_the_flat_transformer_block_loads_as_the_block_of_its_parts(tmp_path):
+    # The settings as the flat block held them: causal, the activation, one eps for both layer
+    # norms, the slope. Each reaches its part; the network computes what it computed.
+    rng = np.random.default_rng(2)
+    layers = [
+        dataclasses.replace(
+            layer,
+            attention_norm=dataclasses.replace(layer.attention_norm, eps=1e-3),
+            feedforward_norm=dataclasses.replace(layer.feedforward_norm, eps=1e-3),
+        )
+        if isinstance(layer, tbp.TransformerBlock)
+        else layer
+        for layer in small_transformer(rng, activation="leaky_relu", slope=0.2)
+    ]
+    path = tmp_path / "flat.npz"
+    settings = {"causal": True, "activation": "leaky_relu", "eps": 1e-3, "slope": 0.2}
+    write_flat_block_file(path, layers, settings)
+    loaded = read_checkpoint(path).network
+    block = loaded[2]
+    assert type(block) is tbp.TransformerBlock and type(block.attention) is tbp.Attention
+    assert block.attention.causal and block.attention_norm.eps == block.feedforward_norm.eps == 1e-3
+    assert (block.feedforward.activation, block.feedforward.slope) == ("leaky_relu", 0.2)
+    for path_in_block, value in leaves(layers[2]).items():
+        np.testing.assert_array_equal(leaves(block)[path_in_block], value, err_msg=path_in_block)
+    ids = rng.integers(0, 6, size=(7, 5))
+    np.testing.assert_array_equal(
+        tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]
+    )
+
+
+def test_a_flat_transformer_block_missing_an_array_is_refused_in_one_line(tmp_path):
+    layers = small_transformer(np.random.default_rng(3))
+    path = tmp_path / "flat.npz"
+    write_flat_block_file(path, layers, {"causal": True, "activation": "gelu", "eps": 1e-5})
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != "2.W_key"}
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"layer 2\.attention: .*W_key") as error:
+        read_checkpoint(path)
+    assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize(

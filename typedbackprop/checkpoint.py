@@ -30,6 +30,7 @@ from typedbackprop.datasets import SplitRecord
 from typedbackprop.models import Architecture
 from typedbackprop.nn.families import FAMILIES, family_of
 from typedbackprop.nn.network import Dense, Layer, mlp
+from typedbackprop.nn.transformer import TransformerBlock
 
 __all__ = [
     "FORMAT",
@@ -316,15 +317,87 @@ def _encode(record: Any, path: str, arrays: dict[str, NDArray[Any]]) -> dict[str
     return entry
 
 
+_FLAT_BLOCK: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+    "attention_norm": (
+        "LayerNorm",
+        {"gain": "attention_norm_gain", "bias": "attention_norm_bias"},
+        {"eps": "eps"},
+    ),
+    "attention": (
+        "Attention",
+        {name: name for name in "W_query b_query W_key W_value b_value W_output b_output".split()},
+        {"causal": "causal"},
+    ),
+    "feedforward_norm": (
+        "LayerNorm",
+        {"gain": "feedforward_norm_gain", "bias": "feedforward_norm_bias"},
+        {"eps": "eps"},
+    ),
+    "feedforward": (
+        "FeedForward",
+        {name: name for name in "W_up b_up W_down b_down".split()},
+        {"activation": "activation", "slope": "slope"},
+    ),
+}
+"""Where the flat transformer block of earlier files kept each part's arrays and settings: by
+part, its record type, ``{field: old array field}`` and ``{field: old setting}``. That block
+was one record of 15 arrays (``attention_norm_gain``, ``W_query``, ...) and four settings
+(``causal``, ``activation``, ``eps`` for both layer norms, ``slope``); it is now made of its
+parts' records."""
+
+
+class _Renamed:
+    """An archive whose arrays are also read by other names: ``archive[renames[name]]``."""
+
+    def __init__(self, archive: Any, renames: dict[str, str]) -> None:
+        self.archive, self.renames = archive, renames
+
+    def __getitem__(self, name: str) -> Any:
+        return self.archive[self.renames.get(name, name)]
+
+
+def _from_flat_block(
+    entry: dict[str, Any], path: str, archive: Any, files: set[str]
+) -> tuple[dict[str, Any], Any, set[str]]:
+    """The entry of a flat transformer block (see :data:`_FLAT_BLOCK`) as its parts' records,
+    and the archive with its arrays also under the parts' paths (``0.attention.W_query`` read
+    from ``0.W_query``)."""
+    settings = entry.get("settings", {})
+    if not isinstance(settings, dict):
+        raise _Unreadable(f"layer {path}: its settings are not a dict")
+    settings = {"causal": True} | settings  # the flat block was causal by default
+    records: dict[str, Any] = {}
+    renames: dict[str, str] = {}
+    for part, (kind, arrays, part_settings) in _FLAT_BLOCK.items():
+        records[part] = {
+            "type": kind,
+            "settings": {
+                new: settings[old] for new, old in part_settings.items() if old in settings
+            },
+            "records": {},
+        }
+        renames |= {f"{path}.{part}.{new}": f"{path}.{old}" for new, old in arrays.items()}
+    found = {new for new, old in renames.items() if old in files}
+    return (
+        {"type": entry["type"], "settings": {}, "records": records},
+        _Renamed(archive, renames),
+        files | found,
+    )
+
+
 def _decode(entry: object, path: str, archive: Any, files: set[str]) -> Any:
     """The record ``_encode`` wrote at ``path``, every array present, finite and float.
 
     A setting the file does not hold takes the record's default: a file written before the
     setting existed (a feed-forward network's ``slope``, 0.01) loads as it was computed then.
+    A transformer block written flat, before it was made of its parts' records, loads as the
+    block of those parts.
     """
     types = _record_types()
     if not isinstance(entry, dict) or entry.get("type") not in types:
         raise _Unreadable(f"layer {path} is of no known family ({entry!r:.60})")
+    if types[entry["type"]] is TransformerBlock and not entry.get("records"):
+        entry, archive, files = _from_flat_block(entry, path, archive, files)
     kind = types[entry["type"]]
     values: dict[str, Any] = {}
     for field in dataclasses.fields(kind):
