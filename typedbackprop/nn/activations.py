@@ -53,12 +53,6 @@ __all__ = [
     "ElementwiseFunctions",
     "activation_forward",
     "activation_backward",
-    "SIGMOID_GRAD_Z",
-    "TANH_GRAD_Z",
-    "RELU_GRAD_Z",
-    "LEAKY_RELU_GRAD_Z",
-    "IDENTITY_GRAD_Z",
-    "ACTIVATION_SPECS",
 ]
 
 

@@ -24,9 +24,6 @@ __all__ = [
     "affine_grad_input",
     "dense_forward",
     "dense_backward",
-    "AFFINE_GRAD_W",
-    "AFFINE_GRAD_B",
-    "AFFINE_GRAD_A_PREV",
 ]
 
 

@@ -47,17 +47,6 @@ __all__ = [
     "merge_heads_backward",
     "attention_forward",
     "attention_backward",
-    "ATTENTION_GRAD_SCORES",
-    "ATTENTION_GRAD_V",
-    "ATTENTION_GRAD_WEIGHTS",
-    "ATTENTION_GRAD_Q",
-    "ATTENTION_GRAD_K",
-    "HEADS_PROJECTION_GRAD_W",
-    "HEADS_PROJECTION_GRAD_B",
-    "HEADS_PROJECTION_GRAD_X",
-    "MERGE_HEADS_GRAD_W",
-    "MERGE_HEADS_GRAD_B",
-    "MERGE_HEADS_GRAD_OUTPUT",
 ]
 
 

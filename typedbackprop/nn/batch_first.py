@@ -23,9 +23,6 @@ __all__ = [
     "affine_grad_params_batch_first",
     "affine_grad_input_batch_first",
     "affine_backward_batch_first",
-    "BATCH_FIRST_GRAD_W",
-    "BATCH_FIRST_GRAD_B",
-    "BATCH_FIRST_GRAD_A_PREV",
 ]
 
 

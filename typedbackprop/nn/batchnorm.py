@@ -43,11 +43,6 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_initial_state",
     "batchnorm_update_state",
-    "BATCHNORM_GRAD_GAMMA",
-    "BATCHNORM_GRAD_BETA",
-    "BATCHNORM_GRAD_X",
-    "BATCHNORM_GRAD_X_FIXED",
-    "BATCHNORM_IMAGES_GRAD_X",
 ]
 
 

@@ -41,9 +41,6 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward",
     "conv2d_backward_params",
-    "CONV2D_GRAD_W",
-    "CONV2D_GRAD_B",
-    "CONV2D_GRAD_X",
 ]
 
 

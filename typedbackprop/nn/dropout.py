@@ -25,7 +25,6 @@ __all__ = [
     "dropout_mask",
     "dropout_forward",
     "dropout_backward",
-    "DROPOUT_GRAD_X",
 ]
 
 

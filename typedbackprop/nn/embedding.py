@@ -23,7 +23,6 @@ __all__ = [
     "PositionalEmbeddingCache",
     "embedding_lookup",
     "embedding_scatter",
-    "EMBEDDING_GRAD_TABLE",
     "embedding_forward",
     "embedding_backward",
     "positional_forward",

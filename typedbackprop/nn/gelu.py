@@ -25,8 +25,6 @@ __all__ = [
     "gelu_backward",
     "gelu_tanh_forward",
     "gelu_tanh_backward",
-    "GELU_GRAD_Z",
-    "GELU_TANH_GRAD_Z",
 ]
 
 # Cody's coefficients, as published. erf(y) = y A(y²)/B(y²) for y ≤ 0.46875; erfc(y) =

@@ -30,7 +30,6 @@ __all__ = [
     "layernorm_grads",
     "layernorm_forward",
     "layernorm_backward",
-    "LAYERNORM_GRAD_X",
 ]
 
 

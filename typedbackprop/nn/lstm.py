@@ -240,9 +240,24 @@ class LSTM(Layer):
     ----------
     cell
         The cell's gates (or, as a gradient, their sums over the steps).
+    truncate
+        A setting of training, not of the model: where the network's backward pass (the
+        family's row in :data:`~typedbackprop.nn.families.FAMILIES`) runs :func:`lstm_backward`,
+        it passes this as its ``truncate``, chunks of that many steps with no state gradient
+        carried across a chunk's start (truncated BPTT). ``None`` (the default) carries it
+        all the way. The forward pass does not read it.
     """
 
     cell: LSTMCell
+    truncate: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.truncate is not None and (
+            isinstance(self.truncate, bool) or not isinstance(self.truncate, int) or self.truncate < 1
+        ):
+            raise ValueError(
+                f"truncate must be a whole number of steps, at least 1, or None; got {self.truncate!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,6 @@ __all__ = [
     "maxpool2d_backward",
     "avgpool2d_forward",
     "avgpool2d_backward",
-    "MAXPOOL2D_GRAD_X",
-    "AVGPOOL2D_GRAD_X",
 ]
 
 
