@@ -208,11 +208,10 @@ class GRU(Layer):
     truncate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.truncate is not None and (
-            isinstance(self.truncate, bool) or not isinstance(self.truncate, int) or self.truncate < 1
-        ):
+        if self.truncate is not None and not (type(self.truncate) is int and self.truncate >= 1):
             raise ValueError(
-                f"truncate must be a whole number of steps, at least 1, or None; got {self.truncate!r}"
+                "truncate must be a whole number of steps, at least 1, or None; got "
+                f"{self.truncate!r}"
             )
 
 
@@ -349,7 +348,7 @@ def gru_backward(
     )
     # The gradients of every step's two affine maps, (3·hidden, seq, batch), rows r, z, n: the
     # input map's (δ_r, δ_z, δ_n) and the state map's (δ_r, δ_z, δ_n ⊙ r).
-    dtype = np.result_type(grad_hidden_states, grad_state, stack.W_hh)
+    dtype = np.result_type(grad_hidden_states, grad_state, cache.last_state, stack.W_hh)
     grad_input_parts = np.empty((3 * hidden, seq, batch), dtype=dtype)
     grad_hidden_parts = np.empty((3 * hidden, seq, batch), dtype=dtype)
     r_rows, z_rows, n_rows = (slice(k * hidden, (k + 1) * hidden) for k in range(3))

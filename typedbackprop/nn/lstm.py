@@ -12,7 +12,8 @@ The state is the pair ``(h, c)``, each ``"hidden batch"``. Each gate is a
 :class:`~typedbackprop.nn.gate.Gate`: its own ``W_ih`` (``"hidden features"``), ``W_hh``
 (``"hidden hidden"``) and both biases ``b_ih`` and ``b_hh``, as PyTorch keeps them (only their
 sum matters in an LSTM). PyTorch stacks the four gates' weights into one ``(4·hidden, features)``
-``weight_ih_l0``, rows in the order ``i, f, g, o``; here each has its own annotation.
+``weight_ih_l0``, rows in the order ``i, f, g, o``; here each has its own annotation, and the
+sequence layer stacks them the same way inside its loops, so that one product covers every gate.
 
 The cell state ``c`` is the LSTM's point: ``∂L/∂c = ∂L/∂c' ⊙ f`` carries the gradient back one
 step multiplied by the forget gate alone, no weight matrix and no squashing derivative, so where
@@ -252,11 +253,10 @@ class LSTM(Layer):
     truncate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.truncate is not None and (
-            isinstance(self.truncate, bool) or not isinstance(self.truncate, int) or self.truncate < 1
-        ):
+        if self.truncate is not None and not (type(self.truncate) is int and self.truncate >= 1):
             raise ValueError(
-                f"truncate must be a whole number of steps, at least 1, or None; got {self.truncate!r}"
+                "truncate must be a whole number of steps, at least 1, or None; got "
+                f"{self.truncate!r}"
             )
 
 
@@ -402,15 +402,18 @@ def lstm_backward(
         )
     grad_h_next, grad_c = grad_last_state
     # δ_γ,t for the four gates and every step: (4·hidden, seq, batch), rows i, f, g, o.
-    dtype = np.result_type(grad_hidden_states, *grad_last_state, stack.W_hh)
+    dtype = np.result_type(grad_hidden_states, *grad_last_state, *cache.last_state, stack.W_hh)
     deltas = np.empty((4 * hidden, seq, batch), dtype=dtype)
     for t in reversed(range(seq)):
         step = cache.steps[t]
         grad_h = grad_hidden_states[:, t] + grad_h_next  # two paths: the output, and step t + 1
         # ∂L/∂c' in total: the carried k_t, and through h' = o ⊙ tanh(c')
         grad_c_total = grad_c + tanh_backward(grad_h * step.o, step.tanh_c_new, step.tanh_c_new)
-        delta = deltas[:, t]  # δ_γ = ∂L/∂γ ⊙ φ'(·), φ' from the gate's value (z unused)
-        delta[:hidden] = sigmoid_backward(grad_c_total * step.g, step.i, step.i)  # ∂L/∂i = ⋯ ⊙ g
+        # δ_γ = ∂L/∂γ ⊙ φ'(·), φ' from the gate's saved value (the z argument is unused), with
+        # ∂L/∂i = ∂L/∂c' ⊙ g, ∂L/∂f = ∂L/∂c' ⊙ c (the previous c), ∂L/∂g = ∂L/∂c' ⊙ i and
+        # ∂L/∂o = ∂L/∂h' ⊙ tanh(c')
+        delta = deltas[:, t]
+        delta[:hidden] = sigmoid_backward(grad_c_total * step.g, step.i, step.i)
         delta[hidden : 2 * hidden] = sigmoid_backward(grad_c_total * step.c, step.f, step.f)
         delta[2 * hidden : 3 * hidden] = tanh_backward(grad_c_total * step.i, step.g, step.g)
         delta[3 * hidden :] = sigmoid_backward(grad_h * step.tanh_c_new, step.o, step.o)

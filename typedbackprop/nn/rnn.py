@@ -184,11 +184,10 @@ class RNN(Layer):
     truncate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.truncate is not None and (
-            isinstance(self.truncate, bool) or not isinstance(self.truncate, int) or self.truncate < 1
-        ):
+        if self.truncate is not None and not (type(self.truncate) is int and self.truncate >= 1):
             raise ValueError(
-                f"truncate must be a whole number of steps, at least 1, or None; got {self.truncate!r}"
+                "truncate must be a whole number of steps, at least 1, or None; got "
+                f"{self.truncate!r}"
             )
 
 
@@ -322,7 +321,8 @@ def rnn_backward(
     )
     # δ_t for every step: (hidden, seq, batch)
     deltas = np.empty(
-        (hidden, seq, batch), dtype=np.result_type(grad_hidden_states, grad_state, cell.W_hh)
+        (hidden, seq, batch),
+        dtype=np.result_type(grad_hidden_states, grad_state, cache.last_state, cell.W_hh),
     )
     for t in reversed(range(seq)):
         step = cache.steps[t]
