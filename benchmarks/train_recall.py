@@ -22,19 +22,22 @@ seeds 0-8, and on the other two it stalls for 1000 steps on a plateau near 0.25 
 eight told apart); ``--clip 1`` fails on the same two.
 
 Why the LSTM needs ``--forget-bias`` (PyTorch's draw puts it near 0): the answer must be carried
-through 29 steps in the cell state ``c``, and both the value and its gradient pass from one step
-to the next multiplied by the forget gate alone, ``c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t`` and
-``∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f_t``. At PyTorch's initialisation ``f ≈ σ(0) = 0.5``, and
-``0.5²⁹ ≈ 2·10⁻⁹``: the first token's trace in ``c_29`` is bounded by that (``|i ⊙ g| < 1``, so
-no step size can write it larger), the readout cannot tell the symbols apart, the loss sits at
-``log 8`` and the gradient that would open the forget gate is itself carried by that trace. A
-forget-gate bias ``b`` starts ``f ≈ σ(b)``: ``σ(1)²⁹ ≈ 10⁻⁴`` (still lost), ``σ(3)²⁹ ≈ 0.24``,
-``σ(5)²⁹ ≈ 0.82``: the memory is open from the first step and training only has to write the
-token in and read it out. The chrono initialisation (Tallec and Ollivier, 2018;
-``--chrono 30``) draws ``b_f = log U(1, T − 1)`` and ``b_i = −b_f``, a memory span per unit
-up to ``T`` steps, and works as well. An orthogonal ``W_hh`` does not help (the cell-state path
-has no weight matrix); a mean over ``seq`` as the readout does (``h_0`` then reaches the loss
-in one step) but changes the task.
+through 29 steps, and at PyTorch's initialisation every gate starts near ``σ(0) = 0.5``, so every
+path from the first token to the last state is damped at every step. Along the cell state,
+``c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t`` and ``∂L/∂c_{t−1} = ∂L/∂c_t ⊙ f_t``: the value and its
+gradient are multiplied by ``f ≈ 0.5`` alone per step, ``0.5²⁹ ≈ 2·10⁻⁹`` over the sequence.
+Along the hidden state, ``h_t = o_t ⊙ tanh(c_t)`` with ``c_t ∋ i_t ⊙ g(W_hg h_{t−1})``, a tanh
+RNN's step damped by ``o ⊙ i ≈ 0.25``. The readout cannot tell the symbols apart, the loss sits
+at ``log 8`` for thousands of steps, and the gradient that would open the gates is itself carried
+by the faint trace. A forget-gate bias ``b`` starts ``f ≈ σ(b)``: ``σ(1)²⁹ ≈ 10⁻⁴`` (still lost),
+``σ(3)²⁹ ≈ 0.24`` (learns, slowly), ``σ(5)²⁹ ≈ 0.82``: the memory is open from the first step
+and training only has to write the token in and read it out. Opening the hidden path instead
+(``--forget-bias nan --input-bias 5 --output-bias 5``) also learns; either of those two alone
+does not. The chrono initialisation (Tallec and Ollivier, 2018; ``--chrono 30``) draws
+``b_f = log U(1, T − 1)`` and ``b_i = −b_f``, a memory span per unit up to ``T`` steps, and
+works as well. An orthogonal ``W_hh`` does not help (the cell path has no weight matrix, the
+hidden path's damping is the gates'); a mean over ``seq`` as the readout does (``h_0`` then
+reaches the loss in one step) but changes the task.
 """
 
 import argparse
@@ -142,6 +145,10 @@ def init_model(
             input_gate = _with_bias(input_gate, -b_forget)
         elif not np.isnan(forget):  # nan: keep PyTorch's draw
             forget_gate = _with_bias(forget_gate, np.full(hidden, forget))
+        if args.input_bias is not None:
+            input_gate = _with_bias(input_gate, np.full(hidden, args.input_bias))
+        if args.output_bias is not None:
+            output_gate = _with_bias(output_gate, np.full(hidden, args.output_bias))
         recurrent = LSTM(LSTMCell(input_gate, forget_gate, cell_gate, output_gate))
     bound = 1.0 / np.sqrt(hidden)
     readout = Dense(
@@ -253,6 +260,8 @@ def main() -> None:
         default=None,
         help="LSTM: b_ih + b_hh of the forget gate (default 5; nan keeps PyTorch's draw)",
     )
+    parser.add_argument("--input-bias", type=float, default=None, help="LSTM: i's b_ih + b_hh")
+    parser.add_argument("--output-bias", type=float, default=None, help="LSTM: o's b_ih + b_hh")
     parser.add_argument("--chrono", type=float, default=0.0, help="LSTM: chrono init, T_max")
     parser.add_argument("--orthogonal", action="store_true", help="orthogonal W_hh per gate")
     parser.add_argument("--embed", type=int, default=0, help="embedding size; 0: one-hot")
