@@ -317,8 +317,25 @@ def test_a_backward_returning_a_transposed_gradient_is_refused_by_the_scope_of_i
     assert "the result" in message and "height is 8" in message and "value of 7" in message
 
 
+@pytest.mark.parametrize("kind", POOLS)
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_the_default_stride_is_the_window_as_in_torch(kind, window, rng):
+    # torch.nn.MaxPool2d(3) strides 3: windows side by side. A default of 2 strided 2 for
+    # every window, overlapping a window of 3 and skipping pixels for a window of 1.
+    import torch
+
+    record, forward, _, _ = POOLS[kind]
+    torch_pool = {"max": torch.nn.MaxPool2d, "avg": torch.nn.AvgPool2d}[kind](window)
+    assert record(window) == record(window, window)
+    assert record(window=window).stride == window == torch_pool.stride
+    assert record() == record(2, 2)  # the default window is unchanged
+    x = rng.standard_normal((2, 7, 8, 3))  # channels, height, width, batch
+    expected = torch_pool(torch.from_numpy(x).permute(3, 0, 1, 2)).permute(1, 2, 3, 0).numpy()
+    assert_close(forward(record(window), x)[0], expected)
+
+
 @pytest.mark.parametrize("record", [MaxPool2d, AvgPool2d])
-@pytest.mark.parametrize(("window", "stride"), [(0, 1), (2, 0), (-1, -1)])
+@pytest.mark.parametrize(("window", "stride"), [(0, 1), (2, 0), (-1, -1), (0, None)])
 def test_bad_settings_are_refused(record, window, stride):
     with pytest.raises(ValueError, match="window and stride must be at least 1"):
         record(window, stride)

@@ -96,7 +96,7 @@ def _check_window(window: int, stride: int) -> None:
 # --- max pooling ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MaxPool2d(Layer):
     """A max-pooling layer: settings only.
 
@@ -105,7 +105,8 @@ class MaxPool2d(Layer):
     window
         The side of the square window.
     stride
-        The step between windows; below ``window`` the windows overlap.
+        The step between windows; below ``window`` the windows overlap. By default the window
+        itself, as in PyTorch: windows side by side, ``MaxPool2d(3)`` strides 3.
 
     Raises
     ------
@@ -113,10 +114,14 @@ class MaxPool2d(Layer):
         For a window or stride below 1.
     """
 
-    window: int = 2
-    stride: int = 2
+    window: int
+    stride: int
 
-    def __post_init__(self) -> None:
+    def __init__(self, window: int = 2, stride: int | None = None) -> None:
+        # Written out so that the stored stride is an int to every reader (and to mypy): the
+        # default is the window, which a dataclass field's default cannot name.
+        object.__setattr__(self, "window", window)
+        object.__setattr__(self, "stride", window if stride is None else stride)
         _check_window(self.window, self.stride)
 
 
@@ -228,7 +233,7 @@ the 0/1 routing of each window's gradient to its recorded maximum."""
 # --- average pooling ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AvgPool2d(Layer):
     """An average-pooling layer: settings only.
 
@@ -237,7 +242,8 @@ class AvgPool2d(Layer):
     window
         The side of the square window.
     stride
-        The step between windows; below ``window`` the windows overlap.
+        The step between windows; below ``window`` the windows overlap. By default the window
+        itself, as in PyTorch: windows side by side, ``AvgPool2d(3)`` strides 3.
 
     Raises
     ------
@@ -245,10 +251,14 @@ class AvgPool2d(Layer):
         For a window or stride below 1.
     """
 
-    window: int = 2
-    stride: int = 2
+    window: int
+    stride: int
 
-    def __post_init__(self) -> None:
+    def __init__(self, window: int = 2, stride: int | None = None) -> None:
+        # Written out so that the stored stride is an int to every reader (and to mypy): the
+        # default is the window, which a dataclass field's default cannot name.
+        object.__setattr__(self, "window", window)
+        object.__setattr__(self, "stride", window if stride is None else stride)
         _check_window(self.window, self.stride)
 
 
