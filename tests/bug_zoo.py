@@ -301,13 +301,13 @@ def batchnorm_grad_input_no_variance_term(
     grad_y: Float[Array, "features batch"],
     x_hat: Float[Array, "features batch"],
     gamma: Float[Array, " features"],
-    inv_std: Float[Array, " features"],
+    rstd: Float[Array, " features"],
 ) -> Float[Array, "features batch"]:
     batch = grad_y.shape[1]
     grad_x: Array = grad_y * batch
     grad_x -= grad_y.sum(axis=1)[:, np.newaxis]
     # BUG: the path through the variance, − x̂ Σ_b ∂L/∂y x̂, is missing
-    grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
+    grad_x *= (gamma * rstd / batch)[:, np.newaxis]
     return grad_x
     # --8<-- [end:batchnorm_grad_input_no_variance_term]
 

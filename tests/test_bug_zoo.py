@@ -547,7 +547,7 @@ def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothin
     gamma, beta, x = normal(rng, 3), normal(rng, 3), normal(rng, 3, 6)
     _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
     for grad_y, fooled in [(np.ones((3, 6)), True), (normal(rng, 3, 6), False)]:
-        wrong = zoo.batchnorm_grad_input_no_variance_term(grad_y, cache.x_hat, gamma, cache.inv_std)
+        wrong = zoo.batchnorm_grad_input_no_variance_term(grad_y, cache.x_hat, gamma, cache.rstd)
         expected = torch_batch_norm_grad_x(gamma, beta, x, grad_y)
         # With all ones the right answer is 0 and both sides are rounding noise (~1e-16).
         assert np.allclose(wrong, expected, rtol=1e-10, atol=1e-12) is fooled
@@ -565,7 +565,7 @@ def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothin
 
 def _normalised(gamma: Array, beta: Array, x: Array) -> tuple[Array, Array, Array]:
     _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
-    return cache.x_hat, gamma, cache.inv_std
+    return cache.x_hat, gamma, cache.rstd
 
 
 def test_dropout_needs_the_same_mask_in_every_evaluation_of_the_check(rng):

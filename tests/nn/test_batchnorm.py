@@ -94,7 +94,7 @@ def cancellation_allowance(layer, x, cache, grad_y) -> float:
     """
     if x[0].size != 2:
         return 0.0
-    return 1e-14 * np.max(np.abs(layer.gamma)) * np.max(cache.inv_std) * np.max(np.abs(grad_y))
+    return 1e-14 * np.max(np.abs(layer.gamma)) * np.max(cache.rstd) * np.max(np.abs(grad_y))
 
 
 def gradcheck_training(layer, x, kind):
@@ -129,8 +129,8 @@ def test_statistics_and_normalisation_by_hand():
     mean, var = batchnorm_statistics(X)
     np.testing.assert_array_equal(mean, [2.0, 10.0])
     np.testing.assert_array_equal(var, [1.0, 13.0])  # biased: divided by batch = 4
-    x_hat, inv_std = batchnorm_normalize(X, mean, var, 3.0)
-    np.testing.assert_array_equal(inv_std, [0.5, 0.25])
+    x_hat, rstd = batchnorm_normalize(X, mean, var, 3.0)
+    np.testing.assert_array_equal(rstd, [0.5, 0.25])
     np.testing.assert_array_equal(x_hat, X_HAT)
 
 
@@ -157,8 +157,8 @@ def test_training_backward_by_hand_has_three_terms():
     # The same from the two functions backward is made of:
     np.testing.assert_array_equal(batchnorm_grad_params(GRAD_Y, X_HAT)[0], grads.gamma)
     np.testing.assert_array_equal(batchnorm_grad_params(GRAD_Y, X_HAT)[1], grads.beta)
-    inv_std = np.array([0.5, 0.25])
-    assert_close(batchnorm_grad_input(GRAD_Y, X_HAT, LAYER.gamma, inv_std), expected, rtol=1e-15)
+    rstd = np.array([0.5, 0.25])
+    assert_close(batchnorm_grad_input(GRAD_Y, X_HAT, LAYER.gamma, rstd), expected, rtol=1e-15)
 
 
 def test_an_all_ones_upstream_gradient_gives_a_zero_input_gradient():
@@ -257,7 +257,7 @@ def test_spatial_batch_norm_by_hand():
     y, cache = batchnorm_forward(LAYER_IMAGES, X_IMAGE)
     np.testing.assert_array_equal(cache.mean, [2.0, 10.0, -1.0])
     np.testing.assert_array_equal(cache.var, [1.0, 13.0, 1.0])
-    np.testing.assert_array_equal(cache.inv_std, [0.5, 0.25, 0.5])
+    np.testing.assert_array_equal(cache.rstd, [0.5, 0.25, 0.5])
     np.testing.assert_array_equal(cache.x_hat, X_HAT_IMAGE)
     # y = γ x̂ + β per channel: 2 x̂ + ½, 1 − x̂, ½ x̂ − 1.
     expected_y = np.stack([2 * X_HAT_IMAGE[0] + 0.5, 1 - X_HAT_IMAGE[1], X_HAT_IMAGE[2] / 2 - 1])
@@ -598,7 +598,7 @@ def test_nothing_is_modified(kind, rng):
     x, grad_y = rng.standard_normal(shape), rng.standard_normal(shape)
     _, cache = assert_leaves_inputs_alone(lambda x: forward(layer, x), x)
     assert_leaves_inputs_alone(lambda x: forward_eval(layer, x, state), x)
-    for name in ("x_hat", "mean", "var", "inv_std"):
+    for name in ("x_hat", "mean", "var", "rstd"):
         getattr(cache, name).flags.writeable = False
     assert_leaves_inputs_alone(lambda grad_y: backward(grad_y, cache), grad_y)
     update = batchnorm_update_state

@@ -348,7 +348,7 @@ def batchnorm_backward_on_images(
     grad_y: Float[Array, "channels height width batch"],
     x_hat: Float[Array, "channels height width batch"],
     gamma: Float[Array, " channels"],
-    inv_std: Float[Array, " channels"],
+    rstd: Float[Array, " channels"],
 ) -> Float[Array, "channels height width batch"]:
     """:func:`~typedbackprop.nn.batchnorm.batchnorm_backward`'s ``grad_x`` after training, on
     images: the one batch-norm family takes ``"channels *spatial batch"``, whose variadic group
@@ -364,7 +364,7 @@ def batchnorm_backward_on_images(
         x_hat,
         np.zeros_like(gamma),
         np.ones_like(gamma),
-        inv_std,
+        rstd,
         batch_statistics=True,
     )
     return batchnorm.batchnorm_backward(grad_y, cache)[1]
@@ -465,13 +465,13 @@ CASES = [
     SpecCase(
         batchnorm.BATCHNORM_GRAD_X,
         batchnorm.batchnorm_grad_input,
-        lambda v: batchnorm.batchnorm_grad_input(v["grad_y"], v["x_hat"], v["gamma"], v["inv_std"]),
+        lambda v: batchnorm.batchnorm_grad_input(v["grad_y"], v["x_hat"], v["gamma"], v["rstd"]),
         derived=BATCHNORM,
     ),
     SpecCase(
         batchnorm.BATCHNORM_IMAGES_GRAD_X,
         batchnorm_backward_on_images,
-        lambda v: batchnorm_backward_on_images(v["grad_y"], v["x_hat"], v["gamma"], v["inv_std"]),
+        lambda v: batchnorm_backward_on_images(v["grad_y"], v["x_hat"], v["gamma"], v["rstd"]),
         derived=BATCHNORM,
         largest=7,
     ),
@@ -486,7 +486,7 @@ CASES = [
     SpecCase(
         batchnorm.BATCHNORM_GRAD_X_FIXED,
         batchnorm.batchnorm_grad_input_fixed,
-        lambda v: batchnorm.batchnorm_grad_input_fixed(v["grad_y"], v["gamma"], v["inv_std"]),
+        lambda v: batchnorm.batchnorm_grad_input_fixed(v["grad_y"], v["gamma"], v["rstd"]),
     ),
     SpecCase(
         dropout.DROPOUT_GRAD_X,

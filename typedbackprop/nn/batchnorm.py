@@ -97,18 +97,19 @@ def batchnorm_normalize(
 
     Returns
     -------
-    x_hat, inv_std
-        The normalised input, and ``1 / √(σ²_f + ε)`` per feature.
+    x_hat, rstd
+        The normalised input, and ``1 / √(σ²_f + ε)`` per feature: the reciprocal standard
+        deviation, ``rstd`` as llm.c and layer norm name it.
 
     Notes
     -----
     ``x̂_{fb} = (x_{fb} − μ_f) / √(σ²_f + ε)``; ``μ`` and ``1/√(σ² + ε)`` are broadcast along
     ``batch`` (``[:, np.newaxis]``, as the dense layer's bias).
     """
-    inv_std = 1.0 / np.sqrt(var + eps)
+    rstd = 1.0 / np.sqrt(var + eps)
     x_hat = x - mean[:, np.newaxis]
-    x_hat *= inv_std[:, np.newaxis]
-    return x_hat, inv_std
+    x_hat *= rstd[:, np.newaxis]
+    return x_hat, rstd
 
 
 @checked
@@ -175,7 +176,7 @@ def batchnorm_grad_input(
     grad_y: Float[Array, "features batch"],
     x_hat: Float[Array, "features batch"],
     gamma: Float[Array, " features"],
-    inv_std: Float[Array, " features"],
+    rstd: Float[Array, " features"],
 ) -> Float[Array, "features batch"]:
     """``∂L/∂x`` in training, where the statistics are functions of the batch: three terms.
 
@@ -187,7 +188,7 @@ def batchnorm_grad_input(
         The normalised input.
     gamma
         The scale.
-    inv_std
+    rstd
         ``1 / √(σ² + ε)`` of the batch.
 
     Returns
@@ -197,11 +198,11 @@ def batchnorm_grad_input(
 
     Notes
     -----
-    With ``N = batch`` and ``inv_std_{f} = 1/√(σ²_f + ε)``, three terms:
+    With ``N = batch`` and ``rstd_{f} = 1/√(σ²_f + ε)``, three terms:
 
-    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}
-    − Σ_b′ ∂L/∂y_{fb′} gamma_{f} inv_std_{f} (1/N)
-    − Σ_b′ ∂L/∂y_{fb′} x_hat_{fb′} x_hat_{fb} gamma_{f} inv_std_{f} (1/N)``,
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} rstd_{f}
+    − Σ_b′ ∂L/∂y_{fb′} gamma_{f} rstd_{f} (1/N)
+    − Σ_b′ ∂L/∂y_{fb′} x_hat_{fb′} x_hat_{fb} gamma_{f} rstd_{f} (1/N)``,
 
     or, with ``g = ∂L/∂x̂ = γ ⊙ ∂L/∂y`` (per feature), the same three terms as
 
@@ -220,7 +221,7 @@ def batchnorm_grad_input(
     grad_x: Array = grad_y * batch
     grad_x -= grad_beta[:, np.newaxis]
     grad_x -= x_hat * grad_gamma[:, np.newaxis]
-    grad_x *= (gamma * inv_std / batch)[:, np.newaxis]
+    grad_x *= (gamma * rstd / batch)[:, np.newaxis]
     return grad_x
 
 
@@ -228,9 +229,9 @@ BATCHNORM_GRAD_X = Spec(
     "grad_x",
     "fb,f,f - fB,f,f, - fB,fB,fb,f,f,->fb",
     (
-        *("grad_y", "gamma", "inv_std"),
-        *("grad_y", "gamma", "inv_std", "1/N"),
-        *("grad_y", "x_hat", "x_hat", "gamma", "inv_std", "1/N"),
+        *("grad_y", "gamma", "rstd"),
+        *("grad_y", "gamma", "rstd", "1/N"),
+        *("grad_y", "x_hat", "x_hat", "gamma", "rstd", "1/N"),
     ),
 )
 """The three terms of :func:`batchnorm_grad_input`: through ``x_{fb}``, ``μ_f`` and ``σ²_f``."""
@@ -240,7 +241,7 @@ BATCHNORM_GRAD_X = Spec(
 def batchnorm_grad_input_fixed(
     grad_y: Float[Array, "features batch"],
     gamma: Float[Array, " features"],
-    inv_std: Float[Array, " features"],
+    rstd: Float[Array, " features"],
 ) -> Float[Array, "features batch"]:
     """``∂L/∂x`` in evaluation, where the statistics are constants: one term.
 
@@ -250,7 +251,7 @@ def batchnorm_grad_input_fixed(
         ``∂L/∂y``, the upstream gradient.
     gamma
         The scale.
-    inv_std
+    rstd
         ``1 / √(σ² + ε)`` of the running variance.
 
     Returns
@@ -260,14 +261,14 @@ def batchnorm_grad_input_fixed(
 
     Notes
     -----
-    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}``, with ``inv_std_{f} = 1 / √(σ²_f + ε)``:
+    ``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} rstd_{f}``, with ``rstd_{f} = 1 / √(σ²_f + ε)``:
     upstream gradient times local gradient, ``∂y_{fb}/∂x_{fb} = γ_f / √(σ²_f + ε)``.
     """
-    return grad_y * (gamma * inv_std)[:, np.newaxis]
+    return grad_y * (gamma * rstd)[:, np.newaxis]
 
 
-BATCHNORM_GRAD_X_FIXED = Spec("grad_x", "fb,f,f->fb", ("grad_y", "gamma", "inv_std"))
-"""``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} inv_std_{f}``: :func:`batchnorm_grad_input_fixed`."""
+BATCHNORM_GRAD_X_FIXED = Spec("grad_x", "fb,f,f->fb", ("grad_y", "gamma", "rstd"))
+"""``∂L/∂x_{fb} = ∂L/∂y_{fb} gamma_{f} rstd_{f}``: :func:`batchnorm_grad_input_fixed`."""
 
 
 @checked
@@ -376,7 +377,7 @@ class BatchNormCache:
     """The mean it was normalised with (the batch's, or the running one)."""
     var: Float[Array, " channels"]
     """The variance it was normalised with (the batch's, biased, or the running one)."""
-    inv_std: Float[Array, " channels"]
+    rstd: Float[Array, " channels"]
     """``1 / √(var + eps)``."""
     batch_statistics: bool
     """Whether ``mean`` and ``var`` are the batch's (training): backward then has three terms."""
@@ -424,9 +425,9 @@ def batchnorm_forward(
     columns = _columns(x)
     _check_count(columns.shape[1])
     mean, var = batchnorm_statistics(columns)
-    x_hat, inv_std = batchnorm_normalize(columns, mean, var, layer.eps)
+    x_hat, rstd = batchnorm_normalize(columns, mean, var, layer.eps)
     y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
-    cache = BatchNormCache(layer, x_hat.reshape(x.shape), mean, var, inv_std, True)
+    cache = BatchNormCache(layer, x_hat.reshape(x.shape), mean, var, rstd, True)
     return y.reshape(x.shape), cache
 
 
@@ -456,9 +457,9 @@ def batchnorm_forward_eval(
     value alone.
     """
     columns = _columns(x)
-    x_hat, inv_std = batchnorm_normalize(columns, state.mean, state.var, layer.eps)
+    x_hat, rstd = batchnorm_normalize(columns, state.mean, state.var, layer.eps)
     y = batchnorm_scale_shift(x_hat, layer.gamma, layer.beta)
-    cache = BatchNormCache(layer, x_hat.reshape(x.shape), state.mean, state.var, inv_std, False)
+    cache = BatchNormCache(layer, x_hat.reshape(x.shape), state.mean, state.var, rstd, False)
     return y.reshape(x.shape), cache
 
 
@@ -490,9 +491,9 @@ def batchnorm_backward(
     ``w′``, ``b′`` running over ``height``, ``width`` and ``batch`` inside the sums, the three
     terms of :func:`batchnorm_grad_input` are
 
-    ``∂L/∂x_{crwb} = ∂L/∂y_{crwb} gamma_{c} inv_std_{c}
-    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} gamma_{c} inv_std_{c} (1/N)
-    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} x_hat_{cr′w′b′} x_hat_{crwb} gamma_{c} inv_std_{c} (1/N)``.
+    ``∂L/∂x_{crwb} = ∂L/∂y_{crwb} gamma_{c} rstd_{c}
+    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} gamma_{c} rstd_{c} (1/N)
+    − Σ_{r′,w′,b′} ∂L/∂y_{cr′w′b′} x_hat_{cr′w′b′} x_hat_{crwb} gamma_{c} rstd_{c} (1/N)``.
     """
     layer = cache.layer
     grad_columns = _columns(grad_y)
@@ -500,9 +501,9 @@ def batchnorm_backward(
     grad_gamma, grad_beta = batchnorm_grad_params(grad_columns, x_hat)
     grads = BatchNorm(grad_gamma, grad_beta, layer.eps, layer.momentum)
     if cache.batch_statistics:
-        grad_x = batchnorm_grad_input(grad_columns, x_hat, layer.gamma, cache.inv_std)
+        grad_x = batchnorm_grad_input(grad_columns, x_hat, layer.gamma, cache.rstd)
     else:
-        grad_x = batchnorm_grad_input_fixed(grad_columns, layer.gamma, cache.inv_std)
+        grad_x = batchnorm_grad_input_fixed(grad_columns, layer.gamma, cache.rstd)
     return grads, grad_x.reshape(grad_y.shape)
 
 
@@ -510,9 +511,9 @@ BATCHNORM_IMAGES_GRAD_X = Spec(
     "grad_x",
     "crwb,c,c - cRWB,c,c, - cRWB,cRWB,crwb,c,c,->crwb",
     (
-        *("grad_y", "gamma", "inv_std"),
-        *("grad_y", "gamma", "inv_std", "1/N"),
-        *("grad_y", "x_hat", "x_hat", "gamma", "inv_std", "1/N"),
+        *("grad_y", "gamma", "rstd"),
+        *("grad_y", "gamma", "rstd", "1/N"),
+        *("grad_y", "x_hat", "x_hat", "gamma", "rstd", "1/N"),
     ),
 )
 """:data:`BATCHNORM_GRAD_X` over every pixel: what :func:`batchnorm_backward` computes in
