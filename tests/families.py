@@ -114,16 +114,16 @@ def _tokens(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> np.ndarr
 def _embedding(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
     ids = rng.integers(0, 6, size=(4, 5))  # seq=4, batch=5
     ids[0, :2] = 2  # a repeated id: its rows' gradients must add up
-    return tbp.Embedding(_normal(rng, dtype, 6, 3)), ids  # vocab=6, features=3
+    return tbp.nn.Embedding(_normal(rng, dtype, 6, 3)), ids  # vocab=6, features=3
 
 
 def _positional(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    return tbp.PositionalEmbedding(_normal(rng, dtype, 7, 3)), _tokens(rng, dtype)  # context=7
+    return tbp.nn.PositionalEmbedding(_normal(rng, dtype, 7, 3)), _tokens(rng, dtype)  # context=7
 
 
 def _layernorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
     gain, bias = 1.0 + 0.3 * _normal(rng, dtype, 3), _normal(rng, dtype, 3)
-    return tbp.LayerNorm(gain.astype(dtype), bias), _tokens(rng, dtype)
+    return tbp.nn.LayerNorm(gain.astype(dtype), bias), _tokens(rng, dtype)
 
 
 def _attention(causal: bool) -> Callable[..., tuple[Any, np.ndarray]]:
@@ -133,7 +133,7 @@ def _attention(causal: bool) -> Callable[..., tuple[Any, np.ndarray]]:
         def weights(*shape: int) -> np.ndarray:
             return (0.5 * _normal(rng, dtype, *shape)).astype(dtype)
 
-        layer = tbp.Attention(
+        layer = tbp.nn.Attention(
             weights(heads, head_dim, features),
             weights(heads, head_dim),
             weights(heads, head_dim, features),  # keys: no bias
@@ -149,7 +149,7 @@ def _attention(causal: bool) -> Callable[..., tuple[Any, np.ndarray]]:
 
 
 def _feedforward(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    layer = tbp.FeedForward(  # hidden=7
+    layer = tbp.nn.FeedForward(  # hidden=7
         _normal(rng, dtype, 7, 3),
         _normal(rng, dtype, 7),
         _normal(rng, dtype, 3, 7),
@@ -165,7 +165,7 @@ def _leaky(
 
     def leaky(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
         layer, x = build(rng, dtype)
-        if isinstance(layer, tbp.TransformerBlock):
+        if isinstance(layer, tbp.nn.TransformerBlock):
             feedforward = dataclasses.replace(
                 layer.feedforward, activation="leaky_relu", slope=slope
             )
@@ -179,15 +179,63 @@ def _block(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any
     attention, x = _attention(causal=True)(rng, dtype)
     norm, _ = _layernorm(rng, dtype)
     feedforward, _ = _feedforward(rng, dtype)
-    return tbp.TransformerBlock(norm, attention, norm, feedforward), x
+    return tbp.nn.TransformerBlock(norm, attention, norm, feedforward), x
 
 
 def _keep_last(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    return tbp.KeepLast(3), _tokens(rng, dtype)
+    return tbp.nn.KeepLast(3), _tokens(rng, dtype)
 
 
 def _token_dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    return tbp.TokenDense(_normal(rng, dtype, 6, 3), _normal(rng, dtype, 6)), _tokens(rng, dtype)
+    return tbp.nn.TokenDense(_normal(rng, dtype, 6, 3), _normal(rng, dtype, 6)), _tokens(rng, dtype)
+
+
+# --- the recurrent families: x "features seq batch" (3, 4, 5), states "hidden batch", hidden=6 ---
+
+
+def _gate(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> Any:
+    """One gate (hidden=6, features=3), weights and biases of scale 0.5."""
+    return tbp.nn.Gate(
+        *(0.5 * _normal(rng, dtype, *shape) for shape in [(6, 3), (6,), (6, 6), (6,)])
+    )
+
+
+def _recurrent(record: type) -> Callable[..., tuple[Any, np.ndarray]]:
+    """An RNN, LSTM or GRU (hidden=6) on tokens (features=3, seq=4, batch=5)."""
+
+    def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
+        if record is tbp.nn.RNN:
+            gate = _gate(rng, dtype)
+            cell: Any = tbp.nn.RNNCell(gate.W_ih, gate.b_ih, gate.W_hh, gate.b_hh)
+        elif record is tbp.nn.LSTM:
+            cell = tbp.nn.LSTMCell(*(_gate(rng, dtype) for _ in range(4)))
+        else:
+            cell = tbp.nn.GRUCell(*(_gate(rng, dtype) for _ in range(3)))
+        return record(cell), _tokens(rng, dtype)
+
+    return build
+
+
+_TORCH_RECURRENT = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}
+"""PyTorch's layer for each of ours: the same equations, gate order and two bias vectors."""
+
+
+def _torch_recurrent(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
+    """``torch.nn.RNN/LSTM/GRU`` run on our parameters: ``weight_ih_l0`` is the gates' ``W_ih``
+    stacked in the cell's order (PyTorch's: i, f, g, o; r, z, n), and so on; x as (seq,
+    batch, features), the output back to (hidden, seq, batch)."""
+    names = ["W_ih", "b_ih", "W_hh", "b_hh"]
+    torch_names = ["weight_ih_l0", "bias_ih_l0", "weight_hh_l0", "bias_hh_l0"]
+    if isinstance(layer, tbp.nn.RNN):
+        weights = {ours: p[f"cell.{ours}"] for ours in names}
+    else:
+        gates = [field.name for field in dataclasses.fields(layer.cell)]
+        weights = {ours: torch.cat([p[f"cell.{g}.{ours}"] for g in gates]) for ours in names}
+    hidden, features = weights["W_hh"].shape[1], weights["W_ih"].shape[1]
+    module = _TORCH_RECURRENT[type(layer).__name__](features, hidden).double()
+    parameters = {theirs: weights[ours] for ours, theirs in zip(names, torch_names, strict=True)}
+    output, _ = torch.func.functional_call(module, parameters, (x.permute(1, 2, 0),))
+    return output.permute(2, 0, 1)
 
 
 def _torch_layer_norm(
@@ -250,7 +298,7 @@ def _conv2d(stride: int, padding: int) -> Callable[..., tuple[Any, np.ndarray]]:
     def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
         # out_channels=4, in_channels=3, a 3×2 kernel; images 7 high, 8 wide, batch 6: the
         # output is 5×7 (stride 1, no padding) or 4×5 (stride 2, padding 1).
-        layer = tbp.Conv2d(
+        layer = tbp.nn.Conv2d(
             rng.standard_normal((4, 3, 3, 2)).astype(dtype),
             rng.standard_normal(4).astype(dtype),
             stride,
@@ -274,7 +322,7 @@ def _pool(record: type, window: int, stride: int) -> Callable[..., tuple[Any, np
 
 
 def _batchnorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    layer = tbp.BatchNorm(
+    layer = tbp.nn.BatchNorm(
         rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
     )  # features=4
     return layer, (3.0 + 2.0 * rng.standard_normal((4, 5))).astype(dtype)  # batch=5
@@ -283,7 +331,7 @@ def _batchnorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple
 def _batchnorm_images(
     rng: np.random.Generator, dtype: type[np.floating[Any]]
 ) -> tuple[Any, np.ndarray]:
-    layer = tbp.BatchNorm(
+    layer = tbp.nn.BatchNorm(
         rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype), eps=1e-3
     )  # channels=3
     return layer, rng.standard_normal((3, 4, 5, 2)).astype(dtype)  # height=4, width=5, batch=2
@@ -291,17 +339,17 @@ def _batchnorm_images(
 
 def _dropout(rate: float) -> Callable[..., tuple[Any, np.ndarray]]:
     def build(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-        return tbp.Dropout(rate), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
+        return tbp.nn.Dropout(rate), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
 
     return build
 
 
 def _flatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    return tbp.Flatten(), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
+    return tbp.nn.Flatten(), rng.standard_normal((3, 4, 5, 2)).astype(dtype)
 
 
 def _unflatten(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    return tbp.Unflatten(3, 4, 5), rng.standard_normal((60, 2)).astype(dtype)
+    return tbp.nn.Unflatten(3, 4, 5), rng.standard_normal((60, 2)).astype(dtype)
 
 
 IMAGES = (3, 4, 5, 2)
@@ -392,7 +440,7 @@ CASES: list[FamilyCase] = [
     *[
         FamilyCase(
             f"maxpool2d-window{window}-stride{stride}",
-            _pool(tbp.MaxPool2d, window, stride),
+            _pool(tbp.nn.MaxPool2d, window, stride),
             lambda p, x, layer: _house(F.max_pool2d(_nchw(x), layer.window, layer.stride)),
             check_sizes={"height": 7, "width": 9},  # as built
         )
@@ -401,7 +449,7 @@ CASES: list[FamilyCase] = [
     *[
         FamilyCase(
             f"avgpool2d-window{window}-stride{stride}",
-            _pool(tbp.AvgPool2d, window, stride),
+            _pool(tbp.nn.AvgPool2d, window, stride),
             lambda p, x, layer: _house(F.avg_pool2d(_nchw(x), layer.window, layer.stride)),
             check_sizes={"height": 7, "width": 9},  # as built
         )
@@ -451,6 +499,10 @@ CASES: list[FamilyCase] = [
             check_input=TOKEN_Z,
         )
         for name in ("gelu", "softmax")
+    ],
+    *[
+        FamilyCase(name, _recurrent(record), _torch_recurrent)
+        for name, record in [("rnn", tbp.nn.RNN), ("lstm", tbp.nn.LSTM), ("gru", tbp.nn.GRU)]
     ],
     FamilyCase("flatten", _flatten, lambda p, x, layer: x.reshape(-1, x.shape[-1])),
     FamilyCase(

@@ -31,7 +31,7 @@ def parameters(layer: Any) -> dict[str, np.ndarray]:
 
 
 def run(case: FamilyCase, layer: Any, x: np.ndarray, grad_output: np.ndarray) -> Any:
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
     _, cache = family.run(layer, x, case.mode)
     return family.backward(grad_output, cache)
 
@@ -43,7 +43,7 @@ def takes_ids(x: np.ndarray) -> bool:
 
 def split(layer: Any, result: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``(gradients of the parameters by name, grad_x)`` from a backward's result."""
-    if tbp.FAMILIES[type(layer)].has_parameters:
+    if tbp.nn.FAMILIES[type(layer)].has_parameters:
         grad_layer, grad_x = result
         assert type(grad_layer) is type(layer), "the gradient record is the parameter record"
         return parameters(grad_layer), grad_x
@@ -54,7 +54,7 @@ def split(layer: Any, result: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
 def test_gradients_match_central_differences(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float64)
     names = list(parameters(layer))
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
 
     def rebuilt(values: tuple[np.ndarray, ...]) -> Any:
         return replace_leaves(layer, dict(zip(names, values, strict=True)))
@@ -82,7 +82,7 @@ def test_gradients_match_central_differences(case: FamilyCase, rng: np.random.Ge
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gradients_match_pytorch(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float64)
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
     output, _ = family.run(layer, x, case.mode)
     grad_output = rng.standard_normal(output.shape)  # random: all ones hides zero-sum bugs
     grads, grad_x = split(layer, run(case, layer, x, grad_output))
@@ -112,7 +112,7 @@ def test_forward_and_backward_modify_nothing(case: FamilyCase, rng: np.random.Ge
     before = [array.copy() for array in arrays]
     for array in arrays:
         array.flags.writeable = False  # an in-place write raises at once
-    output, _ = tbp.FAMILIES[type(layer)].run(layer, x, case.mode)
+    output, _ = tbp.nn.FAMILIES[type(layer)].run(layer, x, case.mode)
     run(case, layer, x, rng.standard_normal(output.shape))
     for array, original in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(array, original)
@@ -121,7 +121,7 @@ def test_forward_and_backward_modify_nothing(case: FamilyCase, rng: np.random.Ge
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_float32_stays_float32(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float32)
-    output, _ = tbp.FAMILIES[type(layer)].run(layer, x, case.mode)
+    output, _ = tbp.nn.FAMILIES[type(layer)].run(layer, x, case.mode)
     grad_output = rng.standard_normal(output.shape).astype(np.float32)
     grads, grad_x = split(layer, run(case, layer, x, grad_output))
     assert output.dtype == np.float32
@@ -132,7 +132,7 @@ def test_float32_stays_float32(case: FamilyCase, rng: np.random.Generator):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_wrongly_shaped_upstream_gradient_is_refused(case: FamilyCase, rng: np.random.Generator):
     layer, x = case.build(rng, np.float64)
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
     output, cache = family.run(layer, x, case.mode)
     wrong = rng.standard_normal((*output.shape[:-1], output.shape[-1] + 1))  # one more example
     with pytest.raises(TypeCheckError, match="batch"):
@@ -154,7 +154,7 @@ def test_backward_returning_a_misshapen_gradient_is_refused(
     layer, x = case.build(rng, np.float64)
     if takes_ids(x):
         pytest.skip("integer ids have no gradient to misshape")
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
     output, cache = family.run(layer, x, case.mode)
     correct = family.backward.__wrapped__  # type: ignore[attr-defined]
     corrupt = CORRUPTIONS[corruption]
@@ -183,8 +183,10 @@ def test_every_family_has_a_row_and_every_row_a_family():
     # tests/families.py has a row for it, and with it every test driven by that table
     # (here, check_layer's in test_check_layer.py, hostile input in test_hostile.py).
     tested = {type(case.build(np.random.default_rng(0), np.float64)[0]) for case in CASES}
-    assert set(tbp.FAMILIES) <= tested, f"families without a row: {set(tbp.FAMILIES) - tested}"
-    assert tested <= set(tbp.FAMILIES), f"rows of no family: {tested - set(tbp.FAMILIES)}"
+    assert set(tbp.nn.FAMILIES) <= tested, (
+        f"families without a row: {set(tbp.nn.FAMILIES) - tested}"
+    )
+    assert tested <= set(tbp.nn.FAMILIES), f"rows of no family: {tested - set(tbp.nn.FAMILIES)}"
     assert len(IDS) == len(set(IDS)), "two rows with one name"
 
 
@@ -193,22 +195,28 @@ def test_every_family_has_a_describer_for_explain():
     # one would run in a network and fail in `typedbackprop explain`.
     from typedbackprop.explain import DESCRIBERS
 
-    assert set(tbp.FAMILIES) <= set(DESCRIBERS), set(tbp.FAMILIES) - set(DESCRIBERS)
+    assert set(tbp.nn.FAMILIES) <= set(DESCRIBERS), set(tbp.nn.FAMILIES) - set(DESCRIBERS)
 
 
 # --- the table itself: the math contract, nothing derivable stored, no adapters -----------------
 
 
-@pytest.mark.parametrize("kind", list(tbp.FAMILIES), ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("kind", list(tbp.nn.FAMILIES), ids=lambda kind: kind.__name__)
 def test_each_row_holds_the_modules_own_functions_and_is_keyed_by_its_record(kind):
-    family = tbp.FAMILIES[kind]
+    family = tbp.nn.FAMILIES[kind]
     assert family.record is kind
     module = inspect.getmodule(kind)
     # forward is the module's <family>_forward itself, not a lambda around it
     assert family.forward.__name__ != "<lambda>" and family.forward.__name__.endswith("_forward")
     assert getattr(module, family.forward.__name__) is family.forward
-    # (layer, x), and mode after them where the row says the forward reads it
-    takes = list(inspect.signature(family.forward).parameters)
+    # (layer, x), and mode after them where the row says the forward reads it; an argument
+    # with a default that run() never passes may follow (a recurrent layer's initial_state)
+    arguments = inspect.signature(family.forward).parameters
+    takes = [
+        name
+        for name, argument in arguments.items()
+        if argument.default is inspect.Parameter.empty or name == "mode"
+    ]
     assert takes[2:] == (["mode"] if family.reads_mode else []), takes
     assert not {"name", "symbol", "equations_forward", "equations_backward"} & {
         field.name for field in dataclasses.fields(family)
@@ -218,27 +226,27 @@ def test_each_row_holds_the_modules_own_functions_and_is_keyed_by_its_record(kin
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_has_parameters_is_whether_a_layer_has_arrays(case: FamilyCase):
     layer, _ = case.build(np.random.default_rng(0), np.float64)
-    assert tbp.FAMILIES[type(layer)].has_parameters == bool(parameters(layer))
+    assert tbp.nn.FAMILIES[type(layer)].has_parameters == bool(parameters(layer))
 
 
 def test_run_hands_the_mode_only_to_a_forward_that_reads_it():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4))
     training = tbp.Mode(training=True, rng=np.random.default_rng(1))
-    dropped, cache = tbp.FAMILIES[tbp.Dropout].run(tbp.Dropout(0.5), x, training)
+    dropped, cache = tbp.nn.FAMILIES[tbp.nn.Dropout].run(tbp.nn.Dropout(0.5), x, training)
     assert cache.mask is not None and np.array_equal(dropped, x * cache.mask)
-    same, cache = tbp.FAMILIES[tbp.Dropout].run(tbp.Dropout(0.5), x, tbp.Mode())
+    same, cache = tbp.nn.FAMILIES[tbp.nn.Dropout].run(tbp.nn.Dropout(0.5), x, tbp.Mode())
     assert cache.mask is None and same is x
     dense = tbp.Dense(rng.standard_normal((2, 3)), rng.standard_normal(2))
-    z, _ = tbp.FAMILIES[tbp.Dense].run(dense, x, training)
+    z, _ = tbp.nn.FAMILIES[tbp.Dense].run(dense, x, training)
     assert_close(z, dense.W @ x + dense.b[:, None])
 
 
 def test_run_refuses_evaluation_without_the_state_a_family_keeps():
     rng = np.random.default_rng(0)
-    layer = tbp.BatchNorm(1.0 + rng.random(3), rng.standard_normal(3))
+    layer = tbp.nn.BatchNorm(1.0 + rng.random(3), rng.standard_normal(3))
     x = rng.standard_normal((3, 4))
-    family = tbp.FAMILIES[tbp.BatchNorm]
+    family = tbp.nn.FAMILIES[tbp.nn.BatchNorm]
     with pytest.raises(ValueError, match=r"^BatchNorm in evaluation mode normalises with its"):
         family.run(layer, x, tbp.Mode())
     state = family.state.initial(layer)  # running mean 0, variance 1

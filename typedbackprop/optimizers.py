@@ -14,6 +14,8 @@ its arguments. :meth:`SGD.step_in_place` is the same step written into arrays th
 for a loop that keeps its own copies and wants no new arrays per step.
 
 Every rule below is per parameter array ``θ`` with gradient ``g = ∂L/∂θ``, elementwise.
+:func:`clip_by_global_norm` is the one rule over all of them together: it rescales the
+gradients before a step (off unless training is given ``clip``).
 """
 
 import math
@@ -26,7 +28,16 @@ import numpy as np
 from typedbackprop.checking import Array
 from typedbackprop.nn.tree import leaves, map_leaves, replace_leaves
 
-__all__ = ["SGD", "SGDState", "AdamW", "AdamWState", "OPTIMIZERS", "all_but_weights"]
+__all__ = [
+    "SGD",
+    "SGDState",
+    "AdamW",
+    "AdamWState",
+    "OPTIMIZERS",
+    "all_but_weights",
+    "clip_by_global_norm",
+    "global_norm",
+]
 
 
 def _zeros(layers: Sequence[Any]) -> list[Any]:
@@ -56,6 +67,82 @@ def _check(layers: Sequence[Any], grads: Sequence[Any], *states: Sequence[Any]) 
                 f"layer {index} is a {type(layer).__name__}; its gradient is a "
                 f"{type(grad).__name__}"
             )
+
+
+def global_norm(grads: Sequence[Any]) -> float:
+    """``‖g‖``: the Euclidean norm of every gradient of every layer, as one vector.
+
+    Parameters
+    ----------
+    grads
+        ``∂L/∂θ`` per layer, records of the layers' types (``None`` without parameters).
+
+    Returns
+    -------
+    float
+        ``√(Σ_θ Σ_i g_i²)`` over every leaf of every layer (the parts of a layer made of
+        layers included), computed as PyTorch's ``clip_grad_norm_`` computes it: the norm of
+        the per-array norms.
+    """
+    norms = [
+        float(np.linalg.norm(g.ravel())) for grad in grads if grad is not None
+        for g in leaves(grad).values()
+    ]  # fmt: skip
+    return float(np.linalg.norm(norms)) if norms else 0.0
+
+
+def clip_by_global_norm(
+    grads: Sequence[Any], max_norm: float, eps: float = 0.0
+) -> tuple[list[Any], float]:
+    """Scale every gradient by one factor so that their global norm is at most ``max_norm``.
+
+    Parameters
+    ----------
+    grads
+        ``∂L/∂θ`` per layer, records of the layers' types (``None`` without parameters); not
+        modified.
+    max_norm
+        The largest global norm the step may see, positive and finite.
+    eps
+        Added to the norm in the factor's denominator; PyTorch's ``clip_grad_norm_`` adds
+        ``1e-6``. 0 by default: gradients already within ``max_norm`` are returned unchanged,
+        and those beyond it come back with a norm of ``max_norm`` exactly (up to rounding).
+
+    Returns
+    -------
+    grads, norm
+        The clipped gradients, records of the same types (the arguments themselves where the
+        factor is 1), and ``‖g‖`` before clipping (to log: a norm far above ``max_norm`` step
+        after step says the clip is doing the training's work).
+
+    Raises
+    ------
+    ValueError
+        For a ``max_norm`` that is not positive and finite, or a negative ``eps``.
+
+    Notes
+    -----
+    With ``‖g‖ = √(Σ_θ Σ_i g_i²)`` over every array of every layer together,
+
+    ``g ← g · min(1, max_norm / (‖g‖ + eps))`` for every ``g``.
+
+    One factor for all: the direction of the whole step is kept, only its length is capped,
+    unlike clipping each array (or each entry) on its own. It is applied to the gradients
+    before the optimizer's step: clipped after it, the step has already been taken with the
+    unclipped gradient (and Adam's moments have already taken it in). A recurrent network
+    needs it most: its gradient is a product over the steps and can grow by orders of
+    magnitude in one batch.
+    """
+    if not (math.isfinite(max_norm) and max_norm > 0) or not eps >= 0:
+        raise ValueError(
+            f"clipping needs a positive, finite max_norm and eps >= 0; got {max_norm}, {eps}"
+        )
+    norm = global_norm(grads)
+    if norm + eps <= max_norm:  # the factor is 1 (and a norm of 0 divides nothing)
+        return list(grads), norm
+    factor = max_norm / (norm + eps)
+    clipped = [None if grad is None else map_leaves(lambda g: g * factor, grad) for grad in grads]
+    return clipped, norm
 
 
 @dataclass(frozen=True, slots=True)

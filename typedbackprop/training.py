@@ -20,6 +20,7 @@ in the update rather than in the loss (``tests/test_training.py`` checks that th
 same weights).
 """
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from typedbackprop.nn.network import (
     network_loss_and_grads,
 )
 from typedbackprop.nn.tree import leaves, map_leaves
-from typedbackprop.optimizers import SGD
+from typedbackprop.optimizers import SGD, clip_by_global_norm
 
 __all__ = [
     "Architecture",
@@ -58,6 +59,7 @@ __all__ = [
     "train",
     "train_network",
     "train_steps",
+    "truncated",
     "warmup_cosine",
 ]
 
@@ -384,6 +386,41 @@ def _check_settings(epochs: int, batch_size: int, learning_rate: float, momentum
         raise ValueError(f"momentum must lie in [0, 1); got {momentum}")
 
 
+def _check_clip(clip: float | None) -> None:
+    """Refuse a ``clip`` that :func:`~typedbackprop.optimizers.clip_by_global_norm` would,
+    before the first step."""
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        raise ValueError(f"clip is a max_norm: positive and finite, or None; got {clip}")
+
+
+def truncated(layers: Sequence[Layer], truncate: int | None) -> list[Layer]:
+    """The layers with every recurrent layer's ``truncate`` setting set to ``truncate``.
+
+    Parameters
+    ----------
+    layers
+        Any layers; those with a ``truncate`` setting (:class:`~typedbackprop.nn.rnn.RNN`,
+        :class:`~typedbackprop.nn.lstm.LSTM`, :class:`~typedbackprop.nn.gru.GRU`) are
+        replaced, the others kept as they are.
+    truncate
+        Steps per chunk of truncated BPTT; ``None`` returns the layers unchanged (each keeps
+        its own setting).
+
+    Returns
+    -------
+    list
+        The layers, the recurrent ones with ``truncate`` set (new records sharing the arrays).
+    """
+    if truncate is None:
+        return list(layers)
+    return [
+        dataclasses.replace(layer, truncate=truncate)  # type: ignore[type-var]
+        if "truncate" in {field.name for field in dataclasses.fields(layer)}
+        else layer
+        for layer in layers
+    ]
+
+
 def train_network(
     layers: Sequence[Layer],
     loss: LossName,
@@ -400,6 +437,8 @@ def train_network(
     on_epoch: Callable[[int, list[Layer], History], None] | None = None,
     train_metrics: TrainMetrics = "running",
     states: list[Any] | None = None,
+    clip: float | None = None,
+    truncate: int | None = None,
 ) -> tuple[list[Layer], History]:
     """Train any sequence of layers with minibatch SGD, shuffling the examples every epoch.
 
@@ -429,6 +468,14 @@ def train_network(
         per layer, as :func:`~typedbackprop.nn.network.initial_states` makes it: every training
         step updates it in place, and evaluation reads it. By default the loop starts from
         ``initial_states(layers)`` and keeps its states to itself.
+    clip
+        Clip the gradients by their global norm before every step
+        (:func:`~typedbackprop.optimizers.clip_by_global_norm`, this ``max_norm``); ``None``
+        (the default): no clipping.
+    truncate
+        Truncated BPTT: every recurrent layer (RNN, LSTM, GRU) is trained, and returned, with
+        this ``truncate`` setting (:func:`truncated`), which the network's backward pass hands
+        to its backpropagation through time; ``None`` (the default) keeps each layer's own.
 
     Returns
     -------
@@ -438,9 +485,12 @@ def train_network(
     Raises
     ------
     ValueError, DivergedError
-        As for :func:`train`.
+        As for :func:`train`; ``ValueError`` also for a ``clip`` that is not positive and
+        finite.
     """
     _check_settings(epochs, batch_size, learning_rate, momentum)
+    _check_clip(clip)
+    layers = truncated(layers, truncate)
     n_examples = _examples(x, y)
     if n_examples == 0:
         raise ValueError("no training examples")
@@ -482,6 +532,8 @@ def train_network(
                         right = _predicted_correctly(output, y_batch, one_hot)
                         correct += int(np.count_nonzero(right))
                         predictions += right.size
+                    if clip is not None:
+                        grads, _ = clip_by_global_norm(grads, clip)
                     optimizer.step_in_place(owned, grads, sgd_state)
                     total += value * len(batch)
                 history.loss.append(total / n_examples)
@@ -651,6 +703,8 @@ def train_steps(
     optimizer: Callable[[int], Any],
     on_step: Callable[[int, float], None] | None = None,
     states: list[Any] | None = None,
+    clip: float | None = None,
+    truncate: int | None = None,
 ) -> tuple[list[Layer], History]:
     """Train for a number of steps with any optimizer, each step on a minibatch drawn at random.
 
@@ -677,6 +731,12 @@ def train_steps(
         Called after every step with the step number and the minibatch's loss.
     states
         The layers' state (batch norm's running statistics), updated in place.
+    clip
+        Clip the gradients by their global norm before every step
+        (:func:`~typedbackprop.optimizers.clip_by_global_norm`, this ``max_norm``), before the
+        optimizer sees them; ``None`` (the default): no clipping.
+    truncate
+        Truncated BPTT for every recurrent layer, as for :func:`train_network`.
 
     Returns
     -------
@@ -686,14 +746,16 @@ def train_steps(
     Raises
     ------
     ValueError
-        For fewer than one step or example per batch.
+        For fewer than one step or example per batch, or a ``clip`` that is not positive and
+        finite.
     DivergedError
         If the loss or a parameter overflows.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive; got {steps}, {batch_size}")
+    _check_clip(clip)
     n_examples = _examples(x, y)
-    current = list(layers)
+    current = truncated(layers, truncate)
     state = optimizer(1).init(current)
     mode = Mode(training=True, rng=rng)
     history = History()
@@ -706,6 +768,8 @@ def train_steps(
                 )
                 if not math.isfinite(value):
                     raise FloatingPointError(f"the loss is {value}")
+                if clip is not None:
+                    grads, _ = clip_by_global_norm(grads, clip)
                 current, state = optimizer(step).step(current, grads, state)
             except FloatingPointError as error:
                 raise DivergedError(f"training diverged at step {step} ({error})") from error

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from typedbackprop.checking import Array, record_fields
+from jaxtyping import Float
+
+from typedbackprop.checking import Array, checked, record_fields
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
@@ -58,11 +60,13 @@ from typedbackprop.nn.embedding import (
     positional_backward,
     positional_forward,
 )
+from typedbackprop.nn.gru import GRU, GRUCache, gru_backward, gru_forward
 from typedbackprop.nn.layernorm import (
     LayerNorm,
     layernorm_backward,
     layernorm_forward,
 )
+from typedbackprop.nn.lstm import LSTM, LSTMCache, lstm_backward, lstm_forward
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.pooling import (
     AvgPool2d,
@@ -80,6 +84,7 @@ from typedbackprop.nn.reshape import (
     unflatten_backward,
     unflatten_forward,
 )
+from typedbackprop.nn.rnn import RNN, RNNCache, rnn_backward, rnn_forward
 from typedbackprop.nn.sequence import (
     KeepLast,
     TokenDense,
@@ -185,6 +190,42 @@ def _embedding_backward(grad_e: Array, cache: Any) -> tuple[Embedding, None]:
     return embedding_backward(grad_e, cache), None
 
 
+# The recurrent layers' backward passes return a third gradient, ∂L/∂(initial state), for a caller
+# that passed one (a next chunk of a sequence); in a network the forward starts from zeros, so
+# the family's backward is the contract's pair. Each passes the layer's own ``truncate``
+# setting on: truncated BPTT is a setting of the layer record, which training sets.
+
+
+@checked(vouches_for_inner_calls=True)
+def _rnn_backward(
+    grad_hidden_states: Float[Array, "hidden seq batch"], cache: RNNCache
+) -> tuple[RNN, Float[Array, "features seq batch"]]:
+    """:func:`~typedbackprop.nn.rnn.rnn_backward` as ``(grad_layer, grad_x)``, truncated at
+    the layer's ``truncate``."""
+    grads, grad_x, _ = rnn_backward(grad_hidden_states, cache, truncate=cache.layer.truncate)
+    return grads, grad_x
+
+
+@checked(vouches_for_inner_calls=True)
+def _lstm_backward(
+    grad_hidden_states: Float[Array, "hidden seq batch"], cache: LSTMCache
+) -> tuple[LSTM, Float[Array, "features seq batch"]]:
+    """:func:`~typedbackprop.nn.lstm.lstm_backward` as ``(grad_layer, grad_x)``, truncated at
+    the layer's ``truncate``."""
+    grads, grad_x, _ = lstm_backward(grad_hidden_states, cache, truncate=cache.layer.truncate)
+    return grads, grad_x
+
+
+@checked(vouches_for_inner_calls=True)
+def _gru_backward(
+    grad_hidden_states: Float[Array, "hidden seq batch"], cache: GRUCache
+) -> tuple[GRU, Float[Array, "features seq batch"]]:
+    """:func:`~typedbackprop.nn.gru.gru_backward` as ``(grad_layer, grad_x)``, truncated at
+    the layer's ``truncate``."""
+    grads, grad_x, _ = gru_backward(grad_hidden_states, cache, truncate=cache.layer.truncate)
+    return grads, grad_x
+
+
 FAMILIES: dict[type, Family] = {
     family.record: family
     for family in [
@@ -212,6 +253,9 @@ FAMILIES: dict[type, Family] = {
         Family(Dropout, dropout_forward, dropout_backward, reads_mode=True),
         Family(Flatten, flatten_forward, flatten_backward),
         Family(Unflatten, unflatten_forward, unflatten_backward),
+        Family(RNN, rnn_forward, _rnn_backward),
+        Family(LSTM, lstm_forward, _lstm_backward),
+        Family(GRU, gru_forward, _gru_backward),
     ]
 }
 """Every layer family, by record type."""
