@@ -176,3 +176,24 @@ def test_lstm_step_benchmark_runs_and_the_two_losses_agree(tmp_path):
     text = table.read_text()
     assert "LSTM with 12 hidden units" in text
     assert "Command: `python benchmarks/lstm_step.py --hidden 12" in text
+
+
+def test_profile_layers_prints_every_layer_beside_its_products():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/profile_layers.py", "--batch", "4", "--repeats", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for title in ("transformer, batch 4, 1 thread", "convnet, batch 4, 1 thread"):
+        assert title in text
+    for layer in ("0 Embedding", "2 TransformerBlock", "1 Conv2d", "2 BatchNorm", "10 Dense"):
+        assert f"│ {layer} " in text
+    conv = next(line for line in text.splitlines() if "│ 1 Conv2d " in line)
+    products = float(conv.split("│")[4])
+    assert products > 0  # the convolution's im2col product was found and replayed
+    assert text.count("of the step outside them") == 2
