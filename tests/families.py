@@ -122,8 +122,8 @@ def _positional(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tupl
 
 
 def _layernorm(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
-    gain, bias = 1.0 + 0.3 * _normal(rng, dtype, 3), _normal(rng, dtype, 3)
-    return tbp.nn.LayerNorm(gain.astype(dtype), bias), _tokens(rng, dtype)
+    gamma, beta = 1.0 + 0.3 * _normal(rng, dtype, 3), _normal(rng, dtype, 3)
+    return tbp.nn.LayerNorm(gamma.astype(dtype), beta), _tokens(rng, dtype)
 
 
 def _attention(causal: bool) -> Callable[..., tuple[Any, np.ndarray]]:
@@ -239,9 +239,9 @@ def _torch_recurrent(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) ->
 
 
 def _torch_layer_norm(
-    x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor, eps: float
+    x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float
 ) -> torch.Tensor:
-    return F.layer_norm(x.movedim(0, -1), (x.shape[0],), gain, bias, eps).movedim(-1, 0)
+    return F.layer_norm(x.movedim(0, -1), (x.shape[0],), gamma, beta, eps).movedim(-1, 0)
 
 
 def _torch_attention(p: dict[str, torch.Tensor], x: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -277,10 +277,10 @@ def _part(p: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
 
 def _torch_block(p: dict[str, torch.Tensor], x: torch.Tensor, layer: Any) -> torch.Tensor:
     norm = _part(p, "attention_norm")
-    normed = _torch_layer_norm(x, norm["gain"], norm["bias"], layer.attention_norm.eps)
+    normed = _torch_layer_norm(x, norm["gamma"], norm["beta"], layer.attention_norm.eps)
     h = x + _torch_attention(_part(p, "attention"), normed, layer.attention.causal)
     norm = _part(p, "feedforward_norm")
-    normed = _torch_layer_norm(h, norm["gain"], norm["bias"], layer.feedforward_norm.eps)
+    normed = _torch_layer_norm(h, norm["gamma"], norm["beta"], layer.feedforward_norm.eps)
     return h + _torch_feedforward(_part(p, "feedforward"), normed, layer.feedforward)
 
 
@@ -401,7 +401,7 @@ CASES: list[FamilyCase] = [
     FamilyCase(
         "layernorm",
         _layernorm,
-        lambda p, x, layer: _torch_layer_norm(x, p["gain"], p["bias"], layer.eps),
+        lambda p, x, layer: _torch_layer_norm(x, p["gamma"], p["beta"], layer.eps),
     ),
     FamilyCase(
         "attention", _attention(causal=False), lambda p, x, layer: _torch_attention(p, x, False)

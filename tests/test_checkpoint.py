@@ -431,12 +431,12 @@ def test_a_checkpoint_written_before_the_slope_was_a_setting_loads_with_the_defa
 
 
 FLAT_BLOCK_FIELDS = {
-    "attention_norm": {"gain": "attention_norm_gain", "bias": "attention_norm_bias"},
+    "attention_norm": {"gamma": "attention_norm_gain", "beta": "attention_norm_bias"},
     "attention": {
         name: name
         for name in ("W_query", "b_query", "W_key", "W_value", "b_value", "W_output", "b_output")
     },
-    "feedforward_norm": {"gain": "feedforward_norm_gain", "bias": "feedforward_norm_bias"},
+    "feedforward_norm": {"gamma": "feedforward_norm_gain", "beta": "feedforward_norm_bias"},
     "feedforward": {name: name for name in ("W_up", "b_up", "W_down", "b_down")},
 }
 """The transformer block as files held it before it was made of layers: one record of 15 arrays,
@@ -487,6 +487,39 @@ def test_a_checkpoint_of_the_flat_transformer_block_loads_as_the_block_of_its_pa
     assert (block.feedforward.activation, block.feedforward.slope) == ("leaky_relu", 0.2)
     for path_in_block, value in leaves(layers[2]).items():
         np.testing.assert_array_equal(leaves(block)[path_in_block], value, err_msg=path_in_block)
+    ids = rng.integers(0, 6, size=(7, 5))
+    np.testing.assert_array_equal(
+        tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]
+    )
+
+
+def test_a_checkpoint_with_the_layer_norms_old_gain_and_bias_loads_them_as_gamma_and_beta(
+    tmp_path,
+):
+    # Layer norm's scale and shift were `gain` and `bias` before they were batch norm's `gamma`
+    # and `beta`: a file of then holds 4.gain (the final norm) and 2.attention_norm.gain.
+    rng = np.random.default_rng(4)
+    layers = small_transformer(rng)
+    path = tmp_path / "old_names.npz"
+    save_network(path, layers, "token_cross_entropy", model="transformer")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    old = {".gamma": ".gain", ".beta": ".bias"}
+    renamed = {}
+    for name, array in arrays.items():
+        suffix = next((new for new in old if name.endswith(new)), None)
+        renamed[name.removesuffix(suffix) + old[suffix] if suffix else name] = array
+    assert {"2.attention_norm.gain", "2.feedforward_norm.bias"} <= set(renamed)
+    top_norms = [i for i, layer in enumerate(layers) if isinstance(layer, tbp.nn.LayerNorm)]
+    assert top_norms and all(f"{i}.gain" in renamed for i in top_norms)
+    assert not any(name.endswith((".gamma", ".beta")) for name in renamed)
+    np.savez(path, **renamed)
+    loaded = read_checkpoint(path).network
+    for layer, back in zip(layers, loaded, strict=True):
+        assert type(back) is type(layer)
+        assert leaves(back).keys() == leaves(layer).keys()
+        for name, value in leaves(layer).items():
+            np.testing.assert_array_equal(leaves(back)[name], value, err_msg=name)
     ids = rng.integers(0, 6, size=(7, 5))
     np.testing.assert_array_equal(
         tbp.network_forward(loaded, ids)[0], tbp.network_forward(layers, ids)[0]

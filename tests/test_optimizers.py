@@ -94,10 +94,10 @@ def test_sgd_with_momentum_by_hand():
     grads = [tbp.LayerNorm(np.array([2.0]), np.array([0.0]))]
     optimizer = SGD(learning_rate=0.1, momentum=0.9)
     layers, state = optimizer.step(layers, grads, optimizer.init(layers))
-    assert_close(layers[0].gain, [0.8], rtol=1e-15)
+    assert_close(layers[0].gamma, [0.8], rtol=1e-15)
     layers, state = optimizer.step(layers, grads, state)
-    assert_close(state.velocities[0].gain, [-0.38], rtol=1e-15)
-    assert_close(layers[0].gain, [0.42], rtol=1e-15)
+    assert_close(state.velocities[0].gamma, [-0.38], rtol=1e-15)
+    assert_close(layers[0].gamma, [0.42], rtol=1e-15)
 
 
 def test_sgd_in_place_by_hand():
@@ -123,22 +123,22 @@ def test_adamw_first_step_by_hand():
     grads = [tbp.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
     optimizer = AdamW(learning_rate=0.1, weight_decay=0.5)
     layers, state = optimizer.step(layers, grads, optimizer.init(layers))
-    assert_close(layers[0].gain, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
-    assert_close(layers[0].bias, [-3.0 * 0.95 + 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-15)
+    assert_close(layers[0].gamma, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
+    assert_close(layers[0].beta, [-3.0 * 0.95 + 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-15)
     assert state.step == 1
-    assert_close(state.first_moments[0].gain, [0.1 * 2.0], rtol=1e-15)
-    assert_close(state.second_moments[0].gain, [0.001 * 4.0], rtol=1e-15)
+    assert_close(state.first_moments[0].gamma, [0.1 * 2.0], rtol=1e-15)
+    assert_close(state.second_moments[0].gamma, [0.001 * 4.0], rtol=1e-15)
 
 
 def test_adamw_first_step_by_hand_with_the_bias_exempt():
-    # As above with λ = 0.5, but the bias is exempt: the gain decays (× 0.95), the bias does
+    # As above with λ = 0.5, but β is exempt: γ decays (× 0.95), β does
     # not, and both take Adam's step.
     layers = [tbp.LayerNorm(np.array([1.0]), np.array([-3.0]))]
     grads = [tbp.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
-    optimizer = AdamW(learning_rate=0.1, weight_decay=0.5, exempt={"bias"})
+    optimizer = AdamW(learning_rate=0.1, weight_decay=0.5, exempt={"beta"})
     layers, _ = optimizer.step(layers, grads, optimizer.init(layers))
-    assert_close(layers[0].gain, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
-    assert_close(layers[0].bias, [-3.0 + 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-15)
+    assert_close(layers[0].gamma, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
+    assert_close(layers[0].beta, [-3.0 + 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-15)
 
 
 def test_the_state_is_typed_like_the_parameters(rng):
@@ -339,7 +339,7 @@ def test_adamw_with_exempt_parameters_equals_torch_with_two_groups(
     # its own parameter alone, so against a run that decays everything, every weight comes out
     # bit for bit the same and every exempt parameter differs.
     assert {"W", "W_query", "W_up"} <= {n for _, n in names} - exempt_names
-    assert {"b", "table", "gain", "bias", "b_query"} <= exempt_names
+    assert {"b", "table", "gamma", "beta", "b_query"} <= exempt_names
     everything, _ = run_ours(AdamW(learning_rate, weight_decay=weight_decay), layers, 20, seed)
     for (layer, name), mine, decayed in zip(names, arrays(ours), arrays(everything), strict=True):
         assert np.array_equal(mine, decayed) != all_but_weights(layer, name), name
@@ -351,21 +351,20 @@ def test_all_but_weights_spares_biases_gains_and_tables(rng):
     decayed = {name for _, name in field_names(layers)} - spared
     assert decayed == {"W", "W_query", "W_key", "W_value", "W_output", "W_up", "W_down"}
     assert spared == {
-        "table", "b", "gain", "bias", "gamma", "beta", "b_query", "b_value", "b_output", "b_up",
-        "b_down",
+        "table", "b", "gamma", "beta", "b_query", "b_value", "b_output", "b_up", "b_down",
     }  # fmt: skip
 
 
 def test_exempt_names_are_a_set_and_a_misspelt_one_is_refused(rng):
     layers = layers_of(rng)
     assert AdamW(exempt="b").exempt == frozenset({"b"})  # one name, not its letters
-    assert AdamW(exempt=["b", "gain"]) == AdamW(exempt={"gain", "b"})
+    assert AdamW(exempt=["b", "gamma"]) == AdamW(exempt={"gamma", "b"})
     assert hash(AdamW(exempt={"b"})) == hash(AdamW(exempt=frozenset({"b"})))
     optimizer = AdamW(exempt={"b"})
     assert optimizer.decays(layers[0], "W") and not optimizer.decays(layers[0], "b")
     message = (
         r"exempt names \['baises'\] name no parameter of these layers; their parameters are "
-        r"\['W', 'b', 'bias', 'gain'\]"
+        r"\['W', 'b', 'beta', 'gamma'\]"
     )
     with pytest.raises(ValueError, match=message):
         AdamW(exempt={"b", "baises"}).init(layers)

@@ -272,6 +272,15 @@ over ``"channels *spatial batch"`` (its running statistics a ``BatchNormState``)
 same fields, so an old file loads as the new record."""
 
 
+_RENAMED_FIELDS: dict[str, dict[str, str]] = {
+    "LayerNorm": {"gamma": "gain", "beta": "bias"},
+}
+"""Fields a record type has renamed, by the record's type: ``{new field: old field}``. Layer
+norm's scale and shift were ``gain`` and ``bias`` before the normalisations shared batch norm's
+``gamma`` and ``beta``; a file that holds the old names (``3.gain``, or
+``2.attention_norm.gain`` in a transformer block) loads them as the new."""
+
+
 def _record_types() -> dict[str, type]:
     """Every record type a checkpoint may name: the families', the records they hold, and the
     state records their modules define (batch norm's running statistics)."""
@@ -320,7 +329,7 @@ def _encode(record: Any, path: str, arrays: dict[str, NDArray[Any]]) -> dict[str
 _FLAT_BLOCK: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
     "attention_norm": (
         "LayerNorm",
-        {"gain": "attention_norm_gain", "bias": "attention_norm_bias"},
+        {"gamma": "attention_norm_gain", "beta": "attention_norm_bias"},
         {"eps": "eps"},
     ),
     "attention": (
@@ -330,7 +339,7 @@ _FLAT_BLOCK: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
     ),
     "feedforward_norm": (
         "LayerNorm",
-        {"gain": "feedforward_norm_gain", "bias": "feedforward_norm_bias"},
+        {"gamma": "feedforward_norm_gain", "beta": "feedforward_norm_bias"},
         {"eps": "eps"},
     ),
     "feedforward": (
@@ -391,7 +400,8 @@ def _decode(entry: object, path: str, archive: Any, files: set[str]) -> Any:
     A setting the file does not hold takes the record's default: a file written before the
     setting existed (a feed-forward network's ``slope``, 0.01) loads as it was computed then.
     A transformer block written flat, before it was made of its parts' records, loads as the
-    block of those parts.
+    block of those parts; a field since renamed (a layer norm's ``gain``, see
+    :data:`_RENAMED_FIELDS`) loads under its new name.
     """
     types = _record_types()
     if not isinstance(entry, dict) or entry.get("type") not in types:
@@ -399,6 +409,13 @@ def _decode(entry: object, path: str, archive: Any, files: set[str]) -> Any:
     if types[entry["type"]] is TransformerBlock and not entry.get("records"):
         entry, archive, files = _from_flat_block(entry, path, archive, files)
     kind = types[entry["type"]]
+    renames = {
+        f"{path}.{new}": f"{path}.{old}"
+        for new, old in _RENAMED_FIELDS.get(kind.__name__, {}).items()
+        if f"{path}.{new}" not in files and f"{path}.{old}" in files
+    }
+    if renames:
+        archive, files = _Renamed(archive, renames), files | set(renames)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(kind):
         where = f"{path}.{field.name}"

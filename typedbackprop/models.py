@@ -224,7 +224,7 @@ def transformer(
     -----
     GPT-2's initialization: weights and embeddings normal with standard deviation 0.02, the
     projections back into the residual stream (``W_output``, ``W_down``) scaled by
-    ``1/√(2·blocks)``, biases 0, layer norms' gains 1.
+    ``1/√(2·blocks)``, biases 0, layer norms' ``γ`` 1.
     """
     if features % heads:
         raise ValueError(f"heads={heads} must divide features={features}")

@@ -264,7 +264,7 @@ def all_but_weights(layer: Any, name: str) -> bool:
         False for the weights, the fields named ``W`` or ``W_...`` (dense and token-wise dense
         layers, convolution kernels, attention's projections, the feed-forward network's);
         True for everything else: biases (``b``, ``b_query``, ``b_up``, ...), the
-        normalisations' gains and biases (``gain``, ``bias``, ``gamma``, ``beta``, in a
+        normalisations' scales and shifts (``gamma``, ``beta``, in a
         transformer block's layer norms too) and embedding tables (``table``). These are the
         parameters PyTorch users put in a parameter group with ``weight_decay=0``.
     """
@@ -300,11 +300,11 @@ class AdamW:
         apart from the gradient.
     exempt
         The parameters spared the decay (they still take Adam's step): a collection of field
-        names (``{"b", "gain", "bias", "table"}``, in every layer that has them, the layers a
+        names (``{"b", "gamma", "beta", "table"}``, in every layer that has them, the layers a
         layer is made of included; each must name a parameter of the layers :meth:`init` is
         given), or a predicate ``exempt(layer, name)`` such as :func:`all_but_weights`. Either
         way a parameter is named by its field in the record that holds it, the last part of
-        its path (``gain`` for a transformer block's ``attention_norm.gain``), and the
+        its path (``gamma`` for a transformer block's ``attention_norm.gamma``), and the
         predicate is given that record (the block's ``LayerNorm``). Empty by default: every
         parameter decays.
 

@@ -23,7 +23,7 @@ from typedbackprop.nn.layernorm import (
 
 @st.composite
 def normalizations(draw):
-    """``(x, gain, bias, grad_y, eps)``: x is ``features × positions``, every size different,
+    """``(x, gamma, beta, grad_y, eps)``: x is ``features × positions``, every size different,
     with one or two position axes (a dense layer's ``batch``; a sequence's ``seq batch``).
 
     At least three features: over two, x̂ is ±1 whatever x is, ``∂L/∂x`` vanishes but for
@@ -45,22 +45,22 @@ def normalizations(draw):
     )
 
 
-def torch_layer_norm(x, gain, bias, grad_y, eps):
+def torch_layer_norm(x, gamma, beta, grad_y, eps):
     """``F.layer_norm`` normalizes the *last* axis: features move there and back."""
     return vjp(
-        lambda x, gain, bias: (
-            F.layer_norm(x.movedim(0, -1), (x.shape[0],), gain, bias, eps)
+        lambda x, gamma, beta: (
+            F.layer_norm(x.movedim(0, -1), (x.shape[0],), gamma, beta, eps)
             .movedim(-1, 0)
             .contiguous()
         ),
-        [x, gain, bias],
+        [x, gamma, beta],
         grad_y,
     )
 
 
-def backward_in_forward_order(grad_y, x, gain, bias, eps):
-    grads, grad_x = layernorm_backward(grad_y, layernorm_forward(LayerNorm(gain, bias, eps), x)[1])
-    return grad_x, grads.gain, grads.bias
+def backward_in_forward_order(grad_y, x, gamma, beta, eps):
+    grads, grad_x = layernorm_backward(grad_y, layernorm_forward(LayerNorm(gamma, beta, eps), x)[1])
+    return grad_x, grads.gamma, grads.beta
 
 
 # --- values by hand ---------------------------------------------------------------------------
@@ -93,8 +93,8 @@ def test_backward_by_hand_two_features_give_no_input_gradient():
     _, cache = layernorm_forward(LayerNorm(GAIN, BIAS, eps=0.0), X)
     grads, grad_x = layernorm_backward(grad_y, cache)
     np.testing.assert_array_equal(grad_x, np.zeros((2, 2)))
-    np.testing.assert_array_equal(grads.gain, [1.0 * -1 + 5.0 * 1, 3.0 * 1 + 7.0 * -1])
-    np.testing.assert_array_equal(grads.bias, [6.0, 10.0])
+    np.testing.assert_array_equal(grads.gamma, [1.0 * -1 + 5.0 * 1, 3.0 * 1 + 7.0 * -1])
+    np.testing.assert_array_equal(grads.beta, [6.0, 10.0])
     assert grads.eps == 0.0
 
 
@@ -110,13 +110,13 @@ def test_backward_by_hand_three_features():
     assert_close(grad_x, np.array([[0.5], [-0.5], [0.0]]) / np.sqrt(2.0), rtol=1e-15)
 
 
-def test_a_constant_column_is_mapped_to_the_bias_with_finite_gradients():
+def test_a_constant_column_is_mapped_to_the_beta_with_finite_gradients():
     x = np.full((3, 2), 7.0)
     layer = LayerNorm(np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.25, 0.125]))
     y, cache = layernorm_forward(layer, x)
-    np.testing.assert_array_equal(y, np.repeat(layer.bias[:, None], 2, axis=1))
+    np.testing.assert_array_equal(y, np.repeat(layer.beta[:, None], 2, axis=1))
     grads, grad_x = layernorm_backward(np.ones((3, 2)) * np.array([[1.0], [2.0], [-1.0]]), cache)
-    assert np.isfinite(grad_x).all() and np.isfinite(grads.gain).all()
+    assert np.isfinite(grad_x).all() and np.isfinite(grads.gamma).all()
 
 
 # --- gradient checks --------------------------------------------------------------------------
@@ -125,11 +125,11 @@ def test_a_constant_column_is_mapped_to_the_bias_with_finite_gradients():
 @settings(deadline=None, max_examples=30)
 @given(case=normalizations())
 def test_layernorm_passes_gradcheck(case):
-    x, gain, bias, _, eps = case
+    x, gamma, beta, _, eps = case
     report = tbp.gradcheck(
-        lambda x, gain, bias: layernorm_forward(LayerNorm(gain, bias, eps), x)[0],
-        lambda grad_y, x, gain, bias: backward_in_forward_order(grad_y, x, gain, bias, eps),
-        [x, gain, bias],
+        lambda x, gamma, beta: layernorm_forward(LayerNorm(gamma, beta, eps), x)[0],
+        lambda grad_y, x, gamma, beta: backward_in_forward_order(grad_y, x, gamma, beta, eps),
+        [x, gamma, beta],
     )
     assert report.passed, report
 
@@ -140,19 +140,19 @@ def test_layernorm_passes_gradcheck(case):
 @settings(deadline=None, max_examples=60)
 @given(case=normalizations())
 def test_layernorm_matches_torch(case):
-    x, gain, bias, grad_y, eps = case
-    y, (grad_x, grad_gain, grad_bias) = torch_layer_norm(x, gain, bias, grad_y, eps)
-    ours, cache = layernorm_forward(LayerNorm(gain, bias, eps), x)
+    x, gamma, beta, grad_y, eps = case
+    y, (grad_x, grad_gamma, grad_beta) = torch_layer_norm(x, gamma, beta, grad_y, eps)
+    ours, cache = layernorm_forward(LayerNorm(gamma, beta, eps), x)
     assert_close(ours, y)
     grads, ours_grad_x = layernorm_backward(grad_y, cache)
     assert_close(ours_grad_x, grad_x)
-    assert_close(grads.gain, grad_gain)
-    assert_close(grads.bias, grad_bias)
+    assert_close(grads.gamma, grad_gamma)
+    assert_close(grads.beta, grad_beta)
     # the functions the family is made of, called directly
     mean, rstd = layernorm_statistics(x, eps)
-    assert_close(layernorm_normalize(x, gain, bias, mean, rstd), y)
-    direct = layernorm_grads(grad_y, x, gain, mean, rstd)
-    for mine, theirs in zip(direct, (grad_x, grad_gain, grad_bias), strict=True):
+    assert_close(layernorm_normalize(x, gamma, beta, mean, rstd), y)
+    direct = layernorm_grads(grad_y, x, gamma, mean, rstd)
+    for mine, theirs in zip(direct, (grad_x, grad_gamma, grad_beta), strict=True):
         assert_close(mine, theirs)
 
 
@@ -160,7 +160,7 @@ def test_a_single_column_is_refused_it_needs_a_batch_axis(rng):
     # x needs features, at least one position and batch: one column has only features.
     with pytest.raises(TypeCheckError, match=r"x\b.*features \*positions batch") as caught:
         layernorm_forward(LayerNorm(np.ones(4), np.zeros(4)), rng.standard_normal(4))
-    assert "features=4" in str(caught.value)  # bound by the layer's gain before x was checked
+    assert "features=4" in str(caught.value)  # bound by the layer's gamma before x was checked
 
 
 # --- wrong shapes -----------------------------------------------------------------------------
@@ -177,20 +177,20 @@ GRAD_Y_3 = np.cos(np.arange(60.0)).reshape(4, 3, 5)
     [
         pytest.param(
             lambda: layernorm_normalize(
-                X_3, LAYER_4.gain[:3], LAYER_4.bias, CACHE_3.mean, CACHE_3.rstd
+                X_3, LAYER_4.gamma[:3], LAYER_4.beta, CACHE_3.mean, CACHE_3.rstd
             ),
             ["features=4"],
-            id="gain a feature short",
+            id="gamma a feature short",
         ),
         pytest.param(
             lambda: layernorm_normalize(
-                X_3, LAYER_4.gain, LAYER_4.bias, CACHE_3.mean.T, CACHE_3.rstd
+                X_3, LAYER_4.gamma, LAYER_4.beta, CACHE_3.mean.T, CACHE_3.rstd
             ),
             ["features=4"],
             id="statistics of transposed positions",
         ),
         pytest.param(
-            lambda: layernorm_grads(GRAD_Y_3.T, X_3, LAYER_4.gain, CACHE_3.mean, CACHE_3.rstd),
+            lambda: layernorm_grads(GRAD_Y_3.T, X_3, LAYER_4.gamma, CACHE_3.mean, CACHE_3.rstd),
             ["features=5", "batch=4"],  # grad_y (5, 3, 4) bound them; x (4, 3, 5) disagrees
             id="grads: gradient batch-first",
         ),
@@ -218,8 +218,8 @@ def test_backward_refuses_a_gradient_not_shaped_like_the_input(grad_y, message):
         layernorm_backward(grad_y, CACHE_3)
 
 
-def test_forward_refuses_a_gain_and_bias_of_different_lengths():
-    with pytest.raises(TypeCheckError, match="layer.bias: the size of dimension features is 4"):
+def test_forward_refuses_a_gamma_and_beta_of_different_lengths():
+    with pytest.raises(TypeCheckError, match="layer.beta: the size of dimension features is 4"):
         layernorm_forward(LayerNorm(np.ones(3), np.zeros(4)), X_3[:3])
 
 
@@ -228,36 +228,36 @@ def test_forward_refuses_a_gain_and_bias_of_different_lengths():
 
 def test_no_layernorm_function_modifies_its_arguments():
     y = assert_leaves_inputs_alone(
-        lambda x, gain, bias: layernorm_forward(LayerNorm(gain, bias), x)[0],
+        lambda x, gamma, beta: layernorm_forward(LayerNorm(gamma, beta), x)[0],
         X_3,
-        LAYER_4.gain,
-        LAYER_4.bias,
+        LAYER_4.gamma,
+        LAYER_4.beta,
     )
     assert_close(y, Y_3, rtol=1e-15)
     assert_leaves_inputs_alone(layernorm_statistics, X_3, 1e-5)
     assert_leaves_inputs_alone(
-        layernorm_grads, GRAD_Y_3, X_3, LAYER_4.gain, CACHE_3.mean, CACHE_3.rstd
+        layernorm_grads, GRAD_Y_3, X_3, LAYER_4.gamma, CACHE_3.mean, CACHE_3.rstd
     )
     assert_leaves_inputs_alone(
-        lambda grad_y, x, gain, bias, mean, rstd: layernorm_backward(
-            grad_y, LayerNormCache(LayerNorm(gain, bias), x, mean, rstd)
+        lambda grad_y, x, gamma, beta, mean, rstd: layernorm_backward(
+            grad_y, LayerNormCache(LayerNorm(gamma, beta), x, mean, rstd)
         ),
         GRAD_Y_3,
         X_3,
-        LAYER_4.gain,
-        LAYER_4.bias,
+        LAYER_4.gamma,
+        LAYER_4.beta,
         CACHE_3.mean,
         CACHE_3.rstd,
     )
 
 
 def test_float32_in_float32_out():
-    x, gain, bias, grad_y = (
-        value.astype(np.float32) for value in (X_3, LAYER_4.gain, LAYER_4.bias, GRAD_Y_3)
+    x, gamma, beta, grad_y = (
+        value.astype(np.float32) for value in (X_3, LAYER_4.gamma, LAYER_4.beta, GRAD_Y_3)
     )
-    y, cache = layernorm_forward(LayerNorm(gain, bias), x)
+    y, cache = layernorm_forward(LayerNorm(gamma, beta), x)
     assert y.dtype == np.float32
     assert cache.mean.dtype == np.float32 and cache.rstd.dtype == np.float32
     grads, grad_x = layernorm_backward(grad_y, cache)
-    assert grad_x.dtype == grads.gain.dtype == grads.bias.dtype == np.float32
+    assert grad_x.dtype == grads.gamma.dtype == grads.beta.dtype == np.float32
     assert_close(y, Y_3, rtol=1e-5)

@@ -478,7 +478,7 @@ CASES = [
     SpecCase(
         layernorm.LAYERNORM_GRAD_X,
         layernorm.layernorm_grads,
-        lambda v: layernorm.layernorm_grads(v["grad_y"], v["x"], v["gain"], v["mean"], v["rstd"])[
+        lambda v: layernorm.layernorm_grads(v["grad_y"], v["x"], v["gamma"], v["mean"], v["rstd"])[
             0
         ],
         derived=LAYERNORM,

@@ -108,8 +108,8 @@ def torch_block(block, x, grad_y):
         features = tokens.shape[-1]
 
         def norm(h, name):
-            gain, bias = p[f"{name}.gain"], p[f"{name}.bias"]
-            return F.layer_norm(h, (features,), gain, bias, getattr(block, name).eps)
+            gamma, beta = p[f"{name}.gamma"], p[f"{name}.beta"]
+            return F.layer_norm(h, (features,), gamma, beta, getattr(block, name).eps)
 
         def project(h, which):
             projected = torch.einsum("hdf,bsf->bhsd", p[f"attention.W_{which}"], h)
@@ -379,7 +379,7 @@ def test_a_block_whose_sublayers_disagree_on_features_is_refused():
     # bound the size first.
     with pytest.raises(
         TypeCheckError,
-        match="block.attention.W_query: features is 5 here, but block.attention_norm.gain bound "
+        match="block.attention.W_query: features is 5 here, but block.attention_norm.gamma bound "
         "features=4",
     ):
         transformer_block_forward(block, X[:4])

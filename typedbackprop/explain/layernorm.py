@@ -14,7 +14,7 @@ def _down_features(cache: LayerNormCache) -> tuple[str, str]:
     """``", None, None"`` and ``(features, 1, 1)``: how a ``" features"`` vector is indexed to
     broadcast along every position, and the shape that gives."""
     positions = cache.x.ndim - 1
-    return ", None" * positions, shape_text((cache.layer.gain.shape[0], *(1,) * positions))
+    return ", None" * positions, shape_text((cache.layer.gamma.shape[0], *(1,) * positions))
 
 
 def layernorm_forward_rows(
@@ -30,30 +30,30 @@ def layernorm_forward_rows(
             "over features, one per position",
         ),
         (
-            f"{names.output} {s(output.shape)} = {names.parameter('gain')}[:{broadcast}] {down} * "
+            f"{names.output} {s(output.shape)} = {names.parameter('gamma')}[:{broadcast}] {down} * "
             f"({x} {s(cache.x.shape)} - {mean}) * {rstd} + "
-            f"{names.parameter('bias')}[:{broadcast}] {down}",
+            f"{names.parameter('beta')}[:{broadcast}] {down}",
             "mean and rstd broadcast down features",
         ),
     ]
 
 
 def layernorm_backward_rows(names: Names, layer: LayerNorm, cache: LayerNormCache) -> list[Row]:
-    """Layer norm's backward equations: the gain's, the bias's and the input's gradient."""
+    """Layer norm's backward equations: γ's, β's and the input's gradient."""
     s, grad_y = shape_text, names.grad_output
     shape = s(cache.x.shape)
     axes = tuple(range(1, cache.x.ndim))
-    features = s(cache.layer.gain.shape)
+    features = s(cache.layer.gamma.shape)
     x_hat = f"x_hat {shape}"
     broadcast, down = _down_features(cache)
-    gain = names.parameter("gain")
+    gamma = names.parameter("gamma")
     rows = [
         (
-            f"grad_{gain} {features} = ({grad_y} {shape} * {x_hat}).sum(axis={axes})",
+            f"grad_{gamma} {features} = ({grad_y} {shape} * {x_hat}).sum(axis={axes})",
             "sum over every position",
         ),
         (
-            f"grad_{names.parameter('bias')} {features} = {grad_y} {shape}.sum(axis={axes})",
+            f"grad_{names.parameter('beta')} {features} = {grad_y} {shape}.sum(axis={axes})",
             "sum over every position",
         ),
     ]
@@ -61,7 +61,7 @@ def layernorm_backward_rows(names: Names, layer: LayerNorm, cache: LayerNormCach
         rows.append(
             (
                 f"{names.grad_input} {shape} = rstd {s(cache.rstd.shape)} * (g - g.mean(axis=0) - "
-                f"{x_hat} * (g * x_hat).mean(axis=0)), g {shape} = {gain}[:{broadcast}] {down} * "
+                f"{x_hat} * (g * x_hat).mean(axis=0)), g {shape} = {gamma}[:{broadcast}] {down} * "
                 f"{grad_y} {shape}",
                 "every feature of a position moves its mean and variance",
             )

@@ -21,8 +21,8 @@ class Names:
     """What ``explain`` calls one layer's values.
 
     A composite layer describes its parts with names of its own: a transformer block names the
-    layer norm before attention's input ``r3`` and output ``xa3``, and its gain
-    ``attention_norm_gain3`` (``prefix="attention_norm_"``).
+    layer norm before attention's input ``r3`` and output ``xa3``, and its γ
+    ``attention_norm_gamma3`` (``prefix="attention_norm_"``).
     """
 
     number: int
@@ -44,7 +44,7 @@ class Names:
     """What the layer's parameters' names start with (``attention_norm_`` in a block)."""
 
     def parameter(self, name: str) -> str:
-        """A parameter's name in the equations: ``W1``, or ``attention_norm_gain3``."""
+        """A parameter's name in the equations: ``W1``, or ``attention_norm_gamma3``."""
         return f"{self.prefix}{name}{self.number}"
 
 

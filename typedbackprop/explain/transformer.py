@@ -2,8 +2,8 @@
 
 The block names its parts' values itself (``xa3`` into attention, ``r3`` after the first
 residual, ``xf3`` into the feed-forward network) and hands each part its :class:`Names`: the
-layer norms' parameters carry their place in the block (``attention_norm_gain3`` for the
-record's ``attention_norm.gain``); attention's and the feed-forward network's keep their own
+layer norms' parameters carry their place in the block (``attention_norm_gamma3`` for the
+record's ``attention_norm.gamma``); attention's and the feed-forward network's keep their own
 names (``W_query3`` for ``attention.W_query``), which no other part shares.
 """
 
@@ -114,8 +114,8 @@ TRANSFORMER_BLOCK_NAMES = {
     if isinstance(kind, type)
     for name, _ in record_fields(kind)
 }
-"""The block's parameters in the equations (``attention_norm_gain``, ``W_query``), by their
-path in the record (``attention_norm.gain``, ``attention.W_query``)."""
+"""The block's parameters in the equations (``attention_norm_gamma``, ``W_query``), by their
+path in the record (``attention_norm.gamma``, ``attention.W_query``)."""
 
 
 def _parts(names: Names) -> tuple[Names, Names, Names, Names]:

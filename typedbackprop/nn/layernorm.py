@@ -4,12 +4,12 @@ The input is ``"features *positions batch"``: one feature column per position, w
 positions are (``"batch"`` alone for a dense network, ``"seq batch"`` for sequences: the
 variadic ``*positions`` is empty or ``seq``). Each column is normalized
 on its own, to mean 0 and variance 1 over ``features``, then scaled and shifted by a learned
-``gain`` and ``bias``. As in llm.c, forward saves each column's ``mean`` and reciprocal standard
+``gamma`` and ``beta``. As in llm.c, forward saves each column's ``mean`` and reciprocal standard
 deviation ``rstd``, and backward rebuilds the normalized values from them.
 
 Reducing over the first axis is what makes the layout convenient: ``x.mean(axis=0)`` is
 ``"*positions batch"``, and NumPy broadcasting, which aligns trailing axes, subtracts it from every
-feature row of ``x`` as it is. The per-feature ``gain`` and ``bias`` are the ones that need an
+feature row of ``x`` as it is. The per-feature ``gamma`` and ``beta`` are the ones that need an
 explicit axis: :func:`_down_features` reshapes them to ``(features, 1, ..., 1)``.
 """
 
@@ -72,8 +72,8 @@ def layernorm_statistics(
 @checked
 def layernorm_normalize(
     x: Float[Array, " features *positions batch"],
-    gain: Float[Array, " features"],
-    bias: Float[Array, " features"],
+    gamma: Float[Array, " features"],
+    beta: Float[Array, " features"],
     mean: Float[Array, "*positions batch"],
     rstd: Float[Array, "*positions batch"],
 ) -> Float[Array, " features *positions batch"]:
@@ -83,9 +83,9 @@ def layernorm_normalize(
     ----------
     x
         Features, one column per position.
-    gain
+    gamma
         ``γ``, one scale per feature.
-    bias
+    beta
         ``β``, one shift per feature.
     mean, rstd
         Each column's ``μ`` and ``1/√(σ² + eps)``, from :func:`layernorm_statistics`.
@@ -102,20 +102,20 @@ def layernorm_normalize(
     position axis, once reshaped to ``(features, 1, ..., 1)``.
     """
     x_hat = (x - mean) * rstd
-    return x_hat * _down_features(gain, x.ndim) + _down_features(bias, x.ndim)
+    return x_hat * _down_features(gamma, x.ndim) + _down_features(beta, x.ndim)
 
 
 @checked
 def layernorm_grads(
     grad_y: Float[Array, " features *positions batch"],
     x: Float[Array, " features *positions batch"],
-    gain: Float[Array, " features"],
+    gamma: Float[Array, " features"],
     mean: Float[Array, "*positions batch"],
     rstd: Float[Array, "*positions batch"],
 ) -> tuple[
     Float[Array, " features *positions batch"], Float[Array, " features"], Float[Array, " features"]
 ]:
-    """The three gradients of layer normalization: ``(grad_x, grad_gain, grad_bias)``.
+    """The three gradients of layer normalization: ``(grad_x, grad_gamma, grad_beta)``.
 
     Parameters
     ----------
@@ -123,14 +123,14 @@ def layernorm_grads(
         ``∂L/∂y``, the upstream gradient.
     x
         The input the forward pass saw.
-    gain
+    gamma
         ``γ``, the scale the forward pass used.
     mean, rstd
         The statistics the forward pass saved.
 
     Returns
     -------
-    grad_x, grad_gain, grad_bias
+    grad_x, grad_gamma, grad_beta
         ``∂L/∂x``, ``∂L/∂γ`` and ``∂L/∂β``, each the shape of its value.
 
     Notes
@@ -149,28 +149,28 @@ def layernorm_grads(
     position, broadcast back down the column. Spelled out term by term, with ``x_hat`` for
     ``x̂`` and the positions written ``…b`` (``…`` for ``*positions``, ``b`` for ``batch``):
 
-    ``∂L/∂x_{f…b} = ∂L/∂y_{f…b} gain_{f} rstd_{…b}
-    − Σ_f′ ∂L/∂y_{f′…b} gain_{f′} rstd_{…b} (1/F)
-    − Σ_f′ ∂L/∂y_{f′…b} gain_{f′} x_hat_{f′…b} x_hat_{f…b} rstd_{…b} (1/F)``.
+    ``∂L/∂x_{f…b} = ∂L/∂y_{f…b} gamma_{f} rstd_{…b}
+    − Σ_f′ ∂L/∂y_{f′…b} gamma_{f′} rstd_{…b} (1/F)
+    − Σ_f′ ∂L/∂y_{f′…b} gamma_{f′} x_hat_{f′…b} x_hat_{f…b} rstd_{…b} (1/F)``.
     """
     x_hat = (x - mean) * rstd
     position_axes = tuple(range(1, x.ndim))
-    grad_gain = np.sum(grad_y * x_hat, axis=position_axes)
-    grad_bias = np.sum(grad_y, axis=position_axes)
-    g = grad_y * _down_features(gain, x.ndim)
+    grad_gamma = np.sum(grad_y * x_hat, axis=position_axes)
+    grad_beta = np.sum(grad_y, axis=position_axes)
+    g = grad_y * _down_features(gamma, x.ndim)
     grad_x = g - g.mean(axis=0)
     grad_x -= x_hat * np.mean(g * x_hat, axis=0)
     grad_x *= rstd
-    return grad_x, grad_gain, grad_bias
+    return grad_x, grad_gamma, grad_beta
 
 
 LAYERNORM_GRAD_X = Spec(
     "grad_x",
     "f...b,f,...b - F...b,F,...b, - F...b,F,F...b,f...b,...b,->f...b",
     (
-        *("grad_y", "gain", "rstd"),
-        *("grad_y", "gain", "rstd", "1/F"),
-        *("grad_y", "gain", "x_hat", "x_hat", "rstd", "1/F"),
+        *("grad_y", "gamma", "rstd"),
+        *("grad_y", "gamma", "rstd", "1/F"),
+        *("grad_y", "gamma", "x_hat", "x_hat", "rstd", "1/F"),
     ),
 )
 """The three terms of :func:`layernorm_grads`' ``∂L/∂x``, with ``x_hat = (x − mean) rstd``."""
@@ -185,16 +185,16 @@ class LayerNorm(Layer):
 
     Parameters
     ----------
-    gain
+    gamma
         ``γ``, one scale per feature (``1`` at initialization).
-    bias
+    beta
         ``β``, one shift per feature (``0`` at initialization).
     eps
         Added to each column's variance; PyTorch's default.
     """
 
-    gain: Float[Array, " features"]
-    bias: Float[Array, " features"]
+    gamma: Float[Array, " features"]
+    beta: Float[Array, " features"]
     eps: float = 1e-5
 
 
@@ -236,7 +236,7 @@ def layernorm_forward(
     :func:`layernorm_normalize`.
     """
     mean, rstd = layernorm_statistics(x, layer.eps)
-    y = layernorm_normalize(x, layer.gain, layer.bias, mean, rstd)
+    y = layernorm_normalize(x, layer.gamma, layer.beta, mean, rstd)
     return y, LayerNormCache(layer, x, mean, rstd)
 
 
@@ -264,7 +264,7 @@ def layernorm_backward(
     See :func:`layernorm_grads` for the equations.
     """
     layer = cache.layer
-    grad_x, grad_gain, grad_bias = layernorm_grads(
-        grad_y, cache.x, layer.gain, cache.mean, cache.rstd
+    grad_x, grad_gamma, grad_beta = layernorm_grads(
+        grad_y, cache.x, layer.gamma, cache.mean, cache.rstd
     )
-    return LayerNorm(grad_gain, grad_bias, layer.eps), grad_x
+    return LayerNorm(grad_gamma, grad_beta, layer.eps), grad_x
