@@ -318,7 +318,7 @@ def _batch(values: Array | IntArray, indices: IntArray) -> Array | IntArray:
     """
     if values.ndim > 1 and abs(values.strides[-1]) == max(abs(step) for step in values.strides):
         return np.moveaxis(np.moveaxis(values, -1, 0)[indices], 0, -1)
-    return np.take(values, indices, axis=-1)
+    return cast(Array | IntArray, np.take(values, indices, axis=-1))
 
 
 def _check_output_layer(layers: Sequence[Layer], loss: LossName) -> None:
