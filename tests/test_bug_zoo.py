@@ -557,13 +557,13 @@ def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothin
         tbp.gradcheck(
             lambda x: tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)[0],
             lambda grad_y, x: zoo.batchnorm_grad_input_no_variance_term(
-                grad_y, *_normalised(gamma, beta, x)
+                grad_y, *_normalized(gamma, beta, x)
             ),
             [x],
         )
 
 
-def _normalised(gamma: Array, beta: Array, x: Array) -> tuple[Array, Array, Array]:
+def _normalized(gamma: Array, beta: Array, x: Array) -> tuple[Array, Array, Array]:
     _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
     return cache.x_hat, gamma, cache.rstd
 

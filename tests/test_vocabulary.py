@@ -40,7 +40,7 @@ class Scope:
     title: str
     members: list[str]
     rows: dict[str, set[str]]
-    """Each array's annotations, as jaxtyping normalises them (``" out"`` is ``"out"``)."""
+    """Each array's annotations, as jaxtyping normalizes them (``" out"`` is ``"out"``)."""
 
     @property
     def dimensions(self) -> set[str]:
@@ -74,7 +74,7 @@ def scopes() -> list[Scope]:
 
 
 def dims_of(hint: object) -> set[str]:
-    """Every named-dimension string in ``hint`` (unions and tuples searched), normalised."""
+    """Every named-dimension string in ``hint`` (unions and tuples searched), normalized."""
     if hasattr(hint, "dim_str"):
         return {" ".join(hint.dim_str.split())}
     return {dims for part in typing.get_args(hint) for dims in dims_of(part)}

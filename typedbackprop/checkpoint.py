@@ -276,7 +276,7 @@ _RENAMED_FIELDS: dict[str, dict[str, str]] = {
     "LayerNorm": {"gamma": "gain", "beta": "bias"},
 }
 """Fields a record type has renamed, by the record's type: ``{new field: old field}``. Layer
-norm's scale and shift were ``gain`` and ``bias`` before the normalisations shared batch norm's
+norm's scale and shift were ``gain`` and ``bias`` before the normalizations shared batch norm's
 ``gamma`` and ``beta``; a file that holds the old names (``3.gain``, or
 ``2.attention_norm.gain`` in a transformer block) loads them as the new."""
 

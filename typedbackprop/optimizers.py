@@ -264,7 +264,7 @@ def all_but_weights(layer: Any, name: str) -> bool:
         False for the weights, the fields named ``W`` or ``W_...`` (dense and token-wise dense
         layers, convolution kernels, attention's projections, the feed-forward network's);
         True for everything else: biases (``b``, ``b_query``, ``b_up``, ...), the
-        normalisations' scales and shifts (``gamma``, ``beta``, in a
+        normalizations' scales and shifts (``gamma``, ``beta``, in a
         transformer block's layer norms too) and embedding tables (``table``). These are the
         parameters PyTorch users put in a parameter group with ``weight_decay=0``.
     """

@@ -306,7 +306,7 @@ def test_relu_on_images_by_hand():
     np.testing.assert_array_equal(tbp.activation_backward(grad_a, cache), grad_a * (IMAGES > 0))
 
 
-def test_softmax_normalises_over_the_channels_of_each_pixel():
+def test_softmax_normalizes_over_the_channels_of_each_pixel():
     a, _ = tbp.activation_forward(tbp.Activation("softmax"), IMAGES)
     np.testing.assert_allclose(a.sum(axis=0), np.ones((1, 3, 2)), rtol=1e-15)
     # pixel (0, 0) of example 0: channels hold 1 and −4

@@ -125,7 +125,7 @@ Y = np.array([[-0.5, 1.5, -0.5, 1.5], [2.25, 1.25, 0.75, -0.25]])  # γ x̂ + β
 GRAD_Y = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 4.0]])
 
 
-def test_statistics_and_normalisation_by_hand():
+def test_statistics_and_normalization_by_hand():
     mean, var = batchnorm_statistics(X)
     np.testing.assert_array_equal(mean, [2.0, 10.0])
     np.testing.assert_array_equal(var, [1.0, 13.0])  # biased: divided by batch = 4
@@ -171,7 +171,7 @@ def test_an_all_ones_upstream_gradient_gives_a_zero_input_gradient():
 def test_evaluation_by_hand_with_the_batch_statistics_as_running_ones():
     state = BatchNormState(np.array([2.0, 10.0]), np.array([1.0, 13.0]))
     y, cache = batchnorm_forward_eval(LAYER, X, state)
-    np.testing.assert_array_equal(y, Y)  # the same normalisation as training's...
+    np.testing.assert_array_equal(y, Y)  # the same normalization as training's...
     assert not cache.batch_statistics
     grads, grad_x = batchnorm_backward(GRAD_Y, cache)
     # ...but the statistics are constants now: ∂L/∂x = γ grad_y / √(σ² + ε), one term.
@@ -180,7 +180,7 @@ def test_evaluation_by_hand_with_the_batch_statistics_as_running_ones():
     np.testing.assert_array_equal(grads.beta, [1.0, 4.0])
 
 
-def test_evaluation_normalises_each_example_alone():
+def test_evaluation_normalizes_each_example_alone():
     state = BatchNormState(np.array([1.0, 2.0]), np.array([4.0, 0.25]))
     layer = BatchNorm(np.array([1.0, 2.0]), np.array([0.0, -1.0]), eps=1e-5)
     y, _ = batchnorm_forward_eval(layer, np.array([[3.0], [2.0]]), state)  # a batch of one
@@ -637,7 +637,7 @@ def test_a_checkpoint_naming_the_old_spatial_batch_norm_loads_as_a_batch_norm(tm
         arrays = {name: archive[name] for name in archive.files}
     meta = json.loads(str(arrays["meta"]))
     spatial = [i for i, layer in enumerate(layers) if isinstance(layer, BatchNorm)]
-    assert spatial, "the convnet normalises its images"
+    assert spatial, "the convnet normalizes its images"
     for index in spatial:  # as a file written before the merge names them
         meta["layers"][index]["type"] = "BatchNorm2d"
         meta["states"][index]["type"] = "BatchNorm2dState"

@@ -1,6 +1,6 @@
-"""Batch normalisation over ``"channels *spatial batch"``: a dense layer's outputs, or images.
+"""Batch normalization over ``"channels *spatial batch"``: a dense layer's outputs, or images.
 
-Training normalises each channel with the mean and variance of the batch, then scales and
+Training normalizes each channel with the mean and variance of the batch, then scales and
 shifts it: ``y = γ x̂ + β`` with ``x̂ = (x − μ) / √(σ² + ε)``. Because ``μ`` and ``σ²`` are
 functions of every example of the batch, ``∂L/∂x`` has three terms (the famous backward).
 Evaluation uses running statistics instead, fixed numbers, and its backward is one term.
@@ -13,7 +13,7 @@ in their own record, :class:`BatchNormState`, apart from the parameter record
 
 One family for both: the statistics are taken over every axis but ``channels``. After a dense
 layer the input is ``(channels, batch)`` (no ``*spatial`` axes, each feature a channel); on
-images, ``(channels, height, width, batch)``, each channel is normalised over every pixel of
+images, ``(channels, height, width, batch)``, each channel is normalized over every pixel of
 every image. In C order that is the math below, written over ``"features batch"``, on the view
 ``(channels, height·width·batch)``.
 """
@@ -68,7 +68,7 @@ def batchnorm_statistics(
     Notes
     -----
     The biased variance (divided by ``batch``, not ``batch − 1``) is the one the batch is
-    normalised with, as in PyTorch; the running variance uses the unbiased one
+    normalized with, as in PyTorch; the running variance uses the unbiased one
     (:func:`batchnorm_running_statistics`).
     """
     mean = x.mean(axis=1)
@@ -90,7 +90,7 @@ def batchnorm_normalize(
     x
         The layer's input.
     mean, var
-        The statistics to normalise with (the batch's in training, the running ones in
+        The statistics to normalize with (the batch's in training, the running ones in
         evaluation).
     eps
         Added to the variance, so that a constant feature does not divide by zero.
@@ -98,7 +98,7 @@ def batchnorm_normalize(
     Returns
     -------
     x_hat, rstd
-        The normalised input, and ``1 / √(σ²_f + ε)`` per feature: the reciprocal standard
+        The normalized input, and ``1 / √(σ²_f + ε)`` per feature: the reciprocal standard
         deviation, ``rstd`` as llm.c and layer norm name it.
 
     Notes
@@ -118,12 +118,12 @@ def batchnorm_scale_shift(
     gamma: Float[Array, " features"],
     beta: Float[Array, " features"],
 ) -> Float[Array, "features batch"]:
-    """``y = γ x̂ + β``: each normalised feature scaled and shifted by its own parameters.
+    """``y = γ x̂ + β``: each normalized feature scaled and shifted by its own parameters.
 
     Parameters
     ----------
     x_hat
-        The normalised input.
+        The normalized input.
     gamma, beta
         The scale and the shift of each feature.
 
@@ -148,7 +148,7 @@ def batchnorm_grad_params(
     grad_y
         ``∂L/∂y``, the upstream gradient.
     x_hat
-        The normalised input the forward pass computed.
+        The normalized input the forward pass computed.
 
     Returns
     -------
@@ -185,7 +185,7 @@ def batchnorm_grad_input(
     grad_y
         ``∂L/∂y``, the upstream gradient.
     x_hat
-        The normalised input.
+        The normalized input.
     gamma
         The scale.
     rstd
@@ -287,7 +287,7 @@ def batchnorm_running_statistics(
     running_mean, running_var
         The running statistics before the batch.
     mean, var
-        The batch's statistics (the variance biased, as the batch was normalised with it).
+        The batch's statistics (the variance biased, as the batch was normalized with it).
     count
         How many values each statistic was computed from (``batch``; for images,
         ``height · width · batch``).
@@ -331,7 +331,7 @@ class BatchNorm(Layer):
     Parameters
     ----------
     gamma
-        The scale of each channel after normalisation (PyTorch's ``weight``); a dense layer's
+        The scale of each channel after normalization (PyTorch's ``weight``); a dense layer's
         outputs are its channels.
     beta
         The shift of each channel (PyTorch's ``bias``).
@@ -372,11 +372,11 @@ class BatchNormCache:
     layer: BatchNorm
     """The parameters and settings (backward needs ``γ``)."""
     x_hat: Float[Array, "channels *spatial batch"]
-    """The normalised input."""
+    """The normalized input."""
     mean: Float[Array, " channels"]
-    """The mean it was normalised with (the batch's, or the running one)."""
+    """The mean it was normalized with (the batch's, or the running one)."""
     var: Float[Array, " channels"]
-    """The variance it was normalised with (the batch's, biased, or the running one)."""
+    """The variance it was normalized with (the batch's, biased, or the running one)."""
     rstd: Float[Array, " channels"]
     """``1 / √(var + eps)``."""
     batch_statistics: bool
@@ -394,7 +394,7 @@ def _columns(values: Array) -> Array:
 def batchnorm_forward(
     layer: BatchNorm, x: Float[Array, "channels *spatial batch"]
 ) -> tuple[Float[Array, "channels *spatial batch"], BatchNormCache]:
-    """Batch norm in training: normalise with the batch's statistics, then scale and shift.
+    """Batch norm in training: normalize with the batch's statistics, then scale and shift.
 
     Parameters
     ----------
@@ -435,14 +435,14 @@ def batchnorm_forward(
 def batchnorm_forward_eval(
     layer: BatchNorm, x: Float[Array, "channels *spatial batch"], state: BatchNormState
 ) -> tuple[Float[Array, "channels *spatial batch"], BatchNormCache]:
-    """Batch norm in evaluation: normalise with the running statistics.
+    """Batch norm in evaluation: normalize with the running statistics.
 
     Parameters
     ----------
     layer
         ``γ``, ``β`` and the settings.
     x
-        The layer's input; any number of examples, each normalised on its own.
+        The layer's input; any number of examples, each normalized on its own.
     state
         The running statistics.
 
