@@ -260,7 +260,7 @@ def test_a_recipe_trains_with_its_blas_threads_or_those_of_threads(
 ):
     seen = []
 
-    def fit(layers, data, rng, states, progress, length):
+    def fit(layers, data, rng, states, progress, length, clip):
         seen.append(blas_threads_now())
         return History()
 
@@ -277,7 +277,11 @@ def test_a_recipe_trains_with_its_blas_threads_or_those_of_threads(
 
 # --- Checkpoints of every model: what the command line saves, it loads -----------------------
 
-SHORT = {"convnet": ["--epochs", "1"], "transformer": ["--steps", "2"]}
+SHORT = {
+    "convnet": ["--epochs", "1"],
+    "transformer": ["--steps", "2"],
+    **{name: ["--steps", "2"] for name in options.RECURRENT_MODELS},
+}
 """A model's shortest real training: one epoch of the convnet, two steps of the transformer."""
 
 
@@ -288,7 +292,7 @@ def results(text):
     return loss, accuracy
 
 
-@pytest.mark.parametrize("model", ["convnet", "transformer"])
+@pytest.mark.parametrize("model", ["convnet", "transformer", *options.RECURRENT_MODELS])
 def test_a_saved_model_loads_back_evaluates_the_same_and_trains_on(model, tmp_path, capsys):
     path = tmp_path / f"{model}.npz"
     status, trained = run("train", "--model", model, *SHORT[model], "--save", str(path))
@@ -357,6 +361,8 @@ VALUE = {
     "animate": "a.gif",
     "epochs": "1",
     "steps": "1",
+    "clip": "1",
+    "truncate": "5",
 }
 """A valid value of each option of OPTION_MODELS."""
 

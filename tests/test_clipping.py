@@ -51,7 +51,7 @@ def test_clip_by_hand():
     clipped, norm = clip_by_global_norm(two, 6.5)
     assert norm == 13.0
     assert_close(clipped[0].W, [[1.5]], rtol=1e-15)
-    assert_close(clipped[2].gain, [6.0], rtol=1e-15)
+    assert_close(clipped[2].gamma, [6.0], rtol=1e-15)
     assert clipped[1] is None
 
 

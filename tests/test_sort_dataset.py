@@ -77,7 +77,7 @@ def test_the_sequence_data_sets_table_has_every_name_and_makes_the_same_data():
 
     from typedbackprop.datasets import SEQUENCE_DATASETS, SequenceDatasetName
 
-    assert tuple(SEQUENCE_DATASETS) == get_args(SequenceDatasetName) == ("sort",)
+    assert tuple(SEQUENCE_DATASETS) == get_args(SequenceDatasetName) == ("sort", "recall")
     made, direct = SEQUENCE_DATASETS["sort"](seed=2), sort_dataset(seed=2)
     assert made.name == "sort"
     np.testing.assert_array_equal(made.x_test, direct.x_test)

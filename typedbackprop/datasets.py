@@ -39,7 +39,7 @@ __all__ = [
 
 DatasetName = Literal["step", "circles", "iris", "digits"]
 """The names :func:`load_dataset` accepts: tables of features, for a perceptron."""
-SequenceDatasetName = Literal["sort"]
+SequenceDatasetName = Literal["sort", "recall"]
 """The sequence data sets of :data:`SEQUENCE_DATASETS`: token ids, for a sequence model."""
 Task = Literal["binary", "multiclass"]
 
@@ -618,7 +618,10 @@ def recall_dataset(
     )
 
 
-SEQUENCE_DATASETS: dict[str, Callable[..., SequenceDataset]] = {"sort": sort_dataset}
+SEQUENCE_DATASETS: dict[str, Callable[..., SequenceDataset]] = {
+    "sort": sort_dataset,
+    "recall": recall_dataset,
+}
 """Every sequence data set by name (see :data:`SequenceDatasetName`): ``make(seed=...)``."""
 
 assert set(SEQUENCE_DATASETS) == set(get_args(SequenceDatasetName))

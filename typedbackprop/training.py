@@ -34,7 +34,9 @@ from typedbackprop.models import Architecture
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.families import Mode
+from typedbackprop.nn.gru import GRU
 from typedbackprop.nn.losses import LOSSES, LossName
+from typedbackprop.nn.lstm import LSTM
 from typedbackprop.nn.network import (
     Layer,
     _check_gradients,
@@ -44,6 +46,7 @@ from typedbackprop.nn.network import (
     network_forward,
     network_loss_and_grads,
 )
+from typedbackprop.nn.rnn import RNN
 from typedbackprop.nn.tree import leaves, map_leaves
 from typedbackprop.optimizers import SGD, clip_by_global_norm
 
@@ -414,8 +417,8 @@ def truncated(layers: Sequence[Layer], truncate: int | None) -> list[Layer]:
     if truncate is None:
         return list(layers)
     return [
-        dataclasses.replace(layer, truncate=truncate)  # type: ignore[type-var]
-        if "truncate" in {field.name for field in dataclasses.fields(layer)}
+        dataclasses.replace(layer, truncate=truncate)
+        if isinstance(layer, RNN | LSTM | GRU)
         else layer
         for layer in layers
     ]

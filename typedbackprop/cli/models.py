@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 import hashlib
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from rich.console import Console
@@ -23,10 +23,12 @@ from typedbackprop.cli.tables import print_gradient_report
 from typedbackprop.datasets import SplitRecord
 from typedbackprop.explain import explain_network
 from typedbackprop.gradcheck import gradcheck
+from typedbackprop.models import recurrent
 from typedbackprop.nn.losses import LOSSES, LossName
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.network import Layer, network_forward, network_loss_and_grads
 from typedbackprop.nn.tree import leaves, replace_leaves
+from typedbackprop.plots import plot_vanishing_gradient, require_plotting
 from typedbackprop.recipes import (
     RECIPES,
     Recipe,
@@ -35,7 +37,7 @@ from typedbackprop.recipes import (
     fresh_states,
     recipe_data,
 )
-from typedbackprop.training import evaluate_network
+from typedbackprop.training import evaluate_network, truncated
 
 __all__ = ["MODEL_CHOICES", "add_model_option", "explain_model", "gradcheck_model", "train_model"]
 
@@ -43,6 +45,9 @@ MODEL_CHOICES = ("mlp", *RECIPES)
 """``--model``'s choices: the perceptron of ``SIZES``, or a recipe's model."""
 
 TRAINING = Mode(training=True)
+
+PLOTTED_SEQUENCES = 16
+"""How many training sequences ``--plot`` runs the recurrent layers on for the figure."""
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
@@ -181,6 +186,36 @@ def _check_model_checkpoint(path: str, checkpoint: Checkpoint, recipe: Recipe) -
         )
 
 
+def plot_recurrent(path: str, data: RecipeData, seed: int) -> None:
+    """Draw the vanishing gradient of the recurrent models as their recipes start them.
+
+    ``‖∂L/∂h_t‖`` against ``t`` (log scale) for the RNN, the LSTM (as the recipe starts it,
+    forget-gate bias 5, and at PyTorch's draw, bias ≈ 0) and the GRU, each as ``--model``
+    builds it from ``seed``, on the first :data:`PLOTTED_SEQUENCES` training sequences, for a
+    loss ``L = Σ g ⊙ h_{seq−1}`` with one random ``g`` of norm 1 for every model: how much of
+    the gradient at the last state reaches each earlier step at the start of training
+    (:func:`~typedbackprop.plots.plot_vanishing_gradient`).
+    """
+    x = cast(Array, data.x_train[..., :PLOTTED_SEQUENCES])
+
+    def first(layers: list[Layer]) -> Any:
+        return layers[0]
+
+    layers: dict[str, Any] = {
+        "tanh RNN": first(RECIPES["rnn"].build(np.random.default_rng(seed))),
+        "GRU": first(RECIPES["gru"].build(np.random.default_rng(seed))),
+        "LSTM, forget bias 5 (the recipe's)": first(
+            RECIPES["lstm"].build(np.random.default_rng(seed))
+        ),
+        "LSTM at PyTorch's draw (bias ≈ 0)": first(
+            recurrent(np.random.default_rng(seed), "lstm", forget_bias=float("nan"))
+        ),
+    }
+    hidden = leaves(layers["GRU"])["cell.reset_gate.W_hh"].shape[0]
+    grad_last_state = np.random.default_rng(seed).standard_normal((hidden, x.shape[-1]))
+    plot_vanishing_gradient(path, layers, x, grad_last_state / np.linalg.norm(grad_last_state))
+
+
 def _length(recipe: Recipe, args: argparse.Namespace, loading: bool) -> int:
     """The epochs or steps to train: ``--epochs``/``--steps``, else 0 after ``--load`` (only
     evaluate), else the recipe's."""
@@ -201,6 +236,8 @@ def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> i
     if args.dataset is not None and args.dataset != recipe.dataset:
         raise UsageError(f"--model {recipe.name} is for --dataset {recipe.dataset}")
     check_paths(args)
+    if getattr(args, "plot", None):
+        require_plotting()  # ImportError: exit 1 with what to install, before any training
     checkpoint = read_checkpoint(args.load) if args.load else None
     if checkpoint is not None:
         _check_model_checkpoint(args.load, checkpoint, recipe)
@@ -218,6 +255,7 @@ def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> i
     else:
         layers = recipe.build(rng)
         states = fresh_states(layers)
+    layers = truncated(layers, getattr(args, "truncate", None))
     length = _length(recipe, args, loading=checkpoint is not None)
     started = time.perf_counter()
     if length:
@@ -240,6 +278,7 @@ def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> i
                     states,
                     lambda done, loss: progress.update(task, completed=done, loss=f"{loss:.4g}"),
                     length,
+                    getattr(args, "clip", None),
                 )
     elapsed = time.perf_counter() - started
     test_loss, test_accuracy = evaluate_network(
@@ -253,6 +292,9 @@ def train_model(recipe: Recipe, args: argparse.Namespace, console: Console) -> i
     if args.save:
         save_network(args.save, layers, recipe.loss, split=split, model=recipe.name, states=states)
         console.print(f"saved {args.save}", highlight=False)
+    if getattr(args, "plot", None):
+        plot_recurrent(args.plot, data, seed)
+        console.print(f"wrote {args.plot}", highlight=False)
     shown = "n/a" if test_accuracy is None else f"{test_accuracy:.3f}"
     console.print(f"test accuracy: {shown}", highlight=False)
     return 0

@@ -23,6 +23,7 @@ __all__ = [
     "GRADCHECK_EPS",
     "MODELS",
     "OPTION_MODELS",
+    "RECURRENT_MODELS",
     "SCOPE_RULE",
     "check_option_models",
     "mark_option_models",
@@ -74,6 +75,12 @@ with an estimate before anything is allocated, rather than killed by the system 
 MODELS: tuple[str, ...] = ("mlp", *RECIPES)
 """Every ``--model``: the perceptron of ``SIZES`` (``mlp``), then the recipes' models."""
 
+RECURRENT_MODELS: tuple[str, ...] = tuple(
+    name for name, recipe in RECIPES.items() if recipe.dataset == "recall"
+)
+"""The recurrent models (RNN, LSTM, GRU on ``recall``): ``--truncate`` is theirs, and ``--plot``
+draws their vanishing gradient."""
+
 OPTION_MODELS: dict[str, tuple[str, ...]] = {
     "activation": ("mlp",),
     "output_activation": ("mlp",),
@@ -84,10 +91,12 @@ OPTION_MODELS: dict[str, tuple[str, ...]] = {
     "batch_size": ("mlp",),
     "lr": ("mlp",),
     "momentum": ("mlp",),
-    "plot": ("mlp",),
+    "plot": ("mlp", *RECURRENT_MODELS),
     "animate": ("mlp",),
     "epochs": ("mlp", *(name for name, recipe in RECIPES.items() if recipe.units == "epoch")),
     "steps": tuple(name for name, recipe in RECIPES.items() if recipe.units == "step"),
+    "clip": tuple(RECIPES),
+    "truncate": RECURRENT_MODELS,
 }
 """The options (by argparse ``dest``) that apply to some models only, and those models; an
 option not listed applies to every model. The one place ``explain``, ``gradcheck`` and ``train``

@@ -186,6 +186,20 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--momentum", type=_momentum, help="momentum in [0, 1) (default: per data set)"
     )
     parser.add_argument(
+        "--clip",
+        type=finite_positive_float,
+        metavar="MAX_NORM",
+        help="clip the gradients by their global norm before every step: g ← g · min(1, "
+        "MAX_NORM / ‖g‖), ‖g‖ over every parameter of every layer (default: no clipping)",
+    )
+    parser.add_argument(
+        "--truncate",
+        type=positive_int,
+        metavar="STEPS",
+        help="truncated backpropagation through time: chunks of STEPS steps, no state gradient "
+        "carried across a chunk's start (default: through the whole sequence)",
+    )
+    parser.add_argument(
         "--seed",
         type=seed,
         default=None,
@@ -196,7 +210,9 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--plot",
         metavar="FILE.png",
         help="draw the loss curve and what the network learned: its decision regions (2-D "
-        "data), its output (1-D) or the test set's confusion matrix (also .pdf, .svg, .jpg)",
+        "data), its output (1-D) or the test set's confusion matrix (also .pdf, .svg, .jpg); "
+        "for a recurrent model, the vanishing gradient: the norm of ∂L/∂h_t against t at "
+        "the start of training, for the RNN, LSTM and GRU",
     )
     parser.add_argument(
         "--animate", metavar="FILE.gif", help="animate the hidden representation over training"
