@@ -62,6 +62,8 @@ _how: dict[type, str | tuple[str, ...] | None] = {
     list: _BY_ITEMS,
     tuple: _BY_ITEMS,
 }
+# For a dataclass (``_how`` its field names): its fields' values as a tuple, by one C call.
+_fields: dict[type, Callable[[object], tuple[object, ...]]] = {}
 
 
 def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
@@ -82,6 +84,9 @@ def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
         how = None
     else:
         how = tuple(getattr(kind, "__dataclass_fields__", ())) or _BY_TYPE
+        if type(how) is tuple:
+            getter = operator.attrgetter(*how)
+            _fields[kind] = getter if len(how) > 1 else lambda value: (getter(value),)
     _how[kind] = how
     return how
 
@@ -121,7 +126,7 @@ def signature_of(value: object, deep: bool = False) -> object:
         return None
     if not deep:
         return kind
-    items = _signatures([getattr(value, name) for name in how], deep)
+    items = _signatures(_fields[kind](value), deep)
     return None if items is None else (kind, items)
 
 
@@ -324,7 +329,7 @@ def _holds_objects(signature: object) -> bool:
 def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Callable[P, R]:
     """The wrapper for ``vouches_for_inner_calls``: a signature that passed runs unchecked."""
     passed: set[object] = set()
-    depth = trust
+    depth, ndarray, signature = trust, _ndarray, signature_of
     by_value = bool(plan.read_by_value)
     counts = FullChecks()
 
@@ -332,7 +337,15 @@ def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Cal
     def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
         if depth.depth:
             return function(*args, **kwargs)
-        call = call_signature(args, kwargs, deep=True)
+        # call_signature(args, kwargs, deep=True), inlined for the common call, by position
+        call: Any = tuple(
+            [
+                (value.shape, value.dtype) if type(value) is ndarray else signature(value, True)
+                for value in args
+            ]
+        )
+        if kwargs or None in call:
+            call = call_signature(args, kwargs, deep=True)
         if by_value and call is not None:
             values = values_read(plan, args, kwargs)
             call = None if values is None else (call, values)
