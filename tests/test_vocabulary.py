@@ -7,8 +7,12 @@
 - Docstrings use only the dimension names of their table.
 - The 1-D chain rule is worded one way everywhere: "upstream gradient times local gradient".
 - Every overflow limit of ``exp`` quoted on a page or in a docstring is the one NumPy gives.
+- A layer's input is ``x``, but where the math names it otherwise (the dense layer's ``a_prev``,
+  an activation's ``z``, an embedding's ``ids``), and a cache that saves it saves it under its
+  forward's name for it.
 """
 
+import dataclasses
 import importlib.util
 import inspect
 import re
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from families import CASES
 
 from typedbackprop.nn import batch_first, losses, network, softmax
 from typedbackprop.nn.families import FAMILIES
@@ -304,3 +309,36 @@ def test_the_spec_directive_renders_the_spec_and_fails_loudly_on_a_missing_one()
     assert lines[number - 1].startswith("AFFINE_GRAD_W = Spec(")
     with pytest.raises(hooks.DirectiveError, match="no spec 'NO_SUCH_SPEC'"):
         hooks.expand("<!-- spec: typedbackprop/nn/affine.py NO_SUCH_SPEC -->")
+
+
+# --- the input of a layer, in its forward and in its cache ----------------------------------------
+
+INPUT_NAMES = {"Dense": "a_prev", "Activation": "z", "Embedding": "ids"}
+"""The families whose input is not ``x``: the names of the math (``z = W a_prev + b`` and
+BP1-BP4 for the dense layer, ``a = σ(z)`` for an activation, integer token ids for an
+embedding). docs/conventions.md says why."""
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_a_layer_names_its_input_x_and_its_cache_saves_it_by_that_name(case):
+    layer, x = case.build(np.random.default_rng(0), np.float64)
+    family = FAMILIES[type(layer)]
+    name = list(inspect.signature(family.forward).parameters)[1]
+    assert name == INPUT_NAMES.get(type(layer).__name__, "x")
+    _, cache = family.run(layer, x, case.mode)
+    fields = {field.name: getattr(cache, field.name) for field in dataclasses.fields(cache)}
+    saved = [field for field, value in fields.items() if value is x]
+    assert not saved or name in saved  # (the identity's output is its input too: z and a)
+    if name in fields:  # a field of the input's name holds the input itself
+        assert fields[name] is x
+
+
+def test_most_caches_save_their_input_as_it_was_given():
+    saving = set()
+    for case in CASES:
+        layer, x = case.build(np.random.default_rng(0), np.float64)
+        _, cache = FAMILIES[type(layer)].run(layer, x, case.mode)
+        if any(getattr(cache, field.name) is x for field in dataclasses.fields(cache)):
+            saving.add(type(layer).__name__)
+    # Batch norm saves x̂, attention's caches its projections, the block its parts' caches.
+    assert {"Dense", "Activation", "Embedding", "LayerNorm", "Conv2d", "Flatten"} <= saving
