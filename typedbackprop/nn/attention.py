@@ -511,7 +511,9 @@ class Attention(Layer):
     W_output, b_output
         The projection of the concatenated heads back to ``features``.
     causal
-        Whether each token attends only to itself and the tokens before it.
+        Whether each token attends only to itself and the tokens before it. Off by default, as
+        PyTorch's ``is_causal``; a model that predicts the next tokens turns it on
+        (``models.transformer`` does).
     """
 
     W_query: Float[Array, "heads head_dim features"]

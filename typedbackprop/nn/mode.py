@@ -13,7 +13,13 @@ __all__ = ["Mode"]
 
 @dataclass(frozen=True, slots=True)
 class Mode:
-    """How a forward pass runs: training (batch statistics, dropout on) or evaluation."""
+    """How a forward pass runs: training (batch statistics, dropout on) or evaluation.
+
+    ``Mode()`` is evaluation: it needs no generator, and it is what a prediction runs in.
+    :func:`~typedbackprop.nn.network.network_forward` and ``network_loss_and_grads`` default to
+    training instead (without randomness: a network with dropout is given
+    ``Mode(training=True, rng=...)``), because their gradients are asked for to train.
+    """
 
     training: bool = False
     """True while training; layers such as dropout and batch norm act differently then."""
