@@ -111,7 +111,7 @@ def as_module(module: ModuleType, layers: list[Any]) -> list[Any]:
     """The same layers as records of ``module`` (each import of the package has its own)."""
     converted = []
     for layer in layers:
-        kind = getattr(module, type(layer).__name__)
+        kind = getattr(module.nn, type(layer).__name__)
         fields = {name: getattr(layer, name) for name in layer.__dataclass_fields__}
         converted.append(kind(**fields))
     return converted

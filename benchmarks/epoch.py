@@ -63,9 +63,9 @@ def make_problem(sizes: tuple[int, ...], examples: int, seed: int = 0) -> tuple[
 def package_epoch(sizes: tuple[int, ...], x_rows: Any, labels: Any, params: Any, batch: int):
     import typedbackprop as tbp
 
-    architecture = tbp.Architecture(sizes, "relu", "softmax", "cross_entropy")
+    architecture = tbp.models.Architecture(sizes, "relu", "softmax", "cross_entropy")
     layers = [tbp.Dense(W, b) for W, b in params]
-    x = tbp.features_first(x_rows)  # (in, examples), C-contiguous: load_dataset's layout
+    x = tbp.datasets.features_first(x_rows)  # (in, examples), C-contiguous: load_dataset's layout
 
     def epoch() -> tuple[float, list[Any]]:
         trained, history = tbp.train(

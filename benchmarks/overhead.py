@@ -86,9 +86,11 @@ def functions_step(network: step.Network, params: Any, x: Any, y: Any) -> Any:
     """The package's math functions called one after another, by hand: no network, no records."""
     import typedbackprop as tbp
 
-    forward = {"sigmoid": tbp.sigmoid_forward, "relu": tbp.relu_forward}[network.activation]
-    backward = {"sigmoid": tbp.sigmoid_backward, "relu": tbp.relu_backward}[network.activation]
-    loss_function = tbp.LOSSES[network.loss].function  # of a_L = z_L, or of the logits z_L
+    forward = {"sigmoid": tbp.nn.sigmoid_forward, "relu": tbp.nn.relu_forward}[network.activation]
+    backward = {"sigmoid": tbp.nn.sigmoid_backward, "relu": tbp.nn.relu_backward}[
+        network.activation
+    ]
+    loss_function = tbp.nn.LOSSES[network.loss].function  # of a_L = z_L, or of the logits z_L
     last = len(params) - 1
 
     def run() -> Any:
@@ -96,17 +98,17 @@ def functions_step(network: step.Network, params: Any, x: Any, y: Any) -> Any:
         a = x
         for index, (W, b) in enumerate(params):
             inputs.append(a)
-            z = tbp.affine_forward(W, b, a)
+            z = tbp.nn.affine_forward(W, b, a)
             pre_activations.append(z)
             if index < last:
                 a = forward(z)
         loss, delta = loss_function(z, y)
         grads = []
         for index in range(last, -1, -1):
-            grads.append(tbp.affine_grad_params(delta, inputs[index]))
+            grads.append(tbp.nn.affine_grad_params(delta, inputs[index]))
             if index == 0:
                 break
-            grad_a = tbp.affine_grad_input(delta, params[index][0])
+            grad_a = tbp.nn.affine_grad_input(delta, params[index][0])
             delta = backward(grad_a, pre_activations[index - 1], inputs[index])
         return loss, grads[::-1]
 

@@ -15,7 +15,8 @@ import math
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop import Array, checked, sigmoid_forward
+from typedbackprop import Array, checked
+from typedbackprop.nn import sigmoid_forward
 from typedbackprop.nn.activations import sigmoid_backward, tanh_backward
 from typedbackprop.nn.attention import attention_scores, attention_weights, weighted_values
 from typedbackprop.nn.dropout import DropoutCache

@@ -18,27 +18,29 @@ __all__ = [
 
 # --8<-- [start:three_gradients]
 def output_layer_grads(delta: Array, a_prev: Array) -> tuple[Array, Array]:
-    grad_W, grad_b, grad_a_prev = tbp.affine_grad_params(delta, a_prev)  # BUG: it returns two
+    grad_W, grad_b, grad_a_prev = tbp.nn.affine_grad_params(delta, a_prev)  # BUG: it returns two
     return grad_W, grad_b
     # --8<-- [end:three_gradients]
 
 
 # --8<-- [start:three_gradients_fixed]
 def output_layer_grads_fixed(delta: Array, a_prev: Array) -> tuple[Array, Array]:
-    grad_W, grad_b = tbp.affine_grad_params(delta, a_prev)  # the first layer needs no grad_a_prev
+    grad_W, grad_b = tbp.nn.affine_grad_params(
+        delta, a_prev
+    )  # the first layer needs no grad_a_prev
     return grad_W, grad_b
     # --8<-- [end:three_gradients_fixed]
 
 
 # --8<-- [start:loss_tuple]
 def output_delta(a: Array, z: Array, y: Array) -> Array:
-    grad_a = tbp.squared_error(a, y)  # BUG: a loss returns (loss, grad_a), not grad_a
-    return tbp.sigmoid_backward(grad_a, z, a)  # mypy reports the tuple where it is used
+    grad_a = tbp.nn.squared_error(a, y)  # BUG: a loss returns (loss, grad_a), not grad_a
+    return tbp.nn.sigmoid_backward(grad_a, z, a)  # mypy reports the tuple where it is used
     # --8<-- [end:loss_tuple]
 
 
 # --8<-- [start:loss_tuple_fixed]
 def output_delta_fixed(a: Array, z: Array, y: Array) -> Array:
-    _, grad_a = tbp.squared_error(a, y)
-    return tbp.sigmoid_backward(grad_a, z, a)
+    _, grad_a = tbp.nn.squared_error(a, y)
+    return tbp.nn.sigmoid_backward(grad_a, z, a)
     # --8<-- [end:loss_tuple_fixed]

@@ -55,19 +55,19 @@ def shape_check_message(call: Callable[[], object]) -> str:
 SHAPE_CASES = {
     "grad_W_swapped_order": (
         zoo.affine_grad_params_swapped_order,
-        tbp.affine_grad_params,
+        tbp.nn.affine_grad_params,
         [(2, 5), (4, 5)],
         ["return value", "Float[ndarray, 'out in']", "out=2", "in=4", "batch=5"],
     ),
     "grad_input_upstream_first": (
         zoo.affine_grad_input_upstream_first,
-        tbp.affine_grad_input,
+        tbp.nn.affine_grad_input,
         [(2, 5), (2, 4)],
         ["return value", "Float[ndarray, 'in batch']", "in=4", "batch=5"],
     ),
     "grad_b_wrong_axis": (
         zoo.affine_grad_params_bias_wrong_axis,
-        tbp.affine_grad_params,
+        tbp.nn.affine_grad_params,
         [(2, 5), (4, 5)],
         ["return value", "Float[ndarray, 'out']", "out=2", "batch=5"],
     ),
@@ -98,7 +98,7 @@ def test_the_shape_check_is_blind_where_the_sizes_coincide(rng):
     assert grad_W.shape == W.shape
     with pytest.raises(GradcheckError):
         tbp.gradcheck(
-            tbp.affine_forward,
+            tbp.nn.affine_forward,
             lambda g, W, b, a: (*zoo.affine_grad_params_swapped_order(g, a), W.T @ g),
             [W, normal(rng, 4), a_prev],
         )
@@ -150,7 +150,7 @@ def test_the_type_errors_also_fail_when_they_run(rng):
         bug_zoo_mypy.output_layer_grads(delta, a_prev)
     assert bug_zoo_mypy.output_layer_grads_fixed(delta, a_prev)[0].shape == (2, 4)
     z = normal(rng, 2, 5)
-    a, y = tbp.sigmoid_forward(z), normal(rng, 2, 5)
+    a, y = tbp.nn.sigmoid_forward(z), normal(rng, 2, 5)
     with pytest.raises(TypeCheckError, match="grad_a"):
         bug_zoo_mypy.output_delta(a, z, y)
     assert bug_zoo_mypy.output_delta_fixed(a, z, y).shape == (2, 5)
@@ -180,11 +180,13 @@ def activation_backward(
 
 
 def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
-    correct_affine = affine_backward_in_forward_order(tbp.affine_grad_params, tbp.affine_grad_input)
+    correct_affine = affine_backward_in_forward_order(
+        tbp.nn.affine_grad_params, tbp.nn.affine_grad_input
+    )
     y = normal(rng, 2, 5)
     z_cached = normal(rng, 3, 5)
-    cache_of_wrong = tbp.sigmoid_forward(z_cached)  # one forward pass; backward reuses its cache
-    cache_of_right = tbp.sigmoid_forward(z_cached)
+    cache_of_wrong = tbp.nn.sigmoid_forward(z_cached)  # one forward pass; backward reuses its cache
+    cache_of_right = tbp.nn.sigmoid_forward(z_cached)
     q, k, v = normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5)
 
     def attention_with(scores: Callable[[Array, Array], Array]) -> Callable[..., Array]:
@@ -200,7 +202,7 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
         return attention_weights(attention_scores(q, k))
 
     def causal(q: Array, k: Array, v: Array) -> Array:
-        return tbp.scaled_dot_product_attention(q, k, v, causal=True)[0]
+        return tbp.nn.scaled_dot_product_attention(q, k, v, causal=True)[0]
 
     return {
         # query == key == 5, as in self-attention: Qᵀ K has the shape of Kᵀ Q.
@@ -220,33 +222,33 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
                 lambda q, k, v: zoo.attention_mask_after_softmax(q, k, v)[1]
             ),
             "right": attention_backward_of(
-                lambda q, k, v: tbp.scaled_dot_product_attention(q, k, v, causal=True)[1]
+                lambda q, k, v: tbp.nn.scaled_dot_product_attention(q, k, v, causal=True)[1]
             ),
             "inputs": [q, k, v],
         },
         # in == batch == 5: numpy multiplies without complaint and the shapes come out right.
         "grad_W_no_transpose": {
-            "forward": tbp.affine_forward,
+            "forward": tbp.nn.affine_forward,
             "wrong": affine_backward_in_forward_order(
-                zoo.affine_grad_params_no_transpose, tbp.affine_grad_input
+                zoo.affine_grad_params_no_transpose, tbp.nn.affine_grad_input
             ),
             "right": correct_affine,
             "inputs": [normal(rng, 2, 5), normal(rng, 2), normal(rng, 5, 5)],
         },
         # in == out == 4, like W2 of the question's network.
         "grad_input_no_transpose": {
-            "forward": tbp.affine_forward,
+            "forward": tbp.nn.affine_forward,
             "wrong": affine_backward_in_forward_order(
-                tbp.affine_grad_params, zoo.affine_grad_input_no_transpose
+                tbp.nn.affine_grad_params, zoo.affine_grad_input_no_transpose
             ),
             "right": correct_affine,
             "inputs": [normal(rng, 4, 4), normal(rng, 4), normal(rng, 4, 5)],
         },
         # out == batch == 5: the bias gradient summed over out has the shape of one over batch.
         "grad_b_wrong_axis": {
-            "forward": tbp.affine_forward,
+            "forward": tbp.nn.affine_forward,
             "wrong": affine_backward_in_forward_order(
-                zoo.affine_grad_params_bias_wrong_axis, tbp.affine_grad_input
+                zoo.affine_grad_params_bias_wrong_axis, tbp.nn.affine_grad_input
             ),
             "right": correct_affine,
             "inputs": [normal(rng, 5, 3), normal(rng, 5), normal(rng, 3, 5)],
@@ -254,34 +256,34 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
         # out == batch == 5: the wrong forward runs; the (correct) backward disagrees with it.
         "forward_bias_wrong_axis": {
             "forward": zoo.affine_forward_bias_wrong_axis,
-            "right_forward": tbp.affine_forward,
+            "right_forward": tbp.nn.affine_forward,
             "wrong": correct_affine,
             "right": correct_affine,
             "inputs": [normal(rng, 5, 3), normal(rng, 5), normal(rng, 3, 5)],
         },
         "sigmoid_prime_at_a": {
-            "forward": tbp.sigmoid_forward,
-            "wrong": activation_backward(zoo.sigmoid_backward_at_a, tbp.sigmoid_forward),
-            "right": activation_backward(tbp.sigmoid_backward, tbp.sigmoid_forward),
+            "forward": tbp.nn.sigmoid_forward,
+            "wrong": activation_backward(zoo.sigmoid_backward_at_a, tbp.nn.sigmoid_forward),
+            "right": activation_backward(tbp.nn.sigmoid_backward, tbp.nn.sigmoid_forward),
             "inputs": [normal(rng, 3, 5)],
         },
         "softmax_backward_diagonal": {
-            "forward": tbp.softmax_forward,
-            "wrong": activation_backward(zoo.softmax_backward_diagonal, tbp.softmax_forward),
-            "right": activation_backward(tbp.softmax_backward, tbp.softmax_forward),
+            "forward": tbp.nn.softmax_forward,
+            "wrong": activation_backward(zoo.softmax_backward_diagonal, tbp.nn.softmax_forward),
+            "right": activation_backward(tbp.nn.softmax_backward, tbp.nn.softmax_forward),
             "inputs": [normal(rng, 3, 5)],
         },
         "squared_error_without_mean": {
-            "forward": lambda a: tbp.squared_error(a, y)[0],
+            "forward": lambda a: tbp.nn.squared_error(a, y)[0],
             "wrong": lambda grad, a: grad * zoo.squared_error_without_mean(a, y)[1],
-            "right": lambda grad, a: grad * tbp.squared_error(a, y)[1],
+            "right": lambda grad, a: grad * tbp.nn.squared_error(a, y)[1],
             "inputs": [normal(rng, 2, 5)],
         },
         # The backward runs once per row of the Jacobian, on the cache of one forward pass.
         "sigmoid_backward_in_place": {
-            "forward": tbp.sigmoid_forward,
+            "forward": tbp.nn.sigmoid_forward,
             "wrong": lambda grad_a, z: zoo.sigmoid_backward_in_place(grad_a, z, cache_of_wrong),
-            "right": lambda grad_a, z: tbp.sigmoid_backward(grad_a, z, cache_of_right),
+            "right": lambda grad_a, z: tbp.nn.sigmoid_backward(grad_a, z, cache_of_right),
             "inputs": [z_cached],
         },
     }
@@ -337,23 +339,25 @@ def test_numpy_itself_refuses_the_missing_transposes_when_the_sizes_differ(rng):
 
 def test_the_in_place_backward_corrupts_the_cache_and_gradcheck_says_so(rng):
     z = normal(rng, 3, 5)
-    a = tbp.sigmoid_forward(z)
+    a = tbp.nn.sigmoid_forward(z)
     first = zoo.sigmoid_backward_in_place(np.ones_like(z), z, a)
     np.testing.assert_allclose(
-        first, tbp.sigmoid_backward(np.ones_like(z), z, tbp.sigmoid_forward(z))
+        first, tbp.nn.sigmoid_backward(np.ones_like(z), z, tbp.nn.sigmoid_forward(z))
     )
-    assert not np.allclose(a, tbp.sigmoid_forward(z))  # the first call was right, the cache is not
+    assert not np.allclose(
+        a, tbp.nn.sigmoid_forward(z)
+    )  # the first call was right, the cache is not
     report = tbp.gradcheck(
-        tbp.sigmoid_forward,
-        lambda grad_a, z: zoo.sigmoid_backward_in_place(grad_a, z, tbp.sigmoid_forward(z)),
+        tbp.nn.sigmoid_forward,
+        lambda grad_a, z: zoo.sigmoid_backward_in_place(grad_a, z, tbp.nn.sigmoid_forward(z)),
         [z],
     )
     assert report.passed  # with a fresh cache on every call the bug is invisible
-    frozen = tbp.sigmoid_forward(z)
+    frozen = tbp.nn.sigmoid_forward(z)
     frozen.flags.writeable = False  # what a read-only input test does: it fails at the write
     with pytest.raises(ValueError, match="read-only"):
         zoo.sigmoid_backward_in_place(np.ones_like(z), z, frozen)
-    tbp.sigmoid_backward(np.ones_like(z), z, frozen)
+    tbp.nn.sigmoid_backward(np.ones_like(z), z, frozen)
 
 
 def test_the_epsilon_in_the_loss_fails_the_tight_check_but_not_torchs_tolerances():
@@ -370,8 +374,8 @@ def test_the_epsilon_in_the_loss_fails_the_tight_check_but_not_torchs_tolerances
         tbp.gradcheck(forward, wrong, [z])  # rtol 1e-7: the ε shows
     assert tbp.gradcheck(forward, wrong, [z], rtol=1e-3, atol=1e-5).passed  # torch's defaults
     assert tbp.gradcheck(
-        lambda z: tbp.binary_cross_entropy(z, y)[0],
-        lambda grad, z: grad * tbp.binary_cross_entropy(z, y)[1],
+        lambda z: tbp.nn.binary_cross_entropy(z, y)[0],
+        lambda grad, z: grad * tbp.nn.binary_cross_entropy(z, y)[1],
         [z],
     ).passed
 
@@ -399,7 +403,7 @@ def test_a_consistent_wrong_bias_pair_passes_every_check_but_the_oracle(rng):
         report.passed
     )  # the pair is self-consistent: a different function, rightly differentiated
     assert not np.allclose(z, torch_linear(W, b, a_prev))
-    right = tbp.affine_forward(W, b, a_prev)
+    right = tbp.nn.affine_forward(W, b, a_prev)
     np.testing.assert_allclose(right, torch_linear(W, b, a_prev), rtol=1e-12)
 
 
@@ -407,7 +411,7 @@ def test_the_unstable_softmax_passes_the_checks_and_fails_on_large_logits(rng):
     z = normal(rng, 3, 5)
     assert tbp.gradcheck(
         zoo.softmax_forward_unstable,
-        lambda grad_a, z: tbp.softmax_backward(grad_a, z, zoo.softmax_forward_unstable(z)),
+        lambda grad_a, z: tbp.nn.softmax_backward(grad_a, z, zoo.softmax_forward_unstable(z)),
         [z],
     ).passed
     large = z + 1000.0
@@ -416,7 +420,7 @@ def test_the_unstable_softmax_passes_the_checks_and_fails_on_large_logits(rng):
         with np.errstate(invalid="ignore"):
             wrong = zoo.softmax_forward_unstable(large)
     assert np.isnan(wrong).all()
-    np.testing.assert_allclose(tbp.softmax_forward(large), expected, rtol=1e-12)
+    np.testing.assert_allclose(tbp.nn.softmax_forward(large), expected, rtol=1e-12)
 
 
 def test_the_epsilon_in_the_loss_caps_it_on_confident_mistakes():
@@ -430,7 +434,7 @@ def test_the_epsilon_in_the_loss_caps_it_on_confident_mistakes():
         / z.shape[1]
     )
     wrong, _ = zoo.binary_cross_entropy_with_epsilon(z, y)
-    right, _ = tbp.binary_cross_entropy(z, y)
+    right, _ = tbp.nn.binary_cross_entropy(z, y)
     assert wrong == pytest.approx(-np.log(zoo.EPSILON), rel=1e-3)  # 18.4 instead of 40
     assert right == pytest.approx(expected, rel=1e-12) and right == pytest.approx(40.0)
 
@@ -438,13 +442,15 @@ def test_the_epsilon_in_the_loss_caps_it_on_confident_mistakes():
 def test_float64_sneaks_into_a_float32_run_and_only_a_dtype_test_sees_it(rng):
     z = normal(rng, 3, 5).astype(np.float32)
     grad_a = normal(rng, 3, 5).astype(np.float32)
-    a = tbp.relu_forward(z)
+    a = tbp.nn.relu_forward(z)
     wrong = zoo.relu_backward_float64(grad_a, z, a)  # shapes pass: Float accepts any float dtype
-    right = tbp.relu_backward(grad_a, z, a)
+    right = tbp.nn.relu_backward(grad_a, z, a)
     np.testing.assert_array_equal(wrong, right)  # the same numbers...
     z64 = z.astype(np.float64)
     assert tbp.gradcheck(
-        tbp.relu_forward, lambda g, z: zoo.relu_backward_float64(g, z, tbp.relu_forward(z)), [z64]
+        tbp.nn.relu_forward,
+        lambda g, z: zoo.relu_backward_float64(g, z, tbp.nn.relu_forward(z)),
+        [z64],
     ).passed  # ...and a float64 gradient check cannot tell
     z_torch = torch.from_numpy(z).requires_grad_()
     torch.relu(z_torch).backward(torch.from_numpy(grad_a))
@@ -467,7 +473,7 @@ def test_a_float64_bias_in_a_float32_network_is_refused_by_the_network(rng):
 def test_the_mask_after_the_softmax_leaves_columns_that_do_not_sum_to_one(rng):
     q, k, v = normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5)
     _, wrong = zoo.attention_mask_after_softmax(q, k, v)
-    _, right = tbp.scaled_dot_product_attention(q, k, v, causal=True)
+    _, right = tbp.nn.scaled_dot_product_attention(q, k, v, causal=True)
     assert not np.allclose(wrong.sum(axis=-2), 1.0)
     np.testing.assert_allclose(right.sum(axis=-2), 1.0, rtol=1e-15)
     np.testing.assert_array_equal(wrong == 0, right == 0)  # the same entries are masked
@@ -494,7 +500,7 @@ def test_attention_without_the_scale_passes_every_check_but_the_oracle(rng):
     wrong = forward(q, k, v)  # shapes pass, with query ≠ key ≠ head_dim
     assert tbp.gradcheck(forward, backward, [q, k, v]).passed  # self-consistent
     assert not np.allclose(wrong, torch_attention(q, k, v))
-    right, _ = tbp.scaled_dot_product_attention(q, k, v)
+    right, _ = tbp.nn.scaled_dot_product_attention(q, k, v)
     np.testing.assert_allclose(right, torch_attention(q, k, v), rtol=1e-12)
 
 
@@ -514,22 +520,22 @@ def test_max_pooling_with_assignment_is_caught_only_where_windows_overlap(
     rng, window, stride, overlap
 ):
     x = distinct_images(rng, (2, 7, 8, 3))
-    layer = tbp.MaxPool2d(window, stride)
+    layer = tbp.nn.MaxPool2d(window, stride)
 
     def forward(x: Array) -> Array:
-        return tbp.maxpool2d_forward(layer, x)[0]
+        return tbp.nn.maxpool2d_forward(layer, x)[0]
 
     def check(backward: Callable[..., Array]) -> bool:
         return tbp.gradcheck(
             forward,
-            lambda grad_a, x: backward(grad_a, tbp.maxpool2d_forward(layer, x)[1]),
+            lambda grad_a, x: backward(grad_a, tbp.nn.maxpool2d_forward(layer, x)[1]),
             [x],
             names=["x"],
             raise_exception=False,
         ).passed
 
     assert check(zoo.maxpool2d_backward_assign) is not overlap
-    assert check(tbp.maxpool2d_backward)
+    assert check(tbp.nn.maxpool2d_backward)
 
 
 def torch_batch_norm_grad_x(gamma: Array, beta: Array, x: Array, grad_y: Array) -> Array:
@@ -545,17 +551,17 @@ def torch_batch_norm_grad_x(gamma: Array, beta: Array, x: Array, grad_y: Array) 
 
 def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothing_else(rng):
     gamma, beta, x = normal(rng, 3), normal(rng, 3), normal(rng, 3, 6)
-    _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
+    _, cache = tbp.nn.batchnorm_forward(tbp.nn.BatchNorm(gamma, beta), x)
     for grad_y, fooled in [(np.ones((3, 6)), True), (normal(rng, 3, 6), False)]:
         wrong = zoo.batchnorm_grad_input_no_variance_term(grad_y, cache.x_hat, gamma, cache.rstd)
         expected = torch_batch_norm_grad_x(gamma, beta, x, grad_y)
         # With all ones the right answer is 0 and both sides are rounding noise (~1e-16).
         assert np.allclose(wrong, expected, rtol=1e-10, atol=1e-12) is fooled
-        right = tbp.batchnorm_backward(grad_y, cache)[1]
+        right = tbp.nn.batchnorm_backward(grad_y, cache)[1]
         np.testing.assert_allclose(right, expected, rtol=1e-10, atol=1e-12)
     with pytest.raises(GradcheckError):
         tbp.gradcheck(
-            lambda x: tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)[0],
+            lambda x: tbp.nn.batchnorm_forward(tbp.nn.BatchNorm(gamma, beta), x)[0],
             lambda grad_y, x: zoo.batchnorm_grad_input_no_variance_term(
                 grad_y, *_normalized(gamma, beta, x)
             ),
@@ -564,12 +570,12 @@ def test_batch_norm_without_the_variance_term_passes_an_all_ones_test_and_nothin
 
 
 def _normalized(gamma: Array, beta: Array, x: Array) -> tuple[Array, Array, Array]:
-    _, cache = tbp.batchnorm_forward(tbp.BatchNorm(gamma, beta), x)
+    _, cache = tbp.nn.batchnorm_forward(tbp.nn.BatchNorm(gamma, beta), x)
     return cache.x_hat, gamma, cache.rstd
 
 
 def test_dropout_needs_the_same_mask_in_every_evaluation_of_the_check(rng):
-    layer, x = tbp.Dropout(0.5), normal(rng, 4, 6)
+    layer, x = tbp.nn.Dropout(0.5), normal(rng, 4, 6)
     shared = np.random.default_rng(1)
     setups = {
         "fresh": lambda: tbp.Mode(training=True, rng=shared),
@@ -580,14 +586,14 @@ def test_dropout_needs_the_same_mask_in_every_evaluation_of_the_check(rng):
     def passes(setup: str, backward: Callable[..., Array]) -> bool:
         mode = setups[setup]
         return tbp.gradcheck(
-            lambda x: tbp.dropout_forward(layer, x, mode())[0],
-            lambda grad_a, x: backward(grad_a, tbp.dropout_forward(layer, x, mode())[1]),
+            lambda x: tbp.nn.dropout_forward(layer, x, mode())[0],
+            lambda grad_a, x: backward(grad_a, tbp.nn.dropout_forward(layer, x, mode())[1]),
             [x],
             names=["x"],
             raise_exception=False,
         ).passed
 
-    right, wrong = tbp.dropout_backward, zoo.dropout_backward_unscaled
+    right, wrong = tbp.nn.dropout_backward, zoo.dropout_backward_unscaled
     assert not passes("fresh", right) and not passes("fresh", wrong)  # noise: no verdict
     assert passes("evaluation", right) and passes("evaluation", wrong)  # the identity: blind
     assert passes("fixed", right) and not passes("fixed", wrong)  # the one that tells

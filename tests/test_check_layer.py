@@ -35,20 +35,20 @@ def activation_pair(forward, backward):
 
 FUNCTIONS = {
     "affine": (
-        tbp.affine_forward,
-        lambda grad_z, W, b, a_prev: tbp.affine_backward(grad_z, W, a_prev),
+        tbp.nn.affine_forward,
+        lambda grad_z, W, b, a_prev: tbp.nn.affine_backward(grad_z, W, a_prev),
     ),
-    "sigmoid": activation_pair(tbp.sigmoid_forward, tbp.sigmoid_backward),
-    "tanh": activation_pair(tbp.tanh_forward, tbp.tanh_backward),
-    "relu": activation_pair(tbp.relu_forward, tbp.relu_backward),
-    "leaky_relu": activation_pair(tbp.leaky_relu_forward, tbp.leaky_relu_backward),
-    "identity": activation_pair(tbp.identity_forward, tbp.identity_backward),
-    "softmax": activation_pair(tbp.softmax_forward, tbp.softmax_backward),
-    "gelu": activation_pair(tbp.gelu_forward, tbp.gelu_backward),
-    "gelu_tanh": activation_pair(tbp.gelu_tanh_forward, tbp.gelu_tanh_backward),
+    "sigmoid": activation_pair(tbp.nn.sigmoid_forward, tbp.nn.sigmoid_backward),
+    "tanh": activation_pair(tbp.nn.tanh_forward, tbp.nn.tanh_backward),
+    "relu": activation_pair(tbp.nn.relu_forward, tbp.nn.relu_backward),
+    "leaky_relu": activation_pair(tbp.nn.leaky_relu_forward, tbp.nn.leaky_relu_backward),
+    "identity": activation_pair(tbp.nn.identity_forward, tbp.nn.identity_backward),
+    "softmax": activation_pair(tbp.nn.softmax_forward, tbp.nn.softmax_backward),
+    "gelu": activation_pair(tbp.nn.gelu_forward, tbp.nn.gelu_backward),
+    "gelu_tanh": activation_pair(tbp.nn.gelu_tanh_forward, tbp.nn.gelu_tanh_backward),
     "affine, batch first": (
-        tbp.affine_forward_batch_first,
-        lambda grad_z, W, b, a_prev: tbp.affine_backward_batch_first(grad_z, W, a_prev),
+        tbp.nn.affine_forward_batch_first,
+        lambda grad_z, W, b, a_prev: tbp.nn.affine_backward_batch_first(grad_z, W, a_prev),
     ),
 }
 """The package's functions in the classic form, ``forward(*arrays)`` and
@@ -99,11 +99,11 @@ def test_given_sizes_are_kept_and_the_others_stay_distinct():
 
 def test_a_transposed_gradient_is_named_with_its_dimensions():
     def grad_W_transposed(grad_z, W, b, a_prev):
-        grad_W, grad_b, grad_a_prev = tbp.affine_backward(grad_z, W, a_prev)
+        grad_W, grad_b, grad_a_prev = tbp.nn.affine_backward(grad_z, W, a_prev)
         return grad_W.T, grad_b, grad_a_prev
 
     with pytest.raises(tbp.LayerCheckError) as caught:
-        tbp.check_layer(tbp.affine_forward, grad_W_transposed)
+        tbp.check_layer(tbp.nn.affine_forward, grad_W_transposed)
     (check,) = caught.value.report.checks
     assert check.name == "annotations" and not check.passed
     assert check.detail == (
@@ -114,10 +114,10 @@ def test_a_transposed_gradient_is_named_with_its_dimensions():
 
 def test_a_bias_gradient_not_summed_over_batch_is_named():
     def grad_b_not_summed(grad_z, W, b, a_prev):
-        grad_W, _, grad_a_prev = tbp.affine_backward(grad_z, W, a_prev)
+        grad_W, _, grad_a_prev = tbp.nn.affine_backward(grad_z, W, a_prev)
         return grad_W, grad_z, grad_a_prev
 
-    report = tbp.check_layer(tbp.affine_forward, grad_b_not_summed, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.affine_forward, grad_b_not_summed, raise_exception=False)
     (check,) = report.checks
     assert check.detail == (
         'gradient for b has shape (4, 5) (out=4, batch=5), but b: Float[Array, " out"] with '
@@ -130,7 +130,7 @@ def test_a_checked_backward_that_refuses_its_own_result_is_reported():
     def softplus_backward(
         grad_a: Float[Array, "features batch"], z: Float[Array, "features batch"]
     ) -> Float[Array, "features batch"]:
-        return (grad_a * tbp.sigmoid_forward(z)).T  # the bug: a transpose
+        return (grad_a * tbp.nn.sigmoid_forward(z)).T  # the bug: a transpose
 
     @checked
     def softplus_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
@@ -149,7 +149,7 @@ def test_a_numpy_error_in_an_unannotated_backward_names_the_dimensions():
         return grad_z @ a_prev.T, grad_z.sum(axis=1), W @ grad_z
 
     report = tbp.check_layer(
-        tbp.affine_forward, grad_a_prev_without_transpose, raise_exception=False
+        tbp.nn.affine_forward, grad_a_prev_without_transpose, raise_exception=False
     )
     (check,) = report.checks
     assert check.name == "annotations" and not check.passed
@@ -173,11 +173,11 @@ def test_a_backward_that_changes_an_input_fails_purity_and_not_the_gradients_che
     # The gradients are computed before the input is changed, and right: only purity fails,
     # where the gradient check used to blame W (the next call started from the changed a_prev).
     def changes_a_prev_after(grad_z, W, b, a_prev):
-        gradients = tbp.affine_backward(grad_z, W, a_prev)
+        gradients = tbp.nn.affine_backward(grad_z, W, a_prev)
         a_prev[0, 0] = 0.0
         return gradients
 
-    report = tbp.check_layer(tbp.affine_forward, changes_a_prev_after, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.affine_forward, changes_a_prev_after, raise_exception=False)
     verdicts = {check.name: check.passed for check in report.checks}
     assert verdicts == {name: name != "purity" for name in CHECKS}, str(report)
     assert report.checks[3].detail == "backward modified its input a_prev in place"
@@ -186,9 +186,9 @@ def test_a_backward_that_changes_an_input_fails_purity_and_not_the_gradients_che
 def test_a_gradient_failure_that_may_follow_from_a_change_in_place_says_so():
     def changes_a_prev_before(grad_z, W, b, a_prev):
         a_prev[0, 0] = 0.0
-        return tbp.affine_backward(grad_z, W, a_prev)
+        return tbp.nn.affine_backward(grad_z, W, a_prev)
 
-    report = tbp.check_layer(tbp.affine_forward, changes_a_prev_before, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.affine_forward, changes_a_prev_before, raise_exception=False)
     gradients, purity = report.checks[1], report.checks[3]
     assert not gradients.passed and not purity.passed
     assert gradients.detail.startswith("gradient for W is wrong: worst entry W[out=")
@@ -200,11 +200,11 @@ def test_a_gradient_failure_that_may_follow_from_a_change_in_place_says_so():
 
 def test_a_wrong_derivative_is_located_with_its_dimension_names():
     def sigmoid_prime_at_a(grad_a, z):
-        a = tbp.sigmoid_forward(z)
-        s = tbp.sigmoid_forward(a)  # the bug: σ'(a) where σ'(z) belongs
+        a = tbp.nn.sigmoid_forward(z)
+        s = tbp.nn.sigmoid_forward(a)  # the bug: σ'(a) where σ'(z) belongs
         return grad_a * s * (1 - s)
 
-    report = tbp.check_layer(tbp.sigmoid_forward, sigmoid_prime_at_a, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.sigmoid_forward, sigmoid_prime_at_a, raise_exception=False)
     gradients = report.checks[1]
     assert gradients.name == "gradients" and not gradients.passed
     assert gradients.detail.startswith("gradient for z is wrong: worst entry z[features=")
@@ -273,9 +273,9 @@ def test_a_backward_not_linear_in_grad_output_fails_although_unit_vectors_pass()
     # calls backward with unit vectors, passes; random upstream gradients expose it.
     def with_a_quadratic_term(grad_a, z):
         extra = (grad_a.sum() ** 2 - (grad_a**2).sum()) * z
-        return tbp.tanh_backward(grad_a, z, tbp.tanh_forward(z)) + extra
+        return tbp.nn.tanh_backward(grad_a, z, tbp.nn.tanh_forward(z)) + extra
 
-    report = tbp.check_layer(tbp.tanh_forward, with_a_quadratic_term, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.tanh_forward, with_a_quadratic_term, raise_exception=False)
     verdicts = {check.name: check.passed for check in report.checks}
     assert verdicts["gradients"] and not verdicts["linearity"]
     linearity = report.checks[2]
@@ -288,7 +288,7 @@ def test_a_backward_that_writes_into_grad_output_fails_purity():
         grad_a[z <= 0] = 0.0  # the bug: the caller's upstream gradient is overwritten
         return grad_a
 
-    report = tbp.check_layer(tbp.relu_forward, relu_backward_in_place, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.relu_forward, relu_backward_in_place, raise_exception=False)
     purity = report.checks[3]
     assert purity.detail == "backward modified grad_output in place"
     assert report.checks[1].passed  # the values are right: only purity can tell
@@ -299,7 +299,7 @@ def test_a_forward_that_writes_into_its_input_fails_purity():
         np.clip(z, -1.0, 1.0, out=z)
         return np.tanh(z)
 
-    clip_in_place.__annotations__ = tbp.tanh_forward.__annotations__
+    clip_in_place.__annotations__ = tbp.nn.tanh_forward.__annotations__
     report = tbp.check_layer(
         clip_in_place, lambda g, z: g * (1 - np.tanh(z) ** 2), raise_exception=False
     )
@@ -313,7 +313,7 @@ def test_a_nondeterministic_backward_fails_determinism():
     def noisy(grad_a, z):
         return grad_a * (1 - np.tanh(z) ** 2) + noise.normal(scale=1e-14, size=z.shape)
 
-    report = tbp.check_layer(tbp.tanh_forward, noisy, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.tanh_forward, noisy, raise_exception=False)
     determinism = report.checks[4]
     assert not determinism.passed
     assert determinism.detail.startswith("backward is not deterministic for z: two calls differ")
@@ -332,7 +332,7 @@ def test_a_layer_that_promotes_float32_fails_naming_forward_or_backward():
     def backward_promotes(grad_a, z):
         return grad_a * np.ones(z.shape)  # float64 ones
 
-    report = tbp.check_layer(tbp.identity_forward, backward_promotes, raise_exception=False)
+    report = tbp.check_layer(tbp.nn.identity_forward, backward_promotes, raise_exception=False)
     assert report.checks[5].detail == "backward turns float32 into float64 (gradient for z)"
 
 
@@ -378,17 +378,17 @@ def test_a_real_error_still_fails_when_the_layer_has_kinks():
 
 def test_a_parameter_that_is_not_a_float_array_and_has_no_default_is_refused():
     with pytest.raises(TypeError, match="cross_entropy's parameter labels .* no default"):
-        tbp.check_layer(tbp.cross_entropy, lambda g, z, labels: g)
+        tbp.check_layer(tbp.nn.cross_entropy, lambda g, z, labels: g)
 
 
 def test_annotations_can_be_given_for_a_wrapped_layer():
     # A thin adapter for a layer in another form: forward takes the arrays, the annotations
     # come from elsewhere (here, affine_forward's own), as a record-form layer would give them.
     def forward(*arrays):
-        return tbp.affine_forward(*arrays)
+        return tbp.nn.affine_forward(*arrays)
 
     def backward(grad_z, W, b, a_prev):
-        return tbp.affine_backward(grad_z, W, a_prev)
+        return tbp.nn.affine_backward(grad_z, W, a_prev)
 
     annotations = [
         ("W", Float[Array, "out in"]),
@@ -408,15 +408,15 @@ def test_a_layer_in_the_record_form_runs_through_a_thin_adapter():
     annotations = [
         ("W", hints["W"]),
         ("b", hints["b"]),
-        ("a_prev", typing.get_type_hints(tbp.dense_forward, include_extras=True)["a_prev"]),
+        ("a_prev", typing.get_type_hints(tbp.nn.dense_forward, include_extras=True)["a_prev"]),
     ]
 
     def forward(W, b, a_prev):
-        return tbp.dense_forward(tbp.Dense(W, b), a_prev)[0]
+        return tbp.nn.dense_forward(tbp.Dense(W, b), a_prev)[0]
 
     def backward(grad_z, W, b, a_prev):
-        _, cache = tbp.dense_forward(tbp.Dense(W, b), a_prev)
-        grads, grad_a_prev = tbp.dense_backward(grad_z, cache)
+        _, cache = tbp.nn.dense_forward(tbp.Dense(W, b), a_prev)
+        grads, grad_a_prev = tbp.nn.dense_backward(grad_z, cache)
         return grads.W, grads.b, grad_a_prev
 
     report = tbp.check_layer(forward, backward, annotations=annotations)
@@ -599,7 +599,7 @@ def test_a_size_below_1_is_refused():
 
 
 @settings(deadline=None, max_examples=25)
-@given(drawn=layer_inputs(tbp.affine_forward))
+@given(drawn=layer_inputs(tbp.nn.affine_forward))
 def test_the_strategy_draws_distinct_sizes_and_matching_arrays(drawn):
     sizes, (W, b, a_prev) = drawn.sizes, drawn.inputs
     assert sorted(sizes) == ["batch", "in", "out"] and len(set(sizes.values())) == 3
@@ -611,7 +611,7 @@ def test_the_strategy_draws_distinct_sizes_and_matching_arrays(drawn):
 
 
 @settings(deadline=None, max_examples=10)
-@given(drawn=layer_inputs(tbp.softmax_forward, sizes={"batch": 1}, elements=st.floats(-5, 5)))
+@given(drawn=layer_inputs(tbp.nn.softmax_forward, sizes={"batch": 1}, elements=st.floats(-5, 5)))
 def test_the_strategy_keeps_fixed_sizes(drawn):
     (z,) = drawn.inputs
     assert z.shape[1] == 1 and drawn.sizes["batch"] == 1 and drawn.sizes["classes"] != 1
@@ -619,7 +619,7 @@ def test_the_strategy_keeps_fixed_sizes(drawn):
 
 def test_the_strategy_refuses_a_range_without_enough_distinct_sizes():
     with pytest.raises(ValueError, match="3 dimension names .* need distinct sizes"):
-        layer_inputs(tbp.affine_forward, min_size=2, max_size=3)
+        layer_inputs(tbp.nn.affine_forward, min_size=2, max_size=3)
 
 
 def test_the_package_does_not_import_hypothesis():

@@ -57,7 +57,7 @@ BAD_CALLS = [
 
 def test_checks_are_on_by_default():
     assert tbp.CHECKS_ENABLED
-    assert hasattr(tbp.affine_forward, "__wrapped__")
+    assert hasattr(tbp.nn.affine_forward, "__wrapped__")
 
 
 @pytest.mark.parametrize(("case", "arguments"), BAD_CALLS)
@@ -257,7 +257,7 @@ def first_line(error: pytest.ExceptionInfo[BaseException]) -> str:
 def test_a_refused_argument_says_which_dimension_disagrees_and_who_bound_it(rng):
     grad_z, a_prev = rng.standard_normal((2, 5)), rng.standard_normal((4, 4))
     with pytest.raises(TypeCheckError) as error:
-        tbp.affine_grad_params(grad_z, a_prev)
+        tbp.nn.affine_grad_params(grad_z, a_prev)
     assert first_line(error) == "a_prev: batch is 4 here, the size of in, but grad_z bound batch=5"
     assert "out=2" in str(error.value).splitlines()  # jaxtyping's bindings follow
 
@@ -358,16 +358,16 @@ def test_fixed_symbolic_and_variadic_dimensions_get_their_line():
 
 def test_a_record_argument_binds_first_and_is_named_as_the_binder(rng):
     layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))
-    _, cache = tbp.dense_forward(layer, rng.standard_normal((3, 5)))
+    _, cache = tbp.nn.dense_forward(layer, rng.standard_normal((3, 5)))
     with pytest.raises(TypeCheckError) as error:
-        tbp.dense_backward(rng.standard_normal((4, 6)), cache)
+        tbp.nn.dense_backward(rng.standard_normal((4, 6)), cache)
     assert first_line(error) == "grad_z: batch is 6 here, but cache.a_prev bound batch=5"
 
 
 def test_an_inner_refusal_is_not_explained_again_by_the_outer_call(rng):
     @checked
     def outer(grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]) -> None:
-        tbp.affine_grad_params(grad_z, a_prev[:, :-1])
+        tbp.nn.affine_grad_params(grad_z, a_prev[:, :-1])
 
     with pytest.raises(TypeCheckError) as error:
         outer(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
@@ -719,7 +719,7 @@ def test_the_cached_fast_path_is_in_use_so_a_jaxtyping_upgrade_cannot_silently_c
     assert full_checks(product) == 1  # the first call; the other 99 were remembered
     product(W, np.ones((3, 6)))
     assert full_checks(product) == 2  # a new signature is checked in full
-    assert full_checks(tbp.affine_forward) is not None  # the package's own functions too
+    assert full_checks(tbp.nn.affine_forward) is not None  # the package's own functions too
 
 
 def test_the_adapter_refuses_the_fast_path_on_a_jaxtyping_it_was_not_written_for():
@@ -787,14 +787,14 @@ def test_diagnosis_asks_jaxtyping_whether_each_array_fits(monkeypatch):
 
 def test_a_record_is_checked_at_construction_as_one_call_of_its_fields(rng):
     with pytest.raises(TypeCheckError) as error:
-        tbp.Conv2d(rng.standard_normal((2, 3, 2, 2)), np.zeros(3))
+        tbp.nn.Conv2d(rng.standard_normal((2, 3, 2, 2)), np.zeros(3))
     assert (
         first_line(error) == "b: out_channels is 3 here, the size of in_channels, but W bound "
         "out_channels=2"
     )
     assert "checking the parameters of typedbackprop.nn.conv.Conv2d" in str(error.value)
     with pytest.raises(ValueError, match="stride must be at least 1"):  # its settings first
-        tbp.Conv2d(rng.standard_normal((2, 3, 2, 2)), np.zeros(3), stride=0)
+        tbp.nn.Conv2d(rng.standard_normal((2, 3, 2, 2)), np.zeros(3), stride=0)
 
     @checked_record()
     @dataclasses.dataclass(frozen=True, slots=True)
@@ -817,6 +817,6 @@ def test_the_families_that_check_their_records_at_construction_do_it_one_way():
     ]
     assert by_hand == []  # no record binds its arrays' dimensions through a function of its own
     checked_at_construction = {
-        kind.__name__ for kind in tbp.FAMILIES if getattr(kind, "__checked_record__", False)
+        kind.__name__ for kind in tbp.nn.FAMILIES if getattr(kind, "__checked_record__", False)
     }
     assert checked_at_construction == {"Conv2d", "Dense"}

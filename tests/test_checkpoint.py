@@ -382,7 +382,7 @@ def small_transformer(rng, activation="leaky_relu", slope=0.2):
 
 def with_feedforward(layer, **settings):
     """A block with its feed-forward network's ``settings`` changed; another layer as it is."""
-    if not isinstance(layer, tbp.TransformerBlock):
+    if not isinstance(layer, tbp.nn.TransformerBlock):
         return layer
     return dataclasses.replace(
         layer, feedforward=dataclasses.replace(layer.feedforward, **settings)
@@ -452,7 +452,7 @@ def write_flat_block_file(path, layers, settings):
         arrays = {name: archive[name] for name in archive.files}
     meta = json.loads(str(arrays["meta"]))
     for index, layer in enumerate(layers):
-        if not isinstance(layer, tbp.TransformerBlock):
+        if not isinstance(layer, tbp.nn.TransformerBlock):
             continue
         meta["layers"][index] = {"type": "TransformerBlock", "settings": settings, "records": {}}
         for part, fields in FLAT_BLOCK_FIELDS.items():
@@ -473,7 +473,7 @@ def test_a_checkpoint_of_the_flat_transformer_block_loads_as_the_block_of_its_pa
             attention_norm=dataclasses.replace(layer.attention_norm, eps=1e-3),
             feedforward_norm=dataclasses.replace(layer.feedforward_norm, eps=1e-3),
         )
-        if isinstance(layer, tbp.TransformerBlock)
+        if isinstance(layer, tbp.nn.TransformerBlock)
         else layer
         for layer in small_transformer(rng, activation="leaky_relu", slope=0.2)
     ]
@@ -482,7 +482,7 @@ def test_a_checkpoint_of_the_flat_transformer_block_loads_as_the_block_of_its_pa
     write_flat_block_file(path, layers, settings)
     loaded = read_checkpoint(path).network
     block = loaded[2]
-    assert type(block) is tbp.TransformerBlock and type(block.attention) is tbp.Attention
+    assert type(block) is tbp.nn.TransformerBlock and type(block.attention) is tbp.nn.Attention
     assert block.attention.causal and block.attention_norm.eps == block.feedforward_norm.eps == 1e-3
     assert (block.feedforward.activation, block.feedforward.slope) == ("leaky_relu", 0.2)
     for path_in_block, value in leaves(layers[2]).items():

@@ -639,7 +639,7 @@ def test_a_perceptron_is_offered_only_the_losses_of_one_target_per_example(argv,
     assert "argument --loss: invalid choice: 'token_cross_entropy'" in capsys.readouterr().err
     run(*argv[:1], "--help")
     offered = re.search(r"--loss \{([\w,]+)\}", capsys.readouterr().out)[1].split(",")
-    assert offered == [name for name, entry in tbp.LOSSES.items() if entry.per_example]
+    assert offered == [name for name, entry in tbp.nn.LOSSES.items() if entry.per_example]
     assert offered == ["squared_error", "binary_cross_entropy", "cross_entropy"]
 
 

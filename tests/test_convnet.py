@@ -72,7 +72,7 @@ def test_every_gradient_of_the_convnet_matches_pytorch(rng):
     checked = 0
     for layer, grad, layer_leaves in zip(layers, grads, leaves, strict=True):
         for name, leaf in layer_leaves.items():
-            if isinstance(layer, tbp.Conv2d) and name == "b":
+            if isinstance(layer, tbp.nn.Conv2d) and name == "b":
                 # Batch norm subtracts each channel's mean, so the bias of the convolution
                 # before it has no effect and its gradient is 0 in exact arithmetic; both
                 # sides give rounding noise of order 1e-17 (sums of ±1e-2 terms).

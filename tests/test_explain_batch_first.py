@@ -98,22 +98,22 @@ def test_the_batch_first_functions_give_the_networks_gradients_transposed(combin
     y = rng.integers(0, 2, batch) if loss == "cross_entropy" else rng.random((sizes[-1], batch))
     _, expected = tbp.loss_and_grads(layers, x, y, activation, output, loss)
     caches = tbp.forward(layers, x, activation, output)
-    entry = tbp.LOSSES[loss]
+    entry = tbp.nn.LOSSES[loss]
     if entry.from_logits:
         delta = entry.function(caches[-1].z, y)[1].T  # batch first from here on
     else:
         grad_a = entry.function(caches[-1].a, y)[1]
         last = caches[-1]
-        delta = tbp.ACTIVATIONS[output].backward(grad_a, last.z, last.a, 0.01).T
+        delta = tbp.nn.ACTIVATIONS[output].backward(grad_a, last.z, last.a, 0.01).T
     for number in range(len(layers) - 1, -1, -1):
         W, a_prev = layers[number].W.T, caches[number].a_prev.T
-        grad_W, grad_b = tbp.affine_grad_params_batch_first(delta, a_prev)
+        grad_W, grad_b = tbp.nn.affine_grad_params_batch_first(delta, a_prev)
         assert_close(grad_W, expected[number].W.T)
         assert_close(grad_b, expected[number].b)
         if number:
-            grad_a_prev = tbp.affine_grad_input_batch_first(delta, W)
+            grad_a_prev = tbp.nn.affine_grad_input_batch_first(delta, W)
             below = caches[number - 1]
-            delta = tbp.ACTIVATIONS[activation].backward(grad_a_prev.T, below.z, below.a, 0.01).T
+            delta = tbp.nn.ACTIVATIONS[activation].backward(grad_a_prev.T, below.z, below.a, 0.01).T
 
 
 def test_an_unknown_layout_is_refused():
@@ -148,14 +148,14 @@ def test_the_command_line_passes_the_layout_through():
         (
             "binary_cross_entropy",
             "sigmoid",
-            "L () = " + tbp.LOSSES["binary_cross_entropy"].formula.format(z="z3"),
-            "delta3 (5, 2) = " + tbp.LOSSES["binary_cross_entropy"].gradient.format(z="z3"),
+            "L () = " + tbp.nn.LOSSES["binary_cross_entropy"].formula.format(z="z3"),
+            "delta3 (5, 2) = " + tbp.nn.LOSSES["binary_cross_entropy"].gradient.format(z="z3"),
         ),
         (
             "squared_error",
             "identity",
-            "L () = " + tbp.LOSSES["squared_error"].formula.format(a="a3"),
-            "grad_a3 (5, 2) = " + tbp.LOSSES["squared_error"].gradient.format(a="a3"),
+            "L () = " + tbp.nn.LOSSES["squared_error"].formula.format(a="a3"),
+            "grad_a3 (5, 2) = " + tbp.nn.LOSSES["squared_error"].gradient.format(a="a3"),
         ),
     ],
 )
@@ -164,7 +164,7 @@ def test_the_loss_lines_are_the_loss_table_s_with_the_class_axis_last(
 ):
     text = "\n".join(explain([3, 4, 4, 2], 5, "sigmoid", output, loss, layout="batch-first"))
     assert formula in text and gradient in text
-    if "axis" not in tbp.LOSSES[loss].formula:  # a sum over every entry: the same both ways
+    if "axis" not in tbp.nn.LOSSES[loss].formula:  # a sum over every entry: the same both ways
         features_first = "\n".join(explain([3, 4, 4, 2], 5, "sigmoid", output, loss))
         assert formula in features_first
 

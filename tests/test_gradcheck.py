@@ -29,7 +29,7 @@ def squares_backward_missing_the_two(grad_output, x):
 
 
 def affine_backward_all(grad_z, W, b, a_prev):
-    return tbp.affine_backward(grad_z, W, a_prev)
+    return tbp.nn.affine_backward(grad_z, W, a_prev)
 
 
 def affine_inputs(rng):
@@ -70,7 +70,7 @@ def test_numerical_gradient_matches_torch(rows, columns, seed):
 
 
 def test_right_gradients_pass_and_the_report_says_so(rng):
-    report = tbp.gradcheck(tbp.affine_forward, affine_backward_all, affine_inputs(rng))
+    report = tbp.gradcheck(tbp.nn.affine_forward, affine_backward_all, affine_inputs(rng))
     assert report.passed and bool(report)
     assert report.problems == ()
     for check in report.arguments:
@@ -102,7 +102,7 @@ def test_a_forward_that_returns_its_input_is_checked_correctly():
     # Regression: gradcheck once kept views of forward's output, which the next perturbation
     # of the input changed too, so every numerical derivative of the identity came out 0.
     z = np.array([[1.0, -2.0], [0.5, 3.0]])
-    report = tbp.gradcheck(tbp.identity_forward, lambda grad_a, z: grad_a, [z])
+    report = tbp.gradcheck(tbp.nn.identity_forward, lambda grad_a, z: grad_a, [z])
     assert report.passed
 
 
@@ -151,11 +151,11 @@ def test_sigmoid_derivative_evaluated_at_a_instead_of_z_fails(rng):
     z = rng.standard_normal((3, 4))
 
     def backward_at_a(grad_a, z):
-        a = tbp.sigmoid_forward(z)
-        s = tbp.sigmoid_forward(a)  # the bug: σ'(a) = σ(a)(1 − σ(a)) where σ'(z) belongs
+        a = tbp.nn.sigmoid_forward(z)
+        s = tbp.nn.sigmoid_forward(a)  # the bug: σ'(a) = σ(a)(1 − σ(a)) where σ'(z) belongs
         return grad_a * s * (1.0 - s)
 
-    report = tbp.gradcheck(tbp.sigmoid_forward, backward_at_a, [z], raise_exception=False)
+    report = tbp.gradcheck(tbp.nn.sigmoid_forward, backward_at_a, [z], raise_exception=False)
     assert not report.passed
     (check,) = report.arguments
     # The Jacobian is diagonal in both, so the worst entry is on the diagonal, and its two
@@ -185,11 +185,11 @@ def test_a_slightly_wrong_gradient_fails_at_the_default_tolerance():
 
 def test_a_gradient_of_the_wrong_shape_is_a_problem(rng):
     def grad_W_transposed(grad_z, W, b, a_prev):
-        grad_W, grad_b, grad_a_prev = tbp.affine_backward(grad_z, W, a_prev)
+        grad_W, grad_b, grad_a_prev = tbp.nn.affine_backward(grad_z, W, a_prev)
         return grad_W.T, grad_b, grad_a_prev
 
     with pytest.raises(tbp.GradcheckError) as caught:
-        tbp.gradcheck(tbp.affine_forward, grad_W_transposed, affine_inputs(rng))
+        tbp.gradcheck(tbp.nn.affine_forward, grad_W_transposed, affine_inputs(rng))
     report = caught.value.report
     assert "gradient for W has shape (3, 4), but W has shape (4, 3)" in report.problems
     assert "problem: gradient for W has shape (3, 4)" in str(caught.value)
@@ -201,11 +201,11 @@ def test_a_square_gradient_transposed_fails_on_its_values():
     W, b, a_prev = np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros(2), np.array([[1.0], [-1.0]])
 
     def grad_W_transposed(grad_z, W, b, a_prev):
-        grad_W, grad_b, grad_a_prev = tbp.affine_backward(grad_z, W, a_prev)
+        grad_W, grad_b, grad_a_prev = tbp.nn.affine_backward(grad_z, W, a_prev)
         return grad_W.T, grad_b, grad_a_prev
 
     report = tbp.gradcheck(
-        tbp.affine_forward, grad_W_transposed, [W, b, a_prev], raise_exception=False
+        tbp.nn.affine_forward, grad_W_transposed, [W, b, a_prev], raise_exception=False
     )
     assert report.problems == ()
     assert [check.passed for check in report.arguments] == [False, True, True]
@@ -214,8 +214,8 @@ def test_a_square_gradient_transposed_fails_on_its_values():
 def test_a_backward_with_a_gradient_missing_is_refused():
     with pytest.raises(ValueError, match="2 gradients for 3 inputs"):
         tbp.gradcheck(
-            tbp.affine_forward,
-            lambda grad_z, W, b, a_prev: tbp.affine_grad_params(grad_z, a_prev),
+            tbp.nn.affine_forward,
+            lambda grad_z, W, b, a_prev: tbp.nn.affine_grad_params(grad_z, a_prev),
             affine_inputs(np.random.default_rng(0)),
         )
 
@@ -271,19 +271,19 @@ def test_the_callers_inputs_are_not_modified(rng):
     copies = [value.copy() for value in inputs]
     for value in inputs:
         value.flags.writeable = False  # gradcheck perturbs its own copies; a write would raise
-    tbp.gradcheck(tbp.affine_forward, affine_backward_all, inputs)
+    tbp.gradcheck(tbp.nn.affine_forward, affine_backward_all, inputs)
     for value, copy in zip(inputs, copies, strict=True):
         np.testing.assert_array_equal(value, copy)
 
 
 def test_the_report_names_every_input(rng):
-    report = tbp.gradcheck(tbp.affine_forward, affine_backward_all, affine_inputs(rng))
+    report = tbp.gradcheck(tbp.nn.affine_forward, affine_backward_all, affine_inputs(rng))
     assert [check.name for check in report.arguments] == ["W", "b", "a_prev"]
     rows = str(report).splitlines()
     for name in ["W", "b", "a_prev"]:
         assert any(row.startswith(f"{name} ") for row in rows), str(report)
     named = tbp.gradcheck(
-        tbp.affine_forward,
+        tbp.nn.affine_forward,
         affine_backward_all,
         affine_inputs(rng),
         names=["weights", "biases", "inputs"],
@@ -413,7 +413,7 @@ def test_gradcheck_network_reads_each_loss_from_the_one_table():
     assert not hasattr(network, "_loss_table")
     assert network.perceptron_losses() == ("squared_error", "binary_cross_entropy", "cross_entropy")
     assert network.perceptron_losses() == tuple(
-        name for name, entry in tbp.LOSSES.items() if entry.per_example
+        name for name, entry in tbp.nn.LOSSES.items() if entry.per_example
     )
 
 
@@ -606,7 +606,7 @@ def test_a_wrong_gradient_through_the_second_output_is_located_there(rng):
 
 
 def affine_backward_with_one_wrong_entry(grad_z, W, b, a_prev):
-    grad_W, grad_b, grad_a_prev = tbp.affine_backward(grad_z, W, a_prev)
+    grad_W, grad_b, grad_a_prev = tbp.nn.affine_backward(grad_z, W, a_prev)
     grad_W = grad_W.copy()
     grad_W[2, 1] *= 1.001  # one entry of twelve off by a part in a thousand
     return grad_W, grad_b, grad_a_prev
@@ -617,7 +617,7 @@ def test_fast_mode_passes_right_gradients_with_a_few_calls(rng):
 
     def forward(W, b, a_prev):
         calls["forward"] += 1
-        return tbp.affine_forward(W, b, a_prev)
+        return tbp.nn.affine_forward(W, b, a_prev)
 
     def backward(grad_z, W, b, a_prev):
         calls["backward"] += 1
@@ -636,7 +636,7 @@ def test_fast_mode_passes_right_gradients_with_a_few_calls(rng):
 
 def test_fast_mode_fails_the_input_with_a_wrong_entry_and_locates_it(rng):
     report = tbp.gradcheck(
-        tbp.affine_forward,
+        tbp.nn.affine_forward,
         affine_backward_with_one_wrong_entry,
         affine_inputs(rng),
         fast_mode=True,
@@ -690,13 +690,13 @@ def test_sampled_check_compares_the_drawn_entries_with_the_gradient(rng):
 
 def test_sampled_check_of_a_vector_output_weights_the_outputs(rng):
     inputs = affine_inputs(rng)
-    report = tbp.gradcheck(tbp.affine_forward, affine_backward_all, inputs, samples=5)
+    report = tbp.gradcheck(tbp.nn.affine_forward, affine_backward_all, inputs, samples=5)
     W_check, b_check, a_prev_check = report.arguments
     assert report.weighted_outputs and W_check.checked == a_prev_check.checked == 5
     assert b_check.checked == 4  # b has only 4 entries: all of them
     assert "d v^T output / d W[" in str(report)
     wrong = tbp.gradcheck(
-        tbp.affine_forward, affine_backward_with_one_wrong_entry, inputs, samples=12,
+        tbp.nn.affine_forward, affine_backward_with_one_wrong_entry, inputs, samples=12,
         raise_exception=False,
     )  # fmt: skip
     assert wrong.arguments[0].worst_input_index == (2, 1)  # all 12 entries of W drawn
@@ -705,13 +705,13 @@ def test_sampled_check_of_a_vector_output_weights_the_outputs(rng):
 def test_fast_mode_with_samples_needs_both_to_pass(rng):
     inputs = affine_inputs(rng)
     report = tbp.gradcheck(
-        tbp.affine_forward, affine_backward_all, inputs, fast_mode=True, samples=6
+        tbp.nn.affine_forward, affine_backward_all, inputs, fast_mode=True, samples=6
     )
     assert report.method == "fast+sampled"
     assert all(check.projection is not None and check.checked >= 4 for check in report.arguments)
     # A wrong entry outside the sample still fails the input, through its projections.
     wrong = tbp.gradcheck(
-        tbp.affine_forward, affine_backward_with_one_wrong_entry, inputs, fast_mode=True,
+        tbp.nn.affine_forward, affine_backward_with_one_wrong_entry, inputs, fast_mode=True,
         samples=1, seed=0, raise_exception=False,
     )  # fmt: skip
     W_check = wrong.arguments[0]
@@ -770,12 +770,12 @@ def test_torch_fast_mode_and_ours_agree_on_the_same_function():
 
 
 def relu_backward_at(grad_a, z):
-    return tbp.relu_backward(grad_a, z, tbp.relu_forward(z))
+    return tbp.nn.relu_backward(grad_a, z, tbp.nn.relu_forward(z))
 
 
 def leaky_relu_backward_wrong_slope(grad_a, z):
     # The bug: 0.02 where the forward's slope is 0.01, on every negative entry.
-    return tbp.leaky_relu_backward(grad_a, z, tbp.leaky_relu_forward(z), slope=0.02)
+    return tbp.nn.leaky_relu_backward(grad_a, z, tbp.nn.leaky_relu_forward(z), slope=0.02)
 
 
 def near_kinks(rng, eps=DEFAULT_EPS):
@@ -787,7 +787,7 @@ def near_kinks(rng, eps=DEFAULT_EPS):
 
 def test_relu_entries_whose_step_crosses_the_kink_are_skipped_and_counted(rng):
     z = near_kinks(rng)
-    report = tbp.gradcheck(tbp.relu_forward, relu_backward_at, [z])
+    report = tbp.gradcheck(tbp.nn.relu_forward, relu_backward_at, [z])
     (check,) = report.arguments
     assert report.passed
     assert check.skipped == 4 and check.checked == 12 * 12 - 4
@@ -800,7 +800,7 @@ def test_relu_entries_whose_step_crosses_the_kink_are_skipped_and_counted(rng):
 def test_without_kink_detection_the_same_point_would_fail(rng):
     # What the detection saves: at these entries the central difference is far off.
     z = near_kinks(rng)
-    numerical = tbp.numerical_gradient(lambda z: float(tbp.relu_forward(z).sum()), z)
+    numerical = tbp.numerical_gradient(lambda z: float(tbp.nn.relu_forward(z).sum()), z)
     analytic = relu_backward_at(np.ones_like(z), z)
     assert abs(numerical[1, 2] - analytic[1, 2]) > 0.25
 
@@ -808,7 +808,7 @@ def test_without_kink_detection_the_same_point_would_fail(rng):
 def test_a_real_error_away_from_the_kinks_still_fails(rng):
     z = near_kinks(rng)
     report = tbp.gradcheck(
-        lambda z: tbp.leaky_relu_forward(z), leaky_relu_backward_wrong_slope, [z],
+        lambda z: tbp.nn.leaky_relu_forward(z), leaky_relu_backward_wrong_slope, [z],
         raise_exception=False,
     )  # fmt: skip
     (check,) = report.arguments
@@ -827,12 +827,12 @@ def test_kinks_inside_a_layer_do_not_fail_a_right_backward_in_any_mode(mode):
     b[1], b[0] = -(W @ a_prev)[1, 2], -(W @ a_prev)[0, 4]  # z[1, 2] = z[0, 4] = 0
 
     def forward(W, a_prev):
-        return tbp.relu_forward(tbp.affine_forward(W, b, a_prev))
+        return tbp.nn.relu_forward(tbp.nn.affine_forward(W, b, a_prev))
 
     def backward(grad_a, W, a_prev):
-        z = tbp.affine_forward(W, b, a_prev)
-        grad_z = tbp.relu_backward(grad_a, z, tbp.relu_forward(z))
-        grad_W, _, grad_a_prev = tbp.affine_backward(grad_z, W, a_prev)
+        z = tbp.nn.affine_forward(W, b, a_prev)
+        grad_z = tbp.nn.relu_backward(grad_a, z, tbp.nn.relu_forward(z))
+        grad_W, _, grad_a_prev = tbp.nn.affine_backward(grad_z, W, a_prev)
         return grad_W, grad_a_prev
 
     report = tbp.gradcheck(forward, backward, [W, a_prev], **mode)
@@ -851,9 +851,9 @@ def test_anywhere_within_a_step_of_the_kink_a_right_relu_never_fails(offset, see
     eps = DEFAULT_EPS
     z = np.random.default_rng(seed).standard_normal((2, 3))
     z[1, 1] = offset * eps
-    assert tbp.gradcheck(tbp.relu_forward, relu_backward_at, [z]).passed
+    assert tbp.gradcheck(tbp.nn.relu_forward, relu_backward_at, [z]).passed
     assert not tbp.gradcheck(
-        tbp.leaky_relu_forward, leaky_relu_backward_wrong_slope, [z - 3.0], raise_exception=False
+        tbp.nn.leaky_relu_forward, leaky_relu_backward_wrong_slope, [z - 3.0], raise_exception=False
     ).passed
 
 
@@ -915,7 +915,7 @@ def test_the_jump_of_a_smooth_backward_is_second_order_small():
 def test_a_backward_that_ignores_the_kink_is_not_excused_near_it(rng):
     # Identity where relu belongs: at a crossing entry the jump is 0, so it fails there too.
     z = near_kinks(rng)
-    report = tbp.gradcheck(tbp.relu_forward, lambda g, z: g, [z], raise_exception=False)
+    report = tbp.gradcheck(tbp.nn.relu_forward, lambda g, z: g, [z], raise_exception=False)
     (check,) = report.arguments
     assert not check.passed and check.skipped == 0
 
@@ -944,7 +944,7 @@ def relu_crossing_two_kinks(x0, x1, h):
     u, v = np.array([[1.0], [-1.0]]) / np.sqrt(2), np.ones(2)
 
     def evaluate(point):
-        return tbp.relu_forward(point[0]).reshape(-1), None
+        return tbp.nn.relu_forward(point[0]).reshape(-1), None
 
     central = numerical.central_difference(evaluate, work, 0, u, h, None).derivative
     exact = float(np.sum(relu_backward_at(v.reshape(2, 1), work[0]) * u))
@@ -965,7 +965,7 @@ def test_fast_mode_does_not_cry_wolf_where_a_direction_crosses_several_kinks(see
     # Issue 12's audit: ReLU on 30×40 pre-activations of about 1e-4, so that each random
     # direction crosses a few kinks. These seeds failed while the jumps were summed with signs.
     z = np.random.default_rng(seed).standard_normal((30, 40)) * 1e-4
-    report = tbp.gradcheck(tbp.relu_forward, relu_backward_at, [z], fast_mode=True)
+    report = tbp.gradcheck(tbp.nn.relu_forward, relu_backward_at, [z], fast_mode=True)
     assert report.passed
 
 
@@ -976,7 +976,7 @@ def test_a_leak_in_relu_backward_still_fails_fast_mode_among_kinks(seed):
 
     z = np.random.default_rng(seed).standard_normal((30, 40)) * 1e-4
     report = tbp.gradcheck(
-        tbp.relu_forward, leaky_where_relu_belongs, [z], fast_mode=True, raise_exception=False
+        tbp.nn.relu_forward, leaky_where_relu_belongs, [z], fast_mode=True, raise_exception=False
     )
     (check,) = report.arguments
     assert not check.passed

@@ -21,12 +21,12 @@ from typedbackprop.nn.families import parameters
 FLOATS = [np.float32, np.float64]
 
 ELEMENTWISE = [
-    (tbp.sigmoid_forward, tbp.sigmoid_backward),
-    (tbp.tanh_forward, tbp.tanh_backward),
-    (tbp.relu_forward, tbp.relu_backward),
-    (tbp.leaky_relu_forward, tbp.leaky_relu_backward),
-    (tbp.identity_forward, tbp.identity_backward),
-    (tbp.softmax_forward, tbp.softmax_backward),
+    (tbp.nn.sigmoid_forward, tbp.nn.sigmoid_backward),
+    (tbp.nn.tanh_forward, tbp.nn.tanh_backward),
+    (tbp.nn.relu_forward, tbp.nn.relu_backward),
+    (tbp.nn.leaky_relu_forward, tbp.nn.leaky_relu_backward),
+    (tbp.nn.identity_forward, tbp.nn.identity_backward),
+    (tbp.nn.softmax_forward, tbp.nn.softmax_backward),
 ]
 
 
@@ -55,7 +55,7 @@ def test_extreme_pre_activations_give_finite_values_and_gradients(dtype, forward
     a = forward(z)
     grad_z = backward(np.ones_like(z), z, a)
     assert a.dtype == dtype and grad_z.dtype == dtype
-    if forward is not tbp.identity_forward:  # identity passes huge values through, as it must
+    if forward is not tbp.nn.identity_forward:  # identity passes huge values through, as it must
         assert np.isfinite(a).all() and np.isfinite(grad_z).all()
 
 
@@ -66,18 +66,18 @@ def test_losses_from_extreme_logits_are_finite(dtype, data):
     z = data.draw(huge_arrays(dtype))
     labels = data.draw(hnp.arrays(np.int64, z.shape[1], elements=st.integers(0, z.shape[0] - 1)))
     targets = data.draw(hnp.arrays(dtype, z.shape, elements=st.sampled_from([0.0, 0.5, 1.0])))
-    for loss, grad in (tbp.cross_entropy(z, labels), tbp.binary_cross_entropy(z, targets)):
+    for loss, grad in (tbp.nn.cross_entropy(z, labels), tbp.nn.binary_cross_entropy(z, targets)):
         assert np.isfinite(loss) or loss == np.inf  # only a probability of exactly 0 is inf
         assert np.isfinite(grad).all() and grad.dtype == dtype
 
 
 def test_pre_activations_of_a_magnitude_of_ten_thousand():
     z = np.array([[-1e4, -1e3, 0.0, 1e3, 1e4]])
-    np.testing.assert_array_equal(tbp.sigmoid_forward(z), [[0.0, 0.0, 0.5, 1.0, 1.0]])
-    np.testing.assert_array_equal(tbp.softmax_forward(z.T), [[0.0], [0.0], [0.0], [0.0], [1.0]])
-    loss, grad = tbp.binary_cross_entropy(z, np.array([[0.0, 0.0, 1.0, 1.0, 1.0]]))
+    np.testing.assert_array_equal(tbp.nn.sigmoid_forward(z), [[0.0, 0.0, 0.5, 1.0, 1.0]])
+    np.testing.assert_array_equal(tbp.nn.softmax_forward(z.T), [[0.0], [0.0], [0.0], [0.0], [1.0]])
+    loss, grad = tbp.nn.binary_cross_entropy(z, np.array([[0.0, 0.0, 1.0, 1.0, 1.0]]))
     assert loss == pytest.approx(np.log(2) / 5)
-    loss, _ = tbp.cross_entropy(z.T, np.array([0]))
+    loss, _ = tbp.nn.cross_entropy(z.T, np.array([0]))
     assert loss == 2e4  # −log softmax = logsumexp − z_label = 1e4 − (−1e4), exactly
 
 
@@ -86,18 +86,18 @@ def test_non_finite_logits_are_named(bad):
     z = np.zeros((3, 4))
     z[1, 2] = bad
     with pytest.raises(ValueError, match=r"logits contains .* at index \(1, 2\)"):
-        tbp.binary_cross_entropy(z, np.zeros((3, 4)))
+        tbp.nn.binary_cross_entropy(z, np.zeros((3, 4)))
     if bad != -np.inf:  # a logit of −inf is a probability of 0, not an error
         with pytest.raises(ValueError, match=r"largest logit .* at index \(2,\)"):
-            tbp.cross_entropy(z, np.zeros(4, dtype=np.int64))
+            tbp.nn.cross_entropy(z, np.zeros(4, dtype=np.int64))
         with pytest.raises(ValueError, match=r"largest logit .* at index \(2,\)"):
-            tbp.softmax_forward(z)
+            tbp.nn.softmax_forward(z)
 
 
 def test_minus_infinity_logit_is_a_probability_of_zero():
     z = np.array([[0.0, 0.0], [-np.inf, 0.0]])
-    np.testing.assert_array_equal(tbp.softmax_forward(z), [[1.0, 0.5], [0.0, 0.5]])
-    loss, grad = tbp.cross_entropy(z, np.array([0, 1]))
+    np.testing.assert_array_equal(tbp.nn.softmax_forward(z), [[1.0, 0.5], [0.0, 0.5]])
+    loss, grad = tbp.nn.cross_entropy(z, np.array([0, 1]))
     assert loss == pytest.approx(np.log(2) / 2)
 
 
@@ -116,7 +116,7 @@ def test_empty_batches():
     with pytest.raises(ValueError, match="empty batch"):
         tbp.loss_and_grads(layers, np.ones((3, 0)), np.ones((2, 0)))
     with pytest.raises(ValueError, match="empty batch"):
-        tbp.cross_entropy(np.ones((2, 0)), np.zeros(0, dtype=np.int64))
+        tbp.nn.cross_entropy(np.ones((2, 0)), np.zeros(0, dtype=np.int64))
 
 
 def test_zero_width_layers_work():
@@ -131,9 +131,9 @@ def test_zero_width_layers_work():
 
 def test_zero_classes_are_refused():
     with pytest.raises(ValueError, match="0 classes"):
-        tbp.softmax_forward(np.ones((0, 3)))
+        tbp.nn.softmax_forward(np.ones((0, 3)))
     with pytest.raises(ValueError, match="outside \\[0, 0\\)"):
-        tbp.cross_entropy(np.ones((0, 3)), np.zeros(3, dtype=np.int64))
+        tbp.nn.cross_entropy(np.ones((0, 3)), np.zeros(3, dtype=np.int64))
 
 
 @pytest.mark.parametrize(
@@ -152,11 +152,11 @@ def test_zero_classes_are_refused():
 @pytest.mark.parametrize(
     "call",
     [
-        lambda bad: tbp.sigmoid_forward(bad),
-        lambda bad: tbp.affine_forward(np.ones((2, 3)), np.ones(2), bad),
-        lambda bad: tbp.affine_grad_params(np.ones((2, 4)), bad),
-        lambda bad: tbp.squared_error(bad, np.ones((3, 4))),
-        lambda bad: tbp.softmax_backward(bad, np.ones((3, 4)), np.ones((3, 4))),
+        lambda bad: tbp.nn.sigmoid_forward(bad),
+        lambda bad: tbp.nn.affine_forward(np.ones((2, 3)), np.ones(2), bad),
+        lambda bad: tbp.nn.affine_grad_params(np.ones((2, 4)), bad),
+        lambda bad: tbp.nn.squared_error(bad, np.ones((3, 4))),
+        lambda bad: tbp.nn.softmax_backward(bad, np.ones((3, 4)), np.ones((3, 4))),
         lambda bad: tbp.loss_and_grads(
             [tbp.Dense(np.ones((2, 3)), np.ones(2))], bad, np.ones((2, 4))
         ),
@@ -171,7 +171,7 @@ def test_wrong_kinds_of_array_are_refused_by_the_shape_check(call, bad):
 @pytest.mark.parametrize("labels", [np.array([0.0, 1.0]), np.array([[0, 1]]), np.array([0, 1, 1])])
 def test_labels_of_the_wrong_kind(labels):
     with pytest.raises(TypeCheckError):
-        tbp.cross_entropy(np.ones((2, 2)), labels)
+        tbp.nn.cross_entropy(np.ones((2, 2)), labels)
 
 
 @settings(deadline=None, max_examples=30)
@@ -194,15 +194,15 @@ def test_strided_fortran_and_read_only_inputs_give_identical_results(
     view.flags.writeable = False
     W_read_only = np.array(W, order=order)
     W_read_only.flags.writeable = False
-    expected = tbp.affine_forward(W, b, x)
+    expected = tbp.nn.affine_forward(W, b, x)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(
-        tbp.affine_forward(W_read_only, b, view), expected, rtol=1e-14, atol=1e-14 * scale
+        tbp.nn.affine_forward(W_read_only, b, view), expected, rtol=1e-14, atol=1e-14 * scale
     )
     grad_z = rng.normal(size=(rows, batch))
     for got, want in zip(
-        tbp.affine_backward(grad_z, W_read_only, view),
-        tbp.affine_backward(grad_z, W, x),
+        tbp.nn.affine_backward(grad_z, W_read_only, view),
+        tbp.nn.affine_backward(grad_z, W, x),
         strict=True,
     ):
         np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14 * np.abs(want).max())
@@ -229,13 +229,13 @@ def test_no_public_function_writes_to_its_arguments(dtype):
     for value in [*arrays.values(), labels]:
         value.flags.writeable = False
     W, b, a_prev, z, grad, y = arrays.values()
-    tbp.affine_forward(W, b, a_prev)
-    tbp.affine_backward(grad, W, a_prev)
+    tbp.nn.affine_forward(W, b, a_prev)
+    tbp.nn.affine_backward(grad, W, a_prev)
     for forward, backward in ELEMENTWISE:
         backward(grad, z, forward(z))
-    tbp.squared_error(z, y)
-    tbp.binary_cross_entropy(z, y)
-    tbp.cross_entropy(z, labels)
+    tbp.nn.squared_error(z, y)
+    tbp.nn.binary_cross_entropy(z, y)
+    tbp.nn.cross_entropy(z, labels)
     layers = [tbp.Dense(W, b)]
     tbp.loss_and_grads(layers, a_prev, labels, output_activation="softmax", loss="cross_entropy")
     tbp.loss_and_grads(layers, a_prev, y, output_activation="sigmoid", loss="binary_cross_entropy")
@@ -271,7 +271,7 @@ mask drops stays NaN at its own place, although that output does not depend on i
 def forward_with(case: FamilyCase, layer: Any, x: np.ndarray, where: tuple[int, ...], value: float):
     changed = x.copy()
     changed[where] = value
-    return tbp.FAMILIES[type(layer)].run(layer, changed, case.mode)
+    return tbp.nn.FAMILIES[type(layer)].run(layer, changed, case.mode)
 
 
 @pytest.mark.parametrize("where", ["first", "last"])
@@ -300,7 +300,7 @@ def test_a_nan_input_is_refused_or_reaches_exactly_the_outputs_that_depend_on_it
     if case.name in NAN_KEPT_WHERE_DROPPED:
         expected[index] = True
     np.testing.assert_array_equal(np.isnan(output), expected)
-    tbp.FAMILIES[type(layer)].backward(rng.standard_normal(output.shape), cache)
+    tbp.nn.FAMILIES[type(layer)].backward(rng.standard_normal(output.shape), cache)
 
 
 EMPTY_BATCH_REFUSED = {
@@ -318,7 +318,7 @@ def test_an_empty_batch_works_or_is_refused_clearly(case):
     sum over no examples), or a ValueError that says why."""
     layer, x = case.build(np.random.default_rng(0), np.float64)
     empty = x[..., :0]  # batch is the last axis in every family
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
     if case.name in EMPTY_BATCH_REFUSED:
         with pytest.raises(ValueError, match=EMPTY_BATCH_REFUSED[case.name]):
             family.run(layer, empty, case.mode)
@@ -341,7 +341,7 @@ def test_read_only_inputs_parameters_and_gradients_are_not_written_to(case):
     copies."""
     rng = np.random.default_rng(0)
     layer, x = case.build(rng, np.float64)
-    family = tbp.FAMILIES[type(layer)]
+    family = tbp.nn.FAMILIES[type(layer)]
     output, cache = family.run(layer, x, case.mode)
     grad_output = rng.standard_normal(output.shape)
     expected = family.backward(grad_output, cache)

@@ -37,19 +37,19 @@ def tiny_network(seed: int = 0) -> tuple[list[tbp.Dense], np.ndarray, np.ndarray
 
 def test_empty_batch_message():
     with pytest.raises(ValueError, match=whole("empty batch: a mean over 0 examples is undefined")):
-        tbp.squared_error(np.zeros((2, 0)), np.zeros((2, 0)))
+        tbp.nn.squared_error(np.zeros((2, 0)), np.zeros((2, 0)))
 
 
 def test_zero_classes_message():
     with pytest.raises(ValueError, match=whole("softmax over 0 classes is undefined")):
-        tbp.softmax_forward(np.zeros((0, 3)))
+        tbp.nn.softmax_forward(np.zeros((0, 3)))
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda z: tbp.softmax_forward(z), id="softmax"),
-        pytest.param(lambda z: tbp.cross_entropy(z, np.array([0, 1, 0])), id="cross_entropy"),
+        pytest.param(lambda z: tbp.nn.softmax_forward(z), id="softmax"),
+        pytest.param(lambda z: tbp.nn.cross_entropy(z, np.array([0, 1, 0])), id="cross_entropy"),
     ],
 )
 def test_non_finite_logit_message_names_the_example(call):
@@ -68,7 +68,7 @@ def test_binary_cross_entropy_names_the_first_target_outside_0_1(bad):
     y[1, 2] = bad
     message = f"binary_cross_entropy targets must lie in [0, 1]; y[1, 2] is {bad}"
     with pytest.raises(ValueError, match=whole(message)):
-        tbp.binary_cross_entropy(np.zeros((2, 3)), y)
+        tbp.nn.binary_cross_entropy(np.zeros((2, 3)), y)
 
 
 # --- network: names, chaining, dtypes -----------------------------------------------------------
@@ -179,11 +179,11 @@ def test_labels_given_to_a_loss_that_takes_targets(loss, output_activation, y, m
 
 def test_predict_defaults_are_a_sigmoid_network_with_an_identity_output():
     layers, x, _ = tiny_network()
-    hidden = tbp.sigmoid_forward(layers[0].W @ x + layers[0].b[:, None])
+    hidden = tbp.nn.sigmoid_forward(layers[0].W @ x + layers[0].b[:, None])
     expected = layers[1].W @ hidden + layers[1].b[:, None]
     np.testing.assert_array_equal(tbp.predict(layers, x), expected)
     np.testing.assert_array_equal(
-        tbp.predict(layers, x, "sigmoid", "tanh"), tbp.tanh_forward(expected)
+        tbp.predict(layers, x, "sigmoid", "tanh"), tbp.nn.tanh_forward(expected)
     )
 
 
@@ -460,25 +460,26 @@ def test_sigmoid_stable_form_is_right_for_every_entry():
     # One extreme entry sends the whole array down the stable path; each entry must still be
     # σ(z), computed here from the textbook form entry by entry (exp(1e4) skipped: σ = 0).
     expected = [[0.0] + [1 / (1 + math.exp(-z)) for z in MIXED[0, 1:]]]
-    np.testing.assert_allclose(tbp.sigmoid_forward(MIXED), expected, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(tbp.nn.sigmoid_forward(MIXED), expected, rtol=1e-15, atol=0)
 
 
 def test_sigmoid_of_a_byte_swapped_array_takes_the_stable_form_and_agrees():
     swapped = MIXED[:, 1:].astype(">f8")  # not in the table of exp limits
     np.testing.assert_array_equal(
-        tbp.sigmoid_forward(swapped), tbp.sigmoid_forward(np.concatenate([MIXED, MIXED]))[:1, 1:]
+        tbp.nn.sigmoid_forward(swapped),
+        tbp.nn.sigmoid_forward(np.concatenate([MIXED, MIXED]))[:1, 1:],
     )
 
 
 def test_sigmoid_takes_the_textbook_form_wherever_it_cannot_overflow():
     # Bit for bit 1 / (1 + exp(-z)) (on negative z the stable form would differ in last bits).
     z = np.random.default_rng(0).normal(scale=30.0, size=(6, 50))
-    np.testing.assert_array_equal(tbp.sigmoid_forward(z), 1 / (1 + np.exp(-z)))
+    np.testing.assert_array_equal(tbp.nn.sigmoid_forward(z), 1 / (1 + np.exp(-z)))
     z32 = (z / 4).astype(np.float32)  # float32 overflows past -z ≈ 88
-    np.testing.assert_array_equal(tbp.sigmoid_forward(z32), 1 / (1 + np.exp(-z32)))
+    np.testing.assert_array_equal(tbp.nn.sigmoid_forward(z32), 1 / (1 + np.exp(-z32)))
 
 
 @pytest.mark.parametrize("shape", [(3, 0), (0, 4)])
 def test_sigmoid_of_an_empty_array(shape):
-    a = tbp.sigmoid_forward(np.zeros(shape))
+    a = tbp.nn.sigmoid_forward(np.zeros(shape))
     assert a.shape == shape and a.dtype == np.float64

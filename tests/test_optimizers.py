@@ -20,7 +20,9 @@ def layers_of(rng, dtype=np.float64):
     return [
         tbp.Dense(rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)),
         tbp.Activation("tanh"),
-        tbp.LayerNorm(rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)),
+        tbp.nn.LayerNorm(
+            rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+        ),
     ]
 
 
@@ -90,8 +92,8 @@ def rebuild(layers, values):
 
 def test_sgd_with_momentum_by_hand():
     # θ = 1, g = 2, η = 0.1, μ = 0.9: v = −0.2, θ = 0.8; then v = 0.9 · (−0.2) − 0.2 = −0.38.
-    layers = [tbp.LayerNorm(np.array([1.0]), np.array([0.0]))]
-    grads = [tbp.LayerNorm(np.array([2.0]), np.array([0.0]))]
+    layers = [tbp.nn.LayerNorm(np.array([1.0]), np.array([0.0]))]
+    grads = [tbp.nn.LayerNorm(np.array([2.0]), np.array([0.0]))]
     optimizer = SGD(learning_rate=0.1, momentum=0.9)
     layers, state = optimizer.step(layers, grads, optimizer.init(layers))
     assert_close(layers[0].gamma, [0.8], rtol=1e-15)
@@ -119,8 +121,8 @@ def test_sgd_in_place_by_hand():
 def test_adamw_first_step_by_hand():
     # Step 1: m̂ = g and v̂ = g², so θ ← θ(1 − ηλ) − η g/(|g| + eps): about η against the sign
     # of g, whatever its size, after the decay. θ = 1, g = 2, η = 0.1, λ = 0.5.
-    layers = [tbp.LayerNorm(np.array([1.0]), np.array([-3.0]))]
-    grads = [tbp.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
+    layers = [tbp.nn.LayerNorm(np.array([1.0]), np.array([-3.0]))]
+    grads = [tbp.nn.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
     optimizer = AdamW(learning_rate=0.1, weight_decay=0.5)
     layers, state = optimizer.step(layers, grads, optimizer.init(layers))
     assert_close(layers[0].gamma, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
@@ -133,8 +135,8 @@ def test_adamw_first_step_by_hand():
 def test_adamw_first_step_by_hand_with_the_bias_exempt():
     # As above with λ = 0.5, but β is exempt: γ decays (× 0.95), β does
     # not, and both take Adam's step.
-    layers = [tbp.LayerNorm(np.array([1.0]), np.array([-3.0]))]
-    grads = [tbp.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
+    layers = [tbp.nn.LayerNorm(np.array([1.0]), np.array([-3.0]))]
+    grads = [tbp.nn.LayerNorm(np.array([2.0]), np.array([-1e-3]))]
     optimizer = AdamW(learning_rate=0.1, weight_decay=0.5, exempt={"beta"})
     layers, _ = optimizer.step(layers, grads, optimizer.init(layers))
     assert_close(layers[0].gamma, [0.95 - 0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-15)
@@ -146,7 +148,7 @@ def test_the_state_is_typed_like_the_parameters(rng):
     state = AdamW().init(layers)
     for moments in (state.first_moments, state.second_moments):
         assert type(moments[0]) is tbp.Dense and moments[1] is None
-        assert type(moments[2]) is tbp.LayerNorm and moments[2].eps == layers[2].eps
+        assert type(moments[2]) is tbp.nn.LayerNorm and moments[2].eps == layers[2].eps
         for moment, layer in zip(moments[::2], layers[::2], strict=True):
             for path, value in leaves(layer).items():
                 assert leaves(moment)[path].shape == value.shape
@@ -346,7 +348,7 @@ def test_adamw_with_exempt_parameters_equals_torch_with_two_groups(
 
 
 def test_all_but_weights_spares_biases_gains_and_tables(rng):
-    layers = a_small_transformer(rng) + [tbp.BatchNorm(np.ones(3), np.zeros(3))]
+    layers = a_small_transformer(rng) + [tbp.nn.BatchNorm(np.ones(3), np.zeros(3))]
     spared = {name for layer, name in field_names(layers) if all_but_weights(layer, name)}
     decayed = {name for _, name in field_names(layers)} - spared
     assert decayed == {"W", "W_query", "W_key", "W_value", "W_output", "W_up", "W_down"}
@@ -407,10 +409,10 @@ def test_a_transformer_block_steps_like_any_layer(rng):
     block, _ = _block(rng, np.float64)
     grads = gradients([block], rng)
     stepped, state = AdamW(0.01).step([block], grads, AdamW(0.01).init([block]))
-    assert isinstance(state, AdamWState) and type(state.first_moments[0]) is tbp.TransformerBlock
+    assert isinstance(state, AdamWState) and type(state.first_moments[0]) is tbp.nn.TransformerBlock
     assert stepped[0].attention.causal == block.attention.causal
     assert stepped[0].feedforward.activation == block.feedforward.activation
-    assert type(state.first_moments[0].attention_norm) is tbp.LayerNorm
+    assert type(state.first_moments[0].attention_norm) is tbp.nn.LayerNorm
     assert len(arrays(stepped)) == len(arrays([block])) == 15
 
 

@@ -13,17 +13,10 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from PIL import Image
 
-from typedbackprop import (
-    Architecture,
-    History,
-    accuracy,
-    forward,
-    init_layers,
-    load_dataset,
-    train,
-)
+from typedbackprop import History, forward, init_layers, load_dataset, train
 from typedbackprop import plots as plots_module
 from typedbackprop.datasets import Dataset
+from typedbackprop.models import Architecture
 from typedbackprop.nn.affine import Dense
 from typedbackprop.nn.losses import LossName
 from typedbackprop.nn.network import ActivationName, OutputActivationName
@@ -42,6 +35,7 @@ from typedbackprop.plots import (
     training_figure,
     written_atomically,
 )
+from typedbackprop.training import accuracy
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as pyplot  # noqa: E402

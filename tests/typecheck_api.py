@@ -41,7 +41,7 @@ def test_user_code() -> None:
     prediction: Array = tbp.predict(updated, x, "tanh", "identity")
     assert prediction.shape == (2, 5)
     assert my_scale_forward(x, 2.0).shape == x.shape
-    grad_W, grad_b, grad_a_prev = tbp.affine_backward(np.ones((4, 5)), layers[0].W, x)
+    grad_W, grad_b, grad_a_prev = tbp.nn.affine_backward(np.ones((4, 5)), layers[0].W, x)
     report: tbp.GradcheckReport = tbp.gradcheck(
         lambda z: my_scale_forward(z, 2.0), lambda grad, z: 2.0 * grad, [x]
     )

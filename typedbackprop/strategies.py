@@ -12,10 +12,11 @@ axis cannot pass by a coincidence of sizes), and draws float64 arrays of those s
     import typedbackprop as tbp
     from typedbackprop.strategies import layer_inputs
 
-    @given(layer_inputs(tbp.affine_forward))
+    @given(layer_inputs(tbp.nn.affine_forward))
     def test_affine(drawn):
         W, b, a_prev = drawn.inputs
-        assert tbp.affine_forward(W, b, a_prev).shape == (drawn.sizes["out"], drawn.sizes["batch"])
+        z = tbp.nn.affine_forward(W, b, a_prev)
+        assert z.shape == (drawn.sizes["out"], drawn.sizes["batch"])
 """
 
 from collections.abc import Callable, Mapping, Sequence

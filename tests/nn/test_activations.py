@@ -28,22 +28,24 @@ import typedbackprop as tbp
 # (forward, backward, the same function in PyTorch): one row per activation. Every backward
 # takes (grad_a, z, a); leaky ReLU appears twice, with the default slope and another one.
 ACTIVATIONS = [
-    pytest.param(tbp.sigmoid_forward, tbp.sigmoid_backward, torch.sigmoid, id="sigmoid"),
-    pytest.param(tbp.tanh_forward, tbp.tanh_backward, torch.tanh, id="tanh"),
-    pytest.param(tbp.relu_forward, tbp.relu_backward, F.relu, id="relu"),
+    pytest.param(tbp.nn.sigmoid_forward, tbp.nn.sigmoid_backward, torch.sigmoid, id="sigmoid"),
+    pytest.param(tbp.nn.tanh_forward, tbp.nn.tanh_backward, torch.tanh, id="tanh"),
+    pytest.param(tbp.nn.relu_forward, tbp.nn.relu_backward, F.relu, id="relu"),
     pytest.param(
-        tbp.leaky_relu_forward,
-        tbp.leaky_relu_backward,
+        tbp.nn.leaky_relu_forward,
+        tbp.nn.leaky_relu_backward,
         partial(F.leaky_relu, negative_slope=0.01),
         id="leaky_relu",
     ),
     pytest.param(
-        partial(tbp.leaky_relu_forward, slope=0.2),
-        partial(tbp.leaky_relu_backward, slope=0.2),
+        partial(tbp.nn.leaky_relu_forward, slope=0.2),
+        partial(tbp.nn.leaky_relu_backward, slope=0.2),
         partial(F.leaky_relu, negative_slope=0.2),
         id="leaky_relu-slope-0.2",
     ),
-    pytest.param(tbp.identity_forward, tbp.identity_backward, torch.nn.Identity(), id="identity"),
+    pytest.param(
+        tbp.nn.identity_forward, tbp.nn.identity_backward, torch.nn.Identity(), id="identity"
+    ),
 ]
 ROWS = ("forward", "backward", "torch_function")
 # The same rows without PyTorch, and the rows of the two functions with a kink at 0.
@@ -81,33 +83,34 @@ def pre_activations(draw):
     [
         # σ(0) = ½, σ(±ln 3) = 1/(1 + 1/3) = ¾ and ¼; σ' = a(1 − a) = ¼, 3/16, 3/16
         pytest.param(
-            tbp.sigmoid_forward, tbp.sigmoid_backward,
+            tbp.nn.sigmoid_forward, tbp.nn.sigmoid_backward,
             [[0.0, LN3, -LN3]], [[0.5, 0.75, 0.25]], [[0.25, 3 / 16, 3 / 16]],
             id="sigmoid",
         ),
         # tanh(±ln 2) = ±(2 − ½)/(2 + ½) = ±3/5; tanh' = 1 − a² = 1, 16/25, 16/25
         pytest.param(
-            tbp.tanh_forward, tbp.tanh_backward,
+            tbp.nn.tanh_forward, tbp.nn.tanh_backward,
             [[0.0, LN2, -LN2]], [[0.0, 0.6, -0.6]], [[1.0, 16 / 25, 16 / 25]],
             id="tanh",
         ),
         pytest.param(
-            tbp.relu_forward, tbp.relu_backward,
+            tbp.nn.relu_forward, tbp.nn.relu_backward,
             [[-2.0, 0.0, 3.0]], [[0.0, 0.0, 3.0]], [[0.0, 0.0, 1.0]],
             id="relu",
         ),
         pytest.param(
-            tbp.leaky_relu_forward, tbp.leaky_relu_backward,
+            tbp.nn.leaky_relu_forward, tbp.nn.leaky_relu_backward,
             [[-2.0, 0.0, 3.0]], [[-0.02, 0.0, 3.0]], [[0.01, 0.01, 1.0]],
             id="leaky_relu",
         ),
         pytest.param(
-            partial(tbp.leaky_relu_forward, slope=0.2), partial(tbp.leaky_relu_backward, slope=0.2),
+            partial(tbp.nn.leaky_relu_forward, slope=0.2),
+            partial(tbp.nn.leaky_relu_backward, slope=0.2),
             [[-2.0, 0.0, 3.0]], [[-0.4, 0.0, 3.0]], [[0.2, 0.2, 1.0]],
             id="leaky_relu-slope-0.2",
         ),
         pytest.param(
-            tbp.identity_forward, tbp.identity_backward,
+            tbp.nn.identity_forward, tbp.nn.identity_backward,
             [[-2.0, 0.0, 3.0]], [[-2.0, 0.0, 3.0]], [[1.0, 1.0, 1.0]],
             id="identity",
         ),
@@ -123,18 +126,18 @@ def test_values_and_derivatives_by_hand(forward, backward, z, a, grad_z):
 
 def test_leaky_relu_slope_is_used_by_forward_and_backward():
     z = np.array([[-10.0, -1.0, 4.0]])
-    np.testing.assert_array_equal(tbp.leaky_relu_forward(z, slope=0.5), [[-5.0, -0.5, 4.0]])
-    np.testing.assert_array_equal(tbp.leaky_relu_forward(z, 0.0), tbp.relu_forward(z))
+    np.testing.assert_array_equal(tbp.nn.leaky_relu_forward(z, slope=0.5), [[-5.0, -0.5, 4.0]])
+    np.testing.assert_array_equal(tbp.nn.leaky_relu_forward(z, 0.0), tbp.nn.relu_forward(z))
     grad_a = np.array([[3.0, 3.0, 3.0]])
     np.testing.assert_array_equal(
-        tbp.leaky_relu_backward(grad_a, z, z, slope=0.5), [[1.5, 1.5, 3.0]]
+        tbp.nn.leaky_relu_backward(grad_a, z, z, slope=0.5), [[1.5, 1.5, 3.0]]
     )
 
 
 def test_identity_returns_its_input_itself():
     z, grad_a = np.ones((2, 3)), np.zeros((2, 3))
-    assert tbp.identity_forward(z) is z
-    assert tbp.identity_backward(grad_a, z, z) is grad_a
+    assert tbp.nn.identity_forward(z) is z
+    assert tbp.nn.identity_backward(grad_a, z, z) is grad_a
 
 
 @pytest.mark.parametrize(ROWS, KINKED)
@@ -180,7 +183,7 @@ def test_forward_and_backward_match_torch(forward, backward, torch_function, cas
 def test_sigmoid_is_accurate_far_into_both_tails():
     # σ(−40) = e⁻⁴⁰ / (1 + e⁻⁴⁰) ≈ 4.25e-18; the form 1 − σ(40) would round it to 0.
     z = np.array([[-40.0, -100.0, -300.0, -700.0, 20.0, 40.0]])
-    a = tbp.sigmoid_forward(z)
+    a = tbp.nn.sigmoid_forward(z)
     expected = torch.sigmoid(torch.tensor(z)).numpy()
     np.testing.assert_allclose(a, expected, rtol=1e-14, atol=0.0)
     assert a[0, 0] == pytest.approx(math.exp(-40.0) / (1.0 + math.exp(-40.0)), rel=1e-14, abs=0)
@@ -190,16 +193,16 @@ def test_sigmoid_is_accurate_far_into_both_tails():
 def test_float32_sigmoid_is_accurate_in_its_tail():
     z = np.array([[-40.0, -80.0, 40.0]], dtype=np.float32)
     expected = [[math.exp(-40.0), math.exp(-80.0), 1.0]]  # σ(z) = eᶻ to float64 precision here
-    np.testing.assert_allclose(tbp.sigmoid_forward(z), expected, rtol=1e-6, atol=0.0)
+    np.testing.assert_allclose(tbp.nn.sigmoid_forward(z), expected, rtol=1e-6, atol=0.0)
 
 
 @pytest.mark.filterwarnings("error")  # an overflow in np.exp is a failure, not noise
 @pytest.mark.parametrize(("dtype", "big"), HUGE)
 def test_sigmoid_of_huge_pre_activations_is_exact_and_silent(dtype, big):
     z = np.array([[big, -big, 0.0]], dtype=dtype)
-    a = tbp.sigmoid_forward(z)
+    a = tbp.nn.sigmoid_forward(z)
     np.testing.assert_array_equal(a, [[1.0, 0.0, 0.5]])
-    grad_z = tbp.sigmoid_backward(np.ones_like(z), z, a)
+    grad_z = tbp.nn.sigmoid_backward(np.ones_like(z), z, a)
     np.testing.assert_array_equal(grad_z, [[0.0, 0.0, 0.25]])
     assert a.dtype == grad_z.dtype == dtype
 
@@ -241,7 +244,7 @@ def test_backward_refuses_an_integer_upstream_gradient(forward, backward):
 
 def test_leaky_relu_slope_must_be_a_float():
     with raises_shape_error("features=1", "batch=2"):
-        tbp.leaky_relu_forward(np.ones((1, 2)), "0.1")
+        tbp.nn.leaky_relu_forward(np.ones((1, 2)), "0.1")
 
 
 # --- purity and dtypes ------------------------------------------------------------------------
@@ -278,15 +281,15 @@ def test_masked_backwards_are_bit_identical_to_where(rows, columns, seed, slope,
     grad_a = rng.standard_normal((rows, columns)).astype(dtype)
     z[rng.random(z.shape) < 0.2] = 0.0
     grad_a[rng.random(grad_a.shape) < 0.2] = 0.0
-    a = tbp.relu_forward(z)
+    a = tbp.nn.relu_forward(z)
 
     def same_bits(actual, expected):
         assert actual.dtype == expected.dtype
         assert actual.tobytes() == expected.tobytes()
 
-    same_bits(tbp.relu_backward(grad_a, z, a), np.where(z > 0, grad_a, dtype(0.0)))
+    same_bits(tbp.nn.relu_backward(grad_a, z, a), np.where(z > 0, grad_a, dtype(0.0)))
     same_bits(
-        tbp.leaky_relu_backward(grad_a, z, a, slope),
+        tbp.nn.leaky_relu_backward(grad_a, z, a, slope),
         np.where(z > 0, grad_a, slope * grad_a),
     )
 
@@ -300,14 +303,14 @@ IMAGES = np.array(
 
 
 def test_relu_on_images_by_hand():
-    a, cache = tbp.activation_forward(tbp.Activation("relu"), IMAGES)
+    a, cache = tbp.nn.activation_forward(tbp.Activation("relu"), IMAGES)
     np.testing.assert_array_equal(a, np.maximum(IMAGES, 0.0))
     grad_a = np.arange(1.0, 13.0).reshape(IMAGES.shape)
-    np.testing.assert_array_equal(tbp.activation_backward(grad_a, cache), grad_a * (IMAGES > 0))
+    np.testing.assert_array_equal(tbp.nn.activation_backward(grad_a, cache), grad_a * (IMAGES > 0))
 
 
 def test_softmax_normalizes_over_the_channels_of_each_pixel():
-    a, _ = tbp.activation_forward(tbp.Activation("softmax"), IMAGES)
+    a, _ = tbp.nn.activation_forward(tbp.Activation("softmax"), IMAGES)
     np.testing.assert_allclose(a.sum(axis=0), np.ones((1, 3, 2)), rtol=1e-15)
     # pixel (0, 0) of example 0: channels hold 1 and −4
     assert a[0, 0, 0, 0] == pytest.approx(1 / (1 + np.exp(-5.0)), rel=1e-15)
@@ -321,29 +324,29 @@ def test_beyond_a_matrix_it_is_the_activation_of_each_positions_column(shape, na
     z, grad_a = rng.standard_normal(shape), rng.standard_normal(shape)
     columns = (shape[0], int(np.prod(shape[1:])))
     layer = tbp.Activation(name, slope=0.2)
-    a, cache = tbp.activation_forward(layer, z)
-    flat_a, flat_cache = tbp.activation_forward(layer, z.reshape(columns))
+    a, cache = tbp.nn.activation_forward(layer, z)
+    flat_a, flat_cache = tbp.nn.activation_forward(layer, z.reshape(columns))
     np.testing.assert_array_equal(a, flat_a.reshape(shape))
     np.testing.assert_array_equal(
-        tbp.activation_backward(grad_a, cache),
-        tbp.activation_backward(grad_a.reshape(columns), flat_cache).reshape(shape),
+        tbp.nn.activation_backward(grad_a, cache),
+        tbp.nn.activation_backward(grad_a.reshape(columns), flat_cache).reshape(shape),
     )
 
 
 def test_softmax_on_images_matches_torch_over_the_channels(rng):
     z, grad_a = rng.standard_normal((3, 4, 5, 2)), rng.standard_normal((3, 4, 5, 2))
-    a, cache = tbp.activation_forward(tbp.Activation("softmax"), z)
+    a, cache = tbp.nn.activation_forward(tbp.Activation("softmax"), z)
     z_torch = torch.tensor(z.transpose(3, 0, 1, 2), requires_grad=True)  # (batch, channels, ...)
     a_torch = F.softmax(z_torch, dim=1)
     a_torch.backward(torch.tensor(grad_a.transpose(3, 0, 1, 2)))
     assert_close(a, a_torch.detach().permute(1, 2, 3, 0))
-    assert_close(tbp.activation_backward(grad_a, cache), z_torch.grad.permute(1, 2, 3, 0))
+    assert_close(tbp.nn.activation_backward(grad_a, cache), z_torch.grad.permute(1, 2, 3, 0))
 
 
 def test_height_and_width_swapped_are_refused():
-    _, cache = tbp.activation_forward(tbp.Activation("relu"), np.ones((3, 4, 5, 2)))
+    _, cache = tbp.nn.activation_forward(tbp.Activation("relu"), np.ones((3, 4, 5, 2)))
     with pytest.raises(TypeCheckError, match=r"\*positions is \(5, 4\) here, but cache.z bound"):
-        tbp.activation_backward(np.ones((3, 5, 4, 2)), cache)
+        tbp.nn.activation_backward(np.ones((3, 5, 4, 2)), cache)
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         tbp.Activation("swish")  # type: ignore[arg-type]
 

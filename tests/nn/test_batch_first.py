@@ -142,8 +142,8 @@ def test_matches_torch(layer):
 def test_every_value_is_the_transpose_of_the_features_first_twin(layer):
     W, b, a_prev, grad_z = layer  # batch first: W (in, out), a_prev (batch, in)
     z = affine_forward_batch_first(W, b, a_prev)
-    assert_close(z, tbp.affine_forward(W.T, b, a_prev.T).T, rtol=1e-13)
-    twins = tbp.affine_backward(grad_z.T, W.T, a_prev.T)
+    assert_close(z, tbp.nn.affine_forward(W.T, b, a_prev.T).T, rtol=1e-13)
+    twins = tbp.nn.affine_backward(grad_z.T, W.T, a_prev.T)
     ours = affine_backward_batch_first(grad_z, W, a_prev)
     assert_close(ours[0], twins[0].T, rtol=1e-13)  # grad_W: (in, out) = ((out, in))ᵀ
     assert_close(ours[1], twins[1], rtol=1e-13)  # grad_b: (out,) in both layouts

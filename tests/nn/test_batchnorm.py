@@ -546,7 +546,7 @@ def test_training_updates_the_states_and_evaluation_reads_them(rng):
     kept = states[1]
     output, caches = tbp.network_forward(layers, x, tbp.Mode(), states)
     assert states[1] is kept and not caches[1].batch_statistics
-    hidden = tbp.dense_forward(layers[0], x)[0]
+    hidden = tbp.nn.dense_forward(layers[0], x)[0]
     np.testing.assert_array_equal(caches[1].mean, kept.mean)
     y, _ = batchnorm_forward_eval(layers[1], hidden, kept)
     np.testing.assert_array_equal(caches[2].z, y)

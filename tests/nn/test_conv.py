@@ -168,7 +168,7 @@ def test_the_convolution_is_the_affine_layer_on_the_columns(rng):
     W_col = kernel_as_matrix(layer.W)
     # W_col: (out_channels, in_channels·kernel_h·kernel_w); columns: (that, out 4 × 4 × batch 5)
     assert W_col.shape == (4, 3 * 3 * 2) and columns.shape == (3 * 3 * 2, 4 * 4 * 5)
-    np.testing.assert_array_equal(z.reshape(4, -1), tbp.affine_forward(W_col, layer.b, columns))
+    np.testing.assert_array_equal(z.reshape(4, -1), tbp.nn.affine_forward(W_col, layer.b, columns))
     grad_z = rng.standard_normal(z.shape)
     grads, grad_x = conv2d_backward(grad_z, cache)
     delta_col = grad_z.reshape(4, -1)

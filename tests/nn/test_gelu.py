@@ -174,10 +174,12 @@ def test_exact_gelu_matches_the_c_library_in_both_tails(z):
 def test_the_activation_family_runs_gelu(name, approximate, rng):
     z, grad_a = rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
     a, grad_z = torch_elementwise(lambda z: F.gelu(z, approximate=approximate), z, grad_a)
-    ours, cache = tbp.activation_forward(tbp.Activation(name), z)
+    ours, cache = tbp.nn.activation_forward(tbp.Activation(name), z)
     assert_close(ours, a)
-    assert_close(tbp.activation_backward(grad_a, cache), grad_z)
-    assert tbp.ACTIVATIONS[name].acts_on == "elementwise" and not tbp.ACTIVATIONS[name].has_kink
+    assert_close(tbp.nn.activation_backward(grad_a, cache), grad_z)
+    assert (
+        tbp.nn.ACTIVATIONS[name].acts_on == "elementwise" and not tbp.nn.ACTIVATIONS[name].has_kink
+    )
 
 
 # --- extreme input, wrong shapes, purity, dtypes ----------------------------------------------

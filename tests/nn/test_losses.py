@@ -42,9 +42,9 @@ def loss_cases(draw, loss, scales=(0.1, 1.0)):
     rows, batch = draw(SIZES), draw(SIZES)
     rng = np.random.default_rng(draw(SEEDS))
     z = rng.standard_normal((rows, batch)) * draw(st.sampled_from(scales))
-    if loss is tbp.cross_entropy:
+    if loss is tbp.nn.cross_entropy:
         target = rng.integers(0, rows, size=batch)
-    elif loss is tbp.binary_cross_entropy:
+    elif loss is tbp.nn.binary_cross_entropy:
         target = hard_or_soft_targets(rng, (rows, batch), draw(st.booleans()))
     else:
         target = rng.standard_normal((rows, batch))
@@ -52,9 +52,11 @@ def loss_cases(draw, loss, scales=(0.1, 1.0)):
 
 
 LOSSES = [
-    pytest.param(tbp.squared_error, torch_squared_error, id="squared_error"),
-    pytest.param(tbp.binary_cross_entropy, torch_binary_cross_entropy, id="binary_cross_entropy"),
-    pytest.param(tbp.cross_entropy, torch_cross_entropy, id="cross_entropy"),
+    pytest.param(tbp.nn.squared_error, torch_squared_error, id="squared_error"),
+    pytest.param(
+        tbp.nn.binary_cross_entropy, torch_binary_cross_entropy, id="binary_cross_entropy"
+    ),
+    pytest.param(tbp.nn.cross_entropy, torch_cross_entropy, id="cross_entropy"),
 ]
 LOSS_FUNCTIONS = [pytest.param(row.values[0], id=row.id) for row in LOSSES]
 
@@ -65,7 +67,7 @@ LOSS_FUNCTIONS = [pytest.param(row.values[0], id=row.id) for row in LOSSES]
 def test_squared_error_by_hand():
     a = np.array([[1.0, 2.0], [3.0, 4.0]])
     y = np.array([[0.0, 2.0], [1.0, 1.0]])
-    loss, grad_a = tbp.squared_error(a, y)
+    loss, grad_a = tbp.nn.squared_error(a, y)
     # residuals [[1, 0], [2, 3]]: per example ½(1 + 4) = 2.5 and ½(0 + 9) = 4.5; mean 3.5.
     assert loss == 3.5
     # ∂L/∂a = (a − y) / batch
@@ -75,7 +77,7 @@ def test_squared_error_by_hand():
 def test_binary_cross_entropy_by_hand_sums_over_outputs_and_averages_over_examples():
     z = np.array([[0.0, 0.0], [LN3, -LN3]])
     y = np.array([[1.0, 0.5], [0.0, 1.0]])
-    loss, grad_z = tbp.binary_cross_entropy(z, y)
+    loss, grad_z = tbp.nn.binary_cross_entropy(z, y)
     # σ(z) = [[½, ½], [¾, ¼]]. Example 0: −log ½ − log(1 − ¾) = ln 2 + ln 4 = 3 ln 2.
     # Example 1: −½ log ½ − ½ log ½ − log ¼ = ln 2 + ln 4 = 3 ln 2. Mean: 3 ln 2.
     assert loss == pytest.approx(3 * LN2, rel=1e-15, abs=0)
@@ -86,7 +88,7 @@ def test_binary_cross_entropy_by_hand_sums_over_outputs_and_averages_over_exampl
 def test_cross_entropy_by_hand():
     z = np.array([[0.0, 0.0], [LN2, 0.0]])  # probabilities: column 0 [⅓, ⅔], column 1 [½, ½]
     labels = np.array([0, 1])
-    loss, grad_z = tbp.cross_entropy(z, labels)
+    loss, grad_z = tbp.nn.cross_entropy(z, labels)
     # (−log ⅓ − log ½) / 2 = (ln 3 + ln 2) / 2
     assert loss == pytest.approx((LN3 + LN2) / 2, rel=1e-15, abs=0)
     # ∂L/∂z = (softmax(z) − one_hot(labels)) / batch
@@ -95,10 +97,10 @@ def test_cross_entropy_by_hand():
 
 def test_a_perfect_prediction_costs_nothing():
     y = np.array([[0.5, -2.0]])
-    loss, grad_a = tbp.squared_error(y, y)
+    loss, grad_a = tbp.nn.squared_error(y, y)
     assert loss == 0.0
     np.testing.assert_array_equal(grad_a, np.zeros((1, 2)))
-    loss, grad_z = tbp.cross_entropy(np.array([[1e4, -1e4], [-1e4, 1e4]]), np.array([0, 1]))
+    loss, grad_z = tbp.nn.cross_entropy(np.array([[1e4, -1e4], [-1e4, 1e4]]), np.array([0, 1]))
     assert loss == 0.0
     np.testing.assert_array_equal(grad_z, np.zeros((2, 2)))
 
@@ -109,7 +111,7 @@ def test_binary_cross_entropy_is_accurate_for_confident_right_answers():
     # binary_cross_entropy_with_logits for z = −20, y = 0) keeps about six digits.
     z = np.array([[20.0, -20.0, 40.0, -40.0]])
     y = np.array([[1.0, 0.0, 1.0, 0.0]])
-    loss, grad_z = tbp.binary_cross_entropy(z, y)
+    loss, grad_z = tbp.nn.binary_cross_entropy(z, y)
     expected = (2 * math.log1p(math.exp(-20.0)) + 2 * math.log1p(math.exp(-40.0))) / 4
     assert loss == pytest.approx(expected, rel=1e-14, abs=0)
     # ∂L/∂z = (σ(z) − y) / 4 = ∓σ(−|z|) / 4. For z < 0, σ(z) keeps its digits. For z > 0, σ(z)
@@ -123,7 +125,7 @@ def test_binary_cross_entropy_is_accurate_for_confident_right_answers():
 def test_the_mean_over_the_batch_is_taken_once(loss, rng):
     # Two copies of every example: the same mean, and each copy gets half the gradient.
     z = rng.standard_normal((3, 4))
-    target = rng.integers(0, 3, size=4) if loss is tbp.cross_entropy else rng.random((3, 4))
+    target = rng.integers(0, 3, size=4) if loss is tbp.nn.cross_entropy else rng.random((3, 4))
     value, grad = loss(z, target)
     doubled, doubled_grad = loss(np.hstack([z, z]), np.concatenate([target, target], axis=-1))
     assert doubled == pytest.approx(value, rel=1e-14, abs=0)
@@ -167,7 +169,7 @@ def test_loss_and_gradient_match_torch(loss, torch_loss, data):
 def test_binary_cross_entropy_of_huge_logits_is_finite_and_silent(dtype, big):
     z = np.array([[big, -big, big, -big]], dtype=dtype)
     y = np.array([[1.0, 0.0, 0.0, 1.0]], dtype=dtype)
-    loss, grad_z = tbp.binary_cross_entropy(z, y)
+    loss, grad_z = tbp.nn.binary_cross_entropy(z, y)
     # Right with certainty costs 0; wrong costs |z|: (0 + 0 + big + big) / 4.
     assert loss == pytest.approx(big / 2, rel=1e-6 if dtype == np.float32 else 1e-15, abs=0)
     np.testing.assert_array_equal(grad_z, [[0.0, 0.0, 0.25, -0.25]])
@@ -178,7 +180,7 @@ def test_binary_cross_entropy_of_huge_logits_is_finite_and_silent(dtype, big):
 @pytest.mark.parametrize(("dtype", "big"), HUGE)
 def test_cross_entropy_of_huge_logits_is_finite_and_silent(dtype, big):
     z = np.array([[big, -big], [-big, big]], dtype=dtype)
-    loss, grad_z = tbp.cross_entropy(z, np.array([0, 0]))
+    loss, grad_z = tbp.nn.cross_entropy(z, np.array([0, 0]))
     # Example 0 is right with certainty (0); example 1 costs big − (−big) = 2 big. Mean: big.
     assert loss == pytest.approx(big, rel=1e-6 if dtype == np.float32 else 1e-15, abs=0)
     np.testing.assert_array_equal(grad_z, [[0.0, -0.5], [0.0, 0.5]])
@@ -194,7 +196,7 @@ def test_cross_entropy_of_huge_logits_is_finite_and_silent(dtype, big):
 )
 def test_labels_outside_the_classes_are_named_with_their_example(labels, label, example):
     with pytest.raises(ValueError, match=rf"label {label} of example {example}\b.*\[0, 3\)"):
-        tbp.cross_entropy(np.zeros((3, 3)), np.array(labels))
+        tbp.nn.cross_entropy(np.zeros((3, 3)), np.array(labels))
 
 
 @pytest.mark.parametrize("bad", [-0.5, 1.5, np.nan, np.inf, -np.inf])
@@ -203,18 +205,18 @@ def test_binary_targets_outside_zero_one_are_named_with_their_index(bad):
     y[1, 2] = bad
     message = re.escape(f"y[1, 2] is {bad}")
     with pytest.raises(ValueError, match=rf"\[0, 1\].*{message}"):
-        tbp.binary_cross_entropy(np.zeros((2, 3)), y)
+        tbp.nn.binary_cross_entropy(np.zeros((2, 3)), y)
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda: tbp.squared_error(np.ones((2, 0)), np.ones((2, 0))), id="squared"),
+        pytest.param(lambda: tbp.nn.squared_error(np.ones((2, 0)), np.ones((2, 0))), id="squared"),
         pytest.param(
-            lambda: tbp.binary_cross_entropy(np.ones((2, 0)), np.ones((2, 0))), id="binary"
+            lambda: tbp.nn.binary_cross_entropy(np.ones((2, 0)), np.ones((2, 0))), id="binary"
         ),
         pytest.param(
-            lambda: tbp.cross_entropy(np.ones((2, 0)), np.zeros(0, dtype=np.int64)), id="softmax"
+            lambda: tbp.nn.cross_entropy(np.ones((2, 0)), np.zeros(0, dtype=np.int64)), id="softmax"
         ),
     ],
 )
@@ -234,50 +236,50 @@ LABELS = np.zeros(5, dtype=np.int64)
     ("call", "bound"),
     [
         pytest.param(
-            lambda: tbp.squared_error(Z, Z.T), ["out=3", "batch=5"], id="squared: y batch-first"
+            lambda: tbp.nn.squared_error(Z, Z.T), ["out=3", "batch=5"], id="squared: y batch-first"
         ),
         pytest.param(
-            lambda: tbp.squared_error(Z, np.zeros((3, 4))),
+            lambda: tbp.nn.squared_error(Z, np.zeros((3, 4))),
             ["out=3", "batch=5"],
             id="squared: y of another batch",
         ),
         pytest.param(
-            lambda: tbp.binary_cross_entropy(Z, Z.T),
+            lambda: tbp.nn.binary_cross_entropy(Z, Z.T),
             ["out=3", "batch=5"],
             id="binary: y batch-first",
         ),
         pytest.param(
-            lambda: tbp.binary_cross_entropy(Z, np.zeros((2, 5))),
+            lambda: tbp.nn.binary_cross_entropy(Z, np.zeros((2, 5))),
             ["out=3", "batch=5"],
             id="binary: y with fewer outputs",
         ),
         pytest.param(
-            lambda: tbp.cross_entropy(Z.T, LABELS),
+            lambda: tbp.nn.cross_entropy(Z.T, LABELS),
             ["classes=5", "batch=3"],
             id="softmax: z batch-first",
         ),
         pytest.param(
-            lambda: tbp.cross_entropy(Z, np.zeros(4, dtype=np.int64)),
+            lambda: tbp.nn.cross_entropy(Z, np.zeros(4, dtype=np.int64)),
             ["classes=3", "batch=5"],
             id="softmax: labels of another batch",
         ),
         pytest.param(
-            lambda: tbp.cross_entropy(Z, np.eye(3, 5, dtype=np.int64)),
+            lambda: tbp.nn.cross_entropy(Z, np.eye(3, 5, dtype=np.int64)),
             ["classes=3", "batch=5"],
             id="softmax: one-hot labels",
         ),
         pytest.param(
-            lambda: tbp.cross_entropy(Z, LABELS.astype(np.float64)),
+            lambda: tbp.nn.cross_entropy(Z, LABELS.astype(np.float64)),
             ["classes=3", "batch=5"],
             id="softmax: float labels",
         ),
         pytest.param(
-            lambda: tbp.squared_error(Z, Z.astype(np.int64)),
+            lambda: tbp.nn.squared_error(Z, Z.astype(np.int64)),
             ["out=3", "batch=5"],
             id="squared: int targets",
         ),
         pytest.param(
-            lambda: tbp.binary_cross_entropy(Z, Z.astype(np.int64)),
+            lambda: tbp.nn.binary_cross_entropy(Z, Z.astype(np.int64)),
             ["out=3", "batch=5"],
             id="binary: int targets",
         ),
@@ -291,9 +293,9 @@ def test_wrong_shapes_and_kinds_raise_naming_the_dimensions(call, bound):
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda: tbp.squared_error(Z.astype(np.int64), Z), id="squared"),
-        pytest.param(lambda: tbp.binary_cross_entropy(Z.astype(np.int64), Z), id="binary"),
-        pytest.param(lambda: tbp.cross_entropy(Z.astype(np.int64), LABELS), id="softmax"),
+        pytest.param(lambda: tbp.nn.squared_error(Z.astype(np.int64), Z), id="squared"),
+        pytest.param(lambda: tbp.nn.binary_cross_entropy(Z.astype(np.int64), Z), id="binary"),
+        pytest.param(lambda: tbp.nn.cross_entropy(Z.astype(np.int64), LABELS), id="softmax"),
     ],
 )
 def test_integer_logits_or_outputs_are_refused(call):
@@ -307,7 +309,7 @@ def test_integer_logits_or_outputs_are_refused(call):
 @pytest.mark.parametrize("loss", LOSS_FUNCTIONS)
 def test_inputs_are_not_modified(loss, rng):
     z = rng.standard_normal((3, 4))
-    target = rng.integers(0, 3, size=4) if loss is tbp.cross_entropy else rng.random((3, 4))
+    target = rng.integers(0, 3, size=4) if loss is tbp.nn.cross_entropy else rng.random((3, 4))
     assert_leaves_inputs_alone(loss, z, target)
 
 
@@ -315,7 +317,7 @@ def test_inputs_are_not_modified(loss, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_loss_is_a_python_float_and_the_gradient_keeps_the_dtype(loss, dtype, rng):
     z = rng.standard_normal((3, 4)).astype(dtype)
-    if loss is tbp.cross_entropy:
+    if loss is tbp.nn.cross_entropy:
         target = rng.integers(0, 3, size=4)
     else:
         target = rng.random((3, 4)).astype(dtype)

@@ -450,7 +450,7 @@ def test_gradients_that_do_not_match_the_layers_are_refused(
 @pytest.mark.parametrize("entry", [tbp.backward, tbp.loss_and_grads], ids=lambda f: f.__name__)
 def test_grad_W_built_from_the_output_instead_of_the_input_is_refused(entry, monkeypatch):
     """``δ aᵀ`` instead of ``δ a_prevᵀ``: (out, out), here (4, 4) for the (4, 3) first layer."""
-    dense = tbp.FAMILIES[tbp.Dense]
+    dense = tbp.nn.FAMILIES[tbp.Dense]
 
     def from_output(grad_z, cache):
         grads = dense.backward_parameters(grad_z, cache)
@@ -461,7 +461,7 @@ def test_grad_W_built_from_the_output_instead_of_the_input_is_refused(entry, mon
         return from_output(grad_z, cache), dense.backward(grad_z, cache)[1]
 
     monkeypatch.setitem(
-        tbp.FAMILIES,
+        tbp.nn.FAMILIES,
         tbp.Dense,
         dataclasses.replace(dense, backward=backward, backward_parameters=from_output),
     )
@@ -506,7 +506,7 @@ CHECKS_OFF_SCRIPT = textwrap.dedent(
 
     assert not tbp.CHECKS_ENABLED
     assert checked(plain) is plain
-    assert not hasattr(tbp.affine_forward, "__wrapped__")
+    assert not hasattr(tbp.nn.affine_forward, "__wrapped__")
     rng = np.random.default_rng(0)
     layers = [tbp.Dense(rng.normal(size=(4, 3)), rng.normal(size=4)),
               tbp.Dense(rng.normal(size=(2, 4)), rng.normal(size=2))]
@@ -556,7 +556,7 @@ LOGIT_LOSSES = [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"
 def loss_and_grads_through_the_output_activation(layers, x, y, loss):
     """The step as it was: forward through every layer, the loss from the last cache's ``z``."""
     _, caches = tbp.network_forward(layers, x)
-    value, delta = tbp.LOSSES[loss].function(caches[-1].z, y)
+    value, delta = tbp.nn.LOSSES[loss].function(caches[-1].z, y)
     grads, _ = tbp.network_backward(layers[:-1], caches[:-1], delta)
     return value, [*grads, None]
 
@@ -590,9 +590,9 @@ def test_a_loss_from_logits_does_not_run_the_output_activation(
     def refuse(z, slope):
         raise AssertionError(f"{output_activation} ran")
 
-    entry = tbp.ACTIVATIONS[output_activation]
+    entry = tbp.nn.ACTIVATIONS[output_activation]
     monkeypatch.setitem(
-        tbp.ACTIVATIONS, output_activation, dataclasses.replace(entry, forward=refuse)
+        tbp.nn.ACTIVATIONS, output_activation, dataclasses.replace(entry, forward=refuse)
     )
     layers, x, y = make_network([3, 6, 4], 7, loss)
     value, grads = tbp.loss_and_grads(
@@ -621,7 +621,7 @@ def test_a_loss_from_logits_updates_the_states_as_running_every_layer_did():
     rng = np.random.default_rng(5)
     layers = [
         tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
-        tbp.BatchNorm(rng.standard_normal(4), rng.standard_normal(4), momentum=0.25),
+        tbp.nn.BatchNorm(rng.standard_normal(4), rng.standard_normal(4), momentum=0.25),
         tbp.Activation("relu"),
         tbp.Dense(rng.standard_normal((3, 4)), rng.standard_normal(3)),
         tbp.Activation("softmax"),
@@ -630,7 +630,7 @@ def test_a_loss_from_logits_updates_the_states_as_running_every_layer_did():
     states, want_states = tbp.initial_states(layers), tbp.initial_states(layers)
     value, grads = tbp.network_loss_and_grads(layers, x, labels, "cross_entropy", states=states)
     _, caches = tbp.network_forward(layers, x, tbp.Mode(training=True), want_states)
-    want_value, delta = tbp.LOSSES["cross_entropy"].function(caches[-1].z, labels)
+    want_value, delta = tbp.nn.LOSSES["cross_entropy"].function(caches[-1].z, labels)
     want_grads, _ = tbp.network_backward(layers[:-1], caches[:-1], delta)
     assert value == want_value
     assert grads[-1] is None and len(grads) == len(layers)

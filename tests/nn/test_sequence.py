@@ -50,14 +50,14 @@ def test_keep_last_by_hand():
 def test_token_cross_entropy_by_hand():
     # classes=2, seq=1, batch=2, logits 0: each token's loss is log 2, the mean too; the
     # gradient is (½ − [c = label]) / 2 tokens.
-    loss, grad = tbp.token_cross_entropy(np.zeros((2, 1, 2)), np.array([[0, 1]]))
+    loss, grad = tbp.nn.token_cross_entropy(np.zeros((2, 1, 2)), np.array([[0, 1]]))
     assert loss == pytest.approx(np.log(2.0), rel=1e-15)
     np.testing.assert_array_equal(grad[:, 0, :], [[-0.25, 0.25], [0.25, -0.25]])
 
 
 def test_token_cross_entropy_refuses_a_label_naming_its_position():
     with pytest.raises(ValueError, match=r"label 3 at position \(seq=1, batch=0\) is outside"):
-        tbp.token_cross_entropy(np.zeros((3, 2, 2)), np.array([[0, 1], [3, 2]]))
+        tbp.nn.token_cross_entropy(np.zeros((3, 2, 2)), np.array([[0, 1], [3, 2]]))
 
 
 # --- against PyTorch --------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_token_dense_and_the_loss_match_torch(sizes, seed):
 
     expected, (grad_W, grad_b, grad_x) = vjp(loss_of, [W, b, x], 1.0)
     z, cache = token_dense_forward(TokenDense(W, b), x)
-    loss, grad_z = tbp.token_cross_entropy(z, labels)
+    loss, grad_z = tbp.nn.token_cross_entropy(z, labels)
     assert_close(loss, expected)
     grads, ours_grad_x = token_dense_backward(grad_z, cache)
     assert_close(grads.W, grad_W)
@@ -98,7 +98,7 @@ def test_wrong_shapes_are_refused_naming_the_dimension():
     with pytest.raises(TypeCheckError, match="argument grad_z: .*dimension seq is 2"):
         token_dense_backward(z.transpose(0, 2, 1), cache)
     with pytest.raises(TypeCheckError, match="labels"):
-        tbp.token_cross_entropy(z, np.zeros((2, 4), dtype=np.int64))  # labels batch-first
+        tbp.nn.token_cross_entropy(z, np.zeros((2, 4), dtype=np.int64))  # labels batch-first
     kept, keep_cache = keep_last_forward(KeepLast(3), np.ones((3, 4, 2)))
     with pytest.raises(TypeCheckError, match="argument grad_kept: .*dimension batch is 3"):
         keep_last_backward(kept.transpose(0, 2, 1), keep_cache)
@@ -110,5 +110,5 @@ def test_nothing_is_modified(rng):
         lambda W, b, x: token_dense_forward(TokenDense(W, b), x)[0], W, b, x
     )
     labels = rng.integers(0, 5, size=(4, 2))
-    assert_leaves_inputs_alone(tbp.token_cross_entropy, z, labels)
+    assert_leaves_inputs_alone(tbp.nn.token_cross_entropy, z, labels)
     assert_leaves_inputs_alone(lambda x: keep_last_forward(KeepLast(2), x)[0], x)

@@ -223,7 +223,7 @@ def test_a_block_whose_sublayers_output_constants_adds_them_to_every_token(rng):
     # W_output = 0 in both sub-layers: attention adds b_output, the network its own b_output,
     # whatever the input; the gradient flows along the residual path alone.
     block = random_block(rng, 4, 2, 3, 5, causal=True)
-    attention = tbp.Attention(
+    attention = tbp.nn.Attention(
         **{name: getattr(block.attention, name) for name in PARAMETERS if name != "W_output"},
         W_output=np.zeros((4, 2, 3)),
         causal=True,

@@ -11,10 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from typedbackprop import (
-    Architecture,
     Array,
     GradcheckReport,
-    InitName,
     IntArray,
     evaluate,
     gradcheck_network,
@@ -23,7 +21,8 @@ from typedbackprop import (
     train,
 )
 from typedbackprop.cli.options import GRADCHECK_EPS, seed
-from typedbackprop.models import random_layers
+from typedbackprop.initialize import InitName
+from typedbackprop.models import Architecture, random_layers
 
 __all__ = ["Scenario", "SCENARIOS", "Result", "results_table", "add_parser", "run"]
 

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from rich.console import Console
 
-from typedbackprop import LOSSES, Array, Dense, IntArray, gradcheck_network, init_layers
+from typedbackprop import Array, Dense, IntArray, gradcheck_network, init_layers
 from typedbackprop.cli.explain import add_sizes_arguments, check_sizes_or_model
 from typedbackprop.cli.models import gradcheck_model
 from typedbackprop.cli.options import (
@@ -29,6 +29,7 @@ from typedbackprop.gradcheck.network import (
     chosen_method,
     loss_evaluations,
 )
+from typedbackprop.nn import LOSSES
 from typedbackprop.recipes import RECIPES
 
 __all__ = ["MAX_WORK", "add_parser", "run"]

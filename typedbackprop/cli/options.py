@@ -14,8 +14,9 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import cast, get_args
 
-from typedbackprop import LOSSES, ActivationName, OutputActivationName
+from typedbackprop import ActivationName
 from typedbackprop.gradcheck import DEFAULT_EPS
+from typedbackprop.nn import LOSSES, OutputActivationName
 from typedbackprop.recipes import RECIPES
 
 __all__ = [

@@ -10,14 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from typedbackprop import (
-    LOSSES,
     ActivationName,
-    Architecture,
     Dense,
     History,
-    InitName,
     LossName,
-    OutputActivationName,
     evaluate,
     init_layers,
     load_dataset,
@@ -44,6 +40,9 @@ from typedbackprop.cli.options import (
     warn,
 )
 from typedbackprop.datasets import Dataset, DatasetName, SequenceDatasetName
+from typedbackprop.initialize import InitName
+from typedbackprop.models import Architecture
+from typedbackprop.nn import LOSSES, OutputActivationName
 from typedbackprop.plots import animate_hidden, plot_training, require_plotting
 from typedbackprop.recipes import RECIPES, blas_threads
 from typedbackprop.training import train

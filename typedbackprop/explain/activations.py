@@ -29,9 +29,12 @@ def activation_forward_rows(
     names: Names, layer: Activation, cache: ActivationCache, output: Array
 ) -> list[Row]:
     """The forward equation of an activation layer."""
+    argument = names.input
+    if cache.z.ndim > 2:  # an image's or a token's activations: the operand's shape is not z's 2-D
+        argument += f" {shape_text(cache.z.shape)}"
     return [
         (
-            f"{names.output} {shape_text(output.shape)} = {layer.name}({names.input})",
+            f"{names.output} {shape_text(output.shape)} = {layer.name}({argument})",
             _acts_on(layer, cache),
         )
     ]
@@ -55,9 +58,12 @@ def activation_backward_rows(names: Names, layer: Activation, cache: ActivationC
                 f"{step}, {einsum}: the softmax vector-Jacobian product{where}",
             )
         ]
+    derivative = f"{layer.name}'({names.input}) {shape}"  # f'(z1) (4, 5)
+    if cache.z.ndim > 2:  # f'(y4 (32, 4, 4, 3)): the operand's shape inside, as the forward's
+        derivative = f"{layer.name}'({names.input} {shape})"
     return [
         (
-            f"{delta} {shape} = {grad_a} {shape} * {layer.name}'({names.input}) {shape}",
+            f"{delta} {shape} = {grad_a} {shape} * {derivative}",
             f"{step}, {einsum}: {_acts_on(layer, cache)}",
         )
     ]

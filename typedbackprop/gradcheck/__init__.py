@@ -7,8 +7,8 @@ analytic side, so you pass your ``forward`` and your ``backward`` (a vector-Jaco
 >>> rng = np.random.default_rng(0)
 >>> W, b, a_prev = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(3, 5))
 >>> report = tbp.gradcheck(
-...     tbp.affine_forward,
-...     lambda grad_z, W, b, a_prev: tbp.affine_backward(grad_z, W, a_prev),
+...     tbp.nn.affine_forward,
+...     lambda grad_z, W, b, a_prev: tbp.nn.affine_backward(grad_z, W, a_prev),
 ...     [W, b, a_prev],
 ... )
 >>> report.passed

@@ -22,7 +22,8 @@ from typedbackprop.gradcheck.subject import Settings, Subject
 from typedbackprop.gradcheck.validate import require_float64, require_settings
 
 if TYPE_CHECKING:  # the top-level names: they stay where the network modules move
-    from typedbackprop import ActivationName, Dense, LossName, OutputActivationName
+    from typedbackprop import ActivationName, Dense, LossName
+    from typedbackprop.nn import OutputActivationName
 
 __all__ = [
     "FULL_CHECK_PARAMETERS",
@@ -53,7 +54,7 @@ def perceptron_losses() -> tuple[str, ...]:
     """
     import typedbackprop as tbp  # at call time: the network modules import this package
 
-    return tuple(name for name, entry in tbp.LOSSES.items() if entry.per_example)
+    return tuple(name for name, entry in tbp.nn.LOSSES.items() if entry.per_example)
 
 
 def check_network_names(activation: str, output_activation: str, loss: str) -> None:
@@ -195,7 +196,7 @@ def gradcheck_network(
         eps, rtol, atol, fast_mode=fast, samples=samples if fast else None,
         projections=projections, seed=seed,
     )  # fmt: skip
-    entry = tbp.LOSSES[loss]
+    entry = tbp.nn.LOSSES[loss]
     watch_kinks = activation in KINKED_ACTIVATIONS
 
     def unpack(point: Sequence[Array]) -> list["Dense"]:

@@ -6,7 +6,7 @@ from jaxtyping import Float
 from typedbackprop.checking import Array, checked, require_finite
 from typedbackprop.nn.specs import Spec
 
-__all__ = ["softmax_forward", "softmax_backward", "SOFTMAX_GRAD_Z"]
+__all__ = ["softmax_forward", "softmax_backward"]
 
 
 @checked
