@@ -11,6 +11,8 @@ The ``# --8<-- [start:name]`` comments mark the sections the documentation inclu
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from jaxtyping import Float
@@ -25,6 +27,7 @@ from typedbackprop.nn.gru import GRUCell, GRUCellCache
 from typedbackprop.nn.lstm import LSTMCell, LSTMCellCache
 from typedbackprop.nn.pooling import MaxPool2dCache, window_offset
 from typedbackprop.nn.rnn import RNN, RNNCache, RNNCell, rnn_cell_add, rnn_cell_backward
+from typedbackprop.optimizers import clip_by_global_norm
 
 __all__ = [
     "affine_grad_params_no_transpose",
@@ -52,6 +55,7 @@ __all__ = [
     "rnn_backward_no_carry",
     "lstm_cell_backward_forget_with_c_new",
     "gru_cell_backward_z_swapped",
+    "clipped_step_after_the_update",
 ]
 
 
@@ -424,3 +428,14 @@ def gru_cell_backward_z_swapped(
     grad_h = grad_h_new * (1.0 - cache.z) + grad_h_r + grad_h_z + grad_h_n  # BUG: h's is z
     return GRUCell(grad_reset, grad_update, grad_new), grad_x, grad_h
     # --8<-- [end:gru_cell_backward_z_swapped]
+
+
+# --8<-- [start:clipped_step_after_the_update]
+def clipped_step_after_the_update(
+    optimizer: Any, layers: Sequence[Any], grads: Sequence[Any], state: Any, max_norm: float
+) -> tuple[Sequence[Any], Any]:
+    """One step of ``train_steps(..., clip=max_norm)``: the layers and the optimizer's state."""
+    layers, state = optimizer.step(layers, grads, state)
+    grads, _ = clip_by_global_norm(grads, max_norm)  # BUG: the step above took g unclipped
+    return layers, state
+    # --8<-- [end:clipped_step_after_the_update]

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 from doc_outputs import ROOT, check_output
+from helpers import assert_close
 from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
@@ -761,3 +762,112 @@ def test_the_grus_z_and_one_minus_z_swapped_fail_the_gradient_check(rng):
 
     assert not gru_cell_gradcheck(zoo.gru_cell_backward_z_swapped, rng)
     assert gru_cell_gradcheck(gru_cell_backward, rng)
+
+
+# --- Training: clipping by the global norm ------------------------------------------------------
+# A dense layer, out 2, features 3; three steps whose gradients' global norms are 40, 0.05 and 15
+# against max_norm 1: clipped, left alone, clipped. The gradients are right and every shape is
+# too; only an oracle (torch.nn.utils.clip_grad_norm_ before torch.optim's step) sees the order.
+MAX_NORM = 1.0
+
+
+def clipping_case(rng: np.random.Generator) -> tuple[Any, list[Any]]:
+    from typedbackprop.optimizers import global_norm
+
+    layer = tbp.nn.Dense(normal(rng, 2, 3), normal(rng, 2))
+    grads = []
+    for norm in (40.0, 0.05, 15.0):
+        W, b = normal(rng, 2, 3), normal(rng, 2)
+        scale = norm / global_norm([tbp.nn.Dense(W, b)])
+        grads.append(tbp.nn.Dense(W * scale, b * scale))
+    return layer, grads
+
+
+def clipped_step(
+    optimizer: Any, layers: list[Any], grads: list[Any], state: Any, max_norm: float
+) -> Any:
+    """The fix, as ``train_steps`` takes its step: clip, then step with the clipped gradient."""
+    from typedbackprop.optimizers import clip_by_global_norm
+
+    grads, _ = clip_by_global_norm(grads, max_norm)
+    return optimizer.step(layers, grads, state)
+
+
+def run_steps(step: Callable[..., Any], optimizer: Any, layer: Any, grads: list[Any]) -> Any:
+    layers, state = [layer], optimizer.init([layer])
+    for grad in grads:
+        layers, state = step(optimizer, layers, [grad], state, MAX_NORM)
+    return layers[0]
+
+
+def torch_steps(make_optimizer: Callable[..., Any], layer: Any, grads: list[Any]) -> list[Any]:
+    """The oracle: torch.nn.utils.clip_grad_norm_, then the torch.optim step, per step."""
+    from typedbackprop.optimizers import global_norm
+
+    params = [torch.tensor(layer.W, requires_grad=True), torch.tensor(layer.b, requires_grad=True)]
+    optimizer = make_optimizer(params)
+    for grad in grads:
+        params[0].grad, params[1].grad = torch.tensor(grad.W), torch.tensor(grad.b)
+        norm = global_norm([grad])
+        # PyTorch's factor is max_norm / (‖g‖ + 1e-6); this max_norm makes it max_norm / ‖g‖
+        torch.nn.utils.clip_grad_norm_(params, MAX_NORM * (norm + 1e-6) / norm)
+        optimizer.step()
+    return [param.detach() for param in params]
+
+
+OPTIMIZERS = {
+    "SGD": (
+        lambda: tbp.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+        lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
+    ),
+    "AdamW": (
+        lambda: tbp.optimizers.AdamW(learning_rate=0.01),
+        lambda params: torch.optim.AdamW(params, lr=0.01),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_clipping_after_the_update_passes_every_check_but_the_oracle(name, rng):
+    ours, theirs = OPTIMIZERS[name]
+    layer, grads = clipping_case(rng)
+    W, b = torch_steps(theirs, layer, grads)
+    right = run_steps(clipped_step, ours(), layer, grads)
+    assert_close(right.W, W)
+    assert_close(right.b, b)
+    wrong = run_steps(zoo.clipped_step_after_the_update, ours(), layer, grads)
+    assert wrong.W.shape == W.shape and wrong.b.shape == b.shape
+    assert not np.allclose(wrong.W, W.numpy(), rtol=1e-3)
+
+
+def test_a_clipped_sgd_step_moves_the_parameters_by_at_most_lr_times_max_norm(rng):
+    from typedbackprop.optimizers import global_norm
+
+    layer, grads = clipping_case(rng)
+    sgd = tbp.optimizers.SGD(learning_rate=0.1)
+
+    def moved(step: Callable[..., Any]) -> float:
+        stepped = run_steps(step, sgd, layer, grads[:1])  # ‖g‖ = 40
+        return global_norm([tbp.nn.tree.map_leaves(np.subtract, stepped, layer)])
+
+    assert moved(clipped_step) <= 0.1 * MAX_NORM * (1 + 1e-12)
+    assert moved(zoo.clipped_step_after_the_update) > 39 * 0.1 * MAX_NORM  # η ‖g‖: 40 η
+
+
+def test_train_steps_clips_before_its_step(rng):
+    """The fix is training's own order: one SGD step of ``train_steps(..., clip=1)`` on one
+    example whose gradient's norm is far above 1 moves the layer by η · 1 exactly."""
+    from typedbackprop.optimizers import global_norm
+    from typedbackprop.training import train_steps
+
+    layer = tbp.nn.Dense(normal(rng, 2, 3) * 10, normal(rng, 2) * 10)
+    x, y = normal(rng, 3, 1) * 10, normal(rng, 2, 1)
+    _, grads = tbp.nn.network_loss_and_grads([layer], x, y, "squared_error")
+    assert global_norm(grads) > 100 * MAX_NORM
+    for clip, expected in ((MAX_NORM, 0.1 * MAX_NORM), (None, 0.1 * global_norm(grads))):
+        [stepped], _ = train_steps(
+            [layer], "squared_error", x, y, steps=1, batch_size=1, rng=rng, clip=clip,
+            optimizer=lambda step: tbp.optimizers.SGD(learning_rate=0.1),
+        )  # fmt: skip
+        moved = global_norm([tbp.nn.tree.map_leaves(np.subtract, stepped, layer)])
+        assert_close(moved, expected, rtol=1e-12)
