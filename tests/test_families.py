@@ -247,7 +247,7 @@ def test_run_refuses_evaluation_without_the_state_a_family_keeps():
     layer = tbp.nn.BatchNorm(1.0 + rng.random(3), rng.standard_normal(3))
     x = rng.standard_normal((3, 4))
     family = tbp.nn.FAMILIES[tbp.nn.BatchNorm]
-    with pytest.raises(ValueError, match=r"^BatchNorm in evaluation mode normalises with its"):
+    with pytest.raises(ValueError, match=r"^BatchNorm in evaluation mode normalizes with its"):
         family.run(layer, x, tbp.Mode())
     state = family.state.initial(layer)  # running mean 0, variance 1
     y, _ = family.run(layer, x, tbp.Mode(), state)

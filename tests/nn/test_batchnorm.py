@@ -555,7 +555,7 @@ def test_training_updates_the_states_and_evaluation_reads_them(rng):
 def test_evaluation_without_states_is_refused_and_training_without_them_works(rng):
     layers = small_network(rng)
     x = rng.standard_normal((3, 6))
-    with pytest.raises(ValueError, match="BatchNorm in evaluation mode normalises with its"):
+    with pytest.raises(ValueError, match="BatchNorm in evaluation mode normalizes with its"):
         tbp.network_forward(layers, x, tbp.Mode())
     tbp.network_forward(layers, x, tbp.Mode(training=True))
     with pytest.raises(ValueError, match="5 layers but 4 states"):

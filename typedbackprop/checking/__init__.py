@@ -34,19 +34,19 @@ arguments could not tell.
 
 The package, one concern a module:
 
-- :mod:`~typedbackprop.checking.arrays`: ``Array``, ``IntArray``, ``CHECKS_ENABLED``,
+- ``checking.arrays``: ``Array``, ``IntArray``, ``CHECKS_ENABLED``,
   ``require_finite``;
-- :mod:`~typedbackprop.checking.decorator`: ``checked``;
-- :mod:`~typedbackprop.checking.cache`: the signature cache (and ``trust``, the depth of calls
+- ``checking.decorator``: ``checked``;
+- ``checking.cache``: the signature cache (and ``trust``, the depth of calls
   that vouch for the checks below them);
-- :mod:`~typedbackprop.checking.plan`: what a function's hints ask of every check, worked out once;
-- :mod:`~typedbackprop.checking.full`: the full check of a call;
-- :mod:`~typedbackprop.checking.walk`: the container walk, every item in order;
-- :mod:`~typedbackprop.checking.records`: records' fields in the scope of a call;
-- :mod:`~typedbackprop.checking.construction`: ``checked_record``, records checked at
+- ``checking.plan``: what a function's hints ask of every check, worked out once;
+- ``checking.full``: the full check of a call;
+- ``checking.walk``: the container walk, every item in order;
+- ``checking.records``: records' fields in the scope of a call;
+- ``checking.construction``: ``checked_record``, records checked at
   construction;
-- :mod:`~typedbackprop.checking.diagnosis`: a refusal told in dimension names;
-- :mod:`~typedbackprop.checking.jaxtyping_adapter`: the one module that uses jaxtyping's private
+- ``checking.diagnosis``: a refusal told in dimension names;
+- ``checking.jaxtyping_adapter``: the one module that uses jaxtyping's private
   internals, with the versions it was written for.
 """
 

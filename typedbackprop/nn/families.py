@@ -170,12 +170,12 @@ class Family:
         Raises
         ------
         ValueError
-            In evaluation without the state a stateful family normalises with.
+            In evaluation without the state a stateful family normalizes with.
         """
         if self.state is not None and not mode.training:
             if state is None:
                 raise ValueError(
-                    f"{type(layer).__name__} in evaluation mode normalises with its running "
+                    f"{type(layer).__name__} in evaluation mode normalizes with its running "
                     "statistics: pass the network's states (network_forward(layers, x, mode, "
                     "states=initial_states(layers)), updated by training)"
                 )
