@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
@@ -494,6 +494,7 @@ MERGE_HEADS_GRAD_OUTPUT = Spec("grad_output", "fqb,fhd->hbdq", ("grad_y", "W"))
 # --- the attention family: multi-head self-attention -------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class Attention(Layer):
     """Multi-head self-attention's parameters (or their gradients) and its mask setting.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -324,6 +324,7 @@ def _check_count(count: int) -> None:
 # --- the batchnorm family: "channels *spatial batch" ---------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class BatchNorm(Layer):
     """A batch-norm layer's parameters (or their gradients) and settings, dense or spatial.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, IntArray, checked
+from typedbackprop.checking import Array, IntArray, checked, checked_record
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -117,6 +117,7 @@ EMBEDDING_GRAD_TABLE = Spec("grad_table", "fsb,vsb->vf", ("grad_x", "one_hot(ids
 [ids_{sb} = v]``: the one-hot of the ids picks, for row ``v``, the positions that read it."""
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class Embedding(Layer):
     """A table of learned features, one row per token id (or the table's gradient).
@@ -195,6 +196,7 @@ def embedding_backward(
 # --- learned positions ------------------------------------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class PositionalEmbedding(Layer):
     """A learned vector per position, added to every sequence (or its gradient).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.activations import (
     sigmoid_backward,
     sigmoid_forward,
@@ -188,6 +188,7 @@ def gru_cell_add(first: GRUCell, second: GRUCell) -> GRUCell:
 # --- the sequence layer: the cell at every step, and backpropagation through time ---------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class GRU(Layer):
     """A GRU layer over a sequence: one cell, whose weights every step shares.

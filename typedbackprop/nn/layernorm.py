@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -179,6 +179,7 @@ LAYERNORM_GRAD_X = Spec(
 # --- the layer-norm family ----------------------------------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class LayerNorm(Layer):
     """Layer normalization's parameters (or their gradients), and its ``eps``.

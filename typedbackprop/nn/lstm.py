@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.activations import (
     sigmoid_backward,
     sigmoid_forward,
@@ -233,6 +233,7 @@ def lstm_cell_add(first: LSTMCell, second: LSTMCell) -> LSTMCell:
 # --- the sequence layer: the cell at every step, and backpropagation through time ---------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class LSTM(Layer):
     """An LSTM layer over a sequence: one cell, whose weights every step shares.

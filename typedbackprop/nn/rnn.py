@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.activations import tanh_backward, tanh_forward
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.layer import Layer
@@ -164,6 +164,7 @@ def rnn_cell_add(first: RNNCell, second: RNNCell) -> RNNCell:
 # --- the sequence layer: the cell at every step, and backpropagation through time ---------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class RNN(Layer):
     """A tanh RNN layer over a sequence: one cell, whose weights every step shares.

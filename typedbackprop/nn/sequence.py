@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.checking import Array, IntArray, checked, checked_record, require_finite
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
@@ -95,6 +95,7 @@ def token_cross_entropy(
 # --- the dense layer at every token ----------------------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class TokenDense(Layer):
     """A dense layer applied to each token on its own (or its gradients).

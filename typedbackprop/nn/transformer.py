@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, checked_record
 from typedbackprop.nn.activations import ACTIVATIONS, ActivationKind
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.attention import (
@@ -43,6 +43,7 @@ __all__ = [
 # --- the feed-forward network, applied to every token ------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class FeedForward(Layer):
     """A two-layer network applied to each token (or its gradients), and its activation.
@@ -161,6 +162,7 @@ def feedforward_backward(
 # --- the block ---------------------------------------------------------------------------------
 
 
+@checked_record()
 @dataclass(frozen=True, slots=True)
 class TransformerBlock(Layer):
     """A pre-norm transformer block: the records of the four layers it is made of.
