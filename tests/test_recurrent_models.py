@@ -188,6 +188,37 @@ def test_gradcheck_checks_every_parameter_of_a_recurrent_model(kind):
     for index, layer in enumerate(layers):
         for path in leaves(layer):
             assert f"│ {index}.{path} " in text, path
+    # for real: no gradient 0 on both sides (on the training data the GRU's update gate's is)
+    assert "nothing to compare" not in text and "compared nothing" not in text
+
+
+def test_the_gradient_check_data_is_recall_with_fillers_the_model_reads():
+    for kind in KINDS:
+        recipe = recipes.RECIPES[kind]
+        data, checked = recipes.recipe_data(recipe, seed=1), recipes.check_data(recipe, seed=1)
+        assert checked.x_train.shape == data.x_train.shape  # 9 one-hot tokens, 30 steps
+        tokens = checked.x_train.argmax(axis=0)
+        np.testing.assert_array_equal(checked.y_train, tokens[:1])
+        assert checked.y_train.max() < recipes.RECALL_CHECK_SYMBOLS < 8  # the model's classes
+        later = tokens[1:]
+        assert set(np.unique(later)) == set(range(recipes.RECALL_CHECK_SYMBOLS, 9))
+        assert (later[1:] != later[:-1]).any(axis=0).all()  # no sequence of one blank
+
+
+def test_on_the_training_data_the_grus_update_gate_has_no_gradient_to_check():
+    """Why the check data exists: after the first token every training sequence is one blank,
+    the GRU's state settles to a fixed point (``h_{t−1} = n_t``), and its update gate's
+    gradient, ``∂L/∂h_t ⊙ (h_{t−1} − n_t)`` at each step, is within the check's atol of 0."""
+    recipe = recipes.RECIPES["gru"]
+    layers = recipe.build(np.random.default_rng(0))
+
+    def largest_update_gate_gradient(data):
+        x, y = data.x_train[..., :5], data.y_train[..., :5]
+        _, grads = network_loss_and_grads(layers, x, y, recipe.loss)
+        return max(np.abs(g).max() for g in leaves(grads[0].cell.update_gate).values())
+
+    assert largest_update_gate_gradient(recipes.recipe_data(recipe, seed=0)) < 1e-7  # 4.3e-8
+    assert largest_update_gate_gradient(recipes.check_data(recipe, seed=0)) > 1e-4  # 3.3e-3
 
 
 @pytest.mark.parametrize("kind", KINDS)

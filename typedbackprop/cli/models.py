@@ -34,6 +34,7 @@ from typedbackprop.recipes import (
     Recipe,
     RecipeData,
     blas_threads,
+    check_data,
     fresh_states,
     recipe_data,
 )
@@ -107,7 +108,7 @@ def _loss(layers: list[Layer], x: Array | IntArray, y: Array | IntArray, loss: L
 def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: Console) -> int:
     """Check every parameter of the model against central differences; 0 if all pass."""
     layers = recipe.build(np.random.default_rng(seed))
-    x, y = _batch(recipe_data(recipe, seed=seed), batch)
+    x, y = _batch(check_data(recipe, seed=seed), batch)
     where = [(index, path) for index, layer in enumerate(layers) for path in leaves(layer)]
     inputs = [leaves(layers[index])[path] for index, path in where]
 
