@@ -233,7 +233,7 @@ def _recall_check_data(seed: int) -> RecipeData:
         seed=seed, symbols=RECALL_CHECK_SYMBOLS, fillers=RECALL_CHECK_FILLERS
     )
     return RecipeData(
-        sequences.name,
+        f"{sequences.name} with {RECALL_CHECK_SYMBOLS} symbols and {RECALL_CHECK_FILLERS} fillers",
         one_hot(sequences.x_train, sequences.vocab),
         sequences.y_train,
         one_hot(sequences.x_test, sequences.vocab),

@@ -108,7 +108,8 @@ def _loss(layers: list[Layer], x: Array | IntArray, y: Array | IntArray, loss: L
 def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: Console) -> int:
     """Check every parameter of the model against central differences; 0 if all pass."""
     layers = recipe.build(np.random.default_rng(seed))
-    x, y = _batch(check_data(recipe, seed=seed), batch)
+    data = check_data(recipe, seed=seed)
+    x, y = _batch(data, batch)
     where = [(index, path) for index, layer in enumerate(layers) for path in leaves(layer)]
     inputs = [leaves(layers[index])[path] for index, path in where]
 
@@ -141,7 +142,8 @@ def gradcheck_model(recipe: Recipe, batch: int, seed: int, eps: float, console: 
         raise_exception=False,
     )
     console.print(
-        f"model {recipe.name}, batch {batch}: {plural(len(inputs), 'parameter array')}, "
+        f"model {recipe.name} on {data.name}, batch {batch}: "
+        f"{plural(len(inputs), 'parameter array')}, "
         f"{count:,} numbers; eps={eps:g}"
         + ("; fast mode with 16 sampled entries per array" if count > 2_000 else ""),
         highlight=False,
