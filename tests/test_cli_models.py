@@ -86,7 +86,7 @@ EXPLAIN_FRAGMENTS = {  # operands that once printed without their shape
         "mean (15, 2), rstd (15, 2) = p2 (64, 15, 2).mean(axis=0)",
         "(p2 (64, 15, 2) - mean (15, 2)) * rstd (15, 2)",
         "(grad_n4 (64, 15, 2) * x_hat (64, 15, 2)).sum(axis=(1, 2))",
-        "g (64, 15, 2) = gain4[:, None, None] (64, 1, 1) * grad_n4 (64, 15, 2)",
+        "g (64, 15, 2) = gamma4[:, None, None] (64, 1, 1) * grad_n4 (64, 15, 2)",
         "P3 (4, 2, 15, 15) = softmax(S3 (4, 2, 15, 15), axis=-2)",
         "o3 (4, 2, 16, 15) = v3 (4, 2, 16, 15) @ P3 (4, 2, 15, 15)",
         "ya3 (64, 15, 2) = W_output3 (64, 4, 16) · o3 (4, 2, 16, 15) + b_output3 (64,)",
@@ -122,7 +122,7 @@ def test_explain_shows_the_shape_of_every_operand_on_every_line(model, batch):
 def test_the_shape_check_of_explain_lines_finds_a_shapeless_operand():
     assert shapeless_operands("S3 (4, 2, 15, 15) = k3.mT @ q3 (4, 2, 16, 15) / sqrt(16)") == {"k3"}
     assert shapeless_operands("grad_b1 (16,) = delta1_col.sum(axis=1)") == {"delta1_col"}
-    assert shapeless_operands("g (3, 5) = gain1[:, None] (3, 1) * grad_y1") == {"grad_y1"}
+    assert shapeless_operands("g (3, 5) = gamma1[:, None] (3, 1) * grad_y1") == {"grad_y1"}
     assert not shapeless_operands("columns1 (9, 192) = im2col(x0 (1, 8, 8, 3), 3x3, stride 1)")
 
 
