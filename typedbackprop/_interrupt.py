@@ -7,6 +7,7 @@ installs :func:`interrupted` as the SIGINT handler until ``main`` takes over
 (:func:`release`). Imported as a library, the package leaves SIGINT alone.
 """
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -41,9 +42,17 @@ def is_command_line() -> bool:
 
 
 def interrupted(signum: int, frame: FrameType | None) -> None:
-    """The SIGINT handler while the command line imports: one line, then exit 130."""
+    """The SIGINT handler while the command line imports: one line, then exit 130.
+
+    The exit is ``os._exit``, not ``SystemExit``: the signal can land inside an extension
+    module's initialisation (NumPy's C code importing ``datetime``), which turns any exception
+    raised there into its own ``ImportError`` and a page of advice. Nothing has started yet that
+    would need cleaning up (``main`` takes SIGINT back before any work), so leaving at once is
+    safe.
+    """
     print(INTERRUPTED, file=sys.stderr, flush=True)
-    raise SystemExit(STATUS)
+    sys.stdout.flush()
+    os._exit(STATUS)
 
 
 def guard() -> None:
