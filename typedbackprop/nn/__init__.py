@@ -215,6 +215,7 @@ from typedbackprop.nn.rnn import (
     RNNCache,
     RNNCell,
     RNNCellCache,
+    check_truncate,
     rnn_backward,
     rnn_cell_add,
     rnn_cell_backward,
@@ -253,6 +254,7 @@ from typedbackprop.nn.tree import (
 )
 
 __all__ = [
+    "check_truncate",
     "Layer",
     "Mode",
     "leaves",

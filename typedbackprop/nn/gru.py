@@ -32,6 +32,7 @@ from typedbackprop.nn.activations import (
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.gate import Gate, _split, _stacked, gate_add, gate_backward, gate_forward
 from typedbackprop.nn.layer import Layer
+from typedbackprop.nn.rnn import check_truncate
 
 __all__ = [
     "GRUCell",
@@ -209,11 +210,7 @@ class GRU(Layer):
     truncate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.truncate is not None and not (type(self.truncate) is int and self.truncate >= 1):
-            raise ValueError(
-                "truncate must be a whole number of steps, at least 1, or None; got "
-                f"{self.truncate!r}"
-            )
+        check_truncate(self.truncate)
 
 
 @dataclass(frozen=True, slots=True)

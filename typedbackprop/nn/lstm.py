@@ -42,6 +42,7 @@ from typedbackprop.nn.gate import (
     gate_forward,
 )
 from typedbackprop.nn.layer import Layer
+from typedbackprop.nn.rnn import check_truncate
 
 __all__ = [
     "LSTMCell",
@@ -254,11 +255,7 @@ class LSTM(Layer):
     truncate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.truncate is not None and not (type(self.truncate) is int and self.truncate >= 1):
-            raise ValueError(
-                "truncate must be a whole number of steps, at least 1, or None; got "
-                f"{self.truncate!r}"
-            )
+        check_truncate(self.truncate)
 
 
 @dataclass(frozen=True, slots=True)

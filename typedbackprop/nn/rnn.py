@@ -27,6 +27,7 @@ from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_gr
 from typedbackprop.nn.layer import Layer
 
 __all__ = [
+    "check_truncate",
     "RNNCell",
     "RNNCellCache",
     "rnn_cell_forward",
@@ -164,6 +165,17 @@ def rnn_cell_add(first: RNNCell, second: RNNCell) -> RNNCell:
 # --- the sequence layer: the cell at every step, and backpropagation through time ---------------
 
 
+def check_truncate(truncate: int | None) -> None:
+    """Refuse a ``truncate`` setting that is not ``None`` or a whole number of steps >= 1.
+
+    The one rule of the three sequence layers (:class:`RNN`, and the LSTM's and GRU's).
+    """
+    if truncate is not None and not (type(truncate) is int and truncate >= 1):
+        raise ValueError(
+            f"truncate must be a whole number of steps, at least 1, or None; got {truncate!r}"
+        )
+
+
 @checked_record()
 @dataclass(frozen=True, slots=True)
 class RNN(Layer):
@@ -185,11 +197,7 @@ class RNN(Layer):
     truncate: int | None = None
 
     def __post_init__(self) -> None:
-        if self.truncate is not None and not (type(self.truncate) is int and self.truncate >= 1):
-            raise ValueError(
-                "truncate must be a whole number of steps, at least 1, or None; got "
-                f"{self.truncate!r}"
-            )
+        check_truncate(self.truncate)
 
 
 @dataclass(frozen=True, slots=True)
