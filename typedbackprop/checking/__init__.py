@@ -46,6 +46,8 @@ The package, one concern a module:
 - ``checking.construction``: ``checked_record``, records checked at
   construction;
 - ``checking.diagnosis``: a refusal told in dimension names;
+- ``checking.static``: ``static_jaxtyping``, the dimension declaration Pyrefly's static
+  shape checking reads, and ``runtime_shapes_only``, for a function it cannot follow;
 - ``checking.jaxtyping_adapter``: the one module that uses jaxtyping's private
   internals, with the versions it was written for.
 """
@@ -55,6 +57,7 @@ from typedbackprop.checking.cache import full_checks, trust
 from typedbackprop.checking.construction import checked_record
 from typedbackprop.checking.decorator import checked
 from typedbackprop.checking.records import record_fields
+from typedbackprop.checking.static import runtime_shapes_only, static_jaxtyping
 
 __all__ = [
     "Array",
@@ -65,5 +68,7 @@ __all__ = [
     "full_checks",
     "record_fields",
     "require_finite",
+    "runtime_shapes_only",
+    "static_jaxtyping",
     "trust",
 ]

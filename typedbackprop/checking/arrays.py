@@ -2,6 +2,7 @@
 
 import math
 import os
+import sys
 from typing import Any, Final
 
 import numpy as np
@@ -11,11 +12,18 @@ from numpy.typing import NDArray
 __all__ = ["Array", "IntArray", "CHECKS_ENABLED", "require_finite"]
 
 
-Array = NDArray[np.floating[Any]]
-"""A floating-point NumPy array; dimensions are named at each use: ``Float[Array, "out in"]``."""
+if sys.platform == "typedbackprop-shapes":  # Pyrefly's shape checking: see checking.static
+    Array = np.ndarray
+    IntArray = np.ndarray
+else:
+    Array = NDArray[np.floating[Any]]
+    """A floating-point NumPy array; dimensions are named at each use: ``Float[Array, "out inp"]``.
 
-IntArray = NDArray[np.integer[Any]]
-"""An integer NumPy array, for class labels: ``Int[IntArray, " batch"]``."""
+    (Under Pyrefly's shape checking it is ``np.ndarray``, whose shape stubs carry the shape.)
+    """
+
+    IntArray = NDArray[np.integer[Any]]
+    """An integer NumPy array, for class labels: ``Int[IntArray, " batch"]``."""
 
 
 def _checks_enabled_from_environment() -> bool:

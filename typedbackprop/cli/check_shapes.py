@@ -38,6 +38,7 @@ from pathlib import Path
 from rich.console import Console
 
 import typedbackprop.nn
+from typedbackprop.checking.static import SHAPES_PLATFORM
 from typedbackprop.cli.options import UsageError
 
 __all__ = [
@@ -267,7 +268,8 @@ def _pyrefly_findings(files: Sequence[Path], stubs: Path, workspace: Path) -> li
     config = workspace / "pyrefly.toml"
     config.write_text(
         f"search-path = {_toml_strings([str(stubs), *roots])}\n"
-        f"python-interpreter-path = {json.dumps(sys.executable)}\n",
+        f"python-interpreter-path = {json.dumps(sys.executable)}\n"
+        f"python-platform = {json.dumps(SHAPES_PLATFORM)}\n",
         encoding="utf-8",
     )
     command = [
