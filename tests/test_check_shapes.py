@@ -6,7 +6,10 @@ costs a second or two, so the bugs share one run and each is asserted at its own
 """
 
 import io
+import json
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -251,3 +254,91 @@ def test_stubs_pyrefly_does_not_use_are_an_error_not_a_clean_result(tmp_path, mo
 def test_a_module_with_add_parser_and_run():
     assert cli.check_shapes is check_shapes and check_shapes in cli.COMMANDS
     assert callable(check_shapes.add_parser) and callable(check_shapes.run)
+
+
+OWN_IMPORT = AFFINE.replace("from shape_extensions import static_jaxtyping\n", "").replace(
+    "from typedbackprop import checked\n",
+    "from typedbackprop import checked\nfrom typedbackprop.checking import static_jaxtyping\n",
+)
+"""The same layer declaring its dimensions with typedbackprop's own ``static_jaxtyping``."""
+
+
+def printed_config() -> str:
+    status, out = run("check-shapes", "--print-config")
+    assert status == 0, out
+    return out
+
+
+def test_the_printed_config_is_toml_with_the_commands_settings():
+    config = tomllib.loads(printed_config())
+    assert config == {
+        "search-path": [str(check_shapes.stubs_folder())],
+        "python-interpreter-path": sys.executable,
+        "python-platform": "typedbackprop-shapes",
+    }
+    assert (
+        config["search-path"]
+        == tomllib.loads(check_shapes.pyrefly_config(check_shapes.stubs_folder()))["search-path"]
+    ), "the command's own configuration, less the checked files' roots"
+
+
+def pyrefly_in(project: Path) -> list[dict[str, object]]:
+    """Pyrefly's errors in a project, found as an editor finds them: by its pyrefly.toml."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pyrefly", "check", "--output-format", "json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert "Checking project configured at" in result.stderr, result.stderr
+    errors: list[dict[str, object]] = json.loads(result.stdout)["errors"]
+    return errors
+
+
+def test_pyrefly_with_the_printed_config_reports_the_questions_bug_in_a_users_file(tmp_path):
+    """Both imports of static_jaxtyping, in a project whose root holds the printed file."""
+    correct, buggy, message = BUGS["grad_W"]
+    write(tmp_path, "pyrefly.toml", printed_config())
+    layers = {
+        "documented.py": AFFINE.replace(correct, buggy),  # from shape_extensions import ...
+        "own.py": OWN_IMPORT.replace(correct, buggy),  # from typedbackprop.checking import ...
+    }
+    for name, text in layers.items():
+        write(tmp_path, name, text)
+    write(tmp_path, "clean.py", OWN_IMPORT)
+    errors = pyrefly_in(tmp_path)
+    found = sorted((e["path"], e["line"], e["name"], e["concise_description"]) for e in errors)
+    line = line_of(tmp_path / "own.py", buggy)
+    assert line == line_of(tmp_path / "documented.py", buggy)
+    assert found == [(name, line, "unsupported-operation", message) for name in sorted(layers)]
+
+
+def test_without_the_printed_platform_typedbackprops_import_declares_nothing(tmp_path):
+    """The platform line is what shows Pyrefly the declaration behind typedbackprop's import."""
+    correct, buggy, _ = BUGS["grad_W"]
+    config = printed_config()
+    without = [line for line in config.splitlines() if not line.startswith("python-platform")]
+    assert len(without) == len(config.splitlines()) - 1
+    write(tmp_path, "pyrefly.toml", "\n".join(without) + "\n")
+    write(tmp_path, "documented.py", AFFINE.replace(correct, buggy))
+    write(tmp_path, "own.py", OWN_IMPORT.replace(correct, buggy))
+    assert sorted(str(error["path"]) for error in pyrefly_in(tmp_path)) == ["documented.py"]
+
+
+def test_print_config_installs_the_stubs_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(check_shapes.NO_INSTALL_VARIABLE, raising=False)
+    fake = write(tmp_path, "fake_pip.py", FAKE_PIP)
+    monkeypatch.setattr(
+        check_shapes, "_install_command", lambda target: [sys.executable, fake, target, "ok"]
+    )
+    folder = check_shapes.stubs_folder()
+    assert not folder.exists()
+    assert tomllib.loads(printed_config())["search-path"] == [str(folder)]
+    assert (folder / "numpy-stubs" / "__init__.pyi").is_file()
+
+
+@pytest.mark.parametrize("extra", [["affine.py"], ["--all"]])
+def test_print_config_with_a_path_or_all_is_a_usage_error(capsys, extra):
+    assert run("check-shapes", "--print-config", *extra) == (2, "")
+    assert "--print-config checks nothing" in capsys.readouterr().err

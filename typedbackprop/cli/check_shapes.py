@@ -18,6 +18,11 @@ Only findings about shapes are reported (a message naming a shaped array such as
 missing imports, which would leave the check blind; ``--all`` reports every Pyrefly finding.
 Each run also checks a known shape error of its own, so a clean result means shapes were
 checked, not that the stubs went unseen.
+
+``--print-config`` prints the same configuration as a ``pyrefly.toml`` for a project's root, so
+that Pyrefly's language server checks in the editor what this command checks on the command line
+(the shape stubs' folder, the interpreter, the platform), with the stubs installed first if
+needed.
 """
 
 import argparse
@@ -51,6 +56,7 @@ __all__ = [
     "ensure_stubs",
     "python_files",
     "check_shapes",
+    "pyrefly_config",
     "add_parser",
     "run",
 ]
@@ -263,15 +269,52 @@ def _toml_strings(values: Sequence[str]) -> str:
     return "[" + ", ".join(json.dumps(value) for value in values) + "]"
 
 
+def pyrefly_config(stubs: Path, roots: Sequence[str] = (), *, explained: bool = False) -> str:
+    """The Pyrefly configuration shapes are checked with, as the text of a ``pyrefly.toml``.
+
+    Parameters
+    ----------
+    stubs
+        The folder of NumPy's shape stubs and ``shape_extensions`` (:func:`ensure_stubs`).
+    roots
+        Folders the checked files are imported from, searched after the stubs. A project's own
+        ``pyrefly.toml`` leaves them out: Pyrefly infers the project's import root itself.
+    explained
+        Whether each setting comes with a comment saying why (the file a user keeps).
+    """
+    settings = [
+        (
+            "NumPy's shape stubs and shape_extensions (static_jaxtyping), in typedbackprop's "
+            "cache:\nin site-packages, numpy-stubs would shadow NumPy's own types for mypy",
+            f"search-path = {_toml_strings([str(stubs), *roots])}",
+        ),
+        (
+            "The interpreter whose site-packages hold NumPy, jaxtyping and typedbackprop",
+            f"python-interpreter-path = {json.dumps(sys.executable)}",
+        ),
+        (
+            "The sys.platform under which typedbackprop's math shows Pyrefly its dimension\n"
+            "declarations (a project's own `if sys.platform == ...` branches see it too)",
+            f"python-platform = {json.dumps(SHAPES_PLATFORM)}",
+        ),
+    ]
+    if not explained:
+        return "".join(f"{setting}\n" for _, setting in settings)
+    heading = (
+        "# Pyrefly checks array shapes by dimension name, in the editor (pyrefly lsp) as\n"
+        "# `typedbackprop check-shapes` does. Written by `typedbackprop check-shapes "
+        "--print-config`.\n"
+    )
+    comment = "\n# ".join
+    return heading + "".join(
+        f"\n# {comment(why.splitlines())}\n{setting}\n" for why, setting in settings
+    )
+
+
 def _pyrefly_findings(files: Sequence[Path], stubs: Path, workspace: Path) -> list[Finding]:
     roots = list(dict.fromkeys(str(_import_root(file)) for file in files))
     config = workspace / "pyrefly.toml"
-    config.write_text(
-        f"search-path = {_toml_strings([str(stubs), *roots])}\n"
-        f"python-interpreter-path = {json.dumps(sys.executable)}\n"
-        f"python-platform = {json.dumps(SHAPES_PLATFORM)}\n",
-        encoding="utf-8",
-    )
+    config.write_text(pyrefly_config(stubs, roots), encoding="utf-8")
     command = [
         sys.executable,
         "-m",
@@ -363,11 +406,25 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         action="store_true",
         help="report every Pyrefly finding, not only those about shapes and missing imports",
     )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="check nothing: print the pyrefly.toml that makes Pyrefly, and its language server "
+        "in an editor, check shapes as this command does (typedbackprop check-shapes "
+        "--print-config > pyrefly.toml, at a project's root); installs the shape stubs first "
+        "if they are not in the cache",
+    )
     parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Check the shapes; return 0 if Pyrefly finds nothing wrong, 1 if it does."""
+    if args.print_config:
+        if args.paths or args.all:
+            raise UsageError("--print-config checks nothing: it takes no PATH and no --all")
+        config = pyrefly_config(ensure_stubs(), explained=True)
+        console.print(config, end="", markup=False, highlight=False, soft_wrap=True)
+        return 0
     paths = args.paths or [str(Path(typedbackprop.nn.__file__).parent)]
     files = python_files(paths)
     findings = check_shapes(files, ensure_stubs())
