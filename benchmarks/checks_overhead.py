@@ -39,9 +39,9 @@ from typedbackprop import Array, checked
 
 
 def product(
-    W: Float[Array, "out in"], a_prev: Float[Array, "in batch"]
+    W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]
 ) -> Float[Array, "out batch"]:
-    """A user's two-array function: ``W a_prev``, out=4, in=3, batch=5."""
+    """A user's two-array function: ``W a_prev``, out=4, inp=3, batch=5."""
     return W @ a_prev
 
 

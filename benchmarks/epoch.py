@@ -48,7 +48,7 @@ MOMENTUM = 0.9
 
 
 def make_problem(sizes: tuple[int, ...], examples: int, seed: int = 0) -> tuple[Any, Any, Any]:
-    """Example-major inputs ``(examples, in)``, integer labels, He-initialised ``(W, b)``."""
+    """Example-major inputs ``(examples, inp)``, integer labels, He-initialised ``(W, b)``."""
     rng = np.random.default_rng(seed)
     x_rows = rng.standard_normal((examples, sizes[0]))
     teacher = rng.standard_normal((sizes[0], sizes[-1]))
@@ -65,7 +65,7 @@ def package_epoch(sizes: tuple[int, ...], x_rows: Any, labels: Any, params: Any,
 
     architecture = tbp.models.Architecture(sizes, "relu", "softmax", "cross_entropy")
     layers = [tbp.Dense(W, b) for W, b in params]
-    x = tbp.datasets.features_first(x_rows)  # (in, examples), C-contiguous: load_dataset's layout
+    x = tbp.datasets.features_first(x_rows)  # (inp, examples), C-contiguous: load_dataset's layout
 
     def epoch() -> tuple[float, list[Any]]:
         trained, history = tbp.train(

@@ -63,9 +63,9 @@ __all__ = [
 @checked
 def affine_grad_params_no_transpose(
     grad_z: Float[Array, "out batch"],
-    a_prev: Float[Array, "in batch"],
-) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
-    grad_W = grad_z @ a_prev  # BUG: (out, batch) @ (in, batch) needs in == batch, and sums wrong
+    a_prev: Float[Array, "inp batch"],
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"]]:
+    grad_W = grad_z @ a_prev  # BUG: (out, batch) @ (inp, batch) needs inp == batch, and sums wrong
     grad_b = grad_z.sum(axis=1)
     return grad_W, grad_b
     # --8<-- [end:grad_W_no_transpose]
@@ -75,9 +75,9 @@ def affine_grad_params_no_transpose(
 @checked
 def affine_grad_params_swapped_order(
     grad_z: Float[Array, "out batch"],
-    a_prev: Float[Array, "in batch"],
-) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
-    grad_W = a_prev @ grad_z.T  # BUG: (in, batch) @ (batch, out) is (in, out), the shape of W.T
+    a_prev: Float[Array, "inp batch"],
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"]]:
+    grad_W = a_prev @ grad_z.T  # BUG: (inp, batch) @ (batch, out) is (inp, out), the shape of W.T
     grad_b = grad_z.sum(axis=1)
     return grad_W, grad_b
     # --8<-- [end:grad_W_swapped_order]
@@ -87,9 +87,9 @@ def affine_grad_params_swapped_order(
 @checked
 def affine_grad_input_no_transpose(
     grad_z: Float[Array, "out batch"],
-    W: Float[Array, "out in"],
-) -> Float[Array, "in batch"]:
-    return W @ grad_z  # BUG: (out, in) @ (out, batch) needs in == out, and then sums over in
+    W: Float[Array, "out inp"],
+) -> Float[Array, "inp batch"]:
+    return W @ grad_z  # BUG: (out, inp) @ (out, batch) needs inp == out, and then sums over inp
     # --8<-- [end:grad_input_no_transpose]
 
 
@@ -97,9 +97,9 @@ def affine_grad_input_no_transpose(
 @checked
 def affine_grad_input_upstream_first(
     grad_z: Float[Array, "out batch"],
-    W: Float[Array, "out in"],
-) -> Float[Array, "in batch"]:
-    return grad_z.T @ W  # BUG: "upstream times local": (batch, out) @ (out, in) is (batch, in)
+    W: Float[Array, "out inp"],
+) -> Float[Array, "inp batch"]:
+    return grad_z.T @ W  # BUG: "upstream times local": (batch, out) @ (out, inp) is (batch, inp)
     # --8<-- [end:grad_input_upstream_first]
 
 
@@ -107,8 +107,8 @@ def affine_grad_input_upstream_first(
 @checked
 def affine_grad_params_bias_wrong_axis(
     grad_z: Float[Array, "out batch"],
-    a_prev: Float[Array, "in batch"],
-) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    a_prev: Float[Array, "inp batch"],
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"]]:
     grad_W = grad_z @ a_prev.T
     grad_b = grad_z.sum(axis=0)  # BUG: sums over out, leaving one number per example
     return grad_W, grad_b
@@ -118,9 +118,9 @@ def affine_grad_params_bias_wrong_axis(
 # --8<-- [start:forward_bias_wrong_axis]
 @checked
 def affine_forward_bias_wrong_axis(
-    W: Float[Array, "out in"],
+    W: Float[Array, "out inp"],
     b: Float[Array, " out"],
-    a_prev: Float[Array, "in batch"],
+    a_prev: Float[Array, "inp batch"],
 ) -> Float[Array, "out batch"]:
     return W @ a_prev + b  # BUG: broadcasting aligns trailing axes: b is added along batch
     # --8<-- [end:forward_bias_wrong_axis]
@@ -130,9 +130,9 @@ def affine_forward_bias_wrong_axis(
 @checked
 def affine_backward_bias_wrong_axis(
     grad_z: Float[Array, "out batch"],
-    W: Float[Array, "out in"],
-    a_prev: Float[Array, "in batch"],
-) -> tuple[Float[Array, "out in"], Float[Array, " out"], Float[Array, "in batch"]]:
+    W: Float[Array, "out inp"],
+    a_prev: Float[Array, "inp batch"],
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"], Float[Array, "inp batch"]]:
     grad_W = grad_z @ a_prev.T
     grad_b = grad_z.sum(axis=0)  # BUG: the exact gradient of the wrong forward above
     return grad_W, grad_b, W.T @ grad_z

@@ -67,8 +67,8 @@ class FamilyCase:
 def _dense(rng: np.random.Generator, dtype: type[np.floating[Any]]) -> tuple[Any, np.ndarray]:
     layer = tbp.Dense(
         rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
-    )  # out=4, in=3
-    return layer, rng.standard_normal((3, 5)).astype(dtype)  # in=3, batch=5
+    )  # out=4, inp=3
+    return layer, rng.standard_normal((3, 5)).astype(dtype)  # inp=3, batch=5
 
 
 def _activation(

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jaxtyping import TypeCheckError
 
 SIZES = st.integers(1, 6)
-"""A dimension: features, classes, out, in or batch."""
+"""A dimension: features, classes, out, inp or batch."""
 
 SEEDS = st.integers(0, 2**32 - 1)
 """A seed for ``np.random.default_rng``: hypothesis draws the shapes, NumPy the values."""
@@ -72,7 +72,7 @@ def _float64(value: Any) -> np.ndarray:
 def raises_shape_error(*bound: str) -> Iterator[None]:
     """Expect ``jaxtyping.TypeCheckError`` whose message shows each bound dimension.
 
-    ``bound`` holds lines such as ``"in=3"``: jaxtyping ends its message with one line per
+    ``bound`` holds lines such as ``"inp=3"``: jaxtyping ends its message with one line per
     dimension it had bound when the check failed, which is what tells a user which size the
     other arguments had already fixed.
     """
@@ -136,7 +136,7 @@ def torch_affine(
     """``z = W a_prev + b`` by ``F.linear`` on batch-first data, and ``[grad_W, grad_b,
     grad_a_prev]`` for the upstream gradient ``grad_z``."""
     return vjp(
-        lambda W, b, a_prev: F.linear(a_prev.T, W, b).T,  # (batch, in) -> (batch, out)
+        lambda W, b, a_prev: F.linear(a_prev.T, W, b).T,  # (batch, inp) -> (batch, out)
         [W, b, a_prev],
         grad_z,
     )

@@ -51,20 +51,20 @@ def shape_check_message(call: Callable[[], object]) -> str:
 
 
 # --- The runtime shape check -------------------------------------------------------------------
-# The question's last layer: out = 2, in = 4, batch = 5 (W3 is (2, 4), a2 is (4, 5)).
+# The question's last layer: out = 2, inp = 4, batch = 5 (W3 is (2, 4), a2 is (4, 5)).
 
 SHAPE_CASES = {
     "grad_W_swapped_order": (
         zoo.affine_grad_params_swapped_order,
         tbp.nn.affine_grad_params,
         [(2, 5), (4, 5)],
-        ["return value", "Float[ndarray, 'out in']", "out=2", "in=4", "batch=5"],
+        ["return value", "Float[ndarray, 'out inp']", "out=2", "inp=4", "batch=5"],
     ),
     "grad_input_upstream_first": (
         zoo.affine_grad_input_upstream_first,
         tbp.nn.affine_grad_input,
         [(2, 5), (2, 4)],
-        ["return value", "Float[ndarray, 'in batch']", "in=4", "batch=5"],
+        ["return value", "Float[ndarray, 'inp batch']", "inp=4", "batch=5"],
     ),
     "grad_b_wrong_axis": (
         zoo.affine_grad_params_bias_wrong_axis,
@@ -93,7 +93,7 @@ def test_the_shape_check_catches_it_and_names_the_dimensions(name, rng):
 
 
 def test_the_shape_check_is_blind_where_the_sizes_coincide(rng):
-    # With out == in the swapped product has W's shape: only the gradient check sees it.
+    # With out == inp the swapped product has W's shape: only the gradient check sees it.
     grad_z, a_prev, W = normal(rng, 4, 5), normal(rng, 4, 5), normal(rng, 4, 4)
     grad_W, _ = zoo.affine_grad_params_swapped_order(grad_z, a_prev)
     assert grad_W.shape == W.shape
@@ -227,7 +227,7 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
             ),
             "inputs": [q, k, v],
         },
-        # in == batch == 5: numpy multiplies without complaint and the shapes come out right.
+        # inp == batch == 5: numpy multiplies without complaint and the shapes come out right.
         "grad_W_no_transpose": {
             "forward": tbp.nn.affine_forward,
             "wrong": affine_backward_in_forward_order(
@@ -236,7 +236,7 @@ def gradcheck_cases(rng: np.random.Generator) -> dict[str, Case]:
             "right": correct_affine,
             "inputs": [normal(rng, 2, 5), normal(rng, 2), normal(rng, 5, 5)],
         },
-        # in == out == 4, like W2 of the question's network.
+        # inp == out == 4, like W2 of the question's network.
         "grad_input_no_transpose": {
             "forward": tbp.nn.affine_forward,
             "wrong": affine_backward_in_forward_order(
@@ -321,14 +321,14 @@ def test_numpy_itself_refuses_the_missing_transposes_when_the_sizes_differ(rng):
     assert (
         error.value.__notes__[0]
         .splitlines()[-1]
-        .startswith("the product met batch=5 (the left factor's last axis) with in=4")
+        .startswith("the product met batch=5 (the left factor's last axis) with inp=4")
     )
     with pytest.raises(ValueError, match="matmul") as error:
         zoo.affine_grad_input_no_transpose(grad_z, W)
     assert (
         error.value.__notes__[0]
         .splitlines()[-1]
-        .startswith("the product met in=4 (the left factor's last axis) with out=2")
+        .startswith("the product met inp=4 (the left factor's last axis) with out=2")
     )
     with pytest.raises(ValueError, match="broadcast") as error:
         zoo.affine_forward_bias_wrong_axis(W, normal(rng, 2), a_prev)
@@ -385,7 +385,7 @@ def test_the_epsilon_in_the_loss_fails_the_tight_check_but_not_torchs_tolerances
 
 
 def torch_linear(W: Array, b: Array, a_prev: Array) -> Array:
-    # torch is batch first: (batch, in) -> (batch, out). Transposes at the boundary only.
+    # torch is batch first: (batch, inp) -> (batch, out). Transposes at the boundary only.
     z = torch.nn.functional.linear(
         torch.from_numpy(a_prev.T), torch.from_numpy(W), torch.from_numpy(b)
     )

@@ -72,7 +72,7 @@ def test_every_function_in_the_classic_form_passes_every_check(function):
 @pytest.mark.parametrize("function", ["affine", "relu", "softmax"])
 def test_large_layers_are_checked_in_fast_mode_with_samples(function):
     forward, backward = FUNCTIONS[function]
-    sizes = {"batch": 150, "features": 140, "classes": 140, "in": 130, "out": 120}
+    sizes = {"batch": 150, "features": 140, "classes": 140, "inp": 130, "out": 120}
     report = tbp.check_layer(forward, backward, sizes=sizes)
     assert report.passed, str(report)
     assert report.gradients.method == "fast+sampled"
@@ -82,8 +82,8 @@ def test_large_layers_are_checked_in_fast_mode_with_samples(function):
 def test_the_report_lists_each_check_and_the_sizes():
     report = tbp.check_layer(*FUNCTIONS["affine"])
     text = str(report)
-    assert text.splitlines()[0] == "check_layer affine_forward with out=4, in=3, batch=5 (seed 0)"
-    assert 'W: Float[Array, "out in"] with out=4, in=3' in text
+    assert text.splitlines()[0] == "check_layer affine_forward with out=4, inp=3, batch=5 (seed 0)"
+    assert 'W: Float[Array, "out inp"] with out=4, inp=3' in text
     for name in CHECKS:
         assert any(line.startswith(name) and line.endswith("  ok") for line in text.splitlines())
     assert text.endswith("\npassed")
@@ -91,7 +91,7 @@ def test_the_report_lists_each_check_and_the_sizes():
 
 def test_given_sizes_are_kept_and_the_others_stay_distinct():
     report = tbp.check_layer(*FUNCTIONS["affine"], sizes={"batch": 3})
-    assert dict(report.sizes) == {"batch": 3, "out": 4, "in": 5}
+    assert dict(report.sizes) == {"batch": 3, "out": 4, "inp": 5}
 
 
 # --- each check fails on the bug it exists for --------------------------------------------------
@@ -107,8 +107,8 @@ def test_a_transposed_gradient_is_named_with_its_dimensions():
     (check,) = caught.value.report.checks
     assert check.name == "annotations" and not check.passed
     assert check.detail == (
-        'gradient for W has shape (3, 4) (in=3, out=4), but W: Float[Array, "out in"] with '
-        "out=4, in=3: its axes are permuted (a transpose missing or extra)"
+        'gradient for W has shape (3, 4) (inp=3, out=4), but W: Float[Array, "out inp"] with '
+        "out=4, inp=3: its axes are permuted (a transpose missing or extra)"
     )
 
 
@@ -143,7 +143,7 @@ def test_a_checked_backward_that_refuses_its_own_result_is_reported():
 
 
 def test_a_numpy_error_in_an_unannotated_backward_names_the_dimensions():
-    # grad_a_prev = W @ grad_z, the transpose missing: NumPy refuses the product (in=3 against
+    # grad_a_prev = W @ grad_z, the transpose missing: NumPy refuses the product (inp=3 against
     # out=4) before any gradient exists, and says only "size 4 is different from 3".
     def grad_a_prev_without_transpose(grad_z, W, b, a_prev):
         return grad_z @ a_prev.T, grad_z.sum(axis=1), W @ grad_z
@@ -159,10 +159,10 @@ def test_a_numpy_error_in_an_unannotated_backward_names_the_dimensions():
     assert lines[1:] == [
         "backward was called with these arrays:",
         "  grad_output: (out=4, batch=5)",
-        "  W: (out=4, in=3)",
+        "  W: (out=4, inp=3)",
         "  b: (out=4)",
-        "  a_prev: (in=3, batch=5)",
-        "the product met in=3 (the left factor's last axis) with out=4 (the right factor's "
+        "  a_prev: (inp=3, batch=5)",
+        "the product met inp=3 (the left factor's last axis) with out=4 (the right factor's "
         "first axis): a matrix product sums over one dimension both share",
     ]
     text = str(report)
@@ -391,12 +391,12 @@ def test_annotations_can_be_given_for_a_wrapped_layer():
         return tbp.nn.affine_backward(grad_z, W, a_prev)
 
     annotations = [
-        ("W", Float[Array, "out in"]),
+        ("W", Float[Array, "out inp"]),
         ("b", Float[Array, " out"]),
-        ("a_prev", Float[Array, "in batch"]),
+        ("a_prev", Float[Array, "inp batch"]),
     ]
     report = tbp.check_layer(forward, backward, annotations=annotations)
-    assert report.passed and dict(report.sizes) == {"out": 4, "in": 3, "batch": 5}
+    assert report.passed and dict(report.sizes) == {"out": 4, "inp": 3, "batch": 5}
 
 
 def test_a_layer_in_the_record_form_runs_through_a_thin_adapter():
@@ -420,7 +420,7 @@ def test_a_layer_in_the_record_form_runs_through_a_thin_adapter():
         return grads.W, grads.b, grad_a_prev
 
     report = tbp.check_layer(forward, backward, annotations=annotations)
-    assert report.passed and dict(report.sizes) == {"out": 4, "in": 3, "batch": 5}
+    assert report.passed and dict(report.sizes) == {"out": 4, "inp": 3, "batch": 5}
 
 
 def test_shape_fault_names_a_missing_dimension():
@@ -602,9 +602,9 @@ def test_a_size_below_1_is_refused():
 @given(drawn=layer_inputs(tbp.nn.affine_forward))
 def test_the_strategy_draws_distinct_sizes_and_matching_arrays(drawn):
     sizes, (W, b, a_prev) = drawn.sizes, drawn.inputs
-    assert sorted(sizes) == ["batch", "in", "out"] and len(set(sizes.values())) == 3
-    assert W.shape == (sizes["out"], sizes["in"]) and b.shape == (sizes["out"],)
-    assert a_prev.shape == (sizes["in"], sizes["batch"]) and W.dtype == np.float64
+    assert sorted(sizes) == ["batch", "inp", "out"] and len(set(sizes.values())) == 3
+    assert W.shape == (sizes["out"], sizes["inp"]) and b.shape == (sizes["out"],)
+    assert a_prev.shape == (sizes["inp"], sizes["batch"]) and W.dtype == np.float64
     assert np.all(np.abs(W) <= 2.0)
     # What the strategy is for: a property test of the layer on the drawn inputs.
     assert tbp.gradcheck(*FUNCTIONS["affine"], [W, b, a_prev]).passed

@@ -39,7 +39,7 @@ from typedbackprop.checking import (
 
 
 def matmul(
-    W: Float[Array, "out in"], a_prev: Float[Array, "in batch"]
+    W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]
 ) -> Float[Array, "out batch"]:
     return W @ a_prev
 
@@ -246,9 +246,9 @@ def test_a_result_of_a_new_shape_is_checked_without_running_the_body_again():
 
 
 def affine_grad_params(
-    grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
-) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
-    return a_prev @ grad_z.T, grad_z.sum(axis=1)  # the swapped product: (in, out)
+    grad_z: Float[Array, "out batch"], a_prev: Float[Array, "inp batch"]
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"]]:
+    return a_prev @ grad_z.T, grad_z.sum(axis=1)  # the swapped product: (inp, out)
 
 
 def first_line(error: pytest.ExceptionInfo[BaseException]) -> str:
@@ -259,7 +259,7 @@ def test_a_refused_argument_says_which_dimension_disagrees_and_who_bound_it(rng)
     grad_z, a_prev = rng.standard_normal((2, 5)), rng.standard_normal((4, 4))
     with pytest.raises(TypeCheckError) as error:
         tbp.nn.affine_grad_params(grad_z, a_prev)
-    assert first_line(error) == "a_prev: batch is 4 here, the size of in, but grad_z bound batch=5"
+    assert first_line(error) == "a_prev: batch is 4 here, the size of inp, but grad_z bound batch=5"
     assert "out=2" in str(error.value).splitlines()  # jaxtyping's bindings follow
 
 
@@ -267,15 +267,15 @@ def test_a_refused_tuple_result_names_its_element(rng):
     wrong = checked(affine_grad_params)
     with pytest.raises(TypeCheckError) as error:
         wrong(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
-    assert first_line(error) == "result[0]: out is 4 here, the size of in, but grad_z bound out=2"
+    assert first_line(error) == "result[0]: out is 4 here, the size of inp, but grad_z bound out=2"
 
 
 def test_a_wrong_size_names_every_other_dimension_of_that_size(rng):
     # grad_b summed over the wrong axis: its (batch,) where (out,) belongs; batch is 5, out 4.
     @checked
     def grad_b_wrong_axis(
-        grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
-    ) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+        grad_z: Float[Array, "out batch"], a_prev: Float[Array, "inp batch"]
+    ) -> tuple[Float[Array, "out inp"], Float[Array, " out"]]:
         return grad_z @ a_prev.T, grad_z.sum(axis=0)
 
     with pytest.raises(TypeCheckError) as error:
@@ -317,8 +317,8 @@ def test_a_refused_literal_lists_the_names_it_allows():
     ("W", "line"),
     [
         (np.ones((2, 3), dtype=np.int64), "W: int64 here, the annotation asks for Float"),
-        (np.ones(3), "W: 1 dimension here, shape (3,); the annotation has 2: (out in)"),
-        (np.ones((2, 4)), "a_prev: in is 3 here, but W bound in=4"),
+        (np.ones(3), "W: 1 dimension here, shape (3,); the annotation has 2: (out inp)"),
+        (np.ones((2, 4)), "a_prev: inp is 3 here, but W bound inp=4"),
     ],
 )
 def test_dtype_rank_and_size_each_get_their_line(W, line):
@@ -367,12 +367,12 @@ def test_a_record_argument_binds_first_and_is_named_as_the_binder(rng):
 
 def test_an_inner_refusal_is_not_explained_again_by_the_outer_call(rng):
     @checked
-    def outer(grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]) -> None:
+    def outer(grad_z: Float[Array, "out batch"], a_prev: Float[Array, "inp batch"]) -> None:
         tbp.nn.affine_grad_params(grad_z, a_prev[:, :-1])
 
     with pytest.raises(TypeCheckError) as error:
         outer(rng.standard_normal((2, 5)), rng.standard_normal((4, 5)))
-    assert first_line(error) == "a_prev: batch is 4 here, the size of in, but grad_z bound batch=5"
+    assert first_line(error) == "a_prev: batch is 4 here, the size of inp, but grad_z bound batch=5"
     assert "affine_grad_params" in str(error.value).splitlines()[1]
 
 
@@ -381,14 +381,14 @@ def test_an_inner_refusal_is_not_explained_again_by_the_outer_call(rng):
 
 @checked
 def grad_W_without_transpose(
-    grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
-) -> Float[Array, "out in"]:
+    grad_z: Float[Array, "out batch"], a_prev: Float[Array, "inp batch"]
+) -> Float[Array, "out inp"]:
     return grad_z @ a_prev  # the question's bug
 
 
 @checked
 def bias_along_batch(
-    W: Float[Array, "out in"], b: Float[Array, " out"], a_prev: Float[Array, "in batch"]
+    W: Float[Array, "out inp"], b: Float[Array, " out"], a_prev: Float[Array, "inp batch"]
 ) -> Float[Array, "out batch"]:
     return W @ a_prev + b  # the other one: b is added along the trailing axis
 
@@ -404,8 +404,8 @@ def test_numpys_matmul_error_gets_a_note_naming_the_dimensions_first_call_or_lat
         assert note.splitlines() == [
             "grad_W_without_transpose was called with these arrays:",
             "  grad_z: (out=2, batch=5)",
-            "  a_prev: (in=4, batch=5)",
-            "the product met batch=5 (the left factor's last axis) with in=4 (the right "
+            "  a_prev: (inp=4, batch=5)",
+            "the product met batch=5 (the left factor's last axis) with inp=4 (the right "
             "factor's first axis): a matrix product sums over one dimension both share",
         ]
 
@@ -415,9 +415,9 @@ def test_numpys_broadcasting_error_gets_a_note_naming_the_axes_that_met(rng):
     with pytest.raises(ValueError, match="broadcast") as error:
         bias_along_batch(W, b, a_prev)
     assert error.value.__notes__[0].splitlines()[1:] == [
-        "  W: (out=3, in=2)",
+        "  W: (out=3, inp=2)",
         "  b: (out=3)",
-        "  a_prev: (in=2, batch=4)",
+        "  a_prev: (inp=2, batch=4)",
         "broadcasting lines up trailing axes: (out=3, batch=4) and (out=3) put batch=4 "
         "against out=3",
     ]
@@ -427,7 +427,7 @@ def test_a_size_two_dimensions_share_is_named_with_both(rng):
     with pytest.raises(ValueError) as error:
         grad_W_without_transpose(rng.standard_normal((4, 5)), rng.standard_normal((4, 5)))
     assert error.value.__notes__[0].endswith(
-        "the product met batch=5 (the left factor's last axis) with 4 (out or in) (the right "
+        "the product met batch=5 (the left factor's last axis) with 4 (out or inp) (the right "
         "factor's first axis): a matrix product sums over one dimension both share"
     )
 
@@ -435,8 +435,8 @@ def test_a_size_two_dimensions_share_is_named_with_both(rng):
 def test_the_innermost_checked_call_writes_the_only_note(rng):
     @checked
     def outer(
-        grad_z: Float[Array, "out batch"], a_prev: Float[Array, "in batch"]
-    ) -> Float[Array, "out in"]:
+        grad_z: Float[Array, "out batch"], a_prev: Float[Array, "inp batch"]
+    ) -> Float[Array, "out inp"]:
         return grad_W_without_transpose(grad_z, a_prev)
 
     with pytest.raises(ValueError) as error:
@@ -464,7 +464,7 @@ def test_batch_first_x_and_y_get_the_layout_advice_first(rng):
     with pytest.raises(TypeCheckError) as error:  # jaxtyping alone blamed y
         tbp.loss_and_grads(layers, x.T, y.T)
     assert first_line(error) == (
-        "x looks batch-first: layer 0 expects in=3 inputs but x has shape (5, 3); typedbackprop "
+        "x looks batch-first: layer 0 expects inp=3 inputs but x has shape (5, 3); typedbackprop "
         "takes features first, pass x.T, and y.T (y has shape (5, 4), one row per example too)"
     )
     with pytest.raises(TypeCheckError, match=r"\Ax looks batch-first.*pass x\.T\n"):
@@ -480,9 +480,10 @@ def test_a_transposed_W_gets_the_advice_first(rng):
     with pytest.raises(TypeCheckError) as error:
         tbp.Dense(W.T, np.zeros(4))
     assert first_line(error).startswith(
-        "W looks transposed: W is (out, in), one row per entry of b, but W has shape (3, 4)"
+        "W looks transposed: W is (out, inp), one row per entry of b, but W has shape (3, 4)"
     )
-    assert str(error.value).splitlines()[1] == "b: out is 4 here, the size of in, but W bound out=3"
+    second_line = str(error.value).splitlines()[1]
+    assert second_line == "b: out is 4 here, the size of inp, but W bound out=3"
 
 
 def test_a_list_argument_the_body_changes_is_checked_again_after_the_call():
@@ -776,11 +777,11 @@ def test_diagnosis_asks_jaxtyping_whether_each_array_fits(monkeypatch):
         return real_fits(value, hint, *rest)
 
     monkeypatch.setattr(jaxtyping_adapter, "fits", spy)
-    W_hint, a_prev_hint = Float[Array, "out in"], Float[Array, "in batch"]
+    W_hint, a_prev_hint = Float[Array, "out inp"], Float[Array, "inp batch"]
     steps = [("W", np.ones((4, 3)), W_hint), ("a_prev", np.ones((2, 5)), a_prev_hint)]
     line = diagnosis.disagreement(steps, {})
     assert asked == [W_hint, a_prev_hint]  # jaxtyping's verdict on each, then the wording
-    assert line == "a_prev: in is 2 here, but W bound in=3"
+    assert line == "a_prev: inp is 2 here, but W bound inp=3"
 
 
 # --- records checked at construction --------------------------------------------------------------

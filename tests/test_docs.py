@@ -46,7 +46,7 @@ RAISES = re.compile(r"^# raises (?P<name>[\w.]+)", re.M)
 OUTPUT = re.compile(r'\A--8<-- "docs/snippets/output/(?P<name>[^"]+)"\s*\Z')
 
 DIMENSIONS = (
-    {"out", "in", "batch", "features", "classes"}
+    {"out", "inp", "batch", "features", "classes"}
     | {"vocab", "seq", "context", "heads", "head_dim", "query", "key", "hidden", "positions"}
     | {  # fmt: skip
         "channels",
@@ -501,7 +501,7 @@ def test_batch_first_code_has_one_page_in_the_codes_notation():
         dims = re.search(re.escape(symbol) + r" \\in \\mathbb\{R\}\^\{(.*?)\}(?:,|\.)", heading)
         assert dims, (name, heading)
         assert re.findall(r"\\text\{(\w+)\}", dims[1]) == annotations[name], name
-    assert "## PyTorch's layout: `W` as `(out, in)`" in page
+    assert "## PyTorch's layout: `W` as `(out, inp)`" in page
     for path in PAGES:
         text = path.read_text("utf-8")
         assert "third spelling" not in text, path

@@ -308,21 +308,21 @@ def test_every_line_fits_the_width_and_says_the_same_words(name, width):
 def test_a_table_that_fits_is_one_line_per_row_and_a_narrower_one_wraps_its_notes():
     from typedbackprop.explain import table
 
-    rows = [("z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)", "sum over in; the bias broadcasts along batch")]
+    rows = [("z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)", "sum over inp; the bias broadcasts along batch")]
     rows += [("a1 (4, 5) = sigmoid(z1)", "elementwise")]
     one_line = table(rows, width=120)
     assert one_line == table(rows) and len(one_line) == 2
     beside = table(rows, width=70)  # the notes wrap in their column, beside the equations
     assert beside == [
-        "  z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)   sum over in; the bias broadcasts",
-        "                                      along batch",
+        "  z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)   sum over inp; the bias",
+        "                                      broadcasts along batch",
         "  a1 (4, 5) = sigmoid(z1)             elementwise",
     ]
     under = table(rows, width=40)  # too narrow for a column: each note under its equation
     assert under == [
         "  z1 (4, 5) = W1 (4, 3) @ a0 (3, 5)",
-        "      # sum over in; the bias broadcasts",
-        "      # along batch",
+        "      # sum over inp; the bias",
+        "      # broadcasts along batch",
         "  a1 (4, 5) = sigmoid(z1)",
         "      # elementwise",
     ]

@@ -133,7 +133,7 @@ def test_the_command_line_passes_the_layout_through():
     )
     assert result.returncode == 0, result.stderr
     assert "grad_W3 (4, 2) = a2.T (4, 5) @ delta3 (5, 2)" in result.stdout
-    assert "batch first: W_l is (in, out)" in result.stdout
+    assert "batch first: W_l is (inp, out)" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -30,21 +30,21 @@ from typedbackprop import Array, checked
 
 
 def affine_unchecked(
-    W: Float[Array, "out in"], a_prev: Float[Array, "in batch"]
+    W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]
 ) -> Float[Array, "out batch"]:
     return W @ a_prev
 
 
 @checked
 def affine(
-    W: Float[Array, "out in"], a_prev: Float[Array, "in batch"]
+    W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]
 ) -> Float[Array, "out batch"]:
     return W @ a_prev
 
 
 @checked
 def affine_one_example_short(
-    W: Float[Array, "out in"], a_prev: Float[Array, "in batch"]
+    W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]
 ) -> Float[Array, "out batch"]:
     return (W @ a_prev)[:, :-1]  # BUG: drops the last example
 """
@@ -73,7 +73,7 @@ def test_the_annotations_are_postponed_strings(user_module: ModuleType):
 
 
 def test_a_correct_function_passes(user_module: ModuleType):
-    W, a_prev = np.ones((4, 3)), np.ones((3, 5))  # out=4, in=3, batch=5
+    W, a_prev = np.ones((4, 3)), np.ones((3, 5))  # out=4, inp=3, batch=5
     assert user_module.affine(W, a_prev).shape == (4, 5)
 
 
@@ -84,13 +84,13 @@ def test_a_wrongly_shaped_result_is_refused_naming_the_dimension(user_module: Mo
         user_module.affine_one_example_short(W, a_prev)
     lines = str(caught.value).splitlines()
     assert "batch" in lines[0], caught.value  # the first line names the dimension that disagrees
-    assert {"out=4", "in=3", "batch=5"} <= set(lines), caught.value  # the sizes bound
+    assert {"out=4", "inp=3", "batch=5"} <= set(lines), caught.value  # the sizes bound
 
 
 @pytest.mark.skipif(not tbp.CHECKS_ENABLED, reason="TYPEDBACKPROP_CHECKS=0 turns checks off")
 def test_a_wrongly_shaped_argument_is_refused_naming_the_dimension(user_module: ModuleType):
     with pytest.raises(TypeCheckError) as caught:
-        user_module.affine(np.ones((4, 3)), np.ones((2, 5)))  # in=3 from W, 2 rows in a_prev
+        user_module.affine(np.ones((4, 3)), np.ones((2, 5)))  # inp=3 from W, 2 rows in a_prev
     lines = str(caught.value).splitlines()
-    assert "a_prev" in lines[0] and re.search(r"\bin\b", lines[0]), caught.value
-    assert {"out=4", "in=3"} <= set(lines), caught.value
+    assert "a_prev" in lines[0] and re.search(r"\binp\b", lines[0]), caught.value
+    assert {"out=4", "inp=3"} <= set(lines), caught.value

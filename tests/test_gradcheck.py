@@ -33,7 +33,7 @@ def affine_backward_all(grad_z, W, b, a_prev):
 
 
 def affine_inputs(rng):
-    """W (out=4, in=3), b (4,), a_prev (3, batch=5): no two dimensions alike."""
+    """W (out=4, inp=3), b (4,), a_prev (3, batch=5): no two dimensions alike."""
     return [rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 5))]
 
 

@@ -10,14 +10,14 @@ from typedbackprop.initialize import init_layers
 @pytest.mark.parametrize("scheme", ["small_normal", "glorot_uniform", "he_normal"])
 def test_initialisations_have_the_right_shapes_and_scales(scheme):
     layers = init_layers([300, 200, 10], np.random.default_rng(0), scheme)
-    assert [layer.W.shape for layer in layers] == [(200, 300), (10, 200)]  # W is (out, in)
+    assert [layer.W.shape for layer in layers] == [(200, 300), (10, 200)]  # W is (out, inp)
     assert [layer.b.shape for layer in layers] == [(200,), (10,)]
     assert all(np.all(layer.b == 0) for layer in layers)
     W = layers[0].W
     expected_std = {
         "small_normal": 0.01,  # the question's 0.01 · N(0, 1)
         "glorot_uniform": np.sqrt(6 / 500) / np.sqrt(3),  # U(−r, r) has std r/√3
-        "he_normal": np.sqrt(2 / 300),  # N(0, 2/in)
+        "he_normal": np.sqrt(2 / 300),  # N(0, 2/inp)
     }[scheme]
     assert W.std() == pytest.approx(expected_std, rel=0.02)
     assert abs(W.mean()) < 0.05 * expected_std

@@ -108,7 +108,7 @@ def test_first_layer_mismatch_blames_x_without_a_batch_first_hint():
     layers, _, _ = tiny_network()
     x = np.zeros((5, 7))  # 5 features, 7 examples: wrong width, and not batch-first either
     message = (
-        "layers do not chain: layer 0 expects in=3 inputs but x has 5 features "
+        "layers do not chain: layer 0 expects inp=3 inputs but x has 5 features "
         "(W of layer 0 has shape (4, 3))"
     )
     with pytest.raises(ValueError, match=whole(message)):
@@ -118,9 +118,9 @@ def test_first_layer_mismatch_blames_x_without_a_batch_first_hint():
 def test_batch_first_x_gets_the_hint():
     layers, x, _ = tiny_network()
     message = (
-        "x looks batch-first: layer 0 expects in=3 inputs but x has shape (5, 3); typedbackprop "
+        "x looks batch-first: layer 0 expects inp=3 inputs but x has shape (5, 3); typedbackprop "
         "takes features first, pass x.T\n"
-        "layers do not chain: layer 0 expects in=3 inputs but x has 5 features "
+        "layers do not chain: layer 0 expects inp=3 inputs but x has 5 features "
         "(W of layer 0 has shape (4, 3))"
     )
     with pytest.raises(ValueError, match=whole(message)):
@@ -136,7 +136,7 @@ def test_later_mismatch_blames_the_layer_below_without_a_hint():
         tbp.Dense(rng.standard_normal((2, 5)), rng.standard_normal(2)),
     ]
     message = (
-        "layers do not chain: layer 1 expects in=5 inputs but layer 0 gives 4 features "
+        "layers do not chain: layer 1 expects inp=5 inputs but layer 0 gives 4 features "
         "(W of layer 1 has shape (2, 5))"
     )
     with pytest.raises(ValueError, match=whole(message)):

@@ -16,7 +16,7 @@ from typedbackprop.optimizers import SGD, AdamW, AdamWState, SGDState, all_but_w
 
 
 def layers_of(rng, dtype=np.float64):
-    """A dense layer (out=4, in=3), an activation (no parameters) and a layer norm (4)."""
+    """A dense layer (out=4, inp=3), an activation (no parameters) and a layer norm (4)."""
     return [
         tbp.Dense(rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)),
         tbp.Activation("tanh"),

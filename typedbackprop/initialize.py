@@ -16,7 +16,7 @@ __all__ = ["INITIALIZATIONS", "InitName", "init_layers"]
 InitName = Literal["small_normal", "glorot_uniform", "he_normal"]
 
 WeightDraw = Callable[[np.random.Generator, int, int], Array]
-"""``draw(rng, n_in, n_out) -> W``, a float64 ``(out, in)`` array."""
+"""``draw(rng, n_in, n_out) -> W``, a float64 ``(out, inp)`` array."""
 
 
 def _small_normal(rng: np.random.Generator, n_in: int, n_out: int) -> Array:
@@ -25,13 +25,13 @@ def _small_normal(rng: np.random.Generator, n_in: int, n_out: int) -> Array:
 
 
 def _glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> Array:
-    """``W ~ U(−r, r)``, ``r = √(6 / (in + out))``."""
+    """``W ~ U(−r, r)``, ``r = √(6 / (inp + out))``."""
     bound = math.sqrt(6.0 / max(n_in + n_out, 1))
     return rng.uniform(-bound, bound, size=(n_out, n_in))
 
 
 def _he_normal(rng: np.random.Generator, n_in: int, n_out: int) -> Array:
-    """``W ~ N(0, 2 / in)``."""
+    """``W ~ N(0, 2 / inp)``."""
     return rng.standard_normal((n_out, n_in)) * math.sqrt(2.0 / max(n_in, 1))
 
 
@@ -62,8 +62,8 @@ def init_layers(
     scheme
         ``"small_normal"``: ``W ~ 0.01 N(0, 1)``, as in the question (fine for a small sigmoid
         network, vanishing signals in a deep one). ``"glorot_uniform"``: ``W ~ U(−r, r)`` with
-        ``r = √(6 / (in + out))``, which keeps the variance of activations and gradients about
-        equal across tanh/sigmoid layers. ``"he_normal"``: ``W ~ N(0, 2 / in)``, the same idea
+        ``r = √(6 / (inp + out))``, which keeps the variance of activations and gradients about
+        equal across tanh/sigmoid layers. ``"he_normal"``: ``W ~ N(0, 2 / inp)``, the same idea
         for ReLU, which zeroes half its inputs.
     dtype
         The floating-point type of every parameter.
@@ -71,7 +71,7 @@ def init_layers(
     Returns
     -------
     layers
-        One :class:`Dense` per consecutive pair of sizes; ``W`` is ``(out, in)``, ``b`` zeros.
+        One :class:`Dense` per consecutive pair of sizes; ``W`` is ``(out, inp)``, ``b`` zeros.
 
     Raises
     ------

@@ -142,7 +142,7 @@ def convnet(
     layers
         ``[Unflatten, (Conv2d, BatchNorm, Activation("relu"), MaxPool2d(2, 2)) per stage,
         Flatten, (Dropout,) Dense, Activation("softmax")]``, for ``cross_entropy``. Kernels are
-        He-normal (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / in)``,
+        He-normal (``N(0, 2 / (in_channels · kernel²))``), the dense weights ``N(0, 1 / inp)``,
         biases 0, batch norm's ``γ`` 1 and ``β`` 0.
 
     Raises

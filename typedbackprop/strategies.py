@@ -60,7 +60,7 @@ def layer_inputs(
     Parameters
     ----------
     function
-        A function whose float-array parameters are annotated, ``Float[Array, "out in"]``;
+        A function whose float-array parameters are annotated, ``Float[Array, "out inp"]``;
         parameters of other types must have defaults (they are not drawn).
     sizes
         Fixed sizes for some dimension names (``{"batch": 1}``); the others are drawn.

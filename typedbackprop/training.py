@@ -220,7 +220,7 @@ def evaluate_network(
 def accuracy(
     layers: list[Dense],
     architecture: Architecture,
-    x: Float[Array, "in batch"],
+    x: Float[Array, "inp batch"],
     y: Targets,
 ) -> float:
     """The share of examples classified correctly.
@@ -264,7 +264,7 @@ def accuracy(
 def evaluate(
     layers: list[Dense],
     architecture: Architecture,
-    x: Float[Array, "in batch"],
+    x: Float[Array, "inp batch"],
     y: Targets,
 ) -> tuple[float, float | None]:
     """The loss of ``layers`` on ``(x, y)``, and the accuracy where there is one.
@@ -569,7 +569,7 @@ def train_network(
 def train(
     layers: list[Dense],
     architecture: Architecture,
-    x: Float[Array, "in n_train"],
+    x: Float[Array, "inp n_train"],
     y: Float[Array, "out n_train"] | Int[IntArray, " n_train"],
     *,
     epochs: int,
@@ -577,7 +577,7 @@ def train(
     learning_rate: float,
     momentum: float = 0.0,
     rng: np.random.Generator,
-    x_test: Float[Array, "in n_test"] | None = None,
+    x_test: Float[Array, "inp n_test"] | None = None,
     y_test: Float[Array, "out n_test"] | Int[IntArray, " n_test"] | None = None,
     on_epoch: Callable[[int, list[Dense], History], None] | None = None,
     train_metrics: TrainMetrics = "running",

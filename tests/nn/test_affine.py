@@ -20,13 +20,13 @@ from typedbackprop.nn.affine import dense_backward_params
 
 @st.composite
 def affine_layers(draw):
-    """``(W, b, a_prev, grad_z)`` of a random layer: out, in and batch each from 1 to 6."""
-    out, in_, batch = draw(SIZES), draw(SIZES), draw(SIZES)
+    """``(W, b, a_prev, grad_z)`` of a random layer: out, inp and batch each from 1 to 6."""
+    out, inp, batch = draw(SIZES), draw(SIZES), draw(SIZES)
     rng = np.random.default_rng(draw(SEEDS))
     return (
-        rng.standard_normal((out, in_)),
+        rng.standard_normal((out, inp)),
         rng.standard_normal(out),
-        rng.standard_normal((in_, batch)),
+        rng.standard_normal((inp, batch)),
         rng.standard_normal((out, batch)),
     )
 
@@ -45,7 +45,7 @@ B_SQUARE = np.array([10.0, 20.0])
 A_PREV_SQUARE = np.array([[5.0, 6.0], [7.0, 8.0]])
 GRAD_Z_SQUARE = np.array([[1.0, 2.0], [3.0, 4.0]])
 
-# A layer with out=1, in=2, batch=3, so that every transpose changes a shape.
+# A layer with out=1, inp=2, batch=3, so that every transpose changes a shape.
 W_WIDE = np.array([[2.0, -1.0]])
 B_WIDE = np.array([0.5])
 A_PREV_WIDE = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
@@ -154,7 +154,7 @@ def test_affine_matches_torch(layer):
 
 # --- wrong shapes and kinds -------------------------------------------------------------------
 
-# out=4, in=3, batch=5: three different sizes, so every confusion changes a shape.
+# out=4, inp=3, batch=5: three different sizes, so every confusion changes a shape.
 W = np.ones((4, 3))
 B = np.ones(4)
 A_PREV = np.ones((3, 5))
@@ -165,7 +165,7 @@ GRAD_Z = np.ones((4, 5))
     ("call", "bound"),
     [
         pytest.param(
-            lambda: tbp.nn.affine_forward(W, B, A_PREV.T), ["out=4", "in=3"], id="batch-first data"
+            lambda: tbp.nn.affine_forward(W, B, A_PREV.T), ["out=4", "inp=3"], id="batch-first data"
         ),
         pytest.param(
             lambda: tbp.nn.affine_forward(W, np.ones(5), A_PREV), ["out=4"], id="bias too long"
@@ -174,7 +174,7 @@ GRAD_Z = np.ones((4, 5))
             lambda: tbp.nn.affine_forward(W, np.ones((4, 1)), A_PREV), ["out=4"], id="bias a column"
         ),
         pytest.param(
-            lambda: tbp.nn.affine_forward(W.T, B, A_PREV), ["out=3", "in=4"], id="W transposed"
+            lambda: tbp.nn.affine_forward(W.T, B, A_PREV), ["out=3", "inp=4"], id="W transposed"
         ),
         pytest.param(
             lambda: tbp.nn.affine_grad_params(GRAD_Z, A_PREV.T),
@@ -193,7 +193,7 @@ GRAD_Z = np.ones((4, 5))
         ),
         pytest.param(
             lambda: tbp.nn.affine_backward(GRAD_Z, W, A_PREV.T),
-            ["out=4", "batch=5", "in=3"],
+            ["out=4", "batch=5", "inp=3"],
             id="backward: batch-first a_prev",
         ),
         pytest.param(
@@ -248,8 +248,8 @@ def test_float32_in_float32_out(rng):
 
 
 def test_dense_backward_checks_against_the_sizes_its_forward_saw(rng):
-    """Only the cache knows ``batch`` and ``in``: backward is checked in forward's scope."""
-    layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))  # out=4, in=3
+    """Only the cache knows ``batch`` and ``inp``: backward is checked in forward's scope."""
+    layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))  # out=4, inp=3
     _, cache = tbp.nn.dense_forward(layer, rng.standard_normal((3, 5)))  # batch=5
     with pytest.raises(TypeCheckError, match="dimension batch is 6 which does not equal .* 5"):
         tbp.nn.dense_backward(rng.standard_normal((4, 6)), cache)

@@ -18,18 +18,18 @@ from typedbackprop.nn.batch_first import (
 )
 
 DISTINCT_SIZES = st.lists(st.integers(1, 7), min_size=3, max_size=3, unique=True)
-"""``[batch, in, out]``, three different sizes: a transposed axis changes a shape."""
+"""``[batch, inp, out]``, three different sizes: a transposed axis changes a shape."""
 
 
 @st.composite
 def batch_first_layers(draw):
     """``(W, b, a_prev, grad_z)`` of a random batch-first layer, every dimension its own size."""
-    batch, in_, out = draw(DISTINCT_SIZES)
+    batch, inp, out = draw(DISTINCT_SIZES)
     rng = np.random.default_rng(draw(SEEDS))
     return (
-        rng.standard_normal((in_, out)),
+        rng.standard_normal((inp, out)),
         rng.standard_normal(out),
-        rng.standard_normal((batch, in_)),
+        rng.standard_normal((batch, inp)),
         rng.standard_normal((batch, out)),  # a random upstream gradient, never all ones
     )
 
@@ -40,16 +40,16 @@ def backward_of_all_three(grad_z, W, b, a_prev):
 
 
 def torch_linear_batch_first(W, b, a_prev, grad_z):
-    """``F.linear`` computes ``a_prev Aᵀ + b`` for ``A: (out, in)``; here ``A = Wᵀ``."""
+    """``F.linear`` computes ``a_prev Aᵀ + b`` for ``A: (out, inp)``; here ``A = Wᵀ``."""
     return vjp(lambda W, b, a_prev: F.linear(a_prev, W.T, b), [W, b, a_prev], grad_z)
 
 
 # --- values by hand ---------------------------------------------------------------------------
 
-# batch=3, in=2, out=1: every dimension a different size, so every transpose changes a shape.
-W_TALL = np.array([[2.0], [-1.0]])  # (in, out)
+# batch=3, inp=2, out=1: every dimension a different size, so every transpose changes a shape.
+W_TALL = np.array([[2.0], [-1.0]])  # (inp, out)
 B_TALL = np.array([0.5])
-A_PREV_TALL = np.array([[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]])  # (batch, in): one row per example
+A_PREV_TALL = np.array([[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]])  # (batch, inp): one row per example
 GRAD_Z_TALL = np.array([[1.0], [-1.0], [2.0]])  # (batch, out)
 
 
@@ -140,19 +140,19 @@ def test_matches_torch(layer):
 @settings(deadline=None, max_examples=30)
 @given(layer=batch_first_layers())
 def test_every_value_is_the_transpose_of_the_features_first_twin(layer):
-    W, b, a_prev, grad_z = layer  # batch first: W (in, out), a_prev (batch, in)
+    W, b, a_prev, grad_z = layer  # batch first: W (inp, out), a_prev (batch, inp)
     z = affine_forward_batch_first(W, b, a_prev)
     assert_close(z, tbp.nn.affine_forward(W.T, b, a_prev.T).T, rtol=1e-13)
     twins = tbp.nn.affine_backward(grad_z.T, W.T, a_prev.T)
     ours = affine_backward_batch_first(grad_z, W, a_prev)
-    assert_close(ours[0], twins[0].T, rtol=1e-13)  # grad_W: (in, out) = ((out, in))ᵀ
+    assert_close(ours[0], twins[0].T, rtol=1e-13)  # grad_W: (inp, out) = ((out, inp))ᵀ
     assert_close(ours[1], twins[1], rtol=1e-13)  # grad_b: (out,) in both layouts
-    assert_close(ours[2], twins[2].T, rtol=1e-13)  # grad_a_prev: (batch, in) = ((in, batch))ᵀ
+    assert_close(ours[2], twins[2].T, rtol=1e-13)  # grad_a_prev: (batch, inp) = ((inp, batch))ᵀ
 
 
 # --- wrong shapes -----------------------------------------------------------------------------
 
-# batch=5, in=3, out=4: three different sizes, so every confusion changes a shape.
+# batch=5, inp=3, out=4: three different sizes, so every confusion changes a shape.
 RNG = np.random.default_rng(7)
 W = RNG.standard_normal((3, 4))
 B = RNG.standard_normal(4)
@@ -165,17 +165,17 @@ GRAD_Z = RNG.standard_normal((5, 4))
     [
         pytest.param(
             lambda: affine_forward_batch_first(W.T, B, A_PREV),
-            ["in=4", "out=3"],
-            id="W stored (out, in), the features-first way",
+            ["inp=4", "out=3"],
+            id="W stored (out, inp), the features-first way",
         ),
         pytest.param(
             lambda: affine_forward_batch_first(W, B, A_PREV.T),
-            ["in=3", "out=4"],
+            ["inp=3", "out=4"],
             id="features-first data",
         ),
         pytest.param(
             lambda: affine_forward_batch_first(W, np.ones(5), A_PREV),
-            ["in=3", "out=4"],
+            ["inp=3", "out=4"],
             id="bias with one entry per example",
         ),
         pytest.param(
@@ -190,7 +190,7 @@ GRAD_Z = RNG.standard_normal((5, 4))
         ),
         pytest.param(
             lambda: affine_backward_batch_first(GRAD_Z, W, A_PREV.T),
-            ["batch=5", "out=4", "in=3"],
+            ["batch=5", "out=4", "inp=3"],
             id="backward: features-first a_prev",
         ),
     ],
@@ -202,14 +202,14 @@ def test_wrong_shapes_raise_naming_the_dimension(call, bound):
 
 @tbp.checked
 def grad_W_in_the_features_first_order(
-    grad_z: Float[Array, "batch out"], a_prev: Float[Array, "batch in"]
-) -> Float[Array, "in out"]:
-    """BP4 written ``δᵀ a_prev``, the features-first ``δ a_prevᵀ`` transposed: ``(out, in)``."""
+    grad_z: Float[Array, "batch out"], a_prev: Float[Array, "batch inp"]
+) -> Float[Array, "inp out"]:
+    """BP4 written ``δᵀ a_prev``, the features-first ``δ a_prevᵀ`` transposed: ``(out, inp)``."""
     return grad_z.T @ a_prev
 
 
 def test_a_product_in_the_other_order_is_refused_naming_in_and_out():
-    with raises_shape_error("batch=5", "out=4", "in=3"):
+    with raises_shape_error("batch=5", "out=4", "inp=3"):
         grad_W_in_the_features_first_order(GRAD_Z, A_PREV)
 
 

@@ -251,7 +251,7 @@ def test_non_contiguous_inputs_give_the_same_result():
 
 def test_batch_first_data_names_the_dimension():
     layers, x, y = make_network([3, 4, 2], 5, "squared_error")
-    with pytest.raises(TypeCheckError, match="in=5") as error:
+    with pytest.raises(TypeCheckError, match="inp=5") as error:
         tbp.loss_and_grads(layers, x.T, y)
     assert "batch=3" in str(error.value)
 
@@ -264,9 +264,9 @@ def test_batch_first_x_alone_gets_the_hint_first(function):
         with pytest.raises(ValueError) as error:
             function(layers, x.T)
         assert str(error.value).splitlines() == [
-            "x looks batch-first: layer 0 expects in=3 inputs but x has shape (5, 3); "
+            "x looks batch-first: layer 0 expects inp=3 inputs but x has shape (5, 3); "
             "typedbackprop takes features first, pass x.T",
-            "layers do not chain: layer 0 expects in=3 inputs but x has 5 features "
+            "layers do not chain: layer 0 expects inp=3 inputs but x has 5 features "
             "(W of layer 0 has shape (4, 3))",
         ]
 
@@ -274,7 +274,7 @@ def test_batch_first_x_alone_gets_the_hint_first(function):
 def test_layers_that_do_not_chain():
     layers, x, y = make_network([3, 4, 2], 5, "squared_error")
     broken = [layers[0], tbp.Dense(np.ones((2, 3)), np.zeros(2))]
-    with pytest.raises(ValueError, match="layer 1 expects in=3 inputs but layer 0 gives 4"):
+    with pytest.raises(ValueError, match="layer 1 expects inp=3 inputs but layer 0 gives 4"):
         tbp.loss_and_grads(broken, x, y)
 
 

@@ -23,9 +23,9 @@ from typedbackprop.nn.sequence import (
 
 
 def test_token_dense_by_hand():
-    # out=1, in=2: z = 2 x₀ − x₁ + 0.5 at each of seq=2 × batch=3 tokens.
+    # out=1, inp=2: z = 2 x₀ − x₁ + 0.5 at each of seq=2 × batch=3 tokens.
     layer = TokenDense(np.array([[2.0, -1.0]]), np.array([0.5]))
-    x = np.stack([np.arange(6.0).reshape(2, 3), np.ones((2, 3))])  # (in=2, seq=2, batch=3)
+    x = np.stack([np.arange(6.0).reshape(2, 3), np.ones((2, 3))])  # (inp=2, seq=2, batch=3)
     z, cache = token_dense_forward(layer, x)
     np.testing.assert_array_equal(z, (2.0 * x[0] - 1.0 + 0.5)[None])
     grads, grad_x = token_dense_backward(np.ones((1, 2, 3)), cache)
@@ -66,12 +66,12 @@ def test_token_cross_entropy_refuses_a_label_naming_its_position():
 @settings(deadline=None, max_examples=40)
 @given(sizes=distinct_sizes(4, low=2), seed=SEEDS)
 def test_token_dense_and_the_loss_match_torch(sizes, seed):
-    out, in_, seq, batch = sizes
+    out, inp, seq, batch = sizes
     rng = np.random.default_rng(seed)
     W, b, x = (
-        rng.standard_normal((out, in_)),
+        rng.standard_normal((out, inp)),
         rng.standard_normal(out),
-        rng.standard_normal((in_, seq, batch)),
+        rng.standard_normal((inp, seq, batch)),
     )
     labels = rng.integers(0, out, size=(seq, batch))
     target = torch.tensor(labels.T, dtype=torch.int64)  # PyTorch: (batch, seq)

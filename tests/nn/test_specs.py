@@ -64,7 +64,7 @@ LETTERS: dict[str, tuple[str, ...]] = {
         name: tuple(letters)
         for name, letters in {
             "out": "o",
-            "in": "i",
+            "inp": "i",
             "batch": "bB",  # a capital is the letter's second copy: batch norm's sum, b′
             "features": "fF",  # layer norm sums over the features with f′
             "classes": "jJ",  # a Jacobian has it twice
@@ -627,14 +627,14 @@ def hints(case: SpecCase) -> dict[str, type]:
 
 
 def dimensions(case: SpecCase) -> dict[str, tuple[str, ...]]:
-    """Each operand's dimension names, from its annotation: ``{"W": ("out", "in")}``."""
+    """Each operand's dimension names, from its annotation: ``{"W": ("out", "inp")}``."""
     return {name: tuple(hint.dim_str.split()) for name, hint in hints(case).items()}
 
 
 def returned(function: Callable[..., object]) -> dict[str, tuple[str, ...]]:
     """Each returned array's dimension names, by the name its docstring's Returns section gives.
 
-    ``{"grad_W": ("out", "in"), "grad_b": ("out",)}`` for ``affine_grad_params``: the names come
+    ``{"grad_W": ("out", "inp"), "grad_b": ("out",)}`` for ``affine_grad_params``: the names come
     from numpydoc (one per entry, or several on one line, ``grad_W, grad_b, grad_a_prev``), the
     dimensions from the return annotation, in order; a returned record (``Conv2d``) has none.
     """
@@ -780,10 +780,10 @@ def test_the_einsum_is_what_the_function_computes(case, data, seed):
 @pytest.mark.parametrize(
     ("wrong", "sizes"),
     [
-        pytest.param("ob,ib->io", {"out": 2, "in": 3, "batch": 5}, id="transposed result"),
-        pytest.param("ob,ib->ob", {"out": 2, "in": 3, "batch": 5}, id="sum over in, not batch"),
-        pytest.param("ob,ib->io", {"out": 3, "in": 3, "batch": 5}, id="transposed, W square"),
-        pytest.param("ob,ib->oi", {"out": 2, "in": 5, "batch": 5}, id="right spec, in == batch"),
+        pytest.param("ob,ib->io", {"out": 2, "inp": 3, "batch": 5}, id="transposed result"),
+        pytest.param("ob,ib->ob", {"out": 2, "inp": 3, "batch": 5}, id="sum over inp, not batch"),
+        pytest.param("ob,ib->io", {"out": 3, "inp": 3, "batch": 5}, id="transposed, W square"),
+        pytest.param("ob,ib->oi", {"out": 2, "inp": 5, "batch": 5}, id="right spec, inp == batch"),
     ],
 )
 def test_the_comparison_has_teeth(wrong, sizes):

@@ -26,7 +26,7 @@ def checked_record(
         @checked_record()
         @dataclass(frozen=True, slots=True)
         class Dense:
-            W: Float[Array, "out in"]
+            W: Float[Array, "out inp"]
             b: Float[Array, " out"]
 
     Creating a ``Dense`` then checks its fields as one checked call of a function taking them

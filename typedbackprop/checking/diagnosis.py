@@ -77,7 +77,7 @@ Finding = tuple[int, str]
 
 
 def is_array_hint(hint: object) -> bool:
-    """Whether ``hint`` is a jaxtyping array annotation such as ``Float[Array, "out in"]``."""
+    """Whether ``hint`` is a jaxtyping array annotation such as ``Float[Array, "out inp"]``."""
     return isinstance(hint, type) and issubclass(hint, AbstractArray)
 
 

@@ -47,8 +47,8 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--layout",
         choices=LAYOUTS,
-        help="features-first: one column per example, W (out, in), the package's; "
-        "batch-first: one row per example, W (in, out) (default: features-first)",
+        help="features-first: one column per example, W (out, inp), the package's; "
+        "batch-first: one row per example, W (inp, out) (default: features-first)",
     )
     mark_option_models(parser)
     parser.set_defaults(run=run, parser=parser)

@@ -21,7 +21,7 @@ def dense_forward_rows(names: Names, layer: Dense, cache: DenseCache, output: Ar
             f"{names.output} {shape_text(output.shape)} = {W} {shape_text(layer.W.shape)} @ "
             f"{names.input} {shape_text(cache.a_prev.shape)} + {b}[:, None] "
             f"{shape_text(layer.b[:, None].shape)}",
-            "sum over in; the bias broadcasts along batch",
+            "sum over inp; the bias broadcasts along batch",
         )
     ]
 

@@ -1,4 +1,4 @@
-"""``explain`` laid out batch first: the same network, one row per example, ``W`` as ``(in, out)``.
+"""``explain`` laid out batch first: the same network, one row per example, ``W`` as ``(inp, out)``.
 
 The forward and backward passes run for real, through the batch-first affine functions of
 :mod:`typedbackprop.nn.batch_first`, so every printed shape is the shape of an array the code
@@ -99,13 +99,13 @@ def explain_network_batch_first(
     Parameters
     ----------
     layers
-        The dense layers, features first (``W: (out, in)``); each runs as ``W.T``, ``(in, out)``.
+        The dense layers, features first (``W: (out, inp)``); each runs as ``W.T``, ``(inp, out)``.
     activation
         The hidden layers' activation.
     output_activation
         The last layer's activation.
     x
-        An input batch, one row per example, ``(batch, in)``.
+        An input batch, one row per example, ``(batch, inp)``.
     y
         Targets, one row per example, ``(batch, out)``, or labels ``(batch,)``.
     loss
@@ -125,7 +125,7 @@ def explain_network_batch_first(
     rows: list[Row] = [
         (f"a0 {shape_text(x.shape)} = x {shape_text(x.shape)}", "the input, one row per example")
     ]
-    saved = []  # per layer: W (in, out), a_prev, z, a
+    saved = []  # per layer: W (inp, out), a_prev, z, a
     a = x
     for number, (layer, name) in enumerate(zip(layers, names, strict=True), start=1):
         W, b, a_prev = layer.W.T, layer.b, a
@@ -135,7 +135,7 @@ def explain_network_batch_first(
             (
                 f"z{number} {shape_text(z.shape)} = a{number - 1} {shape_text(a_prev.shape)} @ "
                 f"W{number} {shape_text(W.shape)} + b{number} {shape_text(b.shape)}",
-                "sum over in; the bias broadcasts along batch (out is the last axis)",
+                "sum over inp; the bias broadcasts along batch (out is the last axis)",
             ),
             (
                 f"a{number} {shape_text(a.shape)} = {name}(z{number})",

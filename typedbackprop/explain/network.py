@@ -153,8 +153,8 @@ def explain(
     loss
         The loss.
     layout
-        ``"features-first"``, the package's (one column per example, ``W: (out, in)``), or
-        ``"batch-first"`` (one row per example, ``W: (in, out)``; see
+        ``"features-first"``, the package's (one column per example, ``W: (out, inp)``), or
+        ``"batch-first"`` (one row per example, ``W: (inp, out)``; see
         :mod:`typedbackprop.nn.batch_first`).
     width
         The widest line (a terminal's columns); ``None`` for one line per equation.
@@ -196,7 +196,7 @@ def explain(
     if layout == "batch-first":
         header = [
             network,
-            "batch first: W_l is (in, out), b_l is (out,), z_l and a_l are (batch, out) of "
+            "batch first: W_l is (inp, out), b_l is (out,), z_l and a_l are (batch, out) of "
             "layer l: one row per example",
             "",
         ]
@@ -211,7 +211,7 @@ def explain(
         )
     header = [
         network,
-        "W_l is (out, in), b_l is (out,), z_l and a_l are (out, batch) of layer l: "
+        "W_l is (out, inp), b_l is (out,), z_l and a_l are (out, batch) of layer l: "
         "one column per example",
         "",
     ]

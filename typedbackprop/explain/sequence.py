@@ -21,7 +21,7 @@ def token_dense_forward_rows(
             f"{names.output} {shape_text(output.shape)} = {names.parameter('W')} "
             f"{shape_text(layer.W.shape)} @ {names.input} {shape_text(cache.x.shape)} + "
             f"{names.parameter('b')}[:, None, None] {shape_text((*layer.b.shape, 1, 1))}",
-            "at every token: sum over in",
+            "at every token: sum over inp",
         )
     ]
 

@@ -316,7 +316,7 @@ class GradcheckReport:
 
     def _entry_row(self, argument: ArgumentCheck) -> str:
         """The row of an entry check: its worst entry, and its own verdict."""
-        # "output", not "out": ``out`` is a dimension name (``W: "out in"``)
+        # "output", not "out": ``out`` is a dimension name (``W: "out inp"``)
         if argument.worst_output is not None:
             output = f"output{argument.worst_output}"
         elif self.weighted_outputs and "sampled" in argument.method:

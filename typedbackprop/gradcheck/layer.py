@@ -183,7 +183,7 @@ def _raised(who: str, error: BaseException, steps: Sequence[Step], sizes: Mappin
 
     A checked function of the package has already noted its own arguments' dimensions. A
     user's backward, unannotated, gets the same note here for a NumPy shape error: the sizes
-    check_layer bound, by name, and what met what (``the product met in=3 ... with out=4``).
+    check_layer bound, by name, and what met what (``the product met inp=3 ... with out=4``).
     Any other message but a type-check error's (which names them itself) gets the dimension
     of each of its numbers that is a drawn size.
     """
@@ -458,7 +458,7 @@ def check_layer(
     ----------
     forward
         ``forward(*inputs)``: its float-array parameters, annotated with jaxtyping
-        (``Float[Array, "out in"]``), are the inputs; other parameters keep their defaults.
+        (``Float[Array, "out inp"]``), are the inputs; other parameters keep their defaults.
     backward
         ``backward(grad_output, *inputs)``, returning one gradient per input.
     sizes

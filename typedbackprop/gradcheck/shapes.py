@@ -1,8 +1,8 @@
 """Inputs from annotations: read a function's jaxtyping shapes, give every dimension a size.
 
-``Float[Array, "out in"]`` names the dimensions of an argument; one size per name, bound across
+``Float[Array, "out inp"]`` names the dimensions of an argument; one size per name, bound across
 all arguments, is what the runtime check enforces. To test a layer, every name gets a size of
-its own (``out=4, in=3, batch=5``): then a transposed result or a sum over the wrong axis
+its own (``out=4, inp=3, batch=5``): then a transposed result or a sum over the wrong axis
 cannot have the right shape by coincidence, and a size in a message names one dimension.
 """
 
@@ -63,7 +63,7 @@ class ArraySpec:
 
     @property
     def text(self) -> str:
-        """The annotation as written: ``Float[Array, "out in"]``."""
+        """The annotation as written: ``Float[Array, "out inp"]``."""
         kind = getattr(self.annotation, "__name__", "Float").split("[")[0]
         dims = self.annotation.dim_str
         if dims and " " not in dims:  # one dimension is written with a leading space: " out"
@@ -204,14 +204,14 @@ def shape_of(spec: ArraySpec, sizes: Mapping[str, int]) -> tuple[int, ...]:
 
 
 def describe(spec: ArraySpec, sizes: Mapping[str, int]) -> str:
-    """``W: Float[Array, "out in"] with out=4, in=3`` (a name repeated, ``"n n"``, once)."""
+    """``W: Float[Array, "out inp"] with out=4, inp=3`` (a name repeated, ``"n n"``, once)."""
     named = dict.fromkeys(axis.name for axis in spec.axes if axis.kind == "named")
     bound = ", ".join(f"{name}={sizes[name]}" for name in named)
     return f"{spec.name}: {spec.text}" + (f" with {bound}" if bound else "")
 
 
 def name_axes(spec: ArraySpec, index: Sequence[int]) -> str:
-    """An entry of ``spec`` with its dimension names: ``W[out=1, in=2]``."""
+    """An entry of ``spec`` with its dimension names: ``W[out=1, inp=2]``."""
     parts = [f"{axis.name}={i}" for axis, i in zip(spec.axes, index, strict=False)]
     return f"{spec.name}[{', '.join(parts)}]"
 
@@ -220,7 +220,7 @@ def shape_fault(spec: ArraySpec, sizes: Mapping[str, int], shape: tuple[int, ...
     """What is wrong with a gradient of ``shape`` for ``spec``, dimension by dimension.
 
     Because every dimension has a size of its own, each axis's size names the dimension it
-    came from: a gradient ``(3, 4)`` for ``W: "out in"`` with ``out=4, in=3`` is transposed.
+    came from: a gradient ``(3, 4)`` for ``W: "out inp"`` with ``out=4, inp=3`` is transposed.
     """
     expected = shape_of(spec, sizes)
     by_size = {size: name for name, size in sizes.items()}

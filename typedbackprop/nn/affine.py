@@ -29,9 +29,9 @@ __all__ = [
 
 @checked
 def affine_forward(
-    W: Float[Array, "out in"],
+    W: Float[Array, "out inp"],
     b: Float[Array, " out"],
-    a_prev: Float[Array, "in batch"],
+    a_prev: Float[Array, "inp batch"],
 ) -> Float[Array, "out batch"]:
     """Apply the affine map ``z = W a_prev + b`` to a batch of columns.
 
@@ -66,8 +66,8 @@ def affine_forward(
 @checked
 def affine_grad_params(
     grad_z: Float[Array, "out batch"],
-    a_prev: Float[Array, "in batch"],
-) -> tuple[Float[Array, "out in"], Float[Array, " out"]]:
+    a_prev: Float[Array, "inp batch"],
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"]]:
     """Gradients of the loss with respect to ``W`` and ``b`` (BP4 and BP3).
 
     Parameters
@@ -80,7 +80,7 @@ def affine_grad_params(
     Returns
     -------
     grad_W
-        ``∂L/∂W``; it has the shape of ``W``, ``(out, in)``.
+        ``∂L/∂W``; it has the shape of ``W``, ``(out, inp)``.
     grad_b
         ``∂L/∂b``; it has the shape of ``b``, ``(out,)``.
 
@@ -91,8 +91,8 @@ def affine_grad_params(
     ``∂z_{ob}/∂b_{o} = 1``), summed over the examples, which all use the same ``W`` and ``b``.
 
     Matrix form: ``∂L/∂W = δ a_prevᵀ`` and ``∂L/∂b = δ 1``. The shape argument: ``grad_W``
-    must be ``(out, in)``; from ``δ: (out, batch)`` and ``a_prev: (in, batch)`` the only product
-    that gives it sums over ``batch``: ``(out, batch) @ (batch, in)``, that is
+    must be ``(out, inp)``; from ``δ: (out, batch)`` and ``a_prev: (inp, batch)`` the only product
+    that gives it sums over ``batch``: ``(out, batch) @ (batch, inp)``, that is
     ``grad_z @ a_prev.T``. The bias is shared by every column, so its gradient sums over
     ``batch``, the axis it was broadcast along.
     """
@@ -112,8 +112,8 @@ AFFINE_GRAD_B = Spec("grad_b", "ob->o", ("grad_z",))
 @checked
 def affine_grad_input(
     grad_z: Float[Array, "out batch"],
-    W: Float[Array, "out in"],
-) -> Float[Array, "in batch"]:
+    W: Float[Array, "out inp"],
+) -> Float[Array, "inp batch"]:
     """Gradient of the loss with respect to the layer's input ``a_prev``.
 
     Parameters
@@ -126,7 +126,7 @@ def affine_grad_input(
     Returns
     -------
     grad_a_prev
-        ``∂L/∂a_prev``; it has the shape of ``a_prev``, ``(in, batch)``.
+        ``∂L/∂a_prev``; it has the shape of ``a_prev``, ``(inp, batch)``.
 
     Notes
     -----
@@ -135,10 +135,10 @@ def affine_grad_input(
     ``a_prev_{ib}`` feeds. Each term is a product of two numbers, so its order is free.
 
     Matrix form: ``∂L/∂a_prev = Wᵀ δ``. The shape argument: the result must be
-    ``(in, batch)``; the sum runs over ``out``, the first axis of both ``δ`` and ``W``, and a
+    ``(inp, batch)``; the sum runs over ``out``, the first axis of both ``δ`` and ``W``, and a
     matrix product sums the second axis of its left factor with the first axis of its right
-    one. Only ``W`` has ``in``, the result's first axis, so ``W`` goes first, transposed:
-    ``(in, out) @ (out, batch)``, ``W.T @ grad_z``. The arguments keep the contract's order,
+    one. Only ``W`` has ``inp``, the result's first axis, so ``W`` goes first, transposed:
+    ``(inp, out) @ (out, batch)``, ``W.T @ grad_z``. The arguments keep the contract's order,
     upstream gradient first, as in every backward function; the factors take the order the
     shapes force.
     """
@@ -153,9 +153,9 @@ AFFINE_GRAD_A_PREV = Spec("grad_a_prev", "ob,oi->ib", ("grad_z", "W"))
 @checked
 def affine_backward(
     grad_z: Float[Array, "out batch"],
-    W: Float[Array, "out in"],
-    a_prev: Float[Array, "in batch"],
-) -> tuple[Float[Array, "out in"], Float[Array, " out"], Float[Array, "in batch"]]:
+    W: Float[Array, "out inp"],
+    a_prev: Float[Array, "inp batch"],
+) -> tuple[Float[Array, "out inp"], Float[Array, " out"], Float[Array, "inp batch"]]:
     """All three gradients of the affine layer: ``(grad_W, grad_b, grad_a_prev)``.
 
     Parameters
@@ -193,7 +193,7 @@ def _transposed_W_advice(arguments: Mapping[str, object]) -> str | None:
     if W.shape[0] == b.shape[0] or W.shape[1] != b.shape[0]:
         return None
     return (
-        f"W looks transposed: W is (out, in), one row per entry of b, but W has shape {W.shape} "
+        f"W looks transposed: W is (out, inp), one row per entry of b, but W has shape {W.shape} "
         f"and b has shape {b.shape}; pass W.T (if W is right, b needs {W.shape[0]} entries)"
     )
 
@@ -217,7 +217,7 @@ class Dense(Layer):
     copied; typedbackprop never writes to them.
     """
 
-    W: Float[Array, "out in"]
+    W: Float[Array, "out inp"]
     b: Float[Array, " out"]
 
 
@@ -225,15 +225,15 @@ class Dense(Layer):
 class DenseCache:
     """What :func:`dense_forward` saves for :func:`dense_backward`."""
 
-    W: Float[Array, "out in"]
+    W: Float[Array, "out inp"]
     """The weights the forward pass used (``grad_a_prev = Wᵀ δ`` needs them)."""
-    a_prev: Float[Array, "in batch"]
+    a_prev: Float[Array, "inp batch"]
     """The layer's input (``grad_W = δ a_prevᵀ`` needs it)."""
 
 
 @checked
 def dense_forward(
-    layer: Dense, a_prev: Float[Array, "in batch"]
+    layer: Dense, a_prev: Float[Array, "inp batch"]
 ) -> tuple[Float[Array, "out batch"], DenseCache]:
     """The dense layer under the layer contract: ``z = W a_prev + b`` and what backward needs.
 
@@ -259,7 +259,7 @@ def dense_forward(
 @checked
 def dense_backward(
     grad_z: Float[Array, "out batch"], cache: DenseCache
-) -> tuple[Dense, Float[Array, "in batch"]]:
+) -> tuple[Dense, Float[Array, "inp batch"]]:
     """Gradients of the dense layer: ``(Dense(grad_W, grad_b), grad_a_prev)``.
 
     Parameters

@@ -1,14 +1,14 @@
 """The affine layer laid out batch first, ``z = a_prev W + b``: the twin of :mod:`.affine`.
 
 Most NumPy tutorials, CS231n and seeds 002 and 003 of this project store one example per *row*,
-``a_prev: (batch, in)``, and the weights as ``W: (in, out)``, so that a layer is
+``a_prev: (batch, inp)``, and the weights as ``W: (inp, out)``, so that a layer is
 ``a_prev @ W + b``. These functions are that layout, typed and checked like the rest of the
 package. They compute exactly the numbers of their features-first twins, transposed:
 ``affine_forward_batch_first(W.T, b, a_prev.T)`` is ``affine_forward(W, b, a_prev).T``.
 
 The rule that decides every transpose is the same in both layouts: every gradient carries exactly
-the annotation of its value. ``W`` is now ``"in out"``, so ``grad_W`` must be ``"in out"`` too,
-and from ``a_prev: "batch in"`` and ``δ: "batch out"`` the only product of that shape is
+the annotation of its value. ``W`` is now ``"inp out"``, so ``grad_W`` must be ``"inp out"`` too,
+and from ``a_prev: "batch inp"`` and ``δ: "batch out"`` the only product of that shape is
 ``a_prev.T @ grad_z``. In index form nothing changes at all: the specs below are the
 features-first ones with each operand's indices in its storage order.
 """
@@ -28,9 +28,9 @@ __all__ = [
 
 @checked
 def affine_forward_batch_first(
-    W: Float[Array, "in out"],
+    W: Float[Array, "inp out"],
     b: Float[Array, " out"],
-    a_prev: Float[Array, "batch in"],
+    a_prev: Float[Array, "batch inp"],
 ) -> Float[Array, "batch out"]:
     """Apply the affine map ``z = a_prev W + b`` to a batch of rows.
 
@@ -65,8 +65,8 @@ def affine_forward_batch_first(
 @checked
 def affine_grad_params_batch_first(
     grad_z: Float[Array, "batch out"],
-    a_prev: Float[Array, "batch in"],
-) -> tuple[Float[Array, "in out"], Float[Array, " out"]]:
+    a_prev: Float[Array, "batch inp"],
+) -> tuple[Float[Array, "inp out"], Float[Array, " out"]]:
     """Gradients of the loss with respect to ``W`` and ``b``, batch first.
 
     Parameters
@@ -79,7 +79,7 @@ def affine_grad_params_batch_first(
     Returns
     -------
     grad_W
-        ``∂L/∂W``; it has the shape of ``W``, ``(in, out)``.
+        ``∂L/∂W``; it has the shape of ``W``, ``(inp, out)``.
     grad_b
         ``∂L/∂b``; it has the shape of ``b``, ``(out,)``.
 
@@ -90,9 +90,9 @@ def affine_grad_params_batch_first(
     summed over the examples.
 
     Matrix form: ``∂L/∂W = a_prevᵀ δ`` and ``∂L/∂b = δᵀ 1``. The shape argument: ``grad_W``
-    must be ``(in, out)``; from ``a_prev: (batch, in)`` and ``δ: (batch, out)`` the sum runs
-    over ``batch``, the first axis of both, and the result starts with ``in``, which only
-    ``a_prev`` has: ``(in, batch) @ (batch, out)``, ``a_prev.T @ grad_z``. The bias was
+    must be ``(inp, out)``; from ``a_prev: (batch, inp)`` and ``δ: (batch, out)`` the sum runs
+    over ``batch``, the first axis of both, and the result starts with ``inp``, which only
+    ``a_prev`` has: ``(inp, batch) @ (batch, out)``, ``a_prev.T @ grad_z``. The bias was
     broadcast along ``batch``, axis 0 here, so its gradient sums over axis 0.
     """
     grad_W = a_prev.T @ grad_z
@@ -111,8 +111,8 @@ BATCH_FIRST_GRAD_B = Spec("grad_b", "bo->o", ("grad_z",))
 @checked
 def affine_grad_input_batch_first(
     grad_z: Float[Array, "batch out"],
-    W: Float[Array, "in out"],
-) -> Float[Array, "batch in"]:
+    W: Float[Array, "inp out"],
+) -> Float[Array, "batch inp"]:
     """Gradient of the loss with respect to the layer's input ``a_prev``, batch first.
 
     Parameters
@@ -125,7 +125,7 @@ def affine_grad_input_batch_first(
     Returns
     -------
     grad_a_prev
-        ``∂L/∂a_prev``; it has the shape of ``a_prev``, ``(batch, in)``.
+        ``∂L/∂a_prev``; it has the shape of ``a_prev``, ``(batch, inp)``.
 
     Notes
     -----
@@ -133,9 +133,9 @@ def affine_grad_input_batch_first(
     local gradient (``∂z_{bo}/∂a_prev_{bi} = W_{io}``), summed over the outputs.
 
     Matrix form: ``∂L/∂a_prev = δ Wᵀ``. The shape argument: the result must be
-    ``(batch, in)``; the sum runs over ``out``, the *last* axis of both ``δ`` and ``W``. The
+    ``(batch, inp)``; the sum runs over ``out``, the *last* axis of both ``δ`` and ``W``. The
     result starts with ``batch``, which only ``δ`` has, so ``δ`` goes first and ``W`` is
-    transposed to bring ``out`` to the front: ``(batch, out) @ (out, in)``,
+    transposed to bring ``out`` to the front: ``(batch, out) @ (out, inp)``,
     ``grad_z @ W.T``. Here the matrix product keeps the 1-D order, upstream first; the
     features-first twin, ``W.T @ grad_z``, is this line transposed.
     """
@@ -150,9 +150,9 @@ as ``grad_z @ W.T``."""
 @checked
 def affine_backward_batch_first(
     grad_z: Float[Array, "batch out"],
-    W: Float[Array, "in out"],
-    a_prev: Float[Array, "batch in"],
-) -> tuple[Float[Array, "in out"], Float[Array, " out"], Float[Array, "batch in"]]:
+    W: Float[Array, "inp out"],
+    a_prev: Float[Array, "batch inp"],
+) -> tuple[Float[Array, "inp out"], Float[Array, " out"], Float[Array, "batch inp"]]:
     """All three gradients of the batch-first affine layer: ``(grad_W, grad_b, grad_a_prev)``.
 
     Parameters

@@ -59,7 +59,7 @@ TRAINING = Mode(training=True)
 class LayerCache(NamedTuple):
     """What the forward pass of one layer of a multilayer perceptron saves for backward."""
 
-    a_prev: Float[Array, "in batch"]
+    a_prev: Float[Array, "inp batch"]
     """The layer's input (``x`` for the first layer)."""
     z: Float[Array, "out batch"]
     """The pre-activation ``W a_prev + b``."""
@@ -93,7 +93,7 @@ def check_names(activation: str, output_activation: str, loss: str | None) -> No
 
 
 def _check_layers(layers: Sequence[Dense], x: Array) -> None:
-    """Layers must be non-empty, chain (``out`` of one is ``in`` of the next), share x's dtype."""
+    """Layers must be non-empty, chain (``out`` of one is ``inp`` of the next), share x's dtype."""
     if not layers:
         raise ValueError("a network needs at least one layer")
     for index, layer in enumerate(layers):
@@ -109,7 +109,7 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
         if columns != width:
             source = "x has" if index == 0 else f"layer {index - 1} gives"
             message = (
-                f"layers do not chain: layer {index} expects in={columns} inputs but {source} "
+                f"layers do not chain: layer {index} expects inp={columns} inputs but {source} "
                 f"{width} features (W of layer {index} has shape {layer.W.shape})"
             )
             if index == 0 and x.ndim == 2 and x.shape[1] == columns:  # the layout, first
@@ -124,9 +124,9 @@ def _check_layers(layers: Sequence[Dense], x: Array) -> None:
 
 
 def _x_batch_first(inputs: int, x: Array) -> str:
-    """The advice for an ``x`` of shape ``(batch, in)``, where the first layer takes ``in``."""
+    """The advice for an ``x`` of shape ``(batch, inp)``, where the first layer takes ``inp``."""
     return (
-        f"x looks batch-first: layer 0 expects in={inputs} inputs but x has shape {x.shape}; "
+        f"x looks batch-first: layer 0 expects inp={inputs} inputs but x has shape {x.shape}; "
         "typedbackprop takes features first, pass x.T"
     )
 
@@ -430,7 +430,7 @@ def _dense_caches(layers: Sequence[Dense], caches: Sequence[Any]) -> list[LayerC
 @checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
 def forward(
     layers: list[Dense],
-    x: Float[Array, "in batch"],
+    x: Float[Array, "inp batch"],
     activation: ActivationName = "sigmoid",
     output_activation: OutputActivationName = "identity",
 ) -> list[LayerCache]:
@@ -465,7 +465,7 @@ def forward(
 @checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
 def predict(
     layers: list[Dense],
-    x: Float[Array, "in batch"],
+    x: Float[Array, "inp batch"],
     activation: ActivationName = "sigmoid",
     output_activation: OutputActivationName = "identity",
 ) -> Float[Array, "out batch"]:
@@ -544,7 +544,7 @@ def backward(
 @checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
 def loss_and_grads(
     layers: list[Dense],
-    x: Float[Array, "in batch"],
+    x: Float[Array, "inp batch"],
     y: Float[Array, "out batch"] | Int[IntArray, " batch"],
     activation: ActivationName = "sigmoid",
     output_activation: OutputActivationName = "identity",

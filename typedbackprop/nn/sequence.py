@@ -108,7 +108,7 @@ class TokenDense(Layer):
         Biases, one per output unit.
     """
 
-    W: Float[Array, "out in"]
+    W: Float[Array, "out inp"]
     b: Float[Array, " out"]
 
 
@@ -116,15 +116,15 @@ class TokenDense(Layer):
 class TokenDenseCache:
     """What :func:`token_dense_forward` saves for :func:`token_dense_backward`."""
 
-    W: Float[Array, "out in"]
+    W: Float[Array, "out inp"]
     """The weights (``grad_x = Wᵀ δ`` needs them)."""
-    x: Float[Array, "in seq batch"]
+    x: Float[Array, "inp seq batch"]
     """The input (``grad_W = δ xᵀ`` needs it)."""
 
 
 @checked
 def token_dense_forward(
-    layer: TokenDense, x: Float[Array, "in seq batch"]
+    layer: TokenDense, x: Float[Array, "inp seq batch"]
 ) -> tuple[Float[Array, "out seq batch"], TokenDenseCache]:
     """``z = W x + b`` at every token: :func:`affine_forward` with every token a column.
 
@@ -142,7 +142,7 @@ def token_dense_forward(
 
     Notes
     -----
-    ``z_{osb} = Σ_i W_{oi} x_{isb} + b_o``: ``x`` reshaped to ``(in, seq·batch)`` (a view),
+    ``z_{osb} = Σ_i W_{oi} x_{isb} + b_o``: ``x`` reshaped to ``(inp, seq·batch)`` (a view),
     the affine layer, and the result reshaped back.
     """
     features, seq, batch = x.shape
@@ -153,7 +153,7 @@ def token_dense_forward(
 @checked
 def token_dense_backward(
     grad_z: Float[Array, "out seq batch"], cache: TokenDenseCache
-) -> tuple[TokenDense, Float[Array, "in seq batch"]]:
+) -> tuple[TokenDense, Float[Array, "inp seq batch"]]:
     """Gradients of the token-wise dense layer: ``(TokenDense(grad_W, grad_b), grad_x)``.
 
     Parameters
