@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, runtime_shapes_only, static_jaxtyping
 from typedbackprop.nn.gelu import (
     GELU_GRAD_Z,
     GELU_TANH_GRAD_Z,
@@ -57,6 +57,7 @@ __all__ = [
 
 
 @checked
+@static_jaxtyping("features batch")
 def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """Logistic sigmoid ``a = 1 / (1 + exp(-z))``, computed without overflow.
 
@@ -85,7 +86,8 @@ def sigmoid_forward(z: Float[Array, "features batch"]) -> Float[Array, "features
         minus_z += 1.0
         return np.reciprocal(minus_z, out=minus_z)
     e = np.exp(-np.abs(z))  # NaN lands here too: NaN < limit is false
-    numerator = np.where(z >= 0, 1.0, e)
+    # np.where returns no shape to Pyrefly: the annotation states the one it has, z's.
+    numerator: Float[Array, "features batch"] = np.where(z >= 0, 1.0, e)
     e += 1.0
     numerator /= e
     return numerator
@@ -103,6 +105,7 @@ always takes the stable form."""
 
 
 @checked
+@static_jaxtyping("features batch")
 def sigmoid_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -138,6 +141,7 @@ SIGMOID_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "σ'(z)"))
 
 
 @checked
+@static_jaxtyping("features batch")
 def tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """Hyperbolic tangent ``a = tanh(z)``.
 
@@ -159,6 +163,7 @@ def tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "features ba
 
 
 @checked
+@static_jaxtyping("features batch")
 def tanh_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -193,6 +198,7 @@ TANH_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "tanh'(z)"))
 
 
 @checked
+@static_jaxtyping("features batch")
 def relu_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """Rectified linear unit ``a = max(z, 0)``.
 
@@ -214,6 +220,7 @@ def relu_forward(z: Float[Array, "features batch"]) -> Float[Array, "features ba
 
 
 @checked
+@static_jaxtyping("features batch")
 def relu_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -254,6 +261,7 @@ RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "relu'(z)"))
 
 
 @checked
+@runtime_shapes_only("np.where, the whole computation, returns no shape")
 def leaky_relu_forward(
     z: Float[Array, "features batch"], slope: float = 0.01
 ) -> Float[Array, "features batch"]:
@@ -279,6 +287,7 @@ def leaky_relu_forward(
 
 
 @checked
+@static_jaxtyping("features batch")
 def leaky_relu_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -310,8 +319,11 @@ def leaky_relu_backward(
     """
     # grad_a · 1 is grad_a and grad_a · slope is slope · grad_a, exactly: the same bits as
     # choosing between grad_a and slope · grad_a, with one product instead of two arrays.
+    # The annotation states the shape np.where returns (z's), which Pyrefly cannot see, so the
+    # product with grad_a is checked by name.
     scalar = grad_a.dtype.type  # slope in grad_a's precision, as ``slope * grad_a`` takes it
-    return grad_a * np.where(z > 0, scalar(1.0), scalar(slope))
+    derivative: Float[Array, "features batch"] = np.where(z > 0, scalar(1.0), scalar(slope))
+    return grad_a * derivative
 
 
 LEAKY_RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "leaky_relu'(z)"))
@@ -319,6 +331,7 @@ LEAKY_RELU_GRAD_Z = Spec("grad_z", "fb,fb->fb", ("grad_a", "leaky_relu'(z)"))
 
 
 @checked
+@static_jaxtyping("features batch")
 def identity_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """The identity ``a = z``, for a linear output layer.
 
@@ -340,6 +353,7 @@ def identity_forward(z: Float[Array, "features batch"]) -> Float[Array, "feature
 
 
 @checked
+@static_jaxtyping("features batch")
 def identity_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -510,6 +524,10 @@ def _columns(values: Array) -> Array:
 
 
 @checked
+@runtime_shapes_only(
+    "the activation comes from the ACTIVATIONS table and acts on a reshape to a product of "
+    "dimensions (features, positions·batch), neither of which has a shape for Pyrefly"
+)
 def activation_forward(
     layer: Activation, z: Float[Array, " features *positions batch"]
 ) -> tuple[Float[Array, " features *positions batch"], ActivationCache]:
@@ -543,6 +561,10 @@ def activation_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "the activation comes from the ACTIVATIONS table and acts on a reshape to a product of "
+    "dimensions (features, positions·batch), neither of which has a shape for Pyrefly"
+)
 def activation_backward(
     grad_a: Float[Array, " features *positions batch"], cache: ActivationCache
 ) -> Float[Array, " features *positions batch"]:
