@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, IntArray, checked, require_finite
+from typedbackprop.checking import Array, IntArray, checked, require_finite, static_jaxtyping
 from typedbackprop.nn.sequence import token_cross_entropy
 
 __all__ = [
@@ -40,6 +40,7 @@ def _batch_size(values: Array) -> int:
 
 
 @checked
+@static_jaxtyping("out batch")
 def squared_error(
     a: Float[Array, "out batch"],
     y: Float[Array, "out batch"],
@@ -74,6 +75,7 @@ def squared_error(
 
 
 @checked
+@static_jaxtyping("out batch")
 def binary_cross_entropy(
     z: Float[Array, "out batch"],
     y: Float[Array, "out batch"],
@@ -121,7 +123,8 @@ def binary_cross_entropy(
     losses = np.maximum(z, 0.0) - z * y + np.log1p(e)
     loss = float(losses.sum()) / batch
     # σ(z) from the same e: 1/(1+e) for z ≥ 0, e/(1+e) for z < 0.
-    grad_z = np.where(z >= 0, 1.0, e)
+    # np.where returns no shape to Pyrefly: the annotation states the one it has, z's.
+    grad_z: Float[Array, "out batch"] = np.where(z >= 0, 1.0, e)
     grad_z /= 1.0 + e
     grad_z -= y
     grad_z /= batch
@@ -129,6 +132,7 @@ def binary_cross_entropy(
 
 
 @checked
+@static_jaxtyping("classes batch")
 def cross_entropy(
     z: Float[Array, "classes batch"],
     labels: Int[IntArray, " batch"],
