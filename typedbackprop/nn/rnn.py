@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import Array, checked, checked_record, static_jaxtyping
 from typedbackprop.nn.activations import tanh_backward, tanh_forward
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.layer import Layer
@@ -78,6 +78,7 @@ class RNNCellCache:
 
 
 @checked
+@static_jaxtyping("hidden features batch")
 def rnn_cell_forward(
     cell: RNNCell, x: Float[Array, "features batch"], h: Float[Array, "hidden batch"]
 ) -> tuple[Float[Array, "hidden batch"], RNNCellCache]:
@@ -104,13 +105,16 @@ def rnn_cell_forward(
     Matrix form: ``z = W_ih x + b_ih 1ᵀ + W_hh h + b_hh 1ᵀ`` and ``h' = tanh(z)``: two affine
     maps (:func:`~typedbackprop.nn.affine.affine_forward`) added, then tanh.
     """
-    z = affine_forward(cell.W_ih, cell.b_ih, x)
-    z += affine_forward(cell.W_hh, cell.b_hh, h)
+    W_ih: Float[Array, "hidden features"] = cell.W_ih  # the record's fields, shapes stated
+    W_hh: Float[Array, "hidden hidden"] = cell.W_hh
+    z = affine_forward(W_ih, cell.b_ih, x)
+    z += affine_forward(W_hh, cell.b_hh, h)
     h_new = tanh_forward(z)
     return h_new, RNNCellCache(cell, x, h, h_new)
 
 
 @checked
+@static_jaxtyping("hidden features batch")
 def rnn_cell_backward(
     grad_h_new: Float[Array, "hidden batch"], cache: RNNCellCache
 ) -> tuple[RNNCell, Float[Array, "features batch"], Float[Array, "hidden batch"]]:
@@ -144,11 +148,18 @@ def rnn_cell_backward(
     between ``δ hᵀ`` and ``h δᵀ``: the index form does (``j``, the unit fed, is ``δ``'s index
     and ``W_hh``'s row), and so does ``∂L/∂h = W_hhᵀ δ``, not ``W_hh δ``.
     """
-    delta = tanh_backward(grad_h_new, cache.h_new, cache.h_new)  # z unused: 1 − h'² is cheaper
-    grad_W_ih, grad_b_ih = affine_grad_params(delta, cache.x)
-    grad_W_hh, grad_b_hh = affine_grad_params(delta, cache.h)
-    grad_x = affine_grad_input(delta, cache.cell.W_ih)
-    grad_h = affine_grad_input(delta, cache.cell.W_hh)
+    # What forward saved, with the shapes the products rely on:
+    x: Float[Array, "features batch"] = cache.x
+    h: Float[Array, "hidden batch"] = cache.h
+    h_new: Float[Array, "hidden batch"] = cache.h_new
+    W_ih: Float[Array, "hidden features"] = cache.cell.W_ih
+    W_hh: Float[Array, "hidden hidden"] = cache.cell.W_hh
+    delta = tanh_backward(grad_h_new, h_new, h_new)  # z unused: 1 − h'² is cheaper
+    grad_W_ih: Float[Array, "hidden features"]  # a weight's gradient has the weight's shape
+    grad_W_ih, grad_b_ih = affine_grad_params(delta, x)
+    grad_W_hh, grad_b_hh = affine_grad_params(delta, h)
+    grad_x = affine_grad_input(delta, W_ih)
+    grad_h = affine_grad_input(delta, W_hh)
     return RNNCell(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), grad_x, grad_h
 
 
@@ -217,6 +228,7 @@ class RNNCache:
 
 
 @checked(vouches_for_inner_calls=True)
+@static_jaxtyping("features seq batch hidden")
 def rnn_forward(
     layer: RNN,
     x: Float[Array, "features seq batch"],
@@ -250,19 +262,19 @@ def rnn_forward(
     """
     features, seq, batch = x.shape
     cell = layer.cell
-    hidden = cell.W_hh.shape[0]
+    W_ih: Float[Array, "hidden features"] = cell.W_ih  # the record's fields, shapes stated
+    W_hh: Float[Array, "hidden hidden"] = cell.W_hh
+    hidden = W_hh.shape[0]
     first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
     # W_ih x_t + b_ih + b_hh for every step: one affine map over the seq·batch columns (only the
     # biases' sum matters here, so both join now). (hidden, seq·batch) → (hidden, seq, batch)
     input_parts = affine_forward(
-        cell.W_ih, cell.b_ih + cell.b_hh, x.reshape(features, seq * batch)
+        W_ih, cell.b_ih + cell.b_hh, x.reshape(features, seq * batch)
     ).reshape(hidden, seq, batch)
-    hidden_states = np.empty(
-        (hidden, seq, batch), dtype=np.result_type(input_parts, first, cell.W_hh)
-    )
+    hidden_states = np.empty((hidden, seq, batch), dtype=np.result_type(input_parts, first, W_hh))
     h, steps = first, []
     for t in range(seq):
-        z = cell.W_hh @ h  # W_hh h_{t−1}
+        z = W_hh @ h  # W_hh h_{t−1}
         z += input_parts[:, t]  # + W_ih x_t + b_ih + b_hh
         h_new = tanh_forward(z)
         steps.append(RNNCellCache(cell, x[:, t], h, h_new))
@@ -271,6 +283,7 @@ def rnn_forward(
 
 
 @checked(vouches_for_inner_calls=True)
+@static_jaxtyping("hidden seq batch features")
 def rnn_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"],
     cache: RNNCache,
@@ -322,7 +335,11 @@ def rnn_backward(
     hidden, seq, batch = grad_hidden_states.shape
     if truncate is not None and truncate < 1:
         raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
-    cell, features = cache.layer.cell, cache.x.shape[0]
+    # What forward saved, with the shapes the products rely on:
+    x: Float[Array, "features seq batch"] = cache.x
+    W_ih: Float[Array, "hidden features"] = cache.layer.cell.W_ih
+    W_hh: Float[Array, "hidden hidden"] = cache.layer.cell.W_hh
+    features = x.shape[0]
     grad_state = (
         np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
         if grad_last_state is None
@@ -331,21 +348,22 @@ def rnn_backward(
     # δ_t for every step: (hidden, seq, batch)
     deltas = np.empty(
         (hidden, seq, batch),
-        dtype=np.result_type(grad_hidden_states, grad_state, cache.last_state, cell.W_hh),
+        dtype=np.result_type(grad_hidden_states, grad_state, cache.last_state, W_hh),
     )
     for t in reversed(range(seq)):
         step = cache.steps[t]
         grad_h = grad_hidden_states[:, t] + grad_state  # two paths: the output, and step t + 1
         delta = deltas[:, t]
         delta[...] = tanh_backward(grad_h, step.h_new, step.h_new)  # δ_t = ∂L/∂h_t ⊙ (1 − h_t²)
-        grad_state = affine_grad_input(delta, cell.W_hh)  # g_{t−1} = W_hhᵀ δ_t
+        grad_state = affine_grad_input(delta, W_hh)  # g_{t−1} = W_hhᵀ δ_t
         if truncate is not None and t % truncate == 0 and t > 0:
             grad_state = np.zeros_like(grad_state)  # a chunk starts at t: h_{t−1} is a constant
     # The shared weights: Σ over seq, as a bias's Σ over batch, one product over the columns.
     deltas_columns = deltas.reshape(hidden, seq * batch)
-    grad_W_ih, grad_b_ih = affine_grad_params(deltas_columns, cache.x.reshape(features, -1))
+    grad_W_ih: Float[Array, "hidden features"]  # a weight's gradient has the weight's shape
+    grad_W_ih, grad_b_ih = affine_grad_params(deltas_columns, x.reshape(features, -1))
     grad_W_hh, grad_b_hh = affine_grad_params(deltas_columns, _previous_states(cache, hidden))
-    grad_x = affine_grad_input(deltas_columns, cell.W_ih).reshape(features, seq, batch)
+    grad_x = affine_grad_input(deltas_columns, W_ih).reshape(features, seq, batch)
     return RNN(RNNCell(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh)), grad_x, grad_state
 
 
