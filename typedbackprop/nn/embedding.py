@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, IntArray, checked, checked_record
+from typedbackprop.checking import (
+    Array,
+    IntArray,
+    checked,
+    checked_record,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -42,6 +49,7 @@ def _require_ids_in_range(ids: IntArray, vocab: int) -> None:
 
 
 @checked
+@runtime_shapes_only("np.take by an array of ids (a gather) returns no shape")
 def embedding_lookup(
     table: Float[Array, "vocab features"], ids: Int[IntArray, "seq batch"]
 ) -> Float[Array, "features seq batch"]:
@@ -76,6 +84,7 @@ def embedding_lookup(
 
 
 @checked
+@runtime_shapes_only("np.add.at, the scatter-add by ids, returns no shape")
 def embedding_scatter(
     grad_x: Float[Array, "features seq batch"],
     ids: Int[IntArray, "seq batch"],
@@ -142,6 +151,7 @@ class EmbeddingCache:
 
 
 @checked
+@runtime_shapes_only("one call of embedding_lookup, whose np.take returns no shape")
 def embedding_forward(
     layer: Embedding, ids: Int[IntArray, "seq batch"]
 ) -> tuple[Float[Array, "features seq batch"], EmbeddingCache]:
@@ -167,6 +177,7 @@ def embedding_forward(
 
 
 @checked
+@runtime_shapes_only("one call of embedding_scatter, whose np.add.at returns no shape")
 def embedding_backward(
     grad_x: Float[Array, "features seq batch"], cache: EmbeddingCache
 ) -> Embedding:
@@ -222,6 +233,7 @@ class PositionalEmbeddingCache:
 
 
 @checked
+@static_jaxtyping("features seq batch context")
 def positional_forward(
     layer: PositionalEmbedding, x: Float[Array, "features seq batch"]
 ) -> tuple[Float[Array, "features seq batch"], PositionalEmbeddingCache]:
@@ -249,13 +261,15 @@ def positional_forward(
     ``y_{fsb} = x_{fsb} + table_{sf}``. ``table[:seq].T`` is ``"features seq"``; the trailing
     ``np.newaxis`` makes it ``(features, seq, 1)``, added along ``batch``.
     """
-    context, seq = layer.table.shape[0], x.shape[1]
+    table: Float[Array, "context features"] = layer.table  # a record's field: Pyrefly sees no shape
+    context, seq = table.shape[0], x.shape[1]
     if seq > context:
         raise ValueError(f"a sequence of {seq} positions is longer than the {context} learned")
-    return x + layer.table[:seq].T[:, :, np.newaxis], PositionalEmbeddingCache(layer.table, x)
+    return x + table[:seq].T[:, :, np.newaxis], PositionalEmbeddingCache(table, x)
 
 
 @checked
+@static_jaxtyping("features seq batch")
 def positional_backward(
     grad_y: Float[Array, "features seq batch"], cache: PositionalEmbeddingCache
 ) -> tuple[PositionalEmbedding, Float[Array, "features seq batch"]]:
@@ -280,6 +294,7 @@ def positional_backward(
     ``"features seq"`` sum into rows.
     """
     seq = grad_y.shape[1]
+    grad_rows: Float[Array, "seq features"] = grad_y.sum(axis=2).T  # the rows forward added
     grad_table = np.zeros_like(cache.table)
-    grad_table[:seq] = grad_y.sum(axis=2).T
+    grad_table[:seq] = grad_rows
     return PositionalEmbedding(grad_table), grad_y
