@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, runtime_shapes_only, static_jaxtyping
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.mode import Mode
 from typedbackprop.nn.specs import Spec
@@ -63,6 +63,7 @@ class DropoutCache:
 
 
 @checked
+@runtime_shapes_only("the draw, rng.random(x.shape), returns no shape")
 def dropout_mask(
     rng: np.random.Generator, x: Float[Array, "*features batch"], rate: float
 ) -> Float[Array, "*features batch"]:
@@ -88,6 +89,7 @@ def dropout_mask(
 
 
 @checked
+@runtime_shapes_only("the mask comes from dropout_mask, whose draw returns no shape")
 def dropout_forward(
     layer: Dropout, x: Float[Array, "*features batch"], mode: Mode
 ) -> tuple[Float[Array, "*features batch"], DropoutCache]:
@@ -128,6 +130,7 @@ def dropout_forward(
 
 
 @checked
+@static_jaxtyping("*features batch")
 def dropout_backward(
     grad_a: Float[Array, "*features batch"], cache: DropoutCache
 ) -> Float[Array, "*features batch"]:
@@ -153,9 +156,10 @@ def dropout_backward(
     draw. A gradient check must likewise hold the mask fixed across its evaluations of forward
     (the same seed each time), or it differentiates noise.
     """
-    if cache.mask is None:
+    mask: Float[Array, "*features batch"] | None = cache.mask  # a record's field: no shape
+    if mask is None:
         return grad_a
-    return grad_a * cache.mask
+    return grad_a * mask
 
 
 DROPOUT_GRAD_X = Spec("grad_x", "...b,...b->...b", ("grad_a", "mask"))
