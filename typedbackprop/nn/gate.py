@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, runtime_shapes_only, static_jaxtyping
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 
 __all__ = ["Gate", "gate_forward", "gate_backward", "gate_zeros_like", "gate_add"]
@@ -55,6 +55,10 @@ class Gate:
 
 
 @checked
+@runtime_shapes_only(
+    "one line handing the gate record's fields, which have no shape for Pyrefly, to "
+    "affine_forward, whose own shapes are checked by name"
+)
 def gate_forward(
     gate: Gate, x: Float[Array, "features batch"], h: Float[Array, "hidden batch"]
 ) -> tuple[Float[Array, "hidden batch"], Float[Array, "hidden batch"]]:
@@ -85,6 +89,7 @@ def gate_forward(
 
 
 @checked
+@static_jaxtyping("hidden features batch")
 def gate_backward(
     grad_input_part: Float[Array, "hidden batch"],
     grad_hidden_part: Float[Array, "hidden batch"],
@@ -128,10 +133,12 @@ def gate_backward(
     unit ``j``, so ``j`` is ``δ``'s index and goes first), and the comparison with PyTorch holds
     it.
     """
+    W_ih: Float[Array, "hidden features"] = gate.W_ih  # a record's fields: no shape
+    W_hh: Float[Array, "hidden hidden"] = gate.W_hh
     grad_W_ih, grad_b_ih = affine_grad_params(grad_input_part, x)
     grad_W_hh, grad_b_hh = affine_grad_params(grad_hidden_part, h)
-    grad_x = affine_grad_input(grad_input_part, gate.W_ih)
-    grad_h = affine_grad_input(grad_hidden_part, gate.W_hh)
+    grad_x = affine_grad_input(grad_input_part, W_ih)
+    grad_h = affine_grad_input(grad_hidden_part, W_hh)
     return Gate(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), grad_x, grad_h
 
 
