@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import (
+    Array,
+    checked,
+    checked_record,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -28,6 +34,7 @@ __all__ = [
 
 
 @checked
+@static_jaxtyping("out inp batch")
 def affine_forward(
     W: Float[Array, "out inp"],
     b: Float[Array, " out"],
@@ -64,6 +71,7 @@ def affine_forward(
 
 
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_params(
     grad_z: Float[Array, "out batch"],
     a_prev: Float[Array, "inp batch"],
@@ -110,6 +118,7 @@ AFFINE_GRAD_B = Spec("grad_b", "ob->o", ("grad_z",))
 
 
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_input(
     grad_z: Float[Array, "out batch"],
     W: Float[Array, "out inp"],
@@ -151,6 +160,7 @@ AFFINE_GRAD_A_PREV = Spec("grad_a_prev", "ob,oi->ib", ("grad_z", "W"))
 
 
 @checked
+@static_jaxtyping("out inp batch")
 def affine_backward(
     grad_z: Float[Array, "out batch"],
     W: Float[Array, "out inp"],
@@ -232,6 +242,10 @@ class DenseCache:
 
 
 @checked
+@runtime_shapes_only(
+    "one line handing the record's fields, which have no shape for Pyrefly, to affine_forward, "
+    "whose shapes are checked by name"
+)
 def dense_forward(
     layer: Dense, a_prev: Float[Array, "inp batch"]
 ) -> tuple[Float[Array, "out batch"], DenseCache]:
@@ -257,6 +271,7 @@ def dense_forward(
 
 
 @checked
+@static_jaxtyping("out inp batch")
 def dense_backward(
     grad_z: Float[Array, "out batch"], cache: DenseCache
 ) -> tuple[Dense, Float[Array, "inp batch"]]:
@@ -282,11 +297,17 @@ def dense_backward(
     in the same dimension scope as ``grad_z`` and the result, so each gradient must have the
     shape of the value forward saw.
     """
-    grad_W, grad_b = affine_grad_params(grad_z, cache.a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
-    return Dense(grad_W, grad_b), affine_grad_input(grad_z, cache.W)  # Wᵀ δ: BP2's first half
+    W: Float[Array, "out inp"] = cache.W  # a record's fields: no shape for Pyrefly
+    a_prev: Float[Array, "inp batch"] = cache.a_prev
+    grad_W, grad_b = affine_grad_params(grad_z, a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
+    return Dense(grad_W, grad_b), affine_grad_input(grad_z, W)  # Wᵀ δ: BP2's first half
 
 
 @checked
+@runtime_shapes_only(
+    "one line handing the cache's a_prev, which has no shape for Pyrefly, to affine_grad_params, "
+    "whose shapes are checked by name"
+)
 def dense_backward_params(grad_z: Float[Array, "out batch"], cache: DenseCache) -> Dense:
     """The parameter gradients of :func:`dense_backward` alone, for a network's first layer.
 
