@@ -15,7 +15,7 @@ features-first ones with each operand's indices in its storage order.
 
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, static_jaxtyping
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
 
 
 @checked
+@static_jaxtyping("batch inp out")
 def affine_forward_batch_first(
     W: Float[Array, "inp out"],
     b: Float[Array, " out"],
@@ -63,6 +64,7 @@ def affine_forward_batch_first(
 
 
 @checked
+@static_jaxtyping("batch inp out")
 def affine_grad_params_batch_first(
     grad_z: Float[Array, "batch out"],
     a_prev: Float[Array, "batch inp"],
@@ -109,6 +111,7 @@ BATCH_FIRST_GRAD_B = Spec("grad_b", "bo->o", ("grad_z",))
 
 
 @checked
+@static_jaxtyping("batch inp out")
 def affine_grad_input_batch_first(
     grad_z: Float[Array, "batch out"],
     W: Float[Array, "inp out"],
@@ -148,6 +151,7 @@ as ``grad_z @ W.T``."""
 
 
 @checked
+@static_jaxtyping("batch inp out")
 def affine_backward_batch_first(
     grad_z: Float[Array, "batch out"],
     W: Float[Array, "inp out"],
