@@ -126,6 +126,19 @@ def test_tanh_gelu_by_hand():
     assert abs(a[1, 0] - PHI_1) < 5e-4  # the approximation is close to the exact value
 
 
+@settings(deadline=None, max_examples=100)
+@given(z=st.floats(-12.0, 12.0))
+def test_tanh_gelu_keeps_its_relative_accuracy_in_the_lower_tail(z):
+    # ½ (1 + tanh u) = σ(2u), by the C library's exp, entry by entry, relative to its own size.
+    # At z = −6 it is 1e−11: ½ (1 + tanh u) computed so keeps only 5 digits of it. σ(2u)'s
+    # relative condition number is about 2|u| in the tail, and u is rounded in another order
+    # here (z + c z³, the package's z (1 + c z²)): the bound is a few units of 2|u| ε.
+    u = math.sqrt(2.0 / math.pi) * (z + 0.044715 * z**3)
+    expected = z / (1.0 + math.exp(-2.0 * u))
+    a = gelu_tanh_forward(np.array([[z]]))[0, 0]
+    assert abs(a - expected) <= 4 * np.finfo(np.float64).eps * (1 + 2 * abs(u)) * abs(expected)
+
+
 # --- gradient checks --------------------------------------------------------------------------
 
 
