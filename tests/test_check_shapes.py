@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from doc_outputs import check_output
 from rich.console import Console
 
 from typedbackprop import cli
@@ -280,6 +281,20 @@ def test_the_printed_config_is_toml_with_the_commands_settings():
         config["search-path"]
         == tomllib.loads(check_shapes.pyrefly_config(check_shapes.stubs_folder()))["search-path"]
     ), "the command's own configuration, less the checked files' roots"
+
+
+SHOWN_STUBS = "/home/you/.cache/typedbackprop/shape-stubs-" + check_shapes.STUBS_VERSION
+SHOWN_PYTHON = "/home/you/project/.venv/bin/python"
+
+
+def test_the_docs_show_the_printed_config():
+    """docs/editor.md shows the real output, its two paths written as a user's (``you``)."""
+    printed = printed_config()
+    stubs, python = str(check_shapes.stubs_folder()), sys.executable
+    assert printed.count(json.dumps(stubs)) == 1 and printed.count(json.dumps(python)) == 1
+    shown = printed.replace(json.dumps(stubs), json.dumps(SHOWN_STUBS))
+    shown = shown.replace(json.dumps(python), json.dumps(SHOWN_PYTHON))
+    check_output("check_shapes_print_config.txt", shown)
 
 
 def pyrefly_in(project: Path) -> list[dict[str, object]]:
