@@ -95,6 +95,14 @@ MUTANTS: list[Mutant] = [
     Mutant(
         MODULE,
         "dense_backward",
+        "grad_W, grad_b = affine_grad_params(grad_z, a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1",
+        "grad_W, grad_b = affine_grad_params(a_prev, grad_z)  # BP4: δ a_prevᵀ, BP3: δ 1",
+        "grad_W as a_prev δᵀ, the arguments swapped (the transpose of grad_W)",
+        silent_at_runtime=True,
+    ),
+    Mutant(
+        MODULE,
+        "dense_backward",
         "return Dense(grad_W, grad_b), affine_grad_input(grad_z, W)  # Wᵀ δ: BP2's first half",
         "return Dense(grad_W, grad_b), affine_grad_input(grad_z, a_prev)  # Wᵀ δ: BP2's first half",
         "grad_a_prev from the cached input a_prev instead of the cached weights W",

@@ -299,6 +299,7 @@ def dense_backward(
     """
     W: Float[Array, "out inp"] = cache.W  # a record's fields: no shape for Pyrefly
     a_prev: Float[Array, "inp batch"] = cache.a_prev
+    grad_W: Float[Array, "out inp"]  # a weight's gradient has the weight's shape
     grad_W, grad_b = affine_grad_params(grad_z, a_prev)  # BP4: δ a_prevᵀ, BP3: δ 1
     return Dense(grad_W, grad_b), affine_grad_input(grad_z, W)  # Wᵀ δ: BP2's first half
 
