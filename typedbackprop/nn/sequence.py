@@ -13,7 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import Array, IntArray, checked, checked_record, require_finite
+from typedbackprop.checking import (
+    Array,
+    IntArray,
+    checked,
+    checked_record,
+    require_finite,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
@@ -32,6 +40,7 @@ __all__ = [
 
 
 @checked
+@static_jaxtyping("classes seq batch")
 def token_cross_entropy(
     z: Float[Array, "classes seq batch"],
     labels: Int[IntArray, "seq batch"],
@@ -80,7 +89,7 @@ def token_cross_entropy(
         )
     largest = z.max(axis=0)
     require_finite("the largest logit of each token", largest)
-    shifted: Array = z - largest
+    shifted: Float[Array, "classes seq batch"] = z - largest
     rows = labels[np.newaxis]  # "1 seq batch": the labelled class of each token
     picked = np.take_along_axis(shifted, rows, axis=0)
     np.exp(shifted, out=shifted)
@@ -123,6 +132,7 @@ class TokenDenseCache:
 
 
 @checked
+@static_jaxtyping("inp out seq batch")
 def token_dense_forward(
     layer: TokenDense, x: Float[Array, "inp seq batch"]
 ) -> tuple[Float[Array, "out seq batch"], TokenDenseCache]:
@@ -145,12 +155,15 @@ def token_dense_forward(
     ``z_{osb} = Σ_i W_{oi} x_{isb} + b_o``: ``x`` reshaped to ``(inp, seq·batch)`` (a view),
     the affine layer, and the result reshaped back.
     """
+    W: Float[Array, "out inp"] = layer.W  # the record's fields, shapes stated
+    b: Float[Array, " out"] = layer.b
     features, seq, batch = x.shape
-    z = affine_forward(layer.W, layer.b, x.reshape(features, seq * batch))
-    return z.reshape(layer.W.shape[0], seq, batch), TokenDenseCache(layer.W, x)
+    z = affine_forward(W, b, x.reshape(features, seq * batch))
+    return z.reshape(W.shape[0], seq, batch), TokenDenseCache(W, x)
 
 
 @checked
+@static_jaxtyping("out inp seq batch")
 def token_dense_backward(
     grad_z: Float[Array, "out seq batch"], cache: TokenDenseCache
 ) -> tuple[TokenDense, Float[Array, "inp seq batch"]]:
@@ -175,10 +188,13 @@ def token_dense_backward(
     with every token a column, so the sums over ``batch`` become sums over ``seq`` and
     ``batch``.
     """
-    features, seq, batch = cache.x.shape
-    delta = grad_z.reshape(cache.W.shape[0], seq * batch)
-    grad_W, grad_b = affine_grad_params(delta, cache.x.reshape(features, seq * batch))
-    grad_x = affine_grad_input(delta, cache.W)
+    W: Float[Array, "out inp"] = cache.W  # the cache's fields, shapes stated
+    x: Float[Array, "inp seq batch"] = cache.x
+    features, seq, batch = x.shape
+    delta = grad_z.reshape(W.shape[0], seq * batch)
+    grad_W: Float[Array, "out inp"]  # a weight's gradient has the weight's shape
+    grad_W, grad_b = affine_grad_params(delta, x.reshape(features, seq * batch))
+    grad_x = affine_grad_input(delta, W)
     return TokenDense(grad_W, grad_b), grad_x.reshape(features, seq, batch)
 
 
@@ -223,6 +239,7 @@ class KeepLastCache:
 
 
 @checked
+@static_jaxtyping("features seq kept batch")
 def keep_last_forward(
     layer: KeepLast, x: Float[Array, "features seq batch"]
 ) -> tuple[Float[Array, "features kept batch"], KeepLastCache]:
@@ -252,6 +269,10 @@ def keep_last_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "the kept tokens' gradients are written into a slice, and Pyrefly does not check the shape "
+    "of what is assigned to a slice"
+)
 def keep_last_backward(
     grad_kept: Float[Array, "features kept batch"], cache: KeepLastCache
 ) -> Float[Array, "features seq batch"]:
