@@ -21,6 +21,7 @@ from typedbackprop.checking import (
     IntArray,
     checked,
     require_finite,
+    runtime_shapes_only,
     trust,
 )
 from typedbackprop.nn.activations import Activation, ActivationCache
@@ -159,6 +160,13 @@ def _batch_first_advice(arguments: Mapping[str, object]) -> str | None:
     return advice
 
 
+_CHAINED = (
+    "layers chained through a list and run by their FAMILIES entries: a list holds no shapes for "
+    "Pyrefly, and each layer's out is the next one's inp, a chain no annotation names"
+)
+"""Why the network functions' shapes are checked at run time only."""
+
+
 _ACTIVATION_LAYERS = {name: Activation(cast(Any, name)) for name in (*HIDDEN_NAMES, *OUTPUT_NAMES)}
 
 
@@ -193,6 +201,7 @@ def mlp(
 
 
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_CHAINED)
 def network_forward(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
@@ -260,6 +269,7 @@ def initial_states(layers: Sequence[Layer]) -> list[Any]:
 
 
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_CHAINED)
 def network_backward(
     layers: Sequence[Layer],
     caches: Sequence[Any],
@@ -321,6 +331,7 @@ def network_backward(
 
 
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_CHAINED)
 def network_loss_and_grads(
     layers: Sequence[Layer],
     x: Float[Array, "*input"] | Int[IntArray, "*input"],
@@ -428,6 +439,7 @@ def _dense_caches(layers: Sequence[Dense], caches: Sequence[Any]) -> list[LayerC
 
 
 @checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
+@runtime_shapes_only(_CHAINED)
 def forward(
     layers: list[Dense],
     x: Float[Array, "inp batch"],
@@ -463,6 +475,7 @@ def forward(
 
 
 @checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
+@runtime_shapes_only(_CHAINED)
 def predict(
     layers: list[Dense],
     x: Float[Array, "inp batch"],
@@ -493,6 +506,7 @@ def predict(
 
 
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_CHAINED)
 def backward(
     layers: list[Dense],
     caches: list[LayerCache],
@@ -542,6 +556,7 @@ def backward(
 
 
 @checked(vouches_for_inner_calls=True, diagnose=_batch_first_advice)
+@runtime_shapes_only(_CHAINED)
 def loss_and_grads(
     layers: list[Dense],
     x: Float[Array, "inp batch"],
