@@ -23,9 +23,18 @@ the upstream gradient), so a product between two arrays the layer derived withou
 for this arithmetic; **outside** is the share of the layer's time spent on anything else
 (elementwise work, reductions, copies, Python and the checks).
 
+A composite layer is taken apart too: below a transformer block's row, one row per part
+(its two layer norms, attention and the feed-forward network, and the two residual sums), each
+timed the same way on the inputs and upstream gradients the block gives it. **faults** is the
+median count of minor page faults per call (forward and backward together): glibc's ``malloc``
+hands freed memory back to the system once more than a threshold of it lies at the top of the
+heap (a threshold that moves with the process's history), and an array whose pages are faulted
+in afresh costs more than the arithmetic on it.
+
 The thread count is set for BLAS before NumPy is imported (``--threads``, default 1); checks are
-on unless ``TYPEDBACKPROP_CHECKS=0``. Quote ``uptime`` with the figures: on a shared machine the
-medians move with the load.
+on unless ``TYPEDBACKPROP_CHECKS=0``. ``--clock cpu`` times on the process's CPU time, which other
+programs on a busy machine do not inflate. Quote ``uptime`` with the figures: on a shared machine
+the medians move with the load.
 """
 
 import argparse
@@ -47,6 +56,7 @@ THREADS = _threads_from_argv()
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = str(THREADS)
 
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -95,15 +105,35 @@ def _recording(value: Any) -> Any:
     return value
 
 
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+clock, CLOCK_NAME = CLOCKS["wall"], "wall"
+"""The clock every median is taken on (``--clock``), and its name."""
+
+FAULTS: list[int] = []
+"""The page faults of the calls :func:`median_seconds` timed last, one count per call."""
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def median_seconds(call: Callable[[], Any], repeats: int) -> float:
-    """The median over ``repeats`` timed calls (after one untimed call)."""
+    """The median over ``repeats`` timed calls (after one untimed call); their page faults go to
+    :data:`FAULTS`."""
     call()
     times = []
+    FAULTS.clear()
     for _ in range(repeats):
-        start = time.perf_counter()
+        faults, start = _minor_faults(), clock()
         call()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
+        FAULTS.append(_minor_faults() - faults)
     return statistics.median(times)
+
+
+def median_faults() -> float:
+    """The median page faults per call of the calls :func:`median_seconds` timed last."""
+    return float(statistics.median(FAULTS)) if FAULTS else 0.0
 
 
 @dataclass
@@ -112,6 +142,9 @@ class Row:
     forward: float
     backward: float
     products: float
+    faults: float = 0.0
+    part: bool = False
+    """A part of the composite layer above, already counted in its row."""
 
     @property
     def total(self) -> float:
@@ -179,19 +212,21 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[Row], float]:
     logits = output  # the logits, for a loss from logits: the last activation is not run
     _, grad = entry.function(logits, y)
     loss_time = median_seconds(lambda: entry.function(logits, y), repeats)
-    rows = [Row(f"loss {loss}", loss_time, 0.0, 0.0)]
+    rows = [Row(f"loss {loss}", loss_time, 0.0, 0.0, median_faults())]
     lowest = next(i for i, family in enumerate(families) if family.has_parameters)
-    backward_rows: dict[int, tuple[float, float]] = {}
+    backward_rows: dict[int, tuple[float, float, float]] = {}
+    upstreams: dict[int, Any] = {}
     for index in reversed(range(lowest, len(run_layers))):
         family, cache = families[index], caches[index]
         if index == lowest and family.backward_parameters is not None:
             backward = family.backward_parameters
         else:
             backward = family.backward
-        upstream = grad
+        upstream = upstreams[index] = grad
         seconds = median_seconds(lambda b=backward, g=upstream, c=cache: b(g, c), repeats)
+        faults = median_faults()
         products = _record(backward, upstream, cache)
-        backward_rows[index] = (seconds, _replay(products, repeats))
+        backward_rows[index] = (seconds, _replay(products, repeats), faults)
         result = backward(upstream, cache)
         if index > lowest:
             grad = result[1] if family.has_parameters else result
@@ -200,13 +235,114 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[Row], float]:
         forward = median_seconds(
             lambda f=family, a=layer, i=inputs[index], s=state: f.run(a, i, mode, s), repeats
         )
+        faults = median_faults()
         products = _replay(_record(family.run, layer, inputs[index], mode, state), repeats)
-        back, back_products = backward_rows.get(index, (0.0, 0.0))
+        back, back_products, back_faults = backward_rows.get(index, (0.0, 0.0, 0.0))
         label = f"{index} {type(layer).__name__} {getattr(layer, 'name', '')}".rstrip()
-        rows.append(Row(label, forward, back, products + back_products))
+        rows.append(Row(label, forward, back, products + back_products, faults + back_faults))
+        parts = PARTS.get(type(layer))
+        if parts is not None and index in upstreams:
+            rows += parts(layer, inputs[index], upstreams[index], repeats)
     rows.append(rows.pop(0))  # the loss after the layers, where the step computes it
     step = median_seconds(lambda: network_loss_and_grads(layers, x, y, loss, mode, states), repeats)
     return rows, step
+
+
+def _part(
+    name: str,
+    forward: Callable[..., Any],
+    forward_arguments: tuple[Any, ...],
+    backward: Callable[..., Any],
+    backward_arguments: tuple[Any, ...],
+    repeats: int,
+) -> Row:
+    """A part of a composite layer: its forward and backward timed, its products replayed."""
+    forward_time = median_seconds(lambda: forward(*forward_arguments), repeats)
+    faults = median_faults()
+    backward_time = median_seconds(lambda: backward(*backward_arguments), repeats)
+    faults += median_faults()
+    products = _replay(_record(forward, *forward_arguments), repeats)
+    products += _replay(_record(backward, *backward_arguments), repeats)
+    return Row(f"  {name}", forward_time, backward_time, products, faults, part=True)
+
+
+def _transformer_block_parts(block: Any, x: Any, grad_y: Any, repeats: int) -> list[Row]:
+    """The rows of a transformer block's parts, as its forward and backward run them."""
+    from typedbackprop.nn.attention import attention_backward, attention_forward
+    from typedbackprop.nn.layernorm import layernorm_backward, layernorm_forward
+    from typedbackprop.nn.transformer import (
+        feedforward_backward,
+        feedforward_forward,
+        transformer_block_forward,
+    )
+
+    _, cache = transformer_block_forward(block, x)
+    attention_input, feedforward_input = cache.attention.x, cache.feedforward.x
+    h = cache.feedforward_norm.x
+    grad_h = (
+        layernorm_backward(
+            feedforward_backward(grad_y, cache.feedforward)[1], cache.feedforward_norm
+        )[1]
+        + grad_y
+    )
+    grad_attention_input = attention_backward(grad_h, cache.attention)[1]
+    attended = h - x
+
+    def add(a: Any, b: Any) -> Any:
+        return a + b
+
+    def accumulate(a: Any, b: Any) -> Any:  # the backward's `grad += upstream`, on a copy
+        total = a.copy()
+        total += b
+        return total
+
+    return [
+        _part(
+            "attention_norm LayerNorm",
+            layernorm_forward,
+            (block.attention_norm, x),
+            layernorm_backward,
+            (grad_attention_input, cache.attention_norm),
+            repeats,
+        ),
+        _part(
+            "attention Attention",
+            attention_forward,
+            (block.attention, attention_input),
+            attention_backward,
+            (grad_h, cache.attention),
+            repeats,
+        ),
+        _part("residual x + attended", add, (x, attended), accumulate, (grad_h, grad_h), repeats),
+        _part(
+            "feedforward_norm LayerNorm",
+            layernorm_forward,
+            (block.feedforward_norm, h),
+            layernorm_backward,
+            (feedforward_backward(grad_y, cache.feedforward)[1], cache.feedforward_norm),
+            repeats,
+        ),
+        _part(
+            "feedforward FeedForward",
+            feedforward_forward,
+            (block.feedforward, feedforward_input),
+            feedforward_backward,
+            (grad_y, cache.feedforward),
+            repeats,
+        ),
+        _part("residual h + fed", add, (h, h), accumulate, (grad_y, grad_y), repeats),
+    ]
+
+
+def _parts_table() -> dict[type, Callable[[Any, Any, Any, int], list[Row]]]:
+    from typedbackprop.nn.transformer import TransformerBlock
+
+    return {TransformerBlock: _transformer_block_parts}
+
+
+PARTS: dict[type, Callable[[Any, Any, Any, int], list[Row]]] = {}
+"""Composite layers taken apart: a layer's type, and the rows of its parts (filled in by
+:func:`main`, once the package is imported)."""
 
 
 def _replay(log: list[Any], repeats: int) -> float:
@@ -223,16 +359,19 @@ def render(name: str, batch: int, rows: list[Row], step: float) -> Any:
     import typedbackprop as tbp
 
     checks = "checked" if tbp.CHECKS_ENABLED else "unchecked"
+    layers = [row for row in rows if not row.part]  # a part is counted in its layer's row
     table = Table(
         title=f"{name}, batch {batch}, {THREADS} thread{'s' if THREADS != 1 else ''}, {checks}",
         caption=(
-            f"layers' sum {sum(row.total for row in rows) * 1e3:.2f} ms; the step as "
+            f"layers' sum {sum(row.total for row in layers) * 1e3:.2f} ms; the step as "
             f"network_loss_and_grads runs it {step * 1e3:.2f} ms; products "
-            f"{sum(row.products for row in rows) * 1e3:.2f} ms, "
-            f"{1 - sum(row.products for row in rows) / step:.0%} of the step outside them"
+            f"{sum(row.products for row in layers) * 1e3:.2f} ms, "
+            f"{1 - sum(row.products for row in layers) / step:.0%} of the step outside them; "
+            f"{CLOCK_NAME} clock"
         ),
     )
-    for column in ("layer", "forward (ms)", "backward (ms)", "products (ms)", "outside"):
+    columns = ("layer", "forward (ms)", "backward (ms)", "products (ms)", "outside", "faults")
+    for column in columns:
         table.add_column(column, justify="left" if column == "layer" else "right")
     for row in rows:
         outside = 1 - row.products / row.total if row.total else 0.0
@@ -242,6 +381,8 @@ def render(name: str, batch: int, rows: list[Row], step: float) -> Any:
             f"{row.backward * 1e3:.3f}",
             f"{row.products * 1e3:.3f}",
             f"{outside:.0%}",
+            f"{row.faults:.0f}",
+            style="dim" if row.part else None,
         )
     return table
 
@@ -252,7 +393,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=21, help="timed calls per median")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (read at start)")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall")
     args = parser.parse_args(argv)
+    global clock, CLOCK_NAME
+    clock, CLOCK_NAME = CLOCKS[args.clock], args.clock
+    PARTS.update(_parts_table())
     from rich.console import Console
 
     console = Console()

@@ -15,15 +15,23 @@ friends, read by NumPy's BLAS and by PyTorch at start), starting from the same p
 the same batches; before timing, the two first steps' losses are compared (they must agree to
 1e-10). The two processes alternate ``--repeats`` times, so that a change in the machine's load
 hits both; the times printed are medians over every round.
+
+``--clock cpu`` times each step on the worker's CPU time (``time.process_time``) instead of the
+wall clock: other programs on a busy machine do not inflate it. Each contender also reports its
+minor page faults per step (median): glibc's ``malloc`` gives freed memory back to the system
+when more than a threshold of it lies at the top of the heap, and the threshold moves with the
+process's history (see ``processes.MALLOC_SETTINGS``), so a step whose temporaries outgrow it
+faults their pages in afresh every time. Both contenders run with glibc's settings as they come;
+``--keep-freed-memory`` sets ``processes.MALLOC_SETTINGS`` for both.
 """
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -48,25 +56,36 @@ def problem(seed: int = 0) -> tuple[list[Any], list[tuple[np.ndarray, np.ndarray
     return layers, batches
 
 
-def run_ours(rounds: int) -> dict[str, Any]:
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def run_ours(rounds: int, clock: str) -> dict[str, Any]:
     import typedbackprop as tbp
     from typedbackprop.optimizers import AdamW
 
     layers, batches = problem()
     optimizer = AdamW(learning_rate=3e-3)
     state = optimizer.init(layers)
-    losses, times = [], []
+    now = processes.CLOCKS[clock]
+    losses, times, faults = [], [], []
     for index in range(rounds + 1):
         x, y = batches[index % len(batches)]
-        start = time.perf_counter()
+        faults_before, start = _minor_faults(), now()
         loss, grads = tbp.network_loss_and_grads(layers, x, y, "token_cross_entropy")
         layers, state = optimizer.step(layers, grads, state)
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
+        faults.append(_minor_faults() - faults_before)
         losses.append(loss)
-    return {"losses": losses[:2], "times": times[1:], "checks": tbp.CHECKS_ENABLED}
+    return {
+        "losses": losses[:2],
+        "times": times[1:],
+        "faults": faults[1:],
+        "checks": tbp.CHECKS_ENABLED,
+    }
 
 
-def run_torch(rounds: int) -> dict[str, Any]:
+def run_torch(rounds: int, clock: str) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
@@ -129,24 +148,36 @@ def run_torch(rounds: int) -> dict[str, Any]:
         (torch.tensor(x.T, dtype=torch.int64), torch.tensor(y.T, dtype=torch.int64))
         for x, y in batches
     ]
-    losses, times = [], []
+    now = processes.CLOCKS[clock]
+    losses, times, faults = [], [], []
     for index in range(rounds + 1):
         ids, answers = inputs[index % len(inputs)]
-        start = time.perf_counter()
+        faults_before, start = _minor_faults(), now()
         optimizer.zero_grad(set_to_none=True)
         loss = loss_of(ids, answers)
         loss.backward()
         optimizer.step()
-        times.append(time.perf_counter() - start)
-        losses.append(float(loss))
-    return {"losses": losses[:2], "times": times[1:], "threads": torch.get_num_threads()}
+        times.append(now() - start)
+        faults.append(_minor_faults() - faults_before)
+        losses.append(loss.item())
+    return {
+        "losses": losses[:2],
+        "times": times[1:],
+        "faults": faults[1:],
+        "threads": torch.get_num_threads(),
+    }
 
 
-def spawn(worker: str, threads: int, rounds: int) -> dict[str, Any]:
+def spawn(worker: str, threads: int, rounds: int, clock: str, keep: bool) -> dict[str, Any]:
     env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
     env["OMP_WAIT_POLICY"] = "PASSIVE"
+    for name in processes.MALLOC_SETTINGS:
+        env.pop(name, None)
+    if keep:
+        env.update(processes.MALLOC_SETTINGS)
+    command = [sys.executable, __file__, "--worker", worker, "--rounds", str(rounds)]
     result = subprocess.run(
-        [sys.executable, __file__, "--worker", worker, "--rounds", str(rounds)],
+        [*command, "--clock", clock],
         capture_output=True,
         text=True,
         env=env,
@@ -160,46 +191,61 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clock", choices=list(processes.CLOCKS), default="wall")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="tune glibc's malloc to keep freed memory, for both contenders (see processes.py)",
+    )
     parser.add_argument("--worker", choices=["ours", "torch"])
     parser.add_argument("--markdown", metavar="FILE", help="also write the result to FILE")
     args = parser.parse_args()
     if args.worker is not None:
         run = run_ours if args.worker == "ours" else run_torch
-        print(json.dumps(run(args.rounds)))
+        print(json.dumps(run(args.rounds, args.clock)))
         return
     # Alternate the two processes, so that a change in the machine's load hits both.
     ours_times: list[float] = []
     torch_times: list[float] = []
+    ours_faults: list[int] = []
+    torch_faults: list[int] = []
     load_before = processes.load()
     for _ in range(args.repeats):
-        ours = spawn("ours", args.threads, args.rounds)
-        theirs = spawn("torch", args.threads, args.rounds)
+        ours = spawn("ours", args.threads, args.rounds, args.clock, args.keep_freed_memory)
+        theirs = spawn("torch", args.threads, args.rounds, args.clock, args.keep_freed_memory)
         for mine, expected in zip(ours["losses"], theirs["losses"], strict=True):
             if abs(mine - expected) > 1e-10 * abs(expected):
                 raise SystemExit(f"the losses differ: {ours['losses']} against {theirs['losses']}")
         ours_times += ours["times"]
         torch_times += theirs["times"]
+        ours_faults += ours["faults"]
+        torch_faults += theirs["faults"]
     ours_median, torch_median = statistics.median(ours_times), statistics.median(torch_times)
+    ours_faulted, torch_faulted = statistics.median(ours_faults), statistics.median(torch_faults)
     checks = "on" if ours["checks"] else "off"
+    malloc = "kept freed memory" if args.keep_freed_memory else "glibc's malloc as it comes"
     print(
         f"transformer step (sort task, batch {BATCH}, float64, {args.threads} thread(s), "
-        f"median of {args.repeats} x {args.rounds} rounds)"
+        f"{args.clock} clock, {malloc}, median of {args.repeats} x {args.rounds} rounds)"
     )
-    print(f"  typedbackprop (checks {checks})  {ours_median * 1e3:8.2f} ms")
-    print(f"  PyTorch eager               {torch_median * 1e3:8.2f} ms")
+    ours_label, torch_label = f"typedbackprop (checks {checks})", "PyTorch eager"
+    print(f"  {ours_label:27s} {ours_median * 1e3:8.2f} ms  {ours_faulted:6.0f} page faults")
+    print(f"  {torch_label:27s} {torch_median * 1e3:8.2f} ms  {torch_faulted:6.0f} page faults")
     print(f"  ratio                       {ours_median / torch_median:8.2f}x")
     if args.markdown:
         command = " ".join(["python", "benchmarks/transformer_step.py", *sys.argv[1:]])
         table = [
-            "| typedbackprop, checks " + checks + " (ms) | PyTorch eager (ms) | ratio |",
-            "|---:|---:|---:|",
+            "| typedbackprop, checks " + checks + " (ms) | PyTorch eager (ms) | ratio "
+            "| page faults per step (ours / PyTorch) |",
+            "|---:|---:|---:|---:|",
             f"| {ours_median * 1e3:.2f} | {torch_median * 1e3:.2f} | "
-            f"{ours_median / torch_median:.2f} |",
+            f"{ours_median / torch_median:.2f} | {ours_faulted:.0f} / {torch_faulted:.0f} |",
             "",
             f"One step (loss, every gradient, AdamW update) on a batch of {BATCH} sort sequences, "
-            f"float64; medians over {args.repeats} × {args.rounds} rounds, the two processes "
-            f"alternated; {args.threads} thread(s) each ({'/'.join(THREAD_VARIABLES)}="
-            f"{args.threads}), OMP_WAIT_POLICY=PASSIVE. Machine: {processes.machine()}, "
+            f"float64; medians over {args.repeats} × {args.rounds} rounds ({args.clock} clock), "
+            f"the two processes alternated; {args.threads} thread(s) each "
+            f"({'/'.join(THREAD_VARIABLES)}={args.threads}), OMP_WAIT_POLICY=PASSIVE, {malloc}. "
+            f"Machine: {processes.machine()}, "
             f"load average {load_before} before and {processes.load()} after; "
             f"{processes.versions(with_torch=True)}. Command: `{command}`",
         ]
