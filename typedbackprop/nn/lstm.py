@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import Array, checked, checked_record, static_jaxtyping
 from typedbackprop.nn.activations import (
     sigmoid_backward,
     sigmoid_forward,
@@ -33,14 +33,7 @@ from typedbackprop.nn.activations import (
     tanh_forward,
 )
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
-from typedbackprop.nn.gate import (
-    Gate,
-    _split,
-    _stacked,
-    gate_add,
-    gate_backward,
-    gate_forward,
-)
+from typedbackprop.nn.gate import Gate, _split, _stacked, gate_add, gate_backward
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.rnn import check_truncate
 
@@ -107,6 +100,7 @@ class LSTMCellCache:
 
 
 @checked
+@static_jaxtyping("features batch hidden")
 def lstm_cell_forward(
     cell: LSTMCell, x: Float[Array, "features batch"], state: State
 ) -> tuple[State, LSTMCellCache]:
@@ -133,10 +127,12 @@ def lstm_cell_forward(
     then ``c'_{jb} = f_{jb} c_{jb} + i_{jb} g_{jb}`` and ``h'_{jb} = o_{jb} tanh(c'_{jb})``.
 
     Matrix form: each gate is two affine maps added
-    (:func:`~typedbackprop.nn.gate.gate_forward`) and squashed; the rest is elementwise, every
+    (:func:`~typedbackprop.nn.affine.affine_forward`, as in
+    :func:`~typedbackprop.nn.gate.gate_forward`) and squashed; the rest is elementwise, every
     operand ``"hidden batch"``.
     """
-    h, c = state
+    h: Float[Array, "hidden batch"] = state[0]  # the state (h, c), shapes stated
+    c: Float[Array, "hidden batch"] = state[1]
     i = sigmoid_forward(_preactivation(cell.input_gate, x, h))
     f = sigmoid_forward(_preactivation(cell.forget_gate, x, h))
     g = tanh_forward(_preactivation(cell.cell_gate, x, h))
@@ -147,14 +143,20 @@ def lstm_cell_forward(
     return (h_new, c_new), LSTMCellCache(cell, x, h, c, i, f, g, o, tanh_c_new)
 
 
-def _preactivation(gate: Gate, x: Array, h: Array) -> Array:
-    """``W_ih x + b_ih + W_hh h + b_hh``: a gate's two affine maps, added."""
-    input_part, hidden_part = gate_forward(gate, x, h)
-    input_part += hidden_part  # a fresh array from the affine map: no second temporary
-    return input_part
+@static_jaxtyping("hidden features batch")
+def _preactivation(
+    gate: Gate, x: Float[Array, "features batch"], h: Float[Array, "hidden batch"]
+) -> Float[Array, "hidden batch"]:
+    """``W_ih x + b_ih + W_hh h + b_hh``: a gate's two affine maps, added, as the RNN cell's."""
+    W_ih: Float[Array, "hidden features"] = gate.W_ih  # the record's fields, shapes stated
+    W_hh: Float[Array, "hidden hidden"] = gate.W_hh
+    preactivation = affine_forward(W_ih, gate.b_ih, x)
+    preactivation += affine_forward(W_hh, gate.b_hh, h)  # a fresh array: no second temporary
+    return preactivation
 
 
 @checked
+@static_jaxtyping("features batch hidden")
 def lstm_cell_backward(
     grad_new_state: State, cache: LSTMCellCache
 ) -> tuple[LSTMCell, Float[Array, "features batch"], State]:
@@ -210,11 +212,13 @@ def lstm_cell_backward(
         cache.cell.cell_gate,
         cache.cell.output_gate,
     )
+    x: Float[Array, "features batch"] = cache.x  # what forward saved, shapes stated
+    h: Float[Array, "hidden batch"] = cache.h
     grads = []
-    grad_x = np.zeros_like(cache.x, dtype=np.result_type(cache.x, grad_h_new))
-    grad_h = np.zeros_like(cache.h, dtype=np.result_type(cache.h, grad_h_new))
+    grad_x: Float[Array, "features batch"] = np.zeros_like(x, dtype=np.result_type(x, grad_h_new))
+    grad_h: Float[Array, "hidden batch"] = np.zeros_like(h, dtype=np.result_type(h, grad_h_new))
     for gate, delta in zip(gates, deltas, strict=True):
-        grad_gate, grad_x_gate, grad_h_gate = gate_backward(delta, delta, gate, cache.x, cache.h)
+        grad_gate, grad_x_gate, grad_h_gate = gate_backward(delta, delta, gate, x, h)
         grads.append(grad_gate)
         grad_x += grad_x_gate  # x feeds all four gates: its gradient sums theirs
         grad_h += grad_h_gate
@@ -275,6 +279,7 @@ class LSTMCache:
 
 
 @checked(vouches_for_inner_calls=True)
+@static_jaxtyping("features seq batch hidden gates")
 def lstm_forward(
     layer: LSTM, x: Float[Array, "features seq batch"], initial_state: State | None = None
 ) -> tuple[Float[Array, "hidden seq batch"], LSTMCache]:
@@ -310,28 +315,33 @@ def lstm_forward(
     """
     features, seq, batch = x.shape
     cell = layer.cell
-    hidden = cell.input_gate.W_hh.shape[0]
+    stack = _stacked(_gates(cell))  # rows i, f, g, o; each "hidden" rows of one gate
+    # The stacked weights, PyTorch's weight_ih_l0 and weight_hh_l0: "gates" is 4·hidden rows.
+    W_ih: Float[Array, "gates features"] = stack.W_ih
+    W_hh: Float[Array, "gates hidden"] = stack.W_hh
+    gates, hidden = W_hh.shape
     if initial_state is None:
         initial_state = (
             np.zeros((hidden, batch), dtype=x.dtype),
             np.zeros((hidden, batch), dtype=x.dtype),
         )
-    stack = _stacked(_gates(cell))  # rows i, f, g, o; each "hidden" rows of one gate
     # W_ih x_t + b_ih + b_hh for every step: one affine map over the seq·batch columns (only the
     # biases' sum matters in an LSTM, so both join here). (4·hidden, seq·batch) → (.., seq, batch)
     input_parts = affine_forward(
-        stack.W_ih, stack.b_ih + stack.b_hh, x.reshape(features, seq * batch)
-    ).reshape(4 * hidden, seq, batch)
-    dtype = np.result_type(input_parts, *initial_state, stack.W_hh)
+        W_ih, stack.b_ih + stack.b_hh, x.reshape(features, seq * batch)
+    ).reshape(gates, seq, batch)
+    dtype = np.result_type(input_parts, *initial_state, W_hh)
     hidden_states = np.empty((hidden, seq, batch), dtype=dtype)
-    (h, c), steps = initial_state, []
+    h: Float[Array, "hidden batch"] = initial_state[0]  # the state (h, c), shapes stated
+    c: Float[Array, "hidden batch"] = initial_state[1]
+    steps = []
     for t in range(seq):
-        preactivation = stack.W_hh @ h  # W_hγ h for the four gates γ: (4·hidden, batch)
+        preactivation = W_hh @ h  # W_hγ h for the four gates γ: (4·hidden, batch)
         preactivation += input_parts[:, t]  # + W_iγ x_t + b_iγ + b_hγ
         i = sigmoid_forward(preactivation[:hidden])
         f = sigmoid_forward(preactivation[hidden : 2 * hidden])
         g = tanh_forward(preactivation[2 * hidden : 3 * hidden])
-        o = sigmoid_forward(preactivation[3 * hidden :])
+        o = sigmoid_forward(preactivation[3 * hidden : 4 * hidden])
         c_new = f * c + i * g
         tanh_c_new = tanh_forward(c_new)
         steps.append(LSTMCellCache(cell, x[:, t], h, c, i, f, g, o, tanh_c_new))
@@ -341,6 +351,7 @@ def lstm_forward(
 
 
 @checked(vouches_for_inner_calls=True)
+@static_jaxtyping("hidden seq batch features gates")
 def lstm_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"],
     cache: LSTMCache,
@@ -391,17 +402,22 @@ def lstm_backward(
     hidden, seq, batch = grad_hidden_states.shape
     if truncate is not None and truncate < 1:
         raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
-    features = cache.x.shape[0]
+    x: Float[Array, "features seq batch"] = cache.x  # what forward saved, shapes stated
+    features = x.shape[0]
     stack = _stacked(_gates(cache.layer.cell))  # rows i, f, g, o, as in lstm_forward
+    W_ih: Float[Array, "gates features"] = stack.W_ih  # "gates" is 4·hidden rows
+    W_hh: Float[Array, "gates hidden"] = stack.W_hh
+    gates = W_hh.shape[0]
     if grad_last_state is None:
         grad_last_state = (
             np.zeros((hidden, batch), dtype=grad_hidden_states.dtype),
             np.zeros((hidden, batch), dtype=grad_hidden_states.dtype),
         )
-    grad_h_next, grad_c = grad_last_state
+    grad_h_next: Float[Array, "hidden batch"] = grad_last_state[0]  # shapes stated
+    grad_c: Float[Array, "hidden batch"] = grad_last_state[1]
     # δ_γ,t for the four gates and every step: (4·hidden, seq, batch), rows i, f, g, o.
-    dtype = np.result_type(grad_hidden_states, *grad_last_state, *cache.last_state, stack.W_hh)
-    deltas = np.empty((4 * hidden, seq, batch), dtype=dtype)
+    dtype = np.result_type(grad_hidden_states, *grad_last_state, *cache.last_state, W_hh)
+    deltas = np.empty((gates, seq, batch), dtype=dtype)
     for t in reversed(range(seq)):
         step = cache.steps[t]
         grad_h = grad_hidden_states[:, t] + grad_h_next  # two paths: the output, and step t + 1
@@ -416,14 +432,15 @@ def lstm_backward(
         delta[2 * hidden : 3 * hidden] = tanh_backward(grad_c_total * step.i, step.g, step.g)
         delta[3 * hidden :] = sigmoid_backward(grad_h * step.tanh_c_new, step.o, step.o)
         grad_c = grad_c_total * step.f  # k_{t−1}: the cell-state path, f alone
-        grad_h_next = affine_grad_input(delta, stack.W_hh)  # g_{t−1} = Σ_γ W_hγᵀ δ_γ
+        grad_h_next = affine_grad_input(delta, W_hh)  # g_{t−1} = Σ_γ W_hγᵀ δ_γ
         if truncate is not None and t % truncate == 0 and t > 0:  # a chunk starts at t
             grad_h_next, grad_c = np.zeros_like(grad_h_next), np.zeros_like(grad_c)
     # The shared weights: Σ over seq, as a bias's Σ over batch, one product over the columns.
-    deltas_columns = deltas.reshape(4 * hidden, seq * batch)
-    grad_W_ih, grad_b_ih = affine_grad_params(deltas_columns, cache.x.reshape(features, -1))
+    deltas_columns = deltas.reshape(gates, seq * batch)
+    grad_W_ih: Float[Array, "gates features"]  # a weight's gradient has the weight's shape
+    grad_W_ih, grad_b_ih = affine_grad_params(deltas_columns, x.reshape(features, -1))
     grad_W_hh, grad_b_hh = affine_grad_params(deltas_columns, _previous_states(cache, hidden))
-    grad_x = affine_grad_input(deltas_columns, stack.W_ih).reshape(features, seq, batch)
+    grad_x = affine_grad_input(deltas_columns, W_ih).reshape(features, seq, batch)
     grads = _split(Gate(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), 4)
     return LSTM(LSTMCell(*grads)), grad_x, (grad_h_next, grad_c)
 
