@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import (
+    Array,
+    checked,
+    checked_record,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.activations import (
     sigmoid_backward,
     sigmoid_forward,
@@ -88,6 +94,10 @@ class GRUCellCache:
 
 
 @checked
+@runtime_shapes_only(
+    "its gates' affine maps come from gate_forward, whose shapes Pyrefly does not follow, "
+    'and the elementwise rest has every operand "hidden batch"'
+)
 def gru_cell_forward(
     cell: GRUCell, x: Float[Array, "features batch"], h: Float[Array, "hidden batch"]
 ) -> tuple[Float[Array, "hidden batch"], GRUCellCache]:
@@ -128,6 +138,7 @@ def gru_cell_forward(
 
 
 @checked
+@static_jaxtyping("hidden features batch")
 def gru_cell_backward(
     grad_h_new: Float[Array, "hidden batch"], cache: GRUCellCache
 ) -> tuple[GRUCell, Float[Array, "features batch"], Float[Array, "hidden batch"]]:
@@ -168,7 +179,9 @@ def gru_cell_backward(
     grad_r = delta_n * cache.hidden_part_n
     delta_r = sigmoid_backward(grad_r, cache.r, cache.r)  # σ' from σ
     delta_z = sigmoid_backward(grad_z, cache.z, cache.z)
-    cell, x, h = cache.cell, cache.x, cache.h
+    cell = cache.cell
+    x: Float[Array, "features batch"] = cache.x  # what forward saved, shapes stated
+    h: Float[Array, "hidden batch"] = cache.h
     grad_reset, grad_x_r, grad_h_r = gate_backward(delta_r, delta_r, cell.reset_gate, x, h)
     grad_update, grad_x_z, grad_h_z = gate_backward(delta_z, delta_z, cell.update_gate, x, h)
     grad_new, grad_x_n, grad_h_n = gate_backward(delta_n, grad_hidden_part_n, cell.new_gate, x, h)
@@ -230,6 +243,7 @@ class GRUCache:
 
 
 @checked(vouches_for_inner_calls=True)
+@static_jaxtyping("features seq batch hidden gates")
 def gru_forward(
     layer: GRU,
     x: Float[Array, "features seq batch"],
@@ -266,24 +280,27 @@ def gru_forward(
     """
     features, seq, batch = x.shape
     cell = layer.cell
-    hidden = cell.reset_gate.W_hh.shape[0]
-    first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
     stack = _stacked(_gates(cell))  # rows r, z, n; each "hidden" rows of one gate
+    # The stacked weights, PyTorch's weight_ih_l0 and weight_hh_l0: "gates" is 3·hidden rows.
+    W_ih: Float[Array, "gates features"] = stack.W_ih
+    W_hh: Float[Array, "gates hidden"] = stack.W_hh
+    gates, hidden = W_hh.shape
+    first = np.zeros((hidden, batch), dtype=x.dtype) if initial_state is None else initial_state
     # W_iγ x_t + b_iγ for every step: one affine map over the seq·batch columns.
     # (3·hidden, seq·batch) → (3·hidden, seq, batch)
-    input_parts = affine_forward(stack.W_ih, stack.b_ih, x.reshape(features, seq * batch)).reshape(
-        3 * hidden, seq, batch
+    input_parts = affine_forward(W_ih, stack.b_ih, x.reshape(features, seq * batch)).reshape(
+        gates, seq, batch
     )
-    dtype = np.result_type(input_parts, first, stack.W_hh)
+    dtype = np.result_type(input_parts, first, W_hh)
     hidden_states = np.empty((hidden, seq, batch), dtype=dtype)
     h, steps = first, []
-    r_rows, z_rows, n_rows = (slice(k * hidden, (k + 1) * hidden) for k in range(3))
     for t in range(seq):
-        hidden_parts = affine_forward(stack.W_hh, stack.b_hh, h)  # W_hγ h + b_hγ, γ = r, z, n
-        r = sigmoid_forward(input_parts[r_rows, t] + hidden_parts[r_rows])
-        z = sigmoid_forward(input_parts[z_rows, t] + hidden_parts[z_rows])
-        hidden_part_n = hidden_parts[n_rows]
-        n = tanh_forward(input_parts[n_rows, t] + r * hidden_part_n)
+        hidden_parts = affine_forward(W_hh, stack.b_hh, h)  # W_hγ h + b_hγ, γ = r, z, n
+        # rows r, z, n: [:hidden], [hidden : 2 * hidden], [2 * hidden : 3 * hidden]
+        r = sigmoid_forward(input_parts[:hidden, t] + hidden_parts[:hidden])
+        z = sigmoid_forward(input_parts[hidden : 2 * hidden, t] + hidden_parts[hidden : 2 * hidden])
+        hidden_part_n = hidden_parts[2 * hidden : 3 * hidden]
+        n = tanh_forward(input_parts[2 * hidden : 3 * hidden, t] + r * hidden_part_n)
         steps.append(GRUCellCache(cell, x[:, t], h, r, z, n, hidden_part_n))
         h = (1.0 - z) * n + z * h
         hidden_states[:, t] = h
@@ -291,6 +308,7 @@ def gru_forward(
 
 
 @checked(vouches_for_inner_calls=True)
+@static_jaxtyping("hidden seq batch features gates")
 def gru_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"],
     cache: GRUCache,
@@ -337,8 +355,12 @@ def gru_backward(
     hidden, seq, batch = grad_hidden_states.shape
     if truncate is not None and truncate < 1:
         raise ValueError(f"truncate must be a number of steps, at least 1; got {truncate}")
-    features = cache.x.shape[0]
+    x: Float[Array, "features seq batch"] = cache.x  # what forward saved, shapes stated
+    features = x.shape[0]
     stack = _stacked(_gates(cache.layer.cell))  # rows r, z, n, as in gru_forward
+    W_ih: Float[Array, "gates features"] = stack.W_ih  # "gates" is 3·hidden rows
+    W_hh: Float[Array, "gates hidden"] = stack.W_hh
+    gates = W_hh.shape[0]
     grad_state = (
         np.zeros((hidden, batch), dtype=grad_hidden_states.dtype)
         if grad_last_state is None
@@ -346,33 +368,36 @@ def gru_backward(
     )
     # The gradients of every step's two affine maps, (3·hidden, seq, batch), rows r, z, n: the
     # input map's (δ_r, δ_z, δ_n) and the state map's (δ_r, δ_z, δ_n ⊙ r).
-    dtype = np.result_type(grad_hidden_states, grad_state, cache.last_state, stack.W_hh)
-    grad_input_parts = np.empty((3 * hidden, seq, batch), dtype=dtype)
-    grad_hidden_parts = np.empty((3 * hidden, seq, batch), dtype=dtype)
+    dtype = np.result_type(grad_hidden_states, grad_state, cache.last_state, W_hh)
+    grad_input_parts = np.empty((gates, seq, batch), dtype=dtype)
+    grad_hidden_parts = np.empty((gates, seq, batch), dtype=dtype)
     r_rows, z_rows, n_rows = (slice(k * hidden, (k + 1) * hidden) for k in range(3))
     for t in reversed(range(seq)):
         step = cache.steps[t]
+        z: Float[Array, "hidden batch"] = step.z  # the step's saved gates, shapes stated
+        n: Float[Array, "hidden batch"] = step.n
         grad_h = grad_hidden_states[:, t] + grad_state  # two paths: the output, and step t + 1
         # ∂L/∂n = ∂L/∂h' ⊙ (1 − z), then δ_n = ∂L/∂n ⊙ (1 − n²)
-        delta_n = tanh_backward(grad_h * (1.0 - step.z), step.n, step.n)
+        delta_n = tanh_backward(grad_h * (1.0 - z), n, n)
         grad_hidden_part_n = delta_n * step.r  # the state map of n was scaled by r
         grad_input_parts[n_rows, t] = delta_n
         grad_hidden_parts[n_rows, t] = grad_hidden_part_n
         # δ_r = (δ_n ⊙ (W_hn h + b_hn)) ⊙ σ'; δ_z = (∂L/∂h' ⊙ (h − n)) ⊙ σ'
         delta_r = sigmoid_backward(delta_n * step.hidden_part_n, step.r, step.r)
-        delta_z = sigmoid_backward(grad_h * (step.h - step.n), step.z, step.z)
+        delta_z = sigmoid_backward(grad_h * (step.h - n), z, z)
         grad_input_parts[r_rows, t] = grad_hidden_parts[r_rows, t] = delta_r
         grad_input_parts[z_rows, t] = grad_hidden_parts[z_rows, t] = delta_z
         # g_{t−1} = ∂L/∂h' ⊙ z + Σ_γ W_hγᵀ (state map's δ_γ)
-        grad_state = grad_h * step.z + affine_grad_input(grad_hidden_parts[:, t], stack.W_hh)
+        grad_state = grad_h * z + affine_grad_input(grad_hidden_parts[:, t], W_hh)
         if truncate is not None and t % truncate == 0 and t > 0:  # a chunk starts at t
             grad_state = np.zeros_like(grad_state)
     # The shared weights: Σ over seq, as a bias's Σ over batch, one product over the columns.
-    grad_input_columns = grad_input_parts.reshape(3 * hidden, seq * batch)
-    grad_hidden_columns = grad_hidden_parts.reshape(3 * hidden, seq * batch)
-    grad_W_ih, grad_b_ih = affine_grad_params(grad_input_columns, cache.x.reshape(features, -1))
+    grad_input_columns = grad_input_parts.reshape(gates, seq * batch)
+    grad_hidden_columns = grad_hidden_parts.reshape(gates, seq * batch)
+    grad_W_ih: Float[Array, "gates features"]  # a weight's gradient has the weight's shape
+    grad_W_ih, grad_b_ih = affine_grad_params(grad_input_columns, x.reshape(features, -1))
     grad_W_hh, grad_b_hh = affine_grad_params(grad_hidden_columns, _previous_states(cache, hidden))
-    grad_x = affine_grad_input(grad_input_columns, stack.W_ih).reshape(features, seq, batch)
+    grad_x = affine_grad_input(grad_input_columns, W_ih).reshape(features, seq, batch)
     grads = _split(Gate(grad_W_ih, grad_b_ih, grad_W_hh, grad_b_hh), 3)
     return GRU(GRUCell(*grads)), grad_x, grad_state
 
