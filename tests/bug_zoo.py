@@ -18,6 +18,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop import Array, checked
+from typedbackprop.checking import static_jaxtyping
 from typedbackprop.nn import sigmoid_forward
 from typedbackprop.nn.activations import sigmoid_backward, tanh_backward
 from typedbackprop.nn.attention import attention_scores, attention_weights, weighted_values
@@ -61,6 +62,7 @@ __all__ = [
 
 # --8<-- [start:grad_W_no_transpose]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_params_no_transpose(
     grad_z: Float[Array, "out batch"],
     a_prev: Float[Array, "inp batch"],
@@ -73,6 +75,7 @@ def affine_grad_params_no_transpose(
 
 # --8<-- [start:grad_W_swapped_order]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_params_swapped_order(
     grad_z: Float[Array, "out batch"],
     a_prev: Float[Array, "inp batch"],
@@ -85,6 +88,7 @@ def affine_grad_params_swapped_order(
 
 # --8<-- [start:grad_input_no_transpose]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_input_no_transpose(
     grad_z: Float[Array, "out batch"],
     W: Float[Array, "out inp"],
@@ -95,6 +99,7 @@ def affine_grad_input_no_transpose(
 
 # --8<-- [start:grad_input_upstream_first]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_input_upstream_first(
     grad_z: Float[Array, "out batch"],
     W: Float[Array, "out inp"],
@@ -105,6 +110,7 @@ def affine_grad_input_upstream_first(
 
 # --8<-- [start:grad_b_wrong_axis]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_grad_params_bias_wrong_axis(
     grad_z: Float[Array, "out batch"],
     a_prev: Float[Array, "inp batch"],
@@ -117,6 +123,7 @@ def affine_grad_params_bias_wrong_axis(
 
 # --8<-- [start:forward_bias_wrong_axis]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_forward_bias_wrong_axis(
     W: Float[Array, "out inp"],
     b: Float[Array, " out"],
@@ -128,6 +135,7 @@ def affine_forward_bias_wrong_axis(
 
 # --8<-- [start:backward_bias_wrong_axis]
 @checked
+@static_jaxtyping("out inp batch")
 def affine_backward_bias_wrong_axis(
     grad_z: Float[Array, "out batch"],
     W: Float[Array, "out inp"],
@@ -141,6 +149,7 @@ def affine_backward_bias_wrong_axis(
 
 # --8<-- [start:sigmoid_prime_at_a]
 @checked
+@static_jaxtyping("features batch")
 def sigmoid_backward_at_a(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -153,6 +162,7 @@ def sigmoid_backward_at_a(
 
 # --8<-- [start:softmax_backward_diagonal]
 @checked
+@static_jaxtyping("classes batch")
 def softmax_backward_diagonal(
     grad_a: Float[Array, "classes batch"],
     z: Float[Array, "classes batch"],
@@ -164,6 +174,7 @@ def softmax_backward_diagonal(
 
 # --8<-- [start:squared_error_without_mean]
 @checked
+@static_jaxtyping("out batch")
 def squared_error_without_mean(
     a: Float[Array, "out batch"],
     y: Float[Array, "out batch"],
@@ -177,6 +188,7 @@ def squared_error_without_mean(
 
 # --8<-- [start:softmax_forward_unstable]
 @checked
+@static_jaxtyping("classes batch")
 def softmax_forward_unstable(z: Float[Array, "classes batch"]) -> Float[Array, "classes batch"]:
     e: Array = np.exp(z)  # BUG: no max subtracted: exp overflows to inf once a logit passes ~709.78
     e /= e.sum(axis=0)
@@ -189,6 +201,7 @@ EPSILON = 1e-8
 
 
 @checked
+@static_jaxtyping("out batch")
 def binary_cross_entropy_with_epsilon(
     z: Float[Array, "out batch"],
     y: Float[Array, "out batch"],
@@ -203,6 +216,7 @@ def binary_cross_entropy_with_epsilon(
 
 # --8<-- [start:relu_backward_float64]
 @checked
+@static_jaxtyping("features batch")
 def relu_backward_float64(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -215,6 +229,7 @@ def relu_backward_float64(
 
 # --8<-- [start:sigmoid_backward_in_place]
 @checked
+@static_jaxtyping("features batch")
 def sigmoid_backward_in_place(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -227,6 +242,7 @@ def sigmoid_backward_in_place(
 
 # --8<-- [start:attention_scores_queries_first]
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def attention_scores_queries_first(
     q: Float[Array, "heads batch head_dim query"],
     k: Float[Array, "heads batch head_dim key"],
@@ -239,6 +255,7 @@ def attention_scores_queries_first(
 
 # --8<-- [start:attention_mask_after_softmax]
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def attention_mask_after_softmax(
     q: Float[Array, "heads batch head_dim query"],
     k: Float[Array, "heads batch head_dim key"],
@@ -254,6 +271,7 @@ def attention_mask_after_softmax(
 
 # --8<-- [start:attention_scores_unscaled]
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def attention_scores_unscaled(
     q: Float[Array, "heads batch head_dim query"],
     k: Float[Array, "heads batch head_dim key"],
@@ -263,6 +281,7 @@ def attention_scores_unscaled(
 
 
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def attention_backward_unscaled(
     grad_output: Float[Array, "heads batch head_dim query"],
     q: Float[Array, "heads batch head_dim query"],
@@ -302,6 +321,7 @@ def maxpool2d_backward_assign(
 
 # --8<-- [start:batchnorm_grad_input_no_variance_term]
 @checked
+@static_jaxtyping("features batch")
 def batchnorm_grad_input_no_variance_term(
     grad_y: Float[Array, "features batch"],
     x_hat: Float[Array, "features batch"],
@@ -319,6 +339,7 @@ def batchnorm_grad_input_no_variance_term(
 
 # --8<-- [start:dropout_backward_unscaled]
 @checked
+@static_jaxtyping("*features batch")
 def dropout_backward_unscaled(
     grad_a: Float[Array, "*features batch"], cache: DropoutCache
 ) -> Float[Array, "*features batch"]:
@@ -330,6 +351,7 @@ def dropout_backward_unscaled(
 
 # --8<-- [start:rnn_backward_assign]
 @checked
+@static_jaxtyping("hidden seq batch features")
 def rnn_backward_assign(
     grad_hidden_states: Float[Array, "hidden seq batch"], cache: RNNCache
 ) -> tuple[RNN, Float[Array, "features seq batch"], Float[Array, "hidden batch"]]:
@@ -350,6 +372,7 @@ def rnn_backward_assign(
 
 # --8<-- [start:rnn_backward_no_carry]
 @checked
+@static_jaxtyping("hidden seq batch features")
 def rnn_backward_no_carry(
     grad_hidden_states: Float[Array, "hidden seq batch"], cache: RNNCache
 ) -> tuple[RNN, Float[Array, "features seq batch"], Float[Array, "hidden batch"]]:
@@ -370,6 +393,7 @@ def rnn_backward_no_carry(
 
 # --8<-- [start:lstm_cell_backward_forget_with_c_new]
 @checked
+@static_jaxtyping("hidden batch features")
 def lstm_cell_backward_forget_with_c_new(
     grad_new_state: tuple[Float[Array, "hidden batch"], Float[Array, "hidden batch"]],
     cache: LSTMCellCache,
@@ -410,6 +434,7 @@ def lstm_cell_backward_forget_with_c_new(
 
 # --8<-- [start:gru_cell_backward_z_swapped]
 @checked
+@static_jaxtyping("hidden batch features")
 def gru_cell_backward_z_swapped(
     grad_h_new: Float[Array, "hidden batch"], cache: GRUCellCache
 ) -> tuple[GRUCell, Float[Array, "features batch"], Float[Array, "hidden batch"]]:

@@ -14,6 +14,7 @@ Every test also runs the correct function through the same defence, so it would 
 defence caught everything.
 """
 
+import ast
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from jaxtyping import TypeCheckError
 
 import typedbackprop as tbp
 from typedbackprop import Array, GradcheckError
+from typedbackprop.cli import check_shapes
 from typedbackprop.nn.attention import (
     attention_scores,
     attention_weights,
@@ -48,6 +50,101 @@ def shape_check_message(call: Callable[[], object]) -> str:
     with pytest.raises(TypeCheckError) as error:
         call()
     return str(error.value)
+
+
+# --- By name, before anything runs: typedbackprop check-shapes ---------------------------------
+# Every zoo function declares its dimensions as its original does, so Pyrefly checks it by name.
+
+STATIC_CATCHES = {
+    # zoo function: the shapes Pyrefly's finding names
+    "affine_grad_params_no_transpose": "`ndarray[[out, batch]]` and `ndarray[[inp, batch]]`",
+    "affine_grad_params_swapped_order": "`tuple[ndarray[[inp, out]], ndarray[[out]]]`",
+    "affine_grad_input_no_transpose": "`ndarray[[out, inp]]` and `ndarray[[out, batch]]`",
+    "affine_grad_input_upstream_first": "`ndarray[[batch, inp]]`",
+    "affine_grad_params_bias_wrong_axis": "`tuple[ndarray[[out, inp]], ndarray[[batch]]]`",
+    "affine_forward_bias_wrong_axis": "`ndarray[[out, batch]]` and `ndarray[[out]]`",
+    "affine_backward_bias_wrong_axis": "ndarray[[batch]], ndarray[[inp, batch]]]`",
+    "attention_scores_queries_first": "`ndarray[[heads, batch, query, key]]`",
+}
+"""The zoo's mistakes that ``check-shapes`` flags, each inside its own function."""
+
+ZOO_TABLE_ROWS = [
+    "affine_grad_params_no_transpose",
+    "affine_grad_params_swapped_order",
+    "affine_grad_input_no_transpose",
+    "affine_grad_input_upstream_first",
+    "affine_grad_params_bias_wrong_axis",
+    "affine_forward_bias_wrong_axis",
+    "affine_backward_bias_wrong_axis",
+    "sigmoid_backward_at_a",
+    "softmax_backward_diagonal",
+    "squared_error_without_mean",
+    "softmax_forward_unstable",
+    "binary_cross_entropy_with_epsilon",
+    "sigmoid_backward_in_place",
+    "relu_backward_float64",
+    "attention_scores_queries_first",
+    "attention_mask_after_softmax",
+    "attention_scores_unscaled",
+    "three gradients from a two-gradient function (bug_zoo_mypy)",
+    "the loss's tuple used as a gradient (bug_zoo_mypy)",
+    "maxpool2d_backward_assign",
+    "batchnorm_grad_input_no_variance_term",
+    "dropout_backward_unscaled",
+    "rnn_backward_assign",
+    "rnn_backward_no_carry",
+    "lstm_cell_backward_forget_with_c_new",
+    "gru_cell_backward_z_swapped",
+    "clipped_step_after_the_update",
+]
+"""The zoo entry of each row of docs/bug-zoo.md's table, in the table's order."""
+
+
+@pytest.fixture(scope="module")
+def zoo_static_findings() -> dict[str, list[str]]:
+    """Pyrefly's shape findings in tests/bug_zoo.py, by the zoo function they fall in."""
+    path = ROOT / "tests" / "bug_zoo.py"
+    findings = check_shapes.check_shapes([path], check_shapes.ensure_stubs())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    spans = {
+        node.name: (min([node.lineno, *(d.lineno for d in node.decorator_list)]), node.end_lineno)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
+    found: dict[str, list[str]] = {}
+    for finding in findings:
+        if not finding.about_shapes:
+            continue  # the shape stubs' typing of float(np.vdot(...)), not a shape
+        name = next(n for n, (a, b) in spans.items() if b is not None and a <= finding.line <= b)
+        found.setdefault(name, []).append(finding.message)
+    return found
+
+
+def test_check_shapes_flags_exactly_the_mistakes_of_names(zoo_static_findings):
+    assert sorted(zoo_static_findings) == sorted(STATIC_CATCHES)
+    for name, fragment in STATIC_CATCHES.items():
+        assert any(fragment in message for message in zoo_static_findings[name]), name
+
+
+def test_the_static_catches_include_mistakes_that_run_silently(rng):
+    # inp == batch: the question's grad_z @ a_prev runs and returns W's shape, wrongly summed.
+    grad_z, a_prev = normal(rng, 2, 4), normal(rng, 4, 4)
+    grad_W, _ = zoo.affine_grad_params_no_transpose(grad_z, a_prev)
+    assert grad_W.shape == (2, 4)
+    assert not np.allclose(grad_W, grad_z @ a_prev.T)
+    # query == key: self-attention's Qᵀ K has the shape of Kᵀ Q, and the wrong values.
+    q, k = normal(rng, 2, 3, 4, 5), normal(rng, 2, 3, 4, 5)
+    scores = zoo.attention_scores_queries_first(q, k)
+    assert not np.allclose(scores, attention_scores(q, k))
+
+
+def test_the_tables_static_column_is_check_shapes(zoo_static_findings):
+    table = (ROOT / "docs" / "bug-zoo.md").read_text("utf-8").split("| bug | what goes wrong |")[1]
+    rows = [row for row in table.split("\n\n")[0].splitlines() if row.startswith("| [")]
+    assert len(rows) == len(ZOO_TABLE_ROWS)
+    for row, name in zip(rows, ZOO_TABLE_ROWS, strict=True):
+        earliest = [cell.strip() for cell in row.strip("|").split(" | ")][2]
+        assert (earliest == "**by name**") == (name in zoo_static_findings), (name, earliest)
 
 
 # --- The runtime shape check -------------------------------------------------------------------
