@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from doc_outputs import check_output
 from static_mutants import Mutant, all_mutants
 
 import typedbackprop.nn
@@ -168,3 +169,41 @@ def test_the_silent_mistakes_include_those_the_issue_names() -> None:
     wanted = [r"\bW\b.*transpose", r"query.*key|key.*query", r"softmax.*axis"]
     missing = [pattern for pattern in wanted if not any(re.search(pattern, m) for m in silent)]
     assert missing == []
+
+
+def coverage_table() -> str:
+    """The docs' table: per module, the functions declared, runtime-only, and their mutants."""
+    rows = [
+        "| module | declared | runtime only | mutants | silent at run time |",
+        "|---|---|---|---|---|",
+    ]
+    totals = [0, 0, 0, 0]
+    for module in math_modules():
+        path = f"typedbackprop/nn/{Path(module.__file__ or '').name}"
+        functions = [f for m, _, f in math_functions() if m == path]
+        mine = [mutant for mutant in MUTANTS if mutant.module == path]
+        counts = [
+            sum(hasattr(f, DECLARATION_ATTRIBUTE) for f in functions),
+            sum(hasattr(f, RUNTIME_ONLY_ATTRIBUTE) for f in functions),
+            len(mine),
+            sum(mutant.silent_at_runtime for mutant in mine),
+        ]
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        rows.append(f"| `{Path(path).stem}` | " + " | ".join(map(str, counts)) + " |")
+    rows.append("| **all** | " + " | ".join(f"**{n}**" for n in totals) + " |")
+    return "\n".join(rows)
+
+
+def runtime_only_table() -> str:
+    """The docs' list of the functions checked at run time only, and why."""
+    rows = ["| function | why Pyrefly cannot follow it |", "|---|---|"]
+    for module, name, function in math_functions():
+        reason = getattr(function, RUNTIME_ONLY_ATTRIBUTE, None)
+        if reason is not None:
+            rows.append(f"| `{Path(module).stem}.{name}` | {reason} |")
+    return "\n".join(rows)
+
+
+def test_the_docs_page_counts_what_is_declared_and_lists_what_is_not() -> None:
+    check_output("static_shapes_coverage.md", coverage_table())
+    check_output("static_shapes_runtime_only.md", runtime_only_table())
