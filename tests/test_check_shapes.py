@@ -5,15 +5,19 @@ The files checked are written here, in a user's form: ``@checked`` over
 costs a second or two, so the bugs share one run and each is asserted at its own line.
 """
 
+import contextlib
 import io
 import json
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from doc_outputs import check_output
+from pyrefly.__main__ import get_pyrefly_bin  # the server itself: `python -m pyrefly` is its parent
 from rich.console import Console
 
 from typedbackprop import cli
@@ -357,3 +361,89 @@ def test_print_config_installs_the_stubs_first(tmp_path, monkeypatch):
 def test_print_config_with_a_path_or_all_is_a_usage_error(capsys, extra):
     assert run("check-shapes", "--print-config", *extra) == (2, "")
     assert "--print-config checks nothing" in capsys.readouterr().err
+
+
+def lsp_diagnostics(project: Path, file: Path, seconds: float = 60) -> list[dict[str, object]]:
+    """The first non-empty diagnostics ``pyrefly lsp`` publishes for ``file``, opened as an
+    editor opens it (the client of docs/editor.md's screenshot, in a few lines)."""
+    server = subprocess.Popen(
+        [get_pyrefly_bin(), "lsp"],
+        cwd=project,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    stdin, stdout = server.stdin, server.stdout
+
+    def send(message: dict[str, object]) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        stdin.flush()
+
+    def receive() -> dict[str, Any]:
+        length = 0
+        while (header := stdout.readline().strip()) != b"":
+            if header.lower().startswith(b"content-length:"):
+                length = int(header.split(b":")[1])
+        message: dict[str, Any] = json.loads(stdout.read(length))
+        return message
+
+    found: list[dict[str, object]] = []
+
+    def converse() -> None:
+        uri = file.resolve().as_uri()
+        root = {"uri": project.resolve().as_uri(), "name": project.name}
+        send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "processId": None,
+                    "rootUri": root["uri"],
+                    "workspaceFolders": [root],
+                    "capabilities": {"textDocument": {"publishDiagnostics": {}}},
+                },
+            }
+        )
+        while receive().get("id") != 1:
+            pass
+        send({"method": "initialized", "params": {}})
+        document = {"uri": uri, "languageId": "python", "version": 1, "text": file.read_text()}
+        send({"method": "textDocument/didOpen", "params": {"textDocument": document}})
+        while True:
+            message = receive()
+            if "id" in message and "method" in message:  # a request from the server
+                items = message.get("params", {}).get("items")
+                result = [None] * len(items) if isinstance(items, list) else None
+                send({"id": message["id"], "result": result})
+            elif message.get("method") == "textDocument/publishDiagnostics":
+                if message["params"]["uri"] == uri and message["params"]["diagnostics"]:
+                    found.extend(message["params"]["diagnostics"])
+                    return
+
+    def conversation() -> None:
+        with contextlib.suppress(OSError, ValueError):  # the server killed at the deadline
+            converse()
+
+    thread = threading.Thread(target=conversation, daemon=True)
+    with server:  # closes the pipes once the reader is done: it reads EOF from a killed server
+        thread.start()
+        thread.join(seconds)
+        server.kill()
+        thread.join()
+    assert found, f"pyrefly lsp published no diagnostic for {file.name} in {seconds:.0f} s"
+    return found
+
+
+def test_the_language_server_with_the_printed_config_underlines_the_questions_bug(tmp_path):
+    """What the editor shows: ``pyrefly lsp``, not ``pyrefly check``, with the printed file."""
+    correct, buggy, message = BUGS["grad_W"]
+    write(tmp_path, "pyrefly.toml", printed_config())
+    layer = write(tmp_path, "own.py", OWN_IMPORT.replace(correct, buggy))
+    (diagnostic,) = lsp_diagnostics(tmp_path, layer)
+    start = diagnostic["range"]["start"]  # type: ignore[index]
+    line = line_of(layer, buggy)
+    assert (start["line"] + 1, start["character"]) == (line, len("    grad_W = "))
+    assert str(diagnostic["message"]).splitlines()[0] == message
+    assert diagnostic["code"] == "unsupported-operation" and diagnostic["severity"] == 1
