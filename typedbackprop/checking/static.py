@@ -57,7 +57,8 @@ if sys.platform == "typedbackprop-shapes":  # Pyrefly, as `typedbackprop check-s
     from shape_extensions import static_jaxtyping as static_jaxtyping
 else:
 
-    def static_jaxtyping(declaration: str) -> Callable[[F], F]:
+    # The quoted return type keeps griffe (the API pages) from resolving the import above.
+    def static_jaxtyping(declaration: str) -> "Callable[[F], F]":
         """Declare a function's dimension names for Pyrefly; at run time, only record them.
 
         Parameters
