@@ -19,6 +19,16 @@ def test_the_step_benchmark_runs_and_the_two_losses_agree():
     # The script refuses to time two steps whose losses differ by more than 1e-10.
     output = run("benchmarks/transformer_step.py", "--rounds", "2")
     assert "PyTorch eager" in output and "ratio" in output
+    assert "wall clock, glibc's malloc as it comes" in output
+    assert output.count(" page faults") == 2  # each contender's, per step
+
+
+def test_the_step_benchmark_takes_the_cpu_clock_and_keeps_freed_memory_for_both():
+    output = run(
+        "benchmarks/transformer_step.py",
+        *("--rounds", "2", "--repeats", "1", "--clock", "cpu", "--keep-freed-memory"),
+    )
+    assert "cpu clock, kept freed memory" in output and "ratio" in output
 
 
 def test_the_training_script_runs_and_reports_both_accuracies():
