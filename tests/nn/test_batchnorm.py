@@ -2,6 +2,7 @@
 
 import json
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -654,3 +655,18 @@ def test_a_checkpoint_naming_the_old_spatial_batch_norm_loads_as_a_batch_norm(tm
         tbp.network_forward(checkpoint.network, x, evaluation, checkpoint.states)[0],
         tbp.network_forward(layers, x, evaluation, states)[0],
     )
+
+
+def test_the_training_input_gradient_allocates_only_its_result(rng):
+    # The three terms are built in the result itself: a temporary such as x̂ · ∂L/∂γ, as large
+    # as the input, would be one more array to fault in on every step.
+    grad_y, x_hat = rng.standard_normal((2, 24, 9000))
+    gamma, rstd = rng.uniform(0.5, 1.5, (2, 24))
+    batchnorm_grad_input(grad_y, x_hat, gamma, rstd)  # the checks' first call, not measured
+    tracemalloc.start()
+    try:
+        batchnorm_grad_input(grad_y, x_hat, gamma, rstd)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grad_y.nbytes <= peak < 1.25 * grad_y.nbytes  # 2 × with the temporary

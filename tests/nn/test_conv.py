@@ -1,5 +1,8 @@
 """Tests for typedbackprop.nn.conv: im2col, col2im, and the convolution as an affine layer."""
 
+import dataclasses
+import tracemalloc
+
 import numpy as np
 import pytest
 from helpers import SEEDS, assert_close, assert_leaves_inputs_alone
@@ -294,7 +297,9 @@ def shape_error(call) -> str:
         ),
         pytest.param(
             lambda: conv2d_backward(np.ones((4, 7, 5, 6)), conv2d_forward(LAYER, X_IMAGES)[1]),
-            ["argument grad_z", "out_height is 7", "existing value of 5"],
+            # the cache keeps x, not its windows: backward copies them again, and they bind
+            # the output's height before grad_z is checked against it
+            ["grad_z: out_height is 7", "the size of out_width", "columns bound out_height=5"],
             id="backward: grad_z with height and width transposed",
         ),
         pytest.param(
@@ -384,7 +389,6 @@ def test_no_conv2d_function_modifies_its_arguments(rng):
     frozen_W, frozen_b, frozen_x = read_only(W, b, x)
     z, cache = conv2d_forward(Conv2d(frozen_W, frozen_b, 2, 1), frozen_x)
     (grad_z,) = read_only(rng.standard_normal(z.shape))
-    cache.columns.flags.writeable = False
     conv2d_backward(grad_z, cache)
     for frozen, original in [(frozen_W, W), (frozen_b, b), (frozen_x, x)]:
         np.testing.assert_array_equal(frozen, original)
@@ -398,3 +402,34 @@ def test_float32_in_float32_out(rng):
     assert z.dtype == np.float32 and cache.columns.dtype == np.float32
     grads, grad_x = conv2d_backward(rng.standard_normal(z.shape).astype(np.float32), cache)
     assert grads.W.dtype == grads.b.dtype == grad_x.dtype == np.float32
+
+
+def test_the_cache_keeps_x_and_not_its_windows(rng):
+    # The windows are kernel_h·kernel_w copies of x, the layer's largest array: kept in the
+    # cache they would live through every layer's backward pass above this one. Backward copies
+    # them again instead, from x, and gets the same numbers.
+    layer = Conv2d(rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4), 2, 1)
+    x = rng.standard_normal((3, 7, 6, 5))
+    _, cache = conv2d_forward(layer, x)
+    assert [field.name for field in dataclasses.fields(cache)] == ["layer", "x"]
+    assert cache.x is x
+    np.testing.assert_array_equal(cache.columns, im2col(x, 3, 2, 2, 1))
+
+
+def test_backward_never_holds_the_whole_gradient_of_the_columns(rng):
+    # ∂L/∂columns = W_colᵀ δ_col is as large as the columns; backward adds it into the image one
+    # kernel offset at a time, so at its peak it holds the columns (for ∂L/∂W) and a ninth of
+    # that, not both whole.
+    layer = Conv2d(rng.standard_normal((32, 16, 3, 3)), rng.standard_normal(32), 1, 1)
+    x = rng.standard_normal((16, 6, 5, 7))
+    z, cache = conv2d_forward(layer, x)
+    grad_z = rng.standard_normal(z.shape)
+    columns_bytes = im2col(x, 3, 3, 1, 1).nbytes
+    conv2d_backward(grad_z, cache)  # the checks' first call, out of the measurement
+    tracemalloc.start()
+    try:
+        conv2d_backward(grad_z, cache)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert columns_bytes < peak < 1.5 * columns_bytes

@@ -1,5 +1,7 @@
 """Tests for typedbackprop.nn.pooling: max pooling and average pooling."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from helpers import SEEDS, assert_close, assert_leaves_inputs_alone
@@ -365,3 +367,31 @@ def test_float32_in_float32_out(kind, rng):
     assert a.dtype == np.float32
     grad_x = backward(rng.standard_normal(a.shape).astype(np.float32), cache)
     assert grad_x.dtype == np.float32
+
+
+@pytest.mark.parametrize(("window", "dtype"), [(2, np.uint8), (16, np.uint8), (17, np.uint16)])
+def test_maxpool_keeps_the_argmax_in_the_smallest_integer_type(rng, window, dtype):
+    # The offsets run to window² − 1; the cache holds them through the whole backward pass,
+    # where int64 would take 8 times the memory of uint8.
+    x = rng.standard_normal((2, window + 1, window + 2, 3))
+    x[0, window - 1, window - 1, 0] = 10.0  # the last offset of the first window
+    _, cache = maxpool2d_forward(MaxPool2d(window, 1), x)
+    assert cache.argmax.dtype == dtype
+    assert cache.argmax[0, 0, 0, 0] == window * window - 1
+
+
+def test_maxpool_backward_adds_in_place_without_a_masked_copy(rng):
+    # Each offset's gradient goes into its pixels where that offset is the maximum: beside the
+    # result, only the comparison's booleans, never a masked copy of ∂L/∂a.
+    x = rng.standard_normal((8, 60, 56, 9))
+    a, cache = maxpool2d_forward(MaxPool2d(2, 2), x)
+    grad_a = rng.standard_normal(a.shape)
+    maxpool2d_backward(grad_a, cache)  # the checks' first call, not measured
+    tracemalloc.start()
+    try:
+        maxpool2d_backward(grad_a, cache)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # with a masked copy of ∂L/∂a per offset: about x.nbytes + 2.25 grad_a.nbytes
+    assert x.nbytes <= peak < x.nbytes + grad_a.nbytes / 2

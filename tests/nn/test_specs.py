@@ -204,8 +204,10 @@ def _one_hot(v: Values) -> np.ndarray:
 CONV: dict[str, Callable[[Values], np.ndarray]] = {
     "R": lambda v: _reads(v["x"].shape[1], v["W"].shape[2], v["grad_z"].shape[1], STRIDE, PADDING),
     "C": lambda v: _reads(v["x"].shape[2], v["W"].shape[3], v["grad_z"].shape[2], STRIDE, PADDING),
+    "columns": lambda v: conv.im2col(v["x"], *v["W"].shape[2:], STRIDE, PADDING),
 }
-"""Which input pixel each kernel entry of each window reads, along rows and along columns."""
+"""Which input pixel each kernel entry of each window reads, along rows and along columns, and
+the windows themselves (the cache keeps ``x``; backward copies them again)."""
 
 POOLING: dict[str, Callable[[Values], Any]] = {
     "R": lambda v: _in_window(v["x"].shape[1], KERNEL, v["grad_a"].shape[1], STRIDE),
@@ -293,13 +295,6 @@ def _softmax_weights(values: Values, sizes: dict[str, int], rng: np.random.Gener
     return {**values, "weights": e / e.sum(axis=2, keepdims=True)}
 
 
-def _windows(values: Values, sizes: dict[str, int], rng: np.random.Generator) -> Values:
-    """The columns the convolution's forward saves: every window of ``x``."""
-    _, _, kernel_h, kernel_w = values["W"].shape
-    columns = conv.im2col(values["x"], kernel_h, kernel_w, STRIDE, PADDING)
-    return {**values, "columns": columns}
-
-
 def _token_dense(v: Values):
     return sequence.token_dense_backward(v["grad_z"], sequence.TokenDenseCache(v["W"], v["x"]))
 
@@ -312,7 +307,7 @@ def _attention(v: Values):
 
 def _conv(v: Values):
     layer = conv.Conv2d(v["W"], v["b"], STRIDE, PADDING)
-    return conv.conv2d_backward(v["grad_z"], conv.Conv2dCache(layer, v["x"], v["columns"]))
+    return conv.conv2d_backward(v["grad_z"], conv.Conv2dCache(layer, v["x"]))
 
 
 BATCHNORM: dict[str, Callable[[Values], Any]] = {
@@ -331,7 +326,6 @@ CONV_CASE = {
     "records": (conv.Conv2dCache, conv.Conv2d),
     "derived": CONV,
     "sizes": _conv_sizes,
-    "prepare": _windows,
     "computed": ("out_height", "out_width"),
     "largest": 7,
 }

@@ -218,10 +218,12 @@ def batchnorm_grad_input(
     """
     batch = grad_y.shape[1]
     grad_gamma, grad_beta = batchnorm_grad_params(grad_y, x_hat)
-    grad_x: Array = grad_y * batch
-    grad_x -= grad_beta[:, np.newaxis]
-    grad_x -= x_hat * grad_gamma[:, np.newaxis]
-    grad_x *= (gamma * rstd / batch)[:, np.newaxis]
+    # γ rstd (∂L/∂y − (∂L/∂β + x̂ ∂L/∂γ) / N), the three terms, built in one array: the two
+    # sums' terms first, then ∂L/∂y minus them in place (no temporary as large as x̂)
+    grad_x: Array = x_hat * (grad_gamma / batch)[:, np.newaxis]
+    grad_x += (grad_beta / batch)[:, np.newaxis]
+    np.subtract(grad_y, grad_x, out=grad_x)
+    grad_x *= (gamma * rstd)[:, np.newaxis]
     return grad_x
 
 

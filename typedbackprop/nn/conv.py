@@ -25,7 +25,7 @@ import numpy as np
 from jaxtyping import Float
 
 from typedbackprop.checking import Array, checked, checked_record
-from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
+from typedbackprop.nn.affine import affine_forward, affine_grad_params
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -293,9 +293,20 @@ class Conv2dCache:
     layer: Conv2d
     """The parameters and settings the forward pass used (``W_colᵀ δ_col`` needs ``W``)."""
     x: Float[Array, "in_channels height width batch"]
-    """The input, held for its shape: ``∂L/∂x`` must have it."""
-    columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"]
-    """The input's windows (``δ_col columnsᵀ`` needs them)."""
+    """The input: ``∂L/∂x`` has its shape, and ``δ_col columnsᵀ`` needs its windows."""
+
+    @property
+    def columns(self) -> Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"]:
+        """The input's windows, ``im2col(x)``, copied again when asked for.
+
+        They are ``kernel_h · kernel_w`` copies of the input, the largest array of the layer:
+        forward copies them for its product and lets them go, and backward copies them again
+        for ``δ_col columnsᵀ``, rather than the cache holding them through the rest of the
+        forward pass and the backward pass of every layer above. One more copy of the input
+        costs less than keeping that memory (see the performance page, on the convnet).
+        """
+        _, _, kernel_h, kernel_w = self.layer.W.shape
+        return im2col(self.x, kernel_h, kernel_w, self.layer.stride, self.layer.padding)
 
 
 @checked
@@ -331,7 +342,7 @@ def conv2d_forward(
     z_col = affine_forward(kernel_as_matrix(W), layer.b, columns_as_matrix(columns))
     # (out_channels, out_height·out_width·batch) -> (out_channels, out_height, out_width, batch)
     z = z_col.reshape(out_channels, *columns.shape[3:])
-    return z, Conv2dCache(layer, x, columns)
+    return z, Conv2dCache(layer, x)
 
 
 @checked
@@ -358,9 +369,21 @@ def conv2d_backward_params(
     matrix forms, the sums running over ``out_height·out_width·batch``.
     """
     layer = cache.layer
-    delta_col = grad_z.reshape(grad_z.shape[0], -1)  # (out_channels, out_height·out_width·batch)
-    grad_W_col, grad_b = affine_grad_params(delta_col, columns_as_matrix(cache.columns))
+    grad_W_col, grad_b = _grad_params_on_columns(cache.columns, grad_z)
     return Conv2d(grad_W_col.reshape(layer.W.shape), grad_b, layer.stride, layer.padding)
+
+
+@checked
+def _grad_params_on_columns(
+    columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
+    grad_z: Float[Array, "out_channels out_height out_width batch"],
+) -> tuple[
+    Float[Array, "out_channels in_channels*kernel_h*kernel_w"], Float[Array, " out_channels"]
+]:
+    """``δ_col columnsᵀ`` and ``δ_col 1``; the columns come first, so that they bind the output's
+    height and width (the cache holds only ``x``) before ``grad_z`` is checked against them."""
+    delta_col = grad_z.reshape(grad_z.shape[0], -1)  # (out_channels, out_height·out_width·batch)
+    return affine_grad_params(delta_col, columns_as_matrix(columns))
 
 
 @checked
@@ -395,14 +418,38 @@ def conv2d_backward(
 
     Matrix form: ``∂L/∂W_col = δ_col columnsᵀ``, ``∂L/∂b = δ_col 1``,
     ``∂L/∂columns = W_colᵀ δ_col``, then ``∂L/∂x = col2im(∂L/∂columns)``.
+
+    The last two steps run together, one kernel offset ``(m, n)`` at a time: the rows of
+    ``W_colᵀ δ_col`` for offset ``(m, n)`` are ``W[:, :, m, n]ᵀ δ_col``, and :func:`col2im`
+    adds them into the pixels that offset read (``+=``: overlapping windows share pixels). The
+    same products and the same sums, without building the whole ``∂L/∂columns`` (as large as
+    ``columns``) first.
     """
-    layer = cache.layer
-    grads = conv2d_backward_params(grad_z, cache)
-    delta_col = grad_z.reshape(grad_z.shape[0], -1)  # (out_channels, out_height·out_width·batch)
-    grad_columns_matrix = affine_grad_input(delta_col, kernel_as_matrix(layer.W))  # W_colᵀ δ_col
-    grad_columns = matrix_as_columns(cache.columns, grad_columns_matrix)
+    grads = conv2d_backward_params(grad_z, cache)  # checks grad_z against the windows of x
     _, height, width, _ = cache.x.shape
-    return grads, col2im(grad_columns, height, width, layer.stride, layer.padding)
+    return grads, _col2im_product(cache.layer, grad_z, height, width)
+
+
+def _col2im_product(
+    layer: Conv2d, grad_z: Array, height: int, width: int
+) -> Float[Array, "in_channels height width batch"]:
+    """``col2im(W_colᵀ δ_col)``, one kernel offset at a time (see :func:`conv2d_backward`)."""
+    W, stride, padding = layer.W, layer.stride, layer.padding
+    _, in_channels, kernel_h, kernel_w = W.shape
+    out_channels, out_height, out_width, batch = grad_z.shape
+    delta_col = grad_z.reshape(out_channels, -1)  # (out_channels, out_height·out_width·batch)
+    grad_padded = np.zeros(
+        (in_channels, height + 2 * padding, width + 2 * padding, batch), dtype=grad_z.dtype
+    )
+    rows_end, cols_end = stride * (out_height - 1) + 1, stride * (out_width - 1) + 1
+    for m in range(kernel_h):
+        for n in range(kernel_w):
+            # ∂L/∂columns[:, m, n] = W[:, :, m, n]ᵀ δ_col: (in_channels, out_height·out_width·batch)
+            grad_window = W[:, :, m, n].T @ delta_col
+            grad_padded[:, m : m + rows_end : stride, n : n + cols_end : stride] += (
+                grad_window.reshape(in_channels, out_height, out_width, batch)
+            )
+    return grad_padded[:, padding : padding + height, padding : padding + width]
 
 
 CONV2D_GRAD_W = Spec("grad_W", "opub,cmnpub->ocmn", ("grad_z", "columns"))

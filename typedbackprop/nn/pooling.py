@@ -12,11 +12,10 @@ part of), and its gradient is the sum over them. Writing ``=`` instead of ``+=``
 last window's share, and is invisible when ``stride == window``, where no pixel is shared.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import Float, Integer
 
 from typedbackprop.checking import Array, IntArray, checked
 from typedbackprop.nn.conv import conv2d_output_size
@@ -133,7 +132,7 @@ class MaxPool2dCache:
     """The window and stride."""
     x: Float[Array, "channels height width batch"]
     """The input, held for its shape: ``∂L/∂x`` must have it."""
-    argmax: Int[IntArray, "channels out_height out_width batch"]
+    argmax: Integer[IntArray, "channels out_height out_width batch"]
     """For each window, which of its pixels is the maximum: ``i · window + j`` for offset
     ``(i, j)``."""
 
@@ -171,7 +170,9 @@ def maxpool2d_forward(
     out_height = pool_output_size(height, window, stride)
     out_width = pool_output_size(width, window, stride)
     a = x[window_offset(0, 0, stride, out_height, out_width)].copy()
-    argmax = np.zeros(a.shape, dtype=np.intp)
+    # The smallest integer type that holds every offset (uint8 up to 16 × 16 windows): the
+    # cache keeps it through the whole backward pass, and int64 would be 8 times the memory.
+    argmax = np.zeros(a.shape, dtype=np.min_scalar_type(window * window - 1))
     for i in range(window):
         for j in range(window):
             if i == j == 0:
@@ -179,9 +180,7 @@ def maxpool2d_forward(
             pixels = x[window_offset(i, j, stride, out_height, out_width)]
             larger = (pixels > a) | np.isnan(pixels)  # strictly larger: a tie keeps the first
             np.maximum(a, pixels, out=a)  # NaN wins both ways, as it does in `larger`
-            # The offsets grow, i·window + j larger than every earlier one: where `larger`,
-            # the maximum of the two is the new offset; elsewhere larger·(i·window + j) is 0.
-            np.maximum(argmax, larger * (i * window + j), out=argmax)
+            np.copyto(argmax, i * window + j, where=larger)  # where larger, the new maximum
     return a, MaxPool2dCache(layer, x, argmax)
 
 
@@ -214,14 +213,12 @@ def maxpool2d_backward(
     window, stride = layer.window, layer.stride
     _, out_height, out_width, _ = grad_a.shape
     grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
-    # grad_a · [is the maximum] is the cheap mask, but inf · 0 is NaN: with a non-finite entry
-    # in ∂L/∂a (one sum tells), mask with np.where instead, so that the rest stays 0.
-    finite = math.isfinite(grad_a.sum())
     for i in range(window):
         for j in range(window):
-            is_max = cache.argmax == i * window + j
-            share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
-            grad_x[window_offset(i, j, stride, out_height, out_width)] += share
+            pixels = grad_x[window_offset(i, j, stride, out_height, out_width)]  # a view
+            # pixels += ∂L/∂a where offset (i, j) is the window's maximum: added in place, only
+            # there (no masked copy of ∂L/∂a, and no inf · 0 = NaN elsewhere)
+            np.add(pixels, grad_a, out=pixels, where=cache.argmax == i * window + j)
     return grad_x
 
 
