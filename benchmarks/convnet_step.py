@@ -13,17 +13,26 @@ the running statistics updated), the loss, and the gradient of every parameter. 
 :func:`typedbackprop.models.convnet` (two stages of conv 3×3, batch norm, ReLU, 2×2 max pool,
 then dense and softmax), on 8×8 one-channel images, float64, CPU.
 
-Contenders, each timed in blocks of about 20 ms, alternated round by round so that machine
-drift hits all of them; the table gives medians:
+Contenders, each in a process of its own with the same thread count, timed in blocks of about
+20 ms, alternated round by round so that machine drift hits all of them; the table gives medians:
 
 - ``checked``: :func:`typedbackprop.network_loss_and_grads` with runtime checks on (the default);
 - ``unchecked``: the same with ``TYPEDBACKPROP_CHECKS=0``;
 - ``torch``: the same network in PyTorch eager autograd (``F.conv2d``, ``F.batch_norm``,
-  ``F.max_pool2d``, ``F.linear``, ``F.cross_entropy``), float64, in a separate process, so that
-  its OpenMP workers (started with ``OMP_WAIT_POLICY=PASSIVE``, not spinning) cannot slow the
-  NumPy timings. Both processes use the same number of threads (``--threads``, default all
-  cores): NumPy's BLAS through ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``, PyTorch through
-  ``torch.set_num_threads``.
+  ``F.max_pool2d``, ``F.linear``, ``F.cross_entropy``), float64.
+
+Every process starts with ``OMP_WAIT_POLICY=PASSIVE`` (an idle OpenMP pool sleeps rather than
+spins) and ``--threads`` threads (default all cores): NumPy's BLAS through
+``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``, PyTorch through ``torch.set_num_threads``.
+
+Beside each time, the minor page faults per step: glibc's ``malloc`` gives a freed heap back to
+the system once the free space at its top passes a threshold (twice the largest block it has
+``mmap``-ed and freed, by default), and a step that then allocates as much again faults every
+page of it back in, at a few microseconds a page. How often that happens depends on each
+process's history, not only on the code (see ``processes.MALLOC_SETTINGS``):
+``--keep-freed-memory`` sets those settings for every contender, so that none pays it.
+``--clock cpu`` times each process's CPU time, which other programs on a busy machine do not
+inflate.
 
 Before anything is timed the three must agree: the same loss and the same gradients, to a
 relative 1e-9.
@@ -53,9 +62,11 @@ THREADS = _threads_from_argv()
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = str(THREADS)
 
+import functools  # noqa: E402
 import importlib  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -65,10 +76,12 @@ from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+from processes import CLOCKS, MALLOC_SETTINGS, THREAD_VARIABLES, load, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = (64, 256)
 CHANNELS = (16, 32)
+CONTENDERS = ("checked", "unchecked", "torch")
 
 
 def load_typedbackprop(checks: bool) -> ModuleType:
@@ -93,10 +106,16 @@ def load_typedbackprop(checks: bool) -> ModuleType:
     return module
 
 
+@functools.cache
+def checked_package() -> ModuleType:
+    """The package with checks on, for the problem and ``--train`` (the parent's copy)."""
+    return load_typedbackprop(checks=True)
+
+
 def make_problem(batch: int, seed: int = 0) -> tuple[list[Any], Any, Any]:
     """The convnet's layers (from the checked package), a batch of 8×8 images, labels."""
     rng = np.random.default_rng(seed)
-    layers = CHECKED.models.convnet(rng, channels=CHANNELS)
+    layers = checked_package().models.convnet(rng, channels=CHANNELS)
     # Random β and γ: a γ of ones and a β of zeros would hide a swap of the two.
     layers = [
         type(layer)(rng.uniform(0.5, 1.5, layer.gamma.shape), rng.normal(0, 0.1, layer.beta.shape))
@@ -107,14 +126,9 @@ def make_problem(batch: int, seed: int = 0) -> tuple[list[Any], Any, Any]:
     return layers, rng.standard_normal((64, batch)), rng.integers(0, 10, batch)
 
 
-def as_module(module: ModuleType, layers: list[Any]) -> list[Any]:
-    """The same layers as records of ``module`` (each import of the package has its own)."""
-    converted = []
-    for layer in layers:
-        kind = getattr(module.nn, type(layer).__name__)
-        fields = {name: getattr(layer, name) for name in layer.__dataclass_fields__}
-        converted.append(kind(**fields))
-    return converted
+def from_described(module: ModuleType, described: list[Any]) -> list[Any]:
+    """The layers as records of ``module``, from :func:`parameter_arrays`' description."""
+    return [getattr(module.nn, kind)(**arrays, **settings) for kind, arrays, settings in described]
 
 
 def parameter_arrays(layers: list[Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -129,8 +143,10 @@ def parameter_arrays(layers: list[Any]) -> list[tuple[str, dict[str, Any], dict[
     return described
 
 
-def typedbackprop_step(module: ModuleType, layers: list[Any], x: Any, y: Any) -> Callable[[], Any]:
-    layers = as_module(module, layers)
+def typedbackprop_step(
+    module: ModuleType, described: list[Any], x: Any, y: Any
+) -> Callable[[], Any]:
+    layers = from_described(module, described)
     states = module.initial_states(layers)
     mode = module.Mode(training=True)
 
@@ -149,103 +165,121 @@ def typedbackprop_step(module: ModuleType, layers: list[Any], x: Any, y: Any) ->
     return step
 
 
-def time_block(step: Callable[[], Any], repeats: int) -> float:
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    return (time.perf_counter() - start) / repeats
+# --- each contender in its own process ---------------------------------------------------------
 
-
-# --- PyTorch, in its own process ----------------------------------------------------------------
-
-TORCH_CHILD = r"""
-import pickle, sys, time
+TORCH_STEP = r"""
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(int(sys.argv[1]))
-inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
 
+def torch_step(described, x, y):
+    params = [
+        (kind, {name: torch.tensor(v, requires_grad=True) for name, v in arrays.items()}, settings)
+        for kind, arrays, settings in described
+    ]
+    running = {
+        index: (torch.zeros(p["gamma"].shape, dtype=torch.float64),
+                torch.ones(p["gamma"].shape, dtype=torch.float64))
+        for index, (kind, p, _) in enumerate(params) if kind == "BatchNorm"
+    }
+    inputs = torch.tensor(x)
+    labels = torch.tensor(y)
+    leaves = [leaf for _, p, _ in params for leaf in p.values()]
 
-def receive():
-    return pickle.load(inbox)
+    def step():
+        for leaf in leaves:
+            leaf.grad = None
+        batch = inputs.shape[1]
+        h = inputs.T.reshape(batch, 1, 8, 8)  # our (64, batch) columns as NCHW images
+        for index, (kind, p, settings) in enumerate(params):
+            if kind == "Conv2d":
+                h = F.conv2d(h, p["W"], p["b"], stride=settings["stride"],
+                             padding=settings["padding"])
+            elif kind == "BatchNorm":
+                mean, var = running[index]
+                h = F.batch_norm(h, mean, var, p["gamma"], p["beta"], training=True,
+                                 momentum=settings["momentum"], eps=settings["eps"])
+            elif kind == "Activation" and settings["name"] == "relu":
+                h = F.relu(h)
+            elif kind == "MaxPool2d":
+                h = F.max_pool2d(h, settings["window"], settings["stride"])
+            elif kind == "Flatten":
+                h = h.reshape(batch, -1)
+            elif kind == "Dense":
+                h = F.linear(h, p["W"], p["b"])
+        loss = F.cross_entropy(h, labels)
+        loss.backward()
+        return loss.item(), [{name: leaf.grad.numpy() for name, leaf in p.items()}
+                             for _, p, _ in params if p]
 
-
-def send(value):
-    pickle.dump(value, outbox)
-    outbox.flush()
-
-
-described, x, y = receive()
-params = [
-    (kind, {name: torch.tensor(v, requires_grad=True) for name, v in arrays.items()}, settings)
-    for kind, arrays, settings in described
-]
-running = {
-    index: (torch.zeros(p["gamma"].shape, dtype=torch.float64),
-            torch.ones(p["gamma"].shape, dtype=torch.float64))
-    for index, (kind, p, _) in enumerate(params) if kind == "BatchNorm"
-}
-inputs = torch.tensor(x)
-labels = torch.tensor(y)
-leaves = [leaf for _, p, _ in params for leaf in p.values()]
-
-
-def step():
-    for leaf in leaves:
-        leaf.grad = None
-    batch = inputs.shape[1]
-    h = inputs.T.reshape(batch, 1, 8, 8)  # our (64, batch) columns as NCHW images
-    for index, (kind, p, settings) in enumerate(params):
-        if kind == "Conv2d":
-            h = F.conv2d(h, p["W"], p["b"], stride=settings["stride"], padding=settings["padding"])
-        elif kind == "BatchNorm":
-            mean, var = running[index]
-            h = F.batch_norm(h, mean, var, p["gamma"], p["beta"], training=True,
-                             momentum=settings["momentum"], eps=settings["eps"])
-        elif kind == "Activation" and settings["name"] == "relu":
-            h = F.relu(h)
-        elif kind == "MaxPool2d":
-            h = F.max_pool2d(h, settings["window"], settings["stride"])
-        elif kind == "Flatten":
-            h = h.reshape(batch, -1)
-        elif kind == "Dense":
-            h = F.linear(h, p["W"], p["b"])
-    loss = F.cross_entropy(h, labels)
-    loss.backward()
-    return loss.item()
-
-
-loss = step()
-send((loss, [{name: leaf.grad.numpy() for name, leaf in p.items()} for _, p, _ in params if p]))
-while True:
-    command = receive()
-    if command is None:
-        break
-    start = time.perf_counter()
-    for _ in range(command):
-        step()
-    send((time.perf_counter() - start) / command)
+    return step
 """
 
 
-class TorchProcess:
-    """The PyTorch side: a child process that builds the same network and times blocks."""
+def worker(name: str, clock: str) -> None:
+    """A contender's process: build its step from the problem it is sent, then time blocks.
 
-    def __init__(self, layers: list[Any], x: Any, y: Any) -> None:
+    It answers the problem with its first step's ``(loss, gradients)``, and each block's size
+    with ``(seconds per step, minor page faults per step)``; ``None`` ends it.
+    """
+    inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # stray prints stay out of the replies
+    described, x, y = pickle.load(inbox)
+    if name == "torch":
+        import torch
+
+        torch.set_num_threads(THREADS)
+        namespace: dict[str, Any] = {}
+        exec(TORCH_STEP, namespace)
+        step = namespace["torch_step"](described, x, y)
+    else:
+        module = load_typedbackprop(checks=name == "checked")
+        step = typedbackprop_step(module, described, x, y)
+    pickle.dump(step(), outbox)
+    outbox.flush()
+    now = CLOCKS[clock]
+    while (repeats := pickle.load(inbox)) is not None:
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = now()
+        for _ in range(repeats):
+            step()
+        seconds = (now() - start) / repeats
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
+        pickle.dump((seconds, faults), outbox)
+        outbox.flush()
+
+
+class ContenderProcess:
+    """One contender in a child process (this script run as ``--worker NAME``)."""
+
+    def __init__(
+        self, name: str, problem: tuple[Any, ...], clock: str, keep_freed_memory: bool
+    ) -> None:
         environment = {
             **os.environ,
             "OMP_WAIT_POLICY": "PASSIVE",
-            "OMP_NUM_THREADS": str(THREADS),
-            "MKL_NUM_THREADS": str(THREADS),
+            **dict.fromkeys(THREAD_VARIABLES, str(THREADS)),
         }
+        for variable in MALLOC_SETTINGS:
+            environment.pop(variable, None)
+        if keep_freed_memory:
+            environment.update(MALLOC_SETTINGS)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", TORCH_CHILD, str(THREADS)],
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                name,
+                "--threads",
+                str(THREADS),
+                "--clock",
+                clock,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,
         )
-        self._send((parameter_arrays(layers), x, y))
+        self._send(problem)
         self.result = self._receive()
 
     def _send(self, value: Any) -> None:
@@ -257,9 +291,10 @@ class TorchProcess:
         assert self.process.stdout is not None
         return pickle.load(self.process.stdout)
 
-    def time_block(self, repeats: int) -> float:
+    def time_block(self, repeats: int) -> tuple[float, float]:
         self._send(repeats)
-        return float(self._receive())
+        seconds, faults = self._receive()
+        return float(seconds), float(faults)
 
     def close(self) -> None:
         self._send(None)
@@ -281,67 +316,89 @@ def check_agreement(results: dict[str, Any]) -> None:
                 assert error <= 1e-9 * scale + floor, (name, key, error, scale)
 
 
-def benchmark(batch: int, rounds: int) -> dict[str, float]:
+def benchmark(
+    batch: int, rounds: int, clock: str, keep_freed_memory: bool
+) -> dict[str, tuple[float, float]]:
+    """Per contender: the median seconds per step and the median page faults per step."""
     layers, x, y = make_problem(batch)
-    steps: dict[str, Callable[[], Any]] = {
-        "checked": typedbackprop_step(CHECKED, layers, x, y),
-        "unchecked": typedbackprop_step(UNCHECKED, layers, x, y),
-    }
-    torch_process = TorchProcess(layers, x, y)
+    problem = (parameter_arrays(layers), x, y)
+    contenders: dict[str, ContenderProcess] = {}
     try:
-        results = {name: step() for name, step in steps.items()}
-        results["torch"] = torch_process.result
-        check_agreement(results)
-        single = min(time_block(steps["unchecked"], 1) for _ in range(5))
+        for name in CONTENDERS:
+            contenders[name] = ContenderProcess(name, problem, clock, keep_freed_memory)
+        check_agreement({name: contender.result for name, contender in contenders.items()})
+        single = min(contenders["unchecked"].time_block(1)[0] for _ in range(5))
         repeats = max(1, int(0.02 / max(single, 1e-7)))
-        timers: dict[str, Callable[[], float]] = {
-            name: (lambda step=step: time_block(step, repeats)) for name, step in steps.items()
-        }
-        timers["torch"] = lambda: torch_process.time_block(repeats)
-        for timer in timers.values():  # warm-up: first-signature checks, caches, threads
-            timer()
-        samples: dict[str, list[float]] = {name: [] for name in timers}
-        names = list(timers)
+        for contender in contenders.values():  # warm-up: first-signature checks, caches, threads
+            contender.time_block(repeats)
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+        names = list(contenders)
         for round_index in range(rounds):
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
-                samples[name].append(timers[name]())
+                samples[name].append(contenders[name].time_block(repeats))
     finally:
-        torch_process.close()
-    return {name: statistics.median(times) for name, times in samples.items()}
+        for contender in contenders.values():
+            contender.close()
+    return {
+        name: (
+            statistics.median(seconds for seconds, _ in values),
+            statistics.median(faults for _, faults in values),
+        )
+        for name, values in samples.items()
+    }
 
 
-def table(results: dict[int, dict[str, float]], command: str) -> str:
+def table(
+    results: dict[int, dict[str, tuple[float, float]]],
+    command: str,
+    clock: str,
+    keep_freed_memory: bool,
+    load_before: str,
+) -> str:
     contenders = list(next(iter(results.values())))
-    header = "| batch | " + " | ".join(f"{name} (ms) | ×torch" for name in contenders) + " |"
-    lines = [header, "|---:|" + "---:|---:|" * len(contenders)]
+    header = (
+        "| batch | "
+        + " | ".join(f"{name} (ms) | ×torch | faults/step" for name in contenders)
+        + " |"
+    )
+    lines = [header, "|---:|" + "---:|---:|---:|" * len(contenders)]
     for batch, medians in results.items():
+        torch_seconds = medians["torch"][0]
         cells = " | ".join(
-            f"{medians[name] * 1e3:,.2f} | {medians[name] / medians['torch']:.2f}"
-            for name in contenders
+            f"{seconds * 1e3:,.2f} | {seconds / torch_seconds:.2f} | {faults:,.0f}"
+            for seconds, faults in medians.values()
         )
         lines.append(f"| {batch} | {cells} |")
     import torch
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     versions = (
         f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {torch.__version__}"
+    )
+    malloc = (
+        "glibc malloc keeping freed memory for every contender ("
+        + ", ".join(f"{name}={value}" for name, value in MALLOC_SETTINGS.items())
+        + ")"
+        if keep_freed_memory
+        else "glibc malloc as it comes"
     )
     lines += [
         "",
         f"Medians per step (forward in training mode, loss, every gradient), float64, "
-        f"{THREADS} thread(s) each. Convnet channels {CHANNELS}. Machine: {machine}; {versions}. "
-        f"Command: `{command}`",
+        f"{THREADS} thread(s) each, each contender in its own process, {clock} clock, {malloc}; "
+        f"faults/step: minor page faults per step. Convnet channels {CHANNELS}. "
+        f"Machine: {machine()}, load average {load_before} before and {load()} after; "
+        f"{versions}. Command: `{command}`",
     ]
     return "\n".join(lines)
 
 
 def train(seed: int) -> None:
     """Train the convnet on digits with ``models.CONVNET_TRAINING``; print accuracy and time."""
-    data = CHECKED.load_dataset("digits", seed=seed)
+    data = checked_package().load_dataset("digits", seed=seed)
     rng = np.random.default_rng(seed)
-    layers = CHECKED.models.convnet(rng, channels=CHANNELS)
-    states = CHECKED.initial_states(layers)
+    layers = checked_package().models.convnet(rng, channels=CHANNELS)
+    states = checked_package().initial_states(layers)
     start = time.perf_counter()
 
     def on_epoch(epoch: int, _: list[Any], history: Any) -> None:
@@ -351,8 +408,8 @@ def train(seed: int) -> None:
             flush=True,
         )
 
-    settings = CHECKED.models.CONVNET_TRAINING
-    _, history = CHECKED.training.train_network(
+    settings = checked_package().models.CONVNET_TRAINING
+    _, history = checked_package().training.train_network(
         layers,
         "cross_entropy",
         data.x_train,
@@ -374,34 +431,46 @@ def train(seed: int) -> None:
     )
 
 
-CHECKED = load_typedbackprop(checks=True)
-UNCHECKED = load_typedbackprop(checks=False)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds per contender")
     parser.add_argument("--threads", type=int, default=THREADS, help="threads for each side")
     parser.add_argument("--batch", type=int, action="append", help="batch size (repeatable)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the step table to FILE")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="tune glibc's malloc to keep freed memory, for every contender (see processes.py)",
+    )
     parser.add_argument("--train", action="store_true", help="train on digits instead")
     parser.add_argument("--seed", type=int, default=0, help="the seed of --train")
+    parser.add_argument(
+        "--worker", choices=["checked", "unchecked", "torch"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.clock)
+        return
     if args.train:
         train(args.seed)
         return
+    load_before = load()
     results = {}
     for batch in args.batch or BATCHES:
-        results[batch] = benchmark(batch, args.rounds)
+        results[batch] = benchmark(batch, args.rounds, args.clock, args.keep_freed_memory)
         print(
             f"batch {batch}: "
-            + ", ".join(f"{k} {v * 1e3:,.2f} ms" for k, v in results[batch].items()),
+            + ", ".join(
+                f"{name} {seconds * 1e3:,.2f} ms ({faults:,.0f} faults)"
+                for name, (seconds, faults) in results[batch].items()
+            ),
             flush=True,
         )
     command = "python benchmarks/convnet_step.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    text = table(results, command.strip())
+    text = table(results, command.strip(), args.clock, args.keep_freed_memory, load_before)
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n", encoding="utf-8")
