@@ -28,7 +28,7 @@ sizes tell, the dimensions that failed to meet.
 Records (frozen dataclasses whose fields carry named dimensions, such as a layer's parameters or
 the cache its forward pass saves) are checked field by field in the *same* dimension scope as the
 call that takes or returns them. That is the layer contract's guarantee: a backward pass
-that receives ``cache: DenseCache`` binds ``in`` and ``batch`` from ``cache.a_prev``, so a
+that receives ``cache: DenseCache`` binds ``inp`` and ``batch`` from ``cache.a_prev``, so a
 ``grad_a_prev`` not shaped like the ``a_prev`` forward saw is refused, although backward's own
 arguments could not tell.
 
