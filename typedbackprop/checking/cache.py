@@ -10,6 +10,7 @@ after its body) and runs a later call of that signature in a scope holding those
 
 import collections.abc as abc
 import functools
+import inspect
 import operator
 import threading
 import typing
@@ -17,7 +18,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
 
 from typedbackprop.checking.full import FullCheck, check_after_body, note_numpy_error
 from typedbackprop.checking.jaxtyping_adapter import Memo, ReopenedScope, storage
@@ -32,6 +32,7 @@ __all__ = [
     "full_checks",
     "signature_of",
     "trust",
+    "trusted_fast_path",
     "values_read",
     "vouching",
 ]
@@ -62,8 +63,11 @@ _how: dict[type, str | tuple[str, ...] | None] = {
     list: _BY_ITEMS,
     tuple: _BY_ITEMS,
 }
-# For a dataclass (``_how`` its field names): its fields' values as a tuple, by one C call.
+# For a dataclass (``_how`` its field names): its fields' values as a tuple, by one C call; and
+# the types of those values when every one is an exact array (a ``Dense``'s ``W`` and ``b``).
 _fields: dict[type, Callable[[object], tuple[object, ...]]] = {}
+_all_arrays: dict[type, tuple[type, ...]] = {}
+_shape_and_dtype: Final = operator.attrgetter("shape", "dtype")
 
 
 def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
@@ -87,6 +91,7 @@ def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
         if type(how) is tuple:
             getter = operator.attrgetter(*how)
             _fields[kind] = getter if len(how) > 1 else lambda value: (getter(value),)
+            _all_arrays[kind] = (_ndarray,) * len(how)
     _how[kind] = how
     return how
 
@@ -103,20 +108,19 @@ def signature_of(value: object, deep: bool = False) -> object:
     too, and the signature of a ``list[Dense]`` holds every ``W`` and ``b`` shape.
     """
     kind = type(value)
+    any_value: Any = value  # as the branches below read it (``typing.cast`` would be a call)
     if kind is _ndarray:
-        array = typing.cast("NDArray[Any]", value)
-        return (array.shape, array.dtype)
+        return (any_value.shape, any_value.dtype)
     how = _how[kind] if kind in _how else _learn_how(kind, value)
     if how is _BY_VALUE:
         return (kind, value)
     if how is _BY_TYPE:
         return kind
     if how is _BY_ITEMS:
-        items = _signatures(typing.cast("list[object]", value), deep)
+        items = _signatures(any_value, deep)
         return None if items is None else (kind, items)
     if how is _ARRAY_SUBCLASS:
-        array = typing.cast("NDArray[Any]", value)
-        return None if array.dtype.hasobject else (kind, array.shape, array.dtype)
+        return None if any_value.dtype.hasobject else (kind, any_value.shape, any_value.dtype)
     if how is _ARRAY_LIKE:
         shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         if getattr(dtype, "hasobject", False) or str(dtype) in ("object", "O"):
@@ -126,7 +130,10 @@ def signature_of(value: object, deep: bool = False) -> object:
         return None
     if not deep:
         return kind
-    items = _signatures(_fields[kind](value), deep)
+    fields = _fields[kind](value)
+    if tuple(map(type, fields)) == _all_arrays[kind]:  # _signatures(fields), without a frame
+        return (kind, tuple(map(_shape_and_dtype, fields)))
+    items = _signatures(fields, deep)
     return None if items is None else (kind, items)
 
 
@@ -209,9 +216,6 @@ they would see what passed before. Code that checks by hand (a network's gradien
 layers) skips with them: ``if CHECKS_ENABLED and not trust.depth``."""
 
 
-_shape_and_dtype: Final = operator.attrgetter("shape", "dtype")
-
-
 def caching(
     function: Callable[P, R], plan: Plan, full_check: FullCheck, deep: bool
 ) -> Callable[P, R]:
@@ -289,7 +293,7 @@ def caching(
         return result
 
     check_call.__full_checks__ = counts  # type: ignore[attr-defined]
-    return check_call
+    return trusted_fast_path(function, check_call)
 
 
 _Remembered = tuple[object, Memo, Memo, bool]
@@ -337,10 +341,15 @@ def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Cal
     def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
         if depth.depth:
             return function(*args, **kwargs)
-        # call_signature(args, kwargs, deep=True), inlined for the common call, by position
+        # call_signature(args, kwargs, deep=True), inlined for the common call, by position:
+        # arrays, and the names of a network's activations and loss
         call: Any = tuple(
             [
-                (value.shape, value.dtype) if type(value) is ndarray else signature(value, True)
+                (value.shape, value.dtype)
+                if type(value) is ndarray
+                else (str, value)
+                if type(value) is str
+                else signature(value, True)
                 for value in args
             ]
         )
@@ -366,4 +375,106 @@ def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Cal
         return typing.cast("R", result)
 
     check_outer_call.__full_checks__ = counts  # type: ignore[attr-defined]
-    return check_outer_call
+    return trusted_fast_path(function, check_outer_call)
+
+
+# --- the trusted call: the function's own parameters, no packing ------------------------------
+
+_MISSING: Final = object()
+"""The default of a parameter in a :func:`trusted_fast_path` wrapper: the caller left it out."""
+
+_FAST_PATH_TEMPLATE: Final = """
+def make(_tbp_function, _tbp_check, _tbp_trust, _tbp_missing, _tbp_defaults):
+    def {name}({parameters}):
+        if _tbp_trust.depth:
+            return _tbp_function({trusted})
+{check}
+    return {name}
+"""
+
+
+def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callable[P, R]:
+    """``check`` behind a wrapper with ``function``'s own parameters, for the trusted call.
+
+    Inside a call that vouches for its inner calls (``trust.depth`` above 0), a checked function
+    runs its body unchecked; a network step makes some thirty such calls. A wrapper taking
+    ``*args, **kwargs`` packs them into a tuple and a dict and unpacks them again for the body,
+    which costs as much as the rest of the trusted call. This one is written with the
+    parameters of ``function`` (names, order, positional-only and keyword-only markers): under
+    trust it calls ``function`` with them as they came (a parameter left out gets its default,
+    the very object the body would get); otherwise it hands ``check`` exactly the arguments the
+    caller gave (required ones by position, others by name, those left out not at all), so
+    every check sees what it saw before. ``check`` itself where the parameters cannot be
+    written this way (``*args``, ``**kwargs``, a positional-only default, a callable that is
+    not a plain function).
+    """
+    if not inspect.isfunction(function):
+        return check
+    kinds = inspect.Parameter
+    parameters: list[str] = []
+    trusted: list[str] = []
+    required: list[str] = []
+    given: list[str] = []
+    defaults: dict[str, object] = {}
+    signature = list(inspect.signature(function, follow_wrapped=False).parameters.values())
+    for index, parameter in enumerate(signature):
+        name, kind = parameter.name, parameter.kind
+        if kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD) or name.startswith("_tbp_"):
+            return check
+        if kind is kinds.KEYWORD_ONLY and "*" not in parameters:
+            parameters.append("*")
+        if parameter.default is kinds.empty:
+            parameters.append(name)
+            value = name
+            if kind is kinds.KEYWORD_ONLY:
+                given.append(f"        _tbp_given[{name!r}] = {name}\n")
+            else:
+                required.append(name)
+        else:
+            if kind is kinds.POSITIONAL_ONLY:
+                return check
+            parameters.append(f"{name}=_tbp_missing")
+            defaults[name] = parameter.default
+            value = f"_tbp_defaults[{name!r}] if {name} is _tbp_missing else {name}"
+            if kind is kinds.KEYWORD_ONLY:
+                given.append(
+                    f"        if {name} is not _tbp_missing:\n"
+                    f"            _tbp_given[{name!r}] = {name}\n"
+                )
+            else:  # by position while every parameter before it was given, else by name
+                given.append(
+                    f"        if {name} is _tbp_missing:\n"
+                    "            _tbp_gap = True\n"
+                    "        elif _tbp_gap:\n"
+                    f"            _tbp_given[{name!r}] = {name}\n"
+                    "        else:\n"
+                    f"            _tbp_positional.append({name})\n"
+                )
+        trusted.append(f"{name}=({value})" if kind is kinds.KEYWORD_ONLY else f"({value})")
+        last_positional_only = kind is kinds.POSITIONAL_ONLY and (
+            index + 1 == len(signature) or signature[index + 1].kind is not kinds.POSITIONAL_ONLY
+        )
+        if last_positional_only:
+            parameters.append("/")
+    if given:
+        check_call = (
+            f"        _tbp_positional = [{', '.join(required)}]\n"
+            "        _tbp_given, _tbp_gap = {}, False\n"
+            + "".join(given)
+            + "        return _tbp_check(*_tbp_positional, **_tbp_given)"
+        )
+    else:
+        check_call = f"        return _tbp_check({', '.join(required)})"
+    name = function.__name__
+    source = _FAST_PATH_TEMPLATE.format(
+        name=name if name.isidentifier() and not name.startswith("_tbp_") else "checked_call",
+        parameters=", ".join(parameters),
+        trusted=", ".join(trusted),
+        check=check_call,
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<checked {function.__qualname__}>", "exec"), namespace)  # noqa: S102
+    fast = namespace["make"](function, check, trust, _MISSING, defaults)
+    functools.update_wrapper(fast, function)
+    fast.__full_checks__ = getattr(check, "__full_checks__", None)
+    return typing.cast("Callable[P, R]", fast)

@@ -1,0 +1,174 @@
+"""The trusted call's fixed cost: what a checked wrapper does under trust, and the signature of a
+list of records. Costs are held by what runs (Python frames, packing), never by a timing."""
+
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from jaxtyping import Float, TypeCheckError
+
+import typedbackprop as tbp
+from typedbackprop import Array, checked
+from typedbackprop.checking import CHECKS_ENABLED, full_checks
+from typedbackprop.checking.cache import signature_of, trust
+
+pytestmark = pytest.mark.skipif(not CHECKS_ENABLED, reason="checks are off")
+
+PACKS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def python_calls(call: Callable[[], object]) -> list[str]:
+    """The Python functions entered while ``call`` runs, ``call`` first (C functions aside)."""
+    names: list[str] = []
+
+    def profile(frame: Any, event: str, _: object) -> None:
+        if event == "call":
+            names.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return names
+
+
+def test_the_step_s_checked_functions_take_their_own_parameters_not_packed_ones():
+    # Under trust a wrapper that took *args, **kwargs packed and unpacked every call's
+    # arguments, as much again as the rest of the trusted call, some thirty times a step.
+    step = [
+        tbp.nn.affine_forward,
+        tbp.nn.affine_grad_params,
+        tbp.nn.affine_grad_input,
+        tbp.nn.dense_forward,
+        tbp.nn.dense_backward,
+        tbp.nn.affine.dense_backward_params,
+        tbp.nn.sigmoid_forward,
+        tbp.nn.sigmoid_backward,
+        tbp.nn.activation_forward,
+        tbp.nn.activation_backward,
+        tbp.nn.squared_error,
+        tbp.nn.network_forward,
+        tbp.nn.network_backward,
+        tbp.nn.network_loss_and_grads,
+        tbp.loss_and_grads,
+    ]
+    for function in step:
+        assert function.__code__.co_flags & PACKS == 0, function.__name__
+        assert full_checks(function) is not None, function.__name__  # still a checked wrapper
+
+
+def test_a_trusted_call_enters_the_wrapper_and_the_body_alone(rng):
+    W, b, a_prev = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 5))
+    trust.depth += 1
+    try:
+        entered = python_calls(lambda: tbp.nn.affine_forward(W, b, a_prev))
+    finally:
+        trust.depth -= 1
+    assert entered[1:] == ["affine_forward", "affine_forward"]  # the lambda, the wrapper, the body
+
+
+def scaled(
+    W: Float[Array, "out inp"],
+    a_prev: Float[Array, "inp batch"],
+    scale: float = 1.0,
+    /,
+    *,
+    shift: Float[Array, " out"] | None = None,
+) -> Float[Array, "out batch"]:
+    z = scale * (W @ a_prev)
+    return z if shift is None else z + shift[:, np.newaxis]
+
+
+def with_defaults(
+    W: Float[Array, "out inp"],
+    a_prev: Float[Array, "inp batch"],
+    scale: float = 1.0,
+    *,
+    shift: Float[Array, " out"] | None = None,
+) -> Float[Array, "out batch"]:
+    z = scale * (W @ a_prev)
+    return z if shift is None else z + shift[:, np.newaxis]
+
+
+def test_defaults_and_keywords_reach_the_body_as_given_trusted_or_not(rng):
+    checked_function = checked(with_defaults)
+    assert checked_function.__code__.co_flags & PACKS == 0
+    W, a_prev, shift = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), np.arange(4.0)
+    calls: list[Callable[[Callable[..., Any]], Any]] = [
+        lambda f: f(W, a_prev),
+        lambda f: f(W, a_prev, 2.0),
+        lambda f: f(W, a_prev, scale=2.0),
+        lambda f: f(W, a_prev, shift=shift),
+        lambda f: f(a_prev=a_prev, W=W, scale=3.0, shift=shift),
+    ]
+    for call in calls:
+        want = call(with_defaults)
+        np.testing.assert_array_equal(call(checked_function), want)  # checked in full
+        np.testing.assert_array_equal(call(checked_function), want)  # remembered
+        trust.depth += 1
+        try:
+            np.testing.assert_array_equal(call(checked_function), want)  # trusted
+        finally:
+            trust.depth -= 1
+    with pytest.raises(TypeCheckError):
+        checked_function(W, a_prev, shift=np.arange(5.0))  # out is 4, not 5
+    with pytest.raises(TypeError, match="scale"):
+        checked_function(W, a_prev, 1.0, scale=2.0)  # Python's own refusal, as unwrapped
+
+
+def test_a_positional_only_default_keeps_the_packing_wrapper(rng):
+    checked_function = checked(scaled)  # a default by position only cannot be handed on by name
+    assert checked_function.__code__.co_flags & PACKS
+    W, a_prev = rng.standard_normal((4, 3)), rng.standard_normal((3, 5))
+    np.testing.assert_array_equal(checked_function(W, a_prev, 2.0), scaled(W, a_prev, 2.0))
+    with pytest.raises(TypeCheckError):
+        checked_function(W, a_prev.T)
+
+
+def test_a_refusal_after_a_trusted_call_is_still_a_refusal(rng):
+    W, b, a_prev = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 5))
+    trust.depth += 1
+    try:
+        tbp.nn.affine_forward(W, b, a_prev)
+    finally:
+        trust.depth -= 1
+    before = full_checks(tbp.nn.affine_forward)
+    with pytest.raises(TypeCheckError):
+        tbp.nn.affine_forward(W, b[:3], a_prev)
+    assert full_checks(tbp.nn.affine_forward) == before + 1
+
+
+def test_the_signature_of_a_list_of_records_takes_one_frame_per_record(rng):
+    layers = [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        tbp.Dense(rng.standard_normal((2, 4)), rng.standard_normal(2)),
+        tbp.Dense(rng.standard_normal((1, 2)), rng.standard_normal(1)),
+    ]
+    signature_of(layers, deep=True)  # the first learns how a Dense gives its signature
+    entered = python_calls(lambda: signature_of(layers, deep=True))
+    # the lambda, signature_of(list), _signatures and its comprehension, one per Dense
+    assert entered[1:] == ["signature_of", "_signatures", "<listcomp>"] + ["signature_of"] * 3
+    assert signature_of(layers, deep=True) == (
+        list,
+        tuple(
+            (tbp.Dense, ((layer.W.shape, layer.W.dtype), (layer.b.shape, layer.b.dtype)))
+            for layer in layers
+        ),
+    )
+
+
+class Tagged(np.ndarray):
+    """An array subclass: its type belongs to its signature."""
+
+
+def test_a_record_of_array_subclasses_keeps_their_types_in_its_signature(rng):
+    W = rng.standard_normal((4, 3)).view(Tagged)
+    layer = tbp.Dense(W, rng.standard_normal(4))
+    assert signature_of(layer, deep=True) == (
+        tbp.Dense,
+        ((Tagged, (4, 3), W.dtype), ((4,), layer.b.dtype)),
+    )
