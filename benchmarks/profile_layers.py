@@ -409,7 +409,11 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/profile_layers.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    console.print(f"load average {load}; command: {command.strip()}", highlight=False)
+    malloc = " ".join(
+        f"{name}={value}" for name, value in os.environ.items() if name.startswith("MALLOC_")
+    )
+    command = f"{malloc} {command.strip()}".strip()  # glibc's settings, where the run tuned them
+    console.print(f"load average {load}; command: {command}", highlight=False)
 
 
 if __name__ == "__main__":
