@@ -150,6 +150,32 @@ def test_checks_overhead_benchmark_runs_and_prints_the_three_columns():
     assert all(row.count("µs") == 4 for row in rows)
 
 
+def test_step_instructions_workers_run_and_a_dump_is_read(tmp_path):
+    # callgrind itself takes minutes; here each worker runs bare, and the reader and the table
+    # are fed a dump of callgrind's format.
+    for name in ("question", "checked", "unchecked"):
+        result = subprocess.run(
+            [sys.executable, "benchmarks/step_instructions.py", "--worker", name, "--steps", "2"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, (name, result.stderr)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import step_instructions
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    dump = tmp_path / "callgrind.out.2"
+    dump.write_text("# callgrind format\nversion: 1\nevents: Ir\nsummary: 4350000\n")
+    assert step_instructions.instructions(str(dump)) == 4_350_000
+    text = step_instructions.table(
+        {"question": 290_000.0, "checked": 435_000.0, "unchecked": 348_000.0}, "footer"
+    )
+    assert "| checked | 435,000 | 1.50 | 1.25 |" in text.splitlines()
+
+
 def test_lstm_step_benchmark_runs_and_the_two_losses_agree(tmp_path):
     # The script refuses to time two steps whose losses differ by more than 1e-10.
     table = tmp_path / "table.md"
