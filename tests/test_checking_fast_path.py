@@ -3,6 +3,7 @@ list of records. Costs are held by what runs (Python frames, packing), never by 
 
 import inspect
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -172,3 +173,14 @@ def test_a_record_of_array_subclasses_keeps_their_types_in_its_signature(rng):
         tbp.Dense,
         ((Tagged, (4, 3), W.dtype), ((4,), layer.b.dtype)),
     )
+
+
+def test_a_traceback_through_the_generated_wrapper_shows_its_line(rng):
+    @checked
+    def fails(W: Float[Array, "out inp"]) -> Float[Array, "out inp"]:
+        raise RuntimeError("in the body")
+
+    with pytest.raises(RuntimeError) as error:
+        fails(rng.standard_normal((4, 3)))
+    text = "".join(traceback.format_exception(error.value))
+    assert "return _tbp_check(W)" in text  # the wrapper's own line, as a file's would show

@@ -11,6 +11,7 @@ after its body) and runs a later call of that signature in a scope holding those
 import collections.abc as abc
 import functools
 import inspect
+import linecache
 import operator
 import threading
 import typing
@@ -473,7 +474,10 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
         check=check_call,
     )
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<checked {function.__qualname__}>", "exec"), namespace)  # noqa: S102
+    filename = f"<checked {function.__module__}.{function.__qualname__}>"
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    # A traceback through the wrapper shows its lines, as it would a file's.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     fast = namespace["make"](function, check, trust, _MISSING, defaults)
     functools.update_wrapper(fast, function)
     fast.__full_checks__ = getattr(check, "__full_checks__", None)
