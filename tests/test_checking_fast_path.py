@@ -184,3 +184,38 @@ def test_a_traceback_through_the_generated_wrapper_shows_its_line(rng):
         fails(rng.standard_normal((4, 3)))
     text = "".join(traceback.format_exception(error.value))
     assert "return _tbp_check(W)" in text  # the wrapper's own line, as a file's would show
+
+
+@pytest.mark.parametrize("function", ["loss_and_grads", "predict", "forward"])
+def test_a_remembered_call_does_not_check_its_names_and_layers_again(monkeypatch, rng, function):
+    # check_names and _check_layers read the names, the layers' types, shapes and dtypes and
+    # x's: all of them in the signature that passed. Sizes seen nowhere else in the suite.
+    from typedbackprop.nn import network
+
+    checked_layers: list[int] = []
+    real = network._check_layers
+
+    def counting(layers: Any, x: Any) -> None:
+        checked_layers.append(len(layers))
+        real(layers, x)
+
+    monkeypatch.setattr(network, "_check_layers", counting)
+    sizes = (7, 6, 11)
+    layers = [
+        tbp.Dense(rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out))
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+    x, y = rng.standard_normal((7, 13)), rng.standard_normal((11, 13))
+    calls = {
+        "loss_and_grads": lambda layers: tbp.loss_and_grads(layers, x, y, "tanh"),
+        "predict": lambda layers: tbp.predict(layers, x, "tanh"),
+        "forward": lambda layers: tbp.nn.forward(layers, x, "tanh"),
+    }
+    for _ in range(3):
+        calls[function](layers)
+    assert checked_layers == [2]
+    unchained = [layers[0], tbp.Dense(rng.standard_normal((11, 5)), rng.standard_normal(11))]
+    for _ in range(2):  # a new signature: checked, refused, so never remembered
+        with pytest.raises(ValueError, match="do not chain"):
+            calls[function](unchained)
+    assert checked_layers == [2, 2, 2]

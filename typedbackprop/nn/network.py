@@ -468,8 +468,9 @@ def forward(
     -----
     ``a_0 = x``; for each layer ``z_l = W_l a_{l-1} + b_l`` and ``a_l = f_l(z_l)``.
     """
-    check_names(activation, output_activation, None)
-    _check_layers(layers, x)
+    if not trust.depth:  # a call of this signature passed them: they read only the signature
+        check_names(activation, output_activation, None)
+        _check_layers(layers, x)
     _, caches = network_forward(mlp(layers, activation, output_activation), x)
     return _dense_caches(layers, caches)
 
@@ -500,8 +501,9 @@ def predict(
     a_L
         The last layer's activations.
     """
-    check_names(activation, output_activation, None)
-    _check_layers(layers, x)
+    if not trust.depth:  # a call of this signature passed them: they read only the signature
+        check_names(activation, output_activation, None)
+        _check_layers(layers, x)
     return network_forward(mlp(layers, activation, output_activation), x)[0]
 
 
@@ -607,8 +609,9 @@ def loss_and_grads(
     otherwise BP1 applies the output activation's backward to ``∂L/∂a_L`` (an identity output
     is no layer at all: ``a_L = z_L``). :func:`backward` does the rest.
     """
-    check_names(activation, output_activation, loss)
-    _check_layers(layers, x)
+    if not trust.depth:  # a call of this signature passed them: they read only the signature
+        check_names(activation, output_activation, loss)
+        _check_layers(layers, x)
     if CHECKS_ENABLED:
         require_finite("x", x)
     entry = LOSSES[loss]
