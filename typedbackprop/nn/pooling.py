@@ -12,6 +12,7 @@ part of), and its gradient is the sum over them. Writing ``=`` instead of ``+=``
 last window's share, and is invisible when ``stride == window``, where no pixel is shared.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,7 +181,10 @@ def maxpool2d_forward(
             pixels = x[window_offset(i, j, stride, out_height, out_width)]
             larger = (pixels > a) | np.isnan(pixels)  # strictly larger: a tie keeps the first
             np.maximum(a, pixels, out=a)  # NaN wins both ways, as it does in `larger`
-            np.copyto(argmax, i * window + j, where=larger)  # where larger, the new maximum
+            # The offsets grow, i·window + j larger than every earlier one: where `larger`,
+            # the maximum of the two is the new offset; elsewhere larger·(i·window + j) is 0.
+            offset = argmax.dtype.type(i * window + j)  # in argmax's type: no int64 product
+            np.maximum(argmax, larger * offset, out=argmax)
     return a, MaxPool2dCache(layer, x, argmax)
 
 
@@ -213,12 +217,15 @@ def maxpool2d_backward(
     window, stride = layer.window, layer.stride
     _, out_height, out_width, _ = grad_a.shape
     grad_x = np.zeros_like(cache.x, dtype=grad_a.dtype)
+    # grad_a · [is the maximum] is the cheap mask, but inf · 0 is NaN: with a non-finite entry
+    # in ∂L/∂a (one sum tells), mask with np.where instead, so that the rest stays 0. (An add
+    # in place with where= needs no masked copy, but its masked loop is 5 times slower.)
+    finite = math.isfinite(grad_a.sum())
     for i in range(window):
         for j in range(window):
-            pixels = grad_x[window_offset(i, j, stride, out_height, out_width)]  # a view
-            # pixels += ∂L/∂a where offset (i, j) is the window's maximum: added in place, only
-            # there (no masked copy of ∂L/∂a, and no inf · 0 = NaN elsewhere)
-            np.add(pixels, grad_a, out=pixels, where=cache.argmax == i * window + j)
+            is_max = cache.argmax == i * window + j
+            share = grad_a * is_max if finite else np.where(is_max, grad_a, 0.0)
+            grad_x[window_offset(i, j, stride, out_height, out_width)] += share
     return grad_x
 
 
