@@ -219,3 +219,25 @@ def test_a_remembered_call_does_not_check_its_names_and_layers_again(monkeypatch
         with pytest.raises(ValueError, match="do not chain"):
             calls[function](unchained)
     assert checked_layers == [2, 2, 2]
+
+
+def test_a_stated_signature_keeps_the_packing_wrapper(rng):
+    # A record's fields are checked as a call of a function whose __signature__ names them but
+    # whose code takes *values: a wrapper written from the stated signature could call the code
+    # with keywords it does not take.
+    def fields(*values: object) -> None:
+        """Stand-in body."""
+
+    fields.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "W", inspect.Parameter.KEYWORD_ONLY, annotation=Float[Array, "out inp"]
+            )
+        ],
+        return_annotation=None,
+    )
+    fields.__annotations__ = {"W": Float[Array, "out inp"], "return": None}
+    checked_fields = checked(fields)
+    assert checked_fields.__code__.co_flags & PACKS
+    with pytest.raises(TypeError):
+        checked_fields(W=rng.standard_normal((4, 3)))  # the code takes no keywords: as unwrapped

@@ -407,10 +407,11 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
     caller gave (required ones by position, others by name, those left out not at all), so
     every check sees what it saw before. ``check`` itself where the parameters cannot be
     written this way (``*args``, ``**kwargs``, a positional-only default, a callable that is
-    not a plain function).
+    not a plain function, a function whose ``__signature__`` states parameters its code may not
+    take).
     """
-    if not inspect.isfunction(function):
-        return check
+    if not inspect.isfunction(function) or "__signature__" in vars(function):
+        return check  # not a plain function, or one whose stated signature is not its code's
     kinds = inspect.Parameter
     parameters: list[str] = []
     trusted: list[str] = []
