@@ -56,7 +56,6 @@ def runtime_shapes_only(reason: str) -> Callable[[F], F]:
 if sys.platform == "typedbackprop-shapes":  # Pyrefly, as `typedbackprop check-shapes` sets it
     from shape_extensions import static_jaxtyping as static_jaxtyping
 else:
-
     # The quoted return type keeps griffe (the API pages) from resolving the import above.
     def static_jaxtyping(declaration: str) -> "Callable[[F], F]":
         """Declare a function's dimension names for Pyrefly; at run time, only record them.
