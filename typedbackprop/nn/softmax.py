@@ -3,13 +3,14 @@
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, require_finite
+from typedbackprop.checking import Array, checked, require_finite, static_jaxtyping
 from typedbackprop.nn.specs import Spec
 
 __all__ = ["softmax_forward", "softmax_backward"]
 
 
 @checked
+@static_jaxtyping("classes batch")
 def softmax_forward(z: Float[Array, "classes batch"]) -> Float[Array, "classes batch"]:
     """Softmax down each column: ``a = exp(z) / Σ_classes exp(z)``, without overflow.
 
@@ -38,13 +39,14 @@ def softmax_forward(z: Float[Array, "classes batch"]) -> Float[Array, "classes b
         raise ValueError("softmax over 0 classes is undefined")
     largest = z.max(axis=0)
     require_finite("the largest logit of each example", largest)
-    e: Array = z - largest
+    e: Float[Array, "classes batch"] = z - largest
     np.exp(e, out=e)
     e /= e.sum(axis=0)
     return e
 
 
 @checked
+@static_jaxtyping("classes batch")
 def softmax_backward(
     grad_a: Float[Array, "classes batch"],
     z: Float[Array, "classes batch"],
@@ -77,7 +79,7 @@ def softmax_backward(
     Jacobian, without the Jacobian.
     """
     weighted = grad_a * a
-    grad_z: Array = grad_a - weighted.sum(axis=0)
+    grad_z: Float[Array, "classes batch"] = grad_a - weighted.sum(axis=0)
     grad_z *= a
     return grad_z
 
