@@ -34,7 +34,8 @@ class Mutant:
     mistake: str
     """What a person got wrong, in words: ``"grad_W without the transpose"``."""
     silent_at_runtime: bool = False
-    """Whether some sizes let the mistake run without a runtime error (``inp == batch``)."""
+    """Whether some sizes let the mistake run without a runtime error *and* give a wrong
+    result (``inp == batch`` for ``grad_z @ a_prev``), as its author checked by running it."""
 
 
 def all_mutants() -> list[Mutant]:

@@ -43,7 +43,7 @@ MUTANTS: list[Mutant] = [
         "gates, seq, batch",
         "gates, batch, seq",
         "the input map's seq·batch columns unflattened as (batch, seq)",
-        silent_at_runtime=True,
+        silent_at_runtime=False,  # it runs only when seq == batch, and then it is the same array
     ),
     Mutant(
         MODULE,
