@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import (
+    Array,
+    checked,
+    checked_record,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
@@ -54,6 +60,7 @@ __all__ = [
 
 
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def attention_scores(
     q: Float[Array, "heads batch head_dim query"], k: Float[Array, "heads batch head_dim key"]
 ) -> Float[Array, "heads batch key query"]:
@@ -82,6 +89,7 @@ def attention_scores(
 
 
 @checked
+@runtime_shapes_only("np.where, the whole computation, returns no shape")
 def causal_mask(
     scores: Float[Array, "heads batch key query"],
 ) -> Float[Array, "heads batch key query"]:
@@ -111,6 +119,7 @@ def causal_mask(
 
 
 @checked
+@static_jaxtyping("heads batch key query")
 def attention_weights(
     scores: Float[Array, "heads batch key query"],
 ) -> Float[Array, "heads batch key query"]:
@@ -133,14 +142,16 @@ def attention_weights(
     (:func:`~typedbackprop.nn.softmax.softmax_forward`), with keys for classes and queries for
     examples. In the stacked array ``key`` is axis ``-2``, the first axis of each matrix.
     """
-    largest = scores.max(axis=-2, keepdims=True)
-    weights: Array = scores - largest
+    largest: Float[Array, "heads batch 1 query"] = scores.max(axis=-2, keepdims=True)
+    weights: Float[Array, "heads batch key query"] = scores - largest
     np.exp(weights, out=weights)
-    weights /= weights.sum(axis=-2, keepdims=True)
+    total: Float[Array, "heads batch 1 query"] = weights.sum(axis=-2, keepdims=True)
+    weights /= total
     return weights
 
 
 @checked
+@static_jaxtyping("heads batch key query")
 def attention_weights_backward(
     grad_weights: Float[Array, "heads batch key query"],
     weights: Float[Array, "heads batch key query"],
@@ -168,7 +179,9 @@ def attention_weights_backward(
     backward of :func:`~typedbackprop.nn.softmax.softmax_backward` with the sum over ``key``,
     axis ``-2``.
     """
-    grad_scores: Array = grad_weights - (grad_weights * weights).sum(axis=-2, keepdims=True)
+    weighted = grad_weights * weights
+    total: Float[Array, "heads batch 1 query"] = weighted.sum(axis=-2, keepdims=True)
+    grad_scores: Float[Array, "heads batch key query"] = grad_weights - total
     grad_scores *= weights
     return grad_scores
 
@@ -179,6 +192,7 @@ ATTENTION_GRAD_SCORES = Spec("grad_scores", "hbKq,hbKqk->hbkq", ("grad_weights",
 
 
 @checked
+@static_jaxtyping("heads batch head_dim key query")
 def weighted_values(
     v: Float[Array, "heads batch head_dim key"], weights: Float[Array, "heads batch key query"]
 ) -> Float[Array, "heads batch head_dim query"]:
@@ -204,6 +218,7 @@ def weighted_values(
 
 
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def scaled_dot_product_attention(
     q: Float[Array, "heads batch head_dim query"],
     k: Float[Array, "heads batch head_dim key"],
@@ -241,6 +256,7 @@ def scaled_dot_product_attention(
 
 
 @checked
+@static_jaxtyping("heads batch head_dim query key")
 def scaled_dot_product_attention_backward(
     grad_output: Float[Array, "heads batch head_dim query"],
     q: Float[Array, "heads batch head_dim query"],
@@ -313,6 +329,9 @@ ATTENTION_GRAD_K = Spec("grad_k", "hbkq,hbdq,->hbdk", ("grad_scores", "q", "1/�
 
 
 @checked
+@runtime_shapes_only(
+    "reshapes to products of dimensions (heads·head_dim, seq·batch), which return no shape"
+)
 def heads_projection(
     W: Float[Array, "heads head_dim features"],
     b: Float[Array, "heads head_dim"] | None,
@@ -349,6 +368,9 @@ def heads_projection(
 
 
 @checked
+@runtime_shapes_only(
+    "reshapes to products of dimensions (heads·head_dim, seq·batch), which return no shape"
+)
 def heads_projection_backward(
     grad_projected: Float[Array, "heads batch head_dim seq"],
     W: Float[Array, "heads head_dim features"],
@@ -406,6 +428,9 @@ HEADS_PROJECTION_GRAD_X = Spec("grad_x", "hbds,hdf->fsb", ("grad_projected", "W"
 
 
 @checked
+@runtime_shapes_only(
+    "reshapes to products of dimensions (heads·head_dim, query·batch), which return no shape"
+)
 def merge_heads(
     W: Float[Array, "features heads head_dim"],
     b: Float[Array, " features"],
@@ -440,6 +465,9 @@ def merge_heads(
 
 
 @checked
+@runtime_shapes_only(
+    "reshapes to products of dimensions (heads·head_dim, query·batch), which return no shape"
+)
 def merge_heads_backward(
     grad_y: Float[Array, "features query batch"],
     W: Float[Array, "features heads head_dim"],
@@ -548,6 +576,10 @@ class AttentionCache:
 
 
 @checked
+@runtime_shapes_only(
+    "the head projections reshape to products of dimensions, so the queries, keys and values "
+    "have no shape for Pyrefly"
+)
 def attention_forward(
     layer: Attention, x: Float[Array, "features seq batch"]
 ) -> tuple[Float[Array, "features seq batch"], AttentionCache]:
@@ -579,6 +611,7 @@ def attention_forward(
 
 
 @checked
+@static_jaxtyping("features seq batch heads head_dim query key")
 def attention_backward(
     grad_y: Float[Array, "features seq batch"], cache: AttentionCache
 ) -> tuple[Attention, Float[Array, "features seq batch"]]:
@@ -605,12 +638,15 @@ def attention_backward(
     is the sum of theirs.
     """
     layer = cache.layer
+    # A record's fields have no shape for Pyrefly; bound to annotated names, the arrays do.
+    q: Float[Array, "heads batch head_dim query"] = cache.q
+    k: Float[Array, "heads batch head_dim key"] = cache.k
+    v: Float[Array, "heads batch head_dim key"] = cache.v
+    weights: Float[Array, "heads batch key query"] = cache.weights
     grad_W_output, grad_b_output, grad_output = merge_heads_backward(
         grad_y, layer.W_output, cache.output
     )
-    grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(
-        grad_output, cache.q, cache.k, cache.v, cache.weights
-    )
+    grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(grad_output, q, k, v, weights)
     grad_W_query, grad_b_query, grad_x = heads_projection_backward(grad_q, layer.W_query, cache.x)
     # A key bias's gradient, Σ over tokens of grad_k, is 0: each column of ∂L/∂S sums to 0.
     grad_W_key, _, grad_x_key = heads_projection_backward(grad_k, layer.W_key, cache.x)
