@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, runtime_shapes_only, static_jaxtyping
 from typedbackprop.nn.layer import Layer
 
 __all__ = [
@@ -42,6 +42,10 @@ class FlattenCache:
 
 
 @checked
+@runtime_shapes_only(
+    "its result's annotation merges three dimensions (channels*height*width), a product that "
+    "annotations for Pyrefly cannot name (only name, name+1, name-1)"
+)
 def flatten_forward(
     layer: Flatten, x: Float[Array, "channels height width batch"]
 ) -> tuple[Float[Array, "channels*height*width batch"], FlattenCache]:
@@ -64,6 +68,10 @@ def flatten_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "its argument's annotation merges three dimensions (channels*height*width), a product that "
+    "annotations for Pyrefly cannot name (only name, name+1, name-1)"
+)
 def flatten_backward(
     grad_a: Float[Array, "channels*height*width batch"], cache: FlattenCache
 ) -> Float[Array, "channels height width batch"]:
@@ -117,6 +125,7 @@ class UnflattenCache:
 
 
 @checked
+@static_jaxtyping("features channels height width batch")
 def unflatten_forward(
     layer: Unflatten, x: Float[Array, "features batch"]
 ) -> tuple[Float[Array, "channels height width batch"], UnflattenCache]:
@@ -150,6 +159,9 @@ def unflatten_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "one reshape to the shape of the cached input, a record's field, which has no shape for Pyrefly"
+)
 def unflatten_backward(
     grad_a: Float[Array, "channels height width batch"], cache: UnflattenCache
 ) -> Float[Array, "features batch"]:
