@@ -15,7 +15,7 @@ import math
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked
+from typedbackprop.checking import Array, checked, runtime_shapes_only, static_jaxtyping
 from typedbackprop.nn.specs import Spec
 
 __all__ = [
@@ -72,6 +72,7 @@ def _exp_minus_square(y: Array) -> Array:
 
 
 @checked
+@runtime_shapes_only("indexing by a boolean mask (x[small]) returns no shape")
 def erfc(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
     """The complementary error function, ``erfc(x) = (2/√π) ∫ₓ^∞ e^{−t²} dt``, elementwise.
 
@@ -116,6 +117,7 @@ def erfc(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
 
 
 @checked
+@runtime_shapes_only("one call of erfc, whose indexing by a boolean mask returns no shape")
 def normal_cdf(z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
     """The standard normal distribution function, ``Φ(z) = ½ erfc(−z/√2)``, elementwise.
 
@@ -134,6 +136,7 @@ def normal_cdf(z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
 
 
 @checked
+@static_jaxtyping("features batch")
 def gelu_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """The Gaussian error linear unit ``a = z Φ(z)``: ``z`` weighted by how likely it is.
 
@@ -153,10 +156,12 @@ def gelu_forward(z: Float[Array, "features batch"]) -> Float[Array, "features ba
     ``a_{fb} = z_{fb} Φ(z_{fb})`` with ``Φ(z) = ½ (1 + erf(z/√2))``, as PyTorch's
     ``F.gelu(z)`` (``approximate="none"``); see :func:`normal_cdf`.
     """
-    return z * normal_cdf(z)
+    cdf: Float[Array, "features batch"] = normal_cdf(z)  # Φ(z)
+    return z * cdf
 
 
 @checked
+@static_jaxtyping("features batch")
 def gelu_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -185,12 +190,14 @@ def gelu_backward(
     The derivative exceeds 1 a little for ``z`` near 1.5, and is slightly negative below
     about ``−0.75``.
     """
-    capped = _capped(z, _NEGLIGIBLE)  # φ is 0 there: no z² to overflow
+    # φ is 0 beyond the cap: no z² to overflow
+    capped: Float[Array, "features batch"] = _capped(z, _NEGLIGIBLE)
     slope = capped * capped
     slope *= -0.5
     np.exp(slope, out=slope)
     slope *= capped * (1.0 / math.sqrt(2.0 * math.pi))  # z φ(z)
-    slope += normal_cdf(z)
+    cdf: Float[Array, "features batch"] = normal_cdf(z)  # Φ(z)
+    slope += cdf
     slope *= grad_a
     return slope
 
@@ -225,6 +232,7 @@ cubed, so that no ``z³`` overflows on the way."""
 
 
 @checked
+@static_jaxtyping("features batch")
 def gelu_tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "features batch"]:
     """GELU by its tanh approximation: ``a = ½ z (1 + tanh(√(2/π) (z + 0.044715 z³)))``.
 
@@ -247,8 +255,8 @@ def gelu_tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "featur
     where ``u ≥ 0`` and ``e / (1 + e)`` where ``u < 0``; no digits cancel in either, so ``a``
     keeps its relative accuracy where ``z`` is very negative, where ``1 + tanh u`` would cancel.
     """
-    capped = _capped(z, _TANH_SATURATED)
-    u = _tanh_argument(capped)
+    capped: Float[Array, "features batch"] = _capped(z, _TANH_SATURATED)
+    u: Float[Array, "features batch"] = _tanh_argument(capped)
     positive = u >= 0
     e = np.abs(u, out=u)
     e *= -2.0
@@ -261,6 +269,7 @@ def gelu_tanh_forward(z: Float[Array, "features batch"]) -> Float[Array, "featur
 
 
 @checked
+@static_jaxtyping("features batch")
 def gelu_tanh_backward(
     grad_a: Float[Array, "features batch"],
     z: Float[Array, "features batch"],
@@ -291,7 +300,8 @@ def gelu_tanh_backward(
     ``∂a/∂z = ½ s (1 + z (2 − s) du/dz)``; ``s`` from ``a`` is also accurate where ``t`` is
     near ``−1`` and ``1 + t`` would cancel.
     """
-    capped = _capped(z, _TANH_SATURATED)  # 2 − s is 0 beyond: no z² to overflow
+    # 2 − s is 0 beyond the cap: no z² to overflow
+    capped: Float[Array, "features batch"] = _capped(z, _TANH_SATURATED)
     s = np.divide(a, z, out=np.full_like(a, 0.5), where=z != 0)  # ½ (1 + t), ½ at z = 0
     s *= 2.0  # 1 + t
     slope = capped * capped  # du/dz = √(2/π) (1 + 3 · 0.044715 z²)
