@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Integer
 
-from typedbackprop.checking import Array, IntArray, checked
+from typedbackprop.checking import Array, IntArray, checked, runtime_shapes_only
 from typedbackprop.nn.conv import conv2d_output_size
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
@@ -88,6 +88,17 @@ def window_offset(
     return slice(None), rows, columns
 
 
+_WINDOWS_READ = (
+    "each offset of every window is read as x[window_offset(...)], a tuple of strided slices "
+    "by which Pyrefly gives the view no shape (its extent, out_height, is a size computed at "
+    "run time, not a name)"
+)
+_WINDOWS_ADDED = (
+    "each window's gradient is added into ∂L/∂x at grad_x[window_offset(...)], a tuple of "
+    "strided slices by which Pyrefly gives the view no shape, so the sum it routes is unchecked"
+)
+
+
 def _check_window(window: int, stride: int) -> None:
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be at least 1; got window={window}, {stride=}")
@@ -139,6 +150,7 @@ class MaxPool2dCache:
 
 
 @checked
+@runtime_shapes_only(_WINDOWS_READ)
 def maxpool2d_forward(
     layer: MaxPool2d, x: Float[Array, "channels height width batch"]
 ) -> tuple[Float[Array, "channels out_height out_width batch"], MaxPool2dCache]:
@@ -189,6 +201,7 @@ def maxpool2d_forward(
 
 
 @checked
+@runtime_shapes_only(_WINDOWS_ADDED)
 def maxpool2d_backward(
     grad_a: Float[Array, "channels out_height out_width batch"], cache: MaxPool2dCache
 ) -> Float[Array, "channels height width batch"]:
@@ -279,6 +292,7 @@ class AvgPool2dCache:
 
 
 @checked
+@runtime_shapes_only(_WINDOWS_READ)
 def avgpool2d_forward(
     layer: AvgPool2d, x: Float[Array, "channels height width batch"]
 ) -> tuple[Float[Array, "channels out_height out_width batch"], AvgPool2dCache]:
@@ -314,6 +328,7 @@ def avgpool2d_forward(
 
 
 @checked
+@runtime_shapes_only(_WINDOWS_ADDED)
 def avgpool2d_backward(
     grad_a: Float[Array, "channels out_height out_width batch"], cache: AvgPool2dCache
 ) -> Float[Array, "channels height width batch"]:
