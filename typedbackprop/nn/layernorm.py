@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import (
+    Array,
+    checked,
+    checked_record,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
 
@@ -39,6 +45,7 @@ def _down_features(values: Array, ndim: int) -> Array:
 
 
 @checked
+@static_jaxtyping("features *positions batch")
 def layernorm_statistics(
     x: Float[Array, " features *positions batch"], eps: float
 ) -> tuple[Float[Array, "*positions batch"], Float[Array, "*positions batch"]]:
@@ -70,6 +77,7 @@ def layernorm_statistics(
 
 
 @checked
+@static_jaxtyping("features *positions batch")
 def layernorm_normalize(
     x: Float[Array, " features *positions batch"],
     gamma: Float[Array, " features"],
@@ -106,6 +114,7 @@ def layernorm_normalize(
 
 
 @checked
+@static_jaxtyping("features *positions batch")
 def layernorm_grads(
     grad_y: Float[Array, " features *positions batch"],
     x: Float[Array, " features *positions batch"],
@@ -157,7 +166,7 @@ def layernorm_grads(
     position_axes = tuple(range(1, x.ndim))
     grad_gamma = np.sum(grad_y * x_hat, axis=position_axes)
     grad_beta = np.sum(grad_y, axis=position_axes)
-    g = grad_y * _down_features(gamma, x.ndim)
+    g: Float[Array, " features *positions batch"] = grad_y * _down_features(gamma, x.ndim)
     grad_x = g - g.mean(axis=0)
     grad_x -= x_hat * np.mean(g * x_hat, axis=0)
     grad_x *= rstd
@@ -214,6 +223,10 @@ class LayerNormCache:
 
 
 @checked
+@runtime_shapes_only(
+    "two lines handing the record's gamma, beta and eps, which have no shape for Pyrefly, to "
+    "layernorm_statistics and layernorm_normalize, whose shapes are checked by name"
+)
 def layernorm_forward(
     layer: LayerNorm, x: Float[Array, " features *positions batch"]
 ) -> tuple[Float[Array, " features *positions batch"], LayerNormCache]:
@@ -242,6 +255,10 @@ def layernorm_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "one line handing the cache's fields, which have no shape for Pyrefly, to layernorm_grads, "
+    "whose shapes are checked by name"
+)
 def layernorm_backward(
     grad_y: Float[Array, " features *positions batch"], cache: LayerNormCache
 ) -> tuple[LayerNorm, Float[Array, " features *positions batch"]]:
