@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import Array, checked, checked_record, runtime_shapes_only
 from typedbackprop.nn.activations import ACTIVATIONS, ActivationKind
 from typedbackprop.nn.affine import affine_forward, affine_grad_input, affine_grad_params
 from typedbackprop.nn.attention import (
@@ -84,6 +84,10 @@ class FeedForwardCache:
 
 
 @checked
+@runtime_shapes_only(
+    "the activation comes from the ACTIVATIONS table and every token is a column of a reshape to "
+    "a product of dimensions (features, seq·batch), neither of which has a shape for Pyrefly"
+)
 def feedforward_forward(
     layer: FeedForward, x: Float[Array, "features seq batch"]
 ) -> tuple[Float[Array, "features seq batch"], FeedForwardCache]:
@@ -120,6 +124,10 @@ def feedforward_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "the activation comes from the ACTIVATIONS table and every token is a column of a reshape to "
+    "a product of dimensions (features, seq·batch), neither of which has a shape for Pyrefly"
+)
 def feedforward_backward(
     grad_y: Float[Array, "features seq batch"], cache: FeedForwardCache
 ) -> tuple[FeedForward, Float[Array, "features seq batch"]]:
@@ -200,6 +208,10 @@ class TransformerBlockCache:
 
 
 @checked
+@runtime_shapes_only(
+    "the sub-layers' forward passes take records and return no shape for Pyrefly (the "
+    "projections, the activation table); the block's own arithmetic is the residual sums"
+)
 def transformer_block_forward(
     block: TransformerBlock, x: Float[Array, "features seq batch"]
 ) -> tuple[Float[Array, "features seq batch"], TransformerBlockCache]:
@@ -232,6 +244,10 @@ def transformer_block_forward(
 
 
 @checked
+@runtime_shapes_only(
+    "the sub-layers' backward passes take caches and return no shape for Pyrefly (the "
+    "projections, the activation table); the block's own arithmetic is the residual sums"
+)
 def transformer_block_backward(
     grad_y: Float[Array, "features seq batch"], cache: TransformerBlockCache
 ) -> tuple[TransformerBlock, Float[Array, "features seq batch"]]:
