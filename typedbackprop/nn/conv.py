@@ -24,7 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, checked_record
+from typedbackprop.checking import (
+    Array,
+    checked,
+    checked_record,
+    runtime_shapes_only,
+    static_jaxtyping,
+)
 from typedbackprop.nn.affine import affine_forward, affine_grad_params
 from typedbackprop.nn.layer import Layer
 from typedbackprop.nn.specs import Spec
@@ -87,7 +93,18 @@ def _padded(x: Array, padding: int) -> Array:
     return padded
 
 
+_MERGED_ANNOTATION = (
+    "its annotation merges dimensions (in_channels*kernel_h*kernel_w), a product that "
+    "annotations for Pyrefly cannot name (only name, name+1, name-1)"
+)
+
+
 @checked
+@runtime_shapes_only(
+    "each kernel offset's windows are copied in by slice assignment (columns[:, i, j] = ...), "
+    "whose shape Pyrefly does not check, into an array sized by int arguments and computed "
+    "sizes (kernel_h, out_height), not names"
+)
 def im2col(
     x: Float[Array, "in_channels height width batch"],
     kernel_h: int,
@@ -134,6 +151,10 @@ def im2col(
 
 
 @checked
+@runtime_shapes_only(
+    "each kernel offset's entries are added into strided slices of the padded image, whose "
+    "extents are sizes computed at run time, which Pyrefly sizes as plain ints, not names"
+)
 def col2im(
     columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
     height: int,
@@ -179,6 +200,7 @@ def col2im(
 
 
 @checked
+@runtime_shapes_only(_MERGED_ANNOTATION)
 def columns_as_matrix(
     columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
 ) -> Float[Array, "in_channels*kernel_h*kernel_w out_height*out_width*batch"]:
@@ -199,6 +221,7 @@ def columns_as_matrix(
 
 
 @checked
+@runtime_shapes_only(_MERGED_ANNOTATION)
 def matrix_as_columns(
     like: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
     matrix: Float[Array, "in_channels*kernel_h*kernel_w out_height*out_width*batch"],
@@ -222,6 +245,7 @@ def matrix_as_columns(
 
 
 @checked
+@runtime_shapes_only(_MERGED_ANNOTATION)
 def kernel_as_matrix(
     W: Float[Array, "out_channels in_channels kernel_h kernel_w"],
 ) -> Float[Array, "out_channels in_channels*kernel_h*kernel_w"]:
@@ -310,6 +334,9 @@ class Conv2dCache:
 
 
 @checked
+@static_jaxtyping(
+    "out_channels in_channels kernel_h kernel_w height width out_height out_width batch"
+)
 def conv2d_forward(
     layer: Conv2d, x: Float[Array, "in_channels height width batch"]
 ) -> tuple[Float[Array, "out_channels out_height out_width batch"], Conv2dCache]:
@@ -336,16 +363,30 @@ def conv2d_forward(
     ``(in_channels·kernel_h·kernel_w, out_height·out_width·batch)``; ``z_col`` is ``z`` with
     its last three axes merged (a view: batch is last).
     """
-    W = layer.W
-    out_channels, _, kernel_h, kernel_w = W.shape
-    columns = im2col(x, kernel_h, kernel_w, layer.stride, layer.padding)
-    z_col = affine_forward(kernel_as_matrix(W), layer.b, columns_as_matrix(columns))
+    W: Float[Array, "out_channels in_channels kernel_h kernel_w"] = layer.W
+    out_channels, in_channels, kernel_h, kernel_w = W.shape
+    columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"] = im2col(
+        x, kernel_h, kernel_w, layer.stride, layer.padding
+    )
+    out_height, out_width, batch = columns.shape[3:]
+    # kernel_as_matrix(W) and columns_as_matrix(columns), written out so that the product's
+    # shapes are followed by name: (in_channels·kernel_h·kernel_w) rows of the columns, and
+    # (out_height·out_width·batch) windows
+    W_col = W.reshape(out_channels, in_channels * kernel_h * kernel_w)
+    columns_matrix = columns.reshape(
+        in_channels * kernel_h * kernel_w, out_height * out_width * batch
+    )
+    z_col = affine_forward(W_col, layer.b, columns_matrix)
     # (out_channels, out_height·out_width·batch) -> (out_channels, out_height, out_width, batch)
-    z = z_col.reshape(out_channels, *columns.shape[3:])
+    z = z_col.reshape(out_channels, out_height, out_width, batch)
     return z, Conv2dCache(layer, x)
 
 
 @checked
+@runtime_shapes_only(
+    "one call of _grad_params_on_columns (declared) on the cache's windows, a record's "
+    "property, which has no shape for Pyrefly"
+)
 def conv2d_backward_params(
     grad_z: Float[Array, "out_channels out_height out_width batch"], cache: Conv2dCache
 ) -> Conv2d:
@@ -369,24 +410,36 @@ def conv2d_backward_params(
     matrix forms, the sums running over ``out_height·out_width·batch``.
     """
     layer = cache.layer
-    grad_W_col, grad_b = _grad_params_on_columns(cache.columns, grad_z)
-    return Conv2d(grad_W_col.reshape(layer.W.shape), grad_b, layer.stride, layer.padding)
+    grad_W, grad_b = _grad_params_on_columns(cache.columns, grad_z)
+    return Conv2d(grad_W, grad_b, layer.stride, layer.padding)
 
 
 @checked
+@static_jaxtyping("out_channels in_channels kernel_h kernel_w out_height out_width batch")
 def _grad_params_on_columns(
     columns: Float[Array, "in_channels kernel_h kernel_w out_height out_width batch"],
     grad_z: Float[Array, "out_channels out_height out_width batch"],
 ) -> tuple[
-    Float[Array, "out_channels in_channels*kernel_h*kernel_w"], Float[Array, " out_channels"]
+    Float[Array, "out_channels in_channels kernel_h kernel_w"], Float[Array, " out_channels"]
 ]:
-    """``δ_col columnsᵀ`` and ``δ_col 1``; the columns come first, so that they bind the output's
-    height and width (the cache holds only ``x``) before ``grad_z`` is checked against them."""
-    delta_col = grad_z.reshape(grad_z.shape[0], -1)  # (out_channels, out_height·out_width·batch)
-    return affine_grad_params(delta_col, columns_as_matrix(columns))
+    """``δ_col columnsᵀ`` (reshaped like ``W``) and ``δ_col 1``; the columns come first, so that
+    they bind the output's height and width (the cache holds only ``x``) before ``grad_z`` is
+    checked against them."""
+    in_channels, kernel_h, kernel_w, out_height, out_width, batch = columns.shape
+    out_channels = grad_z.shape[0]
+    delta_col = grad_z.reshape(out_channels, out_height * out_width * batch)
+    columns_matrix = columns.reshape(
+        in_channels * kernel_h * kernel_w, out_height * out_width * batch
+    )
+    grad_W_col, grad_b = affine_grad_params(delta_col, columns_matrix)
+    return grad_W_col.reshape(out_channels, in_channels, kernel_h, kernel_w), grad_b
 
 
 @checked
+@runtime_shapes_only(
+    "two calls, of conv2d_backward_params and of _col2im_product (declared), on the cache, a "
+    "record whose fields have no shape for Pyrefly"
+)
 def conv2d_backward(
     grad_z: Float[Array, "out_channels out_height out_width batch"], cache: Conv2dCache
 ) -> tuple[Conv2d, Float[Array, "in_channels height width batch"]]:
@@ -430,14 +483,21 @@ def conv2d_backward(
     return grads, _col2im_product(cache.layer, grad_z, height, width)
 
 
+@static_jaxtyping(
+    "out_channels in_channels kernel_h kernel_w height width out_height out_width batch"
+)
 def _col2im_product(
-    layer: Conv2d, grad_z: Array, height: int, width: int
+    layer: Conv2d,
+    grad_z: Float[Array, "out_channels out_height out_width batch"],
+    height: int,
+    width: int,
 ) -> Float[Array, "in_channels height width batch"]:
     """``col2im(W_colᵀ δ_col)``, one kernel offset at a time (see :func:`conv2d_backward`)."""
-    W, stride, padding = layer.W, layer.stride, layer.padding
+    W: Float[Array, "out_channels in_channels kernel_h kernel_w"] = layer.W
+    stride, padding = layer.stride, layer.padding
     _, in_channels, kernel_h, kernel_w = W.shape
     out_channels, out_height, out_width, batch = grad_z.shape
-    delta_col = grad_z.reshape(out_channels, -1)  # (out_channels, out_height·out_width·batch)
+    delta_col = grad_z.reshape(out_channels, out_height * out_width * batch)
     grad_padded = np.zeros(
         (in_channels, height + 2 * padding, width + 2 * padding, batch), dtype=grad_z.dtype
     )
