@@ -94,7 +94,7 @@ def _padded(x: Array, padding: int) -> Array:
 
 
 _MERGED_ANNOTATION = (
-    "its annotation merges dimensions (in_channels*kernel_h*kernel_w), a product that "
+    "its annotation merges dimensions (in_channels·kernel_h·kernel_w), a product that "
     "annotations for Pyrefly cannot name (only name, name+1, name-1)"
 )
 

@@ -43,7 +43,7 @@ class FlattenCache:
 
 @checked
 @runtime_shapes_only(
-    "its result's annotation merges three dimensions (channels*height*width), a product that "
+    "its result's annotation merges three dimensions (channels·height·width), a product that "
     "annotations for Pyrefly cannot name (only name, name+1, name-1)"
 )
 def flatten_forward(
@@ -69,7 +69,7 @@ def flatten_forward(
 
 @checked
 @runtime_shapes_only(
-    "its argument's annotation merges three dimensions (channels*height*width), a product that "
+    "its argument's annotation merges three dimensions (channels·height·width), a product that "
     "annotations for Pyrefly cannot name (only name, name+1, name-1)"
 )
 def flatten_backward(
