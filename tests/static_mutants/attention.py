@@ -7,6 +7,14 @@ swapped, a product missing its transpose. Each gives a ``"query key"`` array whe
 ``"key query"`` one is meant, or a ``"head_dim key"`` where a ``"head_dim query"`` is; by name
 they never agree. ``head_dim`` is a third size: a mistake that also needs ``head_dim == key``
 to run is not marked silent.
+
+The projections in and out of the heads move between ``"features seq batch"`` and the heads'
+stack by reshapes to products of dimensions (``heads·head_dim``, ``seq·batch``), which Pyrefly
+follows when the sizes are named (``heads, head_dim, features = W.shape``); their mistakes
+are the stack's axes permuted (silent when ``seq == head_dim``), a weight matrix in its
+transpose's shape and the affine gradients' arguments swapped. A reshape with its factors in
+the wrong order (``(batch, query)`` for ``(query, batch)``) runs only when the two sizes are
+equal, and is then the same array: flagged, but not silent.
 """
 
 from static_mutants import Mutant
@@ -99,12 +107,57 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         MODULE,
-        "attention_backward",
-        "grad_q, grad_k, grad_v = scaled_dot_product_attention_backward("
-        "grad_output, q, k, v, weights)",
-        "grad_q, grad_k, grad_v = scaled_dot_product_attention_backward("
-        "grad_output, k, q, v, weights)",
-        "the cached queries and keys passed in each other's place to attention's backward",
+        "heads_projection",
+        'projected: Float[Array, "heads batch head_dim seq"] = stacked.transpose(0, 3, 1, 2)',
+        'projected: Float[Array, "heads batch head_dim seq"] = stacked.transpose(0, 3, 2, 1)',
+        "the heads' stack permuted to (heads, batch, seq, head_dim), a row per token "
+        "(PyTorch's layout) instead of a column",
+        silent_at_runtime=True,
+    ),
+    Mutant(
+        MODULE,
+        "heads_projection",
+        "rows, columns = W.reshape(heads * head_dim, features), x.reshape(features, seq * batch)",
+        "rows, columns = W.reshape(heads * head_dim, features), x.reshape(seq * batch, features)",
+        "the tokens reshaped as rows (seq·batch, features), the batch-first habit",
+    ),
+    Mutant(
+        MODULE,
+        "heads_projection_backward",
+        "grad_x = affine_grad_input(delta, W_rows)",
+        "grad_x = affine_grad_input(delta, W_rows.T)",
+        "grad_x from the transposed rows Wᵀ, W's transpose taken twice",
+        silent_at_runtime=True,
+    ),
+    Mutant(
+        MODULE,
+        "merge_heads",
+        "y = affine_forward(W.reshape(features, heads * head_dim), b, columns)",
+        "y = affine_forward(W.reshape(heads * head_dim, features), b, columns)",
+        "the output projection reshaped as (heads·head_dim, features), its transpose's shape",
+    ),
+    Mutant(
+        MODULE,
+        "merge_heads",
+        "return y.reshape(features, query, batch)",
+        "return y.reshape(features, batch, query)",
+        "the tokens' query·batch columns unflattened as (batch, query)",
+    ),
+    Mutant(
+        MODULE,
+        "merge_heads_backward",
+        'grad_output: Float[Array, "heads batch head_dim query"] = stacked.transpose(0, 3, 1, 2)',
+        'grad_output: Float[Array, "heads batch head_dim query"] = stacked.transpose(0, 3, 2, 1)',
+        "grad_output permuted to (heads, batch, query, head_dim), a row per token instead of "
+        "a column",
+        silent_at_runtime=True,
+    ),
+    Mutant(
+        MODULE,
+        "merge_heads_backward",
+        "grad_W, grad_b = affine_grad_params(delta, columns)",
+        "grad_W, grad_b = affine_grad_params(columns, delta)",
+        "the parameter gradients' arguments swapped, the heads' outputs passed as δ",
         silent_at_runtime=True,
     ),
 ]

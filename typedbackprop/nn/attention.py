@@ -329,9 +329,7 @@ ATTENTION_GRAD_K = Spec("grad_k", "hbkq,hbdq,->hbdk", ("grad_scores", "q", "1/�
 
 
 @checked
-@runtime_shapes_only(
-    "reshapes to products of dimensions (heads·head_dim, seq·batch), which return no shape"
-)
+@static_jaxtyping("heads head_dim features seq batch")
 def heads_projection(
     W: Float[Array, "heads head_dim features"],
     b: Float[Array, "heads head_dim"] | None,
@@ -364,13 +362,13 @@ def heads_projection(
     _, seq, batch = x.shape
     rows, columns = W.reshape(heads * head_dim, features), x.reshape(features, seq * batch)
     z = rows @ columns if b is None else affine_forward(rows, b.reshape(heads * head_dim), columns)
-    return np.ascontiguousarray(z.reshape(heads, head_dim, seq, batch).transpose(0, 3, 1, 2))
+    stacked = z.reshape(heads, head_dim, seq, batch)
+    projected: Float[Array, "heads batch head_dim seq"] = stacked.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(projected)
 
 
 @checked
-@runtime_shapes_only(
-    "reshapes to products of dimensions (heads·head_dim, seq·batch), which return no shape"
-)
+@static_jaxtyping("heads head_dim features seq batch")
 def heads_projection_backward(
     grad_projected: Float[Array, "heads batch head_dim seq"],
     W: Float[Array, "heads head_dim features"],
@@ -428,9 +426,7 @@ HEADS_PROJECTION_GRAD_X = Spec("grad_x", "hbds,hdf->fsb", ("grad_projected", "W"
 
 
 @checked
-@runtime_shapes_only(
-    "reshapes to products of dimensions (heads·head_dim, query·batch), which return no shape"
-)
+@static_jaxtyping("features heads head_dim query batch")
 def merge_heads(
     W: Float[Array, "features heads head_dim"],
     b: Float[Array, " features"],
@@ -465,9 +461,7 @@ def merge_heads(
 
 
 @checked
-@runtime_shapes_only(
-    "reshapes to products of dimensions (heads·head_dim, query·batch), which return no shape"
-)
+@static_jaxtyping("features heads head_dim query batch")
 def merge_heads_backward(
     grad_y: Float[Array, "features query batch"],
     W: Float[Array, "features heads head_dim"],
@@ -505,7 +499,8 @@ def merge_heads_backward(
     columns = output.transpose(0, 2, 3, 1).reshape(heads * head_dim, query * batch)
     grad_W, grad_b = affine_grad_params(delta, columns)
     grad_columns = affine_grad_input(delta, W.reshape(features, heads * head_dim))
-    grad_output = grad_columns.reshape(heads, head_dim, query, batch).transpose(0, 3, 1, 2)
+    stacked = grad_columns.reshape(heads, head_dim, query, batch)
+    grad_output: Float[Array, "heads batch head_dim query"] = stacked.transpose(0, 3, 1, 2)
     return grad_W.reshape(features, heads, head_dim), grad_b, np.ascontiguousarray(grad_output)
 
 
@@ -577,8 +572,9 @@ class AttentionCache:
 
 @checked
 @runtime_shapes_only(
-    "the head projections reshape to products of dimensions, so the queries, keys and values "
-    "have no shape for Pyrefly"
+    "hands the record's weights, which have no shape for Pyrefly, to the projections and to "
+    "attention, whose shapes are checked by name; here queries and keys are both seq, so no "
+    "name tells them apart"
 )
 def attention_forward(
     layer: Attention, x: Float[Array, "features seq batch"]
@@ -611,7 +607,11 @@ def attention_forward(
 
 
 @checked
-@static_jaxtyping("features seq batch heads head_dim query key")
+@runtime_shapes_only(
+    "hands the cache's fields, which have no shape for Pyrefly, to the backward passes of the "
+    "projections and of attention, whose shapes are checked by name; here queries and keys "
+    "are both seq, so no name tells them apart"
+)
 def attention_backward(
     grad_y: Float[Array, "features seq batch"], cache: AttentionCache
 ) -> tuple[Attention, Float[Array, "features seq batch"]]:
@@ -638,15 +638,12 @@ def attention_backward(
     is the sum of theirs.
     """
     layer = cache.layer
-    # A record's fields have no shape for Pyrefly; bound to annotated names, the arrays do.
-    q: Float[Array, "heads batch head_dim query"] = cache.q
-    k: Float[Array, "heads batch head_dim key"] = cache.k
-    v: Float[Array, "heads batch head_dim key"] = cache.v
-    weights: Float[Array, "heads batch key query"] = cache.weights
     grad_W_output, grad_b_output, grad_output = merge_heads_backward(
         grad_y, layer.W_output, cache.output
     )
-    grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(grad_output, q, k, v, weights)
+    grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(
+        grad_output, cache.q, cache.k, cache.v, cache.weights
+    )
     grad_W_query, grad_b_query, grad_x = heads_projection_backward(grad_q, layer.W_query, cache.x)
     # A key bias's gradient, Σ over tokens of grad_k, is 0: each column of ∂L/∂S sums to 0.
     grad_W_key, _, grad_x_key = heads_projection_backward(grad_k, layer.W_key, cache.x)
