@@ -27,7 +27,7 @@ from typedbackprop.cli import check_shapes
 ROOT = Path(__file__).resolve().parents[1]
 NN = Path(typedbackprop.nn.__file__).parent
 
-NOT_MATH = {"__init__", "layer", "tree", "families", "mode", "specs"}
+NOT_MATH = {"__init__", "layer", "tree", "mode", "specs"}
 """The modules of ``typedbackprop.nn`` that hold no forward or backward function."""
 
 MUTANTS = all_mutants()

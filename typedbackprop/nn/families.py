@@ -16,7 +16,7 @@ from typing import Any
 
 from jaxtyping import Float
 
-from typedbackprop.checking import Array, checked, record_fields
+from typedbackprop.checking import Array, checked, record_fields, runtime_shapes_only
 from typedbackprop.nn.activations import (
     Activation,
     activation_backward,
@@ -196,7 +196,15 @@ def _embedding_backward(grad_e: Array, cache: Any) -> tuple[Embedding, None]:
 # setting on: truncated BPTT is a setting of the layer record, which training sets.
 
 
+_ADAPTER = (
+    "one call of the family's backward on the cache, a record whose fields have no shape for "
+    "Pyrefly"
+)
+"""Why the three adapters below are checked at run time only."""
+
+
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_ADAPTER)
 def _rnn_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"], cache: RNNCache
 ) -> tuple[RNN, Float[Array, "features seq batch"]]:
@@ -207,6 +215,7 @@ def _rnn_backward(
 
 
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_ADAPTER)
 def _lstm_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"], cache: LSTMCache
 ) -> tuple[LSTM, Float[Array, "features seq batch"]]:
@@ -217,6 +226,7 @@ def _lstm_backward(
 
 
 @checked(vouches_for_inner_calls=True)
+@runtime_shapes_only(_ADAPTER)
 def _gru_backward(
     grad_hidden_states: Float[Array, "hidden seq batch"], cache: GRUCache
 ) -> tuple[GRU, Float[Array, "features seq batch"]]:
