@@ -15,6 +15,7 @@ pickled ``("ok", value)`` or ``("error", traceback)`` on what was its standard o
 the contenders print goes to standard error instead).
 """
 
+import ctypes
 import os
 import pickle
 import platform
@@ -199,6 +200,32 @@ def median_and_spread(samples: Sequence[float]) -> tuple[float, float]:
         return median, 0.0
     quartiles = statistics.quantiles(samples, n=4)
     return median, (quartiles[2] - quartiles[0]) / median
+
+
+def heap() -> tuple[int, int] | None:
+    """glibc's main heap in this process: the bytes it holds from the system, and how many of
+    them are free (``mallinfo2``'s ``arena`` and ``fordblks``); ``None`` without glibc 2.33+.
+
+    Free bytes inside the heap are reused by the next allocations without a page fault; glibc
+    gives back only the free memory at the heap's top, once there is more of it than its trim
+    threshold.
+    """
+
+    class _Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+            ).split()
+        ]
+
+    try:
+        function = ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        return None
+    function.restype = _Mallinfo2
+    info = function()
+    return int(info.arena), int(info.fordblks)
 
 
 def machine() -> str:

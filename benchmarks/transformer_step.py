@@ -22,7 +22,10 @@ minor page faults per step (median): glibc's ``malloc`` gives freed memory back 
 when more than a threshold of it lies at the top of the heap, and the threshold moves with the
 process's history (see ``processes.MALLOC_SETTINGS``), so a step whose temporaries outgrow it
 faults their pages in afresh every time. Both contenders run with glibc's settings as they come;
-``--keep-freed-memory`` sets ``processes.MALLOC_SETTINGS`` for both.
+``--keep-freed-memory`` sets ``processes.MALLOC_SETTINGS`` for both. After the times, each
+contender's heap after a step (median, ``processes.heap``): what glibc holds from the system and
+how much of it is free inside, below blocks still in use, where the next step's arrays land
+without a fault.
 """
 
 import argparse
@@ -68,7 +71,7 @@ def run_ours(rounds: int, clock: str) -> dict[str, Any]:
     optimizer = AdamW(learning_rate=3e-3)
     state = optimizer.init(layers)
     now = processes.CLOCKS[clock]
-    losses, times, faults = [], [], []
+    losses, times, faults, heaps = [], [], [], []
     for index in range(rounds + 1):
         x, y = batches[index % len(batches)]
         faults_before, start = _minor_faults(), now()
@@ -76,11 +79,13 @@ def run_ours(rounds: int, clock: str) -> dict[str, Any]:
         layers, state = optimizer.step(layers, grads, state)
         times.append(now() - start)
         faults.append(_minor_faults() - faults_before)
+        heaps.append(processes.heap())
         losses.append(loss)
     return {
         "losses": losses[:2],
         "times": times[1:],
         "faults": faults[1:],
+        "heaps": heaps[1:],
         "checks": tbp.CHECKS_ENABLED,
     }
 
@@ -149,7 +154,7 @@ def run_torch(rounds: int, clock: str) -> dict[str, Any]:
         for x, y in batches
     ]
     now = processes.CLOCKS[clock]
-    losses, times, faults = [], [], []
+    losses, times, faults, heaps = [], [], [], []
     for index in range(rounds + 1):
         ids, answers = inputs[index % len(inputs)]
         faults_before, start = _minor_faults(), now()
@@ -159,13 +164,26 @@ def run_torch(rounds: int, clock: str) -> dict[str, Any]:
         optimizer.step()
         times.append(now() - start)
         faults.append(_minor_faults() - faults_before)
+        heaps.append(processes.heap())
         losses.append(loss.item())
     return {
         "losses": losses[:2],
         "times": times[1:],
         "faults": faults[1:],
+        "heaps": heaps[1:],
         "threads": torch.get_num_threads(),
     }
+
+
+def heap_text(heaps: list[list[int] | None]) -> str:
+    """The median heap held and free after a step, ``"34.0 / 2.5 MB"`` (``"unknown"``
+    without glibc's ``mallinfo2``)."""
+    known = [heap for heap in heaps if heap is not None]
+    if not known:
+        return "unknown"
+    held = statistics.median(heap[0] for heap in known) / 2**20
+    free = statistics.median(heap[1] for heap in known) / 2**20
+    return f"{held:.1f} / {free:.1f} MB"
 
 
 def spawn(worker: str, threads: int, rounds: int, clock: str, keep: bool) -> dict[str, Any]:
@@ -209,6 +227,8 @@ def main() -> None:
     torch_times: list[float] = []
     ours_faults: list[int] = []
     torch_faults: list[int] = []
+    ours_heaps: list[list[int] | None] = []
+    torch_heaps: list[list[int] | None] = []
     load_before = processes.load()
     for _ in range(args.repeats):
         ours = spawn("ours", args.threads, args.rounds, args.clock, args.keep_freed_memory)
@@ -220,6 +240,8 @@ def main() -> None:
         torch_times += theirs["times"]
         ours_faults += ours["faults"]
         torch_faults += theirs["faults"]
+        ours_heaps += ours["heaps"]
+        torch_heaps += theirs["heaps"]
     ours_median, torch_median = statistics.median(ours_times), statistics.median(torch_times)
     ours_faulted, torch_faulted = statistics.median(ours_faults), statistics.median(torch_faults)
     checks = "on" if ours["checks"] else "off"
@@ -232,6 +254,8 @@ def main() -> None:
     print(f"  {ours_label:27s} {ours_median * 1e3:8.2f} ms  {ours_faulted:6.0f} page faults")
     print(f"  {torch_label:27s} {torch_median * 1e3:8.2f} ms  {torch_faulted:6.0f} page faults")
     print(f"  ratio                       {ours_median / torch_median:8.2f}x")
+    ours_heap, torch_heap = heap_text(ours_heaps), heap_text(torch_heaps)
+    print(f"  heap after a step, held / free inside: ours {ours_heap}, PyTorch's {torch_heap}")
     if args.markdown:
         command = " ".join(["python", "benchmarks/transformer_step.py", *sys.argv[1:]])
         table = [
@@ -240,6 +264,9 @@ def main() -> None:
             "|---:|---:|---:|---:|",
             f"| {ours_median * 1e3:.2f} | {torch_median * 1e3:.2f} | "
             f"{ours_median / torch_median:.2f} | {ours_faulted:.0f} / {torch_faulted:.0f} |",
+            "",
+            f"glibc's heap after a step (median), held from the system / free inside it: ours "
+            f"{ours_heap}, PyTorch's {torch_heap}.",
             "",
             f"One step (loss, every gradient, AdamW update) on a batch of {BATCH} sort sequences, "
             f"float64; medians over {args.repeats} × {args.rounds} rounds ({args.clock} clock), "

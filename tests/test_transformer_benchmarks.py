@@ -1,5 +1,6 @@
 """The transformer's benchmark and training scripts keep working: each run once, briefly."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ def test_the_step_benchmark_runs_and_the_two_losses_agree():
     assert "PyTorch eager" in output and "ratio" in output
     assert "wall clock, glibc's malloc as it comes" in output
     assert output.count(" page faults") == 2  # each contender's, per step
+    # what glibc's heap holds after a step, and how much of it is free inside, for each
+    assert re.search(r"ours \d+\.\d / \d+\.\d MB, PyTorch's \d+\.\d / \d+\.\d MB", output)
 
 
 def test_the_step_benchmark_takes_the_cpu_clock_and_keeps_freed_memory_for_both():
