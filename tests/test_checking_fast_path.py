@@ -1,8 +1,11 @@
 """The trusted call's fixed cost: what a checked wrapper does under trust, and the signature of a
 list of records. Costs are held by what runs (Python frames, packing), never by a timing."""
 
+import contextvars
+import dataclasses
 import inspect
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +16,8 @@ from jaxtyping import Float, TypeCheckError
 
 import typedbackprop as tbp
 from typedbackprop import Array, checked
-from typedbackprop.checking import CHECKS_ENABLED, full_checks
-from typedbackprop.checking.cache import signature_of, trust
+from typedbackprop.checking import CHECKS_ENABLED, checked_record, full_checks
+from typedbackprop.checking.cache import signature_of, trust, trusted
 
 pytestmark = pytest.mark.skipif(not CHECKS_ENABLED, reason="checks are off")
 
@@ -151,8 +154,9 @@ def test_the_signature_of_a_list_of_records_takes_one_frame_per_record(rng):
     ]
     signature_of(layers, deep=True)  # the first learns how a Dense gives its signature
     entered = python_calls(lambda: signature_of(layers, deep=True))
-    # the lambda, signature_of(list), _signatures and its comprehension, one per Dense
-    assert entered[1:] == ["signature_of", "_signatures", "<listcomp>"] + ["signature_of"] * 3
+    # the lambda, signature_of(list), _signatures and its comprehension, then one frame per
+    # Dense: the function written for its fields, which reads each field once
+    assert entered[1:] == ["signature_of", "_signatures", "<listcomp>"] + ["record_signature"] * 3
     assert signature_of(layers, deep=True) == (
         list,
         tuple(
@@ -241,3 +245,134 @@ def test_a_stated_signature_keeps_the_packing_wrapper(rng):
     assert checked_fields.__code__.co_flags & PACKS
     with pytest.raises(TypeError):
         checked_fields(W=rng.standard_normal((4, 3)))  # the code takes no keywords: as unwrapped
+
+
+def two_layers(rng: np.random.Generator) -> tuple[list[tbp.Dense], Any, Any]:
+    """A 3-4-2 network on a batch of 5: every dimension its own size."""
+    layers = [
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+        tbp.Dense(rng.standard_normal((2, 4)), rng.standard_normal(2)),
+    ]
+    return layers, rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
+
+
+def test_a_layer_reshaped_in_place_after_its_signature_passed_is_refused(rng):
+    # The same list, the same Dense, the same array object: only its shape read again tells.
+    layers, x, y = two_layers(rng)
+    for _ in range(3):
+        tbp.loss_and_grads(layers, x, y)
+    layers[1].W.shape = (4, 2)  # in place: W is now (inp, out)
+    with pytest.raises(ValueError, match=r"layer 1 expects inp=2 inputs but layer 0 gives 4"):
+        tbp.loss_and_grads(layers, x, y)
+
+
+def test_the_signature_of_a_record_falls_back_to_each_field_s_own(rng):
+    # A field that is no exact array (a record inside a record, a number) takes the general way.
+    layer = tbp.nn.LayerNorm(rng.standard_normal(3), rng.standard_normal(3))
+    cache = tbp.nn.layernorm_forward(layer, rng.standard_normal((3, 5)))[1]
+    assert signature_of(cache, deep=True) == (
+        type(cache),
+        (
+            (
+                tbp.nn.LayerNorm,
+                (
+                    (layer.gamma.shape, layer.gamma.dtype),
+                    (layer.beta.shape, layer.beta.dtype),
+                    float,
+                ),
+            ),
+            *((field.shape, field.dtype) for field in (cache.x, cache.mean, cache.rstd)),
+        ),
+    )
+
+
+def test_trust_is_per_thread_a_call_on_another_thread_is_checked_meanwhile(rng):
+    W, b, a_prev = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 5))
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    @checked(vouches_for_inner_calls=True)
+    def outer(W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]) -> Any:
+        if trust.depth:  # the remembered call, trusted: wait while the other thread calls
+            seen.append(trust.depth)
+            inside.set()
+            release.wait(30)
+        return tbp.nn.affine_forward(W, b, a_prev)
+
+    def twice() -> None:
+        outer(W, a_prev)
+        outer(W, a_prev)
+
+    thread = threading.Thread(target=twice)
+    thread.start()
+    try:
+        assert inside.wait(30)
+        assert trust.depth == 0
+        with pytest.raises(TypeCheckError):
+            tbp.nn.affine_forward(W, b[:3], a_prev)  # out is 4, not 3: refused here, now
+    finally:
+        release.set()
+        thread.join(30)
+    assert seen == [1]
+
+
+def test_a_context_copied_inside_a_trusted_call_is_not_trusted_after_it(rng):
+    # An asyncio task created inside the call would run in such a copy, perhaps later.
+    W, b, a_prev = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 5))
+    copies: list[contextvars.Context] = []
+
+    @checked(vouches_for_inner_calls=True)
+    def outer(W: Float[Array, "out inp"], a_prev: Float[Array, "inp batch"]) -> Any:
+        copies.append(contextvars.copy_context())
+        return tbp.nn.affine_forward(W, b, a_prev)
+
+    outer(W, a_prev)
+    outer(W, a_prev)  # trusted: its copy saw trust.depth 1 while the call ran
+    assert copies[1].run(lambda: trust.depth) == 0
+    with pytest.raises(TypeCheckError):
+        copies[1].run(tbp.nn.affine_forward, W, b[:3], a_prev)
+
+
+def test_trust_depth_counts_up_and_down_and_never_below_zero():
+    assert trust.depth == 0
+    trust.depth += 1
+    trust.depth += 1
+    try:
+        assert trust.depth == 2
+        assert trusted()
+    finally:
+        trust.depth -= 1
+        trust.depth -= 1
+    assert trust.depth == 0
+    assert not trusted()
+    with pytest.raises(ValueError, match="counts calls"):
+        trust.depth -= 1
+
+
+@checked_record()
+@dataclasses.dataclass(frozen=True, slots=True)
+class Gains:
+    gain: Float[Array, " features"]
+    shift: Float[Array, " features"] = dataclasses.field(default_factory=lambda: np.zeros(3))
+    _: dataclasses.KW_ONLY
+    scale: Float[Array, " features"] | None = None
+
+
+def test_a_record_s_init_takes_its_own_parameters_and_still_checks_every_construction(rng):
+    assert Gains.__init__.__code__.co_flags & PACKS == 0
+    assert tbp.Dense.__init__.__code__.co_flags & PACKS == 0
+    assert Gains(np.ones(3)).shift.shape == (3,)  # the default factory, as the dataclass's own
+    Gains(np.ones(4), np.zeros(4), scale=np.ones(4))
+    for _ in range(2):  # first call and remembered
+        with pytest.raises(TypeCheckError, match="shift: features is 4 here"):
+            Gains(np.ones(3), np.zeros(4))
+        with pytest.raises(TypeCheckError, match="scale: features is 5 here"):
+            Gains(np.ones(4), np.zeros(4), scale=np.ones(5))
+    with pytest.raises(TypeError, match="positional"):
+        Gains(np.ones(4), np.zeros(4), np.ones(4))  # scale is keyword-only, as in the dataclass
+    trust.depth += 1
+    try:
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))  # inside: not checked
+    finally:
+        trust.depth -= 1
+    with pytest.raises(TypeCheckError, match="W looks transposed"):
+        tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(3))

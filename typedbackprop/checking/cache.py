@@ -9,11 +9,11 @@ after its body) and runs a later call of that signature in a scope holding those
 """
 
 import collections.abc as abc
+import contextvars
 import functools
 import inspect
 import linecache
 import operator
-import threading
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Final, ParamSpec, TypeVar
@@ -33,6 +33,7 @@ __all__ = [
     "full_checks",
     "signature_of",
     "trust",
+    "trusted",
     "trusted_fast_path",
     "values_read",
     "vouching",
@@ -64,11 +65,45 @@ _how: dict[type, str | tuple[str, ...] | None] = {
     list: _BY_ITEMS,
     tuple: _BY_ITEMS,
 }
-# For a dataclass (``_how`` its field names): its fields' values as a tuple, by one C call; and
-# the types of those values when every one is an exact array (a ``Dense``'s ``W`` and ``b``).
-_fields: dict[type, Callable[[object], tuple[object, ...]]] = {}
-_all_arrays: dict[type, tuple[type, ...]] = {}
+# For a dataclass (``_how`` its field names): its deep signature, by a function written for its
+# fields (see ``_record_signature``).
+_records: dict[type, Callable[[object], object]] = {}
+_NO_RECORDS: Final[dict[type, Callable[[object], object]]] = {}
 _shape_and_dtype: Final = operator.attrgetter("shape", "dtype")
+
+_RECORD_SIGNATURE_TEMPLATE: Final = """
+def make(_tbp_kind, _tbp_ndarray, _tbp_signatures):
+    def record_signature(_tbp_value):
+{read}
+        if {all_arrays}:
+            return (_tbp_kind, ({arrays},))
+        _tbp_items = _tbp_signatures(({fields},), True)
+        return None if _tbp_items is None else (_tbp_kind, _tbp_items)
+    return record_signature
+"""
+
+
+def _record_signature(kind: type, names: tuple[str, ...]) -> Callable[[object], object]:
+    """The deep signature of a ``kind`` record, by a function written for its fields.
+
+    ``(kind, signatures of its fields)``, as :func:`_signatures` gives them; a record of exact
+    arrays (a ``Dense``'s ``W`` and ``b``) has each field read once, its shape and dtype read
+    in line, with no frame and no ``map`` per field: a network's signature holds every layer's.
+    """
+    fields = [f"_tbp_{index}" for index in range(len(names))]
+    source = _RECORD_SIGNATURE_TEMPLATE.format(
+        read="\n".join(
+            f"        {field} = _tbp_value.{name}"
+            for field, name in zip(fields, names, strict=True)
+        ),
+        all_arrays=" and ".join(f"type({field}) is _tbp_ndarray" for field in fields),
+        arrays=", ".join(f"({field}.shape, {field}.dtype)" for field in fields),
+        fields=", ".join(fields),
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<signature of {kind.__qualname__}>", "exec"), namespace)  # noqa: S102
+    function: Callable[[object], object] = namespace["make"](kind, _ndarray, _signatures)
+    return function
 
 
 def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
@@ -90,9 +125,7 @@ def _learn_how(kind: type, value: object) -> str | tuple[str, ...] | None:
     else:
         how = tuple(getattr(kind, "__dataclass_fields__", ())) or _BY_TYPE
         if type(how) is tuple:
-            getter = operator.attrgetter(*how)
-            _fields[kind] = getter if len(how) > 1 else lambda value: (getter(value),)
-            _all_arrays[kind] = (_ndarray,) * len(how)
+            _records[kind] = _record_signature(kind, how)
     _how[kind] = how
     return how
 
@@ -131,18 +164,20 @@ def signature_of(value: object, deep: bool = False) -> object:
         return None
     if not deep:
         return kind
-    fields = _fields[kind](value)
-    if tuple(map(type, fields)) == _all_arrays[kind]:  # _signatures(fields), without a frame
-        return (kind, tuple(map(_shape_and_dtype, fields)))
-    items = _signatures(fields, deep)
-    return None if items is None else (kind, items)
+    return _records[kind](value)
 
 
 def _signatures(values: Iterable[object], deep: bool) -> tuple[object, ...] | None:
-    """The signature of each value (arrays inline, the common case), or ``None`` if any is."""
+    """The signature of each value (arrays and records inline, the common cases), or ``None`` if
+    any is."""
+    records = _records if deep else _NO_RECORDS
     signatures = tuple(
         [
-            (value.shape, value.dtype) if type(value) is _ndarray else signature_of(value, deep)
+            (value.shape, value.dtype)
+            if type(value) is _ndarray
+            else records[type(value)](value)  # a network's layers, one frame each
+            if type(value) in records
+            else signature_of(value, deep)
             for value in values
         ]
     )
@@ -204,17 +239,50 @@ def full_checks(function: Callable[..., Any]) -> int | None:
     return counts.full if isinstance(counts, FullChecks) else None
 
 
-class Trust(threading.local):
+# Whether this thread is inside a call that vouches for its inner calls: the value of a context
+# variable, a *level* ``[level outside, depth]`` that is non-empty while the call runs and is
+# emptied when it returns. Every checked wrapper asks ``trusted()``, one C call (a
+# ``threading.local`` attribute cost about four times as much, some thirty times a step); a
+# context copied inside the call (an ``asyncio`` task it creates) shares the level, and sees it
+# emptied when the call returns, so nothing is trusted beyond the call.
+_Level = list[Any]
+_OUTSIDE: Final[_Level] = []  # the level outside every vouched-for call: never filled
+_level: Final = contextvars.ContextVar[_Level]("typedbackprop_trusted_level", default=_OUTSIDE)
+
+trusted: Final[Callable[[], _Level]] = _level.get
+"""``trusted()`` is truthy inside a call that vouches for its inner calls (``trust.depth > 0``),
+on a signature that passed before; a wrapper's one test before it runs its body unchecked."""
+
+
+class Trust:
     """Per thread: how many calls up the stack vouch for the checks of every call below them."""
 
-    depth = 0
+    __slots__ = ()
+
+    @property
+    def depth(self) -> int:
+        level = _level.get()
+        return int(level[1]) if level else 0
+
+    @depth.setter
+    def depth(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"trust.depth cannot be {value}: it counts calls")
+        level = _level.get()
+        while level and level[1] > value:  # leave: the level is emptied, as a call's is
+            outside = level[0]
+            level.clear()
+            _level.set(level := outside)
+        while (int(level[1]) if level else 0) < value:  # enter, one level per step
+            _level.set(level := [level, (int(level[1]) if level else 0) + 1])
 
 
 trust = Trust()
 """While ``trust.depth`` is above 0 (inside a call made ``vouches_for_inner_calls``, on a signature
 that passed before), checked functions and records checked at construction skip their checks:
 they would see what passed before. Code that checks by hand (a network's gradients against its
-layers) skips with them: ``if CHECKS_ENABLED and not trust.depth``."""
+layers) skips with them: ``if CHECKS_ENABLED and not trust.depth``. Per thread (and context): a
+thread's calls are trusted only inside that thread's vouched-for call."""
 
 
 def caching(
@@ -223,14 +291,14 @@ def caching(
     """The wrapper that remembers, per call signature, what the call that passed saw: the
     signature of its result and the sizes bound before and after its body."""
     verified: dict[object, _Remembered] = {}
-    depth, ndarray, signature, state = trust, _ndarray, signature_of, plan.state
+    inside, ndarray, signature, state = trusted, _ndarray, signature_of, plan.state
     by_value, rechecks, memo = bool(plan.read_by_value), plan.rechecks_arguments, storage
     counts = FullChecks()
     positions, shape_and_dtype = plan.records[1] if plan.records else (), _shape_and_dtype
 
     @functools.wraps(function)
     def check_call(*args: P.args, **kwargs: P.kwargs) -> R:
-        if depth.depth:
+        if inside():
             return function(*args, **kwargs)
         # call_signature(args, kwargs, deep), inlined for the common call: arrays, by position
         call: Any = tuple(
@@ -334,13 +402,14 @@ def _holds_objects(signature: object) -> bool:
 def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Callable[P, R]:
     """The wrapper for ``vouches_for_inner_calls``: a signature that passed runs unchecked."""
     passed: set[object] = set()
-    depth, ndarray, signature = trust, _ndarray, signature_of
+    inside, level, ndarray, signature = trusted, _level, _ndarray, signature_of
     by_value = bool(plan.read_by_value)
     counts = FullChecks()
 
     @functools.wraps(function)
     def check_outer_call(*args: P.args, **kwargs: P.kwargs) -> R:
-        if depth.depth:
+        outside = inside()
+        if outside:
             return function(*args, **kwargs)
         # call_signature(args, kwargs, deep=True), inlined for the common call, by position:
         # arrays, and the names of a network's activations and loss
@@ -362,11 +431,13 @@ def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Cal
         if call is not None and call in passed:
             # A call with this signature passed, every check inside it included, and the
             # signatures inside it (the result's too) follow from this one: all pass again.
-            depth.depth += 1
+            trusting = [outside, 1]  # a level, non-empty while the call runs (see ``trusted``)
+            level.set(trusting)
             try:
                 return function(*args, **kwargs)
             finally:
-                depth.depth -= 1
+                trusting.clear()
+                level.set(outside)
         counts.full += 1
         result = full_check(args, kwargs, NOTHING)
         if call is not None:
@@ -385,9 +456,9 @@ _MISSING: Final = object()
 """The default of a parameter in a :func:`trusted_fast_path` wrapper: the caller left it out."""
 
 _FAST_PATH_TEMPLATE: Final = """
-def make(_tbp_function, _tbp_check, _tbp_trust, _tbp_missing, _tbp_defaults):
+def make(_tbp_function, _tbp_check, _tbp_trusted, _tbp_missing, _tbp_defaults):
     def {name}({parameters}):
-        if _tbp_trust.depth:
+        if _tbp_trusted():
             return _tbp_function({trusted})
 {check}
     return {name}
@@ -414,7 +485,7 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
         return check  # not a plain function, or one whose stated signature is not its code's
     kinds = inspect.Parameter
     parameters: list[str] = []
-    trusted: list[str] = []
+    passed_on: list[str] = []  # the body's arguments, under trust
     required: list[str] = []
     given: list[str] = []
     defaults: dict[str, object] = {}
@@ -452,7 +523,7 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
                     "        else:\n"
                     f"            _tbp_positional.append({name})\n"
                 )
-        trusted.append(f"{name}=({value})" if kind is kinds.KEYWORD_ONLY else f"({value})")
+        passed_on.append(f"{name}=({value})" if kind is kinds.KEYWORD_ONLY else f"({value})")
         last_positional_only = kind is kinds.POSITIONAL_ONLY and (
             index + 1 == len(signature) or signature[index + 1].kind is not kinds.POSITIONAL_ONLY
         )
@@ -471,7 +542,7 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
     source = _FAST_PATH_TEMPLATE.format(
         name=name if name.isidentifier() and not name.startswith("_tbp_") else "checked_call",
         parameters=", ".join(parameters),
-        trusted=", ".join(trusted),
+        trusted=", ".join(passed_on),
         check=check_call,
     )
     namespace: dict[str, Any] = {}
@@ -479,7 +550,7 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102
     # A traceback through the wrapper shows its lines, as it would a file's.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    fast = namespace["make"](function, check, trust, _MISSING, defaults)
+    fast = namespace["make"](function, check, trusted, _MISSING, defaults)
     functools.update_wrapper(fast, function)
     fast.__full_checks__ = getattr(check, "__full_checks__", None)
     return typing.cast("Callable[P, R]", fast)

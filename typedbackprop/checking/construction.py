@@ -2,11 +2,12 @@
 
 import functools
 import inspect
+import linecache
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 from typedbackprop.checking.arrays import CHECKS_ENABLED
-from typedbackprop.checking.cache import trust
+from typedbackprop.checking.cache import trusted
 from typedbackprop.checking.decorator import checked
 from typedbackprop.checking.records import record_fields
 
@@ -56,16 +57,75 @@ def checked_record(
         initialize: Callable[..., None] = getattr(kind, "__init__")  # noqa: B009
 
         @functools.wraps(initialize)
-        def __init__(self: object, *args: object, **kwargs: object) -> None:
+        def packing_init(self: object, *args: object, **kwargs: object) -> None:
             initialize(self, *args, **kwargs)
-            if not trust.depth:  # inside a vouched-for call, this check passed before
+            if not trusted():  # inside a vouched-for call, this check passed before
                 check(*[getattr(self, name) for name in names])
 
-        setattr(kind, "__init__", __init__)  # noqa: B010
+        # Written with the dataclass's own parameters where they can be: no packing.
+        init = _checking_init(initialize, check, names) or packing_init
+        setattr(kind, "__init__", init)  # noqa: B010
         setattr(kind, "__checked_record__", True)  # noqa: B010
         return kind
 
     return decorate
+
+
+_INIT_TEMPLATE: Final = """
+def make(_tbp_initialize, _tbp_check, _tbp_trusted, _tbp_defaults):
+    def __init__({parameters}):
+        _tbp_initialize({arguments})
+        if not _tbp_trusted():  # inside a vouched-for call, this check passed before
+            _tbp_check({fields})
+    return __init__
+"""
+
+
+def _checking_init(
+    initialize: Callable[..., None], check: Callable[..., None], names: tuple[str, ...]
+) -> Callable[..., None] | None:
+    """The record's ``__init__`` followed by the check of its fields, written with the
+    parameters of the dataclass's own ``__init__``: a gradient record built inside a
+    vouched-for call (three a step of the question's network) pays no packing of its
+    arguments into a tuple and a dict. ``None`` where the parameters cannot be written out
+    (``*args``, ``**kwargs``, positional-only ones, an ``__init__`` that is not a function)."""
+    if not inspect.isfunction(initialize) or "__signature__" in vars(initialize):
+        return None
+    kinds = inspect.Parameter
+    parameters: list[str] = []
+    arguments: list[str] = []
+    defaults: dict[str, object] = {}
+    signature = inspect.signature(initialize, follow_wrapped=False).parameters.values()
+    for parameter in signature:
+        name, kind = parameter.name, parameter.kind
+        if kind not in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY) or name.startswith(
+            "_tbp_"
+        ):
+            return None
+        if kind is kinds.KEYWORD_ONLY and "*" not in parameters:
+            parameters.append("*")
+        if parameter.default is kinds.empty:
+            parameters.append(name)
+        else:  # the very default object the dataclass's ``__init__`` would take
+            defaults[name] = parameter.default
+            parameters.append(f"{name}=_tbp_defaults[{name!r}]")
+        arguments.append(f"{name}={name}" if kind is kinds.KEYWORD_ONLY else name)
+    if not arguments:
+        return None
+    self = arguments[0]
+    source = _INIT_TEMPLATE.format(
+        parameters=", ".join(parameters),
+        arguments=", ".join(arguments),
+        fields=", ".join(f"{self}.{name}" for name in names),
+    )
+    namespace: dict[str, Any] = {}
+    filename = f"<checked record {initialize.__module__}.{initialize.__qualname__}>"
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    # A traceback through it shows its lines, as it would a file's.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    function: Callable[..., None] = namespace["make"](initialize, check, trusted, defaults)
+    functools.update_wrapper(function, initialize)
+    return function
 
 
 def _fields_function(kind: type) -> Callable[..., None]:
