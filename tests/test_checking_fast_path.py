@@ -159,8 +159,8 @@ def test_the_signature_of_a_list_of_records_takes_one_frame_per_record(rng):
     assert entered[1:] == ["signature_of", "_signatures", "<listcomp>"] + ["record_signature"] * 3
     assert signature_of(layers, deep=True) == (
         list,
-        tuple(
-            (tbp.Dense, ((layer.W.shape, layer.W.dtype), (layer.b.shape, layer.b.dtype)))
+        tuple(  # a record of exact arrays: one flat tuple
+            (tbp.Dense, layer.W.shape, layer.W.dtype, layer.b.shape, layer.b.dtype)
             for layer in layers
         ),
     )
@@ -376,3 +376,59 @@ def test_a_record_s_init_takes_its_own_parameters_and_still_checks_every_constru
         trust.depth -= 1
     with pytest.raises(TypeCheckError, match="W looks transposed"):
         tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(3))
+
+
+@pytest.mark.parametrize("size", [1, 15, 64, 65, 300])  # summed as floats up to 64, then vdot
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_require_finite_names_the_first_non_finite_entry_at_any_size(size, bad):
+    values = np.linspace(-1.0, 1.0, size)
+    tbp.require_finite("x", values)
+    first = (size - 1) // 2
+    values[first] = bad
+    if first < size - 1:
+        values[-1] = -bad  # a later one: the first is named (and +inf with -inf sums to nan)
+    with pytest.raises(ValueError, match=rf"^x contains {bad} at index \({first},\)$"):
+        tbp.require_finite("x", values)
+
+
+@pytest.mark.parametrize("size", [15, 300])
+def test_require_finite_passes_finite_entries_whose_sum_overflows(size):
+    values = np.full(size, np.finfo(np.float64).max)
+    tbp.require_finite("x", values)  # the sum is inf; every entry is finite
+    tbp.require_finite("x", np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_remembered_trusted_step_still_names_a_non_finite_input(rng, bad):
+    layers, x, y = two_layers(rng)
+    for _ in range(3):  # the signature passed: later calls are trusted inside
+        tbp.loss_and_grads(layers, x, y)
+    x[2, 4] = bad
+    with pytest.raises(ValueError, match=r"^x contains .* at index \(2, 4\)$"):
+        tbp.loss_and_grads(layers, x, y)
+    x[2, 4] = 0.0
+    y[1, 3] = bad
+    with pytest.raises(ValueError, match=r"^y contains .* at index \(1, 3\)$"):
+        tbp.loss_and_grads(layers, x, y)
+
+
+def test_signatures_that_alternate_are_remembered_and_a_wrong_one_is_refused_each_time(rng):
+    # The last signature that passed is compared first, the others are looked up. Sizes seen
+    # nowhere else in the suite, so that no signature was remembered before.
+    x, y = rng.standard_normal((7, 13)), rng.standard_normal((3, 13))
+    small, wide = (
+        [
+            tbp.Dense(rng.standard_normal((hidden, 7)), rng.standard_normal(hidden)),
+            tbp.Dense(rng.standard_normal((3, hidden)), rng.standard_normal(3)),
+        ]
+        for hidden in (9, 11)
+    )
+    unchained = [small[0], wide[1]]
+    before = full_checks(tbp.loss_and_grads)
+    for _ in range(3):
+        for layers in (small, wide):
+            loss, grads = tbp.loss_and_grads(layers, x, y)
+            assert [grad.W.shape for grad in grads] == [layer.W.shape for layer in layers]
+        with pytest.raises(ValueError, match="do not chain"):
+            tbp.loss_and_grads(unchained, x, y)
+    assert full_checks(tbp.loss_and_grads) == before + 2 + 3  # each network once, each refusal

@@ -35,6 +35,10 @@ CHECKS_ENABLED: Final[bool] = _checks_enabled_from_environment()
 """Whether :func:`checked` checks; read once, from ``TYPEDBACKPROP_CHECKS``, at import."""
 
 
+_SUMMED: Final = 64
+"""The size up to which ``require_finite`` sums an array's entries as Python floats."""
+
+
 def require_finite(name: str, values: Float[Array, "*shape"]) -> None:
     """Raise ``ValueError`` naming the first NaN or infinite entry of ``values``, if any.
 
@@ -52,9 +56,12 @@ def require_finite(name: str, values: Float[Array, "*shape"]) -> None:
     ValueError
         ``"x contains nan at index (1, 3)"``, for the first non-finite entry.
     """
-    # NaN and ±inf propagate through a sum of squares, so a finite one proves every entry
-    # finite; only one that is not (or that overflows) needs the entry-by-entry test.
-    if values.size == 0 or math.isfinite(np.vdot(values, values)):
+    # NaN and ±inf propagate through a sum (of squares), so a finite one proves every entry
+    # finite; only one that is not (or that overflows) needs the entry-by-entry test. A few
+    # dozen numbers are summed as Python floats: NumPy's call costs more than their sum.
+    if math.isfinite(
+        sum(values.ravel().tolist()) if values.size <= _SUMMED else np.vdot(values, values)
+    ):
         return
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):

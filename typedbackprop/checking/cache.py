@@ -76,7 +76,7 @@ def make(_tbp_kind, _tbp_ndarray, _tbp_signatures):
     def record_signature(_tbp_value):
 {read}
         if {all_arrays}:
-            return (_tbp_kind, ({arrays},))
+            return (_tbp_kind, {arrays})
         _tbp_items = _tbp_signatures(({fields},), True)
         return None if _tbp_items is None else (_tbp_kind, _tbp_items)
     return record_signature
@@ -86,9 +86,11 @@ def make(_tbp_kind, _tbp_ndarray, _tbp_signatures):
 def _record_signature(kind: type, names: tuple[str, ...]) -> Callable[[object], object]:
     """The deep signature of a ``kind`` record, by a function written for its fields.
 
-    ``(kind, signatures of its fields)``, as :func:`_signatures` gives them; a record of exact
-    arrays (a ``Dense``'s ``W`` and ``b``) has each field read once, its shape and dtype read
-    in line, with no frame and no ``map`` per field: a network's signature holds every layer's.
+    A record of exact arrays (a ``Dense``'s ``W`` and ``b``) gives ``(kind, W.shape, W.dtype,
+    b.shape, b.dtype)``: each field read once, its shape and dtype in line, one flat tuple to
+    build, hash and compare (a network's signature holds every layer's). Any other gives
+    ``(kind, signatures of its fields)`` as :func:`_signatures` gives them: two items, where the
+    flat form has at least three, so the two forms never meet.
     """
     fields = [f"_tbp_{index}" for index in range(len(names))]
     source = _RECORD_SIGNATURE_TEMPLATE.format(
@@ -97,7 +99,7 @@ def _record_signature(kind: type, names: tuple[str, ...]) -> Callable[[object], 
             for field, name in zip(fields, names, strict=True)
         ),
         all_arrays=" and ".join(f"type({field}) is _tbp_ndarray" for field in fields),
-        arrays=", ".join(f"({field}.shape, {field}.dtype)" for field in fields),
+        arrays=", ".join(f"{field}.shape, {field}.dtype" for field in fields),
         fields=", ".join(fields),
     )
     namespace: dict[str, Any] = {}
@@ -402,6 +404,7 @@ def _holds_objects(signature: object) -> bool:
 def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Callable[P, R]:
     """The wrapper for ``vouches_for_inner_calls``: a signature that passed runs unchecked."""
     passed: set[object] = set()
+    last: list[object] = [None]  # the signature that passed last: compared before hashing any
     inside, level, ndarray, signature = trusted, _level, _ndarray, signature_of
     by_value = bool(plan.read_by_value)
     counts = FullChecks()
@@ -428,22 +431,26 @@ def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Cal
         if by_value and call is not None:
             values = values_read(plan, args, kwargs)
             call = None if values is None else (call, values)
-        if call is not None and call in passed:
+        # A training loop repeats one signature: comparing with the last one that passed costs
+        # less than hashing (a dtype's hash is computed anew every time).
+        if call is not None and (call == last[0] or call in passed):
             # A call with this signature passed, every check inside it included, and the
             # signatures inside it (the result's too) follow from this one: all pass again.
+            last[0] = call
             trusting = [outside, 1]  # a level, non-empty while the call runs (see ``trusted``)
-            level.set(trusting)
+            token = level.set(trusting)
             try:
                 return function(*args, **kwargs)
             finally:
                 trusting.clear()
-                level.set(outside)
+                level.reset(token)
         counts.full += 1
         result = full_check(args, kwargs, NOTHING)
         if call is not None:
             if len(passed) >= MAX_SIGNATURES_PER_FUNCTION:
                 passed.clear()
             passed.add(call)
+            last[0] = call
         return typing.cast("R", result)
 
     check_outer_call.__full_checks__ = counts  # type: ignore[attr-defined]
