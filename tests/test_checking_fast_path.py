@@ -124,6 +124,40 @@ def test_defaults_and_keywords_reach_the_body_as_given_trusted_or_not(rng):
         checked_function(W, a_prev, 1.0, scale=2.0)  # Python's own refusal, as unwrapped
 
 
+def shifted(
+    W: Float[Array, "out inp"],
+    a_prev: Float[Array, "inp batch"],
+    scale: float = 1.0,
+    shift: Float[Array, " out"] | None = None,
+) -> Float[Array, "out batch"]:
+    z = scale * (W @ a_prev)
+    return z if shift is None else z + shift[:, np.newaxis]
+
+
+def test_defaults_all_given_or_none_are_handed_on_by_position_and_still_checked(rng):
+    # The wrapper's shortcut when no parameter with a default is left out, or every one is.
+    checked_function = checked(shifted)
+    W, a_prev, shift = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), np.arange(4.0)
+    calls: list[Callable[[Callable[..., Any]], Any]] = [
+        lambda f: f(W, a_prev),
+        lambda f: f(W, a_prev, 2.0, shift),
+        lambda f: f(W, a_prev, scale=2.0, shift=shift),
+        lambda f: f(W, a_prev, 2.0),
+        lambda f: f(W, a_prev, shift=shift),  # a gap: shift by name
+    ]
+    for call in calls:
+        want = call(shifted)
+        for _ in range(2):  # checked in full, then remembered
+            np.testing.assert_array_equal(call(checked_function), want)
+    for _ in range(2):
+        with pytest.raises(TypeCheckError):
+            checked_function(W, a_prev, 2.0, np.arange(5.0))  # out is 4, not 5
+        with pytest.raises(TypeCheckError):
+            checked_function(W, a_prev.T, 2.0, shift)
+    with pytest.raises(TypeError, match="scale"):
+        checked_function(W, a_prev, 1.0, scale=2.0)  # Python's own refusal, as unwrapped
+
+
 def test_a_positional_only_default_keeps_the_packing_wrapper(rng):
     checked_function = checked(scaled)  # a default by position only cannot be handed on by name
     assert checked_function.__code__.co_flags & PACKS
@@ -154,9 +188,9 @@ def test_the_signature_of_a_list_of_records_takes_one_frame_per_record(rng):
     ]
     signature_of(layers, deep=True)  # the first learns how a Dense gives its signature
     entered = python_calls(lambda: signature_of(layers, deep=True))
-    # the lambda, signature_of(list), _signatures and its comprehension, then one frame per
-    # Dense: the function written for its fields, which reads each field once
-    assert entered[1:] == ["signature_of", "_signatures", "<listcomp>"] + ["record_signature"] * 3
+    # the lambda, signature_of(list), then one frame per Dense: the function written for its
+    # fields, which reads each field once
+    assert entered[1:] == ["signature_of"] + ["record_signature"] * 3
     assert signature_of(layers, deep=True) == (
         list,
         tuple(  # a record of exact arrays: one flat tuple
@@ -164,6 +198,20 @@ def test_the_signature_of_a_list_of_records_takes_one_frame_per_record(rng):
             for layer in layers
         ),
     )
+
+
+def test_a_list_that_opens_with_a_record_gives_each_other_item_its_own_signature(rng):
+    layer = tbp.Dense(rng.standard_normal((4, 3)), rng.standard_normal(4))
+    norm = tbp.nn.LayerNorm(rng.standard_normal(4), rng.standard_normal(4))
+    x = rng.standard_normal((3, 5))
+    mixed = [layer, x, "tanh", norm, 2.0, layer]
+    expected = (
+        list,
+        tuple(signature_of(item, deep=True) for item in mixed),
+    )
+    assert signature_of(mixed, deep=True) == expected
+    assert expected[1][1:3] == ((x.shape, x.dtype), (str, "tanh"))
+    assert signature_of([layer, {"a": x}], deep=True) is None  # a dict's items: no signature
 
 
 class Tagged(np.ndarray):

@@ -72,8 +72,10 @@ _NO_RECORDS: Final[dict[type, Callable[[object], object]]] = {}
 _shape_and_dtype: Final = operator.attrgetter("shape", "dtype")
 
 _RECORD_SIGNATURE_TEMPLATE: Final = """
-def make(_tbp_kind, _tbp_ndarray, _tbp_signatures):
+def make(_tbp_kind, _tbp_ndarray, _tbp_signatures, _tbp_signature_of):
     def record_signature(_tbp_value):
+        if type(_tbp_value) is not _tbp_kind:  # another item of a list of records
+            return _tbp_signature_of(_tbp_value, True)
 {read}
         if {all_arrays}:
             return (_tbp_kind, {arrays})
@@ -104,7 +106,9 @@ def _record_signature(kind: type, names: tuple[str, ...]) -> Callable[[object], 
     )
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<signature of {kind.__qualname__}>", "exec"), namespace)  # noqa: S102
-    function: Callable[[object], object] = namespace["make"](kind, _ndarray, _signatures)
+    function: Callable[[object], object] = namespace["make"](
+        kind, _ndarray, _signatures, signature_of
+    )
     return function
 
 
@@ -153,6 +157,10 @@ def signature_of(value: object, deep: bool = False) -> object:
     if how is _BY_TYPE:
         return kind
     if how is _BY_ITEMS:
+        record = _records.get(type(any_value[0])) if deep and any_value else None
+        if record is not None:  # a list of records, a network's layers: no frame but theirs
+            items = tuple(map(record, any_value))  # (an item of another type: its own way)
+            return None if None in items else (kind, items)
         items = _signatures(any_value, deep)
         return None if items is None else (kind, items)
     if how is _ARRAY_SUBCLASS:
@@ -264,7 +272,8 @@ class Trust:
     @property
     def depth(self) -> int:
         level = _level.get()
-        return int(level[1]) if level else 0
+        depth: int = level[1] if level else 0
+        return depth
 
     @depth.setter
     def depth(self, value: int) -> None:
@@ -426,14 +435,19 @@ def vouching(function: Callable[P, R], plan: Plan, full_check: FullCheck) -> Cal
                 for value in args
             ]
         )
-        if kwargs or None in call:
-            call = call_signature(args, kwargs, deep=True)
-        if by_value and call is not None:
-            values = values_read(plan, args, kwargs)
-            call = None if values is None else (call, values)
-        # A training loop repeats one signature: comparing with the last one that passed costs
-        # less than hashing (a dtype's hash is computed anew every time).
-        if call is not None and (call == last[0] or call in passed):
+        # A training loop repeats one signature: comparing it with the last one that passed
+        # costs less than hashing it (a dtype's hash is computed anew every time), and, as that
+        # one holds no ``None``, less than looking for one first.
+        if by_value or kwargs or call != last[0]:
+            if kwargs or None in call:
+                call = call_signature(args, kwargs, deep=True)
+            if by_value and call is not None:
+                values = values_read(plan, args, kwargs)
+                call = None if values is None else (call, values)
+            remembered = call is not None and (call == last[0] or call in passed)
+        else:
+            remembered = True
+        if remembered:
             # A call with this signature passed, every check inside it included, and the
             # signatures inside it (the result's too) follow from this one: all pass again.
             last[0] = call
@@ -494,6 +508,8 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
     parameters: list[str] = []
     passed_on: list[str] = []  # the body's arguments, under trust
     required: list[str] = []
+    optional: list[str] = []  # by position or keyword, with a default
+    keyword_only = False
     given: list[str] = []
     defaults: dict[str, object] = {}
     signature = list(inspect.signature(function, follow_wrapped=False).parameters.values())
@@ -503,6 +519,7 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
             return check
         if kind is kinds.KEYWORD_ONLY and "*" not in parameters:
             parameters.append("*")
+            keyword_only = True
         if parameter.default is kinds.empty:
             parameters.append(name)
             value = name
@@ -522,6 +539,7 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
                     f"            _tbp_given[{name!r}] = {name}\n"
                 )
             else:  # by position while every parameter before it was given, else by name
+                optional.append(name)
                 given.append(
                     f"        if {name} is _tbp_missing:\n"
                     "            _tbp_gap = True\n"
@@ -536,8 +554,20 @@ def trusted_fast_path(function: Callable[P, R], check: Callable[P, R]) -> Callab
         )
         if last_positional_only:
             parameters.append("/")
+    if given and not keyword_only:
+        # Every parameter with a default given, or none: by position, with no list or dict to
+        # build (as the general way below would hand them on).
+        everything = ", ".join([*required, *optional])
+        shortcut = (
+            f"        if {' and '.join(f'{name} is not _tbp_missing' for name in optional)}:\n"
+            f"            return _tbp_check({everything})\n"
+            f"        if {' and '.join(f'{name} is _tbp_missing' for name in optional)}:\n"
+            f"            return _tbp_check({', '.join(required)})\n"
+        )
+    else:
+        shortcut = ""
     if given:
-        check_call = (
+        check_call = shortcut + (
             f"        _tbp_positional = [{', '.join(required)}]\n"
             "        _tbp_given, _tbp_gap = {}, False\n"
             + "".join(given)
