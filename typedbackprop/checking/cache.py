@@ -159,8 +159,8 @@ def signature_of(value: object, deep: bool = False) -> object:
     if how is _BY_ITEMS:
         record = _records.get(type(any_value[0])) if deep and any_value else None
         if record is not None:  # a list of records, a network's layers: no frame but theirs
-            items = tuple(map(record, any_value))  # (an item of another type: its own way)
-            return None if None in items else (kind, items)
+            each = tuple(map(record, any_value))  # (an item of another type: its own way)
+            return None if None in each else (kind, each)
         items = _signatures(any_value, deep)
         return None if items is None else (kind, items)
     if how is _ARRAY_SUBCLASS:
