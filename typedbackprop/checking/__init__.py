@@ -38,7 +38,7 @@ The package, one concern a module:
   ``require_finite``;
 - ``checking.decorator``: ``checked``;
 - ``checking.cache``: the signature cache (and ``trust``, the depth of calls
-  that vouch for the checks below them);
+  that vouch for the checks below them; ``trusted()``, whether there is one, in one C call);
 - ``checking.plan``: what a function's hints ask of every check, worked out once;
 - ``checking.full``: the full check of a call;
 - ``checking.walk``: the container walk, every item in order;
@@ -53,7 +53,7 @@ The package, one concern a module:
 """
 
 from typedbackprop.checking.arrays import CHECKS_ENABLED, Array, IntArray, require_finite
-from typedbackprop.checking.cache import full_checks, trust
+from typedbackprop.checking.cache import full_checks, trust, trusted
 from typedbackprop.checking.construction import checked_record
 from typedbackprop.checking.decorator import checked
 from typedbackprop.checking.records import record_fields
@@ -71,4 +71,5 @@ __all__ = [
     "runtime_shapes_only",
     "static_jaxtyping",
     "trust",
+    "trusted",
 ]

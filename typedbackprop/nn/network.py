@@ -22,7 +22,7 @@ from typedbackprop.checking import (
     checked,
     require_finite,
     runtime_shapes_only,
-    trust,
+    trusted,
 )
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense, DenseCache
@@ -403,7 +403,7 @@ def network_loss_and_grads(
         output, caches = network_forward(layers, x, mode, states)
         value, grad_output = entry.function(output, y)  # ∂L/∂a_L; BP1 is the last layer's backward
         grads, _ = network_backward(layers, caches, grad_output)
-    if CHECKS_ENABLED and not trust.depth:  # a vouched-for call passed this check before
+    if CHECKS_ENABLED and not trusted():  # a vouched-for call passed this check before
         _check_gradients(layers, grads)
     return value, grads
 
@@ -468,7 +468,7 @@ def forward(
     -----
     ``a_0 = x``; for each layer ``z_l = W_l a_{l-1} + b_l`` and ``a_l = f_l(z_l)``.
     """
-    if not trust.depth:  # a call of this signature passed them: they read only the signature
+    if not trusted():  # a call of this signature passed them: they read only the signature
         check_names(activation, output_activation, None)
         _check_layers(layers, x)
     _, caches = network_forward(mlp(layers, activation, output_activation), x)
@@ -501,7 +501,7 @@ def predict(
     a_L
         The last layer's activations.
     """
-    if not trust.depth:  # a call of this signature passed them: they read only the signature
+    if not trusted():  # a call of this signature passed them: they read only the signature
         check_names(activation, output_activation, None)
         _check_layers(layers, x)
     return network_forward(mlp(layers, activation, output_activation), x)[0]
@@ -552,7 +552,7 @@ def backward(
         ]
     grads, _ = network_backward(sequence, contract_caches[:-1], delta_output)
     dense_grads = cast(list[Dense], grads[0::2])
-    if CHECKS_ENABLED and not trust.depth:
+    if CHECKS_ENABLED and not trusted():
         _check_gradients(layers, dense_grads)
     return dense_grads
 
@@ -609,7 +609,7 @@ def loss_and_grads(
     otherwise BP1 applies the output activation's backward to ``∂L/∂a_L`` (an identity output
     is no layer at all: ``a_L = z_L``). :func:`backward` does the rest.
     """
-    if not trust.depth:  # a call of this signature passed them: they read only the signature
+    if not trusted():  # a call of this signature passed them: they read only the signature
         check_names(activation, output_activation, loss)
         _check_layers(layers, x)
     if CHECKS_ENABLED:
@@ -621,7 +621,7 @@ def loss_and_grads(
         sequence.pop()
     value, grads = network_loss_and_grads(sequence, x, targets, loss)
     dense_grads = cast("list[Dense]", grads[0::2])
-    if CHECKS_ENABLED and not trust.depth:  # each gradient matches its layer, in order
+    if CHECKS_ENABLED and not trusted():  # each gradient matches its layer, in order
         _check_gradients(layers, dense_grads)
     return value, dense_grads
 
