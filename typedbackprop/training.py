@@ -29,7 +29,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from jaxtyping import Float, Int
 
-from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, trust
+from typedbackprop.checking import CHECKS_ENABLED, Array, IntArray, checked, trusted
 from typedbackprop.models import Architecture
 from typedbackprop.nn.activations import Activation, ActivationCache
 from typedbackprop.nn.affine import Dense
@@ -364,7 +364,7 @@ def _train_batch(
     else:
         value, grad_output = entry.function(output, y)
         grads, _ = network_backward(layers, caches, grad_output)
-    if CHECKS_ENABLED and not trust.depth:
+    if CHECKS_ENABLED and not trusted():
         _check_gradients(layers, grads)
     return value, grads, output
 

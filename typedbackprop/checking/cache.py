@@ -292,8 +292,8 @@ trust = Trust()
 """While ``trust.depth`` is above 0 (inside a call made ``vouches_for_inner_calls``, on a signature
 that passed before), checked functions and records checked at construction skip their checks:
 they would see what passed before. Code that checks by hand (a network's gradients against its
-layers) skips with them: ``if CHECKS_ENABLED and not trust.depth``. Per thread (and context): a
-thread's calls are trusted only inside that thread's vouched-for call."""
+layers) skips with them: ``if CHECKS_ENABLED and not trusted()``, the same test in one call. Per
+thread (and context): a thread's calls are trusted only inside that thread's vouched-for call."""
 
 
 def caching(
